@@ -1,0 +1,45 @@
+/* common.h — return codes, the slice type and small helpers every module uses. */
+#ifndef SC_COMMON_H
+#define SC_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Non-blocking calls return these; system errors are negative errno (libuv style). */
+enum { SC_OK = 0, SC_AGAIN = -10001, SC_ERR = -10002, SC_INCOMPLETE = -2 };
+
+/** A view of bytes owned by someone else (h2o_iovec_t / ngx_str_t shape). */
+typedef struct sc_slice {
+    const char *base;
+    size_t len;
+} sc_slice_t;
+
+#define SC_SLICE_LIT(s) ((sc_slice_t){ (s), sizeof(s) - 1 })
+#define SC_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+#define SC_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define SC_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+static inline sc_slice_t sc_slice(const char *base, size_t len) { return (sc_slice_t){ base, len }; }
+static inline sc_slice_t sc_slice_cstr(const char *s) { return (sc_slice_t){ s, s ? strlen(s) : 0 }; }
+static inline int sc_slice_eq(sc_slice_t a, const char *lit)
+{
+    size_t n = strlen(lit);
+    return a.len == n && memcmp(a.base, lit, n) == 0;
+}
+/** Case-insensitive ASCII compare of a slice against a C string. */
+int sc_slice_eq_nocase(sc_slice_t a, const char *lit);
+
+/** Allocation failure aborts (as h2o and Icecast do): callers never check. */
+void *sc_malloc(size_t n);
+void *sc_calloc(size_t n, size_t size);
+void *sc_realloc(void *p, size_t n);
+char *sc_strndup(const char *s, size_t n);
+
+/** Monotonic clock in milliseconds / nanoseconds; wall clock in seconds. */
+uint64_t sc_now_ms(void);
+uint64_t sc_now_ns(void);
+int64_t sc_wall_s(void);
+
+#endif
