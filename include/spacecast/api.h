@@ -1,0 +1,30 @@
+/* api.h — route handlers (one file per resource in src/api/, audio routes in src/audio/). */
+#ifndef SC_API_H
+#define SC_API_H
+
+#include "spacecast/http.h"
+
+/* api/api_spaces.c */
+void sc_api_spaces_create(sc_req_t *r);
+void sc_api_spaces_list(sc_req_t *r);
+void sc_api_spaces_get(sc_req_t *r);
+void sc_api_spaces_start(sc_req_t *r);
+void sc_api_spaces_end(sc_req_t *r);
+/* api/api_speakers.c */
+void sc_api_speakers_invite(sc_req_t *r);
+void sc_api_speakers_patch(sc_req_t *r);
+void sc_api_speakers_delete(sc_req_t *r);
+void sc_api_requests_create(sc_req_t *r);
+/* api/api_events.c */
+void sc_api_events(sc_req_t *r);
+/* api/api_metrics.c */
+void sc_api_metrics(sc_req_t *r);
+void sc_api_healthz(sc_req_t *r);
+/* audio/live.c, audio/replay.c, audio/ingest.c */
+void sc_live_handle_get(sc_req_t *r);
+void sc_replay_handle_get(sc_req_t *r);
+void sc_ingest_handle(sc_req_t *r);
+/* http/static.c */
+void sc_static_handle(sc_req_t *r);
+
+#endif

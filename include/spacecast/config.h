@@ -1,0 +1,56 @@
+/* config.h — every setting of `spacecast serve`: embedded defaults, then the INI file,
+ * then command-line flags (each INI key `a_b` in any section is also the flag `--a-b`). */
+#ifndef SC_CONFIG_H
+#define SC_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct sc_config {
+    /* [server] */
+    char listen[128];        /* HOST:PORT for everyone */
+    char api_listen[128];    /* optional second port: hosts, speakers and the API only */
+    char data[512];          /* data dir: SQLite db, recordings, admin.key */
+    char admin_key[128];     /* else SPACECAST_ADMIN_KEY, else DATA/admin.key */
+    char log_level[16];
+    char web_root[512];      /* static web app files; default: the source tree's web/ */
+    char relay_from[256];    /* origin URL: run as an edge */
+    char public_url[256];    /* base URL in API answers; default http://LISTEN */
+    int workers;             /* event-loop threads; 0 = one per core */
+    int demo;
+    /* [limits] */
+    int max_connections;     /* server-wide open connections */
+    int reserved_fds;        /* kept back for speakers, hosts and the API */
+    int max_listeners;       /* server-wide direct-stream listeners */
+    int max_listeners_per_space;
+    int max_conns_per_ip;
+    int join_rate;           /* listener joins admitted per second (token bucket) */
+    int join_burst;
+    int header_timeout_ms;
+    int idle_timeout_ms;
+    int max_header_bytes;
+    int max_body_bytes;
+    int listener_max_lag_ms; /* a listener this far behind is skipped forward */
+    int listener_drop_ms;    /* a listener that accepts nothing for this long is dropped */
+    int token_ttl_s;
+    /* [audio] */
+    int bitrate;
+    int page_ms;             /* Ogg page duration of the live stream */
+    char lobby_file[512];    /* Ogg/Opus waiting audio; empty = built-in pattern */
+    int record;              /* record Spaces unless created with record=false */
+} sc_config_t;
+
+/** Fill c with the embedded defaults. */
+void sc_config_defaults(sc_config_t *c);
+/** Load an INI file over c. Returns 0, or -1 with a message in err. */
+int sc_config_load_file(sc_config_t *c, const char *path, char *err, size_t errsz);
+/** Apply one flag `--name[=value]` (value taken from *next when needed; *used tells how many
+ * argv entries were consumed). Returns 0, 1 if not a config flag, -1 with err on a bad value. */
+int sc_config_apply_flag(sc_config_t *c, const char *arg, const char *next, int *used, char *err, size_t errsz);
+/** Print every key with its default and help, for --help. */
+void sc_config_print_help(FILE *out);
+/** Reload only the [limits] section from path into c (SIGHUP). */
+int sc_config_reload_limits(sc_config_t *c, const char *path, char *err, size_t errsz);
+
+#endif

@@ -1,0 +1,56 @@
+/* http.h — HTTP/1.1 on a connection: request framing (head, Content-Length or chunked
+ * body, Expect: 100-continue), keep-alive and pipelining, timeouts, and responses in the
+ * SPEC's shapes. Routing is router.c; what a route does is api/ and audio/. */
+#ifndef SC_HTTP_H
+#define SC_HTTP_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "spacecast/conn.h"
+#include "spacecast/http_parser.h"
+
+#define SC_ROUTE_MAX_ARGS 3
+
+/** One request being handled: valid only during the handler call. */
+typedef struct sc_req {
+    sc_conn_t *conn;
+    const sc_http_request_t *http;
+    sc_slice_t body;
+    sc_slice_t args[SC_ROUTE_MAX_ARGS]; /* path captures, e.g. {id}, {name} */
+    int head_only;                      /* HEAD request: headers, no body */
+    int responded;
+} sc_req_t;
+
+/* Called by conn.c */
+void sc_http_conn_started(sc_conn_t *c);
+uint32_t sc_http_rbuf_limit(const sc_conn_t *c);
+void sc_http_on_buffer_full(sc_conn_t *c);
+void sc_http_on_data(sc_conn_t *c);
+void sc_http_on_eof(sc_conn_t *c);
+void sc_http_on_timeout(sc_conn_t *c);
+void sc_http_response_done(sc_conn_t *c);
+
+/** Reason phrase of a status code. */
+const char *sc_http_reason(int status);
+/** Send a complete response. extra_headers: "Name: value\r\n..." or NULL. */
+void sc_http_respond(sc_req_t *r, int status, const char *ctype, const void *body, size_t len,
+                     const char *extra_headers);
+/** Send a JSON response; takes over the reference on obj. */
+void sc_http_respond_json(sc_req_t *r, int status, json_t *obj, const char *extra_headers);
+/** Send the SPEC error body {"error":{"code","message"}}. */
+void sc_http_error(sc_req_t *r, int status, const char *code, const char *message);
+/** An error that tells the client when to come back (429/503): Retry-After (seconds) and,
+ * if given, an "alternatives" object (takes over the reference) naming where audio can still be had. */
+void sc_http_error_retry(sc_req_t *r, int status, const char *code, const char *message, int retry_after,
+                         json_t *alternatives);
+/** Write only a response head (for streaming responses); content_length < 0 means none
+ * (the body ends when the connection closes). */
+void sc_http_respond_head(sc_req_t *r, int status, const char *ctype, int64_t content_length,
+                          const char *extra_headers);
+/** The request's token: Authorization: Bearer, or ?token= in the query. Returns 0 and the
+ * token in out (NUL-terminated), or -1 if none. */
+int sc_http_request_token(const sc_req_t *r, char *out, size_t outsz);
+
+#endif

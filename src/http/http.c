@@ -1,0 +1,396 @@
+/* http.c — request framing and responses on top of conn.c. A malformed request is
+ * answered, counted and closed; it never touches anyone else's connection. */
+#include "spacecast/http.h"
+#include "spacecast/common.h"
+#include "spacecast/log.h"
+#include "spacecast/metrics.h"
+#include "spacecast/router.h"
+#include "spacecast/server.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+enum { TIMER_NONE = 0, TIMER_IDLE, TIMER_HEAD };
+#define SC_CHUNKED UINT32_MAX
+#define SC_UPGRADED_RBUF 65536 /* ingest and WebSocket read this much at a time at most */
+
+/* A connection's chunked-decoder state lives in its ctx while the body is read. */
+
+static void arm(sc_conn_t *c, int kind, int ms)
+{
+    c->timer_kind = (uint8_t)kind;
+    sc_timer_arm(sc_loop_timers(c->io.loop), &c->timer, sc_loop_now(c->io.loop), (uint64_t)ms);
+}
+
+void sc_http_conn_started(sc_conn_t *c) { arm(c, TIMER_IDLE, sc_server()->cfg.header_timeout_ms); }
+
+uint32_t sc_http_rbuf_limit(const sc_conn_t *c)
+{
+    const sc_config_t *cfg = &sc_server()->cfg;
+    if (c->state == SC_CONN_UPGRADED)
+        return SC_UPGRADED_RBUF;
+    if (c->state == SC_CONN_BODY)
+        return c->head_len + (uint32_t)cfg->max_body_bytes + 4096; /* slack for chunk framing */
+    return (uint32_t)cfg->max_header_bytes;
+}
+
+const char *sc_http_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 206: return "Partial Content";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
+    case 416: return "Range Not Satisfiable";
+    case 422: return "Unprocessable Content";
+    case 426: return "Upgrade Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    default: return "Unknown";
+    }
+}
+
+static size_t head_format(char *out, size_t cap, int status, const char *ctype, int64_t clen, int keepalive,
+                          const char *extra)
+{
+    int n = snprintf(out, cap, "HTTP/1.1 %d %s\r\nServer: spacecast/" SC_VERSION "\r\n", status,
+                     sc_http_reason(status));
+    if (ctype)
+        n += snprintf(out + n, cap - (size_t)n, "Content-Type: %s\r\n", ctype);
+    if (clen >= 0)
+        n += snprintf(out + n, cap - (size_t)n, "Content-Length: %lld\r\n", (long long)clen);
+    n += snprintf(out + n, cap - (size_t)n, "Connection: %s\r\n%s\r\n", keepalive ? "keep-alive" : "close",
+                  extra ? extra : "");
+    return (size_t)n < cap ? (size_t)n : cap - 1;
+}
+
+static void req_count(sc_req_t *r, int status)
+{
+    r->responded = 1;
+    sc_metrics_request(r->conn->route, status);
+}
+
+void sc_http_respond(sc_req_t *r, int status, const char *ctype, const void *body, size_t len,
+                     const char *extra_headers)
+{
+    sc_conn_t *c = r->conn;
+    req_count(r, status);
+    size_t extra = extra_headers ? strlen(extra_headers) : 0;
+    size_t blen = r->head_only || status == 304 || status == 204 ? 0 : len;
+    char *buf = sc_malloc(512 + extra + blen);
+    size_t n = head_format(buf, 512 + extra, status, ctype, status == 304 || status == 204 ? -1 : (int64_t)len,
+                           c->keepalive, extra_headers);
+    if (blen)
+        memcpy(buf + n, body, blen);
+    sc_conn_set_state(c, SC_CONN_RESPOND);
+    sc_conn_write_owned(c, buf, n + blen);
+}
+
+void sc_http_respond_head(sc_req_t *r, int status, const char *ctype, int64_t content_length,
+                          const char *extra_headers)
+{
+    sc_conn_t *c = r->conn;
+    req_count(r, status);
+    if (content_length < 0)
+        c->keepalive = 0;
+    size_t extra = extra_headers ? strlen(extra_headers) : 0;
+    char *buf = sc_malloc(512 + extra);
+    size_t n = head_format(buf, 512 + extra, status, ctype, content_length, c->keepalive, extra_headers);
+    sc_conn_set_state(c, SC_CONN_RESPOND);
+    sc_conn_write_owned(c, buf, n);
+}
+
+void sc_http_respond_json(sc_req_t *r, int status, json_t *obj, const char *extra_headers)
+{
+    char *s = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    size_t len = strlen(s);
+    sc_http_respond(r, status, "application/json", s, len, extra_headers);
+    free(s);
+}
+
+static json_t *error_body(const char *code, const char *message)
+{
+    return json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
+}
+
+void sc_http_error(sc_req_t *r, int status, const char *code, const char *message)
+{
+    sc_http_respond_json(r, status, error_body(code, message), NULL);
+}
+
+void sc_http_error_retry(sc_req_t *r, int status, const char *code, const char *message, int retry_after,
+                         json_t *alternatives)
+{
+    json_t *body = error_body(code, message);
+    json_object_set_new(json_object_get(body, "error"), "retry_after", json_integer(retry_after));
+    if (alternatives)
+        json_object_set_new(body, "alternatives", alternatives);
+    char hdr[64];
+    snprintf(hdr, sizeof hdr, "Retry-After: %d\r\n", retry_after);
+    sc_http_respond_json(r, status, body, hdr);
+}
+
+int sc_http_request_token(const sc_req_t *r, char *out, size_t outsz)
+{
+    const sc_slice_t *auth = sc_http_find_header(r->http, "Authorization");
+    sc_slice_t tok;
+    if (auth && sc_http_parse_bearer(*auth, &tok) == 0 && tok.len < outsz) {
+        memcpy(out, tok.base, tok.len);
+        out[tok.len] = '\0';
+        return 0;
+    }
+    ssize_t n = sc_http_query_get(r->http->query, "token", out, outsz);
+    return n > 0 ? 0 : -1;
+}
+
+/* A request we cannot even frame: answer with the SPEC body, count, close. */
+static void reject(sc_conn_t *c, int status, const char *code, const char *message, sc_refusal_t why)
+{
+    sc_server_refused(why);
+    sc_metrics_request(SC_ROUTE_NONE, status);
+    c->keepalive = 0;
+    c->closing = 1;
+    json_t *body = error_body(code, message);
+    char *s = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    char head[256];
+    size_t n = head_format(head, sizeof head, status, "application/json", (int64_t)strlen(s), 0, NULL);
+    size_t slen = strlen(s);
+    char *buf = sc_malloc(n + slen);
+    memcpy(buf, head, n);
+    memcpy(buf + n, s, slen);
+    free(s);
+    sc_conn_set_state(c, SC_CONN_RESPOND);
+    c->rlen = 0; /* whatever else they sent is not read */
+    sc_conn_pause_read(c, 1);
+    sc_conn_write_owned(c, buf, n + slen);
+}
+
+void sc_http_on_buffer_full(sc_conn_t *c)
+{
+    if (c->state == SC_CONN_RESPOND) {
+        sc_conn_pause_read(c, 1); /* pipelined requests wait until this response is out */
+        return;
+    }
+    if (c->state == SC_CONN_BODY)
+        reject(c, 413, "too_large", "request body too large", SC_REFUSE_TOO_LARGE);
+    else
+        reject(c, 431, "header_too_large", "request head too large", SC_REFUSE_TOO_LARGE);
+}
+
+void sc_http_on_eof(sc_conn_t *c)
+{
+    if (c->state == SC_CONN_RESPOND) {
+        c->keepalive = 0; /* half-closed: finish the answer, then close */
+        c->closing = 1;
+        sc_conn_pause_read(c, 1);
+        return;
+    }
+    if (c->state == SC_CONN_UPGRADED && c->ops && c->ops->on_data) {
+        /* ingest: ffmpeg ends a Content-Length-less body by closing */
+        sc_conn_close(c, "peer_closed");
+        return;
+    }
+    sc_conn_close(c, "peer_closed");
+}
+
+void sc_http_on_timeout(sc_conn_t *c)
+{
+    if (c->state == SC_CONN_UPGRADED && c->ops) {
+        sc_conn_close(c, "upgraded_timeout");
+        return;
+    }
+    if (c->timer_kind == TIMER_IDLE) {
+        sc_server_refused(SC_REFUSE_IDLE_TIMEOUT);
+        sc_conn_close(c, "idle_timeout");
+    } else if (c->state == SC_CONN_HEAD || c->state == SC_CONN_BODY) {
+        reject(c, 408, "timeout", "request not completed in time", SC_REFUSE_HEADER_TIMEOUT);
+        /* the answer must not wait on a client that does not read either */
+        arm(c, TIMER_HEAD, 1000);
+    } else {
+        sc_conn_close(c, "timeout");
+    }
+}
+
+static void dispatch(sc_conn_t *c);
+
+/* Parse the head; decide the body framing. Returns 1 when ready to dispatch, 0 to wait. */
+static int read_head(sc_conn_t *c, sc_http_request_t *req)
+{
+    int r = sc_http_parse_request(c->rbuf, c->rlen, c->last_len, req);
+    if (r == SC_INCOMPLETE) {
+        c->last_len = c->rlen;
+        if (c->timer_kind == TIMER_IDLE)
+            arm(c, TIMER_HEAD, sc_server()->cfg.header_timeout_ms);
+        return 0;
+    }
+    if (r < 0) {
+        reject(c, 400, "malformed", "malformed request", SC_REFUSE_MALFORMED);
+        return 0;
+    }
+    c->head_len = (uint32_t)r;
+    c->body_len = 0;
+    if (req->minor_version == 0) {
+        const sc_slice_t *conn = sc_http_find_header(req, "Connection");
+        c->keepalive = conn && sc_http_header_has_token(*conn, "keep-alive");
+    } else {
+        const sc_slice_t *conn = sc_http_find_header(req, "Connection");
+        c->keepalive = !(conn && sc_http_header_has_token(*conn, "close"));
+    }
+    const sc_slice_t *te = sc_http_find_header(req, "Transfer-Encoding");
+    const sc_slice_t *cl = sc_http_find_header(req, "Content-Length");
+    if (te) {
+        if (cl || !sc_slice_eq_nocase(*te, "chunked")) {
+            reject(c, 400, "malformed", "unsupported Transfer-Encoding", SC_REFUSE_MALFORMED);
+            return 0;
+        }
+        c->body_expected = SC_CHUNKED;
+    } else if (cl) {
+        uint64_t v = 0;
+        if (cl->len == 0 || cl->len > 12) {
+            reject(c, 400, "malformed", "bad Content-Length", SC_REFUSE_MALFORMED);
+            return 0;
+        }
+        for (size_t i = 0; i < cl->len; i++) {
+            if (cl->base[i] < '0' || cl->base[i] > '9') {
+                reject(c, 400, "malformed", "bad Content-Length", SC_REFUSE_MALFORMED);
+                return 0;
+            }
+            v = v * 10 + (uint64_t)(cl->base[i] - '0');
+        }
+        c->body_expected = v > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)v;
+    } else {
+        c->body_expected = 0;
+    }
+    return 1;
+}
+
+static sc_http_chunked_t *chunked_state(sc_conn_t *c)
+{
+    if (!c->chunked)
+        c->chunked = sc_calloc(1, sizeof(sc_http_chunked_t));
+    return c->chunked;
+}
+
+/* Read body bytes; returns 1 when the body is complete. */
+static int read_body(sc_conn_t *c)
+{
+    uint32_t have = c->rlen - c->head_len;
+    if (c->body_expected != SC_CHUNKED)
+        return have >= c->body_expected;
+    /* decode in place what arrived since last time: raw bytes sit after the decoded ones */
+    char *raw = c->rbuf + c->head_len + c->body_len;
+    size_t rawlen = c->rlen - c->head_len - c->body_len;
+    size_t dec = rawlen;
+    ssize_t r = sc_http_decode_chunked(chunked_state(c), raw, &dec);
+    if (r == -1) {
+        reject(c, 400, "malformed", "bad chunked encoding", SC_REFUSE_MALFORMED);
+        return 0;
+    }
+    if (r >= 0) {
+        /* move the pipelined rest right behind the decoded body */
+        memmove(raw + dec, raw + rawlen - (size_t)r, (size_t)r);
+    }
+    c->body_len += (uint32_t)dec;
+    c->rlen = c->head_len + c->body_len + (r >= 0 ? (uint32_t)r : 0);
+    if (c->body_len > (uint32_t)sc_server()->cfg.max_body_bytes) {
+        reject(c, 413, "too_large", "request body too large", SC_REFUSE_TOO_LARGE);
+        return 0;
+    }
+    if (r == SC_INCOMPLETE)
+        return 0;
+    free(c->chunked);
+    c->chunked = NULL;
+    c->body_expected = c->body_len;
+    return 1;
+}
+
+static __thread int sc_http_depth; /* pipelined answers loop here instead of recursing */
+
+void sc_http_on_data(sc_conn_t *c)
+{
+    sc_http_depth++;
+    while (c->io.loop && (c->state == SC_CONN_HEAD || c->state == SC_CONN_BODY) && c->rlen) {
+        if (c->state == SC_CONN_HEAD) {
+            sc_http_request_t req;
+            if (!read_head(c, &req))
+                break;
+            const sc_route_t *rt = sc_router_peek(&req);
+            if (rt && (rt->flags & SC_ROUTE_STREAM_BODY)) {
+                dispatch(c); /* ingest reads its own body */
+                break;
+            }
+            if (c->body_expected != SC_CHUNKED && c->body_expected > (uint32_t)sc_server()->cfg.max_body_bytes) {
+                reject(c, 413, "too_large", "request body too large", SC_REFUSE_TOO_LARGE);
+                break;
+            }
+            if (c->body_expected) {
+                const sc_slice_t *exp = sc_http_find_header(&req, "Expect");
+                sc_conn_set_state(c, SC_CONN_BODY);
+                if (exp && sc_slice_eq_nocase(*exp, "100-continue") && c->rlen == c->head_len) {
+                    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                    sc_conn_write(c, cont, sizeof cont - 1);
+                }
+            }
+        }
+        if (c->body_expected && !read_body(c))
+            break;
+        dispatch(c);
+    }
+    sc_http_depth--;
+}
+
+static void dispatch(sc_conn_t *c)
+{
+    sc_http_request_t req;
+    /* parse again: slices must point into the buffer as it is now */
+    if (sc_http_parse_request(c->rbuf, c->head_len, 0, &req) != (int)c->head_len) {
+        reject(c, 400, "malformed", "malformed request", SC_REFUSE_MALFORMED);
+        return;
+    }
+    sc_timer_cancel(sc_loop_timers(c->io.loop), &c->timer);
+    c->timer_kind = TIMER_NONE;
+    sc_req_t r = { .conn = c, .http = &req };
+    r.body = sc_slice(c->rbuf + c->head_len, c->body_expected == SC_CHUNKED ? 0 : c->body_expected);
+    sc_conn_set_state(c, SC_CONN_RESPOND);
+    sc_router_dispatch(&r);
+    if (!r.responded && c->io.loop && c->state == SC_CONN_RESPOND)
+        sc_http_error(&r, 500, "internal", "no response");
+}
+
+void sc_http_response_done(sc_conn_t *c)
+{
+    if (!c->keepalive) {
+        sc_conn_close(c, "done");
+        return;
+    }
+    sc_conn_consume(c, c->head_len + c->body_expected);
+    c->head_len = c->body_len = c->body_expected = 0;
+    sc_conn_set_state(c, SC_CONN_HEAD);
+    arm(c, c->rlen ? TIMER_HEAD : TIMER_IDLE, c->rlen ? sc_server()->cfg.header_timeout_ms
+                                                       : sc_server()->cfg.idle_timeout_ms);
+    if (c->rlen == 0 && c->rcap > 4096) {
+        free(c->rbuf); /* an idle keep-alive connection keeps no large buffer */
+        c->rbuf = NULL;
+        c->rcap = 0;
+    }
+    sc_conn_pause_read(c, 0);
+    if (c->rlen && sc_http_depth == 0)
+        sc_http_on_data(c);
+}

@@ -1,0 +1,489 @@
+/* conn.c — a connection's bytes: reads into the request buffer, writev of the output
+ * queue (owned bytes, a prefix page, then shared chain pages), sendfile for replays,
+ * timeouts, and closing. What the bytes mean is http.c's business. */
+#include "spacecast/conn.h"
+#include "spacecast/common.h"
+#include "spacecast/http.h"
+#include "spacecast/log.h"
+#include "spacecast/server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stddef.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define SC_CONN_IOV 16 /* pages per writev; a listener rarely has more than one due */
+#define SC_RBUF_INIT 2048
+
+#define conn_of(ptr, member) ((sc_conn_t *)((char *)(ptr) - offsetof(sc_conn_t, member)))
+
+static void conn_on_io(sc_io_t *io, uint32_t events);
+static void conn_on_timer(sc_timer_t *t);
+
+static void conn_set_state_count(sc_conn_t *c, int state, int delta)
+{
+    atomic_fetch_add_explicit(&sc_server()->conns_by_state[state], delta, memory_order_relaxed);
+    (void)c;
+}
+
+void sc_conn_set_state(sc_conn_t *c, sc_conn_state_t st)
+{
+    if (c->state == st)
+        return;
+    conn_set_state_count(c, c->state, -1);
+    conn_set_state_count(c, st, +1);
+    c->state = (uint8_t)st;
+}
+
+sc_conn_t *sc_conn_new(sc_worker_t *w, int fd, const struct sockaddr_in6 *peer, int on_api_port)
+{
+    sc_conn_t *c = sc_calloc(1, sizeof *c);
+    c->worker = w;
+    c->peer = *peer;
+    c->on_api_port = (uint8_t)on_api_port;
+    c->file_fd = -1;
+    c->keepalive = 1;
+    c->state = SC_CONN_HEAD;
+    conn_set_state_count(c, SC_CONN_HEAD, +1);
+    sc_timer_init(&c->timer, conn_on_timer);
+    if (sc_loop_add(w->loop, &c->io, fd, EPOLLIN | EPOLLRDHUP, conn_on_io) != SC_OK) {
+        conn_set_state_count(c, SC_CONN_HEAD, -1);
+        free(c);
+        return NULL;
+    }
+    sc_http_conn_started(c);
+    return c;
+}
+
+const char *sc_conn_peer_str(const sc_conn_t *c, char *out, size_t outsz)
+{
+    const struct in6_addr *a = &c->peer.sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(a))
+        inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)outsz);
+    else
+        inet_ntop(AF_INET6, a, out, (socklen_t)outsz);
+    return out;
+}
+
+/* --- streaming list --------------------------------------------------------------- */
+
+static void stream_link(sc_conn_t *c)
+{
+    sc_worker_t *w = c->worker;
+    c->sprev = NULL;
+    c->snext = w->streams;
+    if (w->streams)
+        w->streams->sprev = c;
+    w->streams = c;
+    w->nstreams++;
+}
+
+static void stream_unlink(sc_conn_t *c)
+{
+    sc_worker_t *w = c->worker;
+    if (c->sprev)
+        c->sprev->snext = c->snext;
+    else
+        w->streams = c->snext;
+    if (c->snext)
+        c->snext->sprev = c->sprev;
+    c->snext = c->sprev = NULL;
+    w->nstreams--;
+}
+
+/* --- closing ------------------------------------------------------------------------ */
+
+static void conn_free(sc_loop_t *l, void *arg)
+{
+    (void)l;
+    sc_conn_t *c = arg;
+    free(c->rbuf);
+    free(c->wbuf);
+    free(c->chunked);
+    free(c);
+}
+
+void sc_conn_close(sc_conn_t *c, const char *reason)
+{
+    if (!c->io.loop)
+        return; /* already closed in this iteration */
+    sc_loop_t *loop = c->io.loop;
+    char peer[64];
+    sc_log_debug("event=conn_close peer=%s reason=%s bytes_out=%llu", sc_conn_peer_str(c, peer, sizeof peer), reason,
+                 (unsigned long long)c->bytes_out);
+    sc_timer_cancel(sc_loop_timers(loop), &c->timer);
+    if (c->ops && c->ops->on_close)
+        c->ops->on_close(c);
+    c->ops = NULL;
+    if (c->src) {
+        if (c->src->on_leave)
+            c->src->on_leave(c);
+        stream_unlink(c);
+        c->src = NULL;
+    }
+    sc_page_unref(c->prefix);
+    sc_page_unref(c->cur);
+    c->prefix = c->cur = NULL;
+    if (c->file_fd >= 0)
+        close(c->file_fd);
+    c->file_fd = -1;
+    sc_loop_del(&c->io);
+    close(c->io.fd);
+    conn_set_state_count(c, c->state, -1);
+    sc_server_conn_closed(c);
+    sc_loop_defer(loop, conn_free, c);
+}
+
+void sc_conn_close_after_write(sc_conn_t *c)
+{
+    c->closing = 1;
+    c->keepalive = 0;
+    sc_conn_flush(c);
+}
+
+/* --- output ------------------------------------------------------------------------- */
+
+void sc_conn_write_owned(sc_conn_t *c, char *buf, size_t len)
+{
+    if (c->woff == c->wlen) {
+        free(c->wbuf);
+        c->wbuf = buf;
+        c->wlen = (uint32_t)len;
+        c->woff = 0;
+    } else {
+        sc_conn_write(c, buf, len);
+        free(buf);
+        return;
+    }
+    sc_conn_flush(c);
+}
+
+void sc_conn_write(sc_conn_t *c, const void *data, size_t len)
+{
+    size_t pending = c->wlen - c->woff;
+    if (pending == 0) {
+        free(c->wbuf);
+        c->wbuf = sc_malloc(len);
+        memcpy(c->wbuf, data, len);
+        c->wlen = (uint32_t)len;
+        c->woff = 0;
+    } else {
+        char *nb = sc_malloc(pending + len);
+        memcpy(nb, c->wbuf + c->woff, pending);
+        memcpy(nb + pending, data, len);
+        free(c->wbuf);
+        c->wbuf = nb;
+        c->wlen = (uint32_t)(pending + len);
+        c->woff = 0;
+    }
+    sc_conn_flush(c);
+}
+
+void sc_conn_start_stream(sc_conn_t *c, const sc_stream_src_t *src, sc_page_t *prefix, sc_page_t *start)
+{
+    /* the request buffer is no longer needed: a listener keeps only its cursor */
+    free(c->rbuf);
+    c->rbuf = NULL;
+    c->rlen = c->rcap = c->last_len = 0;
+    c->prefix = prefix;
+    c->prefix_off = 0;
+    c->cur = start;
+    c->cur_off = 0;
+    c->src = src;
+    c->keepalive = 0;
+    c->last_progress_ms = sc_loop_now(c->io.loop);
+    sc_timer_cancel(sc_loop_timers(c->io.loop), &c->timer);
+    sc_conn_set_state(c, SC_CONN_STREAM);
+    stream_link(c);
+    sc_conn_flush(c);
+}
+
+void sc_conn_send_file(sc_conn_t *c, int fd, uint64_t off, uint64_t end)
+{
+    c->file_fd = fd;
+    c->file_off = off;
+    c->file_end = end;
+    sc_conn_flush(c);
+}
+
+/* Skip a listener that fell too far behind forward to the newest sync page (only between
+ * pages: a half-sent page must be finished or the client's demuxer loses sync). */
+static void stream_maybe_skip(sc_conn_t *c)
+{
+    if (!c->src || !c->cur || (c->cur_off != 0 && c->cur_off != c->cur->len))
+        return;
+    uint64_t tail = sc_chain_tail_seq(c->src->chain);
+    if (tail <= c->cur->seq || tail - c->cur->seq <= (uint64_t)c->src->max_lag_pages)
+        return;
+    sc_page_t *p = sc_chain_start(c->src->chain, 1);
+    if (!p)
+        return;
+    sc_page_unref(c->cur);
+    c->cur = p;
+    c->cur_off = 0;
+    sc_server_refused(SC_REFUSE_SLOW_LISTENER);
+}
+
+static size_t conn_build_iov(sc_conn_t *c, struct iovec *iov)
+{
+    size_t n = 0;
+    if (c->woff < c->wlen)
+        iov[n++] = (struct iovec){ c->wbuf + c->woff, c->wlen - c->woff };
+    if (c->prefix && c->prefix_off < c->prefix->len)
+        iov[n++] = (struct iovec){ c->prefix->data + c->prefix_off, c->prefix->len - c->prefix_off };
+    if (c->file_fd >= 0)
+        return n; /* the file follows the owned bytes, pages never mix with it */
+    sc_page_t *p = c->cur;
+    uint32_t off = c->cur_off;
+    while (p && n < SC_CONN_IOV) {
+        if (off < p->len)
+            iov[n++] = (struct iovec){ p->data + off, p->len - off };
+        p = sc_page_next(p);
+        off = 0;
+    }
+    return n;
+}
+
+/* Advance the cursors past n written bytes. */
+static void conn_advance(sc_conn_t *c, size_t n)
+{
+    size_t k = SC_MIN(n, (size_t)(c->wlen - c->woff));
+    c->woff += (uint32_t)k;
+    n -= k;
+    if (c->prefix && n) {
+        k = SC_MIN(n, c->prefix->len - c->prefix_off);
+        c->prefix_off += (uint32_t)k;
+        n -= k;
+    }
+    while (c->cur && n) {
+        if (c->cur_off == c->cur->len) {
+            sc_page_t *next = sc_page_next(c->cur);
+            if (!next)
+                break;
+            sc_page_ref(next);
+            sc_page_unref(c->cur);
+            c->cur = next;
+            c->cur_off = 0;
+        }
+        k = SC_MIN(n, c->cur->len - c->cur_off);
+        c->cur_off += (uint32_t)k;
+        n -= k;
+    }
+    /* step onto the successor of a finished page right away so the old one can be freed */
+    while (c->cur && c->cur_off == c->cur->len && sc_page_next(c->cur)) {
+        sc_page_t *next = sc_page_ref(sc_page_next(c->cur));
+        sc_page_unref(c->cur);
+        c->cur = next;
+        c->cur_off = 0;
+    }
+}
+
+static int conn_output_done(const sc_conn_t *c)
+{
+    if (c->woff < c->wlen)
+        return 0;
+    if (c->prefix && c->prefix_off < c->prefix->len)
+        return 0;
+    if (c->file_fd >= 0 && c->file_off < c->file_end)
+        return 0;
+    if (c->cur && (c->cur_off < c->cur->len || sc_page_next(c->cur)))
+        return 0;
+    return 1;
+}
+
+int sc_conn_flush(sc_conn_t *c)
+{
+    if (!c->io.loop)
+        return SC_ERR;
+    sc_server_t *srv = sc_server();
+    if (c->src)
+        stream_maybe_skip(c);
+    for (;;) {
+        struct iovec iov[SC_CONN_IOV + 2];
+        size_t niov = conn_build_iov(c, iov);
+        ssize_t n;
+        if (niov) {
+            n = writev(c->io.fd, iov, (int)niov);
+        } else if (c->file_fd >= 0 && c->file_off < c->file_end) {
+            off_t off = (off_t)c->file_off;
+            n = sendfile(c->io.fd, c->file_fd, &off, (size_t)SC_MIN(c->file_end - c->file_off, (uint64_t)1 << 20));
+            if (n > 0)
+                c->file_off = (uint64_t)off;
+        } else {
+            break;
+        }
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN) {
+                sc_loop_mod(&c->io, c->paused_read ? EPOLLOUT : (EPOLLIN | EPOLLRDHUP | EPOLLOUT));
+                if (c->src && !sc_timer_armed(&c->timer))
+                    sc_timer_arm(sc_loop_timers(c->io.loop), &c->timer, sc_loop_now(c->io.loop),
+                                 (uint64_t)srv->cfg.listener_drop_ms);
+                return SC_AGAIN;
+            }
+            sc_conn_close(c, errno == EPIPE || errno == ECONNRESET ? "peer_closed" : "write_error");
+            return SC_ERR;
+        }
+        if (n == 0)
+            break;
+        atomic_fetch_add_explicit(&srv->bytes_out, (uint64_t)n, memory_order_relaxed);
+        c->bytes_out += (uint64_t)n;
+        c->last_progress_ms = sc_loop_now(c->io.loop);
+        if (niov)
+            conn_advance(c, (size_t)n);
+    }
+    if (!conn_output_done(c))
+        return SC_AGAIN;
+    /* everything queued is out */
+    if (c->file_fd >= 0) {
+        close(c->file_fd);
+        c->file_fd = -1;
+    }
+    sc_loop_mod(&c->io, c->paused_read ? 0 : (EPOLLIN | EPOLLRDHUP));
+    if (c->src) {
+        sc_timer_cancel(sc_loop_timers(c->io.loop), &c->timer);
+        if (c->cur && (c->cur->flags & SC_PAGE_END)) {
+            sc_conn_close(c, "stream_ended");
+            return SC_ERR;
+        }
+        return SC_OK;
+    }
+    if (c->closing) {
+        shutdown(c->io.fd, SHUT_WR);
+        sc_conn_close(c, "done");
+        return SC_ERR;
+    }
+    if (c->state == SC_CONN_RESPOND) {
+        sc_http_response_done(c);
+        return c->io.loop ? SC_OK : SC_ERR;
+    }
+    if (c->ops && c->ops->on_drain)
+        c->ops->on_drain(c);
+    return SC_OK;
+}
+
+void sc_conn_pump_streams(sc_worker_t *w)
+{
+    for (sc_conn_t *c = w->streams, *n; c; c = n) {
+        n = c->snext; /* flush may close and unlink c */
+        if (!(c->io.events & EPOLLOUT))
+            sc_conn_flush(c);
+    }
+}
+
+/* --- input -------------------------------------------------------------------------- */
+
+void sc_conn_consume(sc_conn_t *c, size_t n)
+{
+    if (n >= c->rlen) {
+        c->rlen = 0;
+    } else {
+        memmove(c->rbuf, c->rbuf + n, c->rlen - n);
+        c->rlen -= (uint32_t)n;
+    }
+    c->last_len = 0;
+}
+
+void sc_conn_upgrade(sc_conn_t *c, const sc_conn_ops_t *ops, void *ctx)
+{
+    c->ops = ops;
+    c->ctx = ctx;
+    c->keepalive = 0;
+    sc_conn_set_state(c, SC_CONN_UPGRADED);
+    if (c->rlen && ops->on_data(c) != SC_OK)
+        sc_conn_close(c, "upgraded_error");
+}
+
+void sc_conn_pause_read(sc_conn_t *c, int paused)
+{
+    if (!c->io.loop || c->paused_read == paused)
+        return;
+    c->paused_read = (uint8_t)paused;
+    uint32_t ev = paused ? 0 : (EPOLLIN | EPOLLRDHUP);
+    if (c->io.events & EPOLLOUT)
+        ev |= EPOLLOUT;
+    sc_loop_mod(&c->io, ev);
+}
+
+static void conn_read(sc_conn_t *c)
+{
+    sc_server_t *srv = sc_server();
+    if (c->state == SC_CONN_STREAM) {
+        /* listeners have nothing to say; read only to notice that they left */
+        char sink[512];
+        ssize_t n = read(c->io.fd, sink, sizeof sink);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+            sc_conn_close(c, "peer_closed");
+        return;
+    }
+    for (int rounds = 0; rounds < 4 && c->io.loop && !c->paused_read; rounds++) {
+        uint32_t limit = sc_http_rbuf_limit(c);
+        if (c->rlen >= limit) {
+            sc_http_on_buffer_full(c);
+            return;
+        }
+        if (c->rcap < limit && c->rcap - c->rlen < 1024) {
+            uint32_t ncap = c->rcap ? c->rcap * 2 : SC_RBUF_INIT;
+            if (ncap > limit)
+                ncap = limit;
+            c->rbuf = sc_realloc(c->rbuf, ncap);
+            c->rcap = ncap;
+        }
+        ssize_t n = read(c->io.fd, c->rbuf + c->rlen, c->rcap - c->rlen);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN)
+                sc_conn_close(c, "read_error");
+            return;
+        }
+        if (n == 0) {
+            sc_http_on_eof(c);
+            return;
+        }
+        atomic_fetch_add_explicit(&srv->bytes_in, (uint64_t)n, memory_order_relaxed);
+        c->rlen += (uint32_t)n;
+        if (c->state == SC_CONN_UPGRADED) {
+            if (c->ops->on_data(c) != SC_OK) {
+                sc_conn_close(c, "upgraded_error");
+                return;
+            }
+        } else {
+            sc_http_on_data(c);
+        }
+        if ((size_t)n < 1024)
+            return; /* drained the socket most likely; epoll tells us if not */
+    }
+}
+
+static void conn_on_io(sc_io_t *io, uint32_t events)
+{
+    sc_conn_t *c = conn_of(io, io);
+    if (events & EPOLLOUT) {
+        if (sc_conn_flush(c) == SC_ERR)
+            return;
+    }
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+        conn_read(c);
+}
+
+static void conn_on_timer(sc_timer_t *t)
+{
+    sc_conn_t *c = conn_of(t, timer);
+    if (c->src) {
+        /* a listener that took no bytes for listener_drop_ms is dropped: its memory is bounded */
+        uint64_t now = sc_loop_now(c->io.loop), drop = (uint64_t)sc_server()->cfg.listener_drop_ms;
+        if (now - c->last_progress_ms >= drop) {
+            sc_server_refused(SC_REFUSE_SLOW_LISTENER);
+            sc_conn_close(c, "slow_listener");
+        } else {
+            sc_timer_arm(sc_loop_timers(c->io.loop), &c->timer, now, drop - (now - c->last_progress_ms));
+        }
+        return;
+    }
+    sc_http_on_timeout(c);
+}
