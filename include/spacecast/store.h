@@ -1,0 +1,54 @@
+/* store.h — SQLite persistence: the server keeps its state in memory, writes each change
+ * through to the store, and loads everything back at start.
+ *
+ * Not thread-safe by itself: one sc_store_t belongs to one thread at a time (the caller
+ * serialises), because its prepared statements are cached and reused. Separate processes
+ * may share a database; SQLITE_BUSY is retried for up to 2 s and then surfaced as -1.
+ */
+#ifndef SC_STORE_H
+#define SC_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sc_store sc_store_t;
+
+enum { SC_STORE_SCHEDULED = 0, SC_STORE_LIVE = 1, SC_STORE_ENDED = 2 };
+
+typedef struct sc_store_space {
+    char id[33];
+    char title[257];
+    int state; /* 0 scheduled, 1 live, 2 ended */
+    int64_t created_at, scheduled_start, started_at, ended_at; /* unix s, 0 = unset */
+    int record;
+    int max_listeners;
+    int64_t peak_listeners, total_joins;
+} sc_store_space_t;
+
+typedef struct sc_store_speaker {
+    char space_id[33];
+    char name[65];
+    int role; /* sc_role_t */
+    int muted;
+    uint32_t generation;
+    int removed;
+} sc_store_speaker_t;
+
+/** Open (create) DIR/spacecast.db, creating DIR itself if missing, and migrate it. Errors (read-only dir, corrupt file, newer schema) return NULL and write a one-line reason into err. */
+sc_store_t *sc_store_open(const char *dir, char *err, size_t errsz);
+/** Finalize statements and close the database; NULL is a no-op. */
+void sc_store_close(sc_store_t *s);
+/** Insert or update a space by id (its speakers are kept). Returns 0 or -1 (logged). */
+int sc_store_put_space(sc_store_t *s, const sc_store_space_t *sp);
+/** Insert or update a speaker by (space_id, name); the space must already be stored. Returns 0 or -1 (logged). */
+int sc_store_put_speaker(sc_store_t *s, const sc_store_speaker_t *sk);
+/** Call cb for every space in id order. Returns 0, cb's non-zero return if it stopped early, or -1 on a database error. cb must not call sc_store_each_space. */
+int sc_store_each_space(sc_store_t *s, int (*cb)(void *ctx, const sc_store_space_t *), void *ctx);
+/** Call cb for every speaker, ordered by (space_id, name); same returns as sc_store_each_space. cb must not call sc_store_each_speaker. */
+int sc_store_each_speaker(sc_store_t *s, int (*cb)(void *ctx, const sc_store_speaker_t *), void *ctx);
+/** Get-or-create the named 32-byte random secret (e.g. the token signing key, so tokens survive a restart). Returns 0 or -1. */
+int sc_store_secret(sc_store_t *s, const char *name, uint8_t out[32]);
+/** Read DIR/admin.key, or create it (32 hex chars, mode 0600) if missing; *created (may be NULL) says which. out needs >= 33 bytes. Returns 0 or -1 (logged). */
+int sc_store_admin_key(const char *dir, char *out, size_t outsz, int *created);
+
+#endif
