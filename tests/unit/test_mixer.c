@@ -1,0 +1,579 @@
+/* test_mixer.c — real audio through the mixer: sines encoded with libopus go in, the mix
+ * and mix-minus packets come out, are decoded by separate decoders and measured with
+ * Goertzel filters. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "spacecast/common.h"
+#include "spacecast/mixer.h"
+
+#include <math.h>
+#include <opus/opus.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <time.h>
+
+#define FRAME SC_MIXER_FRAME
+#define MAXPKT 400
+#define MAXTICKS 200
+#define A 1u
+#define B 2u
+
+/* ---- signal helpers ---- */
+
+typedef struct packets {
+    int n;
+    int len[MAXTICKS];
+    uint8_t data[MAXTICKS][MAXPKT];
+} packets_t;
+
+/* n 20 ms packets of a continuous sine (two sines when f2 > 0), encoded as a browser would. */
+static void encode_sines(packets_t *p, int n, double f1, double f2, float amp, int fec)
+{
+    int err;
+    OpusEncoder *e = opus_encoder_create(48000, 1, OPUS_APPLICATION_VOIP, &err);
+    assert_non_null(e);
+    opus_encoder_ctl(e, OPUS_SET_BITRATE(32000));
+    if (fec) {
+        opus_encoder_ctl(e, OPUS_SET_INBAND_FEC(1));
+        opus_encoder_ctl(e, OPUS_SET_PACKET_LOSS_PERC(20));
+    }
+    float pcm[FRAME];
+    p->n = n;
+    for (int k = 0; k < n; k++) {
+        for (int i = 0; i < FRAME; i++) {
+            double t = (double)(k * FRAME + i) / 48000.0;
+            pcm[i] = amp * (float)sin(2 * M_PI * f1 * t);
+            if (f2 > 0)
+                pcm[i] += amp * (float)sin(2 * M_PI * f2 * t);
+        }
+        p->len[k] = opus_encode_float(e, pcm, FRAME, p->data[k], MAXPKT);
+        assert_true(p->len[k] > 0);
+    }
+    opus_encoder_destroy(e);
+}
+
+/* Power of one frequency over x[0..n) with a Hann window, in dB. */
+static double tone_db(const float *x, int n, double f)
+{
+    double c = 2 * cos(2 * M_PI * f / 48000.0), s1 = 0, s2 = 0;
+    for (int i = 0; i < n; i++) {
+        double w = 0.5 - 0.5 * cos(2 * M_PI * i / (n - 1));
+        double s = x[i] * w + c * s1 - s2;
+        s2 = s1;
+        s1 = s;
+    }
+    return 10 * log10(s1 * s1 + s2 * s2 - c * s1 * s2 + 1e-20);
+}
+
+static double rms_db(const float *x, int n)
+{
+    double acc = 0;
+    for (int i = 0; i < n; i++)
+        acc += (double)x[i] * x[i];
+    return 10 * log10(acc / n + 1e-20);
+}
+
+/* A decoded stream: one decoder and the PCM it produced, frame by frame. */
+typedef struct stream {
+    OpusDecoder *dec;
+    int frames;
+    float pcm[MAXTICKS * FRAME];
+} stream_t;
+
+static stream_t *stream_new(void)
+{
+    int err;
+    stream_t *s = calloc(1, sizeof *s);
+    s->dec = opus_decoder_create(48000, 1, &err);
+    assert_non_null(s->dec);
+    return s;
+}
+
+static void stream_free(stream_t *s)
+{
+    opus_decoder_destroy(s->dec);
+    free(s);
+}
+
+static void stream_feed(stream_t *s, const uint8_t *pkt, size_t len)
+{
+    assert_true(s->frames < MAXTICKS);
+    int n = opus_decode_float(s->dec, pkt, (opus_int32)len, s->pcm + (size_t)s->frames * FRAME, FRAME, 0);
+    assert_int_equal(n, FRAME);
+    s->frames++;
+}
+
+/* frames [from, to) of a stream */
+static double seg_tone(stream_t *s, int from, int to, double f)
+{
+    assert_true(to <= s->frames);
+    return tone_db(s->pcm + (size_t)from * FRAME, (to - from) * FRAME, f);
+}
+
+typedef struct listeners {
+    stream_t *mix, *minus_a, *minus_b;
+    int calls_a, calls_b;
+} listeners_t;
+
+static void on_minus(void *ctx, uint32_t id, const uint8_t *pkt, size_t len)
+{
+    listeners_t *l = ctx;
+    if (id == A) {
+        stream_feed(l->minus_a, pkt, len);
+        l->calls_a++;
+    } else if (id == B) {
+        stream_feed(l->minus_b, pkt, len);
+        l->calls_b++;
+    }
+}
+
+static void tick(sc_mixer_t *m, listeners_t *l, sc_mixer_frame_t *f)
+{
+    assert_int_equal(sc_mixer_tick(m, f, on_minus, l), SC_OK);
+    assert_non_null(f->mix);
+    assert_true(f->mix_len > 0);
+    stream_feed(l->mix, f->mix, f->mix_len);
+}
+
+static sc_mixer_speaker_state_t state_of(sc_mixer_t *m, uint32_t id)
+{
+    sc_mixer_speaker_state_t st[SC_MIXER_MAX_SPEAKERS];
+    size_t n = sc_mixer_speakers(m, st, SC_MIXER_MAX_SPEAKERS);
+    for (size_t i = 0; i < n; i++)
+        if (st[i].id == id)
+            return st[i];
+    fail_msg("speaker %u not found", id);
+    return st[0];
+}
+
+static packets_t pa, pb;
+#define OFF 700.0 /* an off-frequency bin: the noise floor */
+
+/* ---- tests ---- */
+
+static void test_mix_minus_mute_remove(void **state)
+{
+    (void)state;
+    sc_mixer_t *m = sc_mixer_new(NULL);
+    assert_non_null(m);
+    assert_true(sc_mixer_preskip(m) > 0);
+    assert_int_equal(sc_mixer_add_speaker(m, A, 1), 0);
+    assert_int_equal(sc_mixer_add_speaker(m, B, 1), 0);
+    encode_sines(&pa, 150, 440, 0, 0.3f, 0);
+    encode_sines(&pb, 150, 1000, 0, 0.3f, 0);
+    listeners_t l = { stream_new(), stream_new(), stream_new(), 0, 0 };
+    sc_mixer_frame_t f;
+    int t = 0;
+    for (; t < 50; t++) {
+        assert_int_equal(sc_mixer_push(m, A, t, pa.data[t], (size_t)pa.len[t]), 0);
+        assert_int_equal(sc_mixer_push(m, B, t, pb.data[t], (size_t)pb.len[t]), 0);
+        tick(m, &l, &f);
+    }
+    assert_int_equal(l.calls_a, 50);
+    assert_int_equal(l.calls_b, 50);
+    /* the listener mix has both tones */
+    double off = seg_tone(l.mix, 20, 50, OFF);
+    assert_true(seg_tone(l.mix, 20, 50, 440) > off + 20);
+    assert_true(seg_tone(l.mix, 20, 50, 1000) > off + 20);
+    /* each speaker hears the other and not themself */
+    double a440 = seg_tone(l.minus_a, 20, 50, 440), a1000 = seg_tone(l.minus_a, 20, 50, 1000);
+    double b440 = seg_tone(l.minus_b, 20, 50, 440), b1000 = seg_tone(l.minus_b, 20, 50, 1000);
+    assert_true(a1000 > seg_tone(l.minus_a, 20, 50, OFF) + 20);
+    assert_true(a440 < a1000 - 30);
+    assert_true(b440 > seg_tone(l.minus_b, 20, 50, OFF) + 20);
+    assert_true(b1000 < b440 - 30);
+    sc_mixer_speaker_state_t sa = state_of(m, A);
+    assert_true(sa.present && sa.speaking && !sa.muted);
+    assert_true(sa.level_db > -20 && sa.level_db < -8); /* a 0.3 sine is -13.5 dBFS RMS */
+    assert_int_equal(sa.packets, 50);
+    assert_int_equal(sa.concealed, 0);
+
+    /* mute A: tick 50 mixes without it; decoded frame 50 still holds the encoder's 6.5 ms
+     * lookahead of the old signal, so from frame 51 on there must be no 440 Hz at all */
+    sc_mixer_set_muted(m, A, 1);
+    for (; t < 100; t++) {
+        sc_mixer_push(m, A, t, pa.data[t], (size_t)pa.len[t]);
+        sc_mixer_push(m, B, t, pb.data[t], (size_t)pb.len[t]);
+        tick(m, &l, &f);
+    }
+    double tone1000 = seg_tone(l.mix, 51, 100, 1000);
+    assert_true(tone1000 > seg_tone(l.mix, 51, 100, OFF) + 20);
+    assert_true(seg_tone(l.mix, 51, 100, 440) < tone1000 - 30);
+    for (int k = 51; k < 100; k++) /* frame by frame, not just on average */
+        assert_true(seg_tone(l.mix, k, k + 1, 440) < seg_tone(l.mix, k, k + 1, 1000) - 25);
+    sa = state_of(m, A);
+    assert_true(sa.muted && !sa.speaking);
+    assert_int_equal(sa.buffered_ms, 40); /* still drained while muted: no latency builds up */
+    assert_true(seg_tone(l.minus_b, 51, 100, 440) < seg_tone(l.minus_b, 51, 100, OFF) + 10);
+
+    /* remove B: 1000 Hz leaves the mix */
+    sc_mixer_remove_speaker(m, B);
+    assert_int_equal(sc_mixer_push(m, B, t, pb.data[t], (size_t)pb.len[t]), -1);
+    for (; t < 150; t++) {
+        sc_mixer_push(m, A, t, pa.data[t], (size_t)pa.len[t]);
+        tick(m, &l, &f);
+    }
+    assert_true(rms_db(l.mix->pcm + 101 * FRAME, 49 * FRAME) < -60);
+    assert_true(seg_tone(l.mix, 101, 150, 1000) < tone1000 - 50);
+    assert_int_equal(l.calls_b, 100);
+    assert_int_equal(sc_mixer_speakers(m, (sc_mixer_speaker_state_t[4]){ 0 }, 4), 1);
+    stream_free(l.mix);
+    stream_free(l.minus_a);
+    stream_free(l.minus_b);
+    sc_mixer_free(m);
+}
+
+static void test_limiter_full_scale(void **state)
+{
+    (void)state;
+    sc_mixer_t *m = sc_mixer_new(NULL);
+    sc_mixer_add_speaker(m, A, 0);
+    sc_mixer_add_speaker(m, B, 0);
+    encode_sines(&pa, 100, 440, 0, 1.0f, 0);
+    encode_sines(&pb, 100, 440, 0, 1.0f, 0); /* in phase: the raw sum peaks at 2.0 */
+    listeners_t l = { stream_new(), NULL, NULL, 0, 0 };
+    sc_mixer_frame_t f;
+    for (int t = 0; t < 100; t++) {
+        sc_mixer_push(m, A, t, pa.data[t], (size_t)pa.len[t]);
+        sc_mixer_push(m, B, t, pb.data[t], (size_t)pb.len[t]);
+        tick(m, &l, &f);
+        assert_true(f.mix_peak <= 0.8913f + 1e-4f);
+    }
+    float peak = 0, jump = 0;
+    for (int i = 5 * FRAME; i < 100 * FRAME; i++) {
+        peak = SC_MAX(peak, fabsf(l.mix->pcm[i]));
+        jump = SC_MAX(jump, fabsf(l.mix->pcm[i] - l.mix->pcm[i - 1]));
+    }
+    print_message("limiter: decoded peak %.3f, largest step %.3f\n", peak, jump);
+    assert_true(peak <= 1.0f);
+    assert_true(peak > 0.7f); /* limited, not muted */
+    /* a 440 Hz sine near full scale moves at most ~0.06 per sample; a wrap would jump ~2 */
+    assert_true(jump < 0.2f);
+    assert_true(seg_tone(l.mix, 20, 100, 440) > seg_tone(l.mix, 20, 100, 880) + 20); /* little distortion */
+    stream_free(l.mix);
+    sc_mixer_free(m);
+}
+
+static void loss_case(int fec, uint64_t *fec_recovered, uint64_t *concealed)
+{
+    sc_mixer_t *m = sc_mixer_new(NULL);
+    sc_mixer_add_speaker(m, A, 0);
+    encode_sines(&pa, 40, 440, 0, 0.3f, fec);
+    listeners_t l = { stream_new(), NULL, NULL, 0, 0 };
+    sc_mixer_frame_t f;
+    for (int t = 0; t < 40; t++) {
+        if (t != 20)
+            sc_mixer_push(m, A, t, pa.data[t], (size_t)pa.len[t]);
+        tick(m, &l, &f);
+    }
+    sc_mixer_speaker_state_t sa = state_of(m, A);
+    *fec_recovered = sa.fec_recovered;
+    *concealed = sa.concealed;
+    /* either way the gap is filled with something tone-like, not a hole */
+    assert_true(seg_tone(l.mix, 20, 26, 440) > seg_tone(l.mix, 20, 26, OFF) + 20);
+    stream_free(l.mix);
+    sc_mixer_free(m);
+}
+
+static void test_loss_fec_vs_plc(void **state)
+{
+    (void)state;
+    uint64_t fec, plc;
+    loss_case(1, &fec, &plc);
+    assert_int_equal(fec, 1);
+    assert_int_equal(plc, 0);
+    loss_case(0, &fec, &plc);
+    assert_int_equal(fec, 0);
+    assert_int_equal(plc, 1);
+}
+
+static void test_reorder_and_wraparound(void **state)
+{
+    (void)state;
+    sc_mixer_t *m = sc_mixer_new(NULL);
+    sc_mixer_add_speaker(m, A, 0);
+    encode_sines(&pa, 60, 440, 0, 0.3f, 0);
+    listeners_t l = { stream_new(), NULL, NULL, 0, 0 };
+    sc_mixer_frame_t f;
+    /* sequence numbers 65510.. cross the wrap; every other pair arrives swapped */
+    for (int t = 0; t < 60; t += 2) {
+        int32_t s0 = (65510 + t) & 0xffff, s1 = (65511 + t) & 0xffff;
+        assert_int_equal(sc_mixer_push(m, A, s1, pa.data[t + 1], (size_t)pa.len[t + 1]), 0);
+        assert_int_equal(sc_mixer_push(m, A, s0, pa.data[t], (size_t)pa.len[t]), 0);
+        tick(m, &l, &f);
+        tick(m, &l, &f);
+    }
+    sc_mixer_speaker_state_t sa = state_of(m, A);
+    assert_int_equal(sa.packets, 60);
+    assert_int_equal(sa.concealed, 0);
+    assert_int_equal(sa.late, 0);
+    assert_int_equal(sa.dropped, 0);
+    assert_true(seg_tone(l.mix, 10, 60, 440) > seg_tone(l.mix, 10, 60, OFF) + 20);
+    stream_free(l.mix);
+    sc_mixer_free(m);
+}
+
+static void test_tcp_burst_plays_smoothly(void **state)
+{
+    (void)state;
+    sc_mixer_t *m = sc_mixer_new(NULL);
+    sc_mixer_add_speaker(m, A, 0);
+    encode_sines(&pa, 30, 440, 0, 0.3f, 0);
+    listeners_t l = { stream_new(), NULL, NULL, 0, 0 };
+    sc_mixer_frame_t f;
+    for (int t = 0; t < 30; t++) /* one Ogg page's worth arriving at once, no sequence numbers */
+        assert_int_equal(sc_mixer_push(m, A, -1, pa.data[t], (size_t)pa.len[t]), 0);
+    for (int t = 0; t < 30; t++) {
+        tick(m, &l, &f);
+        sc_mixer_speaker_state_t sa = state_of(m, A);
+        assert_true(sa.present);
+        assert_int_equal(sa.buffered_ms, (29 - t) * 20); /* exactly one packet per tick */
+    }
+    for (int k = 1; k < 30; k++)
+        assert_true(rms_db(l.mix->pcm + (size_t)k * FRAME, FRAME) > -20);
+    sc_mixer_speaker_state_t sa = state_of(m, A);
+    assert_int_equal(sa.concealed, 0);
+    assert_int_equal(sa.dropped, 0);
+    for (int t = 0; t < 15; t++)
+        tick(m, &l, &f);
+    sa = state_of(m, A);
+    assert_int_equal(sa.concealed, 10); /* 200 ms of concealment, then absent */
+    assert_true(!sa.present && !sa.speaking);
+    assert_true(sa.level_db <= -99);
+    stream_free(l.mix);
+    sc_mixer_free(m);
+}
+
+static void test_fast_sender_drops(void **state)
+{
+    (void)state;
+    sc_mixer_t *m = sc_mixer_new(NULL);
+    sc_mixer_add_speaker(m, A, 0);
+    encode_sines(&pa, 200, 440, 0, 0.3f, 0);
+    listeners_t l = { stream_new(), NULL, NULL, 0, 0 };
+    sc_mixer_frame_t f;
+    int maxbuf = 0;
+    for (int t = 0; t < 100; t++) { /* two packets every 20 ms */
+        sc_mixer_push(m, A, 2 * t, pa.data[2 * t], (size_t)pa.len[2 * t]);
+        sc_mixer_push(m, A, 2 * t + 1, pa.data[2 * t + 1], (size_t)pa.len[2 * t + 1]);
+        tick(m, &l, &f);
+        maxbuf = SC_MAX(maxbuf, state_of(m, A).buffered_ms);
+    }
+    sc_mixer_speaker_state_t sa = state_of(m, A);
+    assert_true(sa.dropped > 0);
+    assert_true(maxbuf <= 64 * 20);
+    assert_int_equal(sa.concealed, 0);
+    stream_free(l.mix);
+    sc_mixer_free(m);
+}
+
+static void test_silence_and_bad_input(void **state)
+{
+    (void)state;
+    sc_mixer_t *m = sc_mixer_new(NULL);
+    assert_int_equal(sc_mixer_add_speaker(m, A, 1), 0);
+    listeners_t l = { stream_new(), stream_new(), NULL, 0, 0 };
+    sc_mixer_frame_t f;
+    for (int t = 0; t < 50; t++) {
+        tick(m, &l, &f);
+        assert_true(f.mix_len < 20);
+        assert_true(f.mix_peak == 0.0f);
+    }
+    assert_true(rms_db(l.mix->pcm, 50 * FRAME) < -90);
+    assert_int_equal(l.calls_a, 50); /* the speaker's return feed keeps its timeline too */
+    sc_mixer_speaker_state_t sa = state_of(m, A);
+    assert_true(!sa.present && !sa.speaking);
+
+    uint8_t pkt[SC_MIXER_MAX_PACKET + 1] = { 0xf8, 0xff, 0xfe };
+    assert_int_equal(sc_mixer_push(m, 99, 0, pkt, 3), -1);                      /* unknown id */
+    assert_int_equal(sc_mixer_push(m, A, 0, pkt, sizeof pkt), -1);              /* too big */
+    assert_int_equal(sc_mixer_push(m, A, 0, pkt, 0), -1);                       /* empty */
+    assert_int_equal(sc_mixer_push(m, A, 0, (const uint8_t[]){ 0x03, 0x00 }, 2), -1); /* code 3, 0 frames */
+    assert_int_equal(sc_mixer_push(m, A, 0, (const uint8_t[]){ 0x01, 0x10 }, 2), -1); /* code 1, odd length */
+    assert_int_equal(sc_mixer_push(m, A, 0, (const uint8_t[]){ 0xf8, 0xff }, 2), 0);
+    assert_int_equal(sc_mixer_add_speaker(m, A, 0), -1); /* duplicate id */
+    for (uint32_t id = 10; id < 10 + SC_MIXER_MAX_SPEAKERS - 1; id++)
+        assert_int_equal(sc_mixer_add_speaker(m, id, 0), 0);
+    assert_int_equal(sc_mixer_add_speaker(m, 100, 0), -1); /* full */
+    sc_mixer_remove_speaker(m, 10);
+    assert_int_equal(sc_mixer_add_speaker(m, 100, 0), 0); /* the slot is free at once */
+    assert_null(sc_mixer_new(&(sc_mixer_config_t){ .channels = 3 }));
+    stream_free(l.mix);
+    stream_free(l.minus_a);
+    sc_mixer_free(m);
+}
+
+static void test_bed_and_reset(void **state)
+{
+    (void)state;
+    sc_mixer_t *m = sc_mixer_new(NULL);
+    sc_mixer_add_speaker(m, B, 1);
+    encode_sines(&pb, 60, 1000, 0, 0.3f, 0);
+    listeners_t l = { stream_new(), NULL, stream_new(), 0, 0 };
+    sc_mixer_frame_t f;
+    float bed[FRAME];
+    for (int t = 0; t < 40; t++) {
+        for (int i = 0; i < FRAME; i++)
+            bed[i] = 0.3f * (float)sin(2 * M_PI * 440 * (t * FRAME + i) / 48000.0);
+        sc_mixer_set_bed(m, bed);
+        sc_mixer_push(m, B, t, pb.data[t], (size_t)pb.len[t]);
+        tick(m, &l, &f);
+    }
+    /* listeners hear the bed instead of the speaker; the speaker hears the bed */
+    assert_true(seg_tone(l.mix, 10, 40, 440) > seg_tone(l.mix, 10, 40, OFF) + 20);
+    assert_true(seg_tone(l.mix, 10, 40, 1000) < seg_tone(l.mix, 10, 40, 440) - 30);
+    assert_true(seg_tone(l.minus_b, 10, 40, 440) > seg_tone(l.minus_b, 10, 40, OFF) + 20);
+    /* the bed lasts one tick */
+    tick(m, &l, &f);
+    tick(m, &l, &f);
+    sc_mixer_push(m, B, 40, pb.data[40], (size_t)pb.len[40]);
+    tick(m, &l, &f);
+    assert_true(seg_tone(l.mix, 42, 43, 1000) > seg_tone(l.mix, 42, 43, 440) + 20);
+
+    /* a reconnect restarts numbering at 0: after a reset it plays at once, nothing late */
+    sc_mixer_reset_speaker(m, B);
+    uint64_t late = state_of(m, B).late;
+    for (int t = 0; t < 15; t++) {
+        sc_mixer_push(m, B, t, pb.data[t + 41], (size_t)pb.len[t + 41]);
+        tick(m, &l, &f);
+    }
+    sc_mixer_speaker_state_t sb = state_of(m, B);
+    assert_int_equal(sb.late, late);
+    assert_true(sb.present && sb.speaking);
+    assert_true(seg_tone(l.mix, 50, 58, 1000) > seg_tone(l.mix, 50, 58, OFF) + 20);
+    stream_free(l.mix);
+    stream_free(l.minus_b);
+    sc_mixer_free(m);
+}
+
+static void test_stereo(void **state)
+{
+    (void)state;
+    sc_mixer_t *m = sc_mixer_new(&(sc_mixer_config_t){ .channels = 2, .bitrate = 64000 });
+    assert_int_equal(sc_mixer_channels(m), 2);
+    sc_mixer_add_speaker(m, A, 0);
+    encode_sines(&pa, 30, 440, 0, 0.3f, 0);
+    int err;
+    OpusDecoder *d = opus_decoder_create(48000, 2, &err);
+    static float pcm[30 * FRAME * 2], left[20 * FRAME];
+    sc_mixer_frame_t f;
+    for (int t = 0; t < 30; t++) {
+        sc_mixer_push(m, A, t, pa.data[t], (size_t)pa.len[t]);
+        assert_int_equal(sc_mixer_tick(m, &f, NULL, NULL), SC_OK);
+        assert_int_equal(opus_packet_get_nb_channels(f.mix), 2);
+        assert_int_equal(opus_decode_float(d, f.mix, (opus_int32)f.mix_len, pcm + t * FRAME * 2, FRAME, 0), FRAME);
+    }
+    for (int i = 0; i < 20 * FRAME; i++)
+        left[i] = pcm[(10 * FRAME + i) * 2];
+    assert_true(tone_db(left, 20 * FRAME, 440) > tone_db(left, 20 * FRAME, OFF) + 20);
+    opus_decoder_destroy(d);
+    sc_mixer_free(m);
+}
+
+/* network threads push and the control plane adds, mutes and removes while the audio thread ticks */
+typedef struct race {
+    sc_mixer_t *m;
+    int stop;
+} race_t;
+
+static void *race_pusher(void *arg)
+{
+    race_t *r = arg;
+    for (int i = 0; i < 3000 && !__atomic_load_n(&r->stop, __ATOMIC_RELAXED); i++) {
+        sc_mixer_push(r->m, B, -1, pb.data[i % pb.n], (size_t)pb.len[i % pb.n]);
+        sc_mixer_push(r->m, 7, i, pb.data[i % pb.n], (size_t)pb.len[i % pb.n]);
+        if (i % 4 == 0)
+            nanosleep(&(struct timespec){ 0, 200000 }, NULL);
+    }
+    return NULL;
+}
+
+static void *race_control(void *arg)
+{
+    race_t *r = arg;
+    for (int i = 0; i < 300; i++) {
+        sc_mixer_add_speaker(r->m, 7, i & 1);
+        sc_mixer_set_muted(r->m, B, i & 1);
+        sc_mixer_speakers(r->m, (sc_mixer_speaker_state_t[SC_MIXER_MAX_SPEAKERS]){ 0 }, SC_MIXER_MAX_SPEAKERS);
+        if (i % 3 == 0)
+            sc_mixer_reset_speaker(r->m, 7);
+        sc_mixer_remove_speaker(r->m, 7);
+    }
+    return NULL;
+}
+
+static void test_concurrent(void **state)
+{
+    (void)state;
+    sc_mixer_t *m = sc_mixer_new(NULL);
+    sc_mixer_add_speaker(m, B, 1);
+    encode_sines(&pb, 50, 1000, 0, 0.3f, 0);
+    race_t r = { m, 0 };
+    pthread_t p, c;
+    pthread_create(&p, NULL, race_pusher, &r);
+    pthread_create(&c, NULL, race_control, &r);
+    listeners_t l = { stream_new(), NULL, stream_new(), 0, 0 };
+    sc_mixer_frame_t f;
+    for (int t = 0; t < 150; t++)
+        tick(m, &l, &f);
+    __atomic_store_n(&r.stop, 1, __ATOMIC_RELAXED);
+    pthread_join(p, NULL);
+    pthread_join(c, NULL);
+    assert_true(state_of(m, B).packets > 0);
+    stream_free(l.mix);
+    stream_free(l.minus_b);
+    sc_mixer_free(m);
+}
+
+static void count_cb(void *ctx, uint32_t id, const uint8_t *pkt, size_t len)
+{
+    (void)id;
+    (void)pkt;
+    *(size_t *)ctx += len;
+}
+
+static void test_cpu_16_speakers(void **state)
+{
+    (void)state;
+    sc_mixer_t *m = sc_mixer_new(NULL);
+    encode_sines(&pa, 50, 300, 2200, 0.2f, 1);
+    for (uint32_t id = 0; id < SC_MIXER_MAX_SPEAKERS; id++)
+        assert_int_equal(sc_mixer_add_speaker(m, id, 1), 0);
+    sc_mixer_frame_t f;
+    size_t bytes = 0;
+    const int ticks = 250;
+    uint64_t t0 = sc_now_ns();
+    for (int t = 0; t < ticks; t++) {
+        for (uint32_t id = 0; id < SC_MIXER_MAX_SPEAKERS; id++)
+            sc_mixer_push(m, id, t, pa.data[t % pa.n], (size_t)pa.len[t % pa.n]);
+        assert_int_equal(sc_mixer_tick(m, &f, count_cb, &bytes), SC_OK);
+    }
+    double s = (double)(sc_now_ns() - t0) / 1e9;
+    print_message("cpu: 16 speakers with mix-minus: %.0f ticks/s (%.2f ms per 20 ms tick, %.1f%% of one core)\n",
+                  ticks / s, 1000 * s / ticks, 100 * (s / ticks) / 0.020);
+    assert_true(bytes > 0);
+    assert_true(f.speaking == SC_MIXER_MAX_SPEAKERS);
+    sc_mixer_free(m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mix_minus_mute_remove),
+        cmocka_unit_test(test_limiter_full_scale),
+        cmocka_unit_test(test_loss_fec_vs_plc),
+        cmocka_unit_test(test_reorder_and_wraparound),
+        cmocka_unit_test(test_tcp_burst_plays_smoothly),
+        cmocka_unit_test(test_fast_sender_drops),
+        cmocka_unit_test(test_silence_and_bad_input),
+        cmocka_unit_test(test_bed_and_reset),
+        cmocka_unit_test(test_stereo),
+        cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_cpu_16_speakers),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
