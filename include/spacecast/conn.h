@@ -85,10 +85,14 @@ typedef struct sc_conn {
 
 /** Queue bytes to send (copied into the connection's own buffer) and try to write. */
 void sc_conn_write(sc_conn_t *c, const void *data, size_t len);
-/** Take ownership of a malloc'ed buffer as the next output (no copy). */
+/** Queue a malloc'ed buffer (ownership taken) without writing yet. */
+void sc_conn_queue_owned(sc_conn_t *c, char *buf, size_t len);
+/** Take ownership of a malloc'ed buffer as the next output and try to write. */
 void sc_conn_write_owned(sc_conn_t *c, char *buf, size_t len);
-/** Start streaming: send prefix (reference taken over) and then every page from start (reference taken over). */
-void sc_conn_start_stream(sc_conn_t *c, const sc_stream_src_t *src, sc_page_t *prefix, sc_page_t *start);
+/** Start streaming: send prefix (reference taken over), then page start (reference taken over)
+ * from byte start_off on, then every page published after it. */
+void sc_conn_start_stream(sc_conn_t *c, const sc_stream_src_t *src, sc_page_t *prefix, sc_page_t *start,
+                          size_t start_off);
 /** Send [off, end) of an open file after the queued bytes; the connection owns fd from now. */
 void sc_conn_send_file(sc_conn_t *c, int fd, uint64_t off, uint64_t end);
 /** Try to send everything queued; returns SC_OK, SC_AGAIN (waiting for EPOLLOUT) or SC_ERR (closed). */

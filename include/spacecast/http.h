@@ -45,7 +45,8 @@ void sc_http_error(sc_req_t *r, int status, const char *code, const char *messag
  * if given, an "alternatives" object (takes over the reference) naming where audio can still be had. */
 void sc_http_error_retry(sc_req_t *r, int status, const char *code, const char *message, int retry_after,
                          json_t *alternatives);
-/** Write only a response head (for streaming responses); content_length < 0 means none
+/** Queue only a response head (for streaming and file responses: the caller queues the body
+ * and flushes; for HEAD requests it is sent at once); content_length < 0 means none
  * (the body ends when the connection closes). */
 void sc_http_respond_head(sc_req_t *r, int status, const char *ctype, int64_t content_length,
                           const char *extra_headers);

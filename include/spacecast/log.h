@@ -3,6 +3,7 @@
 #define SC_LOG_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 typedef enum { SC_LOG_DEBUG = 0, SC_LOG_INFO, SC_LOG_WARN, SC_LOG_ERROR, SC_LOG_FATAL } sc_log_level_t;
 

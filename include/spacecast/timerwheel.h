@@ -3,6 +3,7 @@
 #ifndef SC_TIMERWHEEL_H
 #define SC_TIMERWHEEL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define SC_TW_SLOTS 1024   /* power of two */

@@ -33,6 +33,8 @@ struct sc_loop {
     sc_task_t *deferred; /* frees that wait until no epoll event can still point at them */
 };
 
+static void loop_run_deferred(sc_loop_t *l);
+
 static void loop_on_wake(sc_io_t *io, uint32_t events)
 {
     (void)events;

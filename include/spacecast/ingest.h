@@ -1,0 +1,28 @@
+/* ingest.h — a speaker's audio into a Space's mixer: the shared part of every ingest
+ * (Icecast PUT/SOURCE, WebSocket, WHIP): claiming the speaker slot, replacing an older
+ * connection of the same speaker, and letting go. */
+#ifndef SC_INGEST_H
+#define SC_INGEST_H
+
+#include <stdint.h>
+
+#include "spacecast/space.h"
+
+typedef struct sc_ingest_slot {
+    sc_space_t *space;
+    int index;          /* speaker slot = mixer id */
+    uint32_t gen;       /* the speaker's ingest_gen when this connection claimed it */
+    uint32_t token_gen; /* the token's generation: removal revokes */
+} sc_ingest_slot_t;
+
+/** Claim the speaker's slot for a new connection (an older one steps aside), add it to the
+ * mixer (with a mix-minus encoder if wanted). 0, or -1 if the speaker was removed meanwhile. */
+int sc_ingest_claim(sc_ingest_slot_t *slot, sc_space_t *s, int index, uint32_t token_gen, int want_mix_minus);
+/** Is this connection still the speaker's current one (not replaced, not removed)? */
+int sc_ingest_current(const sc_ingest_slot_t *slot);
+/** Push one Opus packet (seq < 0: in order). */
+int sc_ingest_push(const sc_ingest_slot_t *slot, int32_t seq, const uint8_t *pkt, size_t len);
+/** The connection ends: if it is still current, the speaker leaves the mix. */
+void sc_ingest_release(sc_ingest_slot_t *slot);
+
+#endif

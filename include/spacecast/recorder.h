@@ -1,0 +1,32 @@
+/* recorder.h — the unedited recording of a Space: the mix's packets, paged into one
+ * Ogg/Opus file of its own (granules from zero), synced to disk at least every second. */
+#ifndef SC_RECORDER_H
+#define SC_RECORDER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sc_recorder sc_recorder_t;
+
+/** Open DATA/recordings/ID.ogg: create it with header pages, or (resume) repair a torn tail
+ * left by a crash and continue after its last whole page. NULL on error (logged). */
+sc_recorder_t *sc_recorder_open(const char *data_dir, const char *space_id, int channels, uint16_t preskip,
+                                const char *title, int frames_per_page, int resume);
+/** Add one packet (engine thread). A write error (disk full) stops recording, logged and
+ * counted; live audio is not affected. */
+void sc_recorder_push(sc_recorder_t *r, const uint8_t *pkt, size_t len, int samples);
+/** Write the end-of-stream page, sync and close. */
+void sc_recorder_finish(sc_recorder_t *r);
+/** Close without an end-of-stream page (shutdown of a Space that is still live). */
+void sc_recorder_close(sc_recorder_t *r);
+/** Path of a Space's recording into out. */
+void sc_recorder_path(const char *data_dir, const char *space_id, char *out, size_t outsz);
+/** Make sure a finished recording ends with a whole end-of-stream page (after a crash during end). */
+int sc_recorder_repair(const char *path, int add_eos);
+/** Start/stop the thread that fdatasyncs every open recording once a second. */
+void sc_recorder_sync_start(void);
+void sc_recorder_sync_stop(void);
+/** Recordings that failed (disk full, I/O error) since start, for metrics. */
+uint64_t sc_recorder_failures(void);
+
+#endif

@@ -1,0 +1,107 @@
+/* api_spaces.c — create, list, details, start, end. */
+#include "spacecast/api.h"
+#include "spacecast/api_util.h"
+#include "spacecast/common.h"
+#include "spacecast/server.h"
+
+#include <openssl/crypto.h>
+#include <stdio.h>
+
+static int admin_ok(sc_req_t *r)
+{
+    const char *key = sc_server()->admin_key;
+    const sc_slice_t *auth = sc_http_find_header(r->http, "Authorization");
+    sc_slice_t tok;
+    if (!auth || sc_http_parse_bearer(*auth, &tok) != 0) {
+        sc_http_error(r, 401, "unauthorized", "the admin key is required (Authorization: Bearer KEY)");
+        return 0;
+    }
+    size_t klen = strlen(key);
+    if (tok.len != klen || CRYPTO_memcmp(tok.base, key, klen) != 0) {
+        sc_http_error(r, 403, "forbidden", "wrong admin key");
+        return 0;
+    }
+    return 1;
+}
+
+void sc_api_spaces_create(sc_req_t *r)
+{
+    if (!admin_ok(r))
+        return;
+    json_t *b = sc_api_body_object(r);
+    if (!b)
+        return;
+    const sc_config_t *cfg = &sc_server()->cfg;
+    json_t *title = json_object_get(b, "title"), *sched = json_object_get(b, "scheduled_start"),
+           *record = json_object_get(b, "record"), *maxl = json_object_get(b, "max_listeners");
+    int64_t start = 0;
+    const char *bad = NULL;
+    if (!json_is_string(title) || json_string_length(title) == 0 || json_string_length(title) > 256)
+        bad = "title: a string of 1 to 256 bytes is required";
+    else if (sched && !json_is_null(sched) && sc_api_parse_time(sched, &start) != 0)
+        bad = "scheduled_start: unix seconds or ISO 8601 UTC (2026-01-01T20:00:00Z)";
+    else if (record && !json_is_boolean(record))
+        bad = "record: must be true or false";
+    else if (maxl && (!json_is_integer(maxl) || json_integer_value(maxl) < 1 ||
+                      json_integer_value(maxl) > cfg->max_listeners_per_space))
+        bad = "max_listeners: a positive integer within the server's limit";
+    if (bad) {
+        json_decref(b);
+        sc_http_error(r, 400, "invalid", bad);
+        return;
+    }
+    sc_space_t *s = sc_space_create(json_string_value(title), start, record ? json_is_true(record) : cfg->record,
+                                    maxl ? (int)json_integer_value(maxl) : cfg->max_listeners_per_space);
+    json_decref(b);
+    char token[SC_TOKEN_MAX];
+    sc_space_host_token(s, token, sizeof token);
+    char loc[128];
+    snprintf(loc, sizeof loc, "Location: /api/spaces/%s\r\n", s->id);
+    sc_http_respond_json(r, 201, json_pack("{s:s,s:s,s:o}", "id", s->id, "host_token", token, "urls", sc_space_urls(s)),
+                         loc);
+}
+
+void sc_api_spaces_list(sc_req_t *r)
+{
+    size_t n;
+    sc_space_t **all = sc_spaces_all(&n);
+    json_t *arr = json_array();
+    for (size_t i = n; i-- > 0;) /* newest first */
+        json_array_append_new(arr, sc_space_json(all[i]));
+    free(all);
+    sc_http_respond_json(r, 200, json_pack("{s:o}", "spaces", arr), "Cache-Control: no-cache\r\n");
+}
+
+void sc_api_spaces_get(sc_req_t *r)
+{
+    sc_space_t *s = sc_api_space(r);
+    if (!s)
+        return;
+    char etag[32];
+    sc_page_t *p = sc_space_details(s, etag);
+    char hdr[128];
+    snprintf(hdr, sizeof hdr, "ETag: %s\r\nCache-Control: no-cache\r\n", etag);
+    const sc_slice_t *inm = sc_http_find_header(r->http, "If-None-Match");
+    if (inm && sc_slice_eq(*inm, etag))
+        sc_http_respond(r, 304, NULL, NULL, 0, hdr);
+    else
+        sc_http_respond(r, 200, "application/json", p->data, p->len, hdr);
+    sc_page_unref(p);
+}
+
+static void transition(sc_req_t *r, int start)
+{
+    sc_space_t *s = sc_api_space(r);
+    sc_token_claims_t claims;
+    if (!s || sc_space_auth(r, s, SC_ROLE_HOST, &claims) != 0)
+        return;
+    int rc = start ? sc_space_start(s) : sc_space_end(s);
+    if (rc == 409) {
+        sc_http_error(r, 409, "wrong_state", start ? "the Space is not scheduled" : "the Space has already ended");
+        return;
+    }
+    sc_http_respond_json(r, 200, sc_space_json(s), NULL);
+}
+
+void sc_api_spaces_start(sc_req_t *r) { transition(r, 1); }
+void sc_api_spaces_end(sc_req_t *r) { transition(r, 0); }

@@ -1,0 +1,118 @@
+/* api_speakers.c — invite, mute, remove, and a listener's request to speak. */
+#include "spacecast/api.h"
+#include "spacecast/api_util.h"
+#include "spacecast/common.h"
+#include "spacecast/server.h"
+
+#include <stdio.h>
+
+void sc_api_speakers_invite(sc_req_t *r)
+{
+    sc_space_t *s = sc_api_space(r);
+    sc_token_claims_t claims;
+    if (!s || sc_space_auth(r, s, SC_ROLE_COHOST, &claims) != 0)
+        return;
+    json_t *b = sc_api_body_object(r);
+    if (!b)
+        return;
+    json_t *name = json_object_get(b, "name"), *role = json_object_get(b, "role");
+    sc_role_t rl = SC_ROLE_SPEAKER;
+    if (!json_is_string(name) || !sc_token_valid_name(sc_slice_cstr(json_string_value(name)))) {
+        json_decref(b);
+        sc_http_error(r, 400, "invalid", "name: 1 to 64 printable bytes, no '.', '|' or control characters");
+        return;
+    }
+    if (role && (!json_is_string(role) || sc_role_parse(sc_slice_cstr(json_string_value(role)), &rl) != 0 ||
+                 (rl != SC_ROLE_SPEAKER && rl != SC_ROLE_COHOST))) {
+        json_decref(b);
+        sc_http_error(r, 400, "invalid", "role: \"speaker\" or \"cohost\"");
+        return;
+    }
+    if (rl == SC_ROLE_COHOST && claims.role != SC_ROLE_HOST) {
+        json_decref(b);
+        sc_http_error(r, 403, "forbidden", "only the host may make a cohost");
+        return;
+    }
+    char token[SC_TOKEN_MAX];
+    int rc = sc_space_invite(s, json_string_value(name), rl, token, sizeof token);
+    if (rc < 0) {
+        json_decref(b);
+        if (rc == -2)
+            sc_http_error(r, 409, "name_taken", "a speaker with that name is already in this Space");
+        else if (rc == -3)
+            sc_http_error(r, 409, "full", "this Space has its maximum number of speakers");
+        else
+            sc_http_error(r, 400, "invalid", "cannot invite that speaker");
+        return;
+    }
+    sc_http_respond_json(r, 201,
+                         json_pack("{s:O,s:s,s:s}", "name", name, "role", sc_role_name(rl), "token", token), NULL);
+    json_decref(b);
+}
+
+void sc_api_speakers_patch(sc_req_t *r)
+{
+    sc_space_t *s = sc_api_space(r);
+    sc_token_claims_t claims;
+    if (!s || sc_space_auth(r, s, SC_ROLE_COHOST, &claims) != 0)
+        return;
+    json_t *b = sc_api_body_object(r);
+    if (!b)
+        return;
+    json_t *muted = json_object_get(b, "muted");
+    if (!json_is_boolean(muted)) {
+        json_decref(b);
+        sc_http_error(r, 400, "invalid", "muted: must be true or false");
+        return;
+    }
+    int rc = sc_space_set_muted(s, r->args[1], json_is_true(muted));
+    json_decref(b);
+    if (rc == 404) {
+        sc_http_error(r, 404, "not_found", "no such speaker");
+        return;
+    }
+    sc_http_respond_json(r, 200, sc_space_json(s), NULL);
+}
+
+void sc_api_speakers_delete(sc_req_t *r)
+{
+    sc_space_t *s = sc_api_space(r);
+    sc_token_claims_t claims;
+    if (!s || sc_space_auth(r, s, SC_ROLE_COHOST, &claims) != 0)
+        return;
+    int rc = sc_space_remove(s, r->args[1]);
+    if (rc == 404)
+        sc_http_error(r, 404, "not_found", "no such speaker");
+    else if (rc == 403)
+        sc_http_error(r, 403, "forbidden", "the host cannot be removed");
+    else
+        sc_http_respond(r, 204, NULL, NULL, 0, NULL);
+}
+
+void sc_api_requests_create(sc_req_t *r)
+{
+    sc_space_t *s = sc_api_space(r);
+    if (!s)
+        return;
+    json_t *b = sc_api_body_object(r);
+    if (!b)
+        return;
+    json_t *name = json_object_get(b, "name");
+    if (!json_is_string(name) || !sc_token_valid_name(sc_slice_cstr(json_string_value(name)))) {
+        json_decref(b);
+        sc_http_error(r, 400, "invalid", "name: 1 to 64 printable bytes, no '.', '|' or control characters");
+        return;
+    }
+    if (s->state == SC_SPACE_ENDED) {
+        json_decref(b);
+        sc_http_error(r, 409, "wrong_state", "the Space has ended");
+        return;
+    }
+    int rc = sc_space_request(s, json_string_value(name));
+    json_decref(b);
+    if (rc == 429) {
+        sc_http_error_retry(r, 429, "rate_limited", "too many open requests to speak", 30, NULL);
+        return;
+    }
+    sc_http_respond_json(r, 202, json_pack("{s:s}", "status", "requested"), NULL);
+}

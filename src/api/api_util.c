@@ -1,0 +1,54 @@
+/* api_util.c — JSON body parsing with the SPEC's 400 answers, Space lookup. */
+#include "spacecast/api_util.h"
+#include "spacecast/common.h"
+
+#include <stdio.h>
+#include <time.h>
+
+json_t *sc_api_body_object(sc_req_t *r)
+{
+    /* the body is read as JSON whatever Content-Type says: `curl -d` sends a form type */
+    json_error_t err;
+    json_t *o = json_loadb(r->body.base, r->body.len, JSON_REJECT_DUPLICATES, &err);
+    if (!o) {
+        char msg[256];
+        snprintf(msg, sizeof msg, "malformed JSON: %s", err.text);
+        sc_http_error(r, 400, "malformed_json", msg);
+        return NULL;
+    }
+    if (!json_is_object(o)) {
+        json_decref(o);
+        sc_http_error(r, 400, "malformed_json", "the body must be a JSON object");
+        return NULL;
+    }
+    return o;
+}
+
+sc_space_t *sc_api_space(sc_req_t *r)
+{
+    sc_space_t *s = sc_space_find(r->args[0]);
+    if (!s)
+        sc_http_error(r, 404, "not_found", "no such Space");
+    return s;
+}
+
+int sc_api_parse_time(const json_t *v, int64_t *out)
+{
+    if (json_is_integer(v)) {
+        *out = (int64_t)json_integer_value(v);
+        return *out >= 0 ? 0 : -1;
+    }
+    if (!json_is_string(v))
+        return -1;
+    struct tm tm = { 0 };
+    const char *end = strptime(json_string_value(v), "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!end)
+        return -1;
+    if (*end == '.') /* fractions of a second are dropped */
+        while (*++end >= '0' && *end <= '9')
+            ;
+    if (strcmp(end, "Z") != 0 && strcmp(end, "+00:00") != 0 && *end != '\0')
+        return -1;
+    *out = (int64_t)timegm(&tm);
+    return 0;
+}

@@ -1,0 +1,568 @@
+/* space.c — the Space model and registry. Every change rebuilds the details JSON once
+ * and publishes an event, so GET /api/spaces/{id} is a memcpy-free send of a shared page. */
+#include "spacecast/space.h"
+#include "spacecast/common.h"
+#include "spacecast/engine.h"
+#include "spacecast/log.h"
+#include "spacecast/server.h"
+#include "spacecast/store.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+
+typedef struct sc_registry {
+    pthread_rwlock_t lock;
+    sc_space_t **all;
+    size_t n, cap;
+} sc_registry_t;
+
+static sc_registry_t sc_reg = { .lock = PTHREAD_RWLOCK_INITIALIZER };
+
+const char *sc_space_state_name(sc_space_state_t st)
+{
+    static const char *const names[] = { "scheduled", "live", "ended" };
+    return (unsigned)st < 3 ? names[st] : "unknown";
+}
+
+/* --- persistence -------------------------------------------------------------------- */
+
+static void persist_space(sc_space_t *s)
+{
+    sc_server_t *srv = sc_server();
+    sc_store_space_t row = { 0 };
+    snprintf(row.id, sizeof row.id, "%s", s->id);
+    snprintf(row.title, sizeof row.title, "%s", s->title);
+    row.state = (int)s->state;
+    row.created_at = s->created_at;
+    row.scheduled_start = s->scheduled_start;
+    row.started_at = s->started_at;
+    row.ended_at = s->ended_at;
+    row.record = s->record;
+    row.max_listeners = s->max_listeners;
+    row.peak_listeners = atomic_load(&s->peak);
+    row.total_joins = atomic_load(&s->total_joins);
+    pthread_mutex_lock(&srv->store_mu);
+    if (sc_store_put_space(srv->store, &row) != 0)
+        sc_log_error("event=store_failed space=%s", s->id);
+    pthread_mutex_unlock(&srv->store_mu);
+}
+
+static void persist_speaker(sc_space_t *s, const sc_speaker_t *sk)
+{
+    sc_server_t *srv = sc_server();
+    sc_store_speaker_t row = { 0 };
+    snprintf(row.space_id, sizeof row.space_id, "%s", s->id);
+    snprintf(row.name, sizeof row.name, "%s", sk->name);
+    row.role = (int)sk->role;
+    row.muted = sk->muted;
+    row.generation = sk->generation;
+    row.removed = sk->removed;
+    pthread_mutex_lock(&srv->store_mu);
+    if (sc_store_put_speaker(srv->store, &row) != 0)
+        sc_log_error("event=store_failed space=%s speaker=%s", s->id, sk->name);
+    pthread_mutex_unlock(&srv->store_mu);
+}
+
+/* --- registry ----------------------------------------------------------------------- */
+
+static sc_space_t *space_alloc(const char *id)
+{
+    sc_space_t *s = sc_calloc(1, sizeof *s);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->audio_mu, NULL);
+    snprintf(s->id, sizeof s->id, "%s", id);
+    sc_chain_init(&s->events);
+    sc_chain_init(&s->events_host);
+    s->src_events = (sc_stream_src_t){ .chain = &s->events, .kind = SC_STREAM_EVENTS, .space = s, .max_lag_pages = 1024 };
+    s->src_events_host = s->src_events;
+    s->src_events_host.chain = &s->events_host;
+    return s;
+}
+
+static void registry_add(sc_space_t *s)
+{
+    pthread_rwlock_wrlock(&sc_reg.lock);
+    if (sc_reg.n == sc_reg.cap) {
+        sc_reg.cap = sc_reg.cap ? sc_reg.cap * 2 : 64;
+        sc_reg.all = sc_realloc(sc_reg.all, sc_reg.cap * sizeof *sc_reg.all);
+    }
+    sc_reg.all[sc_reg.n++] = s;
+    pthread_rwlock_unlock(&sc_reg.lock);
+}
+
+sc_space_t *sc_space_find(sc_slice_t id)
+{
+    if (id.len == 0 || id.len > SC_TOKEN_ID_MAX)
+        return NULL;
+    sc_space_t *found = NULL;
+    pthread_rwlock_rdlock(&sc_reg.lock);
+    for (size_t i = 0; i < sc_reg.n && !found; i++)
+        if (sc_slice_eq(id, sc_reg.all[i]->id))
+            found = sc_reg.all[i];
+    pthread_rwlock_unlock(&sc_reg.lock);
+    return found;
+}
+
+sc_space_t **sc_spaces_all(size_t *n)
+{
+    pthread_rwlock_rdlock(&sc_reg.lock);
+    sc_space_t **copy = sc_malloc((sc_reg.n ? sc_reg.n : 1) * sizeof *copy);
+    memcpy(copy, sc_reg.all, sc_reg.n * sizeof *copy);
+    *n = sc_reg.n;
+    pthread_rwlock_unlock(&sc_reg.lock);
+    return copy;
+}
+
+/* --- JSON --------------------------------------------------------------------------- */
+
+json_t *sc_space_urls(const sc_space_t *s)
+{
+    const char *base = sc_server()->public_url;
+    char page[512], live[512], hls[512], replay[512], events[512];
+    snprintf(page, sizeof page, "%s/s/%s", base, s->id);
+    snprintf(live, sizeof live, "%s/spaces/%s/live.ogg", base, s->id);
+    snprintf(hls, sizeof hls, "%s/spaces/%s/hls/live.m3u8", base, s->id);
+    snprintf(replay, sizeof replay, "%s/spaces/%s/replay.ogg", base, s->id);
+    snprintf(events, sizeof events, "%s/api/spaces/%s/events", base, s->id);
+    return json_pack("{s:s,s:s,s:s,s:s,s:s}", "page", page, "live", live, "hls", hls, "replay", replay, "events",
+                     events);
+}
+
+static json_t *time_or_null(int64_t t) { return t ? json_integer(t) : json_null(); }
+
+/* Caller holds s->mu. */
+static json_t *space_json_locked(sc_space_t *s)
+{
+    json_t *speakers = json_array();
+    const char *host = "host";
+    for (size_t i = 0; i < s->nspeakers; i++) {
+        sc_speaker_t *sk = &s->speakers[i];
+        if (sk->removed)
+            continue;
+        if (sk->role == SC_ROLE_HOST)
+            host = sk->name;
+        json_array_append_new(speakers, json_pack("{s:s,s:s,s:b,s:b,s:b}", "name", sk->name, "role",
+                                                  sc_role_name(sk->role), "muted", sk->muted, "speaking",
+                                                  sk->speaking, "connected", sk->connected));
+    }
+    int listeners = atomic_load(&s->listeners) + atomic_load(&s->edge_listeners);
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "id", s->id, "title", s->title, "state",
+                          sc_space_state_name(s->state), "host", host);
+    json_object_set_new(o, "created_at", time_or_null(s->created_at));
+    json_object_set_new(o, "scheduled_start", time_or_null(s->scheduled_start));
+    json_object_set_new(o, "started_at", time_or_null(s->started_at));
+    json_object_set_new(o, "ended_at", time_or_null(s->ended_at));
+    json_object_set_new(o, "speakers", speakers);
+    json_object_set_new(o, "listeners", json_integer(listeners));
+    json_object_set_new(o, "peak", json_integer(atomic_load(&s->peak)));
+    json_object_set_new(o, "total_joins", json_integer(atomic_load(&s->total_joins)));
+    json_object_set_new(o, "max_listeners", json_integer(s->max_listeners));
+    json_object_set_new(o, "record", json_boolean(s->record));
+    json_object_set_new(o, "urls", sc_space_urls(s));
+    return o;
+}
+
+json_t *sc_space_json(sc_space_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    json_t *o = space_json_locked(s);
+    pthread_mutex_unlock(&s->mu);
+    return o;
+}
+
+static sc_page_t *sse_page(const char *type, const char *data)
+{
+    size_t tl = strlen(type), dl = strlen(data);
+    sc_page_t *p = sc_page_new(tl + dl + 16);
+    int n = snprintf((char *)p->data, tl + dl + 16, "event: %s\ndata: %s\n\n", type, data);
+    p->len = (size_t)n;
+    p->flags = SC_PAGE_SYNC;
+    return p;
+}
+
+void sc_space_event(sc_space_t *s, const char *type, json_t *data, int host_only)
+{
+    char *txt = json_dumps(data, JSON_COMPACT);
+    json_decref(data);
+    if (!host_only)
+        sc_chain_append(&s->events, sse_page(type, txt));
+    sc_chain_append(&s->events_host, sse_page(type, txt));
+    free(txt);
+}
+
+/* Rebuild the details page; caller holds s->mu. Returns the JSON text (caller frees). */
+static char *rebuild_locked(sc_space_t *s)
+{
+    json_t *o = space_json_locked(s);
+    char *txt = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    sc_page_t *p = sc_page_from(txt, strlen(txt));
+    sc_page_unref(s->details);
+    s->details = p;
+    sc_page_unref(s->details_sse);
+    size_t cap = strlen(txt) + 48;
+    s->details_sse = sc_page_new(cap);
+    s->details_sse->len = (size_t)snprintf((char *)s->details_sse->data, cap, "retry: 3000\nevent: space\ndata: %s\n\n", txt);
+    s->version++;
+    snprintf(s->etag, sizeof s->etag, "\"%" PRIx64 "-%" PRIx64 "\"", (uint64_t)s->created_at, s->version);
+    s->tally_dirty = 0;
+    return txt;
+}
+
+void sc_space_changed(sc_space_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    char *txt = rebuild_locked(s);
+    pthread_mutex_unlock(&s->mu);
+    sc_chain_append(&s->events, sse_page("space", txt));
+    sc_chain_append(&s->events_host, sse_page("space", txt));
+    free(txt);
+}
+
+sc_page_t *sc_space_details_event(sc_space_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    sc_page_t *p = sc_page_ref(s->details_sse);
+    pthread_mutex_unlock(&s->mu);
+    return p;
+}
+
+sc_page_t *sc_space_details(sc_space_t *s, char etag[32])
+{
+    pthread_mutex_lock(&s->mu);
+    sc_page_t *p = sc_page_ref(s->details);
+    memcpy(etag, s->etag, 32);
+    pthread_mutex_unlock(&s->mu);
+    return p;
+}
+
+/* --- lifecycle ---------------------------------------------------------------------- */
+
+static void add_host(sc_space_t *s)
+{
+    sc_speaker_t *h = &s->speakers[0];
+    snprintf(h->name, sizeof h->name, "host");
+    h->role = SC_ROLE_HOST;
+    s->nspeakers = 1;
+}
+
+sc_space_t *sc_space_create(const char *title, int64_t scheduled_start, int record, int max_listeners)
+{
+    char id[13];
+    do
+        sc_token_random_id(id, 12);
+    while (sc_space_find(sc_slice_cstr(id)));
+    sc_space_t *s = space_alloc(id);
+    snprintf(s->title, sizeof s->title, "%s", title);
+    s->created_at = sc_wall_s();
+    s->scheduled_start = scheduled_start;
+    s->record = record;
+    s->max_listeners = max_listeners;
+    add_host(s);
+    persist_space(s);
+    persist_speaker(s, &s->speakers[0]);
+    sc_engine_space_init(s);
+    sc_space_changed(s);
+    registry_add(s);
+    sc_log_info("event=space_created space=%s", s->id);
+    return s;
+}
+
+int sc_space_start(sc_space_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->state != SC_SPACE_SCHEDULED) {
+        pthread_mutex_unlock(&s->mu);
+        return 409;
+    }
+    s->state = SC_SPACE_LIVE;
+    s->started_at = sc_wall_s();
+    pthread_mutex_unlock(&s->mu);
+    persist_space(s);
+    sc_engine_space_started(s);
+    sc_space_changed(s);
+    sc_space_event(s, "state", json_pack("{s:s}", "state", "live"), 0);
+    sc_log_info("event=space_live space=%s", s->id);
+    return 0;
+}
+
+int sc_space_end(sc_space_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    if (s->state == SC_SPACE_ENDED) {
+        pthread_mutex_unlock(&s->mu);
+        return 409;
+    }
+    s->state = SC_SPACE_ENDED;
+    s->ended_at = sc_wall_s();
+    if (!s->started_at)
+        s->started_at = s->ended_at;
+    pthread_mutex_unlock(&s->mu);
+    persist_space(s);
+    sc_engine_space_ended(s);
+    sc_space_changed(s);
+    json_t *urls = sc_space_urls(s);
+    sc_space_event(s, "state", json_pack("{s:s,s:O}", "state", "ended", "replay", json_object_get(urls, "replay")), 0);
+    json_decref(urls);
+    sc_log_info("event=space_ended space=%s", s->id);
+    return 0;
+}
+
+static int find_speaker_locked(sc_space_t *s, sc_slice_t name)
+{
+    for (size_t i = 0; i < s->nspeakers; i++)
+        if (sc_slice_eq(name, s->speakers[i].name))
+            return (int)i;
+    return -1;
+}
+
+int sc_space_host_token(sc_space_t *s, char *out, size_t outsz)
+{
+    sc_token_claims_t c = { 0 };
+    snprintf(c.space_id, sizeof c.space_id, "%s", s->id);
+    c.role = SC_ROLE_HOST;
+    pthread_mutex_lock(&s->mu);
+    snprintf(c.name, sizeof c.name, "%s", s->speakers[0].name);
+    c.generation = s->speakers[0].generation;
+    pthread_mutex_unlock(&s->mu);
+    c.expires = sc_wall_s() + sc_server()->cfg.token_ttl_s;
+    return sc_token_sign(sc_server()->token_key, &c, out, outsz);
+}
+
+int sc_space_invite(sc_space_t *s, const char *name, sc_role_t role, char *token, size_t tokensz)
+{
+    if (role == SC_ROLE_HOST || role == SC_ROLE_LISTENER || !sc_token_valid_name(sc_slice_cstr(name)))
+        return -1;
+    pthread_mutex_lock(&s->mu);
+    int i = find_speaker_locked(s, sc_slice_cstr(name));
+    if (i == 0 || (i > 0 && !s->speakers[i].removed)) {
+        pthread_mutex_unlock(&s->mu);
+        return -2; /* the name is taken */
+    }
+    if (i < 0) {
+        if (s->nspeakers == SC_SPACE_MAX_SPEAKERS) {
+            pthread_mutex_unlock(&s->mu);
+            return -3;
+        }
+        i = (int)s->nspeakers++;
+        memset(&s->speakers[i], 0, sizeof s->speakers[i]);
+        snprintf(s->speakers[i].name, sizeof s->speakers[i].name, "%s", name);
+    }
+    sc_speaker_t *sk = &s->speakers[i];
+    sk->role = role;
+    sk->removed = 0;
+    sk->muted = 0;
+    sc_token_claims_t c = { 0 };
+    snprintf(c.space_id, sizeof c.space_id, "%s", s->id);
+    c.role = role;
+    snprintf(c.name, sizeof c.name, "%s", name);
+    c.generation = sk->generation;
+    c.expires = sc_wall_s() + sc_server()->cfg.token_ttl_s;
+    sc_speaker_t copy = *sk;
+    pthread_mutex_unlock(&s->mu);
+    persist_speaker(s, &copy);
+    if (sc_token_sign(sc_server()->token_key, &c, token, tokensz) < 0)
+        return -1;
+    sc_space_changed(s);
+    return i;
+}
+
+int sc_space_set_muted(sc_space_t *s, sc_slice_t name, int muted)
+{
+    pthread_mutex_lock(&s->mu);
+    int i = find_speaker_locked(s, name);
+    if (i < 0 || s->speakers[i].removed) {
+        pthread_mutex_unlock(&s->mu);
+        return 404;
+    }
+    s->speakers[i].muted = muted;
+    sc_speaker_t copy = s->speakers[i];
+    pthread_mutex_unlock(&s->mu);
+    sc_engine_speaker_muted(s, i, muted);
+    persist_speaker(s, &copy);
+    sc_space_changed(s);
+    return 0;
+}
+
+int sc_space_remove(sc_space_t *s, sc_slice_t name)
+{
+    pthread_mutex_lock(&s->mu);
+    int i = find_speaker_locked(s, name);
+    if (i <= 0 || s->speakers[i].removed) { /* the host cannot be removed */
+        pthread_mutex_unlock(&s->mu);
+        return i == 0 ? 403 : 404;
+    }
+    sc_speaker_t *sk = &s->speakers[i];
+    sk->removed = 1;
+    sk->generation++; /* every token issued so far dies now */
+    sk->ingest_gen++; /* and so does any connection using one */
+    sk->connected = 0;
+    sk->speaking = 0;
+    sc_speaker_t copy = *sk;
+    pthread_mutex_unlock(&s->mu);
+    sc_engine_speaker_removed(s, i);
+    persist_speaker(s, &copy);
+    sc_space_changed(s);
+    return 0;
+}
+
+int sc_space_request(sc_space_t *s, const char *name)
+{
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < s->nrequests; i++) {
+        if (!strcmp(s->requests[i], name)) {
+            pthread_mutex_unlock(&s->mu);
+            return 0; /* asked already: idempotent */
+        }
+    }
+    if (s->nrequests == SC_SPACE_MAX_REQUESTS) {
+        pthread_mutex_unlock(&s->mu);
+        return 429;
+    }
+    snprintf(s->requests[s->nrequests++], sizeof s->requests[0], "%s", name);
+    pthread_mutex_unlock(&s->mu);
+    sc_space_event(s, "request", json_pack("{s:s,s:I}", "name", name, "at", (json_int_t)sc_wall_s()), 1);
+    return 0;
+}
+
+int sc_space_speaker_index(sc_space_t *s, const sc_token_claims_t *claims)
+{
+    int i = find_speaker_locked(s, sc_slice_cstr(claims->name));
+    if (i < 0 || s->speakers[i].removed || s->speakers[i].generation != claims->generation ||
+        s->speakers[i].role != claims->role)
+        return -1;
+    return i;
+}
+
+int sc_space_auth(sc_req_t *r, sc_space_t *s, sc_role_t min_role, sc_token_claims_t *claims)
+{
+    char tok[SC_TOKEN_MAX];
+    if (sc_http_request_token(r, tok, sizeof tok) < 0) {
+        sc_http_error(r, 401, "unauthorized", "a token is required (Authorization: Bearer)");
+        return -1;
+    }
+    return sc_space_auth_token(r, s, tok, min_role, claims);
+}
+
+int sc_space_auth_token(sc_req_t *r, sc_space_t *s, const char *tok, sc_role_t min_role, sc_token_claims_t *claims)
+{
+    int rc = sc_token_verify(sc_server()->token_key, sc_slice_cstr(tok), sc_wall_s(), claims);
+    if (rc != SC_TOKEN_OK) {
+        sc_http_error(r, 401, "unauthorized", rc == SC_TOKEN_EXPIRED ? "token expired" : "invalid token");
+        return -1;
+    }
+    if (strcmp(claims->space_id, s->id) != 0) {
+        sc_http_error(r, 403, "forbidden", "token is for another Space");
+        return -1;
+    }
+    pthread_mutex_lock(&s->mu);
+    int idx = sc_space_speaker_index(s, claims);
+    pthread_mutex_unlock(&s->mu);
+    if (idx < 0) {
+        sc_http_error(r, 401, "unauthorized", "token revoked");
+        return -1;
+    }
+    if (claims->role < min_role) {
+        sc_http_error(r, 403, "forbidden", "your role may not do this");
+        return -1;
+    }
+    return 0;
+}
+
+/* --- tally -------------------------------------------------------------------------- */
+
+void sc_space_listener_join(sc_space_t *s)
+{
+    int now = atomic_fetch_add(&s->listeners, 1) + 1 + atomic_load(&s->edge_listeners);
+    atomic_fetch_add(&s->total_joins, 1);
+    long long peak = atomic_load(&s->peak);
+    while (now > peak && !atomic_compare_exchange_weak(&s->peak, &peak, now))
+        ;
+    s->tally_dirty = 1; /* a benign race: the engine rebuilds within a second either way */
+}
+
+void sc_space_listener_leave(sc_space_t *s)
+{
+    atomic_fetch_sub(&s->listeners, 1);
+    s->tally_dirty = 1;
+}
+
+void sc_space_tick_second(sc_space_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int dirty = s->tally_dirty;
+    char *txt = dirty ? rebuild_locked(s) : NULL;
+    pthread_mutex_unlock(&s->mu);
+    free(txt);
+    sc_space_event(s, "tally",
+                   json_pack("{s:i,s:I,s:I}", "listeners", atomic_load(&s->listeners) + atomic_load(&s->edge_listeners),
+                             "peak", (json_int_t)atomic_load(&s->peak), "total_joins",
+                             (json_int_t)atomic_load(&s->total_joins)),
+                   0);
+    if (dirty && s->state != SC_SPACE_ENDED)
+        persist_space(s);
+}
+
+/* --- load --------------------------------------------------------------------------- */
+
+static int load_space(void *ctx, const sc_store_space_t *row)
+{
+    (void)ctx;
+    sc_space_t *s = space_alloc(row->id);
+    snprintf(s->title, sizeof s->title, "%s", row->title);
+    s->state = (sc_space_state_t)row->state;
+    s->created_at = row->created_at;
+    s->scheduled_start = row->scheduled_start;
+    s->started_at = row->started_at;
+    s->ended_at = row->ended_at;
+    s->record = row->record;
+    s->max_listeners = row->max_listeners;
+    atomic_store(&s->peak, row->peak_listeners);
+    atomic_store(&s->total_joins, row->total_joins);
+    registry_add(s);
+    return 0;
+}
+
+static int load_speaker(void *ctx, const sc_store_speaker_t *row)
+{
+    (void)ctx;
+    sc_space_t *s = sc_space_find(sc_slice_cstr(row->space_id));
+    if (!s || s->nspeakers == SC_SPACE_MAX_SPEAKERS)
+        return 0;
+    sc_speaker_t *sk = &s->speakers[s->nspeakers++];
+    snprintf(sk->name, sizeof sk->name, "%s", row->name);
+    sk->role = (sc_role_t)row->role;
+    sk->muted = row->muted;
+    sk->generation = row->generation;
+    sk->removed = row->removed;
+    return 0;
+}
+
+int sc_spaces_load(void)
+{
+    sc_server_t *srv = sc_server();
+    if (sc_store_each_space(srv->store, load_space, NULL) != 0 ||
+        sc_store_each_speaker(srv->store, load_speaker, NULL) != 0)
+        return -1;
+    size_t n;
+    sc_space_t **all = sc_spaces_all(&n);
+    for (size_t i = 0; i < n; i++) {
+        sc_space_t *s = all[i];
+        /* the host is always slot 0 */
+        for (size_t k = 1; k < s->nspeakers; k++) {
+            if (s->speakers[k].role == SC_ROLE_HOST) {
+                sc_speaker_t t = s->speakers[0];
+                s->speakers[0] = s->speakers[k];
+                s->speakers[k] = t;
+            }
+        }
+        if (s->nspeakers == 0)
+            add_host(s);
+        sc_engine_space_init(s);
+        sc_space_changed(s);
+    }
+    free(all);
+    sc_log_info("event=spaces_loaded count=%zu", n);
+    return 0;
+}

@@ -1,0 +1,271 @@
+/* recorder.c — recordings on disk. Appends go to the page cache from the engine thread;
+ * a separate thread fdatasyncs once a second, so a slow disk never delays the mix. */
+#include "spacecast/recorder.h"
+#include "spacecast/common.h"
+#include "spacecast/live.h"
+#include "spacecast/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct sc_recorder {
+    int fd;
+    int failed;
+    sc_pager_t pager;
+    char path[600];
+    struct sc_recorder *next; /* sync list */
+};
+
+static pthread_mutex_t sc_rec_mu = PTHREAD_MUTEX_INITIALIZER;
+static sc_recorder_t *sc_rec_list;
+static pthread_t sc_rec_thread;
+static atomic_int sc_rec_running;
+static _Atomic uint64_t sc_rec_failed;
+
+uint64_t sc_recorder_failures(void) { return atomic_load(&sc_rec_failed); }
+
+void sc_recorder_path(const char *data_dir, const char *space_id, char *out, size_t outsz)
+{
+    snprintf(out, outsz, "%s/recordings/%s.ogg", data_dir, space_id);
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static void rec_fail(sc_recorder_t *r, int err)
+{
+    if (r->failed)
+        return;
+    r->failed = 1;
+    atomic_fetch_add(&sc_rec_failed, 1);
+    sc_log_error("event=recording_failed path=%s err=\"%s\" note=\"live audio continues\"", r->path, strerror(-err));
+}
+
+static void rec_write_page(sc_recorder_t *r, sc_page_t *pg)
+{
+    if (!pg)
+        return;
+    if (!r->failed) {
+        int e = write_all(r->fd, pg->data, pg->len);
+        if (e < 0)
+            rec_fail(r, e);
+    }
+    sc_page_unref(pg);
+}
+
+/* Scan whole, CRC-valid pages; return the length of the valid prefix and the last page's
+ * sequence, granule and flags. */
+static off_t scan_valid(int fd, uint32_t *last_seq, int64_t *last_granule, uint32_t *serial, int *last_flags)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -1;
+    uint8_t *buf = sc_malloc((size_t)st.st_size + 1);
+    ssize_t got = pread(fd, buf, (size_t)st.st_size, 0);
+    off_t valid = 0;
+    size_t off = 0;
+    while (got > 0 && off + 27 <= (size_t)got) {
+        if (memcmp(buf + off, "OggS", 4) != 0)
+            break;
+        size_t nseg = buf[off + 26];
+        if (off + 27 + nseg > (size_t)got)
+            break;
+        size_t body = 0;
+        for (size_t i = 0; i < nseg; i++)
+            body += buf[off + 27 + i];
+        size_t plen = 27 + nseg + body;
+        if (off + plen > (size_t)got)
+            break;
+        /* verify CRC by rewriting the sequence with its own value (recomputes the CRC) */
+        uint8_t *copy = sc_malloc(plen);
+        memcpy(copy, buf + off, plen);
+        uint32_t seq = (uint32_t)copy[18] | (uint32_t)copy[19] << 8 | (uint32_t)copy[20] << 16 |
+                       (uint32_t)copy[21] << 24;
+        sc_ogg_page_set_seq(copy, plen, seq);
+        int ok = memcmp(copy + 22, buf + off + 22, 4) == 0;
+        free(copy);
+        if (!ok)
+            break;
+        *last_seq = seq;
+        int64_t g = 0;
+        for (int i = 7; i >= 0; i--)
+            g = (g << 8) | buf[off + 6 + i];
+        *last_granule = g;
+        *serial = (uint32_t)buf[off + 14] | (uint32_t)buf[off + 15] << 8 | (uint32_t)buf[off + 16] << 16 |
+                  (uint32_t)buf[off + 17] << 24;
+        *last_flags = buf[off + 5];
+        off += plen;
+        valid = (off_t)off;
+    }
+    free(buf);
+    return valid;
+}
+
+int sc_recorder_repair(const char *path, int add_eos)
+{
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    uint32_t seq = 0, serial = 0;
+    int64_t granule = 0;
+    int flags = 0;
+    off_t valid = scan_valid(fd, &seq, &granule, &serial, &flags);
+    struct stat st;
+    fstat(fd, &st);
+    if (valid >= 0 && valid < st.st_size) {
+        sc_log_warn("event=recording_repaired path=%s torn_bytes=%lld", path, (long long)(st.st_size - valid));
+        if (ftruncate(fd, valid) < 0) {
+            close(fd);
+            return -1;
+        }
+    }
+    if (add_eos && valid > 0 && !(flags & SC_OGG_EOS)) {
+        sc_pager_t p;
+        sc_pager_init(&p, serial, 1);
+        p.ogg.page_seq = seq + 1;
+        p.granule = granule;
+        static const uint8_t silence[] = { 0xf8, 0xff, 0xfe };
+        sc_pager_add(&p, silence, sizeof silence, 960);
+        sc_page_t *pg = sc_pager_flush(&p, SC_OGG_EOS);
+        if (pg) {
+            if (pwrite(fd, pg->data, pg->len, valid) < 0)
+                sc_log_error("event=recording_repair_failed path=%s", path);
+            sc_page_unref(pg);
+        }
+    }
+    fdatasync(fd);
+    close(fd);
+    return 0;
+}
+
+sc_recorder_t *sc_recorder_open(const char *data_dir, const char *space_id, int channels, uint16_t preskip,
+                                const char *title, int frames_per_page, int resume)
+{
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/recordings", data_dir);
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+        sc_log_error("event=recording_failed dir=%s err=\"%s\"", dir, strerror(errno));
+        return NULL;
+    }
+    sc_recorder_t *r = sc_calloc(1, sizeof *r);
+    sc_recorder_path(data_dir, space_id, r->path, sizeof r->path);
+    uint32_t serial = (uint32_t)sc_now_ns() ^ 0xa5a5a5a5u;
+    struct stat st;
+    if (resume && stat(r->path, &st) == 0 && st.st_size > 0) {
+        sc_recorder_repair(r->path, 0);
+        r->fd = open(r->path, O_RDWR | O_APPEND | O_CLOEXEC);
+        uint32_t seq = 0;
+        int64_t granule = 0;
+        int flags = 0;
+        off_t valid = r->fd >= 0 ? scan_valid(r->fd, &seq, &granule, &serial, &flags) : -1;
+        if (valid > 0) {
+            sc_pager_init(&r->pager, serial, frames_per_page);
+            r->pager.ogg.page_seq = seq + 1;
+            r->pager.granule = granule;
+            sc_log_info("event=recording_resumed path=%s bytes=%lld", r->path, (long long)valid);
+            goto listed;
+        }
+        if (r->fd >= 0)
+            close(r->fd);
+    }
+    r->fd = open(r->path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    if (r->fd < 0) {
+        sc_log_error("event=recording_failed path=%s err=\"%s\"", r->path, strerror(errno));
+        free(r);
+        return NULL;
+    }
+    sc_pager_init(&r->pager, serial, frames_per_page);
+    rec_write_page(r, sc_pager_headers(serial, 0, channels, preskip, title));
+listed:
+    pthread_mutex_lock(&sc_rec_mu);
+    r->next = sc_rec_list;
+    sc_rec_list = r;
+    pthread_mutex_unlock(&sc_rec_mu);
+    return r;
+}
+
+void sc_recorder_push(sc_recorder_t *r, const uint8_t *pkt, size_t len, int samples)
+{
+    if (sc_pager_add(&r->pager, pkt, len, samples))
+        rec_write_page(r, sc_pager_flush(&r->pager, 0));
+}
+
+static void unlist(sc_recorder_t *r)
+{
+    pthread_mutex_lock(&sc_rec_mu);
+    for (sc_recorder_t **pp = &sc_rec_list; *pp; pp = &(*pp)->next) {
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&sc_rec_mu);
+}
+
+void sc_recorder_close(sc_recorder_t *r)
+{
+    if (!r)
+        return;
+    unlist(r);
+    rec_write_page(r, sc_pager_flush(&r->pager, 0));
+    if (fdatasync(r->fd) < 0 && !r->failed)
+        rec_fail(r, -errno);
+    close(r->fd);
+    free(r);
+}
+
+void sc_recorder_finish(sc_recorder_t *r)
+{
+    if (!r)
+        return;
+    if (r->pager.n == 0) {
+        static const uint8_t silence[] = { 0xf8, 0xff, 0xfe };
+        sc_pager_add(&r->pager, silence, sizeof silence, 960);
+    }
+    rec_write_page(r, sc_pager_flush(&r->pager, SC_OGG_EOS));
+    sc_recorder_close(r);
+}
+
+static void *sync_main(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&sc_rec_running)) {
+        usleep(500000); /* twice a second: a crash loses well under a second */
+        pthread_mutex_lock(&sc_rec_mu);
+        for (sc_recorder_t *r = sc_rec_list; r; r = r->next)
+            if (!r->failed)
+                fdatasync(r->fd);
+        pthread_mutex_unlock(&sc_rec_mu);
+    }
+    return NULL;
+}
+
+void sc_recorder_sync_start(void)
+{
+    atomic_store(&sc_rec_running, 1);
+    pthread_create(&sc_rec_thread, NULL, sync_main, NULL);
+}
+
+void sc_recorder_sync_stop(void)
+{
+    if (!atomic_exchange(&sc_rec_running, 0))
+        return;
+    pthread_join(sc_rec_thread, NULL);
+}
