@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# make bench: every benchmark, one after another; tables go to stdout (paste into docs/BENCHMARKS.md).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+for b in "$here"/api_details.sh; do
+  echo "## $(basename "$b" .sh)"; echo; bash "$b"; echo
+done

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs what spacecast needs from Debian, only what is missing. Used by `make` and .ci/run.
+set -euo pipefail
+PKGS=(build-essential cmake pkg-config clang
+      libopus-dev libogg-dev libopusfile-dev libssl-dev libsqlite3-dev libwslay-dev libinih-dev
+      libjansson-dev libcmocka-dev libavcodec-dev libavutil-dev
+      ffmpeg curl python3 wrk nginx-light icecast2 nodejs npm chromium)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}" >&2
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
