@@ -8,7 +8,10 @@
 #include "spacecast/server.h"
 #include "spacecast/space.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 /* --- pager -------------------------------------------------------------------------- */
 
@@ -213,6 +216,11 @@ void sc_live_handle_get(sc_req_t *r)
         sc_http_error_retry(r, 503, "starting", "the stream is starting", 1, NULL);
         return;
     }
+    /* a listener needs little kernel buffer (64 KB is 16 s of 32 kbps), and a peer that
+     * vanished without a FIN is cut by the kernel once sent data stays unacknowledged */
+    int sndbuf = 65536, user_timeout_ms = 20000;
+    setsockopt(r->conn->io.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    setsockopt(r->conn->io.fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof user_timeout_ms);
     atomic_fetch_add(&srv->listeners, 1);
     atomic_fetch_add(&srv->joins, 1);
     sc_space_listener_join(s);
