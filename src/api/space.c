@@ -250,9 +250,9 @@ static void add_host(sc_space_t *s)
 sc_space_t *sc_space_create(const char *title, int64_t scheduled_start, int record, int max_listeners)
 {
     char id[13];
-    do
+    do /* no leading '-' or '_': an id must never look like a command-line option */
         sc_token_random_id(id, 12);
-    while (sc_space_find(sc_slice_cstr(id)));
+    while (id[0] == '-' || id[0] == '_' || sc_space_find(sc_slice_cstr(id)));
     sc_space_t *s = space_alloc(id);
     snprintf(s->title, sizeof s->title, "%s", title);
     s->created_at = sc_wall_s();
