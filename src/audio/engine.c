@@ -204,6 +204,11 @@ void sc_engine_space_init(sc_space_t *s)
     s->live = sc_live_new(1, sc_eng.preskip ? sc_eng.preskip : (uint16_t)sc_mixer_preskip(s->mixer),
                           frames_per_page(), s->title);
     s->src_live.chain = &s->live->chain;
+    /* publish one page of silence now: a listener arriving before the first tick gets a
+     * start point instead of a refusal */
+    static const uint8_t silence[] = { 0xf8, 0xff, 0xfe };
+    for (int i = 0; i < frames_per_page(); i++)
+        sc_live_push(s->live, silence, sizeof silence, SC_FRAME);
     if (s->state == SC_SPACE_LIVE && s->record) /* restarted while live: continue the same file */
         s->rec = sc_recorder_open(sc_server()->cfg.data, s->id, 1, s->live->preskip, s->title, frames_per_page(),
                                   1);

@@ -1,0 +1,196 @@
+"""Shared helpers for spacecast integration tests: start the real binary on a free loopback
+port, call the API, publish and capture audio with ffmpeg, measure tones. Stdlib only."""
+import array
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+
+BIN = os.environ.get("SPACECAST_BIN") or os.path.join(
+    os.path.dirname(__file__), "..", "..", "build", "spacecast")
+SOURCE_DIR = os.environ.get("SC_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
+ADMIN_KEY = "test-admin-key"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Server:
+    """A spacecast server process of this test's own, on loopback, stopped by PID."""
+
+    def __init__(self, *flags, data=None, port=None, env=None):
+        self.port = port or free_port()
+        self.own_data = data is None
+        self.data = data or tempfile.mkdtemp(prefix="sc-test-")
+        self.flags = list(flags)
+        self.env = env
+        self.proc = None
+        self.log_path = os.path.join(self.data, "server.log")
+
+    @property
+    def base(self):
+        return "http://127.0.0.1:%d" % self.port
+
+    def start(self, timeout=10):
+        cmd = [BIN, "serve", "--listen", "127.0.0.1:%d" % self.port, "--data", self.data,
+               "--admin-key", ADMIN_KEY] + self.flags
+        self.log = open(self.log_path, "ab")
+        env = dict(os.environ)
+        if self.env:
+            env.update(self.env)
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=self.log, env=env)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("server exited with %s; log:\n%s" % (self.proc.returncode, self.read_log()))
+            try:
+                with urllib.request.urlopen(self.base + "/healthz", timeout=1) as r:
+                    if r.status == 200:
+                        return self
+            except (urllib.error.URLError, ConnectionError, OSError):
+                time.sleep(0.05)
+        raise RuntimeError("server did not answer /healthz")
+
+    def read_log(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode(errors="replace")
+        except OSError:
+            return ""
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        code = self.proc.returncode if self.proc else None
+        self.proc = None
+        return code
+
+    def cleanup(self):
+        self.stop()
+        if self.own_data:
+            shutil.rmtree(self.data, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+
+def api(server, method, path, body=None, token=None, headers=None, timeout=10):
+    """Returns (status, parsed JSON or raw bytes, headers)."""
+    data = None
+    if body is not None:
+        data = body if isinstance(body, (bytes, bytearray)) else json.dumps(body).encode()
+    req = urllib.request.Request(server.base + path, data=data, method=method)
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            raw, status, hdrs = r.read(), r.status, r.headers
+    except urllib.error.HTTPError as e:
+        raw, status, hdrs = e.read(), e.code, e.headers
+    try:
+        return status, json.loads(raw) if raw else None, hdrs
+    except ValueError:
+        return status, raw, hdrs
+
+
+def create_space(server, title="test", **extra):
+    body = {"title": title}
+    body.update(extra)
+    st, j, _ = api(server, "POST", "/api/spaces", body, token=ADMIN_KEY)
+    assert st == 201, (st, j)
+    return j["id"], j["host_token"]
+
+
+def start_space(server, sid, host_token):
+    st, j, _ = api(server, "POST", "/api/spaces/%s/start" % sid, token=host_token)
+    assert st == 200, (st, j)
+
+
+def invite(server, sid, host_token, name, role="speaker"):
+    st, j, _ = api(server, "POST", "/api/spaces/%s/speakers" % sid, {"name": name, "role": role}, token=host_token)
+    assert st == 201, (st, j)
+    return j["token"]
+
+
+def publish_tone(server, sid, token, freq, seconds, extra=()):
+    """ffmpeg publishes a sine tone as a speaker (Icecast protocol), in real time."""
+    url = "icecast://source:%s@127.0.0.1:%d/spaces/%s/source" % (token, server.port, sid)
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
+           "sine=f=%g:d=%g" % (freq, seconds), "-c:a", "libopus", "-b:a", "32k", "-page_duration", "20000",
+           *extra, "-content_type", "audio/ogg", "-f", "ogg", url]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def capture(url, seconds, timeout=None):
+    """Decode `seconds` of audio from url with ffmpeg; returns (samples as array('h'), stderr text)."""
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-i", url, "-t", str(seconds),
+           "-f", "s16le", "-ac", "1", "-ar", "48000", "-"]
+    p = subprocess.run(cmd, capture_output=True, timeout=timeout or seconds + 20)
+    a = array.array("h")
+    a.frombytes(p.stdout[: len(p.stdout) // 2 * 2])
+    return a, p.stderr.decode(errors="replace")
+
+
+def tone_level(samples, freq, rate=48000):
+    """Goertzel magnitude of freq in samples, normalised per sample."""
+    if not samples:
+        return 0.0
+    w = 2 * math.pi * freq / rate
+    c = 2 * math.cos(w)
+    s1 = s2 = 0.0
+    for v in samples:
+        s = v + c * s1 - s2
+        s2, s1 = s1, s
+    return math.sqrt(max(s1 * s1 + s2 * s2 - c * s1 * s2, 0.0)) / len(samples)
+
+
+def has_tone(samples, freq, others=(300.0, 1700.0), ratio=10.0):
+    """freq stands at least `ratio` times above each reference bin."""
+    lv = tone_level(samples, freq)
+    return lv > 20 and all(lv > ratio * tone_level(samples, o) for o in others)
+
+
+class Results:
+    """PASS/FAIL per case and the closing `N passed, M failed` line."""
+
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def case(self, name, fn, *args):
+        t0 = time.time()
+        try:
+            fn(*args)
+            self.passed += 1
+            print("PASS %s (%.1fs)" % (name, time.time() - t0), flush=True)
+        except Exception as e:  # a failing case must not stop the others
+            self.failed += 1
+            import traceback
+            traceback.print_exc()
+            print("FAIL %s: %s" % (name, e), flush=True)
+
+    def finish(self):
+        print("%d passed, %d failed" % (self.passed, self.failed), flush=True)
+        sys.exit(1 if self.failed else 0)
