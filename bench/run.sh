@@ -2,6 +2,8 @@
 # make bench: every benchmark, one after another; tables go to stdout (paste into docs/BENCHMARKS.md).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+build=${BUILD:-$here/../build}
+echo "## mixer CPU per Space"; echo; "$build/bench_mixer"; echo
 for b in "$here"/api_details.sh; do
   echo "## $(basename "$b" .sh)"; echo; bash "$b"; echo
 done

@@ -16,6 +16,7 @@
 #define SC_MIXER_FRAME 960          /* samples per channel per tick: 20 ms */
 #define SC_MIXER_MAX_PACKET 4000    /* largest Opus packet accepted from a speaker */
 #define SC_MIXER_SPEAKING_DB (-45.0f)
+#define SC_MIXER_QUIET_DB (-50.0f)   /* quieter than this, a speaker's mix-minus is the listener mix */
 
 /* Zeros pick the defaults: 1 channel, 32000 bit/s, complexity 5, 60 ms jitter target. */
 typedef struct sc_mixer_config {

@@ -398,6 +398,12 @@ int sc_mixer_tick(sc_mixer_t *m, sc_mixer_frame_t *out, sc_mixer_minus_cb cb, vo
         speaker_t *s = act[k];
         if (!s->enc)
             continue;
+        if (!has_bed && (!s->contributes || s->level_db < SC_MIXER_QUIET_DB)) {
+            /* this speaker adds (next to) nothing: what they should hear is the listener mix
+             * itself, already encoded. Only the few who talk cost an encode of their own. */
+            cb(ctx, s->id, m->pkt, (size_t)len);
+            continue;
+        }
         /* sum once, subtract each: O(N) for N mix-minus outputs (Janus audiobridge) */
         for (size_t i = 0; i < samples; i++)
             m->work[i] = m->voices[i] - (s->contributes ? s->pcm[i] : 0.0f) + (has_bed ? m->bedbuf[i] : 0.0f);
