@@ -14,4 +14,16 @@ sc_space_t *sc_api_space(sc_req_t *r);
 /** Parse a time given as unix seconds (integer) or ISO 8601 UTC text. 0 or -1. */
 int sc_api_parse_time(const json_t *v, int64_t *out);
 
+/** What POST /api/spaces asks for, validated. */
+typedef struct sc_space_params {
+    const char *title;        /* points into the JSON object */
+    int64_t scheduled_start;  /* 0 = none */
+    int record;
+    int max_listeners;
+} sc_space_params_t;
+
+/** Validate a create body (pure: no I/O, fuzzed). 0, or -1 with *err naming the bad field. */
+int sc_api_space_params(const json_t *body, int max_listeners_limit, int default_record, sc_space_params_t *out,
+                        const char **err);
+
 #endif

@@ -45,6 +45,8 @@ typedef struct sc_config {
 void sc_config_defaults(sc_config_t *c);
 /** Load an INI file over c. Returns 0, or -1 with a message in err. */
 int sc_config_load_file(sc_config_t *c, const char *path, char *err, size_t errsz);
+/** The same from INI text in memory (fuzzed). */
+int sc_config_load_string(sc_config_t *c, const char *text, char *err, size_t errsz);
 /** Apply one flag `--name[=value]` (value taken from *next when needed; *used tells how many
  * argv entries were consumed). Returns 0, 1 if not a config flag, -1 with err on a bad value. */
 int sc_config_apply_flag(sc_config_t *c, const char *arg, const char *next, int *used, char *err, size_t errsz);

@@ -32,26 +32,14 @@ void sc_api_spaces_create(sc_req_t *r)
     if (!b)
         return;
     const sc_config_t *cfg = &sc_server()->cfg;
-    json_t *title = json_object_get(b, "title"), *sched = json_object_get(b, "scheduled_start"),
-           *record = json_object_get(b, "record"), *maxl = json_object_get(b, "max_listeners");
-    int64_t start = 0;
-    const char *bad = NULL;
-    if (!json_is_string(title) || json_string_length(title) == 0 || json_string_length(title) > 256)
-        bad = "title: a string of 1 to 256 bytes is required";
-    else if (sched && !json_is_null(sched) && sc_api_parse_time(sched, &start) != 0)
-        bad = "scheduled_start: unix seconds or ISO 8601 UTC (2026-01-01T20:00:00Z)";
-    else if (record && !json_is_boolean(record))
-        bad = "record: must be true or false";
-    else if (maxl && (!json_is_integer(maxl) || json_integer_value(maxl) < 1 ||
-                      json_integer_value(maxl) > cfg->max_listeners_per_space))
-        bad = "max_listeners: a positive integer within the server's limit";
-    if (bad) {
+    sc_space_params_t p;
+    const char *bad;
+    if (sc_api_space_params(b, cfg->max_listeners_per_space, cfg->record, &p, &bad) != 0) {
         json_decref(b);
         sc_http_error(r, 400, "invalid", bad);
         return;
     }
-    sc_space_t *s = sc_space_create(json_string_value(title), start, record ? json_is_true(record) : cfg->record,
-                                    maxl ? (int)json_integer_value(maxl) : cfg->max_listeners_per_space);
+    sc_space_t *s = sc_space_create(p.title, p.scheduled_start, p.record, p.max_listeners);
     json_decref(b);
     char token[SC_TOKEN_MAX];
     sc_space_host_token(s, token, sizeof token);

@@ -50,5 +50,30 @@ int sc_api_parse_time(const json_t *v, int64_t *out)
     if (strcmp(end, "Z") != 0 && strcmp(end, "+00:00") != 0 && *end != '\0')
         return -1;
     *out = (int64_t)timegm(&tm);
+    return *out >= 0 ? 0 : -1; /* before 1970 is no start time */
+}
+
+int sc_api_space_params(const json_t *b, int max_listeners_limit, int default_record, sc_space_params_t *out,
+                        const char **err)
+{
+    json_t *title = json_object_get(b, "title"), *sched = json_object_get(b, "scheduled_start"),
+           *record = json_object_get(b, "record"), *maxl = json_object_get(b, "max_listeners");
+    *err = NULL;
+    out->scheduled_start = 0;
+    if (!json_is_string(title) || json_string_length(title) == 0 || json_string_length(title) > 256 ||
+        strlen(json_string_value(title)) != json_string_length(title))
+        *err = "title: a string of 1 to 256 bytes is required";
+    else if (sched && !json_is_null(sched) && sc_api_parse_time(sched, &out->scheduled_start) != 0)
+        *err = "scheduled_start: unix seconds or ISO 8601 UTC (2026-01-01T20:00:00Z)";
+    else if (record && !json_is_boolean(record))
+        *err = "record: must be true or false";
+    else if (maxl && (!json_is_integer(maxl) || json_integer_value(maxl) < 1 ||
+                      json_integer_value(maxl) > max_listeners_limit))
+        *err = "max_listeners: a positive integer within the server's limit";
+    if (*err)
+        return -1;
+    out->title = json_string_value(title);
+    out->record = record ? json_is_true(record) : default_record;
+    out->max_listeners = maxl ? (int)json_integer_value(maxl) : max_listeners_limit;
     return 0;
 }

@@ -166,6 +166,19 @@ static int load(sc_config_t *c, const char *path, const char *only, char *err, s
     return 0;
 }
 
+int sc_config_load_string(sc_config_t *c, const char *text, char *err, size_t errsz)
+{
+    ini_ctx_t x = { c, err, errsz, 0, NULL };
+    int r = ini_parse_string(text, on_ini, &x);
+    if (x.failed)
+        return -1;
+    if (r != 0) {
+        snprintf(err, errsz, "line %d: syntax error", r);
+        return -1;
+    }
+    return 0;
+}
+
 int sc_config_load_file(sc_config_t *c, const char *path, char *err, size_t errsz)
 {
     return load(c, path, NULL, err, errsz);
