@@ -41,6 +41,7 @@ const char *sc_http_reason(int status)
     case 101: return "Switching Protocols";
     case 200: return "OK";
     case 201: return "Created";
+    case 202: return "Accepted";
     case 204: return "No Content";
     case 206: return "Partial Content";
     case 304: return "Not Modified";
@@ -112,7 +113,11 @@ void sc_http_respond_head(sc_req_t *r, int status, const char *ctype, int64_t co
     char *buf = sc_malloc(512 + extra);
     size_t n = head_format(buf, 512 + extra, status, ctype, content_length, c->keepalive, extra_headers);
     sc_conn_set_state(c, SC_CONN_RESPOND);
-    sc_conn_write_owned(c, buf, n);
+    /* the body (stream, file) is queued next by the caller, which then flushes */
+    if (r->head_only)
+        sc_conn_write_owned(c, buf, n);
+    else
+        sc_conn_queue_owned(c, buf, n);
 }
 
 void sc_http_respond_json(sc_req_t *r, int status, json_t *obj, const char *extra_headers)

@@ -146,18 +146,29 @@ void sc_conn_close_after_write(sc_conn_t *c)
 
 /* --- output ------------------------------------------------------------------------- */
 
-void sc_conn_write_owned(sc_conn_t *c, char *buf, size_t len)
+void sc_conn_queue_owned(sc_conn_t *c, char *buf, size_t len)
 {
     if (c->woff == c->wlen) {
         free(c->wbuf);
         c->wbuf = buf;
         c->wlen = (uint32_t)len;
         c->woff = 0;
-    } else {
-        sc_conn_write(c, buf, len);
-        free(buf);
         return;
     }
+    size_t pending = c->wlen - c->woff;
+    char *nb = sc_malloc(pending + len);
+    memcpy(nb, c->wbuf + c->woff, pending);
+    memcpy(nb + pending, buf, len);
+    free(c->wbuf);
+    free(buf);
+    c->wbuf = nb;
+    c->wlen = (uint32_t)(pending + len);
+    c->woff = 0;
+}
+
+void sc_conn_write_owned(sc_conn_t *c, char *buf, size_t len)
+{
+    sc_conn_queue_owned(c, buf, len);
     sc_conn_flush(c);
 }
 
@@ -182,7 +193,8 @@ void sc_conn_write(sc_conn_t *c, const void *data, size_t len)
     sc_conn_flush(c);
 }
 
-void sc_conn_start_stream(sc_conn_t *c, const sc_stream_src_t *src, sc_page_t *prefix, sc_page_t *start)
+void sc_conn_start_stream(sc_conn_t *c, const sc_stream_src_t *src, sc_page_t *prefix, sc_page_t *start,
+                          size_t start_off)
 {
     /* the request buffer is no longer needed: a listener keeps only its cursor */
     free(c->rbuf);
@@ -191,7 +203,7 @@ void sc_conn_start_stream(sc_conn_t *c, const sc_stream_src_t *src, sc_page_t *p
     c->prefix = prefix;
     c->prefix_off = 0;
     c->cur = start;
-    c->cur_off = 0;
+    c->cur_off = (uint32_t)start_off;
     c->src = src;
     c->keepalive = 0;
     c->last_progress_ms = sc_loop_now(c->io.loop);
