@@ -14,6 +14,8 @@
 
 #define SC_SPACE_MAX_SPEAKERS 16 /* the host counts as one */
 #define SC_SPACE_MAX_REQUESTS 64
+#define SC_SPACE_MAX_EDGES 64
+#define SC_EDGE_STALE_MS 5000 /* an edge that stops reporting stops counting */
 
 typedef enum { SC_SPACE_SCHEDULED = 0, SC_SPACE_LIVE = 1, SC_SPACE_ENDED = 2 } sc_space_state_t;
 
@@ -51,6 +53,12 @@ typedef struct sc_space {
     atomic_int edge_listeners;
     atomic_llong peak;
     atomic_llong total_joins;
+    struct {
+        char name[64];
+        int listeners;
+        uint64_t seen_ms;
+    } edges[SC_SPACE_MAX_EDGES];      /* listener counts reported by edge relays (under mu) */
+    int relayed;                      /* this server is an edge and mirrors the Space from an origin */
     /* precomputed answers, rebuilt on change: never computed per request */
     sc_page_t *details;        /* the JSON of GET /api/spaces/{id} */
     sc_page_t *details_sse;    /* the same as the first event of a new event stream */
@@ -72,6 +80,10 @@ typedef struct sc_space {
 int sc_spaces_load(void);
 /** Create a Space (persisted) and return it. */
 sc_space_t *sc_space_create(const char *title, int64_t scheduled_start, int record, int max_listeners);
+/** Create a local mirror of an origin's Space (edge relays): same id, not recorded. */
+sc_space_t *sc_space_create_mirror(const char *id, const char *title, int64_t scheduled_start);
+/** An edge reported its listener count; the tally becomes the sum of fresh reports. */
+void sc_space_edge_report(sc_space_t *s, const char *edge, int listeners);
 /** Find by id (NULL if unknown). Lock-free readers are fine: Spaces are never freed. */
 sc_space_t *sc_space_find(sc_slice_t id);
 /** Snapshot of all Spaces (caller frees the array, not the Spaces). */

@@ -247,13 +247,11 @@ static void add_host(sc_space_t *s)
     s->nspeakers = 1;
 }
 
-sc_space_t *sc_space_create(const char *title, int64_t scheduled_start, int record, int max_listeners)
+static sc_space_t *space_new(const char *id, const char *title, int64_t scheduled_start, int record,
+                             int max_listeners, int relayed)
 {
-    char id[13];
-    do /* no leading '-' or '_': an id must never look like a command-line option */
-        sc_token_random_id(id, 12);
-    while (id[0] == '-' || id[0] == '_' || sc_space_find(sc_slice_cstr(id)));
     sc_space_t *s = space_alloc(id);
+    s->relayed = relayed;
     snprintf(s->title, sizeof s->title, "%s", title);
     s->created_at = sc_wall_s();
     s->scheduled_start = scheduled_start;
@@ -265,8 +263,63 @@ sc_space_t *sc_space_create(const char *title, int64_t scheduled_start, int reco
     sc_engine_space_init(s);
     sc_space_changed(s);
     registry_add(s);
-    sc_log_info("event=space_created space=%s", s->id);
+    sc_log_info("event=space_created space=%s relayed=%d", s->id, relayed);
     return s;
+}
+
+sc_space_t *sc_space_create(const char *title, int64_t scheduled_start, int record, int max_listeners)
+{
+    char id[13];
+    do /* no leading '-' or '_': an id must never look like a command-line option */
+        sc_token_random_id(id, 12);
+    while (id[0] == '-' || id[0] == '_' || sc_space_find(sc_slice_cstr(id)));
+    return space_new(id, title, scheduled_start, record, max_listeners, 0);
+}
+
+sc_space_t *sc_space_create_mirror(const char *id, const char *title, int64_t scheduled_start)
+{
+    sc_space_t *s = sc_space_find(sc_slice_cstr(id));
+    if (s)
+        return s;
+    return space_new(id, title, scheduled_start, 0, sc_server()->cfg.max_listeners_per_space, 1);
+}
+
+/* Sum of fresh edge reports; caller holds s->mu. */
+static int edges_sum_locked(sc_space_t *s, uint64_t now)
+{
+    int sum = 0;
+    for (int i = 0; i < SC_SPACE_MAX_EDGES; i++)
+        if (s->edges[i].name[0] && now - s->edges[i].seen_ms <= SC_EDGE_STALE_MS)
+            sum += s->edges[i].listeners;
+    return sum;
+}
+
+void sc_space_edge_report(sc_space_t *s, const char *edge, int listeners)
+{
+    uint64_t now = sc_now_ms();
+    pthread_mutex_lock(&s->mu);
+    int slot = -1;
+    for (int i = 0; i < SC_SPACE_MAX_EDGES; i++) {
+        if (!strcmp(s->edges[i].name, edge)) {
+            slot = i;
+            break;
+        }
+        if (slot < 0 && (!s->edges[i].name[0] || now - s->edges[i].seen_ms > SC_EDGE_STALE_MS))
+            slot = i;
+    }
+    if (slot >= 0) {
+        snprintf(s->edges[slot].name, sizeof s->edges[slot].name, "%s", edge);
+        s->edges[slot].listeners = listeners;
+        s->edges[slot].seen_ms = now;
+    }
+    int sum = edges_sum_locked(s, now);
+    pthread_mutex_unlock(&s->mu);
+    atomic_store(&s->edge_listeners, sum);
+    int total = atomic_load(&s->listeners) + sum;
+    long long peak = atomic_load(&s->peak);
+    while (total > peak && !atomic_compare_exchange_weak(&s->peak, &peak, total))
+        ;
+    s->tally_dirty = 1;
 }
 
 int sc_space_start(sc_space_t *s)
@@ -491,6 +544,11 @@ void sc_space_listener_leave(sc_space_t *s)
 void sc_space_tick_second(sc_space_t *s)
 {
     pthread_mutex_lock(&s->mu);
+    int edges = edges_sum_locked(s, sc_now_ms()); /* edges that went quiet stop counting */
+    if (edges != atomic_load(&s->edge_listeners)) {
+        atomic_store(&s->edge_listeners, edges);
+        s->tally_dirty = 1;
+    }
     int dirty = s->tally_dirty;
     char *txt = dirty ? rebuild_locked(s) : NULL;
     pthread_mutex_unlock(&s->mu);

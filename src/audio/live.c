@@ -9,6 +9,7 @@
 #include "spacecast/space.h"
 
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -187,8 +188,18 @@ void sc_live_handle_get(sc_req_t *r)
         sc_http_respond_head(r, 200, "audio/ogg", -1, "Cache-Control: no-cache, no-store\r\n");
         return;
     }
+    /* an edge relay (admin key) is not a listener: its listeners are counted by the edge,
+     * and it must never be refused by limits meant for the audience */
+    int is_edge = 0;
+    const sc_slice_t *auth = sc_http_find_header(r->http, "Authorization");
+    sc_slice_t tok;
+    if (auth && sc_http_parse_bearer(*auth, &tok) == 0 && tok.len == strlen(srv->admin_key) &&
+        CRYPTO_memcmp(tok.base, srv->admin_key, tok.len) == 0)
+        is_edge = 1;
     int retry = 2 + rand() % 9; /* jitter: refused listeners must not come back in step */
-    if (atomic_load(&s->listeners) >= s->max_listeners) {
+    if (is_edge) {
+        /* skip admission */
+    } else if (atomic_load(&s->listeners) >= s->max_listeners) {
         sc_server_refused(SC_REFUSE_SPACE_FULL);
         sc_http_error_retry(r, 503, "space_full", "this Space is full: try HLS, or again soon", retry,
                             alternatives(s, 0));
@@ -200,7 +211,7 @@ void sc_live_handle_get(sc_req_t *r)
                             alternatives(s, 0));
         return;
     }
-    int wait = sc_server_join_admit();
+    int wait = is_edge ? 0 : sc_server_join_admit();
     if (wait) {
         sc_server_refused(SC_REFUSE_JOIN_RATE);
         sc_http_error_retry(r, 503, "busy", "many listeners are joining: try again in a moment", wait + rand() % 3,
@@ -221,10 +232,12 @@ void sc_live_handle_get(sc_req_t *r)
     int sndbuf = 65536, user_timeout_ms = 20000;
     setsockopt(r->conn->io.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     setsockopt(r->conn->io.fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof user_timeout_ms);
-    atomic_fetch_add(&srv->listeners, 1);
-    atomic_fetch_add(&srv->joins, 1);
-    sc_space_listener_join(s);
-    r->conn->counted_listener = 1;
+    if (!is_edge) {
+        atomic_fetch_add(&srv->listeners, 1);
+        atomic_fetch_add(&srv->joins, 1);
+        sc_space_listener_join(s);
+        r->conn->counted_listener = 1;
+    }
     sc_http_respond_head(r, 200, "audio/ogg", -1,
                          "Cache-Control: no-cache, no-store\r\nAccess-Control-Allow-Origin: *\r\n"
                          "X-Content-Type-Options: nosniff\r\n");

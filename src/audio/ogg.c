@@ -357,6 +357,10 @@ static int begin_stream(sc_ogg_reader_t *r, uint32_t serial, size_t header_len, 
         ogg_stream_reset_serialno(&r->os, (int)serial);
     else
         ogg_stream_init(&r->os, (int)serial);
+    /* a live stream joined mid-way numbers its header pages to sit right before the page it
+     * starts at (as spacecast's own live.ogg does): take the BOS page's number as the start,
+     * or libogg would report a hole before the very first packet */
+    r->os.pageno = (long)get_le32(r->buf + 18);
     r->os_live = 1;
     r->serial = serial;
     r->next_seq = -1;

@@ -2,6 +2,7 @@
 #include "spacecast/router.h"
 #include "spacecast/api.h"
 #include "spacecast/common.h"
+#include "spacecast/relay.h"
 
 #define SC_ROUTE_ARG_MAX 128 /* a longer segment is no id we ever issued: 404 */
 
@@ -19,6 +20,7 @@ static const sc_route_t sc_routes[] = {
     { "DELETE", "/api/spaces/{}/speakers/{}", sc_api_speakers_delete, 0, "speakers_delete" },
     { "POST", "/api/spaces/{}/requests", sc_api_requests_create, 0, "requests_create" },
     { "GET", "/api/spaces/{}/events", sc_api_events, 0, "events" },
+    { "POST", "/api/spaces/{}/edges", sc_api_edges_report, 0, "edges_report" },
     { "GET", "/spaces/{}/live.ogg", sc_live_handle_get, SC_ROUTE_PUBLIC, "live" },
     { "GET", "/spaces/{}/replay.ogg", sc_replay_handle_get, SC_ROUTE_PUBLIC, "replay" },
     { "PUT", "/spaces/{}/source", sc_ingest_handle, SC_ROUTE_STREAM_BODY, "source" },

@@ -5,6 +5,7 @@
 #include "spacecast/common.h"
 #include "spacecast/engine.h"
 #include "spacecast/log.h"
+#include "spacecast/relay.h"
 #include "spacecast/space.h"
 #include "spacecast/store.h"
 
@@ -333,6 +334,8 @@ int sc_server_run(void)
     signal(SIGPIPE, SIG_IGN);
     if (sc_engine_start() != 0)
         return -1;
+    if (s->cfg.relay_from[0] && sc_relay_start(s->cfg.relay_from) != 0)
+        return -1;
     for (int i = 0; i < s->nworkers; i++)
         pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]);
     sc_log_info("event=listening addr=%s api_addr=%s workers=%d url=%s", s->cfg.listen,
@@ -357,6 +360,7 @@ int sc_server_run(void)
     atomic_store(&s->stopping, 1);
     for (int i = 0; i < s->nworkers; i++)
         sc_loop_post(s->workers[i].loop, stop_listening, &s->workers[i]);
+    sc_relay_stop();
     sc_engine_stop(); /* flushes and syncs recordings */
     for (int i = 0; i < s->nworkers; i++) {
         sc_loop_stop(s->workers[i].loop);

@@ -1,0 +1,20 @@
+/* relay.h — `spacecast serve --relay-from URL`: an edge that takes each live Space from an
+ * origin once and serves it to its own listeners, reporting its listener counts back.
+ *
+ * The origin's live.ogg feeds the edge's own mixer as its only "speaker", so a blip at the
+ * origin is silence at the edge, never a disconnect: the edge's listeners stay on the edge's
+ * own continuous stream while the relay reconnects with backoff. */
+#ifndef SC_RELAY_H
+#define SC_RELAY_H
+
+#include "spacecast/http.h"
+
+/** Start the relay (poller thread; a fetcher thread per relayed live Space). 0 or -1. */
+int sc_relay_start(const char *origin_url);
+/** Stop and join every relay thread. */
+void sc_relay_stop(void);
+
+/** Origin side: POST /api/spaces/{id}/edges {"edge","listeners"} (admin key): an edge's count. */
+void sc_api_edges_report(sc_req_t *r);
+
+#endif

@@ -1,0 +1,401 @@
+/* relay.c — the edge side of `--relay-from` and the origin's edge-tally endpoint.
+ *
+ * One poller thread reads the origin's Space list every second, mirrors each Space's state
+ * locally and reports this edge's listener counts back. One fetcher thread per live Space
+ * holds the origin's live.ogg and pushes its packets into the local mixer. These are plain
+ * blocking threads: an edge relays a handful of Spaces, and each thread sleeps in recv(). */
+#include "spacecast/relay.h"
+#include "spacecast/api_util.h"
+#include "spacecast/common.h"
+#include "spacecast/ingest.h"
+#include "spacecast/log.h"
+#include "spacecast/ogg.h"
+#include "spacecast/server.h"
+#include "spacecast/space.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define SC_RELAY_MAX 256
+#define SC_RELAY_BACKOFF_MAX_MS 5000
+
+typedef struct sc_fetcher {
+    sc_space_t *space;
+    pthread_t thread;
+    atomic_int running;
+    atomic_int done;
+} sc_fetcher_t;
+
+static struct {
+    char host[256];
+    char port[16];
+    char edge_name[128];
+    pthread_t poller;
+    atomic_int running;
+    pthread_mutex_t mu;
+    sc_fetcher_t *fetchers[SC_RELAY_MAX];
+} sc_rl = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+/* --- a tiny blocking HTTP/1.1 client for the origin ---------------------------------- */
+
+static int origin_connect(int timeout_ms)
+{
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res;
+    if (getaddrinfo(sc_rl.host, sc_rl.port, &hints, &res) != 0)
+        return -1;
+    int fd = -1;
+    for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            continue;
+        struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+        if (connect(fd, a->ai_addr, a->ai_addrlen) < 0) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+static int send_all(int fd, const char *p, size_t n)
+{
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Read the response head into buf; returns the status, with the bytes after the head left
+ * at buf[*body_off .. *len). */
+static int read_head(int fd, char *buf, size_t cap, size_t *len, size_t *body_off)
+{
+    *len = 0;
+    while (*len < cap - 1) {
+        ssize_t n = recv(fd, buf + *len, cap - 1 - *len, 0);
+        if (n <= 0)
+            return -1;
+        *len += (size_t)n;
+        buf[*len] = '\0';
+        char *end = strstr(buf, "\r\n\r\n");
+        if (end) {
+            *body_off = (size_t)(end + 4 - buf);
+            int status = 0;
+            if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
+                return -1;
+            return status;
+        }
+    }
+    return -1;
+}
+
+/* A small request/response (API): body into a malloc'd string. Returns status or -1. */
+static int origin_request(const char *method, const char *path, const char *body, char **out)
+{
+    int fd = origin_connect(3000);
+    if (fd < 0)
+        return -1;
+    char req[1024];
+    int n = snprintf(req, sizeof req,
+                     "%s %s HTTP/1.1\r\nHost: %s:%s\r\nConnection: close\r\nAuthorization: Bearer %s\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                     method, path, sc_rl.host, sc_rl.port, sc_server()->admin_key, body ? strlen(body) : 0);
+    if (send_all(fd, req, (size_t)n) < 0 || (body && send_all(fd, body, strlen(body)) < 0)) {
+        close(fd);
+        return -1;
+    }
+    size_t cap = 1 << 16, len, off;
+    char *buf = sc_malloc(cap);
+    int status = read_head(fd, buf, cap, &len, &off);
+    if (status < 0) {
+        free(buf);
+        close(fd);
+        return -1;
+    }
+    size_t blen = len - off;
+    memmove(buf, buf + off, blen);
+    for (;;) { /* Connection: close: the body ends with the connection */
+        if (blen + 4096 > cap) {
+            if (cap >= (16u << 20))
+                break; /* no Space list is this large */
+            cap *= 2;
+            buf = sc_realloc(buf, cap);
+        }
+        ssize_t r = recv(fd, buf + blen, cap - blen - 1, 0);
+        if (r <= 0)
+            break;
+        blen += (size_t)r;
+    }
+    buf[blen] = '\0';
+    close(fd);
+    if (out)
+        *out = buf;
+    else
+        free(buf);
+    return status;
+}
+
+/* --- fetcher: origin live.ogg → local mixer -------------------------------------------- */
+
+static int on_relay_packet(void *ctx, const uint8_t *pkt, size_t len, int samples)
+{
+    (void)samples;
+    sc_ingest_push(ctx, -1, pkt, len);
+    return 0;
+}
+
+static int space_live(sc_space_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int live = s->state == SC_SPACE_LIVE;
+    pthread_mutex_unlock(&s->mu);
+    return live;
+}
+
+static void *fetcher_main(void *arg)
+{
+    sc_fetcher_t *f = arg;
+    sc_space_t *s = f->space;
+    int backoff = 250;
+    while (atomic_load(&f->running) && space_live(s)) {
+        int fd = origin_connect(3000);
+        int fed = 0;
+        if (fd >= 0) {
+            char req[512];
+            /* the admin key tells the origin this is an edge, not one more listener */
+            int n = snprintf(req, sizeof req, "GET /spaces/%s/live.ogg HTTP/1.1\r\nHost: %s:%s\r\n"
+                                              "User-Agent: spacecast-edge/" SC_VERSION "\r\n"
+                                              "Authorization: Bearer %s\r\n\r\n",
+                             s->id, sc_rl.host, sc_rl.port, sc_server()->admin_key);
+            char buf[16384];
+            size_t len, off;
+            int status = send_all(fd, req, (size_t)n) == 0 ? read_head(fd, buf, sizeof buf, &len, &off) : -1;
+            if (status == 200) {
+                sc_ingest_slot_t slot = { 0 };
+                pthread_mutex_lock(&s->mu);
+                uint32_t gen = s->speakers[0].generation;
+                pthread_mutex_unlock(&s->mu);
+                if (sc_ingest_claim(&slot, s, 0, gen, 0) == 0) {
+                    sc_log_info("event=relay_connected space=%s origin=%s:%s", s->id, sc_rl.host, sc_rl.port);
+                    sc_ogg_reader_t *rd = sc_ogg_reader_new(on_relay_packet, &slot);
+                    int rc = sc_ogg_reader_feed(rd, (uint8_t *)buf + off, len - off);
+                    while (rc == SC_OK && atomic_load(&f->running)) {
+                        ssize_t r = recv(fd, buf, sizeof buf, 0);
+                        if (r <= 0)
+                            break;
+                        fed = 1;
+                        rc = sc_ogg_reader_feed(rd, (uint8_t *)buf, (size_t)r);
+                    }
+                    sc_log_warn("event=relay_disconnected space=%s reason=\"%s\"", s->id,
+                                rc == SC_OK ? "origin closed" : sc_ogg_reader_error(rd));
+                    sc_ogg_reader_free(rd);
+                    sc_ingest_release(&slot);
+                }
+            } else if (status == 409) {
+                close(fd);
+                break; /* ended at the origin: the poller ends it here */
+            }
+            close(fd);
+        }
+        if (fed)
+            backoff = 250;
+        /* full jitter, so a restarted origin is not hit by every edge at the same instant */
+        int sleep_ms = backoff / 2 + rand() % (backoff / 2 + 1);
+        for (int t = 0; t < sleep_ms && atomic_load(&f->running); t += 50)
+            usleep(50000);
+        backoff = SC_MIN(backoff * 2, SC_RELAY_BACKOFF_MAX_MS);
+    }
+    atomic_store(&f->done, 1);
+    return NULL;
+}
+
+static void ensure_fetcher(sc_space_t *s)
+{
+    pthread_mutex_lock(&sc_rl.mu);
+    int free_slot = -1;
+    for (int i = 0; i < SC_RELAY_MAX; i++) {
+        sc_fetcher_t *f = sc_rl.fetchers[i];
+        if (f && f->space == s && !atomic_load(&f->done)) {
+            pthread_mutex_unlock(&sc_rl.mu);
+            return;
+        }
+        if (f && atomic_load(&f->done)) { /* reap a finished one */
+            pthread_join(f->thread, NULL);
+            free(f);
+            sc_rl.fetchers[i] = NULL;
+        }
+        if (!sc_rl.fetchers[i] && free_slot < 0)
+            free_slot = i;
+    }
+    if (free_slot >= 0) {
+        sc_fetcher_t *f = sc_calloc(1, sizeof *f);
+        f->space = s;
+        atomic_store(&f->running, 1);
+        sc_rl.fetchers[free_slot] = f;
+        pthread_create(&f->thread, NULL, fetcher_main, f);
+    }
+    pthread_mutex_unlock(&sc_rl.mu);
+}
+
+/* --- poller: mirror states, report tallies --------------------------------------------- */
+
+static void mirror(json_t *o)
+{
+    const char *id = json_string_value(json_object_get(o, "id"));
+    const char *title = json_string_value(json_object_get(o, "title"));
+    const char *state = json_string_value(json_object_get(o, "state"));
+    json_t *sched = json_object_get(o, "scheduled_start");
+    if (!id || !title || !state || !sc_token_valid_id(sc_slice_cstr(id)))
+        return;
+    sc_space_t *s = sc_space_find(sc_slice_cstr(id));
+    if (!s) {
+        if (!strcmp(state, "ended"))
+            return; /* nothing to relay */
+        s = sc_space_create_mirror(id, title, json_is_integer(sched) ? (int64_t)json_integer_value(sched) : 0);
+    }
+    s->relayed = 1;
+    if (!strcmp(state, "live")) {
+        if (s->state == SC_SPACE_SCHEDULED)
+            sc_space_start(s);
+        if (s->state == SC_SPACE_LIVE)
+            ensure_fetcher(s);
+    } else if (!strcmp(state, "ended") && s->state != SC_SPACE_ENDED) {
+        sc_space_end(s);
+    }
+}
+
+static void report_tallies(void)
+{
+    size_t n;
+    sc_space_t **all = sc_spaces_all(&n);
+    for (size_t i = 0; i < n; i++) {
+        sc_space_t *s = all[i];
+        if (!s->relayed || s->state == SC_SPACE_ENDED)
+            continue;
+        char body[256], path[128];
+        snprintf(body, sizeof body, "{\"edge\":\"%s\",\"listeners\":%d}", sc_rl.edge_name, atomic_load(&s->listeners));
+        snprintf(path, sizeof path, "/api/spaces/%s/edges", s->id);
+        if (origin_request("POST", path, body, NULL) != 204)
+            sc_log_debug("event=relay_report_failed space=%s", s->id);
+    }
+    free(all);
+}
+
+static void *poller_main(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&sc_rl.running)) {
+        uint64_t t0 = sc_now_ms();
+        char *body = NULL;
+        int status = origin_request("GET", "/api/spaces", NULL, &body);
+        if (status == 200 && body) {
+            json_t *j = json_loads(body, 0, NULL);
+            json_t *arr = json_object_get(j, "spaces");
+            size_t i;
+            json_t *o;
+            json_array_foreach(arr, i, o) mirror(o);
+            json_decref(j);
+        } else {
+            sc_log_warn("event=origin_unreachable origin=%s:%s status=%d", sc_rl.host, sc_rl.port, status);
+        }
+        free(body);
+        report_tallies();
+        uint64_t spent = sc_now_ms() - t0;
+        for (uint64_t t = spent; t < 1000 && atomic_load(&sc_rl.running); t += 50)
+            usleep(50000);
+    }
+    return NULL;
+}
+
+int sc_relay_start(const char *origin_url)
+{
+    const char *p = origin_url;
+    if (strncmp(p, "http://", 7) != 0) {
+        sc_log_error("event=relay_bad_url url=%s note=\"http://HOST:PORT only\"", origin_url);
+        return -1;
+    }
+    p += 7;
+    const char *colon = strchr(p, ':'), *slash = strchr(p, '/');
+    size_t hl = colon ? (size_t)(colon - p) : slash ? (size_t)(slash - p) : strlen(p);
+    if (hl == 0 || hl >= sizeof sc_rl.host)
+        return -1;
+    memcpy(sc_rl.host, p, hl);
+    sc_rl.host[hl] = '\0';
+    if (colon) {
+        size_t pl = slash ? (size_t)(slash - colon - 1) : strlen(colon + 1);
+        if (pl == 0 || pl >= sizeof sc_rl.port)
+            return -1;
+        memcpy(sc_rl.port, colon + 1, pl);
+        sc_rl.port[pl] = '\0';
+    } else {
+        snprintf(sc_rl.port, sizeof sc_rl.port, "80");
+    }
+    snprintf(sc_rl.edge_name, sizeof sc_rl.edge_name, "%s", sc_server()->cfg.listen);
+    atomic_store(&sc_rl.running, 1);
+    sc_log_info("event=relay_started origin=%s:%s edge=%s", sc_rl.host, sc_rl.port, sc_rl.edge_name);
+    return pthread_create(&sc_rl.poller, NULL, poller_main, NULL) == 0 ? 0 : -1;
+}
+
+void sc_relay_stop(void)
+{
+    if (!atomic_exchange(&sc_rl.running, 0))
+        return;
+    pthread_join(sc_rl.poller, NULL);
+    pthread_mutex_lock(&sc_rl.mu);
+    for (int i = 0; i < SC_RELAY_MAX; i++)
+        if (sc_rl.fetchers[i])
+            atomic_store(&sc_rl.fetchers[i]->running, 0);
+    pthread_mutex_unlock(&sc_rl.mu);
+    for (int i = 0; i < SC_RELAY_MAX; i++) {
+        sc_fetcher_t *f = sc_rl.fetchers[i];
+        if (f) {
+            pthread_join(f->thread, NULL); /* recv() wakes within its 3 s timeout */
+            free(f);
+            sc_rl.fetchers[i] = NULL;
+        }
+    }
+}
+
+/* --- origin side ------------------------------------------------------------------------- */
+
+void sc_api_edges_report(sc_req_t *r)
+{
+    const char *key = sc_server()->admin_key;
+    const sc_slice_t *auth = sc_http_find_header(r->http, "Authorization");
+    sc_slice_t tok;
+    if (!auth || sc_http_parse_bearer(*auth, &tok) != 0 || tok.len != strlen(key) ||
+        CRYPTO_memcmp(tok.base, key, tok.len) != 0) {
+        sc_http_error(r, 401, "unauthorized", "edges report with the admin key");
+        return;
+    }
+    sc_space_t *s = sc_api_space(r);
+    if (!s)
+        return;
+    json_t *b = sc_api_body_object(r);
+    if (!b)
+        return;
+    json_t *edge = json_object_get(b, "edge"), *n = json_object_get(b, "listeners");
+    if (!json_is_string(edge) || json_string_length(edge) == 0 || json_string_length(edge) >= 64 ||
+        !json_is_integer(n) || json_integer_value(n) < 0 || json_integer_value(n) > 100000000) {
+        json_decref(b);
+        sc_http_error(r, 400, "invalid", "{\"edge\": name, \"listeners\": count}");
+        return;
+    }
+    sc_space_edge_report(s, json_string_value(edge), (int)json_integer_value(n));
+    json_decref(b);
+    sc_http_respond(r, 204, NULL, NULL, 0, NULL);
+}

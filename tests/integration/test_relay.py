@@ -1,0 +1,151 @@
+"""Edge relays: an origin and two edges (`--relay-from`), listeners on all three hear the
+speaker; the origin's tally is the sum of all within 2 s; an edge restart and an origin
+restart are survived (edge listeners stay connected and hear silence, then the speaker)."""
+import array
+import socket
+import subprocess
+import threading
+import time
+
+from sclib import ADMIN_KEY, Results, Server, api, capture, create_space, has_tone, invite, publish_tone, start_space
+
+R = Results()
+
+
+class Listener(threading.Thread):
+    """A raw live.ogg listener that records every byte and when it arrived."""
+
+    def __init__(self, port, sid):
+        super().__init__(daemon=True)
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.sendall(("GET /spaces/%s/live.ogg HTTP/1.1\r\nHost: x\r\n\r\n" % sid).encode())
+        self.data = bytearray()
+        self.arrivals = []
+        self.closed = False
+        self.stop = threading.Event()
+        self.start()
+
+    def run(self):
+        self.sock.settimeout(0.5)
+        while not self.stop.is_set():
+            try:
+                d = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not d:
+                self.closed = True
+                break
+            self.data += d
+            self.arrivals.append(time.time())
+
+    def finish(self):
+        self.stop.set()
+        self.join(2)
+        self.sock.close()
+
+    def max_gap(self, since):
+        ts = [t for t in self.arrivals if t >= since]
+        return max((b - a for a, b in zip(ts, ts[1:])), default=99.0)
+
+    def pcm(self):
+        body = bytes(self.data).split(b"\r\n\r\n", 1)[1]
+        p = subprocess.run(["ffmpeg", "-v", "error", "-f", "ogg", "-i", "-", "-f", "s16le", "-ac", "1", "-ar",
+                            "48000", "-"], input=body, capture_output=True)
+        a = array.array("h")
+        a.frombytes(p.stdout[: len(p.stdout) // 2 * 2])
+        return a
+
+
+def wait_for(fn, timeout, what):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.2)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def run_all():
+    origin = Server("--workers", "2").start()
+    edges = []
+    try:
+        for _ in range(2):
+            edges.append(Server("--workers", "1", "--relay-from", origin.base).start())
+        sid, host = create_space(origin, "relayed")
+        start_space(origin, sid, host)
+        tok = invite(origin, sid, host, "voice")
+        spk = publish_tone(origin, sid, tok, 880, 60)
+        for e in edges:  # each edge mirrors the Space within a couple of seconds
+            wait_for(lambda: api(e, "GET", "/api/spaces/" + sid)[0] == 200 and
+                     api(e, "GET", "/api/spaces/" + sid)[1]["state"] == "live", 5, "the edge to mirror the Space")
+        time.sleep(1.5)
+
+        def every_server_hears():
+            for srv in [origin] + edges:
+                a, err = capture(srv.base + "/spaces/%s/live.ogg" % sid, 2)
+                assert err.strip() == "", err
+                assert has_tone(a, 880), "no 880 Hz at %s" % srv.base
+        R.case("listeners on the origin and both edges hear the speaker", every_server_hears)
+
+        ls = [Listener(origin.port, sid)] + [Listener(e.port, sid) for e in edges for _ in range(2)]
+
+        def tally_is_sum():
+            def total():
+                st, j, _ = api(origin, "GET", "/api/spaces/" + sid)
+                return j["listeners"] == 5 and j
+            t0 = time.time()
+            wait_for(total, 3, "origin tally == 5 (1 local + 2 per edge)")
+            assert time.time() - t0 <= 2.5
+            st, j, _ = api(origin, "GET", "/metrics")
+            assert ('spacecast_space_listeners{space="%s"} 5' % sid) in j.decode(), "metrics tally"
+        R.case("the origin's tally is the sum of all instances within 2 s", tally_is_sum)
+
+        def edge_restart():
+            e = edges[0]
+            e.stop()
+            e.start()
+            wait_for(lambda: api(e, "GET", "/api/spaces/" + sid)[1]["state"] == "live", 5, "edge back")
+            time.sleep(1.5)
+            a, err = capture(e.base + "/spaces/%s/live.ogg" % sid, 2)
+            assert has_tone(a, 880), "the restarted edge relays again"
+            wait_for(lambda: api(origin, "GET", "/api/spaces/" + sid)[1]["listeners"] == 3, 8,
+                     "the restarted edge's old listeners to drop out of the tally")
+        R.case("an edge restart: it relays again, the tally forgets its old listeners", edge_restart)
+
+        def origin_blip():
+            l2 = Listener(edges[1].port, sid)
+            time.sleep(1.0)
+            t_down = time.time()
+            origin.stop()
+            time.sleep(2.0)
+            origin.start()
+            st, j, _ = api(origin, "GET", "/api/spaces/" + sid)
+            assert j["state"] == "live"
+            spk2 = publish_tone(origin, sid, tok, 880, 20)
+            try:
+                time.sleep(5)
+                assert not l2.closed, "an edge listener was disconnected by the origin blip"
+                gap = l2.max_gap(t_down)
+                assert gap < 1.0, "edge listener had a %.1f s gap (must hear silence, not nothing)" % gap
+                pcm = l2.pcm()
+                assert has_tone(pcm[-48000 * 2:], 880), "the speaker is heard again after the blip"
+            finally:
+                spk2.kill()
+                spk2.wait()
+                l2.finish()
+        R.case("an origin restart: edge listeners stay connected, hear silence, then the speaker", origin_blip)
+        for lst in ls:
+            lst.finish()
+        spk.kill()
+        spk.wait()
+    finally:
+        for e in edges:
+            e.cleanup()
+        origin.cleanup()
+
+
+run_all()
+R.finish()
