@@ -22,6 +22,7 @@ typedef enum { SC_SPACE_SCHEDULED = 0, SC_SPACE_LIVE = 1, SC_SPACE_ENDED = 2 } s
 struct sc_live;
 struct sc_mixer;
 struct sc_recorder;
+struct sc_hls;
 
 typedef struct sc_speaker {
     char name[SC_TOKEN_NAME_MAX + 1];
@@ -73,12 +74,13 @@ typedef struct sc_space {
     struct sc_live *live;
     struct sc_mixer *mixer;
     struct sc_recorder *rec;
+    struct sc_hls *hls;        /* HLS of the live mix; set once live, kept after the end (final playlist) */
     uint32_t lobby_pos;
 } sc_space_t;
 
 /** Load every Space from the store (at start). 0 or -1. */
 int sc_spaces_load(void);
-/** Create a Space (persisted) and return it. */
+/** Create a Space (persisted) and return it; NULL if the store could not write it. */
 sc_space_t *sc_space_create(const char *title, int64_t scheduled_start, int record, int max_listeners);
 /** Create a local mirror of an origin's Space (edge relays): same id, not recorded. */
 sc_space_t *sc_space_create_mirror(const char *id, const char *title, int64_t scheduled_start);

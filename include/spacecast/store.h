@@ -11,6 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Callers are event loops: a locked database may stall one this long, no more. */
+#define SC_STORE_BUSY_MS 250
+
 typedef struct sc_store sc_store_t;
 
 enum { SC_STORE_SCHEDULED = 0, SC_STORE_LIVE = 1, SC_STORE_ENDED = 2 };

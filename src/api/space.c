@@ -27,7 +27,7 @@ const char *sc_space_state_name(sc_space_state_t st)
 
 /* --- persistence -------------------------------------------------------------------- */
 
-static void persist_space(sc_space_t *s)
+static int persist_space(sc_space_t *s)
 {
     sc_server_t *srv = sc_server();
     sc_store_space_t row = { 0 };
@@ -43,9 +43,13 @@ static void persist_space(sc_space_t *s)
     row.peak_listeners = atomic_load(&s->peak);
     row.total_joins = atomic_load(&s->total_joins);
     pthread_mutex_lock(&srv->store_mu);
-    if (sc_store_put_space(srv->store, &row) != 0)
-        sc_log_error("event=store_failed space=%s", s->id);
+    int rc = sc_store_put_space(srv->store, &row);
     pthread_mutex_unlock(&srv->store_mu);
+    if (rc != 0) {
+        atomic_fetch_add(&srv->store_errors, 1);
+        sc_log_error("event=store_failed space=%s", s->id);
+    }
+    return rc;
 }
 
 static void persist_speaker(sc_space_t *s, const sc_speaker_t *sk)
@@ -59,9 +63,12 @@ static void persist_speaker(sc_space_t *s, const sc_speaker_t *sk)
     row.generation = sk->generation;
     row.removed = sk->removed;
     pthread_mutex_lock(&srv->store_mu);
-    if (sc_store_put_speaker(srv->store, &row) != 0)
-        sc_log_error("event=store_failed space=%s speaker=%s", s->id, sk->name);
+    int rc = sc_store_put_speaker(srv->store, &row);
     pthread_mutex_unlock(&srv->store_mu);
+    if (rc != 0) {
+        atomic_fetch_add(&srv->store_errors, 1);
+        sc_log_error("event=store_failed space=%s speaker=%s", s->id, sk->name);
+    }
 }
 
 /* --- registry ----------------------------------------------------------------------- */
@@ -258,7 +265,15 @@ static sc_space_t *space_new(const char *id, const char *title, int64_t schedule
     s->record = record;
     s->max_listeners = max_listeners;
     add_host(s);
-    persist_space(s);
+    if (persist_space(s) != 0) {
+        /* a Space that would not survive a restart is not created: the caller says 503 */
+        sc_chain_destroy(&s->events);
+        sc_chain_destroy(&s->events_host);
+        pthread_mutex_destroy(&s->mu);
+        pthread_mutex_destroy(&s->audio_mu);
+        free(s);
+        return NULL;
+    }
     persist_speaker(s, &s->speakers[0]);
     sc_engine_space_init(s);
     sc_space_changed(s);

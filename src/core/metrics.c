@@ -2,6 +2,7 @@
 #include "spacecast/metrics.h"
 #include "spacecast/common.h"
 #include "spacecast/page.h"
+#include "spacecast/recorder.h"
 #include "spacecast/router.h"
 #include "spacecast/server.h"
 #include "spacecast/space.h"
@@ -85,6 +86,12 @@ char *sc_metrics_render(size_t *len)
     put(&b, "# TYPE spacecast_listener_joins_total counter\nspacecast_listener_joins_total %llu\n",
         (unsigned long long)atomic_load(&srv->joins));
     put(&b, "# TYPE spacecast_listeners gauge\nspacecast_listeners %d\n", atomic_load(&srv->listeners));
+    put(&b, "# HELP spacecast_store_errors_total Writes the SQLite store refused (busy, disk).\n"
+            "# TYPE spacecast_store_errors_total counter\nspacecast_store_errors_total %llu\n",
+        (unsigned long long)atomic_load(&srv->store_errors));
+    put(&b, "# HELP spacecast_recording_failures_total Recordings stopped by a write error (disk full).\n"
+            "# TYPE spacecast_recording_failures_total counter\nspacecast_recording_failures_total %llu\n",
+        (unsigned long long)sc_recorder_failures());
     put(&b, "# TYPE spacecast_open_connections gauge\nspacecast_open_connections %d\n",
         atomic_load(&srv->open_conns));
     put(&b, "# HELP spacecast_page_bytes Bytes held in shared audio and event pages.\n"

@@ -21,7 +21,6 @@
 #include <openssl/rand.h>
 #include <sqlite3.h>
 
-#define SC_STORE_BUSY_MS 2000
 #define SC_STORE_SECRET_LEN 32
 
 struct sc_store {
