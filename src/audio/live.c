@@ -227,9 +227,10 @@ void sc_live_handle_get(sc_req_t *r)
         sc_http_error_retry(r, 503, "starting", "the stream is starting", 1, NULL);
         return;
     }
-    /* a listener needs little kernel buffer (64 KB is 16 s of 32 kbps), and a peer that
+    /* a listener needs little kernel buffer (16 KB is 4 s of 32 kbps; 19k listeners stuck at
+     * once then pin ~600 MB of kernel memory, not GBs), and a peer that
      * vanished without a FIN is cut by the kernel once sent data stays unacknowledged */
-    int sndbuf = 65536, user_timeout_ms = 20000;
+    int sndbuf = 16384, user_timeout_ms = 20000;
     setsockopt(r->conn->io.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     setsockopt(r->conn->io.fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof user_timeout_ms);
     if (!is_edge) {

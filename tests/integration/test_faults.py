@@ -1,0 +1,233 @@
+"""Faults, each a test: a speaker's connection drops and returns; the recording disk fills
+up; SQLite is locked; the data dir is unusable; a listener never reads; a speaker sends
+faster than real time. Listeners already in must not notice any of it."""
+import array
+import os
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import threading
+import time
+
+from sclib import (ADMIN_KEY, BIN, Results, Server, api, capture, create_space, has_tone, invite, publish_tone,
+                   start_space, tone_level)
+
+R = Results()
+
+
+class Listener(threading.Thread):
+    def __init__(self, port, sid):
+        super().__init__(daemon=True)
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.sendall(("GET /spaces/%s/live.ogg HTTP/1.1\r\nHost: x\r\n\r\n" % sid).encode())
+        self.data, self.arrivals, self.closed = bytearray(), [], False
+        self.stop = threading.Event()
+        self.start()
+
+    def run(self):
+        self.sock.settimeout(0.5)
+        while not self.stop.is_set():
+            try:
+                d = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not d:
+                self.closed = True
+                break
+            self.data += d
+            self.arrivals.append(time.time())
+
+    def finish(self):
+        self.stop.set()
+        self.join(2)
+        self.sock.close()
+
+    def max_gap(self):
+        ts = self.arrivals
+        return max((b - a for a, b in zip(ts, ts[1:])), default=99.0)
+
+    def pcm(self):
+        body = bytes(self.data).split(b"\r\n\r\n", 1)[1]
+        p = subprocess.run(["ffmpeg", "-v", "error", "-f", "ogg", "-i", "-", "-f", "s16le", "-ac", "1", "-ar",
+                            "48000", "-"], input=body, capture_output=True)
+        a = array.array("h")
+        a.frombytes(p.stdout[: len(p.stdout) // 2 * 2])
+        return a
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def metric(srv, name):
+    st, body, _ = api(srv, "GET", "/metrics")
+    total = 0.0
+    for line in body.decode().splitlines():
+        if line.startswith(name) and not line.startswith("#"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def test_speaker_drop_and_return(srv):
+    sid, host = create_space(srv, "drop")
+    start_space(srv, sid, host)
+    tok = invite(srv, sid, host, "flaky")
+    lst = Listener(srv.port, sid)
+    p = publish_tone(srv, sid, tok, 660, 3)
+    p.wait()
+    time.sleep(3.0)  # the speaker is gone for 3 s (< 5 s)
+    p = publish_tone(srv, sid, tok, 660, 3)
+    p.wait()
+    time.sleep(0.5)
+    lst.finish()
+    assert not lst.closed, "the listener was disconnected"
+    assert lst.max_gap() < 1.0, "the listener had a %.1f s gap" % lst.max_gap()
+    a = lst.pcm()
+    sec = [a[i * 48000:(i + 1) * 48000] for i in range(len(a) // 48000)]
+    heard = [has_tone(s, 660, ratio=5) for s in sec]
+    # tone ... silence ... tone again
+    first = heard.index(True)
+    gap = heard.index(False, first)
+    again = heard.index(True, gap)
+    assert again > gap > first, heard
+    assert max(abs(v) for v in sec[gap]) < 2000, "not silence while the speaker was away"
+
+
+def test_disk_full(srv_factory):
+    data = tempfile.mkdtemp(prefix="sc-full-")
+    rec = os.path.join(data, "recordings")
+    os.makedirs(rec)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", rec], capture_output=True).returncode:
+        print("SKIP disk full: cannot mount a tmpfs here (needs root)")
+        return
+    srv = Server("--workers", "2", data=data)
+    try:
+        srv.start()
+        sid, host = create_space(srv, "full")
+        start_space(srv, sid, host)
+        tok = invite(srv, sid, host, "long")
+        p = publish_tone(srv, sid, tok, 550, 30)
+        lst = Listener(srv.port, sid)
+        deadline = time.time() + 25  # 64 KB of 32 kbps fills in ~16 s
+        while time.time() < deadline and metric(srv, "spacecast_recording_failures_total") < 1:
+            time.sleep(0.5)
+        assert metric(srv, "spacecast_recording_failures_total") >= 1, "no recording failure counted"
+        assert "event=recording_failed" in srv.read_log(), "no log line for the failure"
+        time.sleep(2)
+        lst.finish()
+        p.kill()
+        p.wait()
+        assert not lst.closed and lst.max_gap() < 1.0, "live audio suffered from the full disk"
+        a = lst.pcm()
+        assert has_tone(a[-48000 * 2:], 550), "live audio after the disk filled"
+    finally:
+        srv.cleanup()
+        subprocess.run(["umount", rec])
+        subprocess.run(["rm", "-rf", data])
+
+
+def test_sqlite_locked(srv):
+    sid, host = create_space(srv, "lock")
+    start_space(srv, sid, host)
+    lst = Listener(srv.port, sid)
+    time.sleep(0.5)
+    db = sqlite3.connect(os.path.join(srv.data, "spacecast.db"), timeout=1, isolation_level=None)
+    db.execute("BEGIN EXCLUSIVE")
+    try:
+        t0 = time.time()
+        st, j, hdrs = api(srv, "POST", "/api/spaces", {"title": "while locked"}, token=ADMIN_KEY)
+        assert st == 503 and hdrs["Retry-After"], (st, j)
+        assert time.time() - t0 < 2, "a locked database must not hang the API"
+        st, _, _ = api(srv, "GET", "/api/spaces/" + sid)
+        assert st == 200, "details are served from memory whatever the store does"
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+    st, j, _ = api(srv, "POST", "/api/spaces", {"title": "after"}, token=ADMIN_KEY)
+    assert st == 201
+    time.sleep(0.5)
+    lst.finish()
+    assert not lst.closed and lst.max_gap() < 1.0, "listener gap %.2f s" % lst.max_gap()
+    assert metric(srv, "spacecast_store_errors_total") >= 1
+
+
+def test_bad_data_dir(_):
+    with tempfile.NamedTemporaryFile() as f:  # a file where a directory should be
+        p = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:0", "--data", f.name, "--admin-key", "k"],
+                           capture_output=True, timeout=10)
+        assert p.returncode != 0
+        msg = p.stderr.decode()
+        assert f.name in msg or "data" in msg, msg
+
+
+def test_listener_never_reads(_):
+    srv = Server("--workers", "2", "--listener-drop-ms", "3000", "--listener-max-lag-ms", "500").start()
+    try:
+        sid, host = create_space(srv, "stuck")
+        start_space(srv, sid, host)
+        tok = invite(srv, sid, host, "talk")
+        p = publish_tone(srv, sid, tok, 440, 25)
+        base = rss_kb(srv.proc.pid)
+        stuck = []
+        for _ in range(50):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect(("127.0.0.1", srv.port))
+            s.sendall(("GET /spaces/%s/live.ogg HTTP/1.1\r\nHost: x\r\n\r\n" % sid).encode())
+            stuck.append(s)  # ... and never read
+        good = Listener(srv.port, sid)
+        time.sleep(20)  # a 4 KB window at 32 kbps fills in ~1 s, plus the kernel's own buffers
+        grown = rss_kb(srv.proc.pid) - base
+        assert grown < 8 * 1024, "server memory grew %d KB with 50 stuck listeners" % grown
+        assert metric(srv, 'spacecast_refusals_total{reason="slow_listener"}') >= 50, "stuck listeners not cut"
+        good.finish()
+        assert not good.closed and good.max_gap() < 1.0, "a healthy listener suffered"
+        p.kill()
+        p.wait()
+        for s in stuck:
+            s.close()
+    finally:
+        srv.cleanup()
+
+
+def test_speaker_faster_than_realtime(srv):
+    sid, host = create_space(srv, "fast")
+    start_space(srv, sid, host)
+    tok = invite(srv, sid, host, "firehose")
+    base = rss_kb(srv.proc.pid)
+    url = "icecast://source:%s@127.0.0.1:%d/spaces/%s/source" % (tok, srv.port, sid)
+    # no -re: 10 minutes of audio pushed as fast as ffmpeg can encode it
+    p = subprocess.Popen(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=f=770:d=600", "-c:a",
+                          "libopus", "-page_duration", "20000", "-content_type", "audio/ogg", "-f", "ogg", url],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(3)
+        t0 = time.time()
+        a, err = capture(srv.base + "/spaces/%s/live.ogg" % sid, 3)
+        took = time.time() - t0
+        assert took > 2.5, "the mix ran faster than real time"
+        assert has_tone(a, 770)
+        grown = rss_kb(srv.proc.pid) - base
+        assert grown < 16 * 1024, "memory grew %d KB" % grown
+        st, _, _ = api(srv, "GET", "/healthz")
+        assert st == 200
+    finally:
+        p.kill()
+        p.wait()
+
+
+with Server("--workers", "2") as srv:
+    R.case("a speaker drops and returns: listeners stay, hear silence, then the speaker", test_speaker_drop_and_return, srv)
+    R.case("SQLite locked: 503 fast, details still served, listeners unharmed", test_sqlite_locked, srv)
+    R.case("a speaker faster than real time: paced mix, bounded memory", test_speaker_faster_than_realtime, srv)
+R.case("the recording disk fills up: logged, counted, live audio goes on", test_disk_full, None)
+R.case("an unusable data dir: clear error, no crash", test_bad_data_dir, None)
+R.case("listeners that never read: cut, memory bounded", test_listener_never_reads, None)
+R.finish()
