@@ -33,3 +33,34 @@ CONF
   NGINX_PID=$!
   for _ in $(seq 50); do [ -f "$dir/nginx.pid" ] && return 0; sleep 0.1; done
 }
+
+# start_icecast DIR PORT -> sets ICECAST_PID; icecast2 from Debian with its client limit raised,
+# everything else (burst size included) at its defaults, as a user would run it.
+start_icecast() {
+  local dir=$1 port=$2
+  mkdir -p "$dir/log"
+  chown -R nobody:nogroup "$dir" 2>/dev/null || true
+  cat >"$dir/icecast.xml" <<XML
+<icecast>
+  <limits><clients>30000</clients><sources>4</sources><queue-size>524288</queue-size>
+          <client-timeout>30</client-timeout><header-timeout>15</header-timeout><source-timeout>10</source-timeout></limits>
+  <authentication><source-password>benchsource</source-password><admin-user>admin</admin-user>
+                  <admin-password>benchadmin</admin-password></authentication>
+  <hostname>127.0.0.1</hostname>
+  <listen-socket><port>$port</port><bind-address>127.0.0.1</bind-address></listen-socket>
+  <fileserve>1</fileserve>
+  <paths><basedir>/usr/share/icecast2</basedir><logdir>$dir/log</logdir><webroot>/usr/share/icecast2/web</webroot>
+         <adminroot>/usr/share/icecast2/admin</adminroot></paths>
+  <logging><accesslog>-</accesslog><errorlog>error.log</errorlog><loglevel>2</loglevel></logging>
+  <security><chroot>0</chroot><changeowner><user>nobody</user><group>nogroup</group></changeowner></security>
+</icecast>
+XML
+  (ulimit -n "$(ulimit -Hn)"; exec icecast2 -c "$dir/icecast.xml") >"$dir/stdout.log" 2>&1 &
+  ICECAST_PID=$!
+  for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$port/" && return 0; sleep 0.1; done
+  echo "icecast2 did not start" >&2; return 1
+}
+
+# cpu_ticks PID -> utime+stime in clock ticks (all threads)
+cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
+rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }
