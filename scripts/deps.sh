@@ -4,7 +4,10 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config clang
       libopus-dev libogg-dev libopusfile-dev libssl-dev libsqlite3-dev libwslay-dev libinih-dev
       libjansson-dev libcmocka-dev libavcodec-dev libavutil-dev
-      ffmpeg curl python3 wrk nginx-light icecast2 nodejs npm chromium)
+      ffmpeg curl python3 wrk nginx-light icecast2 chromium)
+# node and npm may come from another source than Debian (then Debian's npm would conflict)
+command -v node >/dev/null || PKGS+=(nodejs)
+command -v npm >/dev/null || PKGS+=(npm)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
