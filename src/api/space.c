@@ -115,7 +115,8 @@ sc_space_t **sc_spaces_all(size_t *n)
 {
     pthread_rwlock_rdlock(&sc_reg.lock);
     sc_space_t **copy = sc_malloc((sc_reg.n ? sc_reg.n : 1) * sizeof *copy);
-    memcpy(copy, sc_reg.all, sc_reg.n * sizeof *copy);
+    if (sc_reg.n) /* memcpy from NULL is undefined even for 0 bytes */
+        memcpy(copy, sc_reg.all, sc_reg.n * sizeof *copy);
     *n = sc_reg.n;
     pthread_rwlock_unlock(&sc_reg.lock);
     return copy;
