@@ -5,7 +5,6 @@
  *
  * Serves every GET with a 200 head, the file's first two pages (OpusHead, OpusTags), then one
  * of the file's audio pages per PAGE_MS to every connection (looping over the file). */
-#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
