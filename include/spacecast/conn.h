@@ -77,6 +77,7 @@ typedef struct sc_conn {
     uint64_t bytes_out;
     const sc_stream_src_t *src;
     struct sc_conn *snext, *sprev; /* the worker's list of streaming connections */
+    struct sc_conn *cnext, *cprev; /* the worker's list of all its connections (shutdown) */
     const sc_conn_ops_t *ops;
     void *ctx;            /* handler-owned state for UPGRADED connections */
     void *chunked;        /* chunked-body decoder while a body is read */
@@ -117,6 +118,8 @@ void sc_conn_set_state(sc_conn_t *c, sc_conn_state_t st);
 
 /* Used by server.c */
 sc_conn_t *sc_conn_new(struct sc_worker *w, int fd, const struct sockaddr_in6 *peer, int on_api_port);
+/** Close every connection of worker w (shutdown, on its own thread). */
+void sc_conn_close_all(struct sc_worker *w);
 /** Advance every streaming connection of worker w whose chain has new pages. */
 void sc_conn_pump_streams(struct sc_worker *w);
 

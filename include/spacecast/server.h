@@ -22,6 +22,7 @@ typedef struct sc_worker {
     sc_io_t listen_io;      /* public port (SO_REUSEPORT: each worker has its own socket) */
     sc_io_t api_listen_io;  /* optional second port */
     sc_conn_t *streams;     /* streaming connections (listeners, event streams) */
+    sc_conn_t *conns;       /* every connection of this worker */
     size_t nstreams;
 } sc_worker_t;
 

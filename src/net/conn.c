@@ -54,8 +54,18 @@ sc_conn_t *sc_conn_new(sc_worker_t *w, int fd, const struct sockaddr_in6 *peer, 
         free(c);
         return NULL;
     }
+    c->cnext = w->conns;
+    if (w->conns)
+        w->conns->cprev = c;
+    w->conns = c;
     sc_http_conn_started(c);
     return c;
+}
+
+void sc_conn_close_all(sc_worker_t *w)
+{
+    while (w->conns)
+        sc_conn_close(w->conns, "shutdown");
 }
 
 const char *sc_conn_peer_str(const sc_conn_t *c, char *out, size_t outsz)
@@ -130,6 +140,12 @@ void sc_conn_close(sc_conn_t *c, const char *reason)
     if (c->file_fd >= 0)
         close(c->file_fd);
     c->file_fd = -1;
+    if (c->cprev)
+        c->cprev->cnext = c->cnext;
+    else
+        c->worker->conns = c->cnext;
+    if (c->cnext)
+        c->cnext->cprev = c->cprev;
     sc_loop_del(&c->io);
     close(c->io.fd);
     conn_set_state_count(c, c->state, -1);

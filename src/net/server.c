@@ -210,6 +210,7 @@ static void *worker_main(void *arg)
 {
     sc_worker_t *w = arg;
     sc_loop_run(w->loop);
+    sc_conn_close_all(w); /* on the worker's own thread: its connections are only its own */
     return NULL;
 }
 
@@ -365,6 +366,8 @@ int sc_server_run(void)
     for (int i = 0; i < s->nworkers; i++) {
         sc_loop_stop(s->workers[i].loop);
         pthread_join(s->workers[i].thread, NULL);
+        sc_loop_free(s->workers[i].loop); /* runs the deferred frees of the closed connections */
+        s->workers[i].loop = NULL;
     }
     pthread_mutex_lock(&s->store_mu);
     sc_store_close(s->store);

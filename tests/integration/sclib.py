@@ -18,6 +18,11 @@ BIN = os.environ.get("SPACECAST_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "spacecast")
 SOURCE_DIR = os.environ.get("SC_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
 ADMIN_KEY = "test-admin-key"
+SANITIZED = os.environ.get("SC_SANITIZE", "").upper() in ("ON", "1", "TRUE")
+# memory bounds are looser under ASan (shadow memory, quarantine)
+MEM_SLACK = 8 if SANITIZED else 1
+# sanitizer reports found in any server log this process started; Results counts them as failures
+FINDINGS = []
 
 
 def free_port():
@@ -81,7 +86,18 @@ class Server:
                 self.proc.wait()
         code = self.proc.returncode if self.proc else None
         self.proc = None
+        self.check_sanitizers()
         return code
+
+    def check_sanitizers(self):
+        log = self.read_log()
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+            if marker in log[getattr(self, "_checked", 0):]:
+                at = log.index(marker, getattr(self, "_checked", 0))
+                FINDINGS.append(log[max(0, at - 200): at + 3000])
+                print("SANITIZER FINDING in %s:\n%s" % (self.log_path, log[at: at + 3000]), flush=True)
+                break
+        self._checked = len(log)
 
     def cleanup(self):
         self.stop()
@@ -192,5 +208,8 @@ class Results:
             print("FAIL %s: %s" % (name, e), flush=True)
 
     def finish(self):
+        if FINDINGS:
+            print("FAIL sanitizers: %d report(s) in server logs" % len(FINDINGS), flush=True)
+            self.failed += len(FINDINGS)
         print("%d passed, %d failed" % (self.passed, self.failed), flush=True)
         sys.exit(1 if self.failed else 0)
