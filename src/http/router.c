@@ -25,6 +25,7 @@ static const sc_route_t sc_routes[] = {
     { "GET", "/spaces/{}/replay.ogg", sc_replay_handle_get, SC_ROUTE_PUBLIC, "replay" },
     { "PUT", "/spaces/{}/source", sc_ingest_handle, SC_ROUTE_STREAM_BODY, "source" },
     { "SOURCE", "/spaces/{}/source", sc_ingest_handle, SC_ROUTE_STREAM_BODY, "source" },
+    { "GET", "/spaces/{}/speak", sc_ws_speak_handle, 0, "speak" },
     { "GET", "/", sc_static_handle, SC_ROUTE_PUBLIC, "web" },
     { "GET", "/s/{}", sc_static_handle, SC_ROUTE_PUBLIC, "web" },
     { "GET", "/web/{}", sc_static_handle, SC_ROUTE_PUBLIC, "web" },
