@@ -189,6 +189,12 @@ static void reject(sc_conn_t *c, int status, const char *code, const char *messa
 
 void sc_http_on_buffer_full(sc_conn_t *c)
 {
+    if (c->state == SC_CONN_UPGRADED) {
+        /* not HTTP any more: an answer would corrupt the stream; a handler that stops
+         * consuming its input is dropped */
+        sc_conn_close(c, "upgraded_buffer_full");
+        return;
+    }
     if (c->state == SC_CONN_RESPOND) {
         sc_conn_pause_read(c, 1); /* pipelined requests wait until this response is out */
         return;
