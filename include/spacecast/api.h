@@ -24,6 +24,8 @@ void sc_api_healthz(sc_req_t *r);
 void sc_live_handle_get(sc_req_t *r);
 void sc_replay_handle_get(sc_req_t *r);
 void sc_ingest_handle(sc_req_t *r);
+/* audio/hls_http.c */
+void sc_hls_handle_get(sc_req_t *r);
 /* audio/ws_speak.c: the WebSocket speaker link */
 void sc_ws_speak_handle(sc_req_t *r);
 /* http/static.c */

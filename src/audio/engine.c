@@ -3,6 +3,7 @@
  * so granule positions stay true to the wall clock. */
 #include "spacecast/engine.h"
 #include "spacecast/common.h"
+#include "spacecast/hls.h"
 #include "spacecast/live.h"
 #include "spacecast/log.h"
 #include "spacecast/mixer.h"
@@ -212,6 +213,8 @@ void sc_engine_space_init(sc_space_t *s)
     if (s->state == SC_SPACE_LIVE && s->record) /* restarted while live: continue the same file */
         s->rec = sc_recorder_open(sc_server()->cfg.data, s->id, 1, s->live->preskip, s->title, frames_per_page(),
                                   1);
+    if (s->state == SC_SPACE_LIVE)
+        s->hls = sc_hls_new(s->id, s->record ? sc_server()->cfg.data : NULL, s->live->preskip, s->started_at);
     pthread_mutex_unlock(&s->audio_mu);
 }
 
@@ -221,6 +224,8 @@ void sc_engine_space_started(sc_space_t *s)
     if (s->record && !s->rec && s->live)
         s->rec = sc_recorder_open(sc_server()->cfg.data, s->id, 1, s->live->preskip, s->title, frames_per_page(),
                                   0);
+    if (!s->hls && s->live)
+        s->hls = sc_hls_new(s->id, s->record ? sc_server()->cfg.data : NULL, s->live->preskip, s->started_at);
     pthread_mutex_unlock(&s->audio_mu);
 }
 
@@ -243,6 +248,7 @@ void sc_engine_space_ended(sc_space_t *s)
         sc_live_end(s->live); /* listeners get the end-of-stream page, then are closed */
     sc_recorder_finish(s->rec);
     s->rec = NULL;
+    sc_hls_end(s->hls); /* kept: the final playlist (EXT-X-ENDLIST) is still served */
     pthread_mutex_unlock(&s->audio_mu);
     sc_server_wake_workers();
 }
@@ -285,6 +291,8 @@ static int tick_space(sc_space_t *s)
             sc_mixer_frame_t fr;
             if (sc_mixer_tick(s->mixer, &fr, on_minus, s) == 0 && fr.mix_len) {
                 published = sc_live_push(s->live, fr.mix, fr.mix_len, SC_FRAME);
+                if (s->hls)
+                    sc_hls_push(s->hls, fr.mix, fr.mix_len);
                 if (s->rec)
                     sc_recorder_push(s->rec, fr.mix, fr.mix_len, SC_FRAME);
             }

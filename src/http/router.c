@@ -23,6 +23,7 @@ static const sc_route_t sc_routes[] = {
     { "POST", "/api/spaces/{}/edges", sc_api_edges_report, 0, "edges_report" },
     { "GET", "/spaces/{}/live.ogg", sc_live_handle_get, SC_ROUTE_PUBLIC, "live" },
     { "GET", "/spaces/{}/replay.ogg", sc_replay_handle_get, SC_ROUTE_PUBLIC, "replay" },
+    { "GET", "/spaces/{}/hls/{}", sc_hls_handle_get, SC_ROUTE_PUBLIC, "hls" },
     { "PUT", "/spaces/{}/source", sc_ingest_handle, SC_ROUTE_STREAM_BODY, "source" },
     { "SOURCE", "/spaces/{}/source", sc_ingest_handle, SC_ROUTE_STREAM_BODY, "source" },
     { "GET", "/spaces/{}/speak", sc_ws_speak_handle, 0, "speak" },
