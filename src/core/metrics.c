@@ -1,6 +1,7 @@
 /* metrics.c — lock-free counters, rendered as Prometheus text on request. */
 #include "spacecast/metrics.h"
 #include "spacecast/common.h"
+#include "spacecast/hls.h"
 #include "spacecast/page.h"
 #include "spacecast/recorder.h"
 #include "spacecast/router.h"
@@ -94,6 +95,15 @@ char *sc_metrics_render(size_t *len)
         (unsigned long long)sc_recorder_failures());
     put(&b, "# TYPE spacecast_open_connections gauge\nspacecast_open_connections %d\n",
         atomic_load(&srv->open_conns));
+    uint64_t hls_segments, hls_dropped, hls_parked;
+    sc_hls_stats(&hls_segments, &hls_dropped, &hls_parked);
+    put(&b, "# HELP spacecast_hls_segments_total HLS segments cut.\n# TYPE spacecast_hls_segments_total counter\n"
+            "spacecast_hls_segments_total %llu\n", (unsigned long long)hls_segments);
+    put(&b, "# HELP spacecast_hls_dropped_total Mix packets the HLS thread could not take in time.\n"
+            "# TYPE spacecast_hls_dropped_total counter\nspacecast_hls_dropped_total %llu\n",
+        (unsigned long long)hls_dropped);
+    put(&b, "# HELP spacecast_hls_parked Blocking playlist reloads waiting for their part.\n"
+            "# TYPE spacecast_hls_parked gauge\nspacecast_hls_parked %llu\n", (unsigned long long)hls_parked);
     put(&b, "# HELP spacecast_page_bytes Bytes held in shared audio and event pages.\n"
             "# TYPE spacecast_page_bytes gauge\nspacecast_page_bytes %zu\n",
         sc_page_bytes_live());
