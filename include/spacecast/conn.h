@@ -94,6 +94,8 @@ void sc_conn_write_owned(sc_conn_t *c, char *buf, size_t len);
  * from byte start_off on, then every page published after it. */
 void sc_conn_start_stream(sc_conn_t *c, const sc_stream_src_t *src, sc_page_t *prefix, sc_page_t *start,
                           size_t start_off);
+/** Send a shared page (reference taken over) after the queued bytes, without copying it. */
+void sc_conn_send_page(sc_conn_t *c, sc_page_t *page);
 /** Send [off, end) of an open file after the queued bytes; the connection owns fd from now. */
 void sc_conn_send_file(sc_conn_t *c, int fd, uint64_t off, uint64_t end);
 /** Try to send everything queued; returns SC_OK, SC_AGAIN (waiting for EPOLLOUT) or SC_ERR (closed). */

@@ -37,6 +37,8 @@ const char *sc_http_reason(int status);
 /** Send a complete response. extra_headers: "Name: value\r\n..." or NULL. */
 void sc_http_respond(sc_req_t *r, int status, const char *ctype, const void *body, size_t len,
                      const char *extra_headers);
+/** Send a shared page as the whole body (reference taken over; no copy). */
+void sc_http_respond_page(sc_req_t *r, int status, const char *ctype, sc_page_t *page, const char *extra_headers);
 /** Send a JSON response; takes over the reference on obj. */
 void sc_http_respond_json(sc_req_t *r, int status, json_t *obj, const char *extra_headers);
 /** Send the SPEC error body {"error":{"code","message"}}. */

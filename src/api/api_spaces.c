@@ -74,11 +74,12 @@ void sc_api_spaces_get(sc_req_t *r)
     char hdr[128];
     snprintf(hdr, sizeof hdr, "ETag: %s\r\nCache-Control: no-cache\r\n", etag);
     const sc_slice_t *inm = sc_http_find_header(r->http, "If-None-Match");
-    if (inm && sc_slice_eq(*inm, etag))
+    if (inm && sc_slice_eq(*inm, etag)) {
         sc_http_respond(r, 304, NULL, NULL, 0, hdr);
-    else
-        sc_http_respond(r, 200, "application/json", p->data, p->len, hdr);
-    sc_page_unref(p);
+        sc_page_unref(p);
+    } else {
+        sc_http_respond_page(r, 200, "application/json", p, hdr);
+    }
 }
 
 static void transition(sc_req_t *r, int start)

@@ -91,14 +91,14 @@ static void answer(sc_req_t *r, parked_t *p)
         else if (!pl || (p->w.timed_out && p->blocking))
             sc_http_error_retry(r, 503, "not_ready", "the part asked for is not there yet", 1, NULL);
         else
-            sc_http_respond(r, 200, M3U8, pl->data, pl->len, finished ? FINAL : p->blocking ? BLOCKED : SHORT_LIVED);
+            sc_http_respond_page(r, 200, M3U8, sc_page_ref(pl), finished ? FINAL : p->blocking ? BLOCKED : SHORT_LIVED);
         sc_page_unref(pl);
         return;
     }
     sc_page_t *page;
     sc_hls_wait_t again;
     if (sc_hls_find(p->h, p->file, &page, &again) == SC_OK)
-        sc_http_respond(r, 200, MP4, page->data, page->len, IMMUTABLE);
+        sc_http_respond_page(r, 200, MP4, sc_page_ref(page), IMMUTABLE);
     else if (p->w.timed_out)
         sc_http_error_retry(r, 503, "not_ready", "the part asked for is not there yet", 1, NULL);
     else
@@ -315,8 +315,7 @@ static void media_file(sc_req_t *r, sc_space_t *s, sc_hls_t *h, const char *name
         sc_page_t *page;
         int rc = sc_hls_find(h, name, &page, &p->w);
         if (rc == SC_OK) {
-            sc_http_respond(r, 200, MP4, page->data, page->len, IMMUTABLE);
-            sc_page_unref(page);
+            sc_http_respond_page(r, 200, MP4, page, IMMUTABLE); /* shared, not copied */
             free(p);
             return;
         }

@@ -120,6 +120,15 @@ void sc_http_respond_head(sc_req_t *r, int status, const char *ctype, int64_t co
         sc_conn_queue_owned(c, buf, n);
 }
 
+void sc_http_respond_page(sc_req_t *r, int status, const char *ctype, sc_page_t *page, const char *extra_headers)
+{
+    sc_http_respond_head(r, status, ctype, (int64_t)page->len, extra_headers);
+    if (r->head_only)
+        sc_page_unref(page);
+    else
+        sc_conn_send_page(r->conn, page); /* every client of this page shares its bytes */
+}
+
 void sc_http_respond_json(sc_req_t *r, int status, json_t *obj, const char *extra_headers)
 {
     char *s = json_dumps(obj, JSON_COMPACT);

@@ -229,6 +229,14 @@ void sc_conn_start_stream(sc_conn_t *c, const sc_stream_src_t *src, sc_page_t *p
     sc_conn_flush(c);
 }
 
+void sc_conn_send_page(sc_conn_t *c, sc_page_t *page)
+{
+    sc_page_unref(c->prefix);
+    c->prefix = page;
+    c->prefix_off = 0;
+    sc_conn_flush(c);
+}
+
 void sc_conn_send_file(sc_conn_t *c, int fd, uint64_t off, uint64_t end)
 {
     c->file_fd = fd;
@@ -370,6 +378,10 @@ int sc_conn_flush(sc_conn_t *c)
     if (c->file_fd >= 0) {
         close(c->file_fd);
         c->file_fd = -1;
+    }
+    if (c->prefix && !c->src) { /* a page sent as a response body is released once sent */
+        sc_page_unref(c->prefix);
+        c->prefix = NULL;
     }
     sc_loop_mod(&c->io, c->paused_read ? 0 : (EPOLLIN | EPOLLRDHUP));
     if (c->src) {
