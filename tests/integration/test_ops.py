@@ -1,0 +1,97 @@
+"""Operations: SIGHUP reloads [limits] from the config file without dropping anyone; the
+second (API-only) port keeps answering hosts while the public port is at its connection
+limit; /metrics counts refusals by reason."""
+import os
+import signal
+import socket
+import tempfile
+import time
+
+from sclib import ADMIN_KEY, Results, Server, api, create_space, start_space
+
+R = Results()
+
+
+def open_listener(port, sid):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(("GET /spaces/%s/live.ogg HTTP/1.1\r\nHost: x\r\n\r\n" % sid).encode())
+    s.settimeout(3)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        d = s.recv(4096)
+        if not d:
+            break
+        head += d
+    return s, int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else None
+
+
+def test_sighup_reload():
+    conf = tempfile.NamedTemporaryFile("w", suffix=".ini", delete=False)
+    conf.write("[limits]\nmax_listeners = 1\n")
+    conf.close()
+    srv = Server("-c", conf.name, "--workers", "2").start()
+    try:
+        sid, host = create_space(srv, "hup")
+        start_space(srv, sid, host)
+        a, st = open_listener(srv.port, sid)
+        assert st == 200
+        b, st = open_listener(srv.port, sid)
+        assert st == 503, "the server-wide limit of 1 is not applied: %s" % st
+        b.close()
+        with open(conf.name, "w") as f:
+            f.write("[limits]\nmax_listeners = 5\n")
+        srv.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.5)
+        c, st = open_listener(srv.port, sid)
+        assert st == 200, "SIGHUP did not raise the limit: %s" % st
+        a.settimeout(2)
+        assert a.recv(4096), "the first listener was dropped by the reload"
+        assert "event=reload" in srv.read_log()
+        a.close()
+        c.close()
+    finally:
+        srv.cleanup()
+        os.unlink(conf.name)
+
+
+def test_api_port_survives_public_limit():
+    api_port = __import__("sclib").free_port()
+    srv = Server("--workers", "2", "--max-connections", "60", "--reserved-fds", "20",
+                 "--api-listen", "127.0.0.1:%d" % api_port).start()
+    held = []
+    try:
+        sid, host = create_space(srv, "reserved")
+        # fill the public port: 40 connections (60 - 20 reserved)
+        for _ in range(60):
+            s = socket.create_connection(("127.0.0.1", srv.port))
+            held.append(s)
+        time.sleep(0.3)
+        s = socket.create_connection(("127.0.0.1", srv.port))
+        s.settimeout(2)
+        resp = s.recv(4096)
+        assert resp.startswith(b"HTTP/1.1 503") and b"Retry-After" in resp, resp[:100]
+        s.close()
+
+        class ApiPort:
+            base = "http://127.0.0.1:%d" % api_port
+        t0 = time.time()
+        st, j, _ = api(ApiPort, "POST", "/api/spaces/%s/start" % sid, token=host)
+        assert st == 200, (st, j)
+        st, j, _ = api(ApiPort, "GET", "/api/spaces/" + sid)
+        assert st == 200 and j["state"] == "live"
+        assert time.time() - t0 < 1
+        st, j, _ = api(ApiPort, "GET", "/spaces/%s/live.ogg" % sid)
+        assert st == 404, "listener routes are not served on the API port"
+        st, body, _ = api(ApiPort, "GET", "/metrics")
+        assert 'spacecast_refusals_total{reason="max_connections"}' in body.decode()
+        line = [l for l in body.decode().splitlines() if l.startswith('spacecast_refusals_total{reason="max_connections"}')]
+        assert float(line[0].split()[-1]) >= 1
+    finally:
+        for s in held:
+            s.close()
+        srv.cleanup()
+
+
+R.case("SIGHUP reloads [limits] without dropping anyone", test_sighup_reload)
+R.case("the API port answers hosts while the public port is full", test_api_port_survives_public_limit)
+R.finish()
