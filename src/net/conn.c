@@ -374,7 +374,12 @@ int sc_conn_flush(sc_conn_t *c)
     }
     if (!conn_output_done(c))
         return SC_AGAIN;
-    /* everything queued is out */
+    /* everything queued is out: a listener keeps no buffer of its own while it waits */
+    if (c->wbuf) {
+        free(c->wbuf);
+        c->wbuf = NULL;
+        c->wlen = c->woff = 0;
+    }
     if (c->file_fd >= 0) {
         close(c->file_fd);
         c->file_fd = -1;
