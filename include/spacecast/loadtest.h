@@ -1,0 +1,54 @@
+/* loadtest.h — `spacecast loadtest`: options, the per-listener record children send to the
+ * parent, and the worker (one forked process, one epoll loop) that plays many listeners. */
+#ifndef SC_LOADTEST_H
+#define SC_LOADTEST_H
+
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+enum { SC_LT_RETRY_NONE = 0, SC_LT_RETRY_NAIVE, SC_LT_RETRY_BACKOFF };
+
+typedef struct sc_lt_opts {
+    struct sockaddr_in target;   /* loopback, or --allow-host */
+    char host[128];
+    char live_path[256];         /* /spaces/ID/live.ogg */
+    char api_path[256];          /* /api/spaces/ID */
+    int listeners, procs, source_addrs;
+    int join_rate, storm;
+    int duration_s, timeout_s, stall_ms;
+    int retry;
+    int flood, slowloris, garbage_rate, oversized_rate, hammer_rate;
+    int quiet;
+    uint64_t window_ms;          /* bytes are compared from here (all joins done) to the end */
+} sc_lt_opts_t;
+
+/** One listener's outcome, written by a child to the parent's pipe. */
+typedef struct sc_lt_result {
+    int32_t status;        /* last HTTP status; 0 if never answered */
+    int32_t attempts;
+    float join_ms;         /* first attempt → first body byte; < 0 if never joined */
+    float whole_hold;      /* 1 if connected through the whole common window */
+    uint64_t bytes;
+    uint64_t window_bytes; /* bytes inside the common window, for the spread check */
+    uint32_t stalls;
+    uint8_t ogg_ok;        /* the body started with "OggS" */
+    uint8_t pad[3];
+} sc_lt_result_t;
+
+/** Counters every child updates in shared memory, for the progress line. */
+typedef struct sc_lt_progress {
+    atomic_int connected, refused, failed;
+    atomic_uint_least64_t bytes, stalls;
+    atomic_int details_n;
+} sc_lt_progress_t;
+
+/** Details latency samples from the hammer (ms), written by the attack child. */
+#define SC_LT_MAX_DETAILS 200000
+
+/** Run listeners [first, first+count) in this process; results go to fd. Returns exit status. */
+int sc_lt_worker(const sc_lt_opts_t *o, int first, int count, int fd, sc_lt_progress_t *prog, uint64_t t_end_ms);
+/** Run the attack modes and the metadata hammer; details latencies go to fd as floats. */
+int sc_lt_attacker(const sc_lt_opts_t *o, int fd, sc_lt_progress_t *prog, uint64_t t_end_ms);
+
+#endif
