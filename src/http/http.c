@@ -18,6 +18,8 @@ enum { TIMER_NONE = 0, TIMER_IDLE, TIMER_HEAD };
 
 static void arm(sc_conn_t *c, int kind, int ms)
 {
+    if (!c->io.loop)
+        return; /* closed while answering (e.g. a 408 that went out at once) */
     c->timer_kind = (uint8_t)kind;
     sc_timer_arm(sc_loop_timers(c->io.loop), &c->timer, sc_loop_now(c->io.loop), (uint64_t)ms);
 }
