@@ -1,12 +1,392 @@
-/* speak.c — placeholder until `spacecast speak` lands. */
+/* speak.c — `spacecast speak URL --token T FILE`: publish an Ogg/Opus or WAV file into a Space
+ * in real time, as a speaker would (bots, tests, pre-recorded intros). It speaks the Icecast
+ * ingest protocol (PUT, Basic source:TOKEN, chunked Ogg/Opus), one 20 ms packet per page,
+ * paced on absolute CLOCK_MONOTONIC deadlines so it never drifts. */
 #include "spacecast/cmd.h"
+#include "spacecast/common.h"
+#include "spacecast/ogg.h"
+#include "spacecast/wav.h"
 
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <opus/opus.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SPEAK_LEAD_NS 60000000ll /* at most 60 ms ahead of real time: the server's jitter target */
+
+static volatile sig_atomic_t sc_speak_stop;
+static void on_signal(int sig) { (void)sig; sc_speak_stop = 1; }
+
+typedef struct speak {
+    int fd;
+    sc_ogg_writer_t ogg;
+    int64_t granule;
+    struct timespec next;   /* deadline of the next packet */
+    uint64_t packets;
+    int quiet;
+} speak_t;
+
+static int send_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* One chunk of the chunked request body. */
+static int send_chunk(int fd, const uint8_t *p, size_t n)
+{
+    char hdr[16];
+    int hl = snprintf(hdr, sizeof hdr, "%zx\r\n", n);
+    return send_all(fd, hdr, (size_t)hl) || send_all(fd, p, n) || send_all(fd, "\r\n", 2) ? -1 : 0;
+}
+
+static int send_page(speak_t *s, uint8_t flags, const uint8_t *pkt, size_t len)
+{
+    uint8_t page[SC_OGG_PAGE_MAX];
+    const uint8_t *pk[] = { pkt };
+    ssize_t n = sc_ogg_write_page(&s->ogg, flags, s->granule, pk, &len, 1, page, sizeof page);
+    return n < 0 ? -1 : send_chunk(s->fd, page, (size_t)n);
+}
+
+static void ts_add_ns(struct timespec *t, long long ns)
+{
+    t->tv_nsec += ns;
+    while (t->tv_nsec >= 1000000000) {
+        t->tv_nsec -= 1000000000;
+        t->tv_sec++;
+    }
+}
+
+/* Send one audio packet of `samples` 48 kHz samples, no earlier than its deadline minus the lead. */
+static int speak_packet(speak_t *s, const uint8_t *pkt, size_t len, int samples)
+{
+    struct timespec wake = s->next;
+    ts_add_ns(&wake, -SPEAK_LEAD_NS);
+    if (wake.tv_nsec < 0) {
+        wake.tv_nsec += 1000000000;
+        wake.tv_sec--;
+    }
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &wake, NULL) == EINTR && !sc_speak_stop)
+        ;
+    s->granule += samples;
+    if (send_page(s, 0, pkt, len) < 0)
+        return -1;
+    s->packets++;
+    ts_add_ns(&s->next, (long long)samples * 1000000000ll / 48000);
+    return 0;
+}
+
+static int send_headers(speak_t *s, int channels, uint16_t preskip)
+{
+    uint8_t head[SC_OPUS_HEAD_LEN], tags[256];
+    size_t hl = sc_opus_head_build(head, channels, preskip, 48000);
+    ssize_t tl = sc_opus_tags_build(tags, sizeof tags, "spacecast speak", NULL, 0);
+    if (send_page(s, SC_OGG_BOS, head, hl) < 0 || send_page(s, 0, tags, (size_t)tl) < 0)
+        return -1;
+    clock_gettime(CLOCK_MONOTONIC, &s->next);
+    return 0;
+}
+
+/* --- sources ---------------------------------------------------------------------------- */
+
+typedef struct ogg_src {
+    speak_t *s;
+    int headers_sent;
+    int failed;
+    const sc_ogg_reader_t *rd;
+} ogg_src_t;
+
+static int on_ogg_packet(void *ctx, const uint8_t *pkt, size_t len, int samples)
+{
+    ogg_src_t *o = ctx;
+    if (sc_speak_stop)
+        return 1;
+    if (!o->headers_sent) {
+        const sc_opus_head_t *h = sc_ogg_reader_head(o->rd);
+        if (send_headers(o->s, h ? h->channels : 1, h ? h->pre_skip : 312) < 0)
+            return o->failed = 1;
+        o->headers_sent = 1;
+    }
+    if (speak_packet(o->s, pkt, len, samples) < 0)
+        return o->failed = 1;
+    return 0;
+}
+
+static int speak_ogg(speak_t *s, const char *path, int loop, double duration)
+{
+    ogg_src_t o = { .s = s };
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            return -1;
+        sc_ogg_reader_t *rd = sc_ogg_reader_new(on_ogg_packet, &o);
+        o.rd = rd;
+        uint8_t buf[4096];
+        size_t n;
+        int rc = 0;
+        while (rc == 0 && !sc_speak_stop && (n = fread(buf, 1, sizeof buf, f)) > 0) {
+            rc = sc_ogg_reader_feed(rd, buf, n);
+            if (duration > 0 && (double)s->granule / 48000.0 >= duration)
+                sc_speak_stop = 1;
+        }
+        if (rc != 0 && !o.failed && !sc_speak_stop)
+            fprintf(stderr, "speak: %s: %s\n", path, sc_ogg_reader_error(rd));
+        sc_ogg_reader_free(rd);
+        fclose(f);
+        if (o.failed || (rc != 0 && !sc_speak_stop))
+            return -1;
+    } while (loop && !sc_speak_stop);
+    return 0;
+}
+
+static int speak_wav(speak_t *s, const char *path, int loop, double duration)
+{
+    sc_wav_t *w = sc_wav_open(path);
+    if (!w)
+        return -1;
+    int rate = sc_wav_rate(w), err;
+    OpusEncoder *enc = opus_encoder_create(rate, 1, OPUS_APPLICATION_VOIP, &err);
+    if (!enc) {
+        sc_wav_close(w);
+        return -1;
+    }
+    opus_encoder_ctl(enc, OPUS_SET_BITRATE(32000));
+    opus_int32 lookahead = 312;
+    opus_encoder_ctl(enc, OPUS_GET_LOOKAHEAD(&lookahead));
+    int frame = rate / 50; /* 20 ms at the file's rate */
+    float pcm[960];
+    uint8_t pkt[1500];
+    int rc = send_headers(s, 1, (uint16_t)(lookahead * (48000 / rate)));
+    while (rc == 0 && !sc_speak_stop) {
+        int got = sc_wav_read_mono(w, pcm, frame);
+        if (got < frame) {
+            if (!loop && got <= 0)
+                break;
+            memset(pcm + (got > 0 ? got : 0), 0, sizeof(float) * (size_t)(frame - (got > 0 ? got : 0)));
+            if (loop)
+                sc_wav_rewind(w);
+        }
+        int len = opus_encode_float(enc, pcm, frame, pkt, sizeof pkt);
+        if (len < 0 || speak_packet(s, pkt, (size_t)len, 960) < 0)
+            rc = -1;
+        if (duration > 0 && (double)s->granule / 48000.0 >= duration)
+            break;
+        if (!loop && got < frame)
+            break;
+    }
+    opus_encoder_destroy(enc);
+    sc_wav_close(w);
+    return rc;
+}
+
+/* --- the connection ---------------------------------------------------------------------- */
+
+/* http://HOST:PORT/{spaces|s}/ID[/...] */
+static int parse_url(const char *url, char *host, size_t hsz, char *port, size_t psz, char *id, size_t isz)
+{
+    if (strncmp(url, "http://", 7) != 0)
+        return -1;
+    const char *p = url + 7, *slash = strchr(p, '/');
+    if (!slash)
+        return -1;
+    const char *colon = memchr(p, ':', (size_t)(slash - p));
+    size_t hl = (size_t)((colon ? colon : slash) - p);
+    if (hl == 0 || hl >= hsz)
+        return -1;
+    memcpy(host, p, hl);
+    host[hl] = '\0';
+    snprintf(port, psz, "%.*s", colon ? (int)(slash - colon - 1) : 2, colon ? colon + 1 : "80");
+    const char *sp = !strncmp(slash, "/spaces/", 8) ? slash + 8 : !strncmp(slash, "/s/", 3) ? slash + 3 : NULL;
+    if (!sp)
+        return -1;
+    size_t il = strcspn(sp, "/?#");
+    if (il == 0 || il >= isz)
+        return -1;
+    memcpy(id, sp, il);
+    id[il] = '\0';
+    return 0;
+}
+
+static int dial(const char *host, const char *port)
+{
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res;
+    if (getaddrinfo(host, port, &hints, &res) != 0)
+        return -1;
+    int fd = -1;
+    for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
+        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) < 0) {
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+/* Read a response head; print the server's error message if it is not `want`. */
+static int read_status(int fd, int want)
+{
+    char buf[4096];
+    size_t n = 0;
+    struct timeval tv = { 10, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    while (n < sizeof buf - 1) {
+        ssize_t r = recv(fd, buf + n, sizeof buf - 1 - n, 0);
+        if (r <= 0)
+            break;
+        n += (size_t)r;
+        buf[n] = '\0';
+        char *end = strstr(buf, "\r\n\r\n");
+        if (!end)
+            continue;
+        int status = 0;
+        sscanf(buf, "HTTP/1.%*d %d", &status);
+        if (status == want)
+            return 0;
+        char *msg = strstr(end, "\"message\":\"");
+        if (!msg && n < sizeof buf - 1) { /* the body may follow in the next read */
+            ssize_t r2 = recv(fd, buf + n, sizeof buf - 1 - n, 0);
+            if (r2 > 0) {
+                n += (size_t)r2;
+                buf[n] = '\0';
+            }
+            msg = strstr(strstr(buf, "\r\n\r\n"), "\"message\":\"");
+        }
+        if (msg) {
+            msg += 11;
+            char *q = strchr(msg, '"');
+            fprintf(stderr, "speak: the server refused (%d): %.*s\n", status, q ? (int)(q - msg) : 200, msg);
+        } else {
+            fprintf(stderr, "speak: the server answered %d\n", status);
+        }
+        return -1;
+    }
+    fprintf(stderr, "speak: no answer from the server\n");
+    return -1;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: spacecast speak URL --token TOKEN [--loop] [--duration S] [--quiet] FILE\n\n"
+                 "Publishes FILE (Ogg/Opus or WAV: 16/24-bit or float PCM, 8-48 kHz) into a Space in real\n"
+                 "time as a speaker. URL is the Space (http://HOST:PORT/spaces/ID or /s/ID). The token is the\n"
+                 "speaker's (or $SPACECAST_TOKEN).\n");
+}
 
 int sc_cmd_speak(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "spacecast speak: not implemented yet\n");
-    return 2;
+    const char *url = NULL, *file = NULL, *token = getenv("SPACECAST_TOKEN");
+    int loop = 0, quiet = 0;
+    double duration = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--token") && i + 1 < argc) {
+            token = argv[++i];
+        } else if (!strcmp(argv[i], "--duration") && i + 1 < argc) {
+            duration = atof(argv[++i]);
+        } else if (!strcmp(argv[i], "--loop")) {
+            loop = 1;
+        } else if (!strcmp(argv[i], "--quiet")) {
+            quiet = 1;
+        } else if (argv[i][0] != '-' && !url) {
+            url = argv[i];
+        } else if (argv[i][0] != '-' && !file) {
+            file = argv[i];
+        } else {
+            fprintf(stderr, "speak: unknown option '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    char host[256], port[16], id[64];
+    if (!url || !file || !token || parse_url(url, host, sizeof host, port, sizeof port, id, sizeof id) < 0) {
+        usage(stderr);
+        return 2;
+    }
+    FILE *f = fopen(file, "rb");
+    char magic[4] = { 0 };
+    if (!f || fread(magic, 1, 4, f) != 4) {
+        fprintf(stderr, "speak: cannot read %s\n", file);
+        if (f)
+            fclose(f);
+        return 2;
+    }
+    fclose(f);
+    int is_ogg = !memcmp(magic, "OggS", 4), is_wav = !memcmp(magic, "RIFF", 4);
+    if (!is_ogg && !is_wav) {
+        fprintf(stderr, "speak: %s is neither Ogg/Opus nor WAV\n", file);
+        return 2;
+    }
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    signal(SIGPIPE, SIG_IGN);
+    int fd = dial(host, port);
+    if (fd < 0) {
+        fprintf(stderr, "speak: cannot connect to %s:%s\n", host, port);
+        return 1;
+    }
+    /* Basic auth: base64("source:" TOKEN) */
+    char cred[600], b64[820];
+    int cl = snprintf(cred, sizeof cred, "source:%s", token);
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (int i = 0; i < cl; i += 3) {
+        uint32_t v = (uint32_t)(uint8_t)cred[i] << 16 | (i + 1 < cl ? (uint32_t)(uint8_t)cred[i + 1] << 8 : 0) |
+                     (i + 2 < cl ? (uint8_t)cred[i + 2] : 0);
+        b64[o++] = tbl[v >> 18 & 63];
+        b64[o++] = tbl[v >> 12 & 63];
+        b64[o++] = i + 1 < cl ? tbl[v >> 6 & 63] : '=';
+        b64[o++] = i + 2 < cl ? tbl[v & 63] : '=';
+    }
+    b64[o] = '\0';
+    char req[1200];
+    int rl = snprintf(req, sizeof req,
+                      "PUT /spaces/%s/source HTTP/1.1\r\nHost: %s:%s\r\nAuthorization: Basic %s\r\n"
+                      "Content-Type: audio/ogg\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n"
+                      "User-Agent: spacecast-speak/" SC_VERSION "\r\n\r\n",
+                      id, host, port, b64);
+    if (send_all(fd, req, (size_t)rl) < 0 || read_status(fd, 100) < 0) {
+        close(fd);
+        return 1;
+    }
+    speak_t s = { .fd = fd, .quiet = quiet };
+    sc_ogg_writer_init(&s.ogg, (uint32_t)sc_now_ns());
+    if (!quiet)
+        fprintf(stderr, "event=speak_start space=%s file=%s format=%s\n", id, file, is_ogg ? "ogg" : "wav");
+    int rc = is_ogg ? speak_ogg(&s, file, loop, duration) : speak_wav(&s, file, loop, duration);
+    if (rc == 0) { /* end of stream: an EOS page, the terminal chunk, and the server's answer */
+        static const uint8_t silence[] = { 0xf8, 0xff, 0xfe };
+        s.granule += 960;
+        if (send_page(&s, SC_OGG_EOS, silence, sizeof silence) < 0 || send_all(fd, "0\r\n\r\n", 5) < 0 ||
+            read_status(fd, 200) < 0)
+            rc = -1;
+    } else {
+        fprintf(stderr, "speak: the connection to the server was lost\n");
+    }
+    close(fd);
+    if (!quiet)
+        fprintf(stderr, "event=speak_done packets=%llu seconds=%.2f\n", (unsigned long long)s.packets,
+                (double)s.granule / 48000.0);
+    return rc == 0 ? 0 : 1;
 }
