@@ -40,6 +40,7 @@ start_icecast() {
   local dir=$1 port=$2
   mkdir -p "$dir/log"
   chown -R nobody:nogroup "$dir" 2>/dev/null || true
+  chmod o+x "$(dirname "$dir")" # icecast2 drops to nobody and must still reach its log dir
   cat >"$dir/icecast.xml" <<XML
 <icecast>
   <limits><clients>30000</clients><sources>4</sources><queue-size>524288</queue-size>
