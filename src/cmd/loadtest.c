@@ -103,8 +103,11 @@ static int parse_url(const char *url, const char *allow, sc_lt_opts_t *o)
     const char *sp = strstr(slash, "/spaces/");
     if (!sp)
         sp = strstr(slash, "/s/");
-    if (!sp)
-        return -1;
+    if (!sp) { /* any other stream (icecast2, a file server): listen to the path as it is */
+        snprintf(o->live_path, sizeof o->live_path, "%s", slash);
+        o->api_path[0] = '\0';
+        return 0;
+    }
     const char *id = strchr(sp + 1, '/') + 1;
     size_t il = strcspn(id, "/?");
     if (il == 0 || il > 64)
@@ -177,6 +180,10 @@ int sc_cmd_loadtest(int argc, char **argv)
     }
     if (pr < 0) {
         fprintf(stderr, "loadtest: URL must be http://HOST:PORT/spaces/ID[/live.ogg] with a numeric address\n");
+        return 2;
+    }
+    if (o.hammer_rate && !o.api_path[0]) {
+        fprintf(stderr, "loadtest: --hammer needs a spacecast Space URL\n");
         return 2;
     }
     if (o.procs <= 0)
