@@ -1,0 +1,68 @@
+/* test_api_util.c — validation of API JSON bodies (create a Space) and time parsing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "spacecast/api_util.h"
+
+static int params(const char *text, sc_space_params_t *p, const char **why)
+{
+    json_error_t e;
+    json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, &e);
+    assert_non_null(o);
+    int rc = sc_api_space_params(o, 1000, 1, p, why);
+    json_decref(o);
+    return rc;
+}
+
+static void test_valid(void **state)
+{
+    (void)state;
+    sc_space_params_t p;
+    const char *why;
+    assert_int_equal(params("{\"title\":\"Town hall\"}", &p, &why), 0);
+    assert_int_equal(p.record, 1);
+    assert_int_equal(p.max_listeners, 1000);
+    assert_int_equal(p.scheduled_start, 0);
+    assert_int_equal(params("{\"title\":\"t\",\"scheduled_start\":\"2026-11-24T20:00:00Z\",\"record\":false,"
+                            "\"max_listeners\":5}", &p, &why), 0);
+    assert_int_equal(p.scheduled_start, 1795550400);
+    assert_int_equal(p.record, 0);
+    assert_int_equal(p.max_listeners, 5);
+    assert_int_equal(params("{\"title\":\"t\",\"scheduled_start\":1795550400}", &p, &why), 0);
+    assert_int_equal(p.scheduled_start, 1795550400);
+    assert_int_equal(params("{\"title\":\"t\",\"scheduled_start\":\"2026-11-24T20:00:00.250+00:00\"}", &p, &why), 0);
+}
+
+static void test_invalid(void **state)
+{
+    (void)state;
+    sc_space_params_t p;
+    const char *why;
+    static const char *const bad[] = {
+        "{}", "{\"title\":5}", "{\"title\":\"\"}", "{\"title\":null}",
+        "{\"title\":\"t\",\"record\":\"yes\"}", "{\"title\":\"t\",\"max_listeners\":0}",
+        "{\"title\":\"t\",\"max_listeners\":1001}", "{\"title\":\"t\",\"max_listeners\":2.5}",
+        "{\"title\":\"t\",\"scheduled_start\":\"tomorrow\"}", "{\"title\":\"t\",\"scheduled_start\":-5}",
+        "{\"title\":\"t\",\"scheduled_start\":\"1013-11-24T20:00:00Z\"}",
+        "{\"title\":\"t\",\"scheduled_start\":\"2026-11-24T20:00:00+05:00\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        why = NULL;
+        assert_int_equal(params(bad[i], &p, &why), -1);
+        assert_non_null(why);
+    }
+    char big[400] = "{\"title\":\"";
+    memset(big + 10, 'a', 300);
+    strcpy(big + 310, "\"}");
+    assert_int_equal(params(big, &p, &why), -1); /* over 256 bytes */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = { cmocka_unit_test(test_valid), cmocka_unit_test(test_invalid) };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
