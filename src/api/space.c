@@ -182,9 +182,10 @@ json_t *sc_space_json(sc_space_t *s)
 static sc_page_t *sse_page(const char *type, const char *data)
 {
     size_t tl = strlen(type), dl = strlen(data);
-    sc_page_t *p = sc_page_new(tl + dl + 16);
-    int n = snprintf((char *)p->data, tl + dl + 16, "event: %s\ndata: %s\n\n", type, data);
-    p->len = (size_t)n;
+    size_t cap = tl + dl + 17; /* "event: " "\ndata: " "\n\n" and snprintf's NUL */
+    sc_page_t *p = sc_page_new(cap);
+    int n = snprintf((char *)p->data, cap, "event: %s\ndata: %s\n\n", type, data);
+    p->len = SC_MIN((size_t)n, cap - 1); /* the NUL is not part of the stream */
     p->flags = SC_PAGE_SYNC;
     return p;
 }

@@ -125,7 +125,7 @@ def test_restart_keeps_everything():
             assert st == 200 and d["state"] == "live", d
             sp = {s["name"]: s for s in d["speakers"]}
             assert sp["keep"]["muted"] is True and "gone" not in sp, sp
-            st, _, _ = api(srv, "PATCH", "/api/spaces/%s/speakers/keep" % sid, {"muted": False}, token=host)
+            st, _, _ = api(srv, "PATCH", "/api/spaces/%s/speakers/keep" % sid, {"muted": True}, token=host)
             assert st == 200, "the host token survives a restart"
             st, _, _ = api(srv, "PATCH", "/api/spaces/%s/speakers/keep" % sid, {"muted": True}, token=keep)
             assert st == 403, "a speaker token still knows its role after a restart"
