@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# The night at full size on this machine (the CI-size versions are tests/integration/test_night.py):
+# steady, join storm on top of an audience, attack while a speaker talks, 3x overload, retry
+# storm. Prints one loadtest summary per scenario. Usage: bash bench/night.sh
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+SC_BIN=${SC_BIN:-$here/../build/spacecast}
+N=${N:-16000}
+tmp=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+ulimit -n "$(ulimit -Hn)"
+
+space() { # PORT -> "ID HOSTTOKEN", live, with a speaker
+  local port=$1 id host tok
+  read -r id host < <(curl -s -X POST -H 'Authorization: Bearer benchkey' -d '{"title":"night"}' \
+    "http://127.0.0.1:$port/api/spaces" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["id"], j["host_token"])')
+  curl -s -X POST -H "Authorization: Bearer $host" "http://127.0.0.1:$port/api/spaces/$id/start" >/dev/null
+  tok=$(curl -s -H "Authorization: Bearer $host" -d '{"name":"voice"}' "http://127.0.0.1:$port/api/spaces/$id/speakers" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  ffmpeg -nostdin -v error -re -f lavfi -i "sine=f=440:d=100000" -c:a libopus -b:a 32k -page_duration 20000 \
+    -content_type audio/ogg -f ogg "icecast://source:$tok@127.0.0.1:$port/spaces/$id/source" &
+  pids+=($!)
+  sleep 2
+  echo "$id"
+}
+lt() { "$SC_BIN" loadtest "$@" --quiet --max-stalls 1000000 | tail -1; }
+run_server() { local p; p=$(free_port); start_spacecast "$tmp/s$p" "$p" --workers 2 "$@" >&2; pids+=("$SC_PID"); echo "$p"; }
+
+echo "## steady: $N listeners, 60 s"
+p=$(run_server); id=$(space "$p")
+lt "http://127.0.0.1:$p/spaces/$id" --listeners "$N" --join-rate 1000 --duration 60
+kill "$SC_PID"; sleep 2
+
+echo "## join storm: $((N / 2)) listening, $((N / 2)) more within 2 s"
+p=$(run_server --join-rate 5000 --join-burst 5000); id=$(space "$p")
+lt "http://127.0.0.1:$p/spaces/$id" --listeners $((N / 2)) --join-rate 2000 --duration 25 > "$tmp/first" &
+first=$!
+sleep $((N / 4000 + 6))
+echo "joiners:  $(lt "http://127.0.0.1:$p/spaces/$id" --listeners $((N / 2)) --join-rate $((N / 4)) --duration 8 --retry backoff)"
+wait $first; echo "already in: $(cat "$tmp/first")"
+kill "$SC_PID"; sleep 2
+
+echo "## attack: $((N * 3 / 4)) listeners + speaker, slowloris 1000, garbage 200/s, flood 1000, hammer 500/s"
+p=$(run_server); id=$(space "$p")
+lt "http://127.0.0.1:$p/spaces/$id" --listeners $((N * 3 / 4)) --join-rate 2000 --duration 30 > "$tmp/in" &
+in=$!
+sleep $((N * 3 / 8000 + 4))
+echo "attack:    $(lt "http://127.0.0.1:$p/spaces/$id" --listeners 0 --duration 15 --slowloris 1000 --garbage 200 --flood 1000 --oversized 20 --hammer 500)"
+wait $in; echo "listeners: $(cat "$tmp/in")"
+kill "$SC_PID"; sleep 2
+
+cap=$((N / 3))
+echo "## overload: $((3 * cap)) arrive at a server for $cap"
+p=$(run_server --max-listeners $cap --max-listeners-per-space $cap); id=$(space "$p")
+rss0=$(rss_kb "$SC_PID")
+lt "http://127.0.0.1:$p/spaces/$id" --listeners $((3 * cap)) --join-rate 3000 --duration 10 --retry none
+echo "rss growth: $(( ($(rss_kb "$SC_PID") - rss0) / 1024 )) MB"
+kill "$SC_PID"; sleep 2
+
+echo "## retry storm: 5000 at a server admitting 200/s"
+p=$(run_server --join-rate 200 --join-burst 200); id=$(space "$p")
+echo "naive:   $(lt "http://127.0.0.1:$p/spaces/$id" --listeners 5000 --storm --duration 15 --retry naive)"
+echo "backoff: $(lt "http://127.0.0.1:$p/spaces/$id" --listeners 5000 --storm --duration 15 --retry backoff)"
