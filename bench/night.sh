@@ -13,7 +13,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 
 trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)"
 
-space() { # PORT -> "ID HOSTTOKEN", live, with a speaker
+space() { # PORT -> sets ID: a live Space with a speaker
   local port=$1 id host tok
   read -r id host < <(curl -s -X POST -H 'Authorization: Bearer benchkey' -d '{"title":"night"}' \
     "http://127.0.0.1:$port/api/spaces" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["id"], j["host_token"])')
@@ -24,18 +24,18 @@ space() { # PORT -> "ID HOSTTOKEN", live, with a speaker
     -content_type audio/ogg -f ogg "icecast://source:$tok@127.0.0.1:$port/spaces/$id/source" &
   pids+=($!)
   sleep 2
-  echo "$id"
+  ID=$id
 }
 lt() { "$SC_BIN" loadtest "$@" --quiet --max-stalls 1000000 | tail -1; }
-run_server() { local p; p=$(free_port); start_spacecast "$tmp/s$p" "$p" --workers 2 "$@" >&2; pids+=("$SC_PID"); echo "$p"; }
+run_server() { P=$(free_port); start_spacecast "$tmp/s$P" "$P" --workers 2 "$@"; pids+=("$SC_PID"); }
 
 echo "## steady: $N listeners, 60 s"
-p=$(run_server); id=$(space "$p")
+run_server; p=$P; space "$p"; id=$ID
 lt "http://127.0.0.1:$p/spaces/$id" --listeners "$N" --join-rate 1000 --duration 60
 kill "$SC_PID"; sleep 2
 
 echo "## join storm: $((N / 2)) listening, $((N / 2)) more within 2 s"
-p=$(run_server --join-rate 5000 --join-burst 5000); id=$(space "$p")
+run_server --join-rate 5000 --join-burst 5000; p=$P; space "$p"; id=$ID
 lt "http://127.0.0.1:$p/spaces/$id" --listeners $((N / 2)) --join-rate 2000 --duration 25 > "$tmp/first" &
 first=$!
 sleep $((N / 4000 + 6))
@@ -44,7 +44,7 @@ wait $first; echo "already in: $(cat "$tmp/first")"
 kill "$SC_PID"; sleep 2
 
 echo "## attack: $((N * 3 / 4)) listeners + speaker, slowloris 1000, garbage 200/s, flood 1000, hammer 500/s"
-p=$(run_server); id=$(space "$p")
+run_server; p=$P; space "$p"; id=$ID
 lt "http://127.0.0.1:$p/spaces/$id" --listeners $((N * 3 / 4)) --join-rate 2000 --duration 30 > "$tmp/in" &
 in=$!
 sleep $((N * 3 / 8000 + 4))
@@ -54,13 +54,13 @@ kill "$SC_PID"; sleep 2
 
 cap=$((N / 3))
 echo "## overload: $((3 * cap)) arrive at a server for $cap"
-p=$(run_server --max-listeners $cap --max-listeners-per-space $cap); id=$(space "$p")
+run_server --max-listeners $cap --max-listeners-per-space $cap; p=$P; space "$p"; id=$ID
 rss0=$(rss_kb "$SC_PID")
 lt "http://127.0.0.1:$p/spaces/$id" --listeners $((3 * cap)) --join-rate 3000 --duration 10 --retry none
 echo "rss growth: $(( ($(rss_kb "$SC_PID") - rss0) / 1024 )) MB"
 kill "$SC_PID"; sleep 2
 
 echo "## retry storm: 5000 at a server admitting 200/s"
-p=$(run_server --join-rate 200 --join-burst 200); id=$(space "$p")
+run_server --join-rate 200 --join-burst 200; p=$P; space "$p"; id=$ID
 echo "naive:   $(lt "http://127.0.0.1:$p/spaces/$id" --listeners 5000 --storm --duration 15 --retry naive)"
 echo "backoff: $(lt "http://127.0.0.1:$p/spaces/$id" --listeners 5000 --storm --duration 15 --retry backoff)"
