@@ -11,6 +11,8 @@
 json_t *sc_api_body_object(sc_req_t *r);
 /** The Space named by the first path capture; on failure answers 404 and returns NULL. */
 sc_space_t *sc_api_space(sc_req_t *r);
+/** Does the request carry the admin key as Bearer? 1 or 0; compared in constant time; answers nothing. */
+int sc_api_has_admin_key(const sc_req_t *r);
 /** Parse a time given as unix seconds (integer) or ISO 8601 UTC text. 0 or -1. */
 int sc_api_parse_time(const json_t *v, int64_t *out);
 

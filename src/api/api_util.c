@@ -1,6 +1,9 @@
 /* api_util.c — JSON body parsing with the SPEC's 400 answers, Space lookup. */
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
+#include "spacecast/server.h"
+
+#include <openssl/crypto.h>
 
 #include <stdio.h>
 #include <time.h>
@@ -76,4 +79,14 @@ int sc_api_space_params(const json_t *b, int max_listeners_limit, int default_re
     out->record = record ? json_is_true(record) : default_record;
     out->max_listeners = maxl ? (int)json_integer_value(maxl) : max_listeners_limit;
     return 0;
+}
+
+int sc_api_has_admin_key(const sc_req_t *r)
+{
+    const char *key = sc_server()->admin_key;
+    const sc_slice_t *auth = sc_http_find_header(r->http, "Authorization");
+    sc_slice_t tok;
+    size_t klen = strlen(key);
+    return auth && sc_http_parse_bearer(*auth, &tok) == 0 && klen && tok.len == klen &&
+           CRYPTO_memcmp(tok.base, key, klen) == 0;
 }

@@ -9,7 +9,6 @@
 #include "spacecast/space.h"
 
 #include <netinet/in.h>
-#include <openssl/crypto.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -190,12 +189,7 @@ void sc_live_handle_get(sc_req_t *r)
     }
     /* an edge relay (admin key) is not a listener: its listeners are counted by the edge,
      * and it must never be refused by limits meant for the audience */
-    int is_edge = 0;
-    const sc_slice_t *auth = sc_http_find_header(r->http, "Authorization");
-    sc_slice_t tok;
-    if (auth && sc_http_parse_bearer(*auth, &tok) == 0 && tok.len == strlen(srv->admin_key) &&
-        CRYPTO_memcmp(tok.base, srv->admin_key, tok.len) == 0)
-        is_edge = 1;
+    int is_edge = sc_api_has_admin_key(r);
     int retry = 2 + rand() % 9; /* jitter: refused listeners must not come back in step */
     if (is_edge) {
         /* skip admission */

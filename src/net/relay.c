@@ -17,7 +17,6 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <openssl/crypto.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -374,11 +373,7 @@ void sc_relay_stop(void)
 
 void sc_api_edges_report(sc_req_t *r)
 {
-    const char *key = sc_server()->admin_key;
-    const sc_slice_t *auth = sc_http_find_header(r->http, "Authorization");
-    sc_slice_t tok;
-    if (!auth || sc_http_parse_bearer(*auth, &tok) != 0 || tok.len != strlen(key) ||
-        CRYPTO_memcmp(tok.base, key, tok.len) != 0) {
+    if (!sc_api_has_admin_key(r)) {
         sc_http_error(r, 401, "unauthorized", "edges report with the admin key");
         return;
     }

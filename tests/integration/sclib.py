@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -187,6 +188,50 @@ def has_tone(samples, freq, others=(300.0, 1700.0), ratio=10.0):
     """freq stands at least `ratio` times above each reference bin."""
     lv = tone_level(samples, freq)
     return lv > 20 and all(lv > ratio * tone_level(samples, o) for o in others)
+
+
+class StreamListener(threading.Thread):
+    """A raw live.ogg listener that keeps every byte and when it arrived (gaps, disconnects, audio)."""
+
+    def __init__(self, port, sid):
+        super().__init__(daemon=True)
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock.sendall(("GET /spaces/%s/live.ogg HTTP/1.1\r\nHost: x\r\n\r\n" % sid).encode())
+        self.data, self.arrivals, self.closed = bytearray(), [], False
+        self.stop = threading.Event()
+        self.start()
+
+    def run(self):
+        self.sock.settimeout(0.5)
+        while not self.stop.is_set():
+            try:
+                d = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not d:
+                self.closed = True
+                break
+            self.data += d
+            self.arrivals.append(time.time())
+
+    def finish(self):
+        self.stop.set()
+        self.join(2)
+        self.sock.close()
+
+    def max_gap(self, since=0.0):
+        ts = [t for t in self.arrivals if t >= since]
+        return max((b - a for a, b in zip(ts, ts[1:])), default=99.0)
+
+    def pcm(self):
+        body = bytes(self.data).split(b"\r\n\r\n", 1)[1]
+        p = subprocess.run(["ffmpeg", "-v", "error", "-f", "ogg", "-i", "-", "-f", "s16le", "-ac", "1", "-ar",
+                            "48000", "-"], input=body, capture_output=True)
+        a = array.array("h")
+        a.frombytes(p.stdout[: len(p.stdout) // 2 * 2])
+        return a
 
 
 class Results:

@@ -1,61 +1,17 @@
 """Faults, each a test: a speaker's connection drops and returns; the recording disk fills
 up; SQLite is locked; the data dir is unusable; a listener never reads; a speaker sends
 faster than real time. Listeners already in must not notice any of it."""
-import array
 import os
 import socket
 import sqlite3
 import subprocess
 import tempfile
-import threading
 import time
 
-from sclib import (ADMIN_KEY, BIN, MEM_SLACK, Results, Server, api, capture, create_space, has_tone, invite, publish_tone,
-                   start_space, tone_level)
+from sclib import (ADMIN_KEY, BIN, MEM_SLACK, Results, Server, StreamListener, api, capture, create_space, has_tone,
+                   invite, publish_tone, start_space, tone_level)
 
 R = Results()
-
-
-class Listener(threading.Thread):
-    def __init__(self, port, sid):
-        super().__init__(daemon=True)
-        self.sock = socket.create_connection(("127.0.0.1", port))
-        self.sock.sendall(("GET /spaces/%s/live.ogg HTTP/1.1\r\nHost: x\r\n\r\n" % sid).encode())
-        self.data, self.arrivals, self.closed = bytearray(), [], False
-        self.stop = threading.Event()
-        self.start()
-
-    def run(self):
-        self.sock.settimeout(0.5)
-        while not self.stop.is_set():
-            try:
-                d = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            if not d:
-                self.closed = True
-                break
-            self.data += d
-            self.arrivals.append(time.time())
-
-    def finish(self):
-        self.stop.set()
-        self.join(2)
-        self.sock.close()
-
-    def max_gap(self):
-        ts = self.arrivals
-        return max((b - a for a, b in zip(ts, ts[1:])), default=99.0)
-
-    def pcm(self):
-        body = bytes(self.data).split(b"\r\n\r\n", 1)[1]
-        p = subprocess.run(["ffmpeg", "-v", "error", "-f", "ogg", "-i", "-", "-f", "s16le", "-ac", "1", "-ar",
-                            "48000", "-"], input=body, capture_output=True)
-        a = array.array("h")
-        a.frombytes(p.stdout[: len(p.stdout) // 2 * 2])
-        return a
 
 
 def rss_kb(pid):
@@ -79,7 +35,7 @@ def test_speaker_drop_and_return(srv):
     sid, host = create_space(srv, "drop")
     start_space(srv, sid, host)
     tok = invite(srv, sid, host, "flaky")
-    lst = Listener(srv.port, sid)
+    lst = StreamListener(srv.port, sid)
     p = publish_tone(srv, sid, tok, 660, 3)
     p.wait()
     time.sleep(3.0)  # the speaker is gone for 3 s (< 5 s)
@@ -114,7 +70,7 @@ def test_disk_full(srv_factory):
         start_space(srv, sid, host)
         tok = invite(srv, sid, host, "long")
         p = publish_tone(srv, sid, tok, 550, 30)
-        lst = Listener(srv.port, sid)
+        lst = StreamListener(srv.port, sid)
         deadline = time.time() + 25  # 64 KB of 32 kbps fills in ~16 s
         while time.time() < deadline and metric(srv, "spacecast_recording_failures_total") < 1:
             time.sleep(0.5)
@@ -136,7 +92,7 @@ def test_disk_full(srv_factory):
 def test_sqlite_locked(srv):
     sid, host = create_space(srv, "lock")
     start_space(srv, sid, host)
-    lst = Listener(srv.port, sid)
+    lst = StreamListener(srv.port, sid)
     time.sleep(0.5)
     db = sqlite3.connect(os.path.join(srv.data, "spacecast.db"), timeout=1, isolation_level=None)
     db.execute("BEGIN EXCLUSIVE")
@@ -182,7 +138,7 @@ def test_listener_never_reads(_):
             s.connect(("127.0.0.1", srv.port))
             s.sendall(("GET /spaces/%s/live.ogg HTTP/1.1\r\nHost: x\r\n\r\n" % sid).encode())
             stuck.append(s)  # ... and never read
-        good = Listener(srv.port, sid)
+        good = StreamListener(srv.port, sid)
         time.sleep(20)  # a 4 KB window at 32 kbps fills in ~1 s, plus the kernel's own buffers
         grown = rss_kb(srv.proc.pid) - base
         assert grown < 8 * 1024 * MEM_SLACK, "server memory grew %d KB with 50 stuck listeners" % grown

@@ -1,61 +1,12 @@
 """Edge relays: an origin and two edges (`--relay-from`), listeners on all three hear the
 speaker; the origin's tally is the sum of all within 2 s; an edge restart and an origin
 restart are survived (edge listeners stay connected and hear silence, then the speaker)."""
-import array
-import socket
-import subprocess
-import threading
 import time
 
-from sclib import ADMIN_KEY, Results, Server, api, capture, create_space, has_tone, invite, publish_tone, start_space
+from sclib import (ADMIN_KEY, Results, Server, StreamListener, api, capture, create_space, has_tone, invite,
+                   publish_tone, start_space)
 
 R = Results()
-
-
-class Listener(threading.Thread):
-    """A raw live.ogg listener that records every byte and when it arrived."""
-
-    def __init__(self, port, sid):
-        super().__init__(daemon=True)
-        self.sock = socket.create_connection(("127.0.0.1", port))
-        self.sock.sendall(("GET /spaces/%s/live.ogg HTTP/1.1\r\nHost: x\r\n\r\n" % sid).encode())
-        self.data = bytearray()
-        self.arrivals = []
-        self.closed = False
-        self.stop = threading.Event()
-        self.start()
-
-    def run(self):
-        self.sock.settimeout(0.5)
-        while not self.stop.is_set():
-            try:
-                d = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            if not d:
-                self.closed = True
-                break
-            self.data += d
-            self.arrivals.append(time.time())
-
-    def finish(self):
-        self.stop.set()
-        self.join(2)
-        self.sock.close()
-
-    def max_gap(self, since):
-        ts = [t for t in self.arrivals if t >= since]
-        return max((b - a for a, b in zip(ts, ts[1:])), default=99.0)
-
-    def pcm(self):
-        body = bytes(self.data).split(b"\r\n\r\n", 1)[1]
-        p = subprocess.run(["ffmpeg", "-v", "error", "-f", "ogg", "-i", "-", "-f", "s16le", "-ac", "1", "-ar",
-                            "48000", "-"], input=body, capture_output=True)
-        a = array.array("h")
-        a.frombytes(p.stdout[: len(p.stdout) // 2 * 2])
-        return a
 
 
 def wait_for(fn, timeout, what):
@@ -90,7 +41,7 @@ def run_all():
                 assert has_tone(a, 880), "no 880 Hz at %s" % srv.base
         R.case("listeners on the origin and both edges hear the speaker", every_server_hears)
 
-        ls = [Listener(origin.port, sid)] + [Listener(e.port, sid) for e in edges for _ in range(2)]
+        ls = [StreamListener(origin.port, sid)] + [StreamListener(e.port, sid) for e in edges for _ in range(2)]
 
         def tally_is_sum():
             def total():
@@ -116,7 +67,7 @@ def run_all():
         R.case("an edge restart: it relays again, the tally forgets its old listeners", edge_restart)
 
         def origin_blip():
-            l2 = Listener(edges[1].port, sid)
+            l2 = StreamListener(edges[1].port, sid)
             time.sleep(1.0)
             t_down = time.time()
             origin.stop()
