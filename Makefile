@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 LISTEN     ?= 127.0.0.1:8000
 
-.PHONY: all deps build run test test-unit test-asan fuzz bench clean
+.PHONY: all deps build run test test-unit test-asan browser-deps fuzz bench clean
 
 all: build
 
@@ -22,10 +22,14 @@ run: build
 
 # Every test: unit + integration (real binary, real clients), the same suite under
 # ASan+UBSan, and every fuzz target for FUZZ_SECONDS.
-test: build
+test: build browser-deps
 	cd $(BUILD) && ctest --output-on-failure -j2
 	$(MAKE) test-asan
 	$(MAKE) fuzz
+
+# playwright-core from the lockfile, for the Chromium tests (Debian's /usr/bin/chromium)
+browser-deps:
+	@cd tests/browser && npm ci --no-audit --no-fund --loglevel=error
 
 test-asan: deps
 	@cmake -S . -B $(BUILD_ASAN) -DCMAKE_BUILD_TYPE=Debug -DSC_SANITIZE=ON >/dev/null

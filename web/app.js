@@ -5,6 +5,17 @@ const $ = (sel, el = document) => el.querySelector(sel);
 const app = $("#app");
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 const token = new URLSearchParams(location.hash.slice(1)).get("token");
+/* What the token says about us (its payload is readable; only the server can check it):
+ * "v1|space|role|name|generation|expires", base64url. */
+const me = (() => {
+  try {
+    const b = atob(token.split(".")[0].replace(/-/g, "+").replace(/_/g, "/"));
+    const f = new TextDecoder().decode(Uint8Array.from(b, (c) => c.charCodeAt(0))).split("|");
+    return { role: f[2], name: f[3] };
+  } catch (e) { return null; }
+})();
+const RANK = { listener: 0, speaker: 1, cohost: 2, host: 3 };
+const atLeast = (role) => !!me && RANK[me.role] >= RANK[role];
 
 /* Exponential backoff with full jitter, never earlier than the server's Retry-After. */
 function backoffMs(attempt, retryAfterS) {
@@ -70,13 +81,13 @@ async function listPage() {
 function spacePage(id) {
   let details = null, playing = false, attempt = 0, es = null, retryTimer = null;
   app.innerHTML = `<div id="head"><p class="notice">Loading the Space…</p></div>
-    <div class="card"><div class="row"><button id="play" class="big">▶ Play</button><span id="status" class="notice"></span></div>
+    <div class="card"><div class="row"><button id="play" class="big">▶ Play</button><span id="status" class="notice" role="status"></span></div>
       <audio id="audio" preload="none"></audio><div id="alt"></div></div>
     <div class="card"><h2>Speakers</h2><ul id="speakers" class="speakers"></ul>
       <p><span id="tally">–</span> listening · peak <span id="peak">–</span></p>
       <form id="ask" class="row"><label>Your name <input id="askname" maxlength="64" required></label><button>Request to speak</button></form>
       <p id="asked" class="notice"></p></div>
-    <div id="host"></div>`;
+    <div id="stage"></div><div id="host"></div>`;
   const audio = $("#audio"), status = $("#status");
   window.__level = 0;
 
@@ -92,14 +103,18 @@ function spacePage(id) {
     $("#head").innerHTML = `<span class="state ${d.state}">${esc(words)}</span><h1>${esc(d.title)}</h1>
       <p class="notice">Hosted by ${esc(d.host)}</p>`;
     $("#speakers").innerHTML = d.speakers.map((s) => `<li class="${s.speaking ? "speaking" : ""}">${esc(s.name)}
-      ${s.role !== "speaker" ? `<small>(${s.role})</small>` : ""}${s.muted ? " 🔇" : ""}</li>`).join("");
+      ${s.role !== "speaker" ? `<small>(${s.role})</small>` : ""}${s.muted ? " <small>(muted)</small>" : ""}</li>`).join("");
     $("#tally").textContent = d.listeners; $("#peak").textContent = d.peak;
+    /* asking to speak is for listeners of a Space that is not over */
+    $("#ask").hidden = d.state === "ended" || atLeast("speaker");
     if (d.state === "ended") {
+      if (playing) stopPlaying();
       $("#play").hidden = true;
       status.innerHTML = `This Space has ended. <a href="${d.urls.replay}">Listen to the replay</a>`;
       if (!$("#replay")) $("#alt").innerHTML = `<audio id="replay" controls src="${d.urls.replay}"></audio>`;
     }
-    if (token) renderHost();
+    if (atLeast("speaker")) renderStage();
+    if (atLeast("cohost")) renderHost();
   }
 
   async function load() {
@@ -116,49 +131,73 @@ function spacePage(id) {
 
   function subscribe() {
     if (es) return;
-    es = new EventSource(`/api/spaces/${id}/events` + (token ? "?token=" + encodeURIComponent(token) : ""));
+    /* hosts and cohosts get the requests to speak on their stream */
+    es = new EventSource(`/api/spaces/${id}/events` + (atLeast("cohost") ? "?token=" + encodeURIComponent(token) : ""));
     es.addEventListener("space", (ev) => { details = JSON.parse(ev.data); render(); });
     es.addEventListener("tally", (ev) => { const t = JSON.parse(ev.data); $("#tally").textContent = t.listeners; $("#peak").textContent = t.peak; });
     es.addEventListener("request", (ev) => { const r = JSON.parse(ev.data); addRequest(r.name); });
   }
 
   /* The player: reconnects by itself, honouring Retry-After, and says what is happening. */
+  /* WebCodecs where the browser has it (starts at the live edge at once); else <audio> */
+  const player = window.LivePlayer && LivePlayer.supported() ? new LivePlayer(`/spaces/${id}/live.ogg`) : null;
   async function start() {
     clearTimeout(retryTimer);
     status.textContent = "Connecting…";
     const url = `/spaces/${id}/live.ogg`;
     try {
-      const probe = await fetch(url, { method: "HEAD" });
-      if (!probe.ok) {
-        let body = null;
-        try { body = await (await fetch(url)).json(); } catch (e) { /* no body */ }
-        const err = new Error(body && body.error ? body.error.message : "HTTP " + probe.status);
-        err.status = probe.status; err.retryAfter = +probe.headers.get("Retry-After") || (body && body.error && body.error.retry_after) || 0;
-        err.body = body; throw err;
+      if (player) {
+        await player.start((why) => {
+          if (!playing) return;
+          if (why === "ended") { stopPlaying(); load(); return; } /* the page turns to the replay */
+          status.textContent = "Connection lost — reconnecting…";
+          retryTimer = setTimeout(start, backoffMs(attempt++, 0));
+        });
+      } else {
+        /* HEAD gets the same answer as GET for the limits (full, ended) without taking a
+         * listener's place, and an <audio> element cannot tell us a status or Retry-After */
+        const probe = await fetch(url, { method: "HEAD", cache: "no-store" });
+        if (!probe.ok) {
+          const err = new Error("HTTP " + probe.status);
+          err.status = probe.status; err.retryAfter = +probe.headers.get("Retry-After") || 0;
+          err.body = details ? { alternatives: { hls: details.urls.hls, replay: details.urls.replay } } : null;
+          throw err;
+        }
+        audio.src = url + "?t=" + Date.now();
+        await audio.play();
       }
-      audio.src = url + "?t=" + Date.now();
-      await audio.play();
       attempt = 0; status.textContent = "Playing"; $("#alt").textContent = "";
     } catch (e) {
       if (!playing) return;
-      if (e.status === 409) { status.innerHTML = `This Space has ended. <a href="/spaces/${id}/replay.ogg">Listen to the replay</a>`; return; }
+      if (e.status === 409) { stopPlaying(); load(); return; }
       const wait = backoffMs(attempt++, e.retryAfter);
       const full = e.status === 503;
-      status.textContent = (full ? "This Space is full" : "Connection lost") + ` — trying again in ${Math.ceil(wait / 1000)} s`;
+      let left = Math.ceil(wait / 1000);
+      const say = () => { status.textContent = (full ? "This Space is full" : "Connection lost") + ` — trying again in ${left} s`; };
+      say();
+      const tick = setInterval(() => { if (--left <= 0 || !playing) clearInterval(tick); else say(); }, 1000);
       const alt = e.body && e.body.alternatives;
-      $("#alt").innerHTML = alt ? `<p class="notice">Meanwhile: ${alt.hls ? `<a href="${alt.hls}">listen via HLS</a> · ` : ""}${alt.replay ? `<a href="${alt.replay}">listen to the replay</a>` : ""}</p>` : "";
+      $("#alt").innerHTML = alt ? `<p class="notice">Meanwhile: ${alt.hls ? `<a href="${esc(alt.hls)}">listen via HLS</a> · ` : ""}${alt.replay ? `<a href="${esc(alt.replay)}">listen to the replay</a>` : ""}</p>` : "";
       retryTimer = setTimeout(start, wait);
     }
   }
-  audio.addEventListener("error", () => { if (playing) { status.textContent = "Reconnecting…"; retryTimer = setTimeout(start, backoffMs(attempt++, 0)); } });
-  audio.addEventListener("ended", () => { if (playing) load(); });
+  function stopPlaying() {
+    playing = false;
+    $("#play").textContent = "▶ Play";
+    if (player) player.stop(); else { audio.pause(); audio.removeAttribute("src"); }
+    status.textContent = ""; clearTimeout(retryTimer);
+  }
+  audio.addEventListener("error", () => { if (playing && !player) { status.textContent = "Reconnecting…"; retryTimer = setTimeout(start, backoffMs(attempt++, 0)); } });
+  audio.addEventListener("ended", () => { if (playing && !player) load(); });
   $("#play").onclick = () => {
-    playing = !playing;
-    $("#play").textContent = playing ? "❚❚ Stop" : "▶ Play";
-    if (playing) { meter(); start(); } else { audio.pause(); audio.removeAttribute("src"); status.textContent = ""; clearTimeout(retryTimer); }
+    if (playing) { stopPlaying(); return; }
+    playing = true;
+    $("#play").textContent = "❚❚ Stop";
+    meter(); start();
   };
   let ctx = null;
   function meter() { /* a level meter, also exposed for tests as window.__level */
+    if (player) { if (!ctx) ctx = setInterval(() => { window.__level = player.level; }, 50); return; }
     if (ctx) return;
     try {
       ctx = new AudioContext(); const an = ctx.createAnalyser(); const buf = new Float32Array(2048);
@@ -175,32 +214,79 @@ function spacePage(id) {
 
   /* Host and cohost controls. */
   const requests = new Set();
+  let hostNote = "";
   function addRequest(name) { requests.add(name); renderHost(); }
   function renderHost() {
     const d = details; if (!d) return;
     const el = $("#host");
+    const host = atLeast("host");
     el.className = "card";
-    el.innerHTML = `<h2>Host controls</h2><div class="row">
-      ${d.state === "scheduled" ? '<button id="start">Start the Space</button>' : ""}
-      ${d.state !== "ended" ? '<button id="end">End the Space</button>' : ""}</div>
-      <p class="notice">Publish your voice with <code>ffmpeg … icecast://source:TOKEN@host/spaces/${id}/source</code> or <code>spacecast speak</code>.</p>
-      <h3>Requests to speak</h3><ul id="reqs">${[...requests].map((n) => `<li>${esc(n)} <button data-invite="${esc(n)}">Invite</button></li>`).join("") || "<li class=notice>None yet</li>"}</ul>
-      <p id="invited" class="notice"></p>
-      <h3>Speakers</h3><ul>${d.speakers.filter((s) => s.role !== "host").map((s) => `<li>${esc(s.name)}
-        <button data-mute="${esc(s.name)}" data-muted="${s.muted}">${s.muted ? "Unmute" : "Mute"}</button>
-        <button data-remove="${esc(s.name)}">Remove</button></li>`).join("")}</ul>`;
-    const act = async (fn) => { try { await fn(); } catch (e) { $("#invited").textContent = e.message; } };
+    el.innerHTML = `<h2>${host ? "Host" : "Co-host"} controls</h2><div class="row">
+      ${host && d.state === "scheduled" ? '<button id="start">Start the Space</button>' : ""}
+      ${host && d.state !== "ended" ? '<button id="end">End the Space</button>' : ""}</div>
+      <h3>Requests to speak</h3><ul id="reqs">${[...requests].map((n) => `<li>${esc(n)} <button data-invite="${esc(n)}">Invite to speak</button></li>`).join("") || "<li class=notice>None yet</li>"}</ul>
+      <form id="inviteform" class="row"><label>Invite <input id="invname" maxlength="64" required placeholder="name"></label>
+        <label>as <select id="invrole"><option value="speaker">speaker</option>${host ? '<option value="cohost">co-host</option>' : ""}</select></label>
+        <button>Invite</button></form>
+      <p id="invited" class="notice" role="status">${hostNote}</p>
+      <h3>On stage</h3><ul id="stagelist">${d.speakers.filter((s) => s.role !== "host").map((s) => `<li>${esc(s.name)}
+        ${s.role === "cohost" ? "<small>(co-host)</small>" : ""}
+        <button data-mute="${esc(s.name)}" data-muted="${s.muted}" aria-label="${s.muted ? "Unmute" : "Mute"} ${esc(s.name)}">${s.muted ? "Unmute" : "Mute"}</button>
+        <button data-remove="${esc(s.name)}" aria-label="Remove ${esc(s.name)}">Remove</button></li>`).join("") || "<li class=notice>Nobody yet</li>"}</ul>
+      <p class="notice">Speakers can also publish with <code>ffmpeg … icecast://source:TOKEN@host/spaces/${id}/source</code> or <code>spacecast speak</code>.</p>`;
+    /* the host card is redrawn on every change of the Space: its last message is kept apart */
+    const note = (html) => { hostNote = html; $("#invited").innerHTML = html; };
+    const act = async (fn) => { try { await fn(); } catch (e) { note(esc(e.message)); } };
+    const invite = (name, role) => act(async () => {
+      const j = await api("POST", `/api/spaces/${id}/speakers`, { name, role }, token);
+      requests.delete(name); renderHost();
+      const link = `${location.origin}/s/${id}#token=${j.token}`;
+      note(`Invited ${esc(j.name)} as ${esc(j.role)}. Send them this link (it is their key; keep it private): <a id="invitelink" href="${esc(link)}">${esc(link.slice(0, 60))}…</a>`);
+    });
     if ($("#start")) $("#start").onclick = () => act(() => api("POST", `/api/spaces/${id}/start`, null, token));
     if ($("#end")) $("#end").onclick = () => act(() => api("POST", `/api/spaces/${id}/end`, null, token));
-    el.querySelectorAll("[data-invite]").forEach((b) => (b.onclick = () => act(async () => {
-      const j = await api("POST", `/api/spaces/${id}/speakers`, { name: b.dataset.invite, role: "speaker" }, token);
-      requests.delete(b.dataset.invite);
-      $("#invited").innerHTML = `Send ${esc(j.name)} this link: <code>${location.origin}/s/${id}#token=${esc(j.token)}</code>`;
-    })));
+    el.querySelectorAll("[data-invite]").forEach((b) => (b.onclick = () => invite(b.dataset.invite, "speaker")));
+    $("#inviteform").onsubmit = (ev) => { ev.preventDefault(); invite($("#invname").value, $("#invrole").value); };
     el.querySelectorAll("[data-mute]").forEach((b) => (b.onclick = () => act(() =>
       api("PATCH", `/api/spaces/${id}/speakers/${encodeURIComponent(b.dataset.mute)}`, { muted: b.dataset.muted !== "true" }, token))));
     el.querySelectorAll("[data-remove]").forEach((b) => (b.onclick = () => act(() =>
       api("DELETE", `/api/spaces/${id}/speakers/${encodeURIComponent(b.dataset.remove)}`, null, token))));
+  }
+
+  /* The stage: this browser's microphone in the Space over the WebSocket speaker link, and the
+   * others heard through this speaker's mix-minus. Built once; only its words change. */
+  let link = null;
+  function renderStage() {
+    const el = $("#stage");
+    if (!el.firstChild) {
+      el.className = "card";
+      el.innerHTML = `<h2>Your microphone</h2><p class="notice">You are <strong>${esc(me.name)}</strong> (${esc(me.role)}).</p>
+        <div class="row"><button id="mic">Join the stage</button><button id="mute" hidden>Mute</button>
+        <span id="stagestatus" class="notice" role="status"></span></div>
+        <p><label>Microphone <meter id="miclevel" min="0" max="0.1" value="0"></meter></label>
+           <label>The others <meter id="mixlevel" min="0" max="0.1" value="0"></meter></label></p>`;
+      if (!window.SpeakerLink || !SpeakerLink.supported()) {
+        $("#mic").disabled = true;
+        $("#stagestatus").textContent = "This browser cannot send audio (it lacks WebCodecs); use ffmpeg or spacecast speak.";
+        return;
+      }
+      $("#mic").onclick = async () => {
+        if (link) { link.stop(); link = null; window.__speaker = null; $("#mic").textContent = "Join the stage"; $("#mute").hidden = true; $("#play").hidden = details.state === "ended"; $("#stagestatus").textContent = "Microphone off."; return; }
+        $("#stagestatus").textContent = "Asking for the microphone…";
+        const l = new SpeakerLink(id, token, (state, words) => {
+          $("#stagestatus").textContent = words;
+          if (state === "stopped") { link = null; window.__speaker = null; $("#mic").textContent = "Join the stage"; $("#mute").hidden = true; $("#play").hidden = details.state === "ended"; }
+        }, () => { $("#mute").textContent = l.muted ? "Unmute" : "Mute"; $("#mute").setAttribute("aria-pressed", String(l.muted)); });
+        try { await l.start(); }
+        catch (e) { $("#stagestatus").textContent = "No microphone: " + e.message; l.stop(); return; }
+        link = l; window.__speaker = l;
+        if (playing) stopPlaying(); /* on stage the others come through the mix-minus */
+        $("#play").hidden = true;
+        $("#mic").textContent = "Leave the stage"; $("#mute").hidden = false;
+      };
+      $("#mute").onclick = () => { if (link) { link.setMuted(!link.muted); $("#mute").textContent = link.muted ? "Unmute" : "Mute"; } };
+      setInterval(() => { if (link) { $("#miclevel").value = link.muted ? 0 : link.micLevel; $("#mixlevel").value = link.mixLevel; } }, 100);
+    }
   }
   setInterval(() => { if (details && details.state === "scheduled") render(); }, 1000);
   load();

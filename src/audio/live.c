@@ -183,10 +183,6 @@ void sc_live_handle_get(sc_req_t *r)
         sc_http_error_retry(r, 409, "ended", "this Space has ended: listen to the replay", 0, alternatives(s, 0));
         return;
     }
-    if (r->head_only) {
-        sc_http_respond_head(r, 200, "audio/ogg", -1, "Cache-Control: no-cache, no-store\r\n");
-        return;
-    }
     /* an edge relay (admin key) is not a listener: its listeners are counted by the edge,
      * and it must never be refused by limits meant for the audience */
     int is_edge = sc_api_has_admin_key(r);
@@ -203,6 +199,12 @@ void sc_live_handle_get(sc_req_t *r)
         sc_server_refused(SC_REFUSE_SERVER_FULL);
         sc_http_error_retry(r, 503, "server_full", "this server is full: try HLS, or again soon", retry,
                             alternatives(s, 0));
+        return;
+    }
+    /* HEAD is how a player asks "is there room?" before it starts: the same answer as GET
+     * for the limits, but it takes no join token and no listener slot */
+    if (r->head_only) {
+        sc_http_respond_head(r, 200, "audio/ogg", -1, "Cache-Control: no-cache, no-store\r\n");
         return;
     }
     int wait = is_edge ? 0 : sc_server_join_admit();

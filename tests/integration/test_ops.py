@@ -6,6 +6,8 @@ import signal
 import socket
 import tempfile
 import time
+import urllib.error
+import urllib.request
 
 from sclib import ADMIN_KEY, Results, Server, api, create_space, start_space
 
@@ -25,6 +27,15 @@ def open_listener(port, sid):
     return s, int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else None
 
 
+def head_status(srv, sid):
+    req = urllib.request.Request(srv.base + "/spaces/%s/live.ogg" % sid, method="HEAD")
+    try:
+        with urllib.request.urlopen(req, timeout=5) as r:
+            return r.status, dict(r.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers)
+
+
 def test_sighup_reload():
     conf = tempfile.NamedTemporaryFile("w", suffix=".ini", delete=False)
     conf.write("[limits]\nmax_listeners = 1\n")
@@ -38,12 +49,19 @@ def test_sighup_reload():
         b, st = open_listener(srv.port, sid)
         assert st == 503, "the server-wide limit of 1 is not applied: %s" % st
         b.close()
+        # a player's HEAD probe gets the same answer, Retry-After included (web/app.js relies on it)
+        st, hdrs = head_status(srv, sid)
+        assert st == 503 and hdrs.get("Retry-After"), ("HEAD on a full stream", st, hdrs)
         with open(conf.name, "w") as f:
             f.write("[limits]\nmax_listeners = 5\n")
         srv.proc.send_signal(signal.SIGHUP)
         time.sleep(0.5)
         c, st = open_listener(srv.port, sid)
         assert st == 200, "SIGHUP did not raise the limit: %s" % st
+        st, _ = head_status(srv, sid)
+        assert st == 200, "HEAD with room: %s" % st
+        time.sleep(1.5)  # the details are rebuilt each second
+        assert api(srv, "GET", "/api/spaces/" + sid)[1]["listeners"] == 2, "a HEAD probe took a listener's place"
         a.settimeout(2)
         assert a.recv(4096), "the first listener was dropped by the reload"
         assert "event=reload" in srv.read_log()

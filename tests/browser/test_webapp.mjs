@@ -1,0 +1,157 @@
+/* The web app in Chromium, as its users see it: a listener waits through the countdown and the
+ * lobby, the host starts the Space and speaks (a 440 Hz tone from a fake microphone), the
+ * listener hears it; the tally and speaker list move live; a listener asks to speak, the host
+ * invites, the new speaker (1000 Hz) is heard and is silent when muted; a full Space says so
+ * and recovers by itself; the end shows the replay. A screenshot of every state goes to
+ * tests/browser/artifacts/. Run: node tests/browser/test_webapp.mjs (ctest label "browser"). */
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { ARTIFACTS, Results, Server, hasTone, launch, rawListener, record, sleep, toneWav, until } from "./lib.mjs";
+
+const HOST_HZ = 440, GUEST_HZ = 1000;
+const SOUND = 0.004; /* RMS of what a page plays: a tone; silence and Opus noise stay below 0.001 */
+const res = new Results();
+fs.mkdirSync(ARTIFACTS, { recursive: true });
+const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sc-tones-"));
+const srv = await new Server().start();
+const hostBrowser = await launch(toneWav(tmp, HOST_HZ));
+const guestBrowser = await launch(toneWav(tmp, GUEST_HZ));
+const shot = (page, name) => page.screenshot({ path: path.join(ARTIFACTS, name + ".png"), fullPage: true });
+const text = (page, sel) => page.locator(sel).innerText();
+const held = [];
+
+try {
+  const listenerCtx = await guestBrowser.newContext({ viewport: { width: 390, height: 844 } }); /* a phone */
+  const listener = await listenerCtx.newPage();
+  const hostCtx = await hostBrowser.newContext();
+  const host = await hostCtx.newPage();
+  let sp, hostToken;
+
+  await res.step("the page loads under 100 KB before audio", async () => {
+    let bytes = 0;
+    for (const f of ["/", "/web/app.js", "/web/app.css", "/web/player.js", "/web/speaker.js", "/web/worklet.js"])
+      bytes += (await (await fetch(srv.base + f)).arrayBuffer()).byteLength;
+    res.check(bytes < 100 * 1024, `the app weighs ${bytes} bytes`);
+  });
+
+  await res.step("scheduled: a countdown to the start", async () => {
+    const s = await srv.createSpace({ title: "Tomorrow's Space", scheduled_start: Math.floor(Date.now() / 1000) + 3 * 3600 });
+    await listener.goto(`${srv.base}/s/${s.id}`);
+    await until("a countdown", async () => /Starts in 2h 59m|Starts in 3h 0m/.test(await text(listener, "#head")));
+    await shot(listener, "1-scheduled");
+  });
+
+  await res.step("lobby: a listener presses Play and hears the waiting audio", async () => {
+    sp = await srv.createSpace({ title: "The night itself" });
+    hostToken = sp.host_token;
+    await listener.goto(`${srv.base}/s/${sp.id}`);
+    await until("the lobby words", async () => /Waiting for the host/.test(await text(listener, "#head")));
+    await listener.focus("#play");
+    await listener.keyboard.press("Enter"); /* the player works from the keyboard */
+    await until("Playing", async () => (await text(listener, "#status")) === "Playing");
+    await until("sound in the listener's page", () => listener.evaluate((t) => window.__level > t, SOUND));
+    await shot(listener, "2-lobby");
+  });
+
+  await res.step("live: the host starts the Space and speaks; the listener hears the tone", async () => {
+    await host.goto(`${srv.base}/s/${sp.id}#token=${hostToken}`);
+    await host.click("#start");
+    await until("Live now on the listener's page", async () => /Live now/.test(await text(listener, "#head")));
+    await host.click("#mic");
+    await until("the host on stage", async () => /on stage/.test(await text(host, "#stagestatus")));
+    await until("the host's packets going up", () => host.evaluate(() => window.__speaker && window.__speaker.sent > 50));
+    const a = await record(`${srv.base}/spaces/${sp.id}/live.ogg`, 3);
+    res.check(hasTone(a, HOST_HZ), "no 440 Hz in live.ogg while the host speaks");
+    await until("sound in the listener's page", () => listener.evaluate((t) => window.__level > t, SOUND));
+    /* the host's mix-minus is everyone but the host: silence while the host talks alone */
+    const own = await host.evaluate(() => [window.__speaker.received, window.__speaker.mixLevel]);
+    res.check(own[0] > 50 && own[1] < 0.002, `the host hears itself in its mix-minus: ${own}`);
+    await until("the host shown speaking", async () => /host/.test(await text(listener, "#speakers li.speaking")));
+    await shot(listener, "3-live");
+    await shot(host, "3-live-host");
+  });
+
+  await res.step("the tally moves live on the listener's page", async () => {
+    /* the page shows what the server counts, within the second the tally event takes */
+    const shown = (want) => async () => {
+      const n = (await srv.api("GET", `/api/spaces/${sp.id}`)).listeners;
+      return +(await text(listener, "#tally")) === n && want(n);
+    };
+    for (let i = 0; i < 3; i++) held.push(await rawListener(srv.port, sp.id));
+    await until("the 3 newcomers counted on the page", shown((n) => n >= 4));
+    held.splice(0).forEach((s) => s.destroy());
+    await until("the tally back down on the page", shown((n) => n <= 2));
+  });
+
+  let guestLink;
+  await res.step("a request to speak reaches the host, who invites; the speaker list updates", async () => {
+    await listener.fill("#askname", "carol");
+    await listener.click("#ask button");
+    await until("the request on the host page", async () => /carol/.test(await text(host, "#reqs")));
+    await host.click('[data-invite="carol"]');
+    guestLink = await until("the invite link", () => host.locator("#invitelink").getAttribute("href"));
+    await until("carol in the listener's speaker list", async () => /carol/.test(await text(listener, "#speakers")));
+  });
+
+  const guestPage = await guestBrowser.newPage();
+  await res.step("the invited speaker joins from the browser and is heard, with the host", async () => {
+    await guestPage.goto(guestLink);
+    await guestPage.click("#mic");
+    await until("carol on stage", async () => /on stage/.test(await text(guestPage, "#stagestatus")));
+    await until("carol's packets going up", () => guestPage.evaluate(() => window.__speaker && window.__speaker.sent > 50));
+    const a = await record(`${srv.base}/spaces/${sp.id}/live.ogg`, 3);
+    res.check(hasTone(a, GUEST_HZ, [300, 1700]), "no 1000 Hz from carol in live.ogg");
+    res.check(hasTone(a, HOST_HZ, [300, 1700]), "no 440 Hz from the host next to carol");
+    /* each hears the other through the mix-minus */
+    await until("the host hears carol", () => host.evaluate((t) => window.__speaker.mixLevel > t, SOUND));
+    await until("carol hears the host", () => guestPage.evaluate((t) => window.__speaker.mixLevel > t, SOUND));
+    await shot(guestPage, "4-speaker");
+  });
+
+  await res.step("the host mutes carol: she drops out of the mix, the host stays", async () => {
+    await host.click('[data-mute="carol"]');
+    await until("carol told she is muted", async () => (await text(guestPage, "#mute")) === "Unmute");
+    await sleep(300);
+    const a = await record(`${srv.base}/spaces/${sp.id}/live.ogg`, 2);
+    res.check(!hasTone(a, GUEST_HZ, [300, 1700]), "carol still heard after the host muted her");
+    res.check(hasTone(a, HOST_HZ), "the host was lost when carol was muted");
+  });
+
+  await res.step("full: the page says so, counts down and gets in by itself when room frees", async () => {
+    const small = await srv.createSpace({ title: "A small room", max_listeners: 1 });
+    held.push(await rawListener(srv.port, small.id));
+    const page = await listenerCtx.newPage();
+    await page.goto(`${srv.base}/s/${small.id}`);
+    await page.click("#play");
+    await until("the full message", async () => /This Space is full — trying again in \d+ s/.test(await text(page, "#status")));
+    res.check(/HLS/.test(await text(page, "#alt")), "no HLS alternative offered when full");
+    await shot(page, "5-full");
+    held.splice(0).forEach((s) => s.destroy());
+    await until("Playing after the retry", async () => (await text(page, "#status")) === "Playing", 40000);
+    await page.close();
+  });
+
+  await res.step("ended: the host ends it, the listener is offered the replay with the host's voice", async () => {
+    await host.click("#end");
+    await until("the end on the listener's page", async () => /ended/.test(await text(listener, "#status")));
+    await until("the replay player", () => listener.locator("#replay").count());
+    await shot(listener, "6-ended");
+    const a = await record(`${srv.base}/spaces/${sp.id}/replay.ogg`, 600);
+    res.check(hasTone(a, HOST_HZ), "no 440 Hz in the replay");
+    await until("carol's stage closed", async () => /ended/.test(await text(guestPage, "#stagestatus")));
+  });
+} catch (e) {
+  res.failed++;
+  console.log("FAIL setup: " + (e.stack || e));
+} finally {
+  held.forEach((s) => s.destroy());
+  await hostBrowser.close();
+  await guestBrowser.close();
+  await srv.stop();
+  if (res.failed) console.log(srv.log().split("\n").slice(-40).join("\n"));
+  console.log(`${res.passed} passed, ${res.failed} failed; screenshots in ${ARTIFACTS}`);
+  fs.rmSync(tmp, { recursive: true, force: true });
+  if (!res.failed) fs.rmSync(srv.data, { recursive: true, force: true });
+  process.exit(res.failed ? 1 : 0);
+}
