@@ -30,9 +30,9 @@ export function freePort() {
 export class Server {
   constructor(flags = []) { this.flags = flags; }
   async start() {
-    this.port = await freePort();
+    this.port ||= await freePort();
     this.base = `http://127.0.0.1:${this.port}`;
-    this.data = fs.mkdtempSync(path.join(os.tmpdir(), "sc-browser-"));
+    this.data ||= fs.mkdtempSync(path.join(os.tmpdir(), "sc-browser-"));
     const log = fs.openSync(path.join(this.data, "server.log"), "a");
     this.proc = spawn(BIN, ["serve", "--listen", `127.0.0.1:${this.port}`, "--data", this.data,
       "--admin-key", ADMIN_KEY, "--web-root", path.join(SOURCE_DIR, "web"), ...this.flags],
@@ -43,6 +43,8 @@ export class Server {
     }
     throw new Error("server did not start; log: " + this.log());
   }
+  /** SIGTERM, then the same binary on the same port and data directory. */
+  async restart() { await this.stop(); return this.start(); }
   log() { try { return fs.readFileSync(path.join(this.data, "server.log"), "utf8"); } catch (e) { return ""; } }
   async stop() {
     if (!this.proc || this.proc.exitCode !== null) return;
@@ -151,4 +153,19 @@ export class Results {
     catch (e) { this.failed++; console.log(`FAIL ${name}: ${e.stack || e}`); }
   }
   check(cond, msg) { if (!cond) throw new Error(msg); }
+}
+
+/** Send one raw HTTP request; resolves with the status code of the answer. */
+export function rawStatus(port, request) {
+  return new Promise((resolve, reject) => {
+    const s = net.connect(port, "127.0.0.1", () => s.write(request));
+    let head = "";
+    s.on("data", (d) => {
+      head += d.toString("latin1");
+      const m = head.match(/^HTTP\/1\.1 (\d{3})/);
+      if (m) { s.destroy(); resolve(+m[1]); }
+    });
+    s.on("error", reject);
+    s.setTimeout(5000, () => { s.destroy(); reject(new Error("no answer")); });
+  });
 }

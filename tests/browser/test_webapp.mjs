@@ -1,13 +1,15 @@
-/* The web app in Chromium, as its users see it: a listener waits through the countdown and the
- * lobby, the host starts the Space and speaks (a 440 Hz tone from a fake microphone), the
- * listener hears it; the tally and speaker list move live; a listener asks to speak, the host
- * invites, the new speaker (1000 Hz) is heard and is silent when muted; a full Space says so
- * and recovers by itself; the end shows the replay. A screenshot of every state goes to
- * tests/browser/artifacts/. Run: node tests/browser/test_webapp.mjs (ctest label "browser"). */
+/* The web app in Chromium, as its users see it: the host creates a Space on the list page; a
+ * listener waits through the countdown and the lobby; the host starts the Space and speaks (a
+ * 440 Hz tone from a fake microphone) and the listener hears it; the tally and speaker list move
+ * live; a listener asks to speak, the host invites, the new speaker (1000 Hz) is heard, is
+ * silent when muted and is cut off when removed; a server restart is ridden out by the
+ * microphone link and the player; a full Space says so and recovers by itself; the end shows the
+ * replay. A screenshot of every state goes to $SC_ARTIFACTS (tests/browser/artifacts/).
+ * Run: node tests/browser/test_webapp.mjs (ctest label "browser"). */
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ARTIFACTS, Results, Server, hasTone, launch, rawListener, record, sleep, toneWav, until } from "./lib.mjs";
+import { ADMIN_KEY, ARTIFACTS, Results, Server, hasTone, launch, rawListener, rawStatus, record, sleep, toneWav, until } from "./lib.mjs";
 
 const HOST_HZ = 440, GUEST_HZ = 1000;
 const SOUND = 0.004; /* RMS of what a page plays: a tone; silence and Opus noise stay below 0.001 */
@@ -42,10 +44,25 @@ try {
     await shot(listener, "1-scheduled");
   });
 
-  await res.step("lobby: a listener presses Play and hears the waiting audio", async () => {
-    sp = await srv.createSpace({ title: "The night itself" });
-    hostToken = sp.host_token;
-    await listener.goto(`${srv.base}/s/${sp.id}`);
+  await res.step("the host creates a Space from the list page with the admin key", async () => {
+    await host.goto(srv.base + "/");
+    await host.click("summary");
+    await host.fill("#key", ADMIN_KEY);
+    await host.fill("#title", "The night itself");
+    await host.click("#create button");
+    const href = await until("the host link", () => host.locator("#created a").getAttribute("href"));
+    const m = href.match(/^\/s\/([A-Za-z0-9_-]+)#token=(.+)$/);
+    res.check(m, "not a host link: " + href);
+    sp = { id: m[1] }; hostToken = m[2];
+    await host.click("#created a");
+    await until("host controls", () => host.locator("#start").count());
+  });
+
+  await res.step("lobby: a listener finds it in the list, presses Play and hears the waiting audio", async () => {
+    await listener.goto(srv.base + "/");
+    await until("the Space in the list", async () => /The night itself/.test(await text(listener, "#list")));
+    res.check(/Tomorrow's Space/.test(await text(listener, "#list")), "the scheduled Space is not listed");
+    await listener.click("text=The night itself");
     await until("the lobby words", async () => /Waiting for the host/.test(await text(listener, "#head")));
     await listener.focus("#play");
     await listener.keyboard.press("Enter"); /* the player works from the keyboard */
@@ -55,7 +72,6 @@ try {
   });
 
   await res.step("live: the host starts the Space and speaks; the listener hears the tone", async () => {
-    await host.goto(`${srv.base}/s/${sp.id}#token=${hostToken}`);
     await host.click("#start");
     await until("Live now on the listener's page", async () => /Live now/.test(await text(listener, "#head")));
     await host.click("#mic");
@@ -118,6 +134,24 @@ try {
     res.check(hasTone(a, HOST_HZ), "the host was lost when carol was muted");
   });
 
+  await res.step("the host removes carol: her page says so and she leaves the speaker list", async () => {
+    await host.click('[data-remove="carol"]');
+    await until("carol told", async () => /removed you/.test(await text(guestPage, "#stagestatus")));
+    await until("carol gone from the list", async () => !/carol/.test(await text(listener, "#speakers")));
+    const dead = new URL(guestLink).hash.slice("#token=".length);
+    const st = await rawStatus(srv.port, `GET /spaces/${sp.id}/speak?token=${dead} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n` +
+      "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n");
+    res.check(st === 401, `carol's dead token still opens the speaker link: ${st}`);
+  });
+
+  await res.step("the server restarts: the host's microphone and the listener's player come back by themselves", async () => {
+    await srv.restart();
+    await until("the listener told", async () => /Connection lost|Connecting/.test(await text(listener, "#status")), 5000);
+    await until("the host back on stage", async () => /on stage/.test(await text(host, "#stagestatus")), 20000);
+    await until("the listener playing again", async () => (await text(listener, "#status")) === "Playing", 20000);
+    await until("the host heard again", () => listener.evaluate((t) => window.__level > t, SOUND));
+  });
+
   await res.step("full: the page says so, counts down and gets in by itself when room frees", async () => {
     const small = await srv.createSpace({ title: "A small room", max_listeners: 1 });
     held.push(await rawListener(srv.port, small.id));
@@ -139,8 +173,7 @@ try {
     await shot(listener, "6-ended");
     const a = await record(`${srv.base}/spaces/${sp.id}/replay.ogg`, 600);
     res.check(hasTone(a, HOST_HZ), "no 440 Hz in the replay");
-    await until("carol's stage closed", async () => /ended/.test(await text(guestPage, "#stagestatus")));
-  });
+      });
 } catch (e) {
   res.failed++;
   console.log("FAIL setup: " + (e.stack || e));
