@@ -7,6 +7,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 SC_BIN=${SC_BIN:-$here/../build/spacecast}
 N=${N:-16000}
+# 200 ms pages, as in the fan-out benchmark: half the sends per listener of 100 ms pages, and the
+# newcomer still starts within 0.5 s of the mix
+PAGE_MS=${PAGE_MS:-200}
 tmp=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
@@ -27,7 +30,7 @@ space() { # PORT -> sets ID: a live Space with a speaker
   ID=$id
 }
 lt() { "$SC_BIN" loadtest "$@" --quiet --max-stalls 1000000 | tail -1; }
-run_server() { P=$(free_port); start_spacecast "$tmp/s$P" "$P" --workers 2 "$@"; pids+=("$SC_PID"); }
+run_server() { P=$(free_port); start_spacecast "$tmp/s$P" "$P" --workers 2 --page-ms "$PAGE_MS" "$@"; pids+=("$SC_PID"); }
 
 echo "## steady: $N listeners, 60 s"
 run_server; p=$P; space "$p"; id=$ID
