@@ -79,7 +79,7 @@ async function listPage() {
 
 /* ---- a Space --------------------------------------------------------------------------- */
 function spacePage(id) {
-  let details = null, playing = false, attempt = 0, es = null, retryTimer = null;
+  let details = null, playing = false, attempt = 0, es = null, retryTimer = null, viaHls = false;
   app.innerHTML = `<div id="head"><p class="notice">Loading the Space…</p></div>
     <div class="card"><div class="row"><button id="play" class="big">▶ Play</button><span id="status" class="notice" role="status"></span></div>
       <audio id="audio" preload="none"></audio><div id="alt"></div></div>
@@ -166,45 +166,67 @@ function spacePage(id) {
         audio.src = url + "?t=" + Date.now();
         await audio.play();
       }
+      if (viaHls) { viaHls = false; if (player) { audio.pause(); audio.removeAttribute("src"); } }
       attempt = 0; status.textContent = "Playing"; $("#alt").textContent = "";
     } catch (e) {
       if (!playing) return;
       if (e.status === 409) { stopPlaying(); load(); return; }
       const wait = backoffMs(attempt++, e.retryAfter);
       const full = e.status === 503;
+      const alt = e.body && e.body.alternatives;
+      /* Overflow: a full live stream that names an HLS alternative is played from HLS at once
+       * (natively where the browser plays HLS), while the live stream is tried again. */
+      if (full && alt && alt.hls && !viaHls && audio.canPlayType("application/vnd.apple.mpegurl")) {
+        viaHls = true;
+        audio.src = alt.hls;
+        audio.play().catch(() => { viaHls = false; });
+      }
       let left = Math.ceil(wait / 1000);
-      const say = () => { status.textContent = (full ? "This Space is full" : "Connection lost") + ` — trying again in ${left} s`; };
+      const say = () => {
+        status.textContent = viaHls ? `The live stream is full — playing via HLS, a few seconds behind. Trying the live stream again in ${left} s`
+          : (full ? "This Space is full" : "Connection lost") + ` — trying again in ${left} s`;
+      };
       say();
       const tick = setInterval(() => { if (--left <= 0 || !playing) clearInterval(tick); else say(); }, 1000);
-      const alt = e.body && e.body.alternatives;
-      $("#alt").innerHTML = alt ? `<p class="notice">Meanwhile: ${alt.hls ? `<a href="${esc(alt.hls)}">listen via HLS</a> · ` : ""}${alt.replay ? `<a href="${esc(alt.replay)}">listen to the replay</a>` : ""}</p>` : "";
+      $("#alt").innerHTML = alt && !viaHls ? `<p class="notice">Meanwhile: ${alt.hls ? `<a href="${esc(alt.hls)}">listen via HLS</a> · ` : ""}${alt.replay ? `<a href="${esc(alt.replay)}">listen to the replay</a>` : ""}</p>` : "";
       retryTimer = setTimeout(start, wait);
     }
   }
   function stopPlaying() {
     playing = false;
     $("#play").textContent = "▶ Play";
-    if (player) player.stop(); else { audio.pause(); audio.removeAttribute("src"); }
+    if (player) player.stop();
+    audio.pause(); audio.removeAttribute("src"); viaHls = false;
     status.textContent = ""; clearTimeout(retryTimer);
   }
-  audio.addEventListener("error", () => { if (playing && !player) { status.textContent = "Reconnecting…"; retryTimer = setTimeout(start, backoffMs(attempt++, 0)); } });
-  audio.addEventListener("ended", () => { if (playing && !player) load(); });
+  /* the element plays the direct stream (no WebCodecs) or the HLS overflow */
+  audio.addEventListener("error", () => {
+    if (!playing || (player && !viaHls) || !audio.getAttribute("src")) return;
+    viaHls = false; status.textContent = "Reconnecting…";
+    clearTimeout(retryTimer); retryTimer = setTimeout(start, backoffMs(attempt++, 0));
+  });
+  audio.addEventListener("ended", () => { if (playing && (!player || viaHls)) load(); });
   $("#play").onclick = () => {
     if (playing) { stopPlaying(); return; }
     playing = true;
     $("#play").textContent = "❚❚ Stop";
-    meter(); start();
+    meter(); /* inside the click: an AudioContext made here may play */
+    start();
   };
-  let ctx = null;
+  let meterTimer = null, analyser = null;
   function meter() { /* a level meter, also exposed for tests as window.__level */
-    if (player) { if (!ctx) ctx = setInterval(() => { window.__level = player.level; }, 50); return; }
-    if (ctx) return;
-    try {
-      ctx = new AudioContext(); const an = ctx.createAnalyser(); const buf = new Float32Array(2048);
-      ctx.createMediaElementSource(audio).connect(an); an.connect(ctx.destination);
-      (function tick() { an.getFloatTimeDomainData(buf); let s = 0; for (const v of buf) s += v * v;
-        window.__level = Math.sqrt(s / buf.length); requestAnimationFrame(tick); })();
-    } catch (e) { /* no Web Audio: play without a meter */ }
+    if (meterTimer) return;
+    try { /* the <audio> element's sound goes through Web Audio to be measured */
+      const c = new AudioContext(); analyser = c.createAnalyser();
+      c.createMediaElementSource(audio).connect(analyser); analyser.connect(c.destination);
+    } catch (e) { analyser = null; /* no Web Audio: play without a meter */ }
+    const buf = new Float32Array(2048);
+    meterTimer = setInterval(() => {
+      if (player && !viaHls) { window.__level = player.level; return; }
+      if (!analyser) return;
+      analyser.getFloatTimeDomainData(buf); let s = 0; for (const v of buf) s += v * v;
+      window.__level = Math.sqrt(s / buf.length);
+    }, 50);
   }
   $("#ask").onsubmit = async (ev) => {
     ev.preventDefault();

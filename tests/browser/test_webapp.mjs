@@ -152,17 +152,19 @@ try {
     await until("the host heard again", () => listener.evaluate((t) => window.__level > t, SOUND));
   });
 
-  await res.step("full: the page says so, counts down and gets in by itself when room frees", async () => {
+  await res.step("full: the page says so, plays the HLS overflow meanwhile, and gets in by itself when room frees", async () => {
     const small = await srv.createSpace({ title: "A small room", max_listeners: 1 });
+    await srv.api("POST", `/api/spaces/${small.id}/start`, null, small.host_token);
     held.push(await rawListener(srv.port, small.id));
     const page = await listenerCtx.newPage();
     await page.goto(`${srv.base}/s/${small.id}`);
     await page.click("#play");
-    await until("the full message", async () => /This Space is full — trying again in \d+ s/.test(await text(page, "#status")));
-    res.check(/HLS/.test(await text(page, "#alt")), "no HLS alternative offered when full");
+    await until("the full message", async () => /The live stream is full — playing via HLS.*Trying the live stream again in \d+ s/.test(await text(page, "#status")));
+    await until("HLS playing in the page", () => page.evaluate(() => { const a = document.querySelector("#audio"); return /m3u8/.test(a.src) && a.currentTime > 1; }));
     await shot(page, "5-full");
     held.splice(0).forEach((s) => s.destroy());
-    await until("Playing after the retry", async () => (await text(page, "#status")) === "Playing", 40000);
+    await until("Playing the live stream after the retry", async () => (await text(page, "#status")) === "Playing", 40000);
+    res.check(!(await page.evaluate(() => document.querySelector("#audio").getAttribute("src"))), "HLS still playing next to the live stream");
     await page.close();
   });
 
