@@ -62,7 +62,12 @@ class SpeakerLink {
     ws.binaryType = "arraybuffer";
     this.ws = ws;
     this.onState("connecting", this.attempt ? "Reconnecting to the Space…" : "Connecting your microphone…");
-    ws.onmessage = (ev) => (typeof ev.data === "string" ? this.control(JSON.parse(ev.data)) : this.receive(ev.data));
+    ws.onmessage = (ev) => {
+      if (typeof ev.data !== "string") { this.receive(ev.data); return; }
+      let msg = null;
+      try { msg = JSON.parse(ev.data); } catch (e) { return; /* not ours to understand */ }
+      if (msg && typeof msg === "object") this.control(msg);
+    };
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
       this.ws = null;

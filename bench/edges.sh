@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Origin + 2 edge relays on this machine, listeners spread over all three (issue: beyond one
+# machine). Each instance is its own process with its own file limit; each loadtest process
+# reaches one instance. Prints one loadtest summary per instance and the origin's tally.
+# Usage: N_PER=16700 HOLD=60 bash bench/edges.sh     (3 x 16,700 = 50,100 listeners)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+SC_BIN=${SC_BIN:-$here/../build/spacecast}
+N_PER=${N_PER:-16700}
+HOLD=${HOLD:-60}
+RATE=${RATE:-700}        # joins per second per instance
+PAGE_MS=${PAGE_MS:-200}
+tmp=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT
+ulimit -n "$(ulimit -Hn)"
+
+po=$(free_port); start_spacecast "$tmp/origin" "$po" --workers 2 --page-ms "$PAGE_MS"; pids+=("$SC_PID"); origin_pid=$SC_PID
+ports=("$po")
+for i in 1 2; do
+  p=$(free_port)
+  start_spacecast "$tmp/edge$i" "$p" --workers 1 --page-ms "$PAGE_MS" --relay-from "http://127.0.0.1:$po"
+  pids+=("$SC_PID"); ports+=("$p")
+done
+
+read -r id host < <(curl -s -X POST -H 'Authorization: Bearer benchkey' -d '{"title":"edges"}' \
+  "http://127.0.0.1:$po/api/spaces" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["id"], j["host_token"])')
+curl -s -X POST -H "Authorization: Bearer $host" "http://127.0.0.1:$po/api/spaces/$id/start" >/dev/null
+tok=$(curl -s -H "Authorization: Bearer $host" -d '{"name":"voice"}' "http://127.0.0.1:$po/api/spaces/$id/speakers" |
+  python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+ffmpeg -nostdin -v quiet -re -f lavfi -i "sine=f=440:d=100000" -c:a libopus -b:a 32k -page_duration 20000 \
+  -content_type audio/ogg -f ogg "icecast://source:$tok@127.0.0.1:$po/spaces/$id/source" &
+pids+=($!)
+for p in "${ports[@]}"; do  # every edge mirrors the Space before listeners come
+  for _ in $(seq 50); do
+    curl -sf "http://127.0.0.1:$p/api/spaces/$id" | grep -q '"state":"live"' && break; sleep 0.2
+  done
+done
+sleep 2
+
+echo "## origin + 2 edges: $((3 * N_PER)) listeners ($N_PER per instance, $RATE joins/s each, hold ${HOLD}s, ${PAGE_MS} ms pages)"
+lts=()
+for i in 0 1 2; do
+  "$SC_BIN" loadtest "http://127.0.0.1:${ports[$i]}/spaces/$id" --listeners "$N_PER" --join-rate "$RATE" \
+    --duration "$HOLD" --quiet --max-stalls 1000000 > "$tmp/lt$i" 2>&1 &
+  lts+=($!)
+done
+# the origin's tally while everyone is in: the sum over all instances
+sleep $((N_PER / RATE + HOLD / 2))
+tally=$(curl -s "http://127.0.0.1:$po/api/spaces/$id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["listeners"])')
+rss=$(( ($(rss_kb "$origin_pid") ) / 1024 ))
+for p in "${lts[@]}"; do wait "$p" || true; done
+names=(origin edge1 edge2)
+for i in 0 1 2; do echo "${names[$i]}: $(tail -1 "$tmp/lt$i")"; done
+echo "origin tally mid-run: $tally (expected $((3 * N_PER))); origin RSS ${rss} MB"
