@@ -29,6 +29,10 @@ try {
   const hostCtx = await hostBrowser.newContext();
   const host = await hostCtx.newPage();
   let sp, hostToken;
+  /* a live Space with room for one, started now so that its HLS has segments by the time the
+   * "full" step needs them (a native HLS player holds back about three) */
+  const small = await srv.createSpace({ title: "A small room", max_listeners: 1 });
+  await srv.api("POST", `/api/spaces/${small.id}/start`, null, small.host_token);
 
   await res.step("the page loads under 100 KB before audio", async () => {
     let bytes = 0;
@@ -153,14 +157,12 @@ try {
   });
 
   await res.step("full: the page says so, plays the HLS overflow meanwhile, and gets in by itself when room frees", async () => {
-    const small = await srv.createSpace({ title: "A small room", max_listeners: 1 });
-    await srv.api("POST", `/api/spaces/${small.id}/start`, null, small.host_token);
     held.push(await rawListener(srv.port, small.id));
     const page = await listenerCtx.newPage();
     await page.goto(`${srv.base}/s/${small.id}`);
     await page.click("#play");
     await until("the full message", async () => /The live stream is full — playing via HLS.*Trying the live stream again in \d+ s/.test(await text(page, "#status")));
-    await until("HLS playing in the page", () => page.evaluate(() => { const a = document.querySelector("#audio"); return /m3u8/.test(a.src) && a.currentTime > 1; }));
+    await until("HLS playing in the page", () => page.evaluate(() => { const a = document.querySelector("#audio"); return /m3u8/.test(a.src) && a.currentTime > 1; }), 30000);
     await shot(page, "5-full");
     held.splice(0).forEach((s) => s.destroy());
     await until("Playing the live stream after the retry", async () => (await text(page, "#status")) === "Playing", 40000);
