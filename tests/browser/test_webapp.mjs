@@ -149,8 +149,14 @@ try {
   });
 
   await res.step("the server restarts: the host's microphone and the listener's player come back by themselves", async () => {
+    /* every word the status line shows, however briefly (the reconnect may take 100 ms) */
+    await listener.evaluate(() => {
+      const el = document.querySelector("#status");
+      window.__said = [];
+      new MutationObserver(() => window.__said.push(el.textContent)).observe(el, { childList: true, characterData: true, subtree: true });
+    });
     await srv.restart();
-    await until("the listener told", async () => /Connection lost|Connecting/.test(await text(listener, "#status")), 5000);
+    await until("the listener told", () => listener.evaluate(() => window.__said.some((w) => /Connection lost|Connecting/.test(w))), 5000);
     await until("the host back on stage", async () => /on stage/.test(await text(host, "#stagestatus")), 20000);
     await until("the listener playing again", async () => (await text(listener, "#status")) === "Playing", 20000);
     await until("the host heard again", () => listener.evaluate((t) => window.__level > t, SOUND));
