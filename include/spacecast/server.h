@@ -65,6 +65,7 @@ typedef struct sc_server {
     /* metrics */
     _Atomic uint64_t refused[SC_REFUSE_NREASONS];
     _Atomic uint64_t bytes_in, bytes_out, joins, store_errors;
+    _Atomic uint64_t overflow_edge;  /* joiners a full instance sent to an edge relay with room */
     _Atomic int64_t conns_by_state[SC_CONN_NSTATES];
     _Atomic uint64_t loop_lag_us_max;
 } sc_server_t;

@@ -57,8 +57,10 @@ typedef struct sc_space {
     struct {
         char name[64];
         int listeners;
+        int room;                     /* listeners it can still take, less those sent there since */
+        char url[256];                /* its public base URL ("" if it gave none) */
         uint64_t seen_ms;
-    } edges[SC_SPACE_MAX_EDGES];      /* listener counts reported by edge relays (under mu) */
+    } edges[SC_SPACE_MAX_EDGES];      /* what edge relays report (under mu) */
     int relayed;                      /* this server is an edge and mirrors the Space from an origin */
     /* precomputed answers, rebuilt on change: never computed per request */
     sc_page_t *details;        /* the JSON of GET /api/spaces/{id} */
@@ -85,7 +87,10 @@ sc_space_t *sc_space_create(const char *title, int64_t scheduled_start, int reco
 /** Create a local mirror of an origin's Space (edge relays): same id, not recorded. */
 sc_space_t *sc_space_create_mirror(const char *id, const char *title, int64_t scheduled_start);
 /** An edge reported its listener count; the tally becomes the sum of fresh reports. */
-void sc_space_edge_report(sc_space_t *s, const char *edge, int listeners);
+void sc_space_edge_report(sc_space_t *s, const char *edge, int listeners, const char *url, int room);
+/** Overflow: pick the fresh edge with the most room for one more listener of this Space, count
+ *  that listener against its room, and copy its base URL into url. Returns 1, or 0 if none has room. */
+int sc_space_edge_take(sc_space_t *s, char *url, size_t cap);
 /** Find by id (NULL if unknown). Lock-free readers are fine: Spaces are never freed. */
 sc_space_t *sc_space_find(sc_slice_t id);
 /** Snapshot of all Spaces (caller frees the array, not the Spaces). */

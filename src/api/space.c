@@ -311,7 +311,7 @@ static int edges_sum_locked(sc_space_t *s, uint64_t now)
     return sum;
 }
 
-void sc_space_edge_report(sc_space_t *s, const char *edge, int listeners)
+void sc_space_edge_report(sc_space_t *s, const char *edge, int listeners, const char *url, int room)
 {
     uint64_t now = sc_now_ms();
     pthread_mutex_lock(&s->mu);
@@ -327,6 +327,8 @@ void sc_space_edge_report(sc_space_t *s, const char *edge, int listeners)
     if (slot >= 0) {
         snprintf(s->edges[slot].name, sizeof s->edges[slot].name, "%s", edge);
         s->edges[slot].listeners = listeners;
+        s->edges[slot].room = room;
+        snprintf(s->edges[slot].url, sizeof s->edges[slot].url, "%s", url ? url : "");
         s->edges[slot].seen_ms = now;
     }
     int sum = edges_sum_locked(s, now);
@@ -337,6 +339,25 @@ void sc_space_edge_report(sc_space_t *s, const char *edge, int listeners)
     while (total > peak && !atomic_compare_exchange_weak(&s->peak, &peak, total))
         ;
     s->tally_dirty = 1;
+}
+
+int sc_space_edge_take(sc_space_t *s, char *url, size_t cap)
+{
+    uint64_t now = sc_now_ms();
+    pthread_mutex_lock(&s->mu);
+    int best = -1;
+    for (int i = 0; i < SC_SPACE_MAX_EDGES; i++)
+        if (s->edges[i].name[0] && s->edges[i].url[0] && s->edges[i].room > 0 &&
+            now - s->edges[i].seen_ms <= SC_EDGE_STALE_MS && (best < 0 || s->edges[i].room > s->edges[best].room))
+            best = i;
+    if (best >= 0) {
+        /* until the edge's next report, count the listeners sent there ourselves: a storm must
+         * not send ten thousand to an edge that said it had room for a hundred */
+        s->edges[best].room--;
+        snprintf(url, cap, "%s", s->edges[best].url);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return best >= 0;
 }
 
 int sc_space_start(sc_space_t *s)

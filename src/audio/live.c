@@ -164,6 +164,22 @@ static json_t *alternatives(sc_space_t *s, int with_live)
     return alt;
 }
 
+/* Overflow: a full instance sends a joining listener to an edge relay that reported room,
+ * with a 307 (any player follows it; the web app's fetch does too, across origins: the edge
+ * answers with CORS). The 503 with alternatives is for when no edge has room either. */
+static int overflow_to_edge(sc_req_t *r, sc_space_t *s)
+{
+    char base[256];
+    if (!sc_space_edge_take(s, base, sizeof base))
+        return 0;
+    char url[400], hdr[512];
+    snprintf(url, sizeof url, "%s/spaces/%s/live.ogg", base, s->id);
+    snprintf(hdr, sizeof hdr, "Location: %s\r\nCache-Control: no-store\r\nAccess-Control-Allow-Origin: *\r\n", url);
+    atomic_fetch_add(&sc_server()->overflow_edge, 1);
+    sc_http_respond_json(r, 307, json_pack("{s:s}", "redirect", url), hdr);
+    return 1;
+}
+
 void sc_live_listener_left(sc_conn_t *c)
 {
     if (!c->counted_listener)
@@ -190,12 +206,16 @@ void sc_live_handle_get(sc_req_t *r)
     if (is_edge) {
         /* skip admission */
     } else if (atomic_load(&s->listeners) >= s->max_listeners) {
+        if (overflow_to_edge(r, s))
+            return;
         sc_server_refused(SC_REFUSE_SPACE_FULL);
         sc_http_error_retry(r, 503, "space_full", "this Space is full: try HLS, or again soon", retry,
                             alternatives(s, 0));
         return;
     }
     if (atomic_load(&srv->listeners) >= srv->cfg.max_listeners) {
+        if (!is_edge && overflow_to_edge(r, s))
+            return;
         sc_server_refused(SC_REFUSE_SERVER_FULL);
         sc_http_error_retry(r, 503, "server_full", "this server is full: try HLS, or again soon", retry,
                             alternatives(s, 0));

@@ -13,7 +13,7 @@
 #include <stdio.h>
 
 #define SC_METRIC_ROUTES 64
-static const int sc_status_codes[] = { 100, 101, 200, 201, 202, 204, 206, 304, 400, 401, 403, 404,
+static const int sc_status_codes[] = { 100, 101, 200, 201, 202, 204, 206, 304, 307, 400, 401, 403, 404,
                                        405, 408, 409, 413, 416, 429, 431, 500, 501, 503 };
 #define SC_METRIC_STATUSES (SC_ARRAY_LEN(sc_status_codes) + 1) /* + "other" */
 static _Atomic uint64_t sc_requests[SC_METRIC_ROUTES][SC_METRIC_STATUSES];
@@ -87,6 +87,9 @@ char *sc_metrics_render(size_t *len)
     put(&b, "# TYPE spacecast_listener_joins_total counter\nspacecast_listener_joins_total %llu\n",
         (unsigned long long)atomic_load(&srv->joins));
     put(&b, "# TYPE spacecast_listeners gauge\nspacecast_listeners %d\n", atomic_load(&srv->listeners));
+    put(&b, "# HELP spacecast_overflow_total Joiners of a full stream sent elsewhere instead of refused.\n"
+            "# TYPE spacecast_overflow_total counter\nspacecast_overflow_total{to=\"edge\"} %llu\n",
+        (unsigned long long)atomic_load(&srv->overflow_edge));
     put(&b, "# HELP spacecast_store_errors_total Writes the SQLite store refused (busy, disk).\n"
             "# TYPE spacecast_store_errors_total counter\nspacecast_store_errors_total %llu\n",
         (unsigned long long)atomic_load(&srv->store_errors));

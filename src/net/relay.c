@@ -285,11 +285,20 @@ static void report_tallies(void)
         sc_space_t *s = all[i];
         if (!s->relayed || s->state == SC_SPACE_ENDED)
             continue;
-        char body[256], path[128];
-        snprintf(body, sizeof body, "{\"edge\":\"%s\",\"listeners\":%d}", sc_rl.edge_name, atomic_load(&s->listeners));
+        /* room: how many more listeners of this Space we would admit, so the origin can send
+         * its overflow here (see sc_space_edge_take) */
+        sc_server_t *srv = sc_server();
+        int here = atomic_load(&s->listeners);
+        int room = SC_MIN(s->max_listeners - here, srv->cfg.max_listeners - atomic_load(&srv->listeners));
+        json_t *j = json_pack("{s:s,s:i,s:s,s:i}", "edge", sc_rl.edge_name, "listeners", here, "url",
+                              srv->public_url, "room", room > 0 ? room : 0);
+        char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        char path[128];
         snprintf(path, sizeof path, "/api/spaces/%s/edges", s->id);
-        if (origin_request("POST", path, body, NULL) != 204)
+        if (!body || origin_request("POST", path, body, NULL) != 204)
             sc_log_debug("event=relay_report_failed space=%s", s->id);
+        free(body);
     }
     free(all);
 }
@@ -371,6 +380,21 @@ void sc_relay_stop(void)
 
 /* --- origin side ------------------------------------------------------------------------- */
 
+/* An edge's base URL goes into a Location header: http(s), no controls, spaces, quotes or
+ * anything else that could end a header or change its meaning. */
+static int valid_base_url(const char *u)
+{
+    size_t n = strlen(u);
+    if (n >= 256 || (strncmp(u, "http://", 7) && strncmp(u, "https://", 8)))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)u[i];
+        if (c <= 0x20 || c >= 0x7f || strchr("\"<>\\^`{|}", c))
+            return 0;
+    }
+    return 1;
+}
+
 void sc_api_edges_report(sc_req_t *r)
 {
     if (!sc_api_has_admin_key(r)) {
@@ -384,13 +408,18 @@ void sc_api_edges_report(sc_req_t *r)
     if (!b)
         return;
     json_t *edge = json_object_get(b, "edge"), *n = json_object_get(b, "listeners");
+    json_t *url = json_object_get(b, "url"), *room = json_object_get(b, "room");
     if (!json_is_string(edge) || json_string_length(edge) == 0 || json_string_length(edge) >= 64 ||
-        !json_is_integer(n) || json_integer_value(n) < 0 || json_integer_value(n) > 100000000) {
+        !json_is_integer(n) || json_integer_value(n) < 0 || json_integer_value(n) > 100000000 ||
+        (url && (!json_is_string(url) || !valid_base_url(json_string_value(url)))) ||
+        (room && (!json_is_integer(room) || json_integer_value(room) < 0 || json_integer_value(room) > 100000000))) {
         json_decref(b);
-        sc_http_error(r, 400, "invalid", "{\"edge\": name, \"listeners\": count}");
+        sc_http_error(r, 400, "invalid",
+                      "{\"edge\": name, \"listeners\": count, \"url\": \"http(s)://...\", \"room\": count}");
         return;
     }
-    sc_space_edge_report(s, json_string_value(edge), (int)json_integer_value(n));
+    sc_space_edge_report(s, json_string_value(edge), (int)json_integer_value(n), url ? json_string_value(url) : "",
+                         room ? (int)json_integer_value(room) : 0);
     json_decref(b);
     sc_http_respond(r, 204, NULL, NULL, 0, NULL);
 }

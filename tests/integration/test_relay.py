@@ -1,6 +1,8 @@
 """Edge relays: an origin and two edges (`--relay-from`), listeners on all three hear the
 speaker; the origin's tally is the sum of all within 2 s; an edge restart and an origin
-restart are survived (edge listeners stay connected and hear silence, then the speaker)."""
+restart are survived (edge listeners stay connected and hear silence, then the speaker); a full
+origin sends its overflow to an edge with room, and refuses only when the edge is full too."""
+import socket
 import time
 
 from sclib import (ADMIN_KEY, Results, Server, StreamListener, api, capture, create_space, has_tone, invite,
@@ -98,5 +100,78 @@ def run_all():
         origin.cleanup()
 
 
+def overflow():
+    """A full origin sends joiners to the edge with room (307), counts what it sent there until
+    the edge reports again, and refuses (503 with alternatives) only when the edge is full too."""
+    origin = Server("--workers", "1").start()
+    edge = None
+    try:
+        edge = Server("--workers", "1", "--relay-from", origin.base, "--max-listeners", "2").start()
+        st, j, _ = api(origin, "POST", "/api/spaces", {"title": "small", "max_listeners": 1}, token=ADMIN_KEY)
+        sid, host = j["id"], j["host_token"]
+        start_space(origin, sid, host)
+        tok = invite(origin, sid, host, "voice")
+        spk = publish_tone(origin, sid, tok, 660, 40)
+        wait_for(lambda: api(edge, "GET", "/api/spaces/" + sid)[1].get("state") == "live", 5, "the edge to mirror")
+        time.sleep(2.5)  # the edge has reported its room at least once
+        first = StreamListener(origin.port, sid)  # the origin's only place
+
+        def status_of(port):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(("GET /spaces/%s/live.ogg HTTP/1.1\r\nHost: x\r\n\r\n" % sid).encode())
+            head = b""
+            while b"\r\n\r\n" not in head:
+                d = s.recv(4096)
+                if not d:
+                    break
+                head += d
+            s.close()
+            return head.decode("latin1")
+
+        def to_edge():
+            head = status_of(origin.port)
+            assert head.startswith("HTTP/1.1 307"), head[:200]
+            want = "Location: %s/spaces/%s/live.ogg" % (edge.base, sid)
+            assert want in head, (want, head[:400])
+            # a real player follows it and hears the Space from the edge
+            a, err = capture(origin.base + "/spaces/%s/live.ogg" % sid, 2)
+            assert has_tone(a, 660), "no 660 Hz after following the overflow redirect: " + err
+            metrics = api(origin, "GET", "/metrics")[1].decode()
+            assert 'spacecast_overflow_total{to="edge"} 2' in metrics, "overflow not counted"
+        R.case("a full origin sends a joiner to the edge with room (307), and the player hears it", to_edge)
+
+        def all_full():
+            held = [StreamListener(edge.port, sid) for _ in range(2)]  # the edge's 2 places
+            try:
+                time.sleep(2.5)  # the edge reports room 0
+                head = status_of(origin.port)
+                assert head.startswith("HTTP/1.1 503"), head[:200]
+                assert "Retry-After:" in head
+                st, body = api(origin, "GET", "/spaces/%s/live.ogg" % sid)[:2]
+                assert st == 503 and body["alternatives"]["hls"].endswith("/hls/live.m3u8"), (st, body)
+            finally:
+                for h in held:
+                    h.finish()
+        R.case("when the edge is full too: 503 with Retry-After and the alternatives", all_full)
+
+        def bad_edge_url():
+            for bad in ["http://x\r\nSet-Cookie: a=b", "javascript:alert(1)", "http://a b", "http://x\"y", "ftp://x"]:
+                st = api(origin, "POST", "/api/spaces/%s/edges" % sid,
+                         {"edge": "evil", "listeners": 0, "url": bad, "room": 5}, token=ADMIN_KEY)[0]
+                assert st == 400, (bad, st)
+            st = api(origin, "POST", "/api/spaces/%s/edges" % sid,
+                     {"edge": "evil", "listeners": 0, "url": "http://127.0.0.1:1", "room": 5})[0]
+            assert st == 401, "an edge report without the admin key: %s" % st
+        R.case("an edge's URL that could inject a header, or a report without the key, is refused", bad_edge_url)
+        first.finish()
+        spk.kill()
+        spk.wait()
+    finally:
+        if edge:
+            edge.cleanup()
+        origin.cleanup()
+
+
 run_all()
+overflow()
 R.finish()
