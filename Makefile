@@ -6,16 +6,23 @@ JOBS       ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 LISTEN     ?= 127.0.0.1:8000
 
-.PHONY: all deps build run test test-unit test-asan browser-deps fuzz bench clean
+.PHONY: all deps build web-deps run test test-unit test-asan browser-deps fuzz bench clean
 
 all: build
 
 deps:
 	@bash scripts/deps.sh
 
-build: deps
+build: deps web-deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
+
+# hls.js from the lockfile, served by spacecast as /web/vendor/hls.js (never from a CDN); the web
+# app loads it only to play the HLS overflow in a browser without native HLS, and works without it
+web-deps:
+	@cd webdeps && npm ci --no-audit --no-fund --loglevel=error && mkdir -p ../web/vendor && \
+	  cp node_modules/hls.js/dist/hls.light.min.js ../web/vendor/hls.js || \
+	  echo "hls.js not installed (npm unreachable?): HLS overflow only in browsers with native HLS" >&2
 
 run: build
 	./$(BUILD)/spacecast serve --listen $(LISTEN) --data ./data --demo

@@ -166,7 +166,7 @@ function spacePage(id) {
         audio.src = url + "?t=" + Date.now();
         await audio.play();
       }
-      if (viaHls) { viaHls = false; if (player) { audio.pause(); audio.removeAttribute("src"); } }
+      if (viaHls) { viaHls = false; if (player) stopHls(); }
       attempt = 0; status.textContent = "Playing"; $("#alt").textContent = "";
     } catch (e) {
       if (!playing) return;
@@ -176,10 +176,9 @@ function spacePage(id) {
       const alt = e.body && e.body.alternatives;
       /* Overflow: a full live stream that names an HLS alternative is played from HLS at once
        * (natively where the browser plays HLS), while the live stream is tried again. */
-      if (full && alt && alt.hls && !viaHls && audio.canPlayType("application/vnd.apple.mpegurl")) {
+      if (full && alt && alt.hls && !viaHls && (audio.canPlayType("application/vnd.apple.mpegurl") || window.MediaSource)) {
         viaHls = true;
-        audio.src = alt.hls;
-        audio.play().catch(() => { viaHls = false; });
+        playHls(alt.hls).catch(() => { viaHls = false; stopHls(); });
       }
       let left = Math.ceil(wait / 1000);
       const say = () => {
@@ -196,13 +195,33 @@ function spacePage(id) {
     playing = false;
     $("#play").textContent = "▶ Play";
     if (player) player.stop();
-    audio.pause(); audio.removeAttribute("src"); viaHls = false;
+    stopHls(); viaHls = false;
     status.textContent = ""; clearTimeout(retryTimer);
+  }
+  /* HLS in the <audio> element: natively where the browser can (Safari, Chromium), else with
+   * hls.js, which spacecast serves itself and the page loads only now (it is ~390 KB) */
+  let hls = null;
+  function loadScript(src) {
+    return new Promise((ok, fail) => { const el = document.createElement("script"); el.src = src; el.onload = ok; el.onerror = fail; document.head.append(el); });
+  }
+  async function playHls(url) {
+    if (audio.canPlayType("application/vnd.apple.mpegurl")) { audio.src = url; return audio.play(); }
+    if (!window.Hls) await loadScript("/web/vendor/hls.js");
+    if (!window.Hls || !Hls.isSupported()) throw new Error("no HLS player");
+    hls = new Hls({ lowLatencyMode: true });
+    hls.on(Hls.Events.ERROR, (_ev, data) => { if (data.fatal) audio.dispatchEvent(new Event("error")); });
+    hls.loadSource(url);
+    hls.attachMedia(audio);
+    return audio.play();
+  }
+  function stopHls() {
+    if (hls) { hls.destroy(); hls = null; }
+    audio.pause(); audio.removeAttribute("src");
   }
   /* the element plays the direct stream (no WebCodecs) or the HLS overflow */
   audio.addEventListener("error", () => {
-    if (!playing || (player && !viaHls) || !audio.getAttribute("src")) return;
-    viaHls = false; status.textContent = "Reconnecting…";
+    if (!playing || (player && !viaHls) || !(audio.getAttribute("src") || hls)) return;
+    viaHls = false; stopHls(); status.textContent = "Reconnecting…";
     clearTimeout(retryTimer); retryTimer = setTimeout(start, backoffMs(attempt++, 0));
   });
   audio.addEventListener("ended", () => { if (playing && (!player || viaHls)) load(); });

@@ -176,6 +176,27 @@ try {
     await page.close();
   });
 
+  await res.step("full, in a browser without native HLS: the page loads hls.js from spacecast and plays the overflow", async () => {
+    const ctx = await guestBrowser.newContext();
+    /* what Firefox says: no native HLS (MediaSource is there, so hls.js can play) */
+    await ctx.addInitScript(() => {
+      const orig = HTMLMediaElement.prototype.canPlayType;
+      HTMLMediaElement.prototype.canPlayType = function (t) { return /mpegurl/i.test(t) ? "" : orig.call(this, t); };
+    });
+    const page = await ctx.newPage();
+    const fetched = [];
+    page.on("request", (r) => fetched.push(r.url()));
+    held.push(await rawListener(srv.port, small.id));
+    await page.goto(`${srv.base}/s/${small.id}`);
+    await page.click("#play");
+    await until("the HLS words", async () => /playing via HLS/.test(await text(page, "#status")));
+    await until("hls.js playing in the page", () => page.evaluate(() => !!window.Hls && document.querySelector("#audio").currentTime > 1), 30000);
+    res.check(fetched.some((u) => u === `${srv.base}/web/vendor/hls.js`), "hls.js was not loaded from spacecast");
+    res.check(fetched.every((u) => u.startsWith(srv.base) || u.startsWith("blob:") || u.startsWith("data:")), "a request left the server: " + fetched.filter((u) => !u.startsWith(srv.base)));
+    held.splice(0).forEach((s) => s.destroy());
+    await ctx.close();
+  });
+
   await res.step("ended: the host ends it, the listener is offered the replay with the host's voice", async () => {
     await host.click("#end");
     await until("the end on the listener's page", async () => /ended/.test(await text(listener, "#status")));
