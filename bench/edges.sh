@@ -25,14 +25,7 @@ for i in 1 2; do
   pids+=("$SC_PID"); ports+=("$p")
 done
 
-read -r id host < <(curl -s -X POST -H 'Authorization: Bearer benchkey' -d '{"title":"edges"}' \
-  "http://127.0.0.1:$po/api/spaces" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["id"], j["host_token"])')
-curl -s -X POST -H "Authorization: Bearer $host" "http://127.0.0.1:$po/api/spaces/$id/start" >/dev/null
-tok=$(curl -s -H "Authorization: Bearer $host" -d '{"name":"voice"}' "http://127.0.0.1:$po/api/spaces/$id/speakers" |
-  python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-ffmpeg -nostdin -v quiet -re -f lavfi -i "sine=f=440:d=100000" -c:a libopus -b:a 32k -page_duration 20000 \
-  -content_type audio/ogg -f ogg "icecast://source:$tok@127.0.0.1:$po/spaces/$id/source" &
-pids+=($!)
+live_space "$po"; pids+=("$FEED_PID"); id=$SPACE_ID
 for p in "${ports[@]}"; do  # every edge mirrors the Space before listeners come
   for _ in $(seq 50); do
     curl -sf "http://127.0.0.1:$p/api/spaces/$id" | grep -q '"state":"live"' && break; sleep 0.2

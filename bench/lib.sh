@@ -65,3 +65,17 @@ XML
 # cpu_ticks PID -> utime+stime in clock ticks (all threads)
 cpu_ticks() { awk '{print $14+$15}' "/proc/$1/stat"; }
 rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }
+
+# live_space PORT -> sets SPACE_ID and FEED_PID: a live Space on a spacecast started with
+# start_spacecast, with one speaker (a 440 Hz tone, 32 kbps Opus, over the Icecast ingest)
+live_space() {
+  local port=$1 host tok
+  read -r SPACE_ID host < <(curl -s -X POST -H 'Authorization: Bearer benchkey' -d '{"title":"bench"}' \
+    "http://127.0.0.1:$port/api/spaces" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["id"], j["host_token"])')
+  curl -s -X POST -H "Authorization: Bearer $host" "http://127.0.0.1:$port/api/spaces/$SPACE_ID/start" >/dev/null
+  tok=$(curl -s -H "Authorization: Bearer $host" -d '{"name":"voice"}' "http://127.0.0.1:$port/api/spaces/$SPACE_ID/speakers" |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  ffmpeg -nostdin -v quiet -re -f lavfi -i "sine=f=440:d=100000" -c:a libopus -b:a 32k -page_duration 20000 \
+    -content_type audio/ogg -f ogg "icecast://source:$tok@127.0.0.1:$port/spaces/$SPACE_ID/source" &
+  FEED_PID=$!
+}

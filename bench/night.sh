@@ -17,17 +17,7 @@ trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)"
 
 space() { # PORT -> sets ID: a live Space with a speaker
-  local port=$1 id host tok
-  read -r id host < <(curl -s -X POST -H 'Authorization: Bearer benchkey' -d '{"title":"night"}' \
-    "http://127.0.0.1:$port/api/spaces" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["id"], j["host_token"])')
-  curl -s -X POST -H "Authorization: Bearer $host" "http://127.0.0.1:$port/api/spaces/$id/start" >/dev/null
-  tok=$(curl -s -H "Authorization: Bearer $host" -d '{"name":"voice"}' "http://127.0.0.1:$port/api/spaces/$id/speakers" |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
-  ffmpeg -nostdin -v error -re -f lavfi -i "sine=f=440:d=100000" -c:a libopus -b:a 32k -page_duration 20000 \
-    -content_type audio/ogg -f ogg "icecast://source:$tok@127.0.0.1:$port/spaces/$id/source" &
-  pids+=($!)
-  sleep 2
-  ID=$id
+  live_space "$1"; pids+=("$FEED_PID"); sleep 2; ID=$SPACE_ID
 }
 lt() { "$SC_BIN" loadtest "$@" --quiet --max-stalls 1000000 | tail -1; }
 run_server() { P=$(free_port); start_spacecast "$tmp/s$P" "$P" --workers 2 --page-ms "$PAGE_MS" "$@"; pids+=("$SC_PID"); }

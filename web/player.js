@@ -9,6 +9,20 @@
  * element hides. Browsers without WebCodecs use <audio> (app.js). */
 "use strict";
 
+/* Shared with speaker.js (loaded after this file): a decoded frame as one mono Float32Array
+ * (the AudioData is closed), and the RMS level of samples (every 4th is enough for a meter). */
+function scPcm(data) {
+  const pcm = new Float32Array(data.numberOfFrames);
+  data.copyTo(pcm, { planeIndex: 0, format: "f32-planar" });
+  data.close();
+  return pcm;
+}
+function scRms(x) {
+  let s = 0;
+  for (let i = 0; i < x.length; i += 4) s += x[i] * x[i];
+  return Math.sqrt(s / Math.ceil(x.length / 4));
+}
+
 class LivePlayer {
   static supported() {
     return typeof AudioDecoder === "function" && typeof AudioWorkletNode === "function" &&
@@ -97,11 +111,8 @@ class LivePlayer {
   }
 
   play(data) {
-    const pcm = new Float32Array(data.numberOfFrames);
-    data.copyTo(pcm, { planeIndex: 0, format: "f32-planar" });
-    data.close();
-    let s = 0; for (let i = 0; i < pcm.length; i += 4) s += pcm[i] * pcm[i];
-    this.level = 0.8 * this.level + 0.2 * Math.sqrt(s / (pcm.length / 4));
+    const pcm = scPcm(data);
+    this.level = 0.8 * this.level + 0.2 * scRms(pcm);
     this.node.port.postMessage(pcm, [pcm.buffer]);
   }
 

@@ -5,6 +5,7 @@
  * It reconnects by itself with backoff, except when the server says the speaker was removed,
  * replaced by a newer connection, or the Space ended. Plain JS, no build step. */
 "use strict";
+/* global scPcm, scRms -- from player.js, loaded first */
 
 class SpeakerLink {
   /* onState(state, words): state is connecting | connected | reconnecting | stopped */
@@ -90,8 +91,7 @@ class SpeakerLink {
   }
 
   encodeFrame(samples) {
-    let s = 0; for (let i = 0; i < samples.length; i += 4) s += samples[i] * samples[i];
-    this.micLevel = Math.sqrt(s / (samples.length / 4));
+    this.micLevel = scRms(samples);
     if (this.encoder.state !== "configured") return;
     const data = new AudioData({ format: "f32-planar", sampleRate: 48000, numberOfFrames: samples.length,
                                  numberOfChannels: 1, timestamp: Math.round(this.ts * 1e6 / 48000), data: samples });
@@ -123,11 +123,8 @@ class SpeakerLink {
   }
 
   playDecoded(data) {
-    const pcm = new Float32Array(data.numberOfFrames);
-    data.copyTo(pcm, { planeIndex: 0, format: "f32-planar" });
-    data.close();
-    let s = 0; for (let i = 0; i < pcm.length; i += 4) s += pcm[i] * pcm[i];
-    this.mixLevel = 0.8 * this.mixLevel + 0.2 * Math.sqrt(s / (pcm.length / 4));
+    const pcm = scPcm(data);
+    this.mixLevel = 0.8 * this.mixLevel + 0.2 * scRms(pcm);
     this.player.port.postMessage(pcm, [pcm.buffer]);
   }
 

@@ -190,6 +190,20 @@ def has_tone(samples, freq, others=(300.0, 1700.0), ratio=10.0):
     return lv > 20 and all(lv > ratio * tone_level(samples, o) for o in others)
 
 
+def open_stream(port, sid, timeout=3):
+    """GET live.ogg on a raw socket; returns (socket, status or None, response head as text)."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s.sendall(("GET /spaces/%s/live.ogg HTTP/1.1\r\nHost: x\r\n\r\n" % sid).encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        d = s.recv(4096)
+        if not d:
+            break
+        head += d
+    status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else None
+    return s, status, head.decode("latin1")
+
+
 class StreamListener(threading.Thread):
     """A raw live.ogg listener that keeps every byte and when it arrived (gaps, disconnects, audio)."""
 

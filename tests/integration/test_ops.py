@@ -9,22 +9,14 @@ import time
 import urllib.error
 import urllib.request
 
-from sclib import ADMIN_KEY, Results, Server, api, create_space, start_space
+from sclib import ADMIN_KEY, Results, Server, api, create_space, open_stream, start_space
 
 R = Results()
 
 
 def open_listener(port, sid):
-    s = socket.create_connection(("127.0.0.1", port))
-    s.sendall(("GET /spaces/%s/live.ogg HTTP/1.1\r\nHost: x\r\n\r\n" % sid).encode())
-    s.settimeout(3)
-    head = b""
-    while b"\r\n\r\n" not in head:
-        d = s.recv(4096)
-        if not d:
-            break
-        head += d
-    return s, int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/") else None
+    s, status, _ = open_stream(port, sid)
+    return s, status
 
 
 def head_status(srv, sid):

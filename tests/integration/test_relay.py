@@ -2,11 +2,10 @@
 speaker; the origin's tally is the sum of all within 2 s; an edge restart and an origin
 restart are survived (edge listeners stay connected and hear silence, then the speaker); a full
 origin sends its overflow to an edge with room, and refuses only when the edge is full too."""
-import socket
 import time
 
 from sclib import (ADMIN_KEY, Results, Server, StreamListener, api, capture, create_space, has_tone, invite,
-                   publish_tone, start_space)
+                   open_stream, publish_tone, start_space)
 
 R = Results()
 
@@ -117,16 +116,9 @@ def overflow():
         first = StreamListener(origin.port, sid)  # the origin's only place
 
         def status_of(port):
-            s = socket.create_connection(("127.0.0.1", port), timeout=5)
-            s.sendall(("GET /spaces/%s/live.ogg HTTP/1.1\r\nHost: x\r\n\r\n" % sid).encode())
-            head = b""
-            while b"\r\n\r\n" not in head:
-                d = s.recv(4096)
-                if not d:
-                    break
-                head += d
+            s, _, head = open_stream(port, sid)
             s.close()
-            return head.decode("latin1")
+            return head
 
         def to_edge():
             head = status_of(origin.port)
