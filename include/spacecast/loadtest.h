@@ -33,7 +33,8 @@ typedef struct sc_lt_result {
     uint64_t window_bytes; /* bytes inside the common window, for the spread check */
     uint32_t stalls;
     uint8_t ogg_ok;        /* the body started with "OggS" */
-    uint8_t pad[3];
+    uint8_t redirected;    /* redirects followed (a full origin sending us to an edge), capped */
+    uint8_t pad[2];
 } sc_lt_result_t;
 
 /** Counters every child updates in shared memory, for the progress line. */

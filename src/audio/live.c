@@ -213,8 +213,8 @@ void sc_live_handle_get(sc_req_t *r)
                             alternatives(s, 0));
         return;
     }
-    if (atomic_load(&srv->listeners) >= srv->cfg.max_listeners) {
-        if (!is_edge && overflow_to_edge(r, s))
+    if (!is_edge && atomic_load(&srv->listeners) >= srv->cfg.max_listeners) {
+        if (overflow_to_edge(r, s))
             return;
         sc_server_refused(SC_REFUSE_SERVER_FULL);
         sc_http_error_retry(r, 503, "server_full", "this server is full: try HLS, or again soon", retry,

@@ -291,7 +291,7 @@ int sc_cmd_loadtest(int argc, char **argv)
         waitpid(pids[c], NULL, 0);
 
     /* summary */
-    size_t joined = 0, r503 = 0, r429 = 0, failed = 0, bad = 0, stalled = 0, heard = 0, nb = 0;
+    size_t joined = 0, r503 = 0, r429 = 0, failed = 0, bad = 0, stalled = 0, heard = 0, nb = 0, redirected = 0;
     uint64_t attempts = 0, stalls = 0;
     float *joins = sc_malloc((nres + 1) * sizeof *joins);
     uint64_t *bytes = sc_malloc((nres + 1) * sizeof *bytes);
@@ -299,6 +299,7 @@ int sc_cmd_loadtest(int argc, char **argv)
     for (size_t i = 0; i < nres; i++) {
         const sc_lt_result_t *r = &res[i];
         attempts += (uint64_t)r->attempts;
+        redirected += r->redirected > 0;
         stalls += r->stalls;
         stalled += r->stalls > 0;
         if (r->join_ms >= 0) {
@@ -328,11 +329,11 @@ int sc_cmd_loadtest(int argc, char **argv)
                (min_joined < 0 || (long)joined >= min_joined) &&
                (max_details_p99 < 0 || (ndet && pct(det, ndet, 99) <= max_details_p99)) &&
                (max_spread < 0 || spread <= max_spread) && bad == 0;
-    printf("joined=%zu refused_503=%zu refused_429=%zu failed=%zu bad=%zu attempts=%llu join_p50_ms=%.1f "
+    printf("joined=%zu refused_503=%zu refused_429=%zu failed=%zu bad=%zu attempts=%llu redirected=%zu join_p50_ms=%.1f "
            "join_p99_ms=%.1f join_max_ms=%.1f heard_1s_pct=%.1f stalls=%llu stalled_listeners=%zu bytes_min=%llu "
            "bytes_median=%llu byte_spread_pct=%.1f details=%zu details_p50_ms=%.2f details_p99_ms=%.2f "
            "details_max_ms=%.2f verdict=%s\n",
-           joined, r503, r429, failed, bad, (unsigned long long)attempts, pct(joins, nj, 50), pct(joins, nj, 99),
+           joined, r503, r429, failed, bad, (unsigned long long)attempts, redirected, pct(joins, nj, 50), pct(joins, nj, 99),
            nj ? joins[nj - 1] : 0.0f, nres ? 100.0 * (double)heard / (double)nres : 0.0, (unsigned long long)stalls,
            stalled, (unsigned long long)(nb ? bytes[0] : 0), (unsigned long long)median_b, spread, ndet,
            pct(det, ndet, 50), pct(det, ndet, 99), ndet ? det[ndet - 1] : 0.0f, pass ? "pass" : "fail");

@@ -24,6 +24,8 @@ typedef struct lt_conn {
     uint8_t stalled;      /* inside a stall right now */
     uint16_t hlen;
     uint64_t first_try_ms, next_try_ms, last_data_ms;
+    struct sockaddr_in to; /* where this attempt goes: the target, or where a redirect sent us */
+    char path[128];        /* the redirect's path; "" = o->live_path */
     char head[640];
     sc_lt_result_t r;
 } lt_conn_t;
@@ -45,14 +47,14 @@ static int write_all(int fd, const void *p, size_t n)
 
 /* A non-blocking connect from source address 127.0.0.(2 + k) when the target is loopback,
  * so ephemeral ports (~28k per source address) never run out. */
-static int lt_connect(const sc_lt_opts_t *o, int idx)
+static int lt_connect(const sc_lt_opts_t *o, int idx, const struct sockaddr_in *to)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if ((ntohl(o->target.sin_addr.s_addr) >> 24) == 127 && o->source_addrs > 0) {
+    if ((ntohl(to->sin_addr.s_addr) >> 24) == 127 && o->source_addrs > 0) {
         struct sockaddr_in src = { .sin_family = AF_INET };
         src.sin_addr.s_addr = htonl((127u << 24) | (uint32_t)(2 + idx % o->source_addrs));
         setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
@@ -61,7 +63,7 @@ static int lt_connect(const sc_lt_opts_t *o, int idx)
             return -1;
         }
     }
-    if (connect(fd, (const struct sockaddr *)&o->target, sizeof o->target) < 0 && errno != EINPROGRESS) {
+    if (connect(fd, (const struct sockaddr *)to, sizeof *to) < 0 && errno != EINPROGRESS) {
         close(fd);
         return -1;
     }
@@ -74,6 +76,38 @@ static int retry_after_s(const char *head)
     return p ? atoi(p + 14) : -1;
 }
 
+/* A redirect (a full instance sending its overflow to an edge): "Location: http://A.B.C.D:PORT/path".
+ * Followed only to loopback or to the target's own address (the same rule as the URL given),
+ * at most 4 times per listener. Returns 1 if c now points there. */
+static int follow_redirect(const sc_lt_opts_t *o, lt_conn_t *c)
+{
+    const char *p = strcasestr(c->head, "\r\nLocation: http://");
+    if (!p || c->r.redirected >= 4)
+        return 0;
+    p += strlen("\r\nLocation: http://");
+    char host[64];
+    unsigned port = 80;
+    int hl = (int)strcspn(p, ":/\r");
+    if (hl <= 0 || hl >= (int)sizeof host)
+        return 0;
+    memcpy(host, p, (size_t)hl);
+    host[hl] = '\0';
+    p += hl;
+    if (*p == ':')
+        port = (unsigned)strtoul(p + 1, (char **)&p, 10);
+    size_t pl = strcspn(p, "\r");
+    struct in_addr a;
+    if (*p != '/' || pl >= sizeof c->path || port == 0 || port > 65535 || inet_pton(AF_INET, host, &a) != 1)
+        return 0;
+    if ((ntohl(a.s_addr) >> 24) != 127 && a.s_addr != o->target.sin_addr.s_addr)
+        return 0;
+    c->to = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr = a };
+    memcpy(c->path, p, pl);
+    c->path[pl] = '\0';
+    c->r.redirected++;
+    return 1;
+}
+
 /* After a refusal or a failed attempt: when to try again, by policy (-> LT_DONE if never). */
 static void schedule_retry(const sc_lt_opts_t *o, lt_conn_t *c, uint64_t now, int retry_after)
 {
@@ -81,6 +115,8 @@ static void schedule_retry(const sc_lt_opts_t *o, lt_conn_t *c, uint64_t now, in
         close(c->fd);
     c->fd = -1;
     c->hlen = 0;
+    c->to = o->target; /* a player retries the URL it was given, not where it was sent */
+    c->path[0] = '\0';
     if (o->retry == SC_LT_RETRY_NONE) {
         c->st = LT_DONE;
         return;
@@ -103,7 +139,7 @@ static void start_attempt(const sc_lt_opts_t *o, int ep, lt_conn_t *c, uint64_t 
     if (!c->first_try_ms)
         c->first_try_ms = now;
     c->r.attempts++;
-    c->fd = lt_connect(o, c->idx);
+    c->fd = lt_connect(o, c->idx, &c->to);
     if (c->fd < 0) {
         atomic_fetch_add(&prog->failed, 1);
         schedule_retry(o, c, now, -1);
@@ -123,7 +159,7 @@ static void on_event(const sc_lt_opts_t *o, int ep, lt_conn_t *c, uint32_t event
         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
         char req[512];
         int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: spacecast-loadtest\r\n\r\n",
-                         o->live_path, o->host);
+                         c->path[0] ? c->path : o->live_path, o->host);
         if (err || (events & (EPOLLERR | EPOLLHUP)) || send(c->fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
             atomic_fetch_add(&prog->failed, 1);
             schedule_retry(o, c, now, -1);
@@ -170,6 +206,13 @@ static void on_event(const sc_lt_opts_t *o, int ep, lt_conn_t *c, uint32_t event
             int status = 0;
             sscanf(c->head, "HTTP/1.%*d %d", &status);
             c->r.status = status;
+            if ((status == 301 || status == 302 || status == 307 || status == 308) && follow_redirect(o, c)) {
+                close(c->fd); /* off to the edge at once: a redirect is not a refusal */
+                c->fd = -1;
+                c->hlen = 0;
+                start_attempt(o, ep, c, now, prog);
+                return;
+            }
             if (status != 200) {
                 atomic_fetch_add(&prog->refused, 1);
                 if (status == 503 || status == 429)
@@ -220,6 +263,7 @@ int sc_lt_worker(const sc_lt_opts_t *o, int first, int count, int fd, sc_lt_prog
         cs[i].idx = first + i;
         cs[i].r.join_ms = -1;
         cs[i].r.ogg_ok = 1;
+        cs[i].to = o->target;
         cs[i].next_try_ms = o->storm ? t0 : t0 + (uint64_t)(first + i) * 1000 / (uint64_t)o->join_rate;
     }
     struct epoll_event evs[1024];
@@ -273,7 +317,7 @@ typedef struct at_conn {
 
 static at_conn_t *at_open(const sc_lt_opts_t *o, int ep, int kind, int idx)
 {
-    int fd = lt_connect(o, idx);
+    int fd = lt_connect(o, idx, &o->target);
     if (fd < 0)
         return NULL;
     at_conn_t *a = sc_calloc(1, sizeof *a);

@@ -2,9 +2,10 @@
 speaker; the origin's tally is the sum of all within 2 s; an edge restart and an origin
 restart are survived (edge listeners stay connected and hear silence, then the speaker); a full
 origin sends its overflow to an edge with room, and refuses only when the edge is full too."""
+import subprocess
 import time
 
-from sclib import (ADMIN_KEY, Results, Server, StreamListener, api, capture, create_space, has_tone, invite,
+from sclib import (ADMIN_KEY, BIN, Results, Server, StreamListener, api, capture, create_space, has_tone, invite,
                    open_stream, publish_tone, start_space)
 
 R = Results()
@@ -131,6 +132,15 @@ def overflow():
             metrics = api(origin, "GET", "/metrics")[1].decode()
             assert 'spacecast_overflow_total{to="edge"} 2' in metrics, "overflow not counted"
         R.case("a full origin sends a joiner to the edge with room (307), and the player hears it", to_edge)
+
+        def loadtest_follows():
+            time.sleep(1.5)  # the edge's next report resets the room the origin counted down
+            out = subprocess.run([BIN, "loadtest", origin.base + "/spaces/" + sid, "--listeners", "2",
+                                  "--join-rate", "10", "--duration", "2", "--quiet"],
+                                 capture_output=True, text=True, timeout=60).stdout
+            kv = dict(f.split("=", 1) for f in out.split())
+            assert kv["joined"] == "2" and kv["redirected"] == "2" and kv["stalls"] == "0", out
+        R.case("spacecast loadtest follows the overflow redirect to the edge", loadtest_follows)
 
         def all_full():
             held = [StreamListener(edge.port, sid) for _ in range(2)]  # the edge's 2 places
