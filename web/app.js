@@ -107,6 +107,7 @@ function spacePage(id) {
     $("#tally").textContent = d.listeners; $("#peak").textContent = d.peak;
     /* asking to speak is for listeners of a Space that is not over */
     $("#ask").hidden = d.state === "ended" || atLeast("speaker");
+    if (d.state === "ended") $("#asked").textContent = "";
     if (d.state === "ended") {
       if (playing) stopPlaying();
       $("#play").hidden = true;
