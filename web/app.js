@@ -1,6 +1,7 @@
 /* spacecast web app: the Space list, a Space's page for listeners, and host controls when the
  * URL fragment holds a token (#token=…; fragments never reach the server's logs). Plain JS. */
 "use strict";
+/* global scRms -- from player.js, loaded first */
 const $ = (sel, el = document) => el.querySelector(sel);
 const app = $("#app");
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
@@ -244,8 +245,8 @@ function spacePage(id) {
     meterTimer = setInterval(() => {
       if (player && !viaHls) { window.__level = player.level; return; }
       if (!analyser) return;
-      analyser.getFloatTimeDomainData(buf); let s = 0; for (const v of buf) s += v * v;
-      window.__level = Math.sqrt(s / buf.length);
+      analyser.getFloatTimeDomainData(buf);
+      window.__level = scRms(buf);
     }, 50);
   }
   $("#ask").onsubmit = async (ev) => {
@@ -312,13 +313,18 @@ function spacePage(id) {
         $("#stagestatus").textContent = "This browser cannot send audio (it lacks WebCodecs); use ffmpeg or spacecast speak.";
         return;
       }
+      const offStage = () => {
+        link = null; window.__speaker = null;
+        $("#mic").textContent = "Join the stage"; $("#mute").hidden = true; $("#play").hidden = details.state === "ended";
+      };
+      const showMute = () => { $("#mute").textContent = link.muted ? "Unmute" : "Mute"; $("#mute").setAttribute("aria-pressed", String(link.muted)); };
       $("#mic").onclick = async () => {
-        if (link) { link.stop(); link = null; window.__speaker = null; $("#mic").textContent = "Join the stage"; $("#mute").hidden = true; $("#play").hidden = details.state === "ended"; $("#stagestatus").textContent = "Microphone off."; return; }
+        if (link) { link.stop(); offStage(); $("#stagestatus").textContent = "Microphone off."; return; }
         $("#stagestatus").textContent = "Asking for the microphone…";
         const l = new SpeakerLink(id, token, (state, words) => {
           $("#stagestatus").textContent = words;
-          if (state === "stopped") { link = null; window.__speaker = null; $("#mic").textContent = "Join the stage"; $("#mute").hidden = true; $("#play").hidden = details.state === "ended"; }
-        }, () => { $("#mute").textContent = l.muted ? "Unmute" : "Mute"; $("#mute").setAttribute("aria-pressed", String(l.muted)); });
+          if (state === "stopped" && link === l) offStage();
+        }, () => { if (link === l) showMute(); });
         try { await l.start(); }
         catch (e) { $("#stagestatus").textContent = "No microphone: " + e.message; l.stop(); return; }
         link = l; window.__speaker = l;
@@ -326,7 +332,7 @@ function spacePage(id) {
         $("#play").hidden = true;
         $("#mic").textContent = "Leave the stage"; $("#mute").hidden = false;
       };
-      $("#mute").onclick = () => { if (link) { link.setMuted(!link.muted); $("#mute").textContent = link.muted ? "Unmute" : "Mute"; } };
+      $("#mute").onclick = () => { if (link) { link.setMuted(!link.muted); showMute(); } };
       setInterval(() => { if (link) { $("#miclevel").value = link.muted ? 0 : link.micLevel; $("#mixlevel").value = link.mixLevel; } }, 100);
     }
   }
