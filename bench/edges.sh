@@ -13,8 +13,6 @@ HOLD=${HOLD:-60}
 RATE=${RATE:-700}        # joins per second per instance
 PAGE_MS=${PAGE_MS:-200}
 tmp=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)"
 
@@ -53,9 +51,7 @@ echo "origin tally mid-run: $tally (expected $((3 * N_PER))); origin RSS ${rss} 
 # Overflow: an origin with room for OVER_CAP direct listeners, two edges with room; 3 x OVER_CAP
 # arrive at the origin's URL. The origin sends its overflow to the edges (307) instead of refusing.
 OVER_CAP=${OVER_CAP:-3000}
-for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-wait 2>/dev/null || true
-pids=()
+stop_started
 po=$(free_port); start_spacecast "$tmp/o2" "$po" --workers 2 --page-ms "$PAGE_MS" --max-listeners "$OVER_CAP"
 pids+=("$SC_PID")
 for i in 1 2; do

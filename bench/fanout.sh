@@ -15,8 +15,6 @@ JOIN_RATE=${JOIN_RATE:-1000}
 STORM=${STORM:-5000}
 CLK=$(getconf CLK_TCK)
 tmp=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)"
 

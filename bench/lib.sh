@@ -79,3 +79,13 @@ live_space() {
     -content_type audio/ogg -f ogg "icecast://source:$tok@127.0.0.1:$port/spaces/$SPACE_ID/source" &
   FEED_PID=$!
 }
+
+# The processes a bench started (append their PIDs): stop_started kills exactly these, and
+# cleanup (for `trap cleanup EXIT`) does that and removes the bench's $tmp.
+pids=()
+stop_started() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  pids=()
+}
+cleanup() { stop_started; rm -rf "${tmp:-}"; }

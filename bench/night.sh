@@ -11,8 +11,6 @@ N=${N:-16000}
 # newcomer still starts within 0.5 s of the mix
 PAGE_MS=${PAGE_MS:-200}
 tmp=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)"
 
