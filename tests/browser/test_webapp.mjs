@@ -17,13 +17,14 @@ const res = new Results();
 fs.mkdirSync(ARTIFACTS, { recursive: true });
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sc-tones-"));
 const srv = await new Server().start();
-const hostBrowser = await launch(toneWav(tmp, HOST_HZ));
-const guestBrowser = await launch(toneWav(tmp, GUEST_HZ));
+let hostBrowser = null, guestBrowser = null; /* launched inside the try: the server is stopped whatever fails */
 const shot = (page, name) => page.screenshot({ path: path.join(ARTIFACTS, name + ".png"), fullPage: true });
 const text = (page, sel) => page.locator(sel).innerText();
 const held = [];
 
 try {
+  hostBrowser = await launch(toneWav(tmp, HOST_HZ));
+  guestBrowser = await launch(toneWav(tmp, GUEST_HZ));
   const listenerCtx = await guestBrowser.newContext({ viewport: { width: 390, height: 844 } }); /* a phone */
   const listener = await listenerCtx.newPage();
   const hostCtx = await hostBrowser.newContext();
@@ -210,8 +211,8 @@ try {
   console.log("FAIL setup: " + (e.stack || e));
 } finally {
   held.forEach((s) => s.destroy());
-  await hostBrowser.close();
-  await guestBrowser.close();
+  if (hostBrowser) await hostBrowser.close();
+  if (guestBrowser) await guestBrowser.close();
   await srv.stop();
   if (res.failed) console.log(srv.log().split("\n").slice(-40).join("\n"));
   console.log(`${res.passed} passed, ${res.failed} failed; screenshots in ${ARTIFACTS}`);
