@@ -47,6 +47,12 @@ typedef struct sc_lt_progress {
 /** Details latency samples from the hammer (ms), written by the attack child. */
 #define SC_LT_MAX_DETAILS 200000
 
+/** The Location of a redirect in a response head (NUL-terminated): "Location: http://A.B.C.D[:PORT]/path".
+ *  Accepted only if the address is loopback or *target (the rule for the URL given); fills *to and
+ *  path (NUL-terminated, starts with '/'). Returns 1, or 0 if there is none or it is not acceptable. */
+int sc_lt_parse_location(const char *head, const struct in_addr *target, struct sockaddr_in *to, char *path,
+                         size_t pathcap);
+
 /** Run listeners [first, first+count) in this process; results go to fd. Returns exit status. */
 int sc_lt_worker(const sc_lt_opts_t *o, int first, int count, int fd, sc_lt_progress_t *prog, uint64_t t_end_ms);
 /** Run the attack modes and the metadata hammer; details latencies go to fd as floats. */

@@ -76,34 +76,47 @@ static int retry_after_s(const char *head)
     return p ? atoi(p + 14) : -1;
 }
 
-/* A redirect (a full instance sending its overflow to an edge): "Location: http://A.B.C.D:PORT/path".
- * Followed only to loopback or to the target's own address (the same rule as the URL given),
- * at most 4 times per listener. Returns 1 if c now points there. */
-static int follow_redirect(const sc_lt_opts_t *o, lt_conn_t *c)
+int sc_lt_parse_location(const char *head, const struct in_addr *target, struct sockaddr_in *to, char *path,
+                         size_t pathcap)
 {
-    const char *p = strcasestr(c->head, "\r\nLocation: http://");
-    if (!p || c->r.redirected >= 4)
+    const char *p = strcasestr(head, "\r\nLocation: http://");
+    if (!p)
         return 0;
     p += strlen("\r\nLocation: http://");
     char host[64];
-    unsigned port = 80;
     int hl = (int)strcspn(p, ":/\r");
     if (hl <= 0 || hl >= (int)sizeof host)
         return 0;
     memcpy(host, p, (size_t)hl);
     host[hl] = '\0';
     p += hl;
-    if (*p == ':')
-        port = (unsigned)strtoul(p + 1, (char **)&p, 10);
+    unsigned long port = 80;
+    if (*p == ':') {
+        char *after;
+        port = strtoul(p + 1, &after, 10);
+        if (after == p + 1)
+            return 0;
+        p = after;
+    }
     size_t pl = strcspn(p, "\r");
     struct in_addr a;
-    if (*p != '/' || pl >= sizeof c->path || port == 0 || port > 65535 || inet_pton(AF_INET, host, &a) != 1)
+    if (*p != '/' || pl >= pathcap || port == 0 || port > 65535 || inet_pton(AF_INET, host, &a) != 1)
         return 0;
-    if ((ntohl(a.s_addr) >> 24) != 127 && a.s_addr != o->target.sin_addr.s_addr)
+    if ((ntohl(a.s_addr) >> 24) != 127 && a.s_addr != target->s_addr)
         return 0;
-    c->to = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr = a };
-    memcpy(c->path, p, pl);
-    c->path[pl] = '\0';
+    *to = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr = a };
+    memcpy(path, p, pl);
+    path[pl] = '\0';
+    return 1;
+}
+
+/* A redirect (a full instance sending its overflow to an edge) is followed at most 4 times per
+ * listener. Returns 1 if c now points there. */
+static int follow_redirect(const sc_lt_opts_t *o, lt_conn_t *c)
+{
+    if (c->r.redirected >= 4 ||
+        !sc_lt_parse_location(c->head, &o->target.sin_addr, &c->to, c->path, sizeof c->path))
+        return 0;
     c->r.redirected++;
     return 1;
 }

@@ -380,9 +380,7 @@ void sc_relay_stop(void)
 
 /* --- origin side ------------------------------------------------------------------------- */
 
-/* An edge's base URL goes into a Location header: http(s), no controls, spaces, quotes or
- * anything else that could end a header or change its meaning. */
-static int valid_base_url(const char *u)
+int sc_relay_valid_base_url(const char *u)
 {
     size_t n = strlen(u);
     if (n >= 256 || (strncmp(u, "http://", 7) && strncmp(u, "https://", 8)))
@@ -411,7 +409,7 @@ void sc_api_edges_report(sc_req_t *r)
     json_t *url = json_object_get(b, "url"), *room = json_object_get(b, "room");
     if (!json_is_string(edge) || json_string_length(edge) == 0 || json_string_length(edge) >= 64 ||
         !json_is_integer(n) || json_integer_value(n) < 0 || json_integer_value(n) > 100000000 ||
-        (url && (!json_is_string(url) || !valid_base_url(json_string_value(url)))) ||
+        (url && (!json_is_string(url) || !sc_relay_valid_base_url(json_string_value(url)))) ||
         (room && (!json_is_integer(room) || json_integer_value(room) < 0 || json_integer_value(room) > 100000000))) {
         json_decref(b);
         sc_http_error(r, 400, "invalid",
