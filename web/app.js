@@ -178,7 +178,7 @@ function spacePage(id) {
       const alt = e.body && e.body.alternatives;
       /* Overflow: a full live stream that names an HLS alternative is played from HLS at once
        * (natively where the browser plays HLS), while the live stream is tried again. */
-      if (full && alt && alt.hls && !viaHls && (audio.canPlayType("application/vnd.apple.mpegurl") || window.MediaSource)) {
+      if (full && alt && alt.hls && !viaHls && (hasMse() || audio.canPlayType("application/vnd.apple.mpegurl"))) {
         viaHls = true;
         playHls(alt.hls).catch(() => { viaHls = false; stopHls(); });
       }
@@ -200,14 +200,18 @@ function spacePage(id) {
     stopHls(); viaHls = false;
     status.textContent = ""; clearTimeout(retryTimer);
   }
-  /* HLS in the <audio> element: natively where the browser can (Safari, Chromium), else with
-   * hls.js, which spacecast serves itself and the page loads only now (it is ~390 KB) */
+  /* HLS in the <audio> element: with hls.js wherever Media Source Extensions exist (spacecast
+   * serves it; the page loads it only now, it is ~390 KB), natively only without them (older
+   * iPhones). Not native first: Chromium's own HLS player (M141+) gives up with "Segment queue
+   * never had any data" on a live playlist only a few segments long, which is what a Space
+   * that has just started, or a server that has just restarted, has (docs/webapp.md). */
+  const hasMse = () => !!(window.MediaSource || window.ManagedMediaSource);
   let hls = null;
   function loadScript(src) {
     return new Promise((ok, fail) => { const el = document.createElement("script"); el.src = src; el.onload = ok; el.onerror = fail; document.head.append(el); });
   }
   async function playHls(url) {
-    if (audio.canPlayType("application/vnd.apple.mpegurl")) { audio.src = url; return audio.play(); }
+    if (!hasMse()) { audio.src = url; return audio.play(); }
     if (!window.Hls) await loadScript("/web/vendor/hls.js");
     if (!window.Hls || !Hls.isSupported()) throw new Error("no HLS player");
     hls = new Hls({ lowLatencyMode: true });
