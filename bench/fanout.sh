@@ -49,9 +49,22 @@ ic_real=$(pgrep -f "icecast2 -c $tmp/ic/icecast.xml" | head -1 || true); [ -n "$
 
 kv() { sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"; }
 
-echo "| listeners | server | CPU % of a core per 1k | RSS bytes per listener | join p50 ms | join p99 ms | stalls | joined |"
-echo "|---|---|---|---|---|---|---|---|"
-declare -A CPU
+# Each server's own cost with no listener at all (spacecast: the Space's mixer, its HLS with the
+# AAC encode, the recording, the ingest), over 10 s, so that the cost per listener can be read
+# above it as well as in total.
+declare -A IDLE
+for s in spacecast icecast2 floor; do
+  t0=$(cpu_ticks "${PID[$s]}"); s0=$(date +%s.%N); sleep 10; t1=$(cpu_ticks "${PID[$s]}"); s1=$(date +%s.%N)
+  IDLE[$s]=$(python3 -c "print(round(($t1-$t0)/$CLK/($s1-$s0)*100,2))")
+done
+echo "| server | CPU % of a core with no listener |"
+echo "|---|---|"
+for s in spacecast icecast2 floor; do echo "| $s | ${IDLE[$s]} |"; done
+echo
+
+echo "| listeners | server | CPU % of a core per 1k | above idle, per 1k | RSS bytes per listener | join p50 ms | join p99 ms | stalls | joined |"
+echo "|---|---|---|---|---|---|---|---|---|"
+declare -A CPU MCPU
 for n in $SIZES; do
   for s in spacecast icecast2 floor; do
     pid=${PID[$s]}
@@ -68,16 +81,17 @@ for n in $SIZES; do
     out=$(tail -1 "$tmp/lt.out")
     cpu=$(python3 -c "print(round(($t1-$t0)/$CLK/($s1-$s0)*100/($n/1000),2))")
     mem=$(python3 -c "print(max(0,round(($rss1-$rss0)*1024/$n)))")
-    CPU[$s,$n]=$cpu
-    echo "| $n | $s | $cpu | $mem | $(kv join_p50_ms "$out") | $(kv join_p99_ms "$out") | $(kv stalls "$out") | $(kv joined "$out") |"
+    mcpu=$(python3 -c "print(round(max(0,($t1-$t0)/$CLK/($s1-$s0)*100-${IDLE[$s]})/($n/1000),2))")
+    CPU[$s,$n]=$cpu; MCPU[$s,$n]=$mcpu
+    echo "| $n | $s | $cpu | $mcpu | $mem | $(kv join_p50_ms "$out") | $(kv join_p99_ms "$out") | $(kv stalls "$out") | $(kv joined "$out") |"
     sleep 3
   done
 done
 echo
-echo "| listeners | spacecast CPU / floor CPU | icecast2 CPU / floor CPU |"
-echo "|---|---|---|"
+echo "| listeners | spacecast / floor (total) | spacecast / floor (above idle) | icecast2 / floor (total) | icecast2 / floor (above idle) |"
+echo "|---|---|---|---|---|"
 for n in $SIZES; do
-  python3 -c "f=${CPU[floor,$n]} or 1e-9; print('| $n | %.2f | %.2f |' % (${CPU[spacecast,$n]}/f, ${CPU[icecast2,$n]}/f))"
+  python3 -c "f=${CPU[floor,$n]} or 1e-9; m=${MCPU[floor,$n]} or 1e-9; print('| $n | %.2f | %.2f | %.2f | %.2f |' % (${CPU[spacecast,$n]}/f, ${MCPU[spacecast,$n]}/m, ${CPU[icecast2,$n]}/f, ${MCPU[icecast2,$n]}/m))"
 done
 echo
 echo "| storm of $STORM at once | heard audio within 1 s | join p50 ms | join p99 ms | joined |"
