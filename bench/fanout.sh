@@ -3,7 +3,7 @@
 # defaults otherwise) and the floor (bench_floor: one send per listener per page), all fed the
 # same 32 kbps Ogg/Opus at 200 ms pages. For each size: server CPU per 1,000 listeners, resident
 # memory per listener, join latency at a set join rate, then a storm, and the newcomer delay.
-#   SIZES="1000 5000 10000 18000" HOLD=20 bash bench/fanout.sh
+#   SIZES="1000 5000 10000 18000" HOLD=20 REPS=3 bash bench/fanout.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -11,6 +11,7 @@ SC_BIN=${SC_BIN:-$here/../build/spacecast}
 FLOOR_BIN=${FLOOR_BIN:-$here/../build/bench_floor}
 SIZES=${SIZES:-"1000 5000 10000 18000"}
 HOLD=${HOLD:-20}
+REPS=${REPS:-1}
 JOIN_RATE=${JOIN_RATE:-1000}
 STORM=${STORM:-5000}
 CLK=$(getconf CLK_TCK)
@@ -62,9 +63,12 @@ echo "|---|---|"
 for s in spacecast icecast2 floor; do echo "| $s | ${IDLE[$s]} |"; done
 echo
 
-echo "| listeners | server | CPU % of a core per 1k | above idle, per 1k | RSS bytes per listener | join p50 ms | join p99 ms | stalls | joined |"
-echo "|---|---|---|---|---|---|---|---|---|"
+echo "| listeners | server | round | CPU % of a core per 1k | above idle, per 1k | RSS bytes per listener | join p50 ms | join p99 ms | stalls | joined |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 declare -A CPU MCPU
+# REPS rounds over all sizes and servers, interleaved: a slow minute of this shared machine
+# then lands on one server's round, not on one server; the ratios are of the medians
+for r in $(seq "$REPS"); do
 for n in $SIZES; do
   for s in spacecast icecast2 floor; do
     pid=${PID[$s]}
@@ -82,16 +86,18 @@ for n in $SIZES; do
     cpu=$(python3 -c "print(round(($t1-$t0)/$CLK/($s1-$s0)*100/($n/1000),2))")
     mem=$(python3 -c "print(max(0,round(($rss1-$rss0)*1024/$n)))")
     mcpu=$(python3 -c "print(round(max(0,($t1-$t0)/$CLK/($s1-$s0)*100-${IDLE[$s]})/($n/1000),2))")
-    CPU[$s,$n]=$cpu; MCPU[$s,$n]=$mcpu
-    echo "| $n | $s | $cpu | $mcpu | $mem | $(kv join_p50_ms "$out") | $(kv join_p99_ms "$out") | $(kv stalls "$out") | $(kv joined "$out") |"
+    CPU[$s,$n]+="$cpu "; MCPU[$s,$n]+="$mcpu "
+    echo "| $n | $s | $r | $cpu | $mcpu | $mem | $(kv join_p50_ms "$out") | $(kv join_p99_ms "$out") | $(kv stalls "$out") | $(kv joined "$out") |"
     sleep 3
   done
+done
 done
 echo
 echo "| listeners | spacecast / floor (total) | spacecast / floor (above idle) | icecast2 / floor (total) | icecast2 / floor (above idle) |"
 echo "|---|---|---|---|---|"
+med() { python3 -c "import statistics,sys; print(statistics.median(float(x) for x in sys.argv[1:]) or 1e-9)" $1; }
 for n in $SIZES; do
-  python3 -c "f=${CPU[floor,$n]} or 1e-9; m=${MCPU[floor,$n]} or 1e-9; print('| $n | %.2f | %.2f | %.2f | %.2f |' % (${CPU[spacecast,$n]}/f, ${MCPU[spacecast,$n]}/m, ${CPU[icecast2,$n]}/f, ${MCPU[icecast2,$n]}/m))"
+  python3 -c "print('| $n | %.2f | %.2f | %.2f | %.2f |' % ($(med "${CPU[spacecast,$n]}")/$(med "${CPU[floor,$n]}"), $(med "${MCPU[spacecast,$n]}")/$(med "${MCPU[floor,$n]}"), $(med "${CPU[icecast2,$n]}")/$(med "${CPU[floor,$n]}"), $(med "${MCPU[icecast2,$n]}")/$(med "${MCPU[floor,$n]}")))"
 done
 echo
 echo "| storm of $STORM at once | heard audio within 1 s | join p50 ms | join p99 ms | joined |"
