@@ -11,7 +11,7 @@ SC_BIN=${SC_BIN:-$here/../build/spacecast}
 FLOOR_BIN=${FLOOR_BIN:-$here/../build/bench_floor}
 SIZES=${SIZES:-"1000 5000 10000 18000"}
 HOLD=${HOLD:-20}
-REPS=${REPS:-1}
+REPS=${REPS:-3}
 JOIN_RATE=${JOIN_RATE:-1000}
 STORM=${STORM:-5000}
 CLK=$(getconf CLK_TCK)
@@ -85,6 +85,7 @@ for n in $SIZES; do
     out=$(tail -1 "$tmp/lt.out")
     cpu=$(python3 -c "print(round(($t1-$t0)/$CLK/($s1-$s0)*100/($n/1000),2))")
     mem=$(python3 -c "print(max(0,round(($rss1-$rss0)*1024/$n)))")
+    [ "$r" = 1 ] || mem="-" # later rounds reuse the memory the first one grew
     mcpu=$(python3 -c "print(round(max(0,($t1-$t0)/$CLK/($s1-$s0)*100-${IDLE[$s]})/($n/1000),2))")
     CPU[$s,$n]+="$cpu "; MCPU[$s,$n]+="$mcpu "
     echo "| $n | $s | $r | $cpu | $mcpu | $mem | $(kv join_p50_ms "$out") | $(kv join_p99_ms "$out") | $(kv stalls "$out") | $(kv joined "$out") |"

@@ -1,7 +1,7 @@
 /* websocket.c — RFC 6455 on an sc_conn: the handshake, then wslay's event API fed from the
  * connection's request buffer and writing into its output queue. One wslay context per
  * connection; frames wslay writes during one pump are gathered into one buffer and handed to
- * the connection whole, so a burst of messages costs one writev. */
+ * the connection whole, so a burst of messages costs one sendmsg. */
 #include "spacecast/websocket.h"
 #include "spacecast/conn.h"
 #include "spacecast/log.h"
