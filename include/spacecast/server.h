@@ -24,6 +24,9 @@ typedef struct sc_worker {
     sc_conn_t *streams;     /* streaming connections (listeners, event streams) */
     sc_conn_t *conns;       /* every connection of this worker */
     size_t nstreams;
+    _Atomic int pump_new;    /* set with each wake for new pages (sc_server_wake_workers) */
+    int pumping, pump_again; /* a sweep of the streams in progress; another one due after it */
+    sc_conn_t *pump_next;    /* where the sweep resumes */
 } sc_worker_t;
 
 /* Reasons a connection or join is refused, for metrics (sc_refusal_name). */

@@ -94,6 +94,8 @@ static void stream_link(sc_conn_t *c)
 static void stream_unlink(sc_conn_t *c)
 {
     sc_worker_t *w = c->worker;
+    if (w->pump_next == c) /* a sweep in progress resumes past it */
+        w->pump_next = c->snext;
     if (c->sprev)
         c->sprev->snext = c->snext;
     else
@@ -414,13 +416,39 @@ int sc_conn_flush(sc_conn_t *c)
     return SC_OK;
 }
 
+/* New pages reach the worker's streams in a sweep down its list, SC_PUMP_SLICE connections at
+ * a time; between slices the loop serves whatever else is ready (the API, speakers, joins), so a
+ * sweep over thousands of listeners never holds a details request for all of it. Pages that
+ * arrive during a sweep are sent by the rest of this sweep and by one more from the head:
+ * nobody at the tail of the list is starved by restarts. */
+#define SC_PUMP_SLICE 64
+
 void sc_conn_pump_streams(sc_worker_t *w)
 {
-    for (sc_conn_t *c = w->streams, *n; c; c = n) {
-        n = c->snext; /* flush may close and unlink c */
+    if (atomic_exchange_explicit(&w->pump_new, 0, memory_order_acq_rel)) {
+        if (w->pumping) {
+            w->pump_again = 1;
+        } else {
+            w->pumping = 1;
+            w->pump_next = w->streams;
+        }
+    }
+    if (!w->pumping)
+        return;
+    for (int k = 0; w->pump_next && k < SC_PUMP_SLICE; k++) {
+        sc_conn_t *c = w->pump_next;
+        w->pump_next = c->snext; /* stream_unlink keeps it valid if the flush closes that one */
         if (!(c->io.events & EPOLLOUT))
             sc_conn_flush(c);
     }
+    if (!w->pump_next && w->pump_again) {
+        w->pump_again = 0;
+        w->pump_next = w->streams;
+    }
+    if (w->pump_next)
+        sc_loop_wake(w->loop); /* the next slice, after what else is ready */
+    else
+        w->pumping = 0;
 }
 
 /* --- input -------------------------------------------------------------------------- */

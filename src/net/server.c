@@ -216,8 +216,10 @@ static void *worker_main(void *arg)
 
 void sc_server_wake_workers(void)
 {
-    for (int i = 0; i < sc_srv.nworkers; i++)
+    for (int i = 0; i < sc_srv.nworkers; i++) {
+        atomic_store_explicit(&sc_srv.workers[i].pump_new, 1, memory_order_release);
         sc_loop_wake(sc_srv.workers[i].loop);
+    }
 }
 
 static void stop_listening(sc_loop_t *l, void *arg)
