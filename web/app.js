@@ -177,7 +177,7 @@ function spacePage(id) {
       const full = e.status === 503;
       const alt = e.body && e.body.alternatives;
       /* Overflow: a full live stream that names an HLS alternative is played from HLS at once
-       * (natively where the browser plays HLS), while the live stream is tried again. */
+       * (hls.js, or natively without MSE: playHls), while the live stream is tried again. */
       if (full && alt && alt.hls && !viaHls && (hasMse() || audio.canPlayType("application/vnd.apple.mpegurl"))) {
         viaHls = true;
         playHls(alt.hls).catch(() => { viaHls = false; stopHls(); });
@@ -202,7 +202,7 @@ function spacePage(id) {
   }
   /* HLS in the <audio> element: with hls.js wherever Media Source Extensions exist (spacecast
    * serves it; the page loads it only now, it is ~390 KB), natively only without them (older
-   * iPhones). Not native first: Chromium's own HLS player (M141+) gives up with "Segment queue
+   * iPhones). Not native first: Chromium's own HLS player (156 here) gives up with "Segment queue
    * never had any data" on a live playlist only a few segments long, which is what a Space
    * that has just started, or a server that has just restarted, has (docs/webapp.md). */
   const hasMse = () => !!(window.MediaSource || window.ManagedMediaSource);
