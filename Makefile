@@ -18,7 +18,7 @@ build: deps web-deps
 	@cmake --build $(BUILD) -j$(JOBS)
 
 # hls.js from the lockfile, served by spacecast as /web/vendor/hls.js (never from a CDN); the web
-# app loads it only to play the HLS overflow in a browser without native HLS, and works without it
+# app loads it only to play the HLS overflow, and without it falls back to the browser's own HLS
 web-deps:
 	@cd webdeps && npm ci --no-audit --no-fund --loglevel=error && mkdir -p ../web/vendor && \
 	  cp node_modules/hls.js/dist/hls.light.min.js ../web/vendor/hls.js || \

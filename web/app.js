@@ -108,8 +108,8 @@ function spacePage(id) {
     $("#tally").textContent = d.listeners; $("#peak").textContent = d.peak;
     /* asking to speak is for listeners of a Space that is not over */
     $("#ask").hidden = d.state === "ended" || atLeast("speaker");
-    if (d.state === "ended") $("#asked").textContent = "";
     if (d.state === "ended") {
+      $("#asked").textContent = "";
       if (playing) stopPlaying();
       $("#play").hidden = true;
       status.innerHTML = `This Space has ended. <a href="${d.urls.replay}">Listen to the replay</a>`;
@@ -211,9 +211,13 @@ function spacePage(id) {
     return new Promise((ok, fail) => { const el = document.createElement("script"); el.src = src; el.onload = ok; el.onerror = fail; document.head.append(el); });
   }
   async function playHls(url) {
-    if (!hasMse()) { audio.src = url; return audio.play(); }
-    if (!window.Hls) await loadScript("/web/vendor/hls.js");
-    if (!window.Hls || !Hls.isSupported()) throw new Error("no HLS player");
+    /* hls.js missing (a build without npm) or unsupported: the browser's own player, if any */
+    if (hasMse() && !window.Hls) await loadScript("/web/vendor/hls.js").catch(() => {});
+    if (!window.Hls || !Hls.isSupported()) {
+      if (!audio.canPlayType("application/vnd.apple.mpegurl")) throw new Error("no HLS player");
+      audio.src = url;
+      return audio.play();
+    }
     hls = new Hls({ lowLatencyMode: true });
     hls.on(Hls.Events.ERROR, (_ev, data) => { if (data.fatal) audio.dispatchEvent(new Event("error")); });
     hls.loadSource(url);

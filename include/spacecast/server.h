@@ -25,8 +25,8 @@ typedef struct sc_worker {
     sc_conn_t *conns;       /* every connection of this worker */
     size_t nstreams;
     _Atomic int pump_new;    /* set with each wake for new pages (sc_server_wake_workers) */
-    int pumping, pump_again; /* a sweep of the streams in progress; another one due after it */
-    sc_conn_t *pump_next;    /* where the sweep resumes */
+    sc_conn_t *pump_next;    /* where the sweep under way resumes (NULL: none under way) */
+    int pump_again;          /* pages came during the sweep: another one from the head after it */
 } sc_worker_t;
 
 /* Reasons a connection or join is refused, for metrics (sc_refusal_name). */

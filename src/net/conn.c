@@ -426,15 +426,13 @@ int sc_conn_flush(sc_conn_t *c)
 void sc_conn_pump_streams(sc_worker_t *w)
 {
     if (atomic_exchange_explicit(&w->pump_new, 0, memory_order_acq_rel)) {
-        if (w->pumping) {
+        if (w->pump_next) { /* a sweep is under way */
             w->pump_again = 1;
         } else {
-            w->pumping = 1;
             w->pump_next = w->streams;
+            w->pump_again = 0; /* this sweep carries every page so far */
         }
     }
-    if (!w->pumping)
-        return;
     for (int k = 0; w->pump_next && k < SC_PUMP_SLICE; k++) {
         sc_conn_t *c = w->pump_next;
         w->pump_next = c->snext; /* stream_unlink keeps it valid if the flush closes that one */
@@ -447,8 +445,6 @@ void sc_conn_pump_streams(sc_worker_t *w)
     }
     if (w->pump_next)
         sc_loop_wake(w->loop); /* the next slice, after what else is ready */
-    else
-        w->pumping = 0;
 }
 
 /* --- input -------------------------------------------------------------------------- */
