@@ -316,9 +316,9 @@ function spacePage(id) {
         <span id="stagestatus" class="notice" role="status"></span></div>
         <p><label>Microphone <meter id="miclevel" min="0" max="0.1" value="0"></meter></label>
            <label>The others <meter id="mixlevel" min="0" max="0.1" value="0"></meter></label></p>`;
-      if (!window.SpeakerLink || !SpeakerLink.supported()) {
+      if (!(window.SpeakerLink && SpeakerLink.supported()) && !(window.RtcSpeakerLink && RtcSpeakerLink.supported())) {
         $("#mic").disabled = true;
-        $("#stagestatus").textContent = "This browser cannot send audio (it lacks WebCodecs); use ffmpeg or spacecast speak.";
+        $("#stagestatus").textContent = "This browser cannot send audio (it lacks WebRTC and WebCodecs); use ffmpeg or spacecast speak.";
         return;
       }
       const offStage = () => {
@@ -326,16 +326,35 @@ function spacePage(id) {
         $("#mic").textContent = "Join the stage"; $("#mute").hidden = true; $("#play").hidden = details.state === "ended";
       };
       const showMute = () => { $("#mute").textContent = link.muted ? "Unmute" : "Mute"; $("#mute").setAttribute("aria-pressed", String(link.muted)); };
-      $("#mic").onclick = async () => {
-        if (link) { link.stop(); offStage(); $("#stagestatus").textContent = "Microphone off."; return; }
-        $("#stagestatus").textContent = "Asking for the microphone…";
-        const l = new SpeakerLink(id, token, (state, words) => {
+      /* WebRTC (WHIP/WHEP) first: UDP rides out loss that stalls a TCP link; the WebSocket link
+       * when WebRTC is missing, refused or cannot get through (a firewall that drops UDP).
+       * ?link=ws forces the WebSocket link. */
+      const wantRtc = window.RtcSpeakerLink && RtcSpeakerLink.supported() && new URLSearchParams(location.search).get("link") !== "ws";
+      const newLink = (Kind) => {
+        const l = new Kind(id, token, (state, words) => {
           $("#stagestatus").textContent = words;
           if (state === "stopped" && link === l) offStage();
         }, () => { if (link === l) showMute(); });
-        try { await l.start(); }
-        catch (e) { $("#stagestatus").textContent = "No microphone: " + e.message; l.stop(); return; }
         link = l; window.__speaker = l;
+        return l;
+      };
+      $("#mic").onclick = async () => {
+        if (link) { link.stop(); offStage(); $("#stagestatus").textContent = "Microphone off."; return; }
+        $("#stagestatus").textContent = "Asking for the microphone…";
+        let l = newLink(wantRtc ? RtcSpeakerLink : SpeakerLink);
+        try { await l.start(); }
+        catch (e) {
+          l.stop();
+          if (!(l instanceof RtcSpeakerLink) || !(e instanceof RtcFallback)) {
+            if (link === l) offStage();
+            $("#stagestatus").textContent = e.final ? e.message : "No microphone: " + e.message;
+            return;
+          }
+          l = newLink(SpeakerLink); /* WebRTC could not connect from here */
+          try { await l.start(); }
+          catch (e2) { l.stop(); if (link === l) offStage(); $("#stagestatus").textContent = "No microphone: " + e2.message; return; }
+        }
+        if (link !== l) return; /* stopped meanwhile */
         if (playing) stopPlaying(); /* on stage the others come through the mix-minus */
         $("#play").hidden = true;
         $("#mic").textContent = "Leave the stage"; $("#mute").hidden = false;

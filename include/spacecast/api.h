@@ -28,6 +28,13 @@ void sc_ingest_handle(sc_req_t *r);
 void sc_hls_handle_get(sc_req_t *r);
 /* audio/ws_speak.c: the WebSocket speaker link */
 void sc_ws_speak_handle(sc_req_t *r);
+/* whip.c: WebRTC speakers (WHIP ingest, WHEP mix-minus) */
+void sc_whip_post(sc_req_t *r);
+void sc_whep_post(sc_req_t *r);
+void sc_whip_delete(sc_req_t *r);
+void sc_whep_delete(sc_req_t *r);
+void sc_whip_patch(sc_req_t *r);
+void sc_whip_options(sc_req_t *r);
 /* http/static.c */
 void sc_static_handle(sc_req_t *r);
 

@@ -19,6 +19,10 @@ typedef struct sc_config {
     char public_url[256];    /* base URL in API answers; default http://LISTEN */
     int workers;             /* event-loop threads; 0 = one per core */
     int demo;
+    /* [rtc] */
+    char rtc_listen[128];    /* UDP HOST:PORT of WebRTC media; "" = the listen address, "off" = no WebRTC */
+    char rtc_candidate[128]; /* IP:PORT peers are told to send to (NAT, relays); "" = the bound address */
+    int rtc_max_sessions;    /* WHIP + WHEP sessions, server-wide */
     /* [limits] */
     int max_connections;     /* server-wide open connections */
     int reserved_fds;        /* kept back for speakers, hosts and the API */

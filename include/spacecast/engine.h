@@ -22,9 +22,6 @@ void sc_engine_speaker_muted(sc_space_t *s, int index, int muted);
 void sc_engine_speaker_removed(sc_space_t *s, int index);
 /** Add the built-in synthetic speaker ("demo-bot") to a live Space (for --demo). */
 void sc_engine_demo_speaker(sc_space_t *s);
-/** Where mix-minus packets go (the WebSocket speaker link): ctx is the sc_space_t. */
-typedef void (*sc_minus_sink_fn)(void *ctx, uint32_t speaker, const uint8_t *pkt, size_t len);
-void sc_engine_set_minus_sink(sc_minus_sink_fn fn);
 /** Tell listeners of a Space they left (stream source hook, live.c). */
 void sc_live_listener_left(sc_conn_t *c);
 

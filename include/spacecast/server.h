@@ -93,4 +93,8 @@ static inline void sc_server_refused(sc_refusal_t r)
     atomic_fetch_add_explicit(&sc_server()->refused[r], 1, memory_order_relaxed);
 }
 
+/** "HOST:PORT" (IPv4, [IPv6] or localhost) as a dual-stack socket address. 0 or -1. */
+struct sockaddr_in6;
+int sc_server_parse_hostport(const char *s, struct sockaddr_in6 *out);
+
 #endif

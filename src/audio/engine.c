@@ -2,6 +2,7 @@
  * the timeline never drifts; missed ticks (a stalled machine) are caught up, not skipped,
  * so granule positions stay true to the wall clock. */
 #include "spacecast/engine.h"
+#include "spacecast/minus.h"
 #include "spacecast/common.h"
 #include "spacecast/hls.h"
 #include "spacecast/live.h"
@@ -42,13 +43,11 @@ static struct {
     sc_packet_t *lobby;
     size_t nlobby;
     uint16_t preskip;
-    sc_minus_sink_fn minus_sink;
     pthread_mutex_t demo_mu;
     sc_demo_t *demos;
     uint64_t ticks;
 } sc_eng = { .demo_mu = PTHREAD_MUTEX_INITIALIZER };
 
-void sc_engine_set_minus_sink(sc_minus_sink_fn fn) { sc_eng.minus_sink = fn; }
 
 /* --- lobby audio: encoded once at start, looped by every scheduled Space -------------- */
 
@@ -271,11 +270,6 @@ void sc_engine_speaker_removed(sc_space_t *s, int index)
 
 /* --- the tick ----------------------------------------------------------------------- */
 
-static void on_minus(void *ctx, uint32_t speaker, const uint8_t *pkt, size_t len)
-{
-    if (sc_eng.minus_sink)
-        sc_eng.minus_sink(ctx, speaker, pkt, len);
-}
 
 /* One 20 ms frame of one Space; returns 1 if a page was published. */
 static int tick_space(sc_space_t *s)
@@ -289,7 +283,7 @@ static int tick_space(sc_space_t *s)
             published = sc_live_push(s->live, p->data, p->len, SC_FRAME);
         } else if (st == SC_SPACE_LIVE && s->mixer) {
             sc_mixer_frame_t fr;
-            if (sc_mixer_tick(s->mixer, &fr, on_minus, s) == 0 && fr.mix_len) {
+            if (sc_mixer_tick(s->mixer, &fr, sc_minus_publish, s) == 0 && fr.mix_len) {
                 published = sc_live_push(s->live, fr.mix, fr.mix_len, SC_FRAME);
                 if (s->hls)
                     sc_hls_push(s->hls, fr.mix, fr.mix_len);

@@ -2,9 +2,7 @@
  * mixer through the shared ingest slot logic), the speaker's mix-minus out, JSON control
  * events both ways. Protocol: docs/websocket.md.
  *
- * Mix-minus crosses threads through a sink per connection: the engine thread finds it in a
- * small table keyed by (Space, speaker index), drops the packet into its bounded ring and, if
- * no delivery is pending, posts one task to the connection's worker loop. The engine never
+ * Mix-minus crosses threads through a sink per connection (minus.h): the engine never
  * touches a socket and never waits on a worker. */
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
@@ -12,15 +10,12 @@
 #include "spacecast/engine.h"
 #include "spacecast/ingest.h"
 #include "spacecast/log.h"
+#include "spacecast/minus.h"
 #include "spacecast/mixer.h"
 #include "spacecast/websocket.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 
-#define SC_SINK_RING 10          /* 200 ms of mix-minus; a worker further behind loses the oldest */
-#define SC_SINK_BUCKETS 1024     /* hash buckets of the (Space, index) → sink table */
 #define SC_SPEAK_WATCH_MS 200    /* how soon a replaced, removed or ended speaker is told */
 #define SC_SPEAK_MAX_BACKLOG 16384 /* unsent output above which mix-minus packets are skipped */
 
@@ -53,129 +48,17 @@ void sc_ws_pkt_header(uint8_t out[SC_WS_PKT_HEADER], uint16_t seq, uint16_t flag
     out[7] = (uint8_t)timestamp;
 }
 
-/* --- mix-minus sinks ------------------------------------------------------------------------ */
-
-struct sc_speak;
-
-typedef struct sc_sink_pkt {
-    uint16_t len;
-    uint8_t data[SC_WS_PKT_HEADER + SC_WS_PKT_MAX_OPUS]; /* header written at push time */
-} sc_sink_pkt_t;
-
-typedef struct sc_sink {
-    /* set once before registration */
-    const sc_space_t *space;
-    uint32_t index;
-    sc_loop_t *loop;
-    struct sc_sink *next;  /* table bucket chain, under sc_sink_mu */
-    atomic_int refs;       /* the connection, the table does not count, each posted task */
-    pthread_mutex_t mu;    /* the ring and the fields below */
-    sc_sink_pkt_t ring[SC_SINK_RING];
-    int head, count, scheduled;
-    uint16_t seq;          /* numbered at push time, so drops show as gaps to the client */
-    uint32_t ts;
-    uint64_t dropped;
-    struct sc_speak *sp;   /* the connection's state; NULL once it closed (worker thread only) */
-} sc_sink_t;
-
-static sc_sink_t *sc_sink_table[SC_SINK_BUCKETS];
-static pthread_mutex_t sc_sink_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static size_t sink_bucket(const void *space, uint32_t index)
-{
-    uint64_t h = (uint64_t)(uintptr_t)space * 0x9E3779B97F4A7C15ull + index * 0xC2B2AE3D27D4EB4Full;
-    return (size_t)(h >> 40) & (SC_SINK_BUCKETS - 1);
-}
-
-static void sink_unref(sc_sink_t *k)
-{
-    if (atomic_fetch_sub(&k->refs, 1) == 1) {
-        pthread_mutex_destroy(&k->mu);
-        free(k);
-    }
-}
-
-/* The newest connection of a speaker takes the entry over; the older one just falls out. */
-static void sink_register(sc_sink_t *k)
-{
-    size_t b = sink_bucket(k->space, k->index);
-    pthread_mutex_lock(&sc_sink_mu);
-    for (sc_sink_t **pp = &sc_sink_table[b]; *pp; pp = &(*pp)->next) {
-        if ((*pp)->space == k->space && (*pp)->index == k->index) {
-            *pp = (*pp)->next;
-            break;
-        }
-    }
-    k->next = sc_sink_table[b];
-    sc_sink_table[b] = k;
-    pthread_mutex_unlock(&sc_sink_mu);
-}
-
-static void sink_unregister(sc_sink_t *k)
-{
-    size_t b = sink_bucket(k->space, k->index);
-    pthread_mutex_lock(&sc_sink_mu);
-    for (sc_sink_t **pp = &sc_sink_table[b]; *pp; pp = &(*pp)->next) {
-        if (*pp == k) {
-            *pp = k->next;
-            break;
-        }
-    }
-    k->next = NULL;
-    pthread_mutex_unlock(&sc_sink_mu);
-}
-
-static void sink_deliver(sc_loop_t *l, void *arg);
-
-/* Engine thread, inside the Space's tick (audio_mu held): O(1), no I/O, no waiting on workers. */
-static void sink_on_minus(void *ctx, uint32_t speaker, const uint8_t *pkt, size_t len)
-{
-    if (len == 0 || len > SC_WS_PKT_MAX_OPUS)
-        return;
-    int post = 0;
-    sc_loop_t *loop = NULL;
-    pthread_mutex_lock(&sc_sink_mu);
-    sc_sink_t *k = sc_sink_table[sink_bucket(ctx, speaker)];
-    while (k && (k->space != ctx || k->index != speaker))
-        k = k->next;
-    if (k) {
-        pthread_mutex_lock(&k->mu);
-        if (k->count == SC_SINK_RING) {
-            k->head = (k->head + 1) % SC_SINK_RING; /* the oldest goes: late audio is useless */
-            k->count--;
-            k->dropped++;
-        }
-        sc_sink_pkt_t *p = &k->ring[(k->head + k->count++) % SC_SINK_RING];
-        sc_ws_pkt_header(p->data, k->seq++, 0, k->ts);
-        k->ts += SC_MIXER_FRAME;
-        memcpy(p->data + SC_WS_PKT_HEADER, pkt, len);
-        p->len = (uint16_t)(SC_WS_PKT_HEADER + len);
-        if (!k->scheduled) {
-            k->scheduled = post = 1;
-            atomic_fetch_add(&k->refs, 1); /* the task's */
-            loop = k->loop;
-        }
-        pthread_mutex_unlock(&k->mu);
-    }
-    pthread_mutex_unlock(&sc_sink_mu);
-    if (post)
-        sc_loop_post(loop, sink_deliver, k);
-}
-
-static pthread_once_t sc_speak_once = PTHREAD_ONCE_INIT;
-
-static void speak_init(void) { sc_engine_set_minus_sink(sink_on_minus); }
-
 /* --- one speaker connection ----------------------------------------------------------------- */
 
 typedef struct sc_speak {
     sc_ws_t *ws;
     sc_loop_t *loop;
     sc_ingest_slot_t slot;
-    sc_sink_t *sink;
+    sc_minus_sink_t *sink;
     sc_timer_t watch;
     char name[SC_TOKEN_NAME_MAX + 1];
     sc_role_t role;
+    int control_only;      /* ?media=none: events and mute only, the audio goes over WebRTC */
     int muted_seen;
     uint64_t last_msg_ms;  /* loop clock of the last text or binary message */
     uint64_t packets_in, packets_out, skipped;
@@ -192,37 +75,20 @@ static void speak_send_json(sc_speak_t *sp, json_t *obj)
     free(s);
 }
 
-/* Worker thread: send what the engine left in the ring. */
-static void sink_deliver(sc_loop_t *l, void *arg)
+/* Worker thread: one mix-minus packet for this speaker. */
+static void speak_on_minus(void *owner, const uint8_t *opus, size_t len, uint16_t seq, uint32_t ts)
 {
-    (void)l;
-    sc_sink_t *k = arg;
-    sc_sink_pkt_t pkt;
-    for (;;) {
-        pthread_mutex_lock(&k->mu);
-        sc_speak_t *sp = k->sp;
-        if (!sp || k->count == 0) {
-            k->scheduled = 0;
-            k->head = (k->head + k->count) % SC_SINK_RING;
-            k->count = 0;
-            pthread_mutex_unlock(&k->mu);
-            break;
-        }
-        pkt.len = k->ring[k->head].len;
-        memcpy(pkt.data, k->ring[k->head].data, pkt.len);
-        k->head = (k->head + 1) % SC_SINK_RING;
-        k->count--;
-        pthread_mutex_unlock(&k->mu);
-        /* a client that does not read its return audio gets gaps, not a growing queue */
-        if (!sc_ws_is_open(sp->ws) || sc_ws_pending(sp->ws) > SC_SPEAK_MAX_BACKLOG) {
-            sp->skipped++;
-            continue;
-        }
-        if (sc_ws_send(sp->ws, SC_WS_BINARY, pkt.data, pkt.len) == SC_OK)
-            sp->packets_out++;
-        /* the send may have closed the connection: k->sp is re-read under the lock */
+    sc_speak_t *sp = owner;
+    /* a client that does not read its return audio gets gaps, not a growing queue */
+    if (len > SC_WS_PKT_MAX_OPUS || !sc_ws_is_open(sp->ws) || sc_ws_pending(sp->ws) > SC_SPEAK_MAX_BACKLOG) {
+        sp->skipped++;
+        return;
     }
-    sink_unref(k);
+    uint8_t pkt[SC_WS_PKT_HEADER + SC_WS_PKT_MAX_OPUS];
+    sc_ws_pkt_header(pkt, seq, 0, ts);
+    memcpy(pkt + SC_WS_PKT_HEADER, opus, len);
+    if (sc_ws_send(sp->ws, SC_WS_BINARY, pkt, SC_WS_PKT_HEADER + len) == SC_OK)
+        sp->packets_out++;
 }
 
 /* Tell the client why it is being let go, then close. */
@@ -243,7 +109,7 @@ static int speak_check(sc_speak_t *sp)
     const sc_speaker_t *sk = &s->speakers[sp->slot.index];
     int ended = s->state == SC_SPACE_ENDED;
     int removed = sk->removed || sk->generation != sp->slot.token_gen;
-    int replaced = sk->ingest_gen != sp->slot.gen;
+    int replaced = !sp->control_only && sk->ingest_gen != sp->slot.gen;
     int muted = sk->muted;
     pthread_mutex_unlock(&s->mu);
     if (ended)
@@ -303,7 +169,7 @@ static void speak_on_message(sc_ws_t *ws, int opcode, const uint8_t *data, size_
         return;
     }
     sc_ws_pkt_t pkt;
-    if (sc_ws_pkt_parse(data, len, &pkt) != 0) {
+    if (sp->control_only || sc_ws_pkt_parse(data, len, &pkt) != 0) {
         sc_ws_close(ws, SC_WS_CLOSE_INVALID_DATA, "bad audio packet");
         return;
     }
@@ -325,18 +191,14 @@ static void speak_on_close(sc_ws_t *ws)
 {
     sc_speak_t *sp = sc_ws_user(ws);
     sc_timer_cancel(sc_loop_timers(sp->loop), &sp->watch);
-    sink_unregister(sp->sink); /* the engine stops finding it */
-    pthread_mutex_lock(&sp->sink->mu);
-    sp->sink->sp = NULL;
-    uint64_t dropped = sp->sink->dropped;
-    pthread_mutex_unlock(&sp->sink->mu);
-    sink_unref(sp->sink);
+    uint64_t dropped = sp->sink ? sc_minus_close(sp->sink) : 0; /* the engine stops finding it */
     sc_log_info("event=ws_speak_closed space=%s speaker=%s packets_in=%llu packets_out=%llu skipped=%llu "
                 "dropped=%llu peer_code=%u",
                 sp->slot.space->id, sp->name, (unsigned long long)sp->packets_in,
                 (unsigned long long)sp->packets_out, (unsigned long long)sp->skipped, (unsigned long long)dropped,
                 (unsigned)sc_ws_peer_close_code(ws));
-    sc_ingest_release(&sp->slot);
+    if (!sp->control_only)
+        sc_ingest_release(&sp->slot);
     sp->slot.space = NULL;
     sc_loop_defer(sp->loop, speak_free, sp); /* a timer or task of this iteration may still hold sp */
 }
@@ -345,7 +207,6 @@ static const sc_ws_handler_t sc_speak_handler = { .on_message = speak_on_message
 
 void sc_ws_speak_handle(sc_req_t *r)
 {
-    pthread_once(&sc_speak_once, speak_init);
     sc_space_t *s = sc_api_space(r);
     if (!s)
         return;
@@ -363,7 +224,13 @@ void sc_ws_speak_handle(sc_req_t *r)
     int idx = sc_space_speaker_index(s, &claims);
     pthread_mutex_unlock(&s->mu);
     sc_speak_t *sp = sc_calloc(1, sizeof *sp);
-    if (idx < 0 || sc_ingest_claim(&sp->slot, s, idx, claims.generation, 1) != 0) {
+    char media[8] = "";
+    sc_http_query_get(r->http->query, "media", media, sizeof media);
+    sp->control_only = !strcmp(media, "none");
+    if (sp->control_only && idx >= 0) {
+        /* the speaker's audio comes over WHIP: this link only watches (removed, ended, muted) */
+        sp->slot = (sc_ingest_slot_t){ .space = s, .index = idx, .token_gen = claims.generation };
+    } else if (idx < 0 || sc_ingest_claim(&sp->slot, s, idx, claims.generation, 1) != 0) {
         free(sp);
         sc_http_error(r, 401, "unauthorized", "token revoked");
         return;
@@ -374,15 +241,8 @@ void sc_ws_speak_handle(sc_req_t *r)
     snprintf(sp->name, sizeof sp->name, "%s", claims.name);
     sc_timer_init(&sp->watch, speak_on_watch);
 
-    sc_sink_t *k = sc_calloc(1, sizeof *k);
-    pthread_mutex_init(&k->mu, NULL);
-    atomic_init(&k->refs, 1);
-    k->space = s;
-    k->index = (uint32_t)idx;
-    k->loop = sp->loop;
-    k->sp = sp;
-    sp->sink = k;
-    sink_register(k);
+    if (!sp->control_only)
+        sp->sink = sc_minus_open(s, (uint32_t)idx, sp->loop, speak_on_minus, sp);
 
     pthread_mutex_lock(&s->mu);
     sp->muted_seen = s->speakers[idx].muted;

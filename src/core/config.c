@@ -33,6 +33,9 @@ static const sc_opt_t sc_opts[] = {
     S("server", public_url, "base URL used in API answers (default http://LISTEN)"),
     I("server", workers, 0, 64, "event-loop threads (0 = one per core)"),
     B("server", demo, "create a live demo Space with a synthetic speaker"),
+    S("rtc", rtc_listen, "UDP HOST:PORT for WebRTC media (WHIP/WHEP); empty = the listen address, off = none"),
+    S("rtc", rtc_candidate, "IP:PORT announced to WebRTC peers (behind NAT); empty = the bound address"),
+    I("rtc", rtc_max_sessions, 1, 100000, "WebRTC sessions (WHIP + WHEP), server-wide"),
     I("limits", max_connections, 16, 1000000, "open connections, server-wide"),
     I("limits", reserved_fds, 0, 10000, "connections kept back for speakers, hosts and the API"),
     I("limits", max_listeners, 1, 1000000, "direct-stream listeners, server-wide"),
@@ -63,6 +66,7 @@ void sc_config_defaults(sc_config_t *c)
     snprintf(c->web_root, sizeof c->web_root, "%s", SC_WEB_ROOT);
 #endif
     c->workers = 0;
+    c->rtc_max_sessions = 256;
     c->max_connections = 19000;
     c->reserved_fds = 200;
     c->max_listeners = 18000;

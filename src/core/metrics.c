@@ -1,5 +1,6 @@
 /* metrics.c — lock-free counters, rendered as Prometheus text on request. */
 #include "spacecast/metrics.h"
+#include "spacecast/rtc.h"
 #include "spacecast/common.h"
 #include "spacecast/hls.h"
 #include "spacecast/page.h"
@@ -14,7 +15,7 @@
 
 #define SC_METRIC_ROUTES 64
 static const int sc_status_codes[] = { 100, 101, 200, 201, 202, 204, 206, 304, 307, 400, 401, 403, 404,
-                                       405, 408, 409, 413, 416, 429, 431, 500, 501, 503 };
+                                       405, 408, 409, 413, 415, 416, 429, 431, 500, 501, 503 };
 #define SC_METRIC_STATUSES (SC_ARRAY_LEN(sc_status_codes) + 1) /* + "other" */
 static _Atomic uint64_t sc_requests[SC_METRIC_ROUTES][SC_METRIC_STATUSES];
 
@@ -96,6 +97,19 @@ char *sc_metrics_render(size_t *len)
     put(&b, "# HELP spacecast_recording_failures_total Recordings stopped by a write error (disk full).\n"
             "# TYPE spacecast_recording_failures_total counter\nspacecast_recording_failures_total %llu\n",
         (unsigned long long)sc_recorder_failures());
+    sc_rtc_stats_t rtc;
+    sc_rtc_get_stats(&rtc);
+    put(&b, "# HELP spacecast_rtc_sessions WebRTC (WHIP/WHEP) sessions, and those with media flowing.\n"
+            "# TYPE spacecast_rtc_sessions gauge\nspacecast_rtc_sessions %d\nspacecast_rtc_sessions_connected %d\n",
+        rtc.sessions, rtc.connected);
+    put(&b, "# TYPE spacecast_rtc_packets_total counter\nspacecast_rtc_packets_total{dir=\"in\"} %llu\n"
+            "spacecast_rtc_packets_total{dir=\"out\"} %llu\n",
+        (unsigned long long)rtc.packets_in, (unsigned long long)rtc.packets_out);
+    put(&b, "# HELP spacecast_rtc_rejected_total WebRTC offers and datagrams refused, by reason.\n"
+            "# TYPE spacecast_rtc_rejected_total counter\n");
+    for (int i = 0; i < SC_RTC_REJ_N; i++)
+        put(&b, "spacecast_rtc_rejected_total{reason=\"%s\"} %llu\n", sc_rtc_reject_name((sc_rtc_reject_t)i),
+            (unsigned long long)rtc.rejected[i]);
     put(&b, "# TYPE spacecast_open_connections gauge\nspacecast_open_connections %d\n",
         atomic_load(&srv->open_conns));
     uint64_t hls_segments, hls_dropped, hls_parked;

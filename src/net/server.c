@@ -6,6 +6,7 @@
 #include "spacecast/engine.h"
 #include "spacecast/log.h"
 #include "spacecast/relay.h"
+#include "spacecast/rtc.h"
 #include "spacecast/space.h"
 #include "spacecast/store.h"
 
@@ -34,7 +35,7 @@ const char *sc_refusal_name(sc_refusal_t r)
 
 /* --- addresses ---------------------------------------------------------------------- */
 
-static int parse_hostport(const char *s, struct sockaddr_in6 *out)
+int sc_server_parse_hostport(const char *s, struct sockaddr_in6 *out)
 {
     char host[128];
     const char *colon = strrchr(s, ':');
@@ -72,7 +73,7 @@ static int parse_hostport(const char *s, struct sockaddr_in6 *out)
 static int listen_socket(const char *hostport)
 {
     struct sockaddr_in6 a;
-    if (parse_hostport(hostport, &a) < 0) {
+    if (sc_server_parse_hostport(hostport, &a) < 0) {
         sc_log_error("event=bad_listen_address addr=%s", hostport);
         return -1;
     }
@@ -337,6 +338,8 @@ int sc_server_run(void)
     signal(SIGPIPE, SIG_IGN);
     if (sc_engine_start() != 0)
         return -1;
+    if (!s->cfg.relay_from[0] && sc_rtc_start(&s->cfg) < 0) /* speakers publish at the origin */
+        return -1;
     if (s->cfg.relay_from[0] && sc_relay_start(s->cfg.relay_from) != 0)
         return -1;
     for (int i = 0; i < s->nworkers; i++)
@@ -364,6 +367,7 @@ int sc_server_run(void)
     for (int i = 0; i < s->nworkers; i++)
         sc_loop_post(s->workers[i].loop, stop_listening, &s->workers[i]);
     sc_relay_stop();
+    sc_rtc_stop(); /* speakers' sessions first: they hold ingest slots of the engine's Spaces */
     sc_engine_stop(); /* flushes and syncs recordings */
     for (int i = 0; i < s->nworkers; i++) {
         sc_loop_stop(s->workers[i].loop);

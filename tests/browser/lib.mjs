@@ -129,7 +129,8 @@ export function launch(micWav) {
     executablePath: CHROMIUM,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
       "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-      `--use-file-for-fake-audio-capture=${micWav}`, "--autoplay-policy=no-user-gesture-required"],
+      `--use-file-for-fake-audio-capture=${micWav}`, "--autoplay-policy=no-user-gesture-required",
+      "--allow-loopback-in-peer-connection"], /* WebRTC to the server on 127.0.0.1 */
   });
 }
 

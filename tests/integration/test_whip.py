@@ -1,0 +1,302 @@
+"""WHIP/WHEP signalling and the ICE-lite media port as a client on the wire sees them
+(docs/webrtc.md): an offer gets 201 + Location + ETag + an ICE-lite answer with our candidate;
+bad offers (not SDP, no Opus, no fingerprint, no token, a listener's token) are refused with the
+right status and counted; OPTIONS answers CORS, PATCH 501, DELETE ends the session. On the UDP
+port a STUN binding request with the right MESSAGE-INTEGRITY is answered with our own address
+in XOR-MAPPED-ADDRESS; a wrong integrity, an unknown username, DTLS and an RTP flood from
+addresses ICE never verified get no answer and are counted, while the API keeps answering; a
+speaker's sessions die at once when the host removes them. The DTLS/SRTP media path itself is
+covered by the Chromium test (tests/browser/test_webrtc.mjs) and the unit tests."""
+import hashlib
+import hmac
+import os
+import re
+import socket
+import struct
+import time
+import zlib
+
+from sclib import Results, Server, api, create_space, invite, start_space
+
+R = Results()
+
+FP = ":".join("%02X" % b for b in hashlib.sha256(b"not a real certificate").digest())
+
+
+def offer(ufrag="cliU", pwd="clientpasswordclientpw", audio=True, fingerprint=True, codec="opus/48000/2",
+          direction="sendonly"):
+    lines = ["v=0", "o=- 4611731400430051336 2 IN IP4 127.0.0.1", "s=-", "t=0 0", "a=group:BUNDLE 0",
+             "a=extmap-allow-mixed", "a=msid-semantic: WMS stream"]
+    kind = "audio" if audio else "video"
+    lines += ["m=%s 9 UDP/TLS/RTP/SAVPF 111 0" % kind, "c=IN IP4 0.0.0.0", "a=rtcp:9 IN IP4 0.0.0.0",
+              "a=ice-ufrag:" + ufrag, "a=ice-pwd:" + pwd, "a=ice-options:trickle"]
+    if fingerprint:
+        lines.append("a=fingerprint:sha-256 " + FP)
+    lines += ["a=setup:actpass", "a=mid:0", "a=" + direction, "a=rtcp-mux",
+              "a=rtpmap:111 " + codec, "a=fmtp:111 minptime=10;useinbandfec=1", "a=rtpmap:0 PCMU/8000",
+              "a=ssrc:1234 cname:test"]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def post(srv, sid, token, body, kind="whip", ctype="application/sdp"):
+    return api(srv, "POST", "/spaces/%s/%s" % (sid, kind), body, token=token, headers={"Content-Type": ctype})
+
+
+def metric(srv, name):
+    st, raw, _ = api(srv, "GET", "/metrics")
+    text = raw.decode() if isinstance(raw, bytes) else str(raw)
+    m = re.search(r"^%s (\d+)$" % re.escape(name), text, re.M)
+    return int(m.group(1)) if m else 0
+
+
+def rejected(srv, reason):
+    return metric(srv, 'spacecast_rtc_rejected_total{reason="%s"}' % reason)
+
+
+# --- a few STUN bytes (RFC 8489), enough to play the browser's side of ICE ----------------------
+
+def stun_request(username, key, txid, controlling=True):
+    attrs = b""
+
+    def attr(t, v):
+        return struct.pack(">HH", t, len(v)) + v + b"\0" * (-len(v) % 4)
+    attrs += attr(0x0006, username.encode())
+    attrs += attr(0x0024, struct.pack(">I", 0x6E7F1EFF))
+    attrs += attr(0x802A if controlling else 0x8029, os.urandom(8))
+    attrs += attr(0x0025, b"")
+    # MESSAGE-INTEGRITY over the message with the length counting it
+    head = struct.pack(">HHI", 0x0001, len(attrs) + 24, 0x2112A442) + txid
+    mac = hmac.new(key.encode(), head + attrs, hashlib.sha1).digest()
+    attrs += attr(0x0008, mac)
+    head = struct.pack(">HHI", 0x0001, len(attrs) + 8, 0x2112A442) + txid
+    crc = (zlib.crc32(head + attrs) ^ 0x5354554E) & 0xFFFFFFFF
+    attrs += attr(0x8028, struct.pack(">I", crc))
+    return struct.pack(">HHI", 0x0001, len(attrs), 0x2112A442) + txid + attrs
+
+
+def stun_mapped(msg, txid):
+    """The XOR-MAPPED-ADDRESS of a success response, as (ip, port)."""
+    typ, length, cookie = struct.unpack(">HHI", msg[:8])
+    assert typ == 0x0101 and cookie == 0x2112A442 and msg[8:20] == txid, msg[:20].hex()
+    i = 20
+    while i + 4 <= 20 + length:
+        t, n = struct.unpack(">HH", msg[i:i + 4])
+        v = msg[i + 4:i + 4 + n]
+        if t == 0x0020 and v[1] == 1:
+            port = struct.unpack(">H", v[2:4])[0] ^ 0x2112
+            ip = bytes(a ^ b for a, b in zip(v[4:8], struct.pack(">I", 0x2112A442)))
+            return socket.inet_ntoa(ip), port
+        i += 4 + n + (-n % 4)
+    raise AssertionError("no XOR-MAPPED-ADDRESS")
+
+
+def answer_fields(sdp):
+    text = sdp.decode() if isinstance(sdp, bytes) else sdp
+    f = {}
+    for line in text.split("\r\n"):
+        for key in ("ice-ufrag", "ice-pwd", "fingerprint", "setup", "mid", "rtpmap", "fmtp"):
+            if line.startswith("a=%s:" % key):
+                f.setdefault(key, line.split(":", 1)[1])
+        if line.startswith("a=candidate:"):
+            p = line.split()
+            f["candidate"] = (p[4], int(p[5]), p[7])
+        for flag in ("ice-lite", "recvonly", "sendonly", "rtcp-mux"):
+            if line == "a=" + flag:
+                f[flag] = True
+    return f
+
+
+def main():
+    srv = Server().start()
+    try:
+        sid, host = create_space(srv, "webrtc")
+        start_space(srv, sid, host)
+        alice = invite(srv, sid, host, "alice")
+        session = {}
+
+        def whip_answer():
+            st, body, h = post(srv, sid, alice, offer())
+            assert st == 201, (st, body)
+            assert h["Content-Type"] == "application/sdp", h["Content-Type"]
+            loc = h["Location"]
+            assert re.fullmatch(r"/spaces/%s/whip/[0-9a-f]{32}" % sid, loc), loc
+            assert h["ETag"], "no ETag"
+            assert "Location" in h.get("Access-Control-Expose-Headers", ""), "Location not exposed to browsers"
+            f = answer_fields(body)
+            assert f.get("ice-lite") and f.get("recvonly") and f.get("rtcp-mux"), f
+            assert f["setup"] == "passive" and f["mid"] == "0", f
+            assert f["rtpmap"] == "111 opus/48000/2" and "useinbandfec=1" in f["fmtp"], f
+            assert f["fingerprint"].startswith("sha-256 ") and len(f["fingerprint"]) == 8 + 95, f["fingerprint"]
+            assert f["candidate"] == ("127.0.0.1", srv.port, "host"), f["candidate"]
+            assert len(f["ice-pwd"]) >= 22, "ice-pwd shorter than RFC 8839 allows"
+            session.update(f, location=loc)
+        R.case("a WHIP offer gets 201, Location, ETag and an ICE-lite recvonly Opus answer", whip_answer)
+
+        def whep_answer():
+            st, body, h = post(srv, sid, alice, offer(direction="recvonly"), kind="whep")
+            assert st == 201, (st, body)
+            f = answer_fields(body)
+            assert f.get("sendonly") and "a=ssrc:" in body.decode(), body
+            assert re.fullmatch(r"/spaces/%s/whep/[0-9a-f]{32}" % sid, h["Location"]), h["Location"]
+        R.case("a WHEP offer gets a sendonly answer with our SSRC", whep_answer)
+
+        def bad_offers():
+            before = rejected(srv, "bad_sdp")
+            cases = [
+                (post(srv, sid, alice, b"hello"), 400, "not SDP"),
+                (post(srv, sid, alice, offer(audio=False)), 400, "video only"),
+                (post(srv, sid, alice, offer(codec="PCMU/8000")), 400, "no Opus"),
+                (post(srv, sid, alice, offer(fingerprint=False)), 400, "no fingerprint"),
+                (post(srv, sid, alice, offer(direction="recvonly")), 400, "a WHIP offer that does not send"),
+            ]
+            for (st, body, _), want, what in cases:
+                assert st == want, (what, st, body)
+                assert body["error"]["code"] == "bad_sdp", (what, body)
+            assert rejected(srv, "bad_sdp") >= before + len(cases), "bad offers not counted"
+            st, body, _ = post(srv, sid, alice, offer(), ctype="application/json")
+            assert st == 415, (st, body)
+            st, body, _ = post(srv, sid, None, offer())
+            assert st == 401, (st, body)
+            st, body, _ = post(srv, sid, "not-a-token", offer())
+            assert st == 401, (st, body)
+            st, body, _ = post(srv, sid, alice, b"v=0\r\n" + b"a=x:" + b"y" * 20000 + b"\r\n")
+            assert st in (400, 413), (st, body)
+        R.case("bad offers: not SDP, no Opus, no fingerprint, wrong direction, no token → refused and counted",
+               bad_offers)
+
+        def cors_patch_delete():
+            st, _, h = api(srv, "OPTIONS", "/spaces/%s/whip" % sid)
+            assert st == 204, st
+            assert "POST" in h["Access-Control-Allow-Methods"] and "Authorization" in h["Access-Control-Allow-Headers"]
+            st, body, _ = api(srv, "PATCH", session["location"], b"a=ice-ufrag:x\r\n", token=alice,
+                              headers={"Content-Type": "application/trickle-ice-sdpfrag"})
+            assert st == 501, (st, body)
+        R.case("OPTIONS answers CORS; PATCH (trickle, ICE restart) is 501", cors_patch_delete)
+
+        def ice_lite():
+            u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            u.bind(("127.0.0.1", 0))
+            u.settimeout(1.0)
+            dest = ("127.0.0.1", srv.port)
+            user = "%s:cliU" % session["ice-ufrag"]
+            # a wrong password: silence, and a count
+            before = rejected(srv, "stun_integrity")
+            u.sendto(stun_request(user, "wrong-password-wrong-pw", os.urandom(12)), dest)
+            try:
+                u.recvfrom(2048)
+                raise AssertionError("a request with a wrong MESSAGE-INTEGRITY was answered")
+            except socket.timeout:
+                pass
+            assert rejected(srv, "stun_integrity") == before + 1
+            # an unknown username: silence (no reflection), a count
+            before = rejected(srv, "stun_unknown_user")
+            u.sendto(stun_request("nobody:cliU", session["ice-pwd"], os.urandom(12)), dest)
+            try:
+                u.recvfrom(2048)
+                raise AssertionError("a request for an unknown username was answered")
+            except socket.timeout:
+                pass
+            assert rejected(srv, "stun_unknown_user") == before + 1
+            # the right one: a success naming our own address
+            txid = os.urandom(12)
+            u.sendto(stun_request(user, session["ice-pwd"], txid), dest)
+            msg, _ = u.recvfrom(2048)
+            assert stun_mapped(msg, txid) == u.getsockname(), (stun_mapped(msg, txid), u.getsockname())
+            # a controlled agent talking to an ICE-lite server is a role conflict (487)
+            txid = os.urandom(12)
+            u.sendto(stun_request(user, session["ice-pwd"], txid, controlling=False), dest)
+            msg, _ = u.recvfrom(2048)
+            assert struct.unpack(">H", msg[:2])[0] == 0x0111 and b"\x00\x00\x04\x57" in msg, msg.hex()
+            # RTP from this verified address before DTLS: refused
+            before = rejected(srv, "rtp_before_dtls")
+            u.sendto(bytes([0x80, 111]) + os.urandom(30), dest)
+            time.sleep(0.2)
+            assert rejected(srv, "rtp_before_dtls") == before + 1
+            u.close()
+        R.case("ICE-lite: the right integrity gets our XOR-MAPPED-ADDRESS; wrong ones get silence and a count",
+               ice_lite)
+
+        def floods():
+            f = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            f.bind(("127.0.0.2", 0))
+            dest = ("127.0.0.1", srv.port)
+            rtp0, dtls0 = rejected(srv, "rtp_unknown_source"), rejected(srv, "dtls_unknown_source")
+            junk0 = rejected(srv, "unknown_protocol")
+            hello = bytes([22, 0xFE, 0xFD]) + b"\0" * 10 + os.urandom(40)  # a DTLS 1.2 handshake record
+            t0 = time.time()
+            sent = 0
+            while sent < 5000 and time.time() - t0 < 5:
+                f.sendto(bytes([0x80, 111]) + struct.pack(">HII", sent & 0xFFFF, sent * 960, 99) + os.urandom(60),
+                         dest)
+                sent += 1
+                if sent % 50 == 0:
+                    time.sleep(0.001)  # a flood the socket buffer can take: we count what arrives
+            f.sendto(hello, dest)
+            f.sendto(b"\xff" * 40, dest)
+            st, j, _ = api(srv, "GET", "/api/spaces/" + sid, timeout=2)
+            assert st == 200, st
+            time.sleep(0.5)
+            got = rejected(srv, "rtp_unknown_source") - rtp0
+            assert got >= sent * 0.9, "counted %d of %d flood packets" % (got, sent)
+            assert rejected(srv, "dtls_unknown_source") == dtls0 + 1
+            assert rejected(srv, "unknown_protocol") == junk0 + 1
+            f.close()
+        R.case("an RTP flood, DTLS and junk from unverified addresses: dropped and counted, the API answers",
+               floods)
+
+        def delete_ends():
+            loc = session["location"]
+            bob = invite(srv, sid, host, "bob")
+            st, _, _ = api(srv, "DELETE", loc, token=bob)
+            assert st == 404, "another speaker's token ended alice's session: %s" % st
+            st, _, _ = api(srv, "DELETE", loc, token=alice)
+            assert st == 200, st
+            time.sleep(0.2)
+            st, _, _ = api(srv, "DELETE", loc, token=alice)
+            assert st == 404, st
+        R.case("DELETE on the Location ends the session (only with the same speaker's token)", delete_ends)
+
+        def removal_kills():
+            carol = invite(srv, sid, host, "carol")
+            st, _, h = post(srv, sid, carol, offer(ufrag="carU"))
+            assert st == 201, st
+            before = metric(srv, "spacecast_rtc_sessions")
+            st, _, _ = api(srv, "DELETE", "/api/spaces/%s/speakers/carol" % sid, token=host)
+            assert st in (200, 204), st
+            deadline = time.time() + 2
+            while time.time() < deadline and metric(srv, "spacecast_rtc_sessions") != before - 1:
+                time.sleep(0.05)
+            assert metric(srv, "spacecast_rtc_sessions") == before - 1, "carol's session outlived her removal"
+            assert "why=removed" in srv.read_log(), "no removal in the log"
+            st, _, _ = post(srv, sid, carol, offer(ufrag="carV"))
+            assert st == 401, "a removed speaker's token still opens WHIP: %s" % st
+        R.case("a removed speaker's session dies at once and the token opens no new one", removal_kills)
+
+        def full():
+            small = Server("--rtc-max-sessions", "1").start()
+            try:
+                s2, h2 = create_space(small, "small")
+                start_space(small, s2, h2)
+                st, _, _ = post(small, s2, h2, offer())
+                assert st == 201, st
+                st, body, h = post(small, s2, h2, offer(ufrag="two"))
+                assert st == 503 and h["Retry-After"], (st, body)
+                assert rejected(small, "full") == 1
+            finally:
+                small.cleanup()
+            off = Server("--rtc-listen", "off").start()
+            try:
+                s3, h3 = create_space(off, "off")
+                st, body, _ = post(off, s3, h3, offer())
+                assert st == 503 and body["error"]["code"] == "webrtc_off", (st, body)
+            finally:
+                off.cleanup()
+        R.case("no room: 503 + Retry-After; WebRTC off: 503 webrtc_off (the page then uses the WebSocket link)",
+               full)
+    finally:
+        srv.cleanup()
+    R.finish()
+
+
+if __name__ == "__main__":
+    main()
