@@ -33,6 +33,9 @@ class RtcSpeakerLink {
     this.micMeter = this.meter(this.stream);
     this.openControl();
     this.statsTimer = setInterval(() => this.readStats(), 500);
+    /* a closing tab hangs up properly (DELETE goes out with keepalive), not by going silent */
+    this.onPageHide = () => this.stop();
+    addEventListener("pagehide", this.onPageHide);
     await this.connect();
   }
 
@@ -195,6 +198,7 @@ class RtcSpeakerLink {
 
   stop() {
     this.stopped = true;
+    if (this.onPageHide) removeEventListener("pagehide", this.onPageHide);
     clearTimeout(this.retry); clearTimeout(this.controlRetry);
     clearInterval(this.keepalive); clearInterval(this.statsTimer);
     this.teardown();

@@ -10,7 +10,7 @@
 class SpeakerLink {
   /* onState(state, words): state is connecting | connected | reconnecting | stopped */
   constructor(spaceId, token, onState, onControl) {
-    this.id = spaceId; this.token = token;
+    this.id = spaceId; this.token = token; this.transport = "websocket";
     this.onState = onState || (() => {}); this.onControl = onControl || (() => {});
     this.ws = null; this.muted = false; this.stopped = false; this.attempt = 0;
     this.seq = 0; this.ts = 0; this.micLevel = 0; this.mixLevel = 0;

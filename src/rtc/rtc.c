@@ -34,6 +34,7 @@
 #define SC_RTC_TICK_MS 20           /* DTLS retransmissions, consent, removal, RTCP */
 #define SC_RTC_CONNECT_MS 30000     /* ICE + DTLS must be done this long after the offer */
 #define SC_RTC_CONSENT_MS 30000     /* RFC 7675: no binding request for 30 s, consent is gone */
+#define SC_RTC_SILENT_MS 10000      /* nothing at all from the peer (a closed tab sends no goodbye) */
 #define SC_RTC_CHECK_MS 200         /* how soon removal, replacement or the end is noticed */
 #define SC_RTC_RTCP_MS 1000         /* receiver / sender report interval */
 #define SC_RTC_DGRAM 1500
@@ -67,7 +68,7 @@ typedef struct sc_rtc_session {
     int have_peer;
     sc_dtls_t *dtls;
     sc_srtp_t *srtp;
-    uint64_t created_ms, consent_ms, check_ms, rtcp_ms;
+    uint64_t created_ms, consent_ms, check_ms, rtcp_ms, heard_ms;
     /* RTP */
     uint32_t remote_ssrc;
     int have_remote_ssrc;
@@ -333,7 +334,7 @@ static void on_stun(const uint8_t *p, size_t n, const struct sockaddr_in6 *from,
         sendto(sc_rtc.fd, out, (size_t)len, MSG_DONTWAIT, (const struct sockaddr *)from, sizeof *from);
     if (m.ice_controlled)
         return;
-    ss->consent_ms = now;
+    ss->consent_ms = ss->heard_ms = now;
     /* The pair the controlling agent nominates (USE-CANDIDATE) is the one; before that, the
      * first that checks out, so DTLS can start at once. A lite agent follows the nomination. */
     if (!ss->have_peer || (m.use_candidate && !same_addr(&ss->peer, from) && ss->state != SC_RTC_SECURE)) {
@@ -346,13 +347,14 @@ static void on_stun(const uint8_t *p, size_t n, const struct sockaddr_in6 *from,
     }
 }
 
-static void on_dtls(const uint8_t *p, size_t n, const struct sockaddr_in6 *from)
+static void on_dtls(const uint8_t *p, size_t n, const struct sockaddr_in6 *from, uint64_t now)
 {
     sc_rtc_session_t *ss = find_by_peer(from);
     if (!ss || ss->closing) {
         sc_rtc_count_reject(SC_RTC_REJ_DTLS_UNKNOWN_SOURCE);
         return;
     }
+    ss->heard_ms = now;
     if (!ss->dtls && !(ss->dtls = sc_dtls_new(sc_rtc.cert, 1, ss->remote_fp, sizeof ss->remote_fp))) {
         ss->closing = 1;
         return;
@@ -380,6 +382,7 @@ static void on_rtcp(sc_rtc_session_t *ss, uint8_t *p, size_t n, uint64_t now)
         sc_rtc_count_reject(SC_RTC_REJ_SRTP_AUTH);
         return;
     }
+    ss->heard_ms = now;
     sc_rtcp_info_t info;
     if (sc_rtcp_parse(p, n, &info) != 0) {
         sc_rtc_count_reject(SC_RTC_REJ_RTP_MALFORMED);
@@ -410,6 +413,7 @@ static void on_rtp(uint8_t *p, size_t n, const struct sockaddr_in6 *from, uint64
         sc_rtc_count_reject(SC_RTC_REJ_SRTP_AUTH);
         return;
     }
+    ss->heard_ms = now;
     sc_rtp_hdr_t h;
     if (sc_rtp_parse(p, n, &h) != 0) {
         sc_rtc_count_reject(SC_RTC_REJ_RTP_MALFORMED);
@@ -446,7 +450,7 @@ static void on_datagram(uint8_t *p, size_t n, const struct sockaddr_in6 *from, u
     if (b <= 3 && sc_stun_is(p, n))
         on_stun(p, n, from, now);
     else if (b >= 20 && b <= 63)
-        on_dtls(p, n, from);
+        on_dtls(p, n, from, now);
     else if (b >= 128 && b <= 191)
         on_rtp(p, n, from, now);
     else
@@ -520,6 +524,10 @@ static void session_rtcp(sc_rtc_session_t *ss, uint64_t now)
         send_to_peer(ss, pkt, n);
 }
 
+/* Sessions are made on HTTP threads with sc_now_ms(); this loop's clock is the one cached at
+ * the start of its iteration, so it may be a little behind a fresh session's times. */
+static uint64_t since(uint64_t now, uint64_t t) { return now > t ? now - t : 0; }
+
 static void session_tick(sc_rtc_session_t *ss, uint64_t now)
 {
     if (ss->closing) {
@@ -527,7 +535,7 @@ static void session_tick(sc_rtc_session_t *ss, uint64_t now)
         return;
     }
     if (ss->state != SC_RTC_SECURE) {
-        if (now - ss->created_ms >= SC_RTC_CONNECT_MS) {
+        if (since(now, ss->created_ms) >= SC_RTC_CONNECT_MS) {
             session_close(ss, ss->state == SC_RTC_NEW ? "ice_timeout" : "dtls_timeout");
             return;
         }
@@ -538,11 +546,12 @@ static void session_tick(sc_rtc_session_t *ss, uint64_t now)
             }
             send_dtls_output(ss);
         }
-    } else if (now - ss->consent_ms >= SC_RTC_CONSENT_MS) {
-        session_close(ss, "consent_expired");
+    } else if (since(now, ss->consent_ms) >= SC_RTC_CONSENT_MS || since(now, ss->heard_ms) >= SC_RTC_SILENT_MS) {
+        /* a browser sends RTCP every few seconds and a consent check every 5 s (RFC 7675) */
+        session_close(ss, since(now, ss->heard_ms) >= SC_RTC_SILENT_MS ? "peer_silent" : "consent_expired");
         return;
     }
-    if (now - ss->check_ms >= SC_RTC_CHECK_MS) {
+    if (since(now, ss->check_ms) >= SC_RTC_CHECK_MS) {
         ss->check_ms = now;
         const char *why = session_check(ss);
         if (why) {
@@ -550,7 +559,7 @@ static void session_tick(sc_rtc_session_t *ss, uint64_t now)
             return;
         }
     }
-    if (ss->state == SC_RTC_SECURE && now - ss->rtcp_ms >= SC_RTC_RTCP_MS) {
+    if (ss->state == SC_RTC_SECURE && since(now, ss->rtcp_ms) >= SC_RTC_RTCP_MS) {
         ss->rtcp_ms = now;
         session_rtcp(ss, now);
     }

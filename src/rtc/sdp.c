@@ -4,7 +4,8 @@
  * the fields we use into the fixed buffers of sc_sdp_t, and refuses (rather than truncates)
  * anything that would not fit, so a hostile offer can cost at most 16 KB of scanning. The
  * writers produce the answer of an ICE-lite, BUNDLE-only, rtcp-mux-only Opus endpoint that
- * Chromium accepts, and the offer of our own client, both refusing to write a partial SDP. */
+ * Chromium accepts (its direction the RFC 3264 intersection of theirs and ours), and the
+ * offer of our own client, both refusing to write a partial SDP. */
 #include "spacecast/sdp.h"
 
 #include <stdarg.h>
@@ -243,6 +244,13 @@ static int set_dir(parser_t *ps, sc_sdp_dir_t d)
     return 0;
 }
 
+/* A session-wide value that may come at session level or in any m-section: the first wins
+ * (BUNDLE makes them all the same anyway). */
+static int first_field(parser_t *ps, char *dst, size_t cap, span_t v, const char *why)
+{
+    return dst[0] || copy_field(dst, cap, v, 0) == 0 ? 0 : fail(ps, why);
+}
+
 /* a=<name>[:<value>] */
 static int on_attribute(parser_t *ps, span_t v)
 {
@@ -250,13 +258,13 @@ static int on_attribute(parser_t *ps, span_t v)
     sc_sdp_media_t *m = cur_media(ps);
     span_t name = split_at(&v, ':', NULL);
     if (span_eq(name, "ice-ufrag"))
-        return o->ice_ufrag[0] || copy_field(o->ice_ufrag, sizeof o->ice_ufrag, v, 0) == 0 ? 0 : fail(ps, "bad ice-ufrag");
+        return first_field(ps, o->ice_ufrag, sizeof o->ice_ufrag, v, "bad ice-ufrag");
     if (span_eq(name, "ice-pwd"))
-        return o->ice_pwd[0] || copy_field(o->ice_pwd, sizeof o->ice_pwd, v, 0) == 0 ? 0 : fail(ps, "bad ice-pwd");
+        return first_field(ps, o->ice_pwd, sizeof o->ice_pwd, v, "bad ice-pwd");
     if (span_eq(name, "fingerprint"))
         return on_fingerprint(ps, v);
     if (span_eq(name, "setup"))
-        return o->setup[0] || copy_field(o->setup, sizeof o->setup, v, 0) == 0 ? 0 : fail(ps, "bad setup");
+        return first_field(ps, o->setup, sizeof o->setup, v, "bad setup");
     if (span_eq(name, "ice-lite"))
         o->ice_lite = 1;
     else if (span_eq(name, "group") && span_eq(next_token(&v), "BUNDLE"))
@@ -420,6 +428,19 @@ static const char *dir_name(sc_sdp_dir_t d)
     }
 }
 
+/* RFC 3264 §6.1: we send only if we want to and the offerer receives, and the other way
+ * round; so a client offering the wrong direction gets a valid (inactive) answer. */
+static sc_sdp_dir_t answer_dir(sc_sdp_dir_t offered, sc_sdp_dir_t ours)
+{
+    int they_send = offered == SC_SDP_SENDRECV || offered == SC_SDP_SENDONLY;
+    int they_recv = offered == SC_SDP_SENDRECV || offered == SC_SDP_RECVONLY;
+    int we_send = (ours == SC_SDP_SENDRECV || ours == SC_SDP_SENDONLY) && they_recv;
+    int we_recv = (ours == SC_SDP_SENDRECV || ours == SC_SDP_RECVONLY) && they_send;
+    if (we_send && we_recv)
+        return SC_SDP_SENDRECV;
+    return we_send ? SC_SDP_SENDONLY : we_recv ? SC_SDP_RECVONLY : SC_SDP_INACTIVE;
+}
+
 /* Our strings go into the SDP verbatim: they must be single visible tokens. */
 static int visible(const char *s, size_t max)
 {
@@ -455,7 +476,7 @@ static void w_session(writer_t *w, const sc_sdp_local_t *l, const char *bundle_m
 }
 
 /* Our one audio m-section, answer or offer alike. */
-static void w_audio(writer_t *w, const sc_sdp_local_t *l, int pt, const char *mid)
+static void w_audio(writer_t *w, const sc_sdp_local_t *l, int pt, const char *mid, sc_sdp_dir_t dir)
 {
     wline(w, "m=audio 9 UDP/TLS/RTP/SAVPF %d", pt);
     wline(w, "c=IN IP4 0.0.0.0");
@@ -466,7 +487,7 @@ static void w_audio(writer_t *w, const sc_sdp_local_t *l, int pt, const char *mi
     wline(w, "a=setup:%s", l->setup);
     if (mid && *mid)
         wline(w, "a=mid:%s", mid);
-    wline(w, "a=%s", dir_name(l->dir));
+    wline(w, "a=%s", dir_name(dir));
     wline(w, "a=rtcp-mux");
     wline(w, "a=rtpmap:%d opus/48000/2", pt);
     wline(w, "a=fmtp:%d minptime=10;useinbandfec=1", pt);
@@ -491,7 +512,7 @@ int sc_sdp_write_answer(char *out, size_t cap, const sc_sdp_t *offer, const sc_s
     for (int i = 0; i < offer->nmedia; i++) {
         const sc_sdp_media_t *m = &offer->media[i];
         if (i == offer->audio) {
-            w_audio(&w, local, m->opus_pt, m->mid);
+            w_audio(&w, local, m->opus_pt, m->mid, answer_dir(m->dir, local->dir));
             continue;
         }
         /* rejected: port 0, the offered formats, and out of the BUNDLE group */
@@ -510,7 +531,7 @@ int sc_sdp_write_offer(char *out, size_t cap, const sc_sdp_local_t *local)
         return -1;
     writer_t w = { out, cap, 0, 0 };
     w_session(&w, local, "0");
-    w_audio(&w, local, 111, "0");
+    w_audio(&w, local, 111, "0", local->dir);
     return w_end(&w);
 }
 

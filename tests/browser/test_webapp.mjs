@@ -1,7 +1,7 @@
 /* The web app in Chromium, as its users see it: the host creates a Space on the list page; a
  * listener waits through the countdown and the lobby; the host starts the Space and speaks (a
- * 440 Hz tone from a fake microphone) and the listener hears it; the tally and speaker list move
- * live; a listener asks to speak, the host invites, the new speaker (1000 Hz) is heard, is
+ * 440 Hz tone from a fake microphone, over WebRTC) and the listener hears it; the tally and speaker list move
+ * live; a listener asks to speak, the host invites, the new speaker (1000 Hz, on the WebSocket link) is heard, is
  * silent when muted and is cut off when removed; a server restart is ridden out by the
  * microphone link and the player; a full Space says so and recovers by itself; the end shows the
  * replay. A screenshot of every state goes to $SC_ARTIFACTS (tests/browser/artifacts/).
@@ -37,7 +37,7 @@ try {
 
   await res.step("the page loads under 100 KB before audio", async () => {
     let bytes = 0;
-    for (const f of ["/", "/web/app.js", "/web/app.css", "/web/player.js", "/web/speaker.js", "/web/worklet.js"])
+    for (const f of ["/", "/web/app.js", "/web/app.css", "/web/player.js", "/web/speaker.js", "/web/rtc.js", "/web/worklet.js"])
       bytes += (await (await fetch(srv.base + f)).arrayBuffer()).byteLength;
     res.check(bytes < 100 * 1024, `the app weighs ${bytes} bytes`);
   });
@@ -82,6 +82,8 @@ try {
     await host.click("#mic");
     await until("the host on stage", async () => /on stage/.test(await text(host, "#stagestatus")));
     await until("the host's packets going up", () => host.evaluate(() => window.__speaker && window.__speaker.sent > 50));
+    const how = await host.evaluate(() => window.__speaker.transport);
+    res.check(how === "webrtc", `the host's page went on stage over ${how}, not WebRTC (WHIP/WHEP)`);
     const a = await record(`${srv.base}/spaces/${sp.id}/live.ogg`, 3);
     res.check(hasTone(a, HOST_HZ), "no 440 Hz in live.ogg while the host speaks");
     await until("sound in the listener's page", () => listener.evaluate((t) => window.__level > t, SOUND));
@@ -117,10 +119,11 @@ try {
 
   const guestPage = await guestBrowser.newPage();
   await res.step("the invited speaker joins from the browser and is heard, with the host", async () => {
-    await guestPage.goto(guestLink);
+    await guestPage.goto(guestLink.replace("#", "?link=ws#")); /* carol on the WebSocket link, the host on WebRTC */
     await guestPage.click("#mic");
     await until("carol on stage", async () => /on stage/.test(await text(guestPage, "#stagestatus")));
     await until("carol's packets going up", () => guestPage.evaluate(() => window.__speaker && window.__speaker.sent > 50));
+    res.check(await guestPage.evaluate(() => window.__speaker.transport) === "websocket", "?link=ws did not give the WebSocket link");
     const a = await record(`${srv.base}/spaces/${sp.id}/live.ogg`, 3);
     res.check(hasTone(a, GUEST_HZ, [300, 1700]), "no 1000 Hz from carol in live.ogg");
     res.check(hasTone(a, HOST_HZ, [300, 1700]), "no 440 Hz from the host next to carol");

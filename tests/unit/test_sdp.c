@@ -338,6 +338,11 @@ static void test_answer_audio_video(void **state)
     assert_int_equal(ans.media[1].port, 0);
     assert_int_equal(ans.media[1].dir, SC_SDP_INACTIVE);
     assert_string_equal(ans.media[1].mid, "1");
+    /* a WHEP player offering sendonly gets an inactive answer, not an invalid one */
+    assert_int_equal(parse(replaced(chromium_av, "a=sendrecv", "a=sendonly"), &offer, &why), 0);
+    n = sc_sdp_write_answer(buf, sizeof buf, &offer, &whep);
+    assert_int_equal(sc_sdp_parse(buf, (size_t)n, &ans, &why), 0);
+    assert_int_equal(ans.media[0].dir, SC_SDP_INACTIVE);
 
     /* video first: the audio m-section is the second, and the answer keeps the order */
     static char swapped[SC_SDP_MAX_BYTES];

@@ -233,7 +233,8 @@ static size_t make_msg(uint8_t *buf, const uint8_t *attrs, size_t alen)
     memcpy(buf + 8, txid, 12);
     buf[2] = (uint8_t)(alen >> 8);
     buf[3] = (uint8_t)alen;
-    memcpy(buf + 20, attrs, alen);
+    if (alen)
+        memcpy(buf + 20, attrs, alen);
     return 20 + alen;
 }
 
