@@ -39,6 +39,7 @@
 #define SC_RTC_RTCP_MS 1000         /* receiver / sender report interval */
 #define SC_RTC_DGRAM 1500
 #define SC_RTC_READ_BATCH 256       /* datagrams per readable event, then other work */
+#define SC_RTC_MAX_PAIRS 4          /* browser addresses remembered per session (host, loopback, ...) */
 
 typedef enum sc_rtc_state {
     SC_RTC_NEW = 0,  /* answer sent, waiting for ICE */
@@ -64,8 +65,10 @@ typedef struct sc_rtc_session {
     sc_ingest_slot_t slot;          /* WHIP, once SECURE */
     sc_minus_sink_t *sink;          /* WHEP, once SECURE */
     /* transport */
-    struct sockaddr_in6 peer;
+    struct sockaddr_in6 peer;       /* where we send: the pair the browser nominated */
     int have_peer;
+    struct sockaddr_in6 verified[SC_RTC_MAX_PAIRS]; /* addresses that passed a check: we accept from these */
+    int nverified;
     sc_dtls_t *dtls;
     sc_srtp_t *srtp;
     uint64_t created_ms, consent_ms, check_ms, rtcp_ms, heard_ms;
@@ -292,11 +295,20 @@ static sc_rtc_session_t *find_by_ufrag(const uint8_t *user, size_t n)
     return ss;
 }
 
+static int is_verified(const sc_rtc_session_t *ss, const struct sockaddr_in6 *from)
+{
+    for (int i = 0; i < ss->nverified; i++)
+        if (same_addr(&ss->verified[i], from))
+            return 1;
+    return 0;
+}
+
+/* Only addresses that passed a connectivity check may speak DTLS or RTP to a session. */
 static sc_rtc_session_t *find_by_peer(const struct sockaddr_in6 *from)
 {
     pthread_mutex_lock(&sc_rtc.mu);
     sc_rtc_session_t *ss = sc_rtc.sessions;
-    while (ss && !(ss->have_peer && same_addr(&ss->peer, from)))
+    while (ss && !is_verified(ss, from))
         ss = ss->next;
     pthread_mutex_unlock(&sc_rtc.mu);
     return ss;
@@ -335,16 +347,24 @@ static void on_stun(const uint8_t *p, size_t n, const struct sockaddr_in6 *from,
     if (m.ice_controlled)
         return;
     ss->consent_ms = ss->heard_ms = now;
-    /* The pair the controlling agent nominates (USE-CANDIDATE) is the one; before that, the
-     * first that checks out, so DTLS can start at once. A lite agent follows the nomination. */
-    if (!ss->have_peer || (m.use_candidate && !same_addr(&ss->peer, from) && ss->state != SC_RTC_SECURE)) {
-        pthread_mutex_lock(&sc_rtc.mu); /* find_by_peer on this same thread reads it; HTTP threads don't */
+    /* A browser checks from each of its addresses (host, loopback, VPN...) and may send DTLS
+     * and media on any pair that checked out before it nominates one: accept from all of them,
+     * send to the first until the controlling agent nominates (USE-CANDIDATE), then to that one,
+     * even mid-call (RFC 8445 §8.1.1: a lite agent follows the nomination). */
+    pthread_mutex_lock(&sc_rtc.mu); /* find_by_peer reads these; only this thread writes them */
+    if (!is_verified(ss, from)) {
+        if (ss->nverified < SC_RTC_MAX_PAIRS)
+            ss->verified[ss->nverified++] = *from;
+        else
+            ss->verified[SC_RTC_MAX_PAIRS - 1] = *from; /* a session is not a place to collect addresses */
+    }
+    if (!ss->have_peer || (m.use_candidate && !same_addr(&ss->peer, from))) {
         ss->peer = *from;
         ss->have_peer = 1;
-        pthread_mutex_unlock(&sc_rtc.mu);
-        if (ss->state == SC_RTC_NEW)
-            ss->state = SC_RTC_ICE;
     }
+    pthread_mutex_unlock(&sc_rtc.mu);
+    if (ss->state == SC_RTC_NEW)
+        ss->state = SC_RTC_ICE;
 }
 
 static void on_dtls(const uint8_t *p, size_t n, const struct sockaddr_in6 *from, uint64_t now)
@@ -692,6 +712,12 @@ static void *rtc_main(void *arg)
     return NULL;
 }
 
+static void rtc_stop_loop(sc_loop_t *l, void *arg)
+{
+    (void)arg;
+    sc_loop_stop(l);
+}
+
 static void rtc_shutdown(sc_loop_t *l, void *arg)
 {
     (void)arg;
@@ -704,7 +730,9 @@ static void rtc_shutdown(sc_loop_t *l, void *arg)
             break;
         session_close(ss, "shutdown");
     }
-    sc_loop_stop(l);
+    /* mix-minus deliveries the engine posted before the sinks closed are queued ahead of this
+     * task (the queue is FIFO) and let go of their sink references when they run */
+    sc_loop_post(l, rtc_stop_loop, NULL);
 }
 
 /* "HOST:PORT" → its host part as text, when it is a concrete address (not a wildcard). */
