@@ -30,6 +30,10 @@
  *                page arrives all at once and its first sample cannot be heard earlier)
  *      web     : a listener page (no token) playing the Space with the web app's LivePlayer
  *                (live.ogg, WebCodecs, a 300 ms "sc-play" cushion): its output, as above
+ *  - Where the time goes (a line under the table): the microphone as the link's own
+ *    AudioContext sees it (speaker A; the WebSocket link captures there), speaker B's decoded
+ *    packets before its jitter buffer (WebSocket: PCM out of the AudioDecoder, stamped on
+ *    arrival), and NetEq's average jitter-buffer delay on B's WHEP stream (WebRTC, getStats).
  *  - Each received onset is matched to the latest sent onset before it, or the one j beeps
  *    earlier if that fits all beeps far better (latency over a beep interval); p50/p95/max per
  *    path and transport over DURATION seconds (default 20, ~15 beeps) per transport.
@@ -38,7 +42,10 @@
  * before the loudspeaker); (2) render-time stamps are as coarse as the fake audio device's
  * callback (~10 ms in headless Chromium), on both ends; (3) ffmpeg's decoding and pipe add a
  * millisecond or two to the ffmpeg path; (4) Opus pre-echo can put the detected onset a few ms
- * early. A path on which fewer than MIN_BEEPS (10) beeps are matched fails the run (exit 1).
+ * early. Within a run the spread is small; between runs it is not (the speaker → speaker p50 has
+ * ranged 134-341 ms): the jitter buffers (the server's per-speaker one, which only catches up
+ * above target + 200 ms, and the pages') keep whatever standing delay they settled on at join,
+ * and each run samples one join per transport. Compare runs, not one run. A path on which fewer than MIN_BEEPS (10) beeps are matched fails the run (exit 1).
  *
  * Run: bash bench/latency.sh   (env: OUT=file for the table, default bench/results/latency.md;
  *      DURATION=seconds per transport; SPACECAST_BIN; CHROMIUM). Bounded to 170 s in all. */
@@ -105,6 +112,21 @@ function pageInit(cfg) {
       }
     };
   };
+  /* the same detector on the main thread, for PCM handed over whole (decoded packets): an onset
+   * is stamped with the time its samples arrived */
+  lat.pcmTap = (name) => {
+    const t = (lat.taps[name] = { onsets: [], blocks: 0, base: 0, out: 0 });
+    let acc = 0, n = 0, q = 0;
+    return (pcm) => {
+      const a = performance.timeOrigin + performance.now();
+      for (let i = 0; i < pcm.length; i++) {
+        acc += pcm[i] * pcm[i];
+        if (++n === 240) { const rms = Math.sqrt(acc / 240); acc = 0; n = 0;
+          if (rms >= cfg.thr) { if (q >= 60) t.onsets.push(a); q = 0; } else q++; }
+      }
+      t.blocks++;
+    };
+  };
   lat.read = (name) => { const t = lat.taps[name]; return t && { onsets: t.onsets, blocks: t.blocks, base: t.base, out: t.out }; };
   /* the web app's jitter buffers ("sc-play"), to tap a listener page's LivePlayer */
   window.AudioWorkletNode = class extends AWN {
@@ -116,11 +138,13 @@ function pageInit(cfg) {
     await ctx.resume();
     const dest = ctx.createMediaStreamDestination();
     dest.channelCount = 1;
+    /* the silent microphone too is an oscillator behind a closed gate: a destination node with
+     * no input gives its track no samples at all, and WebRTC then sends no packets */
+    const osc = ctx.createOscillator(), g = ctx.createGain();
+    osc.frequency.value = 1000; g.gain.value = 0;
+    osc.connect(g).connect(dest);
+    osc.start();
     if (cfg.beep) {
-      const osc = ctx.createOscillator(), g = ctx.createGain();
-      osc.frequency.value = 1000; g.gain.value = 0;
-      osc.connect(g).connect(dest);
-      osc.start();
       await lat.tap("mouth", ctx, g);
       let t = ctx.currentTime + 0.5;
       for (let k = 0; k < 200; k++) {
@@ -264,9 +288,16 @@ async function main() {
     }));
     await B.evaluate(() => {
       const l = window.__speaker;
+      if (l.transport === "websocket") { /* the decoded packets, before the page's jitter buffer */
+        const tap = window.__lat.pcmTap("decoded"), play = l.playDecoded.bind(l);
+        l.playDecoded = (data) => { const pcm = new Float32Array(data.numberOfFrames);
+          data.copyTo(pcm, { planeIndex: 0, format: "f32-planar" }); tap(pcm); play(data); };
+      }
       const node = l.transport === "webrtc" ? l.ctx.createMediaStreamSource(l.audio.srcObject) : l.player;
       return window.__lat.tap("speaker", l.ctx, node);
     });
+    /* the microphone as the link's own AudioContext sees it (the WebSocket link captures there) */
+    await A.evaluate(() => { const l = window.__speaker; return window.__lat.tap("miclink", l.ctx, l.ctx.createMediaStreamSource(l.stream)); });
     await sleep(2000); /* settle: jitter buffers filled, the first beeps through */
     const from = now();
     await sleep(DURATION * 1000);
@@ -275,6 +306,17 @@ async function main() {
     const mouth = await A.evaluate(() => window.__lat.read("mouth"));
     const ears = await B.evaluate(() => window.__lat.read("speaker"));
     const web = await lpage.evaluate(() => window.__lat.read("web"));
+    const miclink = await A.evaluate(() => window.__lat.read("miclink"));
+    const decoded = await B.evaluate(() => window.__lat.read("decoded"));
+    /* WebRTC: NetEq's own average delay (jitter buffer) on B's WHEP stream, from getStats */
+    const neteq = await B.evaluate(async () => {
+      const l = window.__speaker; let r = null;
+      for (const pc of l.pcs || []) (await pc.getStats()).forEach((s) => {
+        if (s.type === "inbound-rtp" && s.kind === "audio" && s.jitterBufferEmittedCount)
+          r = { avg: (1000 * s.jitterBufferDelay) / s.jitterBufferEmittedCount, target: (1000 * s.jitterBufferTargetDelay) / s.jitterBufferEmittedCount };
+      });
+      return r;
+    });
     const sent = mouth.onsets.filter((t) => t < to);
     const inWin = (l) => l.filter((t) => t >= from && t < to + 1000);
     runs[transport] = {
@@ -283,6 +325,9 @@ async function main() {
       ffmpeg: match(sent, inWin(ff.det.onsets)),
       web: match(sent, inWin(web.onsets)),
       devices: { mouth, speaker: ears, web },
+      miclink: match(sent, inWin(miclink.onsets)),
+      decoded: decoded ? match(sent, inWin(decoded.onsets)) : null,
+      neteq,
     };
     for (const p of [A, B]) {
       await p.click("#mic").catch(() => {}); /* leave the stage */
@@ -306,7 +351,7 @@ async function main() {
     "| path | goal | WebRTC p50 | p95 | max | WebSocket p50 | p95 | max | beeps heard (WebRTC / WebSocket) |",
     "|---|---|---|---|---|---|---|---|---|",
   ];
-  const bad = [];
+  const bad = [], notes = [];
   for (const [k, name] of paths) {
     const r = runs.webrtc[k], w = runs.websocket[k];
     lines.push(`| ${name} | ≤ ${GOALS[k]} | ${ms(pct(r.lat, 50))} | ${ms(pct(r.lat, 95))} | ${ms(Math.max(...r.lat))} | ` +
@@ -314,15 +359,22 @@ async function main() {
       `${r.lat.length}/${runs.webrtc.sentN} / ${w.lat.length}/${runs.websocket.sentN} |`);
     for (const [t, x] of [["WebRTC", r], ["WebSocket", w]]) {
       if (x.lat.length < MIN_BEEPS) bad.push(`${t}, ${name}: only ${x.lat.length} beeps matched (need ${MIN_BEEPS})`);
-      if (x.j) lines.push(`(${t}, ${k}: latency exceeds a beep interval; matched ${x.j} beep(s) back)`);
+      if (x.j) notes.push(`${t}, ${name}: the latency exceeds a beep interval (matched ${x.j} beep(s) back).`);
     }
   }
+  if (notes.length) lines.push("", ...notes);
   const dev = (d) => `${Math.round(1000 * (d.base + d.out))} ms`;
   lines.push("", `Not included (audio devices): each receiving AudioContext's baseLatency+outputLatency — ` +
     `WebRTC speaker ${dev(runs.webrtc.devices.speaker)}, WebSocket speaker ${dev(runs.websocket.devices.speaker)}, ` +
     `web listener ${dev(runs.websocket.devices.web)} (headless Chromium's fake output); a real microphone's capture buffer.`,
-    "", "Command: `bash bench/latency.sh`" + (process.env.DURATION ? ` (DURATION=${DURATION})` : "") +
-    ` — ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+);
+  const med = (x) => (x && x.lat.length ? ms(pct(x.lat, 50)) : "–");
+  lines.push("", "Where the time goes (p50, ms): the microphone in the link's AudioContext " +
+    `${med(runs.webrtc.miclink)} (WebRTC run) / ${med(runs.websocket.miclink)} (WebSocket run); ` +
+    `WebSocket: B's decoded packets, before its 60 ms jitter buffer, ${med(runs.websocket.decoded)}; ` +
+    `WebRTC: NetEq's average delay on B's stream ${runs.webrtc.neteq ? ms(runs.webrtc.neteq.avg) + " (target " + ms(runs.webrtc.neteq.target) + ")" : "–"}.`);
+  lines.push("", "Command: `bash bench/latency.sh`" + (process.env.DURATION ? ` (DURATION=${DURATION})` : "") +
+    ` (${((Date.now() - t0) / 1000).toFixed(0)} s)`);
   const text = lines.join("\n") + "\n";
   if (bad.length) { /* what was seen goes to stderr, for diagnosis; no table is reported */
     process.stderr.write(text);

@@ -792,8 +792,14 @@ int sc_rtc_start(const sc_config_t *cfg)
     if (cfg->rtc_candidate[0]) { /* behind NAT or a relay: what peers must send to */
         const char *colon = strrchr(cfg->rtc_candidate, ':');
         concrete_host(cfg->rtc_candidate, sc_rtc.candidate_ip, sizeof sc_rtc.candidate_ip);
-        if (colon && atoi(colon + 1) > 0)
-            sc_rtc.candidate_port = atoi(colon + 1);
+        int port = colon ? atoi(colon + 1) : 0;
+        if (!sc_rtc.candidate_ip[0] || port <= 0 || port > 65535) {
+            sc_log_error("event=rtc_bad_candidate candidate=%s want=IP:PORT", cfg->rtc_candidate);
+            sc_loop_del(&sc_rtc.io);
+            close(fd);
+            return -1;
+        }
+        sc_rtc.candidate_port = port;
     } else {
         concrete_host(listen, sc_rtc.candidate_ip, sizeof sc_rtc.candidate_ip);
     }
