@@ -16,8 +16,11 @@ typedef struct sc_ingest_slot {
 } sc_ingest_slot_t;
 
 /** Claim the speaker's slot for a new connection (an older one steps aside), add it to the
- * mixer (with a mix-minus encoder if wanted). 0, or -1 if the speaker was removed meanwhile. */
-int sc_ingest_claim(sc_ingest_slot_t *slot, sc_space_t *s, int index, uint32_t token_gen, int want_mix_minus);
+ * mixer (with a mix-minus encoder if wanted; jitter_ms its jitter target, 0 = the mixer's;
+ * a target of its own comes with half of it as slack: a paced sender needs little).
+ * 0, or -1 if the speaker was removed meanwhile. */
+int sc_ingest_claim(sc_ingest_slot_t *slot, sc_space_t *s, int index, uint32_t token_gen, int want_mix_minus,
+                    int jitter_ms);
 /** Is this connection still the speaker's current one (not replaced, not removed)? */
 int sc_ingest_current(const sc_ingest_slot_t *slot);
 /** Push one Opus packet (seq < 0: in order). */

@@ -17,6 +17,7 @@
 #define SC_JITTER_MAX_BYTES 65536     /* stored bytes: 1 s at Opus' maximum 510 kbit/s */
 #define SC_JITTER_RATE 48000
 #define SC_JITTER_ABSENT_SAMPLES 9600 /* 200 ms of nothing: the speaker is absent */
+#define SC_JITTER_SLACK 1920          /* 40 ms: depth above target never used for a second is cut */
 
 typedef struct sc_jitter sc_jitter_t;
 
@@ -50,8 +51,11 @@ typedef struct sc_jitter_stats {
 } sc_jitter_stats_t;
 
 /** New empty buffer; target_samples is the depth that starts playout (0 = 2880, 60 ms),
- *  max_samples the sustained depth above which the oldest packets are dropped (0 = target + 200 ms). */
+ *  max_samples the sustained depth above which the oldest packets are dropped (0 = target +
+ *  SC_JITTER_SLACK). */
 sc_jitter_t *sc_jitter_new(int target_samples, int max_samples);
+/** Change the target and the slack above it (max = target + slack) of a buffer (thread-safe). */
+void sc_jitter_set_target(sc_jitter_t *j, int target_samples, int slack_samples);
 /** Free the buffer and every packet it holds. NULL-safe. */
 void sc_jitter_free(sc_jitter_t *j);
 /** Copy one packet in (thread-safe). seq < 0 means "next in order" (ingests without

@@ -37,6 +37,9 @@ void sc_mixer_free(sc_mixer_t *m);
 int sc_mixer_add_speaker(sc_mixer_t *m, uint32_t id, int want_mix_minus);
 /** Remove a speaker; its audio is gone from the next tick. Thread-safe. */
 void sc_mixer_remove_speaker(sc_mixer_t *m, uint32_t id);
+/** Give one speaker its own jitter target and slack (ms; depth above target + slack never
+ *  used for a second is cut), e.g. a smoothly paced RTP sender. 0 or -1. */
+int sc_mixer_set_jitter(sc_mixer_t *m, uint32_t id, int target_ms, int slack_ms);
 /** Mute or unmute; takes effect at the next tick. Thread-safe. */
 void sc_mixer_set_muted(sc_mixer_t *m, uint32_t id, int muted);
 /** Set up a new stream (e.g. a reconnect or a new Ogg logical stream): reset the speaker's decoder and jitter buffer. Thread-safe. */

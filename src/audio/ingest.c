@@ -17,7 +17,8 @@
 
 /* --- the shared slot logic ---------------------------------------------------------- */
 
-int sc_ingest_claim(sc_ingest_slot_t *slot, sc_space_t *s, int index, uint32_t token_gen, int want_mix_minus)
+int sc_ingest_claim(sc_ingest_slot_t *slot, sc_space_t *s, int index, uint32_t token_gen, int want_mix_minus,
+                    int jitter_ms)
 {
     pthread_mutex_lock(&s->mu);
     sc_speaker_t *sk = &s->speakers[index];
@@ -36,6 +37,8 @@ int sc_ingest_claim(sc_ingest_slot_t *slot, sc_space_t *s, int index, uint32_t t
     if (s->mixer) {
         sc_mixer_remove_speaker(s->mixer, (uint32_t)index);
         sc_mixer_add_speaker(s->mixer, (uint32_t)index, want_mix_minus);
+        if (jitter_ms)
+            sc_mixer_set_jitter(s->mixer, (uint32_t)index, jitter_ms, SC_MAX(jitter_ms / 2, 20));
         sc_mixer_set_muted(s->mixer, (uint32_t)index, muted);
     }
     pthread_mutex_unlock(&s->audio_mu);
@@ -220,7 +223,7 @@ void sc_ingest_handle(sc_req_t *r)
     int idx = sc_space_speaker_index(s, &claims);
     pthread_mutex_unlock(&s->mu);
     sc_source_t *src = sc_calloc(1, sizeof *src);
-    if (idx < 0 || sc_ingest_claim(&src->slot, s, idx, claims.generation, 0) != 0) {
+    if (idx < 0 || sc_ingest_claim(&src->slot, s, idx, claims.generation, 0, 0) != 0) {
         free(src);
         sc_http_error(r, 401, "unauthorized", "token revoked");
         return;

@@ -119,11 +119,19 @@ sc_jitter_t *sc_jitter_new(int target_samples, int max_samples)
     sc_jitter_t *j = sc_calloc(1, sizeof *j);
     pthread_mutex_init(&j->mu, NULL);
     j->target = target_samples > 0 ? target_samples : 2880;
-    j->max = max_samples > j->target ? max_samples : j->target + SC_JITTER_RATE / 5;
+    j->max = max_samples > j->target ? max_samples : j->target + SC_JITTER_SLACK;
     j->state = ST_EMPTY;
     j->last_samples = 960;
     j->win_min = INT_MAX;
     return j;
+}
+
+void sc_jitter_set_target(sc_jitter_t *j, int target_samples, int slack_samples)
+{
+    pthread_mutex_lock(&j->mu);
+    j->target = target_samples;
+    j->max = target_samples + slack_samples;
+    pthread_mutex_unlock(&j->mu);
 }
 
 void sc_jitter_free(sc_jitter_t *j)
@@ -215,9 +223,10 @@ static void copy_out(sc_jitter_out_t *out, const slot_t *sl)
     out->len = sl->len;
 }
 
-/* Sender faster than real time: if even the shallowest moment of the last second was
- * above max, the excess is standing latency, so skip back down to target in one go
- * (one audible seam rather than many). A burst drains within the window and is kept. */
+/* Standing latency: if even the shallowest moment of the last second was above max, the
+ * excess is delay nobody needs (a burst after a stall, a sender faster than real time, a
+ * start that came in a lump), so skip back down to target in one go (one audible seam
+ * rather than a conversation carried 200 ms late). Jitter itself keeps the minimum low. */
 static void catch_up(sc_jitter_t *j, int played)
 {
     if (j->depth < j->win_min)

@@ -183,6 +183,18 @@ int sc_mixer_add_speaker(sc_mixer_t *m, uint32_t id, int want_mix_minus)
     return ok ? 0 : -1;
 }
 
+int sc_mixer_set_jitter(sc_mixer_t *m, uint32_t id, int target_ms, int slack_ms)
+{
+    if (target_ms < 20 || target_ms > 1000 || slack_ms < 20 || slack_ms > 1000)
+        return -1;
+    pthread_mutex_lock(&m->mu);
+    speaker_t *s = find(m, id, NULL);
+    if (s)
+        sc_jitter_set_target(s->jb, target_ms * (SC_MIXER_RATE / 1000), slack_ms * (SC_MIXER_RATE / 1000));
+    pthread_mutex_unlock(&m->mu);
+    return s ? 0 : -1;
+}
+
 void sc_mixer_remove_speaker(sc_mixer_t *m, uint32_t id)
 {
     pthread_mutex_lock(&m->mu);

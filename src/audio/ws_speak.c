@@ -230,7 +230,7 @@ void sc_ws_speak_handle(sc_req_t *r)
     if (sp->control_only && idx >= 0) {
         /* the speaker's audio comes over WHIP: this link only watches (removed, ended, muted) */
         sp->slot = (sc_ingest_slot_t){ .space = s, .index = idx, .token_gen = claims.generation };
-    } else if (idx < 0 || sc_ingest_claim(&sp->slot, s, idx, claims.generation, 1) != 0) {
+    } else if (idx < 0 || sc_ingest_claim(&sp->slot, s, idx, claims.generation, 1, 0) != 0) {
         free(sp);
         sc_http_error(r, 401, "unauthorized", "token revoked");
         return;

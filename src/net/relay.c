@@ -188,7 +188,7 @@ static void *fetcher_main(void *arg)
                 pthread_mutex_lock(&s->mu);
                 uint32_t gen = s->speakers[0].generation;
                 pthread_mutex_unlock(&s->mu);
-                if (sc_ingest_claim(&slot, s, 0, gen, 0) == 0) {
+                if (sc_ingest_claim(&slot, s, 0, gen, 0, 0) == 0) {
                     sc_log_info("event=relay_connected space=%s origin=%s:%s", s->id, sc_rl.host, sc_rl.port);
                     sc_ogg_reader_t *rd = sc_ogg_reader_new(on_relay_packet, &slot);
                     int rc = sc_ogg_reader_feed(rd, (uint8_t *)buf + off, len - off);

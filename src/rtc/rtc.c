@@ -39,6 +39,7 @@
 #define SC_RTC_RTCP_MS 1000         /* receiver / sender report interval */
 #define SC_RTC_DGRAM 1500
 #define SC_RTC_READ_BATCH 256       /* datagrams per readable event, then other work */
+#define SC_RTC_JITTER_MS 40         /* RTP comes paced, not in TCP's lumps: two packets of cushion, FEC's next one in hand */
 #define SC_RTC_MAX_PAIRS 4          /* browser addresses remembered per session (host, loopback, ...) */
 
 typedef enum sc_rtc_state {
@@ -263,7 +264,7 @@ static int session_secure(sc_rtc_session_t *ss)
         return -1;
     if (ss->kind == SC_RTC_WHIP) {
         /* only now does an older link of this speaker (the WebSocket one) step aside */
-        if (sc_ingest_claim(&ss->slot, ss->space, ss->index, ss->token_gen, 1) != 0)
+        if (sc_ingest_claim(&ss->slot, ss->space, ss->index, ss->token_gen, 1, SC_RTC_JITTER_MS) != 0)
             return -1;
     } else {
         ss->sink = sc_minus_open(ss->space, (uint32_t)ss->index, sc_rtc.loop, session_on_minus, ss);
