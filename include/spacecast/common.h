@@ -28,6 +28,23 @@ static inline int sc_slice_eq(sc_slice_t a, const char *lit)
     size_t n = strlen(lit);
     return a.len == n && memcmp(a.base, lit, n) == 0;
 }
+/** Network byte order fields (STUN, RTP, WebSocket, the speaker packet header). */
+static inline uint16_t sc_rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static inline uint32_t sc_rd32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+static inline void sc_wr16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+}
+static inline void sc_wr32(uint8_t *p, uint32_t v)
+{
+    sc_wr16(p, (uint16_t)(v >> 16));
+    sc_wr16(p + 2, (uint16_t)v);
+}
+
 /** Case-insensitive ASCII compare of a slice against a C string. */
 int sc_slice_eq_nocase(sc_slice_t a, const char *lit);
 

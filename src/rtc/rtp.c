@@ -3,6 +3,7 @@
  * over compound RTCP that keeps only what our reports need (the SR's NTP middle bits for LSR,
  * report blocks, BYE), and a receiver's statistics straight from RFC 3550's appendix A so
  * the numbers in our RRs mean what a sender expects them to mean. */
+#include "spacecast/common.h"
 #include "spacecast/rtp.h"
 
 #include <string.h>
@@ -16,17 +17,6 @@
 #define RTCP_BLOCK 24
 #define RTCP_SR_LEN 28 /* header, SSRC, sender info */
 
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void wr32(uint8_t *p, uint32_t v)
-{
-    wr16(p, (uint16_t)(v >> 16));
-    wr16(p + 2, (uint16_t)v);
-}
 
 /* --- RTP --------------------------------------------------------------------------------- */
 
@@ -51,7 +41,7 @@ int sc_rtp_parse(const uint8_t *p, size_t n, sc_rtp_hdr_t *out)
     if (p[0] & 0x10) {
         if (n - off < 4)
             return -1;
-        size_t ext = 4 * (size_t)rd16(p + off + 2); /* in 32-bit words, after its own header */
+        size_t ext = 4 * (size_t)sc_rd16(p + off + 2); /* in 32-bit words, after its own header */
         if (n - off - 4 < ext)
             return -1;
         off += 4 + ext;
@@ -65,9 +55,9 @@ int sc_rtp_parse(const uint8_t *p, size_t n, sc_rtp_hdr_t *out)
     }
     out->marker = p[1] >> 7;
     out->pt = p[1] & 0x7F;
-    out->seq = rd16(p + 2);
-    out->ts = rd32(p + 4);
-    out->ssrc = rd32(p + 8);
+    out->seq = sc_rd16(p + 2);
+    out->ts = sc_rd32(p + 4);
+    out->ssrc = sc_rd32(p + 8);
     out->payload = p + off;
     out->payload_len = len;
     return 0;
@@ -77,9 +67,9 @@ size_t sc_rtp_write_header(uint8_t *out, int marker, uint8_t pt, uint16_t seq, u
 {
     out[0] = 0x80;
     out[1] = (uint8_t)((marker ? 0x80 : 0) | (pt & 0x7F));
-    wr16(out + 2, seq);
-    wr32(out + 4, ts);
-    wr32(out + 8, ssrc);
+    sc_wr16(out + 2, seq);
+    sc_wr32(out + 4, ts);
+    sc_wr32(out + 8, ssrc);
     return SC_RTP_HEADER;
 }
 
@@ -87,14 +77,14 @@ size_t sc_rtp_write_header(uint8_t *out, int marker, uint8_t pt, uint16_t seq, u
 
 static void parse_block(const uint8_t *b, sc_rtcp_block_t *o)
 {
-    o->ssrc = rd32(b);
+    o->ssrc = sc_rd32(b);
     o->fraction_lost = b[4];
     uint32_t lost = (uint32_t)b[5] << 16 | (uint32_t)b[6] << 8 | b[7];
     o->cumulative_lost = lost & 0x800000 ? (int32_t)lost - 0x1000000 : (int32_t)lost;
-    o->highest_seq = rd32(b + 8);
-    o->jitter = rd32(b + 12);
-    o->lsr = rd32(b + 16);
-    o->dlsr = rd32(b + 20);
+    o->highest_seq = sc_rd32(b + 8);
+    o->jitter = sc_rd32(b + 12);
+    o->lsr = sc_rd32(b + 16);
+    o->dlsr = sc_rd32(b + 20);
 }
 
 /* The report blocks of one SR or RR: rc of them from b, inside the packet's length. */
@@ -118,11 +108,11 @@ static int parse_one(const uint8_t *p, size_t len, sc_rtcp_info_t *out)
             return -1;
         if (!out->has_sr) {
             out->has_sr = 1;
-            out->sr_ssrc = rd32(p + 4);
-            out->sr_ntp_mid = rd32(p + 10); /* low half of the seconds, high half of the fraction */
-            out->sr_rtp_ts = rd32(p + 16);
-            out->sr_packets = rd32(p + 20);
-            out->sr_octets = rd32(p + 24);
+            out->sr_ssrc = sc_rd32(p + 4);
+            out->sr_ntp_mid = sc_rd32(p + 10); /* low half of the seconds, high half of the fraction */
+            out->sr_rtp_ts = sc_rd32(p + 16);
+            out->sr_packets = sc_rd32(p + 20);
+            out->sr_octets = sc_rd32(p + 24);
         }
         return parse_blocks(p + RTCP_SR_LEN, len - RTCP_SR_LEN, rc, out);
     case RTCP_RR:
@@ -146,7 +136,7 @@ int sc_rtcp_parse(const uint8_t *p, size_t n, sc_rtcp_info_t *out)
     while (off < n) {
         if (n - off < 4 || p[off] >> 6 != 2)
             return -1;
-        size_t len = 4 * ((size_t)rd16(p + off + 2) + 1);
+        size_t len = 4 * ((size_t)sc_rd16(p + off + 2) + 1);
         if (len > n - off)
             return -1;
         if (parse_one(p + off, len, out) < 0)
@@ -257,7 +247,7 @@ void sc_rtp_rx_block(sc_rtp_rx_t *rx, uint32_t ssrc, uint64_t now_ms, sc_rtcp_bl
 
 static void write_block(uint8_t *b, const sc_rtcp_block_t *blk)
 {
-    wr32(b, blk->ssrc);
+    sc_wr32(b, blk->ssrc);
     int32_t lost = blk->cumulative_lost;
     if (lost > 0x7FFFFF)
         lost = 0x7FFFFF;
@@ -268,10 +258,10 @@ static void write_block(uint8_t *b, const sc_rtcp_block_t *blk)
     b[5] = (uint8_t)(l24 >> 16);
     b[6] = (uint8_t)(l24 >> 8);
     b[7] = (uint8_t)l24;
-    wr32(b + 8, blk->highest_seq);
-    wr32(b + 12, blk->jitter);
-    wr32(b + 16, blk->lsr);
-    wr32(b + 20, blk->dlsr);
+    sc_wr32(b + 8, blk->highest_seq);
+    sc_wr32(b + 12, blk->jitter);
+    sc_wr32(b + 16, blk->lsr);
+    sc_wr32(b + 20, blk->dlsr);
 }
 
 /* The common header: version 2, no padding, count rc, type pt, length in words minus one. */
@@ -279,7 +269,7 @@ static void write_header(uint8_t *out, int rc, uint8_t pt, size_t len)
 {
     out[0] = (uint8_t)(0x80 | rc);
     out[1] = pt;
-    wr16(out + 2, (uint16_t)(len / 4 - 1));
+    sc_wr16(out + 2, (uint16_t)(len / 4 - 1));
 }
 
 size_t sc_rtcp_write_rr(uint8_t *out, size_t cap, uint32_t ssrc, const sc_rtcp_block_t *blk)
@@ -288,7 +278,7 @@ size_t sc_rtcp_write_rr(uint8_t *out, size_t cap, uint32_t ssrc, const sc_rtcp_b
     if (!out || cap < len)
         return 0;
     write_header(out, blk ? 1 : 0, RTCP_RR, len);
-    wr32(out + 4, ssrc);
+    sc_wr32(out + 4, ssrc);
     if (blk)
         write_block(out + 8, blk);
     return len;
@@ -300,11 +290,11 @@ size_t sc_rtcp_write_sr(uint8_t *out, size_t cap, uint32_t ssrc, uint64_t ntp, u
     if (!out || cap < RTCP_SR_LEN)
         return 0;
     write_header(out, 0, RTCP_SR, RTCP_SR_LEN);
-    wr32(out + 4, ssrc);
-    wr32(out + 8, (uint32_t)(ntp >> 32));
-    wr32(out + 12, (uint32_t)ntp);
-    wr32(out + 16, rtp_ts);
-    wr32(out + 20, packets);
-    wr32(out + 24, octets);
+    sc_wr32(out + 4, ssrc);
+    sc_wr32(out + 8, (uint32_t)(ntp >> 32));
+    sc_wr32(out + 12, (uint32_t)ntp);
+    sc_wr32(out + 16, rtp_ts);
+    sc_wr32(out + 20, packets);
+    sc_wr32(out + 24, octets);
     return RTCP_SR_LEN;
 }

@@ -5,6 +5,7 @@
  * ICE-lite server and our test client send. Attributes after MESSAGE-INTEGRITY other than
  * FINGERPRINT are skipped, as §14.5 requires: they are not covered by the HMAC, so believing
  * a USE-CANDIDATE there would let anyone on the path nominate a pair. */
+#include "spacecast/common.h"
 #include "spacecast/stun.h"
 
 #include <netinet/in.h>
@@ -32,19 +33,7 @@
 #define USERNAME_MAX 513        /* RFC 8489 §14.3 */
 #define REASON_MAX 127          /* §14.8 allows 763 bytes; ours are short phrases */
 
-/* --- byte order and CRC-32 --------------------------------------------------------------- */
-
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t rd32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-static void wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void wr32(uint8_t *p, uint32_t v)
-{
-    wr16(p, (uint16_t)(v >> 16));
-    wr16(p + 2, (uint16_t)v);
-}
+/* --- CRC-32 (FINGERPRINT) -------------------------------------------------------------------- */
 
 static uint32_t crc_table[256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
@@ -96,7 +85,7 @@ static int hmac_sha1(const char *key, size_t keylen, const uint8_t *p, size_t n,
     OSSL_PARAM params[] = { OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_END };
     static const unsigned char empty_key[1];
     uint8_t len_field[2];
-    wr16(len_field, msg_len);
+    sc_wr16(len_field, msg_len);
     size_t out_len = 0;
     int ok = EVP_MAC_init(ctx, keylen ? (const unsigned char *)key : empty_key, keylen, params) &&
              EVP_MAC_update(ctx, p, 2) && EVP_MAC_update(ctx, len_field, 2) &&
@@ -109,9 +98,9 @@ static int hmac_sha1(const char *key, size_t keylen, const uint8_t *p, size_t n,
 
 int sc_stun_is(const uint8_t *p, size_t n)
 {
-    if (!p || n < SC_STUN_HEADER || p[0] > 3 || rd32(p + 4) != SC_STUN_MAGIC)
+    if (!p || n < SC_STUN_HEADER || p[0] > 3 || sc_rd32(p + 4) != SC_STUN_MAGIC)
         return 0;
-    size_t len = rd16(p + 2);
+    size_t len = sc_rd16(p + 2);
     return len % 4 == 0 && SC_STUN_HEADER + len <= n;
 }
 
@@ -122,7 +111,7 @@ static int parse_xor_mapped(const uint8_t *hdr, const uint8_t *v, size_t len, sc
 {
     if (len < 4)
         return -1;
-    uint16_t port = rd16(v + 2) ^ (uint16_t)(SC_STUN_MAGIC >> 16);
+    uint16_t port = sc_rd16(v + 2) ^ (uint16_t)(SC_STUN_MAGIC >> 16);
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
     if (v[1] == 0x01) {
@@ -131,7 +120,7 @@ static int parse_xor_mapped(const uint8_t *hdr, const uint8_t *v, size_t len, sc
         struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
         sin->sin_family = AF_INET;
         sin->sin_port = htons(port);
-        sin->sin_addr.s_addr = htonl(rd32(v + 4) ^ SC_STUN_MAGIC);
+        sin->sin_addr.s_addr = htonl(sc_rd32(v + 4) ^ SC_STUN_MAGIC);
     } else if (v[1] == 0x02) {
         if (len != 20)
             return -1;
@@ -164,7 +153,7 @@ static int parse_attr(const uint8_t *p, uint16_t type, const uint8_t *v, size_t 
         if (len != 4)
             return -1;
         m->has_priority = 1;
-        m->priority = rd32(v);
+        m->priority = sc_rd32(v);
         return 0;
     case ATTR_USE_CANDIDATE:
         if (len != 0)
@@ -179,7 +168,7 @@ static int parse_attr(const uint8_t *p, uint16_t type, const uint8_t *v, size_t 
             m->ice_controlling = 1;
         else
             m->ice_controlled = 1;
-        m->tiebreaker = (uint64_t)rd32(v) << 32 | rd32(v + 4);
+        m->tiebreaker = (uint64_t)sc_rd32(v) << 32 | sc_rd32(v + 4);
         return 0;
     case ATTR_XOR_MAPPED_ADDRESS:
         return parse_xor_mapped(p, v, len, m);
@@ -196,26 +185,26 @@ static int parse_attr(const uint8_t *p, uint16_t type, const uint8_t *v, size_t 
 int sc_stun_parse(const uint8_t *p, size_t n, sc_stun_msg_t *out)
 {
     memset(out, 0, sizeof *out);
-    if (!p || n < SC_STUN_HEADER || (p[0] & 0xC0) || rd32(p + 4) != SC_STUN_MAGIC)
+    if (!p || n < SC_STUN_HEADER || (p[0] & 0xC0) || sc_rd32(p + 4) != SC_STUN_MAGIC)
         return -1;
-    size_t len = rd16(p + 2);
+    size_t len = sc_rd16(p + 2);
     if (len % 4 || SC_STUN_HEADER + len != n)
         return -1;
-    out->type = rd16(p);
+    out->type = sc_rd16(p);
     memcpy(out->txid, p + 8, 12);
     size_t off = SC_STUN_HEADER;
     while (off < n) {
         if (n - off < 4)
             return -1;
-        uint16_t type = rd16(p + off);
-        size_t alen = rd16(p + off + 2);
+        uint16_t type = sc_rd16(p + off);
+        size_t alen = sc_rd16(p + off + 2);
         size_t padded = (alen + 3) & ~(size_t)3;
         if (padded > n - off - 4)
             return -1;
         const uint8_t *v = p + off + 4;
         if (type == ATTR_FINGERPRINT) {
             /* last by rule; the length field already counts it since it must equal n - 20 */
-            if (alen != 4 || off + FP_ATTR != n || rd32(v) != fingerprint_of(p, off))
+            if (alen != 4 || off + FP_ATTR != n || sc_rd32(v) != fingerprint_of(p, off))
                 return -1;
             out->has_fingerprint = 1;
         } else if (type == ATTR_MESSAGE_INTEGRITY) {
@@ -265,9 +254,9 @@ static void b_start(builder_t *b, uint8_t *out, size_t cap, uint16_t type, const
         b->err = 1;
         return;
     }
-    wr16(out, type);
-    wr16(out + 2, 0);
-    wr32(out + 4, SC_STUN_MAGIC);
+    sc_wr16(out, type);
+    sc_wr16(out + 2, 0);
+    sc_wr32(out + 4, SC_STUN_MAGIC);
     memcpy(out + 8, txid, 12);
     b->len = SC_STUN_HEADER;
 }
@@ -281,11 +270,11 @@ static uint8_t *b_attr(builder_t *b, uint16_t type, size_t len)
         return NULL;
     }
     uint8_t *a = b->out + b->len;
-    wr16(a, type);
-    wr16(a + 2, (uint16_t)len);
+    sc_wr16(a, type);
+    sc_wr16(a + 2, (uint16_t)len);
     memset(a + 4, 0, padded);
     b->len += 4 + padded;
-    wr16(b->out + 2, (uint16_t)(b->len - SC_STUN_HEADER));
+    sc_wr16(b->out + 2, (uint16_t)(b->len - SC_STUN_HEADER));
     return a + 4;
 }
 
@@ -293,7 +282,7 @@ static void b_u32(builder_t *b, uint16_t type, uint32_t v)
 {
     uint8_t *a = b_attr(b, type, 4);
     if (a)
-        wr32(a, v);
+        sc_wr32(a, v);
 }
 
 static void b_bytes(builder_t *b, uint16_t type, const void *v, size_t len)
@@ -317,7 +306,7 @@ static void b_fingerprint(builder_t *b)
     size_t at = b->len;
     uint8_t *a = b_attr(b, ATTR_FINGERPRINT, 4);
     if (a)
-        wr32(a, fingerprint_of(b->out, at));
+        sc_wr32(a, fingerprint_of(b->out, at));
 }
 
 static int b_end(const builder_t *b) { return b->err || b->len > 0x7FFFFFFF ? -1 : (int)b->len; }
@@ -334,15 +323,15 @@ static void b_xor_mapped(builder_t *b, const struct sockaddr *peer)
         if (!a)
             return;
         a[1] = 0x01;
-        wr16(a + 2, ntohs(sin->sin_port) ^ (uint16_t)(SC_STUN_MAGIC >> 16));
-        wr32(a + 4, ntohl(sin->sin_addr.s_addr) ^ SC_STUN_MAGIC);
+        sc_wr16(a + 2, ntohs(sin->sin_port) ^ (uint16_t)(SC_STUN_MAGIC >> 16));
+        sc_wr32(a + 4, ntohl(sin->sin_addr.s_addr) ^ SC_STUN_MAGIC);
     } else if (peer->sa_family == AF_INET6) {
         const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)peer;
         uint8_t *a = b_attr(b, ATTR_XOR_MAPPED_ADDRESS, 20);
         if (!a)
             return;
         a[1] = 0x02;
-        wr16(a + 2, ntohs(sin6->sin6_port) ^ (uint16_t)(SC_STUN_MAGIC >> 16));
+        sc_wr16(a + 2, ntohs(sin6->sin6_port) ^ (uint16_t)(SC_STUN_MAGIC >> 16));
         for (int i = 0; i < 16; i++)
             a[4 + i] = sin6->sin6_addr.s6_addr[i] ^ b->out[4 + i]; /* cookie, then txid */
     } else {
@@ -407,8 +396,8 @@ int sc_stun_binding_request(uint8_t *out, size_t cap, const uint8_t txid[12], co
     b_start(&b, out, cap, SC_STUN_BINDING_REQUEST, txid);
     b_bytes(&b, ATTR_USERNAME, username, ulen);
     uint8_t tb[8];
-    wr32(tb, (uint32_t)(tiebreaker >> 32));
-    wr32(tb + 4, (uint32_t)tiebreaker);
+    sc_wr32(tb, (uint32_t)(tiebreaker >> 32));
+    sc_wr32(tb + 4, (uint32_t)tiebreaker);
     b_bytes(&b, ATTR_ICE_CONTROLLING, tb, sizeof tb);
     if (use_candidate)
         b_attr(&b, ATTR_USE_CANDIDATE, 0);
