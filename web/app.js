@@ -355,6 +355,13 @@ function spacePage(id) {
           catch (e2) { l.stop(); if (link === l) offStage(); $("#stagestatus").textContent = "No microphone: " + e2.message; return; }
         }
         if (link !== l) return; /* stopped meanwhile */
+        if (l instanceof RtcSpeakerLink) {
+          l.onFallback = async () => {
+            if (link !== l) return;
+            const ws = newLink(SpeakerLink);
+            try { await ws.start(); } catch (e) { ws.stop(); if (link === ws) offStage(); $("#stagestatus").textContent = "No microphone: " + e.message; }
+          };
+        }
         if (playing) stopPlaying(); /* on stage the others come through the mix-minus */
         $("#play").hidden = true;
         $("#mic").textContent = "Leave the stage"; $("#mute").hidden = false;

@@ -15,7 +15,8 @@ class RtcSpeakerLink {
     this.id = spaceId; this.token = token; this.transport = "webrtc";
     this.onState = onState || (() => {}); this.onControl = onControl || (() => {});
     this.muted = false; this.stopped = false; this.attempt = 0; this.everConnected = false;
-    this.sent = 0; this.received = 0; this.pcs = []; this.resources = []; this.gen = 0;
+    this.sent = 0; this.received = 0; this.pcs = []; this.resources = []; this.gen = 0; this.failures = 0;
+    this.onFallback = null; /* set by the page: called when WebRTC stops getting through mid-call */
   }
 
   static supported() {
@@ -79,12 +80,17 @@ class RtcSpeakerLink {
         setTimeout(() => reject(new RtcFallback("WebRTC did not connect in 8 s")), 8000);
       });
       await connected;
-      this.attempt = 0; this.everConnected = true;
+      this.attempt = 0; this.failures = 0; this.everConnected = true;
       this.onState("connected", this.stageWords());
     } catch (e) {
       if (gen !== this.gen || this.stopped) return;
       this.teardown();
       if (e instanceof RtcFallback && !this.everConnected) throw e; /* never worked here: the page takes the WebSocket link */
+      if (e instanceof RtcFallback && ++this.failures >= 3 && this.onFallback) {
+        this.stop(); /* worked before, not any more (a network that drops UDP now): the WebSocket link */
+        this.onFallback();
+        return;
+      }
       if (!(e instanceof RtcFallback) && e.final) { this.stop(); this.onState("stopped", e.message); throw e; }
       this.reconnect();
     }
@@ -118,11 +124,20 @@ class RtcSpeakerLink {
     this.mixMeter = this.meter(stream);
   }
 
-  /* Honest words for a connection that wobbles: ICE "disconnected" often heals by itself. */
+  /* Honest words for a connection that wobbles: ICE "disconnected" often heals by itself
+   * within a few seconds; if it has not after 5 s, start over rather than wait for "failed"
+   * (which Chromium declares only after its consent checks have gone unanswered for 30 s). */
   watch(st, gen) {
     if (gen !== this.gen || this.stopped || !this.everConnected) return;
-    if (st === "disconnected") this.onState("reconnecting", "The connection is unsteady…");
-    else if (st === "connected") this.onState("connected", this.stageWords());
+    if (st === "disconnected") {
+      this.onState("reconnecting", "The connection is unsteady…");
+      setTimeout(() => {
+        if (gen === this.gen && !this.stopped && this.pcs[0] && this.pcs[0].connectionState === "disconnected") {
+          this.teardown();
+          this.reconnect();
+        }
+      }, 5000);
+    } else if (st === "connected") this.onState("connected", this.stageWords());
     else if (st === "failed" || st === "closed") { this.teardown(); this.reconnect(); }
   }
 

@@ -17,7 +17,6 @@
 #define RTCP_BLOCK 24
 #define RTCP_SR_LEN 28 /* header, SSRC, sender info */
 
-
 /* --- RTP --------------------------------------------------------------------------------- */
 
 int sc_rtp_is_rtp_or_rtcp(const uint8_t *p, size_t n) { return p && n >= 1 && p[0] >= 128 && p[0] <= 191; }

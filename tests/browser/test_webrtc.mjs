@@ -3,8 +3,9 @@
  * `spacecast speak`) is heard on the page through WHEP while the page's own voice is not; a
  * removed speaker's page is told at once; with 10 % of the speaker's RTP packets dropped by a
  * lossy UDP relay in front of the server, the mix has no gap longer than 60 ms (in-band FEC
- * and concealment); when UDP does not get through at all, or the server has WebRTC off, the
- * page falls back to the WebSocket link and is heard all the same.
+ * and concealment); when UDP stops getting through mid-call, when it does not get through at
+ * all, or when the server has WebRTC off, the page falls back to the WebSocket link and is heard
+ * all the same.
  * Run: node tests/browser/test_webrtc.mjs (ctest label "browser"). */
 import { spawn } from "node:child_process";
 import dgram from "node:dgram";
@@ -122,16 +123,17 @@ try {
   });
   await page.context().close();
 
+  let lossy = null, s2 = null, p2 = null;
   await res.step("10 % of the speaker's RTP lost on the way: no gap over 60 ms in the mix", async () => {
-    const lossy = new Server(); /* its own server: the relay is the candidate it announces */
+    lossy = new Server(); /* its own server: the relay is the candidate it announces */
     lossy.port = await freePort();
     relay = await new LossyRelay(lossy.port).start();
     lossy.flags = ["--rtc-candidate", `127.0.0.1:${relay.port}`];
     servers.push(await lossy.start());
-    const s2 = await lossy.createSpace({ title: "A lossy network" });
+    s2 = await lossy.createSpace({ title: "A lossy network" });
     await lossy.api("POST", `/api/spaces/${s2.id}/start`, null, s2.host_token);
     relay.drop = (n) => n % 10 === 5; /* every tenth packet, isolated losses: what FEC is for */
-    const p2 = await stagePage(lossy, s2, s2.host_token);
+    p2 = await stagePage(lossy, s2, s2.host_token);
     res.check(await transport(p2) === "webrtc", "not on WebRTC through the relay");
     await sleep(2000); /* our receiver reports tell the browser's encoder about the loss; FEC follows */
     const a = await record(`${lossy.base}/spaces/${s2.id}/live.ogg`, 8);
@@ -143,16 +145,27 @@ try {
     res.check(g.longestMs <= 60, `a gap of ${g.longestMs} ms in the mix`);
     /* without concealment every lost packet would leave 20 ms of silence: 10 % of the windows */
     res.check(g.holes <= g.windows * 0.005, `${g.holes} of ${g.windows} windows are silent: losses were not concealed`);
+  });
 
+  await res.step("UDP stops getting through mid-call: the page moves to the WebSocket link by itself and is heard", async () => {
+    res.check(p2, "no lossy page from the step before");
     const dropped = relay.dropped;
-    relay.blackhole = true; /* now a firewall that drops UDP: the page must take the WebSocket link */
-    await p2.click("#mic"); /* leave the stage: the page DELETEs its sessions, the speaker leaves the mix */
-    /* the mix filled each lost packet: with in-band FEC where the packet after it carried it
+    relay.blackhole = true; /* ICE goes "disconnected"; after 5 s and three reconnections that fail, the WebSocket link */
+    /* the WebRTC session ends (the page's DELETE or 10 s of silence): the mix reports how it
+     * filled the losses of the step before, with in-band FEC where the packet after carried it
      * (SILK), with the decoder's concealment otherwise (a steady tone makes Opus choose CELT) */
-    const left = await until("the speaker's loss report", () => lossy.log().match(/event=speaker_left .*concealed=(\d+) fec_recovered=(\d+)/), 5000);
+    const left = await until("the speaker's loss report", () => lossy.log().match(/event=speaker_left .*concealed=(\d+) fec_recovered=(\d+)/), 30000);
     console.log(`     the mix concealed ${left[1]} and recovered ${left[2]} from FEC, of ${dropped} dropped`);
     res.check(+left[1] + +left[2] >= dropped * 0.9, `only ${+left[1] + +left[2]} of ${dropped} losses were filled`);
+    await until("the page on the WebSocket link", async () => await transport(p2) === "websocket", 90000);
+    await until("on stage again", async () => /on stage/.test(await p2.locator("#stagestatus").innerText()), 10000);
+    const b = await record(`${lossy.base}/spaces/${s2.id}/live.ogg`, 3);
+    res.check(hasTone(b, HZ), "the speaker is not heard after moving to the WebSocket link");
     await p2.context().close();
+  });
+
+  await res.step("a page that joins while UDP is blocked takes the WebSocket link within 8 s and is heard", async () => {
+    res.check(relay && relay.blackhole, "no blocked relay from the steps before");
     const p3 = await stagePage(lossy, s2, s2.host_token);
     res.check(await transport(p3) === "websocket", `with UDP blocked the page is on ${await transport(p3)}`);
     const b = await record(`${lossy.base}/spaces/${s2.id}/live.ogg`, 3);
