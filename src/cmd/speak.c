@@ -1,11 +1,13 @@
 /* speak.c — `spacecast speak URL --token T FILE`: publish an Ogg/Opus or WAV file into a Space
  * in real time, as a speaker would (bots, tests, pre-recorded intros). It speaks the Icecast
- * ingest protocol (PUT, Basic source:TOKEN, chunked Ogg/Opus), one 20 ms packet per page,
- * paced on absolute CLOCK_MONOTONIC deadlines so it never drifts. */
+ * ingest protocol (PUT, Basic source:TOKEN, chunked Ogg/Opus), one 20 ms packet per page, or
+ * with --whip WebRTC (WHIP, DTLS-SRTP, one packet per RTP datagram: whip_client.h); paced on
+ * absolute CLOCK_MONOTONIC deadlines so it never drifts. */
 #include "spacecast/cmd.h"
 #include "spacecast/common.h"
 #include "spacecast/ogg.h"
 #include "spacecast/wav.h"
+#include "spacecast/whip_client.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,6 +28,7 @@ static void on_signal(int sig) { (void)sig; sc_speak_stop = 1; }
 
 typedef struct speak {
     int fd;
+    sc_whip_client_t *whip; /* --whip: packets go as SRTP, not Ogg pages */
     sc_ogg_writer_t ogg;
     int64_t granule;
     struct timespec next;   /* deadline of the next packet */
@@ -85,7 +88,7 @@ static int speak_packet(speak_t *s, const uint8_t *pkt, size_t len, int samples)
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &wake, NULL) == EINTR && !sc_speak_stop)
         ;
     s->granule += samples;
-    if (send_page(s, 0, pkt, len) < 0)
+    if (s->whip ? sc_whip_client_send(s->whip, pkt, len, samples) < 0 : send_page(s, 0, pkt, len) < 0)
         return -1;
     s->packets++;
     ts_add_ns(&s->next, (long long)samples * 1000000000ll / 48000);
@@ -94,6 +97,10 @@ static int speak_packet(speak_t *s, const uint8_t *pkt, size_t len, int samples)
 
 static int send_headers(speak_t *s, int channels, uint16_t preskip)
 {
+    if (s->whip) { /* RTP carries no Ogg headers: the SDP said what the packets are */
+        clock_gettime(CLOCK_MONOTONIC, &s->next);
+        return 0;
+    }
     uint8_t head[SC_OPUS_HEAD_LEN], tags[256];
     size_t hl = sc_opus_head_build(head, channels, preskip, 48000);
     ssize_t tl = sc_opus_tags_build(tags, sizeof tags, "spacecast speak", NULL, 0);
@@ -284,18 +291,43 @@ static int read_status(int fd, int want)
     return -1;
 }
 
+static int speak_whip(const char *host, const char *port, const char *id, const char *token, const char *file,
+                      int is_ogg, int loop, double duration, int quiet)
+{
+    char err[512];
+    speak_t s = { .fd = -1, .quiet = quiet };
+    s.whip = sc_whip_client_open(host, port, id, token, err, sizeof err);
+    if (!s.whip) {
+        fprintf(stderr, "speak: %s\n", err);
+        return 1;
+    }
+    if (!quiet)
+        fprintf(stderr, "event=speak_start space=%s file=%s format=%s transport=whip\n", id, file,
+                is_ogg ? "ogg" : "wav");
+    int rc = is_ogg ? speak_ogg(&s, file, loop, duration) : speak_wav(&s, file, loop, duration);
+    if (rc != 0)
+        fprintf(stderr, "speak: the WebRTC session ended (removed, replaced, or the Space ended)\n");
+    if (!quiet)
+        fprintf(stderr, "event=speak_done packets=%llu seconds=%.2f receiver_reports=%llu\n",
+                (unsigned long long)s.packets, (double)s.granule / 48000.0,
+                (unsigned long long)sc_whip_client_reports(s.whip));
+    sc_whip_client_close(s.whip);
+    return rc == 0 ? 0 : 1;
+}
+
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: spacecast speak URL --token TOKEN [--loop] [--duration S] [--quiet] FILE\n\n"
+    fprintf(out, "usage: spacecast speak URL --token TOKEN [--whip] [--loop] [--duration S] [--quiet] FILE\n\n"
                  "Publishes FILE (Ogg/Opus or WAV: 16/24-bit or float PCM, 8-48 kHz) into a Space in real\n"
                  "time as a speaker. URL is the Space (http://HOST:PORT/spaces/ID or /s/ID). The token is the\n"
-                 "speaker's (or $SPACECAST_TOKEN).\n");
+                 "speaker's (or $SPACECAST_TOKEN). --whip publishes over WebRTC (WHIP) instead of the\n"
+                 "Icecast protocol.\n");
 }
 
 int sc_cmd_speak(int argc, char **argv)
 {
     const char *url = NULL, *file = NULL, *token = getenv("SPACECAST_TOKEN");
-    int loop = 0, quiet = 0;
+    int loop = 0, quiet = 0, whip = 0;
     double duration = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -309,6 +341,8 @@ int sc_cmd_speak(int argc, char **argv)
             loop = 1;
         } else if (!strcmp(argv[i], "--quiet")) {
             quiet = 1;
+        } else if (!strcmp(argv[i], "--whip")) {
+            whip = 1;
         } else if (argv[i][0] != '-' && !url) {
             url = argv[i];
         } else if (argv[i][0] != '-' && !file) {
@@ -341,6 +375,8 @@ int sc_cmd_speak(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
+    if (whip)
+        return speak_whip(host, port, id, token, file, is_ogg, loop, duration, quiet);
     int fd = dial(host, port);
     if (fd < 0) {
         fprintf(stderr, "speak: cannot connect to %s:%s\n", host, port);

@@ -5,18 +5,24 @@ right status and counted; OPTIONS answers CORS, PATCH 501, DELETE ends the sessi
 port a STUN binding request with the right MESSAGE-INTEGRITY is answered with our own address
 in XOR-MAPPED-ADDRESS; a wrong integrity, an unknown username, DTLS and an RTP flood from
 addresses ICE never verified get no answer and are counted, while the API keeps answering; a
-speaker's sessions die at once when the host removes them. The DTLS/SRTP media path itself is
-covered by the Chromium test (tests/browser/test_webrtc.mjs) and the unit tests."""
+speaker's sessions die at once when the host removes them. The media path end to end with our
+own WHIP client, `spacecast speak --whip` (ICE, DTLS, SRTP Opus, RTCP): its tone is in live.ogg,
+receiver reports come back, and removal ends it at once; under the sanitizer build this is
+where the server's DTLS/SRTP path runs. Chromium's side: tests/browser/test_webrtc.mjs."""
 import hashlib
 import hmac
 import os
 import re
+import shutil
 import socket
 import struct
 import time
 import zlib
 
-from sclib import Results, Server, api, create_space, invite, start_space
+import subprocess
+import tempfile
+
+from sclib import BIN, Results, Server, api, capture, create_space, has_tone, invite, start_space
 
 R = Results()
 
@@ -107,6 +113,7 @@ def answer_fields(sdp):
 
 
 def main():
+    tmp = tempfile.mkdtemp(prefix="sc-whip-")
     srv = Server().start()
     try:
         sid, host = create_space(srv, "webrtc")
@@ -272,6 +279,57 @@ def main():
             assert st == 401, "a removed speaker's token still opens WHIP: %s" % st
         R.case("a removed speaker's session dies at once and the token opens no new one", removal_kills)
 
+        wav = os.path.join(tmp, "tone.wav")
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=f=440:d=4",
+                        "-ac", "1", "-ar", "48000", wav], check=True)
+
+        def speak_whip(token, *extra):
+            return subprocess.Popen([BIN, "speak", "%s/spaces/%s" % (srv.base, sid), "--token", token, "--whip",
+                                     *extra, wav], stderr=subprocess.PIPE, text=True)
+
+        def publish_over_whip():
+            dave = invite(srv, sid, host, "dave")
+            p = speak_whip(dave, "--duration", "6", "--loop")
+            try:
+                time.sleep(1.5)
+                a, err = capture("%s/spaces/%s/live.ogg" % (srv.base, sid), 3)
+                assert has_tone(a, 440), "dave's WHIP tone is not in live.ogg: " + err
+                _, out = p.communicate(timeout=20)
+            finally:
+                if p.poll() is None:
+                    p.kill()
+            assert p.returncode == 0, out
+            m = re.search(r"packets=(\d+) .*receiver_reports=(\d+)", out)
+            assert m and int(m.group(1)) >= 290, out
+            assert int(m.group(2)) >= 4, "the server sent %s receiver reports in 6 s" % m.group(2)
+            deadline = time.time() + 2  # the media thread closes a DELETEd session at its next tick
+            while time.time() < deadline and not re.search(r"rtc_closed kind=whip .*speaker=dave .*why=deleted",
+                                                          srv.read_log()):
+                time.sleep(0.05)
+            assert re.search(r"rtc_closed kind=whip .*speaker=dave .*why=deleted", srv.read_log()), "no DELETE"
+        R.case("spacecast speak --whip: ICE, DTLS, SRTP Opus in, the tone in live.ogg, receiver reports back",
+               publish_over_whip)
+
+        def removal_ends_publisher():
+            erin = invite(srv, sid, host, "erin")
+            p = speak_whip(erin, "--loop")
+            try:
+                deadline = time.time() + 5
+                while time.time() < deadline and not re.search(r"rtc_connected kind=whip .*speaker=erin",
+                                                              srv.read_log()):
+                    time.sleep(0.05)
+                t0 = time.time()
+                st, _, _ = api(srv, "DELETE", "/api/spaces/%s/speakers/erin" % sid, token=host)
+                assert st in (200, 204), st
+                _, out = p.communicate(timeout=5)  # the server's close_notify ends it
+                took = time.time() - t0
+            finally:
+                if p.poll() is None:
+                    p.kill()
+            assert p.returncode == 1 and "session ended" in out, out
+            assert took < 2, "the removed publisher kept going for %.1f s" % took
+        R.case("a removed speaker's WHIP publisher is cut off at once (DTLS close_notify)", removal_ends_publisher)
+
         def full():
             small = Server("--rtc-max-sessions", "1").start()
             try:
@@ -295,6 +353,7 @@ def main():
                full)
     finally:
         srv.cleanup()
+        shutil.rmtree(tmp, ignore_errors=True)
     R.finish()
 
 

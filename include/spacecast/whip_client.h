@@ -1,0 +1,26 @@
+/* whip_client.h — a WHIP publisher (RFC 9725) in C, the browser's side of docs/webrtc.md:
+ * POST an offer, play the controlling ICE agent against the server's ICE-lite (binding
+ * requests with USE-CANDIDATE), be the DTLS client, then send Opus over SRTP and keep consent
+ * fresh; DELETE the session at the end. Used by `spacecast speak --whip` (bots, tests, the
+ * sanitizer runs of the media plane). Blocking, one session, IPv4. */
+#ifndef SC_WHIP_CLIENT_H
+#define SC_WHIP_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct sc_whip_client sc_whip_client_t;
+
+/** Publish to http://host:port/spaces/id/whip as the speaker whose token this is. Returns the
+ *  client with media ready to flow, or NULL with a reason in err. */
+sc_whip_client_t *sc_whip_client_open(const char *host, const char *port, const char *id, const char *token,
+                                      char *err, size_t errsz);
+/** Send one Opus packet of `samples` (48 kHz) as the next RTP packet; also answers what came
+ *  in meanwhile (RTCP, STUN) and refreshes consent. 0, or -1 if the session is dead. */
+int sc_whip_client_send(sc_whip_client_t *c, const uint8_t *opus, size_t len, int samples);
+/** Receiver reports the server sent so far (the browser's encoder reads loss from them). */
+uint64_t sc_whip_client_reports(const sc_whip_client_t *c);
+/** DELETE the session, send close_notify, free. NULL-safe. */
+void sc_whip_client_close(sc_whip_client_t *c);
+
+#endif
