@@ -101,9 +101,12 @@ static void header_value(const char *resp, const char *name, char *out, size_t n
     size_t nl = strlen(name);
     for (const char *p = strstr(resp, "\r\n"); p && p[2] != '\r'; p = strstr(p + 2, "\r\n")) {
         if (!strncasecmp(p + 2, name, nl) && p[2 + nl] == ':') {
-            const char *v = p + 3 + nl, *e = strstr(v, "\r\n");
+            const char *v = p + 3 + nl;
             while (*v == ' ')
                 v++;
+            const char *e = strstr(v, "\r\n");
+            if (!e) /* a cut-off answer: take what there is */
+                e = v + strlen(v);
             snprintf(out, n, "%.*s", (int)(e - v), v);
             return;
         }
