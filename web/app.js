@@ -350,6 +350,11 @@ function spacePage(id) {
             $("#stagestatus").textContent = e.final ? e.message : "No microphone: " + e.message;
             return;
           }
+          if (!SpeakerLink.supported()) {
+            offStage();
+            $("#stagestatus").textContent = "WebRTC cannot get through from here, and this browser lacks WebCodecs for the other link.";
+            return;
+          }
           l = newLink(SpeakerLink); /* WebRTC could not connect from here */
           try { await l.start(); }
           catch (e2) { l.stop(); if (link === l) offStage(); $("#stagestatus").textContent = "No microphone: " + e2.message; return; }
