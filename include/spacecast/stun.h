@@ -36,6 +36,10 @@ typedef struct sc_stun_msg {
     int error_code;          /* ERROR-CODE (error responses), else 0 */
 } sc_stun_msg_t;
 
+/** n random ICE characters (ufrag, pwd) and a NUL into out (n ≤ 64). ICE allows [A-Za-z0-9+/];
+ *  alphanumerics survive any SDP munging. */
+void sc_stun_random_ice(char *out, size_t n);
+
 /** Does this datagram look like STUN (RFC 7983: first byte 0..3, the magic cookie, length
  *  a multiple of 4 that fits)? */
 int sc_stun_is(const uint8_t *p, size_t n);

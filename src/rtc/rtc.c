@@ -127,16 +127,6 @@ void sc_rtc_get_stats(sc_rtc_stats_t *out)
 
 /* --- small helpers ---------------------------------------------------------------------- */
 
-/* ICE allows [A-Za-z0-9+/]; we use alphanumerics so the strings survive any SDP munging. */
-static void random_ice_string(char *out, size_t n)
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    uint8_t r[64];
-    RAND_bytes(r, (int)n);
-    for (size_t i = 0; i < n; i++)
-        out[i] = abc[r[i] % (sizeof abc - 1)];
-    out[n] = '\0';
-}
 
 static void random_hex(char *out, size_t bytes)
 {
@@ -637,8 +627,8 @@ int sc_rtc_session_create(sc_rtc_kind_t kind, sc_space_t *s, int index, const sc
     sc_rtc_session_t *ss = sc_calloc(1, sizeof *ss);
     ss->kind = kind;
     random_hex(ss->id, SC_RTC_ID_LEN / 2);
-    random_ice_string(ss->ufrag, 8);
-    random_ice_string(ss->pwd, 24);
+    sc_stun_random_ice(ss->ufrag, 8);
+    sc_stun_random_ice(ss->pwd, 24);
     snprintf(ss->remote_ufrag, sizeof ss->remote_ufrag, "%s", offer->ice_ufrag);
     memcpy(ss->remote_fp, offer->fp, 32);
     ss->pt = m->opus_pt;

@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -32,6 +33,17 @@
 #define FP_XOR 0x5354554eu
 #define USERNAME_MAX 513        /* RFC 8489 §14.3 */
 #define REASON_MAX 127          /* §14.8 allows 763 bytes; ours are short phrases */
+
+void sc_stun_random_ice(char *out, size_t n)
+{
+    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    uint8_t r[64];
+    n = n > sizeof r ? sizeof r : n;
+    RAND_bytes(r, (int)n);
+    for (size_t i = 0; i < n; i++)
+        out[i] = abc[r[i] % (sizeof abc - 1)];
+    out[n] = '\0';
+}
 
 /* --- CRC-32 (FINGERPRINT) -------------------------------------------------------------------- */
 

@@ -38,16 +38,6 @@ struct sc_whip_client {
     uint64_t tiebreaker;
 };
 
-static void random_ice(char *out, size_t n)
-{
-    static const char abc[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-    uint8_t r[32];
-    RAND_bytes(r, (int)n);
-    for (size_t i = 0; i < n; i++)
-        out[i] = abc[r[i] % (sizeof abc - 1)];
-    out[n] = '\0';
-}
-
 /* --- HTTP: one request per connection ------------------------------------------------------ */
 
 static int dial(const char *host, const char *port)
@@ -199,8 +189,8 @@ sc_whip_client_t *sc_whip_client_open(const char *host, const char *port, const 
     snprintf(c->host, sizeof c->host, "%s", host);
     snprintf(c->port, sizeof c->port, "%s", port);
     snprintf(c->token, sizeof c->token, "%s", token);
-    random_ice(c->ufrag, 8);
-    random_ice(c->pwd, 24);
+    sc_stun_random_ice(c->ufrag, 8);
+    sc_stun_random_ice(c->pwd, 24);
     RAND_bytes((uint8_t *)&c->ssrc, sizeof c->ssrc);
     RAND_bytes((uint8_t *)&c->seq, sizeof c->seq);
     RAND_bytes((uint8_t *)&c->tiebreaker, sizeof c->tiebreaker);
