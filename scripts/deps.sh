@@ -3,7 +3,7 @@
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config clang
       libopus-dev libogg-dev libopusfile-dev libssl-dev libsqlite3-dev libwslay-dev libinih-dev
-      libjansson-dev libcmocka-dev libavcodec-dev libavutil-dev libsrtp2-dev
+      libjansson-dev libcmocka-dev libavcodec-dev libavutil-dev libsrtp2-dev liburing-dev
       ffmpeg curl python3 wrk nginx-light icecast2 chromium)
 # node and npm may come from another source than Debian (then Debian's npm would conflict)
 command -v node >/dev/null || PKGS+=(nodejs)

@@ -18,6 +18,7 @@ typedef struct sc_config {
     char relay_from[256];    /* origin URL: run as an edge */
     char public_url[256];    /* base URL in API answers; default http://LISTEN */
     int workers;             /* event-loop threads; 0 = one per core */
+    int io_uring;            /* batch listener sends with io_uring where the kernel allows */
     int demo;
     /* [rtc] */
     char rtc_listen[128];    /* UDP HOST:PORT of WebRTC media; "" = the listen address, "off" = no WebRTC */

@@ -27,6 +27,7 @@ typedef struct sc_worker {
     _Atomic int pump_new;    /* set with each wake for new pages (sc_server_wake_workers) */
     sc_conn_t *pump_next;    /* where the sweep under way resumes (NULL: none under way) */
     int pump_again;          /* pages came during the sweep: another one from the head after it */
+    struct sc_uring *uring;  /* batched listener sends (uring.h); NULL: one sendmsg each */
 } sc_worker_t;
 
 /* Reasons a connection or join is refused, for metrics (sc_refusal_name). */

@@ -33,6 +33,7 @@ static const sc_opt_t sc_opts[] = {
     S("server", public_url, "base URL used in API answers (default http://LISTEN)"),
     I("server", workers, 0, 64, "event-loop threads (0 = one per core)"),
     B("server", demo, "create a live demo Space with a synthetic speaker"),
+    B("server", io_uring, "send to listeners in batches with io_uring where the kernel allows (else one sendmsg each)"),
     S("rtc", rtc_listen, "UDP HOST:PORT for WebRTC media (WHIP/WHEP); empty = the listen address, off = none"),
     S("rtc", rtc_candidate, "IP:PORT announced to WebRTC peers (behind NAT); empty = the bound address"),
     I("rtc", rtc_max_sessions, 1, 100000, "WebRTC sessions (WHIP + WHEP), server-wide"),
@@ -66,6 +67,7 @@ void sc_config_defaults(sc_config_t *c)
     snprintf(c->web_root, sizeof c->web_root, "%s", SC_WEB_ROOT);
 #endif
     c->workers = 0;
+    c->io_uring = 1;
     c->rtc_max_sessions = 256;
     c->max_connections = 19000;
     c->reserved_fds = 200;

@@ -2,6 +2,7 @@
  * queue (owned bytes, a prefix page, then shared chain pages), sendfile for replays,
  * timeouts, and closing. What the bytes mean is http.c's business. */
 #include "spacecast/conn.h"
+#include "spacecast/uring.h"
 #include "spacecast/common.h"
 #include "spacecast/http.h"
 #include "spacecast/log.h"
@@ -332,11 +333,36 @@ static int conn_output_done(const sc_conn_t *c)
     return 1;
 }
 
+/* What one send did (bytes, or -errno): account for it, or wait for EPOLLOUT, or close.
+ * SC_OK to go on sending, SC_AGAIN (waiting), SC_ERR (closed). */
+static int conn_sent(sc_conn_t *c, ssize_t n, int from_iov)
+{
+    sc_server_t *srv = sc_server();
+    if (n == -EAGAIN) {
+        sc_loop_mod(&c->io, c->paused_read ? EPOLLOUT : (EPOLLIN | EPOLLRDHUP | EPOLLOUT));
+        if (c->src && !sc_timer_armed(&c->timer))
+            sc_timer_arm(sc_loop_timers(c->io.loop), &c->timer, sc_loop_now(c->io.loop),
+                         (uint64_t)srv->cfg.listener_drop_ms);
+        return SC_AGAIN;
+    }
+    if (n < 0) {
+        sc_conn_close(c, n == -EPIPE || n == -ECONNRESET ? "peer_closed" : "write_error");
+        return SC_ERR;
+    }
+    if (n > 0) {
+        atomic_fetch_add_explicit(&srv->bytes_out, (uint64_t)n, memory_order_relaxed);
+        c->bytes_out += (uint64_t)n;
+        c->last_progress_ms = sc_loop_now(c->io.loop);
+        if (from_iov)
+            conn_advance(c, (size_t)n);
+    }
+    return SC_OK;
+}
+
 int sc_conn_flush(sc_conn_t *c)
 {
     if (!c->io.loop)
         return SC_ERR;
-    sc_server_t *srv = sc_server();
     if (c->src)
         stream_maybe_skip(c);
     for (;;) {
@@ -356,26 +382,13 @@ int sc_conn_flush(sc_conn_t *c)
         } else {
             break;
         }
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            if (errno == EAGAIN) {
-                sc_loop_mod(&c->io, c->paused_read ? EPOLLOUT : (EPOLLIN | EPOLLRDHUP | EPOLLOUT));
-                if (c->src && !sc_timer_armed(&c->timer))
-                    sc_timer_arm(sc_loop_timers(c->io.loop), &c->timer, sc_loop_now(c->io.loop),
-                                 (uint64_t)srv->cfg.listener_drop_ms);
-                return SC_AGAIN;
-            }
-            sc_conn_close(c, errno == EPIPE || errno == ECONNRESET ? "peer_closed" : "write_error");
-            return SC_ERR;
-        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        int rc = conn_sent(c, n < 0 ? -errno : n, niov != 0);
+        if (rc != SC_OK)
+            return rc;
         if (n == 0)
             break;
-        atomic_fetch_add_explicit(&srv->bytes_out, (uint64_t)n, memory_order_relaxed);
-        c->bytes_out += (uint64_t)n;
-        c->last_progress_ms = sc_loop_now(c->io.loop);
-        if (niov)
-            conn_advance(c, (size_t)n);
     }
     if (!conn_output_done(c))
         return SC_AGAIN;
@@ -423,6 +436,47 @@ int sc_conn_flush(sc_conn_t *c)
  * nobody at the tail of the list is starved by restarts. */
 #define SC_PUMP_SLICE 64
 
+/* The same slice with one system call: every listener's due pages as one sendmsg each,
+ * submitted together (uring.h). A send that did not take everything (a full socket) and every
+ * after-send step go through sc_conn_flush as before. Closed connections are freed only at the
+ * end of the loop iteration (sc_loop_defer), so the slice's pointers stay valid throughout. */
+static void pump_slice_batched(sc_worker_t *w)
+{
+    sc_conn_t *cs[SC_PUMP_SLICE];
+    int fds[SC_PUMP_SLICE], res[SC_PUMP_SLICE], n = 0;
+    struct msghdr msgs[SC_PUMP_SLICE];
+    struct iovec iovs[SC_PUMP_SLICE][SC_CONN_IOV + 2];
+    for (int k = 0; w->pump_next && k < SC_PUMP_SLICE; k++) {
+        sc_conn_t *c = w->pump_next;
+        w->pump_next = c->snext;
+        if ((c->io.events & EPOLLOUT) || !c->io.loop)
+            continue;
+        stream_maybe_skip(c);
+        size_t niov = c->file_fd < 0 ? conn_build_iov(c, iovs[n]) : 0;
+        if (!niov) { /* nothing due (or a file body): the usual path */
+            sc_conn_flush(c);
+            continue;
+        }
+        msgs[n] = (struct msghdr){ .msg_iov = iovs[n], .msg_iovlen = niov };
+        fds[n] = c->io.fd;
+        cs[n++] = c;
+    }
+    if (n == 0)
+        return;
+    if (sc_uring_sendmsg(w->uring, fds, msgs, n, res) != 0) {
+        for (int i = 0; i < n; i++) /* the ring failed us: one call each, as without it */
+            sc_conn_flush(cs[i]);
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        sc_conn_t *c = cs[i];
+        if (!c->io.loop)
+            continue; /* closed meanwhile (never by a send: but be sure) */
+        if (conn_sent(c, res[i], 1) == SC_OK)
+            sc_conn_flush(c); /* the rest of a partial send, or the bookkeeping of a finished one */
+    }
+}
+
 void sc_conn_pump_streams(sc_worker_t *w)
 {
     if (atomic_exchange_explicit(&w->pump_new, 0, memory_order_acq_rel)) {
@@ -433,11 +487,15 @@ void sc_conn_pump_streams(sc_worker_t *w)
             w->pump_again = 0; /* this sweep carries every page so far */
         }
     }
-    for (int k = 0; w->pump_next && k < SC_PUMP_SLICE; k++) {
-        sc_conn_t *c = w->pump_next;
-        w->pump_next = c->snext; /* stream_unlink keeps it valid if the flush closes that one */
-        if (!(c->io.events & EPOLLOUT))
-            sc_conn_flush(c);
+    if (w->uring) {
+        pump_slice_batched(w);
+    } else {
+        for (int k = 0; w->pump_next && k < SC_PUMP_SLICE; k++) {
+            sc_conn_t *c = w->pump_next;
+            w->pump_next = c->snext; /* stream_unlink keeps it valid if the flush closes that one */
+            if (!(c->io.events & EPOLLOUT))
+                sc_conn_flush(c);
+        }
     }
     if (!w->pump_next && w->pump_again) {
         w->pump_again = 0;

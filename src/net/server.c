@@ -7,6 +7,7 @@
 #include "spacecast/log.h"
 #include "spacecast/relay.h"
 #include "spacecast/rtc.h"
+#include "spacecast/uring.h"
 #include "spacecast/space.h"
 #include "spacecast/store.h"
 
@@ -309,6 +310,8 @@ int sc_server_init(const sc_config_t *cfg, const char *config_path)
         if (!w->loop)
             return -1;
         sc_loop_set_data(w->loop, w);
+        if (cfg->io_uring && !(w->uring = sc_uring_new(64)) && i == 0)
+            sc_log_warn("event=io_uring_unavailable fallback=sendmsg");
         sc_loop_set_wake_hook(w->loop, worker_wake, w);
         int fd = listen_socket(cfg->listen);
         if (fd < 0 || sc_loop_add(w->loop, &w->listen_io, fd, EPOLLIN, on_accept) != SC_OK)
@@ -374,6 +377,8 @@ int sc_server_run(void)
         pthread_join(s->workers[i].thread, NULL);
         sc_loop_free(s->workers[i].loop); /* runs the deferred frees of the closed connections */
         s->workers[i].loop = NULL;
+        sc_uring_free(s->workers[i].uring);
+        s->workers[i].uring = NULL;
     }
     pthread_mutex_lock(&s->store_mu);
     sc_store_close(s->store);
