@@ -18,8 +18,9 @@ void sc_uring_free(sc_uring_t *u);
 /** The most sends one batch takes. */
 unsigned sc_uring_capacity(const sc_uring_t *u);
 /** sendmsg(fds[i], &msgs[i], MSG_DONTWAIT | MSG_NOSIGNAL) for i < n, in one submission;
- *  results[i] is what each returned (bytes, or -errno). 0, or -1 if the submission itself
- *  failed (the caller then sends those one at a time). */
+ *  results[i] is what each returned (bytes, or -errno; -EIO if its completion was lost). 0, or
+ *  -1 if the kernel took none of them: the caller sends them itself and frees the ring (what was
+ *  queued must never go out later, behind bytes sent since). */
 int sc_uring_sendmsg(sc_uring_t *u, const int *fds, const struct msghdr *msgs, int n, int *results);
 
 #endif

@@ -464,7 +464,10 @@ static void pump_slice_batched(sc_worker_t *w)
     if (n == 0)
         return;
     if (sc_uring_sendmsg(w->uring, fds, msgs, n, res) != 0) {
-        for (int i = 0; i < n; i++) /* the ring failed us: one call each, as without it */
+        sc_log_warn("event=io_uring_failed worker=%d fallback=sendmsg", w->index);
+        sc_uring_free(w->uring); /* its queue must never go out behind what we send now */
+        w->uring = NULL;
+        for (int i = 0; i < n; i++)
             sc_conn_flush(cs[i]);
         return;
     }

@@ -35,14 +35,13 @@ int sc_uring_sendmsg(sc_uring_t *u, const int *fds, const struct msghdr *msgs, i
 {
     if (n <= 0)
         return 0;
-    if ((unsigned)n > u->entries)
-        return -1;
+    if ((unsigned)n > u->entries || io_uring_sq_space_left(&u->ring) < (unsigned)n)
+        return -1; /* nothing queued: the caller sends these itself */
     for (int i = 0; i < n; i++) {
         struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
-        if (!sqe)
-            return -1; /* cannot happen with n <= entries and an empty ring */
         io_uring_prep_sendmsg(sqe, fds[i], &msgs[i], MSG_DONTWAIT | MSG_NOSIGNAL);
         io_uring_sqe_set_data64(sqe, (uint64_t)i);
+        results[i] = -EIO; /* a completion we never see closes its connection, never resends */
     }
     /* MSG_DONTWAIT: each send runs (or fails with EAGAIN) inside this call, nothing waits on
      * a socket; the wait is only for the completions to be posted */
@@ -51,12 +50,14 @@ int sc_uring_sendmsg(sc_uring_t *u, const int *fds, const struct msghdr *msgs, i
         rc = io_uring_submit_and_wait(&u->ring, (unsigned)n);
     while (rc == -EINTR);
     if (rc < 0)
-        return -1;
-    int got = 0;
-    while (got < n) {
+        return -1; /* the kernel took none of them: the caller gives up the ring (they stay queued) */
+    for (int got = 0; got < n;) {
         struct io_uring_cqe *cqe;
-        if (io_uring_wait_cqe(&u->ring, &cqe) < 0)
-            return -1;
+        int w = io_uring_wait_cqe(&u->ring, &cqe);
+        if (w == -EINTR)
+            continue;
+        if (w < 0)
+            break;
         uint64_t i = io_uring_cqe_get_data64(cqe);
         if (i < (uint64_t)n)
             results[i] = cqe->res;
