@@ -86,7 +86,8 @@ class RtcSpeakerLink {
       if (gen !== this.gen || this.stopped) return;
       this.teardown();
       if (e instanceof RtcFallback && !this.everConnected) throw e; /* never worked here: the page takes the WebSocket link */
-      if (e instanceof RtcFallback && ++this.failures >= 3 && this.onFallback) {
+      /* a server that is restarting says nothing about UDP: only failures to connect count */
+      if (e instanceof RtcFallback && !e.unreachable && ++this.failures >= 3 && this.onFallback) {
         this.stop(); /* worked before, not any more (a network that drops UDP now): the WebSocket link */
         this.onFallback();
         return;
@@ -105,7 +106,11 @@ class RtcSpeakerLink {
         method: "POST", body: pc.localDescription.sdp,
         headers: { Authorization: "Bearer " + this.token, "Content-Type": "application/sdp" },
       });
-    } catch (e) { throw new RtcFallback("the server is unreachable"); }
+    } catch (e) {
+      const err = new RtcFallback("the server is unreachable"); /* restarting, or the network is down */
+      err.unreachable = true;
+      throw err;
+    }
     if (res.status === 401 || res.status === 403 || res.status === 409) {
       const err = new Error(res.status === 409 ? "The Space has ended." : "Your invitation is no longer valid.");
       err.final = true;
@@ -195,6 +200,14 @@ class RtcSpeakerLink {
       const final = { 4003: "The host removed you from the stage.", 1000: "The Space has ended." }[ev.code];
       if (final && !this.stopped) { this.stop(); this.onState("stopped", final); return; }
       if (this.stopped) return;
+      /* The control link and the media go to the same server: when the link drops, the server
+       * has most likely restarted and our sessions with it. Chromium would notice only when its
+       * consent checks go unanswered (~10 s); start over now. */
+      if (this.everConnected && this.pcs.length) {
+        this.teardown();
+        this.attempt = 0;
+        this.reconnect();
+      }
       const wait = Math.min(15000, 500 * 2 ** (this.controlAttempt = (this.controlAttempt || 0) + 1));
       this.controlRetry = setTimeout(() => this.openControl(), wait); /* the audio goes on meanwhile */
     };
