@@ -6,6 +6,7 @@
  * The same interface as SpeakerLink (speaker.js), which the page falls back to when WebRTC
  * cannot connect. Plain JS, no build step. */
 "use strict";
+/* global scRms -- from player.js, loaded first */
 
 class RtcFallback extends Error {}
 
@@ -46,7 +47,7 @@ class RtcSpeakerLink {
     a.fftSize = 2048;
     this.ctx.createMediaStreamSource(stream).connect(a);
     const buf = new Float32Array(a.fftSize);
-    return () => { a.getFloatTimeDomainData(buf); let s = 0; for (const x of buf) s += x * x; return Math.sqrt(s / buf.length); };
+    return () => { a.getFloatTimeDomainData(buf); return scRms(buf); };
   }
   get micLevel() { return this.micMeter && !this.muted ? this.micMeter() : 0; }
   get mixLevel() { return this.mixMeter ? this.mixMeter() : 0; }

@@ -5,13 +5,13 @@
  * absolute CLOCK_MONOTONIC deadlines so it never drifts. */
 #include "spacecast/cmd.h"
 #include "spacecast/common.h"
+#include "spacecast/dial.h"
 #include "spacecast/ogg.h"
 #include "spacecast/wav.h"
 #include "spacecast/whip_client.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <opus/opus.h>
 #include <signal.h>
 #include <stdio.h>
@@ -232,23 +232,6 @@ static int parse_url(const char *url, char *host, size_t hsz, char *port, size_t
     return 0;
 }
 
-static int dial(const char *host, const char *port)
-{
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res;
-    if (getaddrinfo(host, port, &hints, &res) != 0)
-        return -1;
-    int fd = -1;
-    for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0);
-        if (fd >= 0 && connect(fd, a->ai_addr, a->ai_addrlen) < 0) {
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    return fd;
-}
-
 /* Read a response head; print the server's error message if it is not `want`. */
 static int read_status(int fd, int want)
 {
@@ -377,7 +360,7 @@ int sc_cmd_speak(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (whip)
         return speak_whip(host, port, id, token, file, is_ogg, loop, duration, quiet);
-    int fd = dial(host, port);
+    int fd = sc_dial(host, port, AF_UNSPEC, 0);
     if (fd < 0) {
         fprintf(stderr, "speak: cannot connect to %s:%s\n", host, port);
         return 1;

@@ -4,6 +4,7 @@
 #include "spacecast/conn.h"
 #include "spacecast/uring.h"
 #include "spacecast/common.h"
+#include "spacecast/dial.h"
 #include "spacecast/http.h"
 #include "spacecast/log.h"
 #include "spacecast/server.h"
@@ -71,12 +72,7 @@ void sc_conn_close_all(sc_worker_t *w)
 
 const char *sc_conn_peer_str(const sc_conn_t *c, char *out, size_t outsz)
 {
-    const struct in6_addr *a = &c->peer.sin6_addr;
-    if (IN6_IS_ADDR_V4MAPPED(a))
-        inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)outsz);
-    else
-        inet_ntop(AF_INET6, a, out, (socklen_t)outsz);
-    return out;
+    return sc_addr_str(&c->peer.sin6_addr, out, outsz);
 }
 
 /* --- streaming list --------------------------------------------------------------- */

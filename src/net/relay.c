@@ -5,6 +5,7 @@
  * holds the origin's live.ogg and pushes its packets into the local mixer. These are plain
  * blocking threads: an edge relays a handful of Spaces, and each thread sleeps in recv(). */
 #include "spacecast/relay.h"
+#include "spacecast/dial.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
 #include "spacecast/ingest.h"
@@ -15,7 +16,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -45,27 +45,7 @@ static struct {
 
 /* --- a tiny blocking HTTP/1.1 client for the origin ---------------------------------- */
 
-static int origin_connect(int timeout_ms)
-{
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *res;
-    if (getaddrinfo(sc_rl.host, sc_rl.port, &hints, &res) != 0)
-        return -1;
-    int fd = -1;
-    for (struct addrinfo *a = res; a && fd < 0; a = a->ai_next) {
-        fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            continue;
-        struct timeval tv = { timeout_ms / 1000, (timeout_ms % 1000) * 1000 };
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        if (connect(fd, a->ai_addr, a->ai_addrlen) < 0) {
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    return fd;
-}
+static int origin_connect(int timeout_ms) { return sc_dial(sc_rl.host, sc_rl.port, AF_UNSPEC, timeout_ms); }
 
 static int send_all(int fd, const char *p, size_t n)
 {

@@ -11,6 +11,7 @@
  * for WHEP come through a mix-minus sink whose loop is this one. */
 #include "spacecast/rtc.h"
 #include "spacecast/common.h"
+#include "spacecast/dial.h"
 #include "spacecast/dtls.h"
 #include "spacecast/ingest.h"
 #include "spacecast/log.h"
@@ -158,12 +159,8 @@ static socklen_t plain_addr(const struct sockaddr_in6 *a, struct sockaddr_storag
 
 static void addr_text(const struct sockaddr_in6 *a, char *out, size_t n)
 {
-    char ip[INET6_ADDRSTRLEN] = "?";
-    if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr))
-        inet_ntop(AF_INET, &a->sin6_addr.s6_addr[12], ip, sizeof ip);
-    else
-        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
-    snprintf(out, n, "%s:%u", ip, ntohs(a->sin6_port));
+    char ip[INET6_ADDRSTRLEN];
+    snprintf(out, n, "%s:%u", sc_addr_str(&a->sin6_addr, ip, sizeof ip), ntohs(a->sin6_port));
 }
 
 static void send_to_peer(const sc_rtc_session_t *ss, const uint8_t *p, size_t n)

@@ -7,11 +7,11 @@
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
+#include "spacecast/dial.h"
 #include "spacecast/log.h"
 #include "spacecast/rtc.h"
 #include "spacecast/sdp.h"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <sys/socket.h>
@@ -28,12 +28,8 @@ static void local_ip_of(const sc_req_t *r, char *out, size_t n)
     struct sockaddr_in6 a;
     socklen_t al = sizeof a;
     snprintf(out, n, "127.0.0.1");
-    if (getsockname(r->conn->io.fd, (struct sockaddr *)&a, &al) != 0 || a.sin6_family != AF_INET6)
-        return;
-    if (IN6_IS_ADDR_V4MAPPED(&a.sin6_addr))
-        inet_ntop(AF_INET, &a.sin6_addr.s6_addr[12], out, (socklen_t)n);
-    else
-        inet_ntop(AF_INET6, &a.sin6_addr, out, (socklen_t)n);
+    if (getsockname(r->conn->io.fd, (struct sockaddr *)&a, &al) == 0 && a.sin6_family == AF_INET6)
+        sc_addr_str(&a.sin6_addr, out, n);
 }
 
 static void rtc_post(sc_req_t *r, sc_rtc_kind_t kind)

@@ -2,13 +2,13 @@
  * modules as the server, from the other side. */
 #include "spacecast/whip_client.h"
 #include "spacecast/common.h"
+#include "spacecast/dial.h"
 #include "spacecast/dtls.h"
 #include "spacecast/rtp.h"
 #include "spacecast/sdp.h"
 #include "spacecast/stun.h"
 
 #include <arpa/inet.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <openssl/rand.h>
 #include <poll.h>
@@ -40,25 +40,11 @@ struct sc_whip_client {
 
 /* --- HTTP: one request per connection ------------------------------------------------------ */
 
-static int dial(const char *host, const char *port)
-{
-    struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *res = NULL;
-    if (getaddrinfo(host, port, &hints, &res) != 0 || !res)
-        return -1;
-    int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
-        close(fd);
-        fd = -1;
-    }
-    freeaddrinfo(res);
-    return fd;
-}
-
 /* Send a request, read the whole answer (Connection: close). Status, or -1. */
 static int http(sc_whip_client_t *c, const char *method, const char *path, const char *ctype, const char *body,
                 char *resp, size_t respsz, char **resp_body)
 {
-    int fd = dial(c->host, c->port);
+    int fd = sc_dial(c->host, c->port, AF_INET, 0); /* IPv4, as our UDP side */
     if (fd < 0)
         return -1;
     size_t blen = body ? strlen(body) : 0;
