@@ -15,6 +15,7 @@ typedef struct sc_lt_opts {
     char live_path[256];         /* /spaces/ID/live.ogg */
     char api_path[256];          /* /api/spaces/ID */
     int listeners, procs, source_addrs;
+    uint32_t source_base;        /* first source address, host order: 127.x.y.2 (see loadtest.c) */
     int join_rate, storm;
     int duration_s, timeout_s, stall_ms;
     int retry;

@@ -31,7 +31,8 @@ static void usage(FILE *out)
             "Only loopback targets unless --allow-host names the address. Every run ends by itself.\n\n"
             "  --listeners N          listeners to run (default 100)\n"
             "  --procs P              processes (default: one per 18,000 listeners)\n"
-            "  --source-addrs K       source addresses 127.0.0.2.. (default: one per 10,000)\n"
+            "  --source-addrs K       source addresses 127.x.y.2.. (default: one per 10,000; x.y from the\n"
+            "                         process ID, so runs side by side never share one)\n"
             "  --join-rate R          joins per second (default 1000)\n"
             "  --storm                everyone at once instead\n"
             "  --duration S           seconds to hold after the last scheduled join (default 10)\n"
@@ -199,6 +200,12 @@ int sc_cmd_loadtest(int argc, char **argv)
         o.source_addrs = (o.listeners + SC_LT_PER_SOURCE - 1) / SC_LT_PER_SOURCE;
     if (o.source_addrs < 1)
         o.source_addrs = 1;
+    if (o.source_addrs > 250)
+        o.source_addrs = 250;
+    /* and a block of them of this run's own: an audience and a storm (or an attack) started as two
+     * runs at once would otherwise both count from 127.0.0.2 and meet the same limit together */
+    uint32_t pid = (uint32_t)getpid();
+    o.source_base = (127u << 24) | ((pid >> 8 & 0xff) << 16) | ((pid & 0xff) << 8) | 2u;
     if (o.timeout_s < 0)
         o.timeout_s = o.duration_s + 30;
     struct rlimit rl;

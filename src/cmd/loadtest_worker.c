@@ -56,7 +56,7 @@ static int lt_connect(const sc_lt_opts_t *o, int idx, const struct sockaddr_in *
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if ((ntohl(to->sin_addr.s_addr) >> 24) == 127 && o->source_addrs > 0) {
         struct sockaddr_in src = { .sin_family = AF_INET };
-        src.sin_addr.s_addr = htonl((127u << 24) | (uint32_t)(2 + idx % o->source_addrs));
+        src.sin_addr.s_addr = htonl(o->source_base + (uint32_t)(idx % o->source_addrs));
         setsockopt(fd, SOL_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
         if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) {
             close(fd);
