@@ -6,7 +6,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 SC_BIN=${SC_BIN:-$here/../build/spacecast}
-N=${N:-16000}
+N=${N:-18000}
 # 200 ms pages, as in the fan-out benchmark: half the sends per listener of 100 ms pages, and the
 # newcomer still starts within 0.5 s of the mix
 PAGE_MS=${PAGE_MS:-200}
