@@ -15,6 +15,9 @@
 struct sc_store;
 struct sc_registry;
 
+/* Listeners sent to per io_uring submission in the sweep (conn.c); the ring holds as many. */
+#define SC_PUMP_BATCH 256
+
 typedef struct sc_worker {
     int index;
     pthread_t thread;
@@ -28,6 +31,7 @@ typedef struct sc_worker {
     sc_conn_t *pump_next;    /* where the sweep under way resumes (NULL: none under way) */
     int pump_again;          /* pages came during the sweep: another one from the head after it */
     struct sc_uring *uring;  /* batched listener sends (uring.h); NULL: one sendmsg each */
+    struct sc_pump_batch *batch; /* that path's scratch: one slice's messages (conn.c) */
 } sc_worker_t;
 
 /* Reasons a connection or join is refused, for metrics (sc_refusal_name). */

@@ -310,7 +310,7 @@ int sc_server_init(const sc_config_t *cfg, const char *config_path)
         if (!w->loop)
             return -1;
         sc_loop_set_data(w->loop, w);
-        if (cfg->io_uring && !(w->uring = sc_uring_new(64)) && i == 0)
+        if (cfg->io_uring && !(w->uring = sc_uring_new(SC_PUMP_BATCH)) && i == 0)
             sc_log_warn("event=io_uring_unavailable fallback=sendmsg");
         sc_loop_set_wake_hook(w->loop, worker_wake, w);
         int fd = listen_socket(cfg->listen);
@@ -379,6 +379,8 @@ int sc_server_run(void)
         s->workers[i].loop = NULL;
         sc_uring_free(s->workers[i].uring);
         s->workers[i].uring = NULL;
+        free(s->workers[i].batch);
+        s->workers[i].batch = NULL;
     }
     pthread_mutex_lock(&s->store_mu);
     sc_store_close(s->store);
