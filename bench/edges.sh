@@ -11,7 +11,9 @@ SC_BIN=${SC_BIN:-$here/../build/spacecast}
 N_PER=${N_PER:-16700}
 HOLD=${HOLD:-60}
 RATE=${RATE:-700}        # joins per second per instance
-PAGE_MS=${PAGE_MS:-200}
+# 500 ms pages: three servers and three generators for 50,100 listeners share two cores; at 200 ms
+# pages (five sends per listener a second) this machine saturates (docs/BENCHMARKS.md)
+PAGE_MS=${PAGE_MS:-500}
 tmp=$(mktemp -d)
 trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)"

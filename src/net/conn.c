@@ -262,7 +262,8 @@ static void stream_maybe_skip(sc_conn_t *c)
     sc_server_refused(SC_REFUSE_SLOW_LISTENER);
 }
 
-static size_t conn_build_iov(sc_conn_t *c, struct iovec *iov)
+/* At most `max` iovecs (>= 2): what does not fit goes out with the next send. */
+static size_t conn_build_iov(sc_conn_t *c, struct iovec *iov, size_t max)
 {
     size_t n = 0;
     if (c->woff < c->wlen)
@@ -273,7 +274,7 @@ static size_t conn_build_iov(sc_conn_t *c, struct iovec *iov)
         return n; /* the file follows the owned bytes, pages never mix with it */
     sc_page_t *p = c->cur;
     uint32_t off = c->cur_off;
-    while (p && n < SC_CONN_IOV) {
+    while (p && n < max) {
         if (off < p->len)
             iov[n++] = (struct iovec){ p->data + off, p->len - off };
         p = sc_page_next(p);
@@ -363,7 +364,7 @@ int sc_conn_flush(sc_conn_t *c)
         stream_maybe_skip(c);
     for (;;) {
         struct iovec iov[SC_CONN_IOV + 2];
-        size_t niov = conn_build_iov(c, iov);
+        size_t niov = conn_build_iov(c, iov, SC_CONN_IOV);
         ssize_t n;
         if (niov) {
             /* sendmsg, not writev: the socket call skips the VFS write path (fdget_pos,
@@ -434,13 +435,14 @@ int sc_conn_flush(sc_conn_t *c)
 
 /* The io_uring path takes bigger slices than SC_PUMP_SLICE: what it saves is per submission. 256
  * measured best (bench/uring.sh, 10,000 listeners, six rounds: 0.89x the one-send floor against
- * 0.99x with 64; 1,024 was no better and noisier: its 350 KB of messages no longer stay in
- * cache), and one submission of 256 sends takes ~3 ms, well inside the API's 50 ms. */
+ * 0.99x with 64; 1,024 was no better and noisier), and one submission of 256 sends takes ~3 ms,
+ * inside the API's 50 ms. The scratch is ~35 KB per worker. */
+#define SC_BATCH_IOV 4 /* per listener: one due page is the rule; more go out by sc_conn_flush after */
 struct sc_pump_batch {
     sc_conn_t *cs[SC_PUMP_BATCH];
     int fds[SC_PUMP_BATCH], res[SC_PUMP_BATCH];
     struct msghdr msgs[SC_PUMP_BATCH];
-    struct iovec iovs[SC_PUMP_BATCH][SC_CONN_IOV + 2];
+    struct iovec iovs[SC_PUMP_BATCH][SC_BATCH_IOV];
 };
 
 /* The same slice with one system call: every listener's due pages as one sendmsg each,
@@ -459,7 +461,7 @@ static void pump_slice_batched(sc_worker_t *w)
         if ((c->io.events & EPOLLOUT) || !c->io.loop)
             continue;
         stream_maybe_skip(c);
-        size_t niov = c->file_fd < 0 ? conn_build_iov(c, b->iovs[n]) : 0;
+        size_t niov = c->file_fd < 0 ? conn_build_iov(c, b->iovs[n], SC_BATCH_IOV) : 0;
         if (!niov) { /* nothing due (or a file body): the usual path */
             sc_conn_flush(c);
             continue;
