@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench/uring.sh — the listener sweep's system calls: spacecast sending each listener its page
-# with one sendmsg (--io-uring=0) and in batches of 256 with io_uring (--io-uring=1), against
+# with one sendmsg (--io-uring=0) and in batches of 128 with io_uring (--io-uring=1), against
 # the one-send floor (bench_floor), N listeners each, interleaved rounds, 200 ms pages.
 # Reports each server's CPU seconds per 10 s of steady fan-out (utime+stime from /proc).
 #   N=10000 ROUNDS=2 bash bench/uring.sh

@@ -120,6 +120,8 @@ void sc_conn_set_state(sc_conn_t *c, sc_conn_state_t st);
 
 /* Used by server.c */
 sc_conn_t *sc_conn_new(struct sc_worker *w, int fd, const struct sockaddr_in6 *peer, int on_api_port);
+/** Read what the peer has sent, as on EPOLLIN (a fresh connection's request, already there). */
+void sc_conn_read_now(sc_conn_t *c);
 /** Close every connection of worker w (shutdown, on its own thread). */
 void sc_conn_close_all(struct sc_worker *w);
 /** Advance every streaming connection of worker w whose chain has new pages. */

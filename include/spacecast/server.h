@@ -16,7 +16,7 @@ struct sc_store;
 struct sc_registry;
 
 /* Listeners sent to per io_uring submission in the sweep (conn.c); the ring holds as many. */
-#define SC_PUMP_BATCH 256
+#define SC_PUMP_BATCH 128
 
 typedef struct sc_worker {
     int index;

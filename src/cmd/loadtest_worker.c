@@ -262,6 +262,8 @@ static void on_event(const sc_lt_opts_t *o, int ep, lt_conn_t *c, uint32_t event
             c->stalled = 0;
             atomic_fetch_add_explicit(&prog->bytes, blen, memory_order_relaxed);
         }
+        if ((size_t)r < sizeof buf)
+            return; /* drained: epoll (level-triggered) says if more comes; no recv just for EAGAIN */
     }
 }
 

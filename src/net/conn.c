@@ -433,10 +433,11 @@ int sc_conn_flush(sc_conn_t *c)
  * nobody at the tail of the list is starved by restarts. */
 #define SC_PUMP_SLICE 64
 
-/* The io_uring path takes bigger slices than SC_PUMP_SLICE: what it saves is per submission. 256
- * measured best (bench/uring.sh, 10,000 listeners, six rounds: 0.89x the one-send floor against
- * 0.99x with 64; 1,024 was no better and noisier), and one submission of 256 sends takes ~3 ms,
- * inside the API's 50 ms. The scratch is ~35 KB per worker. */
+/* The io_uring path takes bigger slices than SC_PUMP_SLICE: what it saves is per submission, and
+ * what it costs is the wait of a join or an API request behind one slice. bench/uring.sh at
+ * 10,000 listeners, interleaved rounds, medians against the one-send floor: 64 per submission
+ * 0.99x, 128 0.92x, 256 0.87x (1,024 no better, and noisy); join p99 at 1,000 joins/s with
+ * 18,000 listening: 128 47 ms, 256 56-61 ms (goal 50). 128 keeps joins inside the goal. */
 #define SC_BATCH_IOV 4 /* per listener: one due page is the rule; more go out by sc_conn_flush after */
 struct sc_pump_batch {
     sc_conn_t *cs[SC_PUMP_BATCH];
@@ -601,6 +602,8 @@ static void conn_read(sc_conn_t *c)
             return; /* drained the socket most likely; epoll tells us if not */
     }
 }
+
+void sc_conn_read_now(sc_conn_t *c) { conn_read(c); }
 
 static void conn_on_io(sc_io_t *io, uint32_t events)
 {
