@@ -23,4 +23,11 @@ uint64_t sc_whip_client_reports(const sc_whip_client_t *c);
 /** DELETE the session, send close_notify, free. NULL-safe. */
 void sc_whip_client_close(sc_whip_client_t *c);
 
+/* The response reader, apart for the fuzz target (tests/fuzz/fuzz_whip_response.c). */
+/** Status of a whole HTTP/1.1 response held NUL-terminated in resp, or -1; *body (if asked)
+ *  points where its body starts (the end of resp if it has none). */
+int sc_whip_response_status(char *resp, char **body);
+/** The value of header `name` of a response head (case-insensitive), cut to n; "" if absent. */
+void sc_whip_header_value(const char *resp, const char *name, char *out, size_t n);
+
 #endif

@@ -62,16 +62,21 @@ static int http(sc_whip_client_t *c, const char *method, const char *path, const
         got += (size_t)r;
     close(fd);
     resp[got] = '\0';
+    return ok ? sc_whip_response_status(resp, resp_body) : -1;
+}
+
+int sc_whip_response_status(char *resp, char **body)
+{
     int status = 0;
-    if (!ok || sscanf(resp, "HTTP/1.1 %d", &status) != 1)
+    if (sscanf(resp, "HTTP/1.1 %d", &status) != 1)
         return -1;
     char *end = strstr(resp, "\r\n\r\n");
-    if (resp_body)
-        *resp_body = end ? end + 4 : resp + got;
+    if (body)
+        *body = end ? end + 4 : resp + strlen(resp);
     return status;
 }
 
-static void header_value(const char *resp, const char *name, char *out, size_t n)
+void sc_whip_header_value(const char *resp, const char *name, char *out, size_t n)
 {
     out[0] = '\0';
     size_t nl = strlen(name);
@@ -206,7 +211,7 @@ sc_whip_client_t *sc_whip_client_open(const char *host, const char *port, const 
         free(resp);
         goto fail;
     }
-    header_value(resp, "Location", c->location, sizeof c->location);
+    sc_whip_header_value(resp, "Location", c->location, sizeof c->location);
     free(resp);
     c->pt = c->answer.media[c->answer.audio].opus_pt;
     c->server.sin_family = AF_INET;
