@@ -15,8 +15,6 @@ typedef struct sc_uring sc_uring_t;
  *  disabled by sysctl or seccomp): the caller then sends one call at a time. */
 sc_uring_t *sc_uring_new(unsigned entries);
 void sc_uring_free(sc_uring_t *u);
-/** The most sends one batch takes. */
-unsigned sc_uring_capacity(const sc_uring_t *u);
 /** sendmsg(fds[i], &msgs[i], MSG_DONTWAIT | MSG_NOSIGNAL) for i < n, in one submission;
  *  results[i] is what each returned (bytes, or -errno; -EIO if its completion was lost). 0, or
  *  -1 if the kernel took none of them: the caller sends them itself and frees the ring (what was

@@ -32,7 +32,7 @@ static void usage(FILE *out)
             "  --listeners N          listeners to run (default 100)\n"
             "  --procs P              processes (default: one per 18,000 listeners)\n"
             "  --source-addrs K       source addresses 127.x.y.2.. (default: one per 10,000; x.y from the\n"
-            "                         process ID, so runs side by side never share one)\n"
+            "                         low 16 bits of the process ID, so runs side by side differ)\n"
             "  --join-rate R          joins per second (default 1000)\n"
             "  --storm                everyone at once instead\n"
             "  --duration S           seconds to hold after the last scheduled join (default 10)\n"

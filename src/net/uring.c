@@ -29,8 +29,6 @@ void sc_uring_free(sc_uring_t *u)
     free(u);
 }
 
-unsigned sc_uring_capacity(const sc_uring_t *u) { return u->entries; }
-
 int sc_uring_sendmsg(sc_uring_t *u, const int *fds, const struct msghdr *msgs, int n, int *results)
 {
     if (n <= 0)
