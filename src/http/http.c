@@ -4,7 +4,6 @@
 #include "spacecast/common.h"
 #include "spacecast/log.h"
 #include "spacecast/metrics.h"
-#include "spacecast/router.h"
 #include "spacecast/server.h"
 
 #include <errno.h>
@@ -14,7 +13,10 @@ enum { TIMER_NONE = 0, TIMER_IDLE, TIMER_HEAD };
 #define SC_CHUNKED UINT32_MAX
 #define SC_UPGRADED_RBUF 65536 /* ingest and WebSocket read this much at a time at most */
 
-/* A connection's chunked-decoder state lives in its ctx while the body is read. */
+static const sc_router_t *sc_http_routes; /* set once at start, read-only after */
+
+void sc_http_set_router(const sc_router_t *router) { sc_http_routes = router; }
+const sc_router_t *sc_http_router(void) { return sc_http_routes; }
 
 static void arm(sc_conn_t *c, int kind, int ms)
 {
@@ -355,7 +357,9 @@ void sc_http_on_data(sc_conn_t *c)
             sc_http_request_t req;
             if (!read_head(c, &req))
                 break;
-            const sc_route_t *rt = sc_router_peek(&req);
+            sc_slice_t args[SC_ROUTE_MAX_ARGS];
+            int known;
+            const sc_route_t *rt = sc_router_match(sc_http_routes, req.method, req.path, args, &known);
             if (rt && (rt->flags & SC_ROUTE_STREAM_BODY)) {
                 dispatch(c); /* ingest reads its own body */
                 break;
@@ -380,6 +384,27 @@ void sc_http_on_data(sc_conn_t *c)
     sc_http_depth--;
 }
 
+/* Find the handler and run it, or answer what no handler will. */
+static void route(sc_req_t *r)
+{
+    int known;
+    const sc_route_t *rt = sc_router_match(sc_http_routes, r->http->method, r->http->path, r->args, &known);
+    r->conn->route = (uint16_t)sc_router_index(sc_http_routes, rt);
+    if (!rt) {
+        if (known)
+            sc_http_error(r, 405, "method_not_allowed", "method not allowed on this resource");
+        else
+            sc_http_error(r, 404, "not_found", "no such resource");
+        return;
+    }
+    r->head_only = sc_slice_eq(r->http->method, "HEAD");
+    if ((rt->flags & SC_ROUTE_PUBLIC) && r->conn->on_api_port) {
+        sc_http_error(r, 404, "not_found", "listener routes are on the public port");
+        return;
+    }
+    rt->fn(r);
+}
+
 static void dispatch(sc_conn_t *c)
 {
     sc_http_request_t req;
@@ -393,7 +418,7 @@ static void dispatch(sc_conn_t *c)
     sc_req_t r = { .conn = c, .http = &req };
     r.body = sc_slice(c->rbuf + c->head_len, c->body_expected == SC_CHUNKED ? 0 : c->body_expected);
     sc_conn_set_state(c, SC_CONN_RESPOND);
-    sc_router_dispatch(&r);
+    route(&r);
     if (!r.responded && c->io.loop && c->state == SC_CONN_RESPOND)
         sc_http_error(&r, 500, "internal", "no response");
 }
