@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include <openssl/types.h>
+#include <openssl/ssl.h>
 
 /** A parsed http:// or https:// URL. */
 typedef struct sc_url {
@@ -33,17 +33,21 @@ const char *sc_addr_str(const struct in6_addr *a, char *out, size_t outsz);
 typedef struct sc_stream {
     int fd;
     SSL *ssl;
+    SSL_SESSION **resume;   /* the caller's session slot, refreshed at close */
 } sc_stream_t;
 
 /** Dial host:port and, when tls is given, complete a handshake that verifies the server's
- *  certificate and name (tls.h). 0, or -1 with a reason for a user in err (nothing to close). */
-int sc_stream_open(sc_stream_t *s, const char *host, const char *port, SSL_CTX *tls, int family, int timeout_ms,
-                   char *err, size_t errsz);
+ *  certificate and name (tls.h), resuming *resume if set (resume may be NULL; the slot is the
+ *  caller's, one per thread, and gets the newest session at sc_stream_close). 0, or -1 with a
+ *  reason for a user in err (nothing to close). */
+int sc_stream_open(sc_stream_t *s, const char *host, const char *port, SSL_CTX *tls, SSL_SESSION **resume,
+                   int family, int timeout_ms, char *err, size_t errsz);
 /** Read what is there: bytes, 0 at the end, -1 on an error or a receive timeout. */
 ssize_t sc_stream_read(sc_stream_t *s, void *buf, size_t len);
 /** Write all of p. 0 or -1. */
 int sc_stream_write(sc_stream_t *s, const void *p, size_t n);
-/** close_notify (TLS), close the socket. Safe on a stream that failed to open. */
+/** close_notify (TLS; keeps the session resumable), close the socket. Safe on a stream that
+ *  failed to open. */
 void sc_stream_close(sc_stream_t *s);
 
 #endif

@@ -103,10 +103,11 @@ const char *sc_addr_str(const struct in6_addr *a, char *out, size_t outsz)
 
 /* --- streams ---------------------------------------------------------------------------- */
 
-int sc_stream_open(sc_stream_t *s, const char *host, const char *port, SSL_CTX *tls, int family, int timeout_ms,
-                   char *err, size_t errsz)
+int sc_stream_open(sc_stream_t *s, const char *host, const char *port, SSL_CTX *tls, SSL_SESSION **resume,
+                   int family, int timeout_ms, char *err, size_t errsz)
 {
     s->ssl = NULL;
+    s->resume = resume;
     s->fd = sc_dial(host, port, family, timeout_ms);
     if (s->fd < 0) {
         snprintf(err, errsz, "cannot connect to %s:%s", host, port);
@@ -115,6 +116,8 @@ int sc_stream_open(sc_stream_t *s, const char *host, const char *port, SSL_CTX *
     if (!tls)
         return 0;
     s->ssl = sc_tls_client_new(tls, s->fd, host);
+    if (s->ssl && resume && *resume)
+        SSL_set_session(s->ssl, *resume);
     if (!s->ssl || SSL_connect(s->ssl) != 1) {
         char why[300];
         snprintf(err, errsz, "%s:%s: %s", host, port, sc_tls_client_error(s->ssl, why, sizeof why));
@@ -168,6 +171,16 @@ int sc_stream_write(sc_stream_t *s, const void *p, size_t n)
 
 void sc_stream_close(sc_stream_t *s)
 {
+    if (s->ssl && s->resume && SSL_is_init_finished(s->ssl)) {
+        SSL_shutdown(s->ssl); /* before SSL_get1_session: a session freed unshut is marked spent */
+        SSL_SESSION *sess = SSL_get1_session(s->ssl);
+        if (sess && SSL_SESSION_is_resumable(sess)) {
+            SSL_SESSION_free(*s->resume);
+            *s->resume = sess;
+        } else {
+            SSL_SESSION_free(sess);
+        }
+    }
     sc_tls_close(s->ssl);
     s->ssl = NULL;
     if (s->fd >= 0)

@@ -351,7 +351,7 @@ int sc_server_run(void)
         return -1;
     if (!s->cfg.relay_from[0] && sc_rtc_start(&s->cfg) < 0) /* speakers publish at the origin */
         return -1;
-    if (s->cfg.relay_from[0] && sc_relay_start(s->cfg.relay_from) != 0)
+    if (s->cfg.relay_from[0] && sc_relay_start(s->cfg.relay_from, s->cfg.relay_ca_file) != 0)
         return -1;
     for (int i = 0; i < s->nworkers; i++)
         pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]);

@@ -590,7 +590,7 @@ void sc_tls_close(SSL *ssl)
 {
     if (!ssl)
         return;
-    if (SSL_is_init_finished(ssl))
+    if (SSL_is_init_finished(ssl) && !(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN))
         SSL_shutdown(ssl); /* one close_notify if the socket takes it; we never wait for theirs */
     ERR_clear_error();
     SSL_free(ssl);
