@@ -172,7 +172,9 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError("server exited with %s; log:\n%s" % (self.proc.returncode, self.read_log()))
             try:
-                with urllib.request.urlopen(self.base + "/healthz", timeout=1, context=self.context()) as r:
+                # readiness only: a test may serve a certificate no client should accept
+                probe = ssl._create_unverified_context() if self.tls else None
+                with urllib.request.urlopen(self.base + "/healthz", timeout=1, context=probe) as r:
                     if r.status == 200:
                         return self
             except (urllib.error.URLError, ConnectionError, OSError):
@@ -261,18 +263,26 @@ def invite(server, sid, host_token, name, role="speaker"):
     return j["token"]
 
 
+def ffmpeg_tls(server):
+    """ffmpeg (GnuTLS) options that verify a TLS server against its test CA; none for plain HTTP."""
+    return ["-tls_verify", "1", "-ca_file", server.tls[0].ca] if getattr(server, "tls", None) else []
+
+
 def publish_tone(server, sid, token, freq, seconds, extra=()):
-    """ffmpeg publishes a sine tone as a speaker (Icecast protocol), in real time."""
+    """ffmpeg publishes a sine tone as a speaker (Icecast protocol, over TLS to a TLS server), in
+    real time."""
     url = "icecast://source:%s@127.0.0.1:%d/spaces/%s/source" % (token, server.port, sid)
+    tls = ["-tls", "1"] + ffmpeg_tls(server) if getattr(server, "tls", None) else []
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
            "sine=f=%g:d=%g" % (freq, seconds), "-c:a", "libopus", "-b:a", "32k", "-page_duration", "20000",
-           *extra, "-content_type", "audio/ogg", "-f", "ogg", url]
+           *extra, *tls, "-content_type", "audio/ogg", "-f", "ogg", url]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def capture(url, seconds, timeout=None):
-    """Decode `seconds` of audio from url with ffmpeg; returns (samples as array('h'), stderr text)."""
-    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-i", url, "-t", str(seconds),
+def capture(url, seconds, timeout=None, input_opts=()):
+    """Decode `seconds` of audio from url with ffmpeg; returns (samples as array('h'), stderr text).
+    input_opts go before -i (ffmpeg_tls(server) for an https URL)."""
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", *input_opts, "-i", url, "-t", str(seconds),
            "-f", "s16le", "-ac", "1", "-ar", "48000", "-"]
     p = subprocess.run(cmd, capture_output=True, timeout=timeout or seconds + 20)
     a = array.array("h")
