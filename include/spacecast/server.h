@@ -24,6 +24,9 @@ typedef struct sc_worker {
     sc_loop_t *loop;
     sc_io_t listen_io;      /* public port (SO_REUSEPORT: each worker has its own socket) */
     sc_io_t api_listen_io;  /* optional second port */
+    sc_io_t tls_listen_io;  /* listen_tls, when it is a port of its own */
+    struct ssl_ctx_st *tls_ctx; /* this worker's reference on the current TLS context (tls.h) */
+    unsigned tls_gen;        /* the generation it belongs to */
     sc_conn_t *streams;     /* streaming connections (listeners, event streams) */
     sc_conn_t *conns;       /* every connection of this worker */
     size_t nstreams;
@@ -58,6 +61,8 @@ typedef struct sc_server {
     uint8_t token_key[SC_TOKEN_KEY_LEN];
     char admin_key[128];
     char public_url[256];
+    struct sc_tls_server *tls;       /* certificates and handshakes (tls.h); NULL: plain HTTP only */
+    char tls_url[256];               /* https base the plain port redirects to (tls_redirect) */
     int nworkers;
     sc_worker_t *workers;
     struct sc_registry *spaces;

@@ -88,7 +88,9 @@ void sc_api_live_get(sc_req_t *r)
         sc_http_respond_head(r, 200, "audio/ogg", -1, "Cache-Control: no-cache, no-store\r\n");
         return;
     }
-    int wait = is_edge ? 0 : sc_server_join_admit();
+    /* a TLS connection paid its join token for its handshake (server.c); one join per handshake */
+    int wait = is_edge || r->conn->join_paid ? 0 : sc_server_join_admit();
+    r->conn->join_paid = 0;
     if (wait) {
         sc_server_refused(SC_REFUSE_JOIN_RATE);
         sc_http_error_retry(r, 503, "busy", "many listeners are joining: try again in a moment", wait + rand() % 3,

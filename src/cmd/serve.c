@@ -16,8 +16,8 @@ static void serve_usage(FILE *out)
 {
     fprintf(out, "usage: spacecast serve [-c FILE] [--listen HOST:PORT] [--data DIR] [--demo] [options]\n\n"
                  "Runs the spacecast server. Settings come from the embedded defaults, then the INI\n"
-                 "file given with -c (sections [server], [limits], [audio]), then these flags.\n"
-                 "SIGTERM stops gracefully; SIGHUP reloads [limits] from the file.\n\n"
+                 "file given with -c (sections [server], [tls], [rtc], [limits], [audio]), then these flags.\n"
+                 "SIGTERM stops gracefully; SIGHUP reloads [limits] from the file and the TLS certificate.\n\n"
                  "  -c, --config FILE            INI configuration file\n");
     sc_config_print_help(out);
 }

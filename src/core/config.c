@@ -30,7 +30,7 @@ static const sc_opt_t sc_opts[] = {
     S("server", log_level, "debug, info, warn or error"),
     S("server", web_root, "directory of the web app's static files"),
     S("server", relay_from, "origin base URL: run as an edge relaying its live Spaces"),
-    S("server", relay_ca_file, "PEM file of the CAs an https relay origin is verified against (default: the system's)"),
+    S("server", relay_ca_file, "PEM file of the CAs an https relay origin is verified against; empty: the system's"),
     S("server", public_url, "base URL used in API answers (default http(s)://LISTEN)"),
     I("server", workers, 0, 64, "event-loop threads (0 = one per core)"),
     B("server", demo, "create a live demo Space with a synthetic speaker"),

@@ -8,13 +8,14 @@
 #include "spacecast/http.h"
 #include "spacecast/server.h"
 #include "spacecast/space.h"
+#include "spacecast/tls.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 
 #define SC_METRIC_ROUTES 64
-static const int sc_status_codes[] = { 100, 101, 200, 201, 202, 204, 206, 304, 307, 400, 401, 403, 404,
+static const int sc_status_codes[] = { 100, 101, 200, 201, 202, 204, 206, 304, 307, 308, 400, 401, 403, 404,
                                        405, 408, 409, 413, 415, 416, 429, 431, 500, 501, 503 };
 #define SC_METRIC_STATUSES (SC_ARRAY_LEN(sc_status_codes) + 1) /* + "other" */
 static _Atomic uint64_t sc_requests[SC_METRIC_ROUTES][SC_METRIC_STATUSES];
@@ -52,6 +53,36 @@ static void put(buf_t *b, const char *fmt, ...)
     }
 }
 
+static void tls_metrics(buf_t *b, sc_tls_server_t *t)
+{
+    sc_tls_stats_t st;
+    sc_tls_server_stats(t, &st);
+    uint64_t ktls, user;
+    sc_conn_tls_counts(&ktls, &user);
+    put(b, "# HELP spacecast_tls_handshakes_total TLS handshakes completed (full or resumed) or failed.\n"
+           "# TYPE spacecast_tls_handshakes_total counter\n"
+           "spacecast_tls_handshakes_total{kind=\"full\"} %llu\nspacecast_tls_handshakes_total{kind=\"resumed\"} %llu\n"
+           "spacecast_tls_handshakes_total{kind=\"failed\"} %llu\n",
+        (unsigned long long)st.full, (unsigned long long)st.resumed, (unsigned long long)st.failed);
+    put(b, "# HELP spacecast_tls_handshake_timeouts_total Handshakes not done within header_timeout_ms.\n"
+           "# TYPE spacecast_tls_handshake_timeouts_total counter\nspacecast_tls_handshake_timeouts_total %llu\n",
+        (unsigned long long)st.timeouts);
+    put(b, "# HELP spacecast_tls_connections_total TLS connections established, by who encrypts what they send.\n"
+           "# TYPE spacecast_tls_connections_total counter\n"
+           "spacecast_tls_connections_total{send=\"ktls\"} %llu\nspacecast_tls_connections_total{send=\"ssl_write\"} %llu\n",
+        (unsigned long long)ktls, (unsigned long long)user);
+    put(b, "# TYPE spacecast_tls_reloads_total counter\nspacecast_tls_reloads_total %llu\n"
+           "# TYPE spacecast_tls_reload_failures_total counter\nspacecast_tls_reload_failures_total %llu\n",
+        (unsigned long long)st.reloads, (unsigned long long)st.reload_failures);
+    put(b, "# HELP spacecast_tls_certificate_expiry_seconds The served certificate's notAfter (Unix time).\n"
+           "# TYPE spacecast_tls_certificate_expiry_seconds gauge\nspacecast_tls_certificate_expiry_seconds %lld\n",
+        (long long)st.not_after);
+    put(b, "# HELP spacecast_tls_ocsp_stapled 1 while a valid OCSP response is stapled to handshakes.\n"
+           "# TYPE spacecast_tls_ocsp_stapled gauge\nspacecast_tls_ocsp_stapled %d\n"
+           "# TYPE spacecast_tls_ocsp_fetch_failures_total counter\nspacecast_tls_ocsp_fetch_failures_total %llu\n",
+        st.ocsp_stapling, (unsigned long long)st.ocsp_failures);
+}
+
 char *sc_metrics_render(size_t *len)
 {
     sc_server_t *srv = sc_server();
@@ -84,6 +115,8 @@ char *sc_metrics_render(size_t *len)
             (unsigned long long)atomic_load(&srv->refused[i]));
     put(&b, "# TYPE spacecast_bytes_in_total counter\nspacecast_bytes_in_total %llu\n",
         (unsigned long long)atomic_load(&srv->bytes_in));
+    if (srv->tls)
+        tls_metrics(&b, srv->tls);
     put(&b, "# TYPE spacecast_bytes_out_total counter\nspacecast_bytes_out_total %llu\n",
         (unsigned long long)atomic_load(&srv->bytes_out));
     put(&b, "# TYPE spacecast_listener_joins_total counter\nspacecast_listener_joins_total %llu\n",

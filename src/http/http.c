@@ -50,6 +50,7 @@ const char *sc_http_reason(int status)
     case 206: return "Partial Content";
     case 304: return "Not Modified";
     case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
     case 400: return "Bad Request";
     case 401: return "Unauthorized";
     case 403: return "Forbidden";
@@ -385,8 +386,30 @@ void sc_http_on_data(sc_conn_t *c)
 }
 
 /* Find the handler and run it, or answer what no handler will. */
+/* The plain port of a server that has HTTPS (tls_redirect): every request but the health check
+ * goes to the same target over https, method and body kept (308). */
+static int redirect_to_tls(sc_req_t *r)
+{
+    if (!r->conn->redirect_tls || sc_slice_eq(r->http->path, "/healthz"))
+        return 0;
+    const sc_slice_t t = r->http->target;
+    for (size_t i = 0; i < t.len; i++)
+        if ((unsigned char)t.base[i] <= 0x20 || (unsigned char)t.base[i] >= 0x7f) /* the parser allows none; be sure */
+            return 0;
+    if (t.len == 0 || t.base[0] != '/' || t.len > 2048)
+        return 0;
+    char *hdr = sc_malloc(t.len + 300);
+    snprintf(hdr, t.len + 300, "Location: %s%.*s\r\n", sc_server()->tls_url, (int)t.len, t.base);
+    json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", "use_https", "message", "this server speaks HTTPS");
+    sc_http_respond_json(r, 308, body, hdr);
+    free(hdr);
+    return 1;
+}
+
 static void route(sc_req_t *r)
 {
+    if (redirect_to_tls(r))
+        return;
     int known;
     const sc_route_t *rt = sc_router_match(sc_http_routes, r->http->method, r->http->path, r->args, &known);
     r->conn->route = (uint16_t)sc_router_index(sc_http_routes, rt);

@@ -10,6 +10,7 @@
 #include "spacecast/uring.h"
 #include "spacecast/space.h"
 #include "spacecast/store.h"
+#include "spacecast/tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -122,9 +123,24 @@ int sc_server_join_admit(void)
     return wait;
 }
 
-/* A fast, honest refusal that needs no connection state: one write, then close. */
-static void refuse_now(int fd, int status, const char *code, const char *message)
+/* Does a connection accepted on io speak TLS? listen_tls's port does; with a certificate and no
+ * listen_tls, listen itself does; the API port does whenever there is a certificate (tokens). */
+static int port_is_tls(const sc_worker_t *w, const sc_io_t *io)
 {
+    const sc_server_t *s = &sc_srv;
+    if (!s->tls)
+        return 0;
+    return io == &w->tls_listen_io || io == &w->api_listen_io || !s->cfg.listen_tls[0];
+}
+
+/* A fast, honest refusal that needs no connection state: one write, then close. On a TLS port
+ * there is no way to say it before a handshake: the connection is just closed. */
+static void refuse_now(int fd, int tls, int status, const char *code, const char *message)
+{
+    if (tls) {
+        close(fd);
+        return;
+    }
     char body[256], resp[512];
     int retry = 2 + rand() % 9; /* jitter, so refused clients do not return in step */
     int bl = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\",\"retry_after\":%d}}", code,
@@ -148,7 +164,7 @@ static void on_accept(sc_io_t *io, uint32_t events)
 {
     (void)events;
     sc_worker_t *w = sc_loop_data(io->loop);
-    int api_port = io == &w->api_listen_io;
+    int api_port = io == &w->api_listen_io, tls = port_is_tls(w, io);
     sc_server_t *s = &sc_srv;
     for (int i = 0; i < 128; i++) {
         struct sockaddr_in6 peer;
@@ -175,7 +191,7 @@ static void on_accept(sc_io_t *io, uint32_t events)
         if (open_now > limit) {
             atomic_fetch_sub(&s->open_conns, 1);
             sc_server_refused(SC_REFUSE_MAX_CONNECTIONS);
-            refuse_now(fd, 503, "over_capacity", "the server is at its connection limit");
+            refuse_now(fd, tls, 503, "over_capacity", "the server is at its connection limit");
             continue;
         }
         uint32_t h = ip_hash(&peer);
@@ -183,7 +199,7 @@ static void on_accept(sc_io_t *io, uint32_t events)
             atomic_fetch_sub(&s->per_ip[h], 1);
             atomic_fetch_sub(&s->open_conns, 1);
             sc_server_refused(SC_REFUSE_PER_IP);
-            refuse_now(fd, 429, "too_many_connections", "too many connections from your address");
+            refuse_now(fd, tls, 429, "too_many_connections", "too many connections from your address");
             continue;
         }
         if (api_port)
@@ -198,6 +214,16 @@ static void on_accept(sc_io_t *io, uint32_t events)
             continue;
         }
         c->ip_hash = h;
+        if (tls) {
+            /* a handshake costs what a join does, and a storm of joins is a storm of them: on the
+             * public port each takes a join token first (the join then takes no second one) */
+            int admitted = api_port || sc_server_join_admit() == 0;
+            c->join_paid = (uint8_t)(admitted && !api_port);
+            if (sc_conn_tls_accept(c, admitted) != SC_OK)
+                continue; /* waiting for a token (its timer asks again), or closed */
+        } else if (s->tls && s->cfg.tls_redirect && !api_port) {
+            c->redirect_tls = 1;
+        }
         /* a player's request is usually in the socket by the time we accept it (it is sent as
          * soon as the handshake completes): read it now rather than one loop turn later, which
          * with a sweep under way is one slice of sends later (join p99 at 10,000: see
@@ -244,9 +270,38 @@ static void stop_listening(sc_loop_t *l, void *arg)
         sc_loop_del(&w->api_listen_io);
         close(w->api_listen_io.fd);
     }
+    if (w->tls_listen_io.loop) {
+        sc_loop_del(&w->tls_listen_io);
+        close(w->tls_listen_io.fd);
+    }
 }
 
 /* --- init and run ------------------------------------------------------------------- */
+
+#define SC_TLS_CHECK_MS 60000 /* the certificate files are looked at once a minute */
+
+/* Which way the TLS fan-out runs here, said once at start: kernel TLS needs the kernel's "tls"
+ * upper-layer protocol (then each connection still checks BIO_get_ktls_send after its handshake),
+ * else every page is encrypted per listener by SSL_write. */
+static void tls_say_fanout(void)
+{
+    char ulps[256] = "";
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "r");
+    if (f) {
+        if (!fgets(ulps, sizeof ulps, f))
+            ulps[0] = '\0';
+        fclose(f);
+    }
+    ulps[strcspn(ulps, "\n")] = '\0';
+    int kernel_tls = strstr(ulps, "tls") != NULL;
+    if (kernel_tls)
+        sc_log_info("event=tls_fanout mode=ktls_where_offered note=\"the kernel offers TLS: connections whose cipher "
+                    "it takes send pages with sendmsg/io_uring, the rest with SSL_write\"");
+    else
+        sc_log_info("event=tls_fanout mode=ssl_write reason=\"no kernel TLS (tcp_available_ulp: %s)\" note=\"each "
+                    "page is encrypted per listener straight from the shared page, buffers released between "
+                    "pages\"", ulps[0] ? ulps : "none");
+}
 
 static void raise_fd_limit(void)
 {
@@ -302,10 +357,33 @@ int sc_server_init(const sc_config_t *cfg, const char *config_path)
         if (created)
             sc_log_info("event=admin_key_created file=%s/admin.key admin_key=%s", cfg->data, s->admin_key);
     }
+    if (cfg->tls_cert[0] || cfg->tls_key[0]) {
+        char terr[512], q[600];
+        if (!cfg->tls_cert[0] || !cfg->tls_key[0]) {
+            sc_log_error("event=tls_config_error err=\"tls_cert and tls_key go together\"");
+            return -1;
+        }
+        if (!(s->tls = sc_tls_server_new(cfg->tls_cert, cfg->tls_key, terr, sizeof terr))) {
+            sc_log_error("event=tls_config_error err=%s", sc_log_quote(terr, q, sizeof q));
+            return -1;
+        }
+    } else if (cfg->listen_tls[0] || cfg->tls_redirect) {
+        sc_log_error("event=tls_config_error err=\"listen_tls and tls_redirect need tls_cert and tls_key\"");
+        return -1;
+    }
     if (cfg->public_url[0])
         snprintf(s->public_url, sizeof s->public_url, "%s", cfg->public_url);
+    else if (s->tls)
+        snprintf(s->public_url, sizeof s->public_url, "https://%s", cfg->listen_tls[0] ? cfg->listen_tls : cfg->listen);
     else
         snprintf(s->public_url, sizeof s->public_url, "http://%s", cfg->listen);
+    if (!strncmp(s->public_url, "https://", 8)) /* a redirect must never point back at plain HTTP */
+        snprintf(s->tls_url, sizeof s->tls_url, "%.255s", s->public_url);
+    else if (s->tls)
+        snprintf(s->tls_url, sizeof s->tls_url, "https://%s", cfg->listen_tls[0] ? cfg->listen_tls : cfg->listen);
+    s->tls_url[strcspn(s->tls_url, "?#")] = '\0';
+    for (size_t n = strlen(s->tls_url); n && s->tls_url[n - 1] == '/'; n--)
+        s->tls_url[n - 1] = '\0';
 
     s->nworkers = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
     if (s->nworkers < 1)
@@ -327,6 +405,11 @@ int sc_server_init(const sc_config_t *cfg, const char *config_path)
         if (cfg->api_listen[0]) {
             int afd = listen_socket(cfg->api_listen);
             if (afd < 0 || sc_loop_add(w->loop, &w->api_listen_io, afd, EPOLLIN, on_accept) != SC_OK)
+                return -1;
+        }
+        if (s->tls && cfg->listen_tls[0]) {
+            int tfd = listen_socket(cfg->listen_tls);
+            if (tfd < 0 || sc_loop_add(w->loop, &w->tls_listen_io, tfd, EPOLLIN, on_accept) != SC_OK)
                 return -1;
         }
     }
@@ -355,13 +438,22 @@ int sc_server_run(void)
         return -1;
     for (int i = 0; i < s->nworkers; i++)
         pthread_create(&s->workers[i].thread, NULL, worker_main, &s->workers[i]);
-    sc_log_info("event=listening addr=%s api_addr=%s workers=%d url=%s", s->cfg.listen,
-                s->cfg.api_listen[0] ? s->cfg.api_listen : "-", s->nworkers, s->public_url);
+    sc_log_info("event=listening addr=%s api_addr=%s tls_addr=%s workers=%d url=%s", s->cfg.listen,
+                s->cfg.api_listen[0] ? s->cfg.api_listen : "-",
+                !s->tls ? "-" : s->cfg.listen_tls[0] ? s->cfg.listen_tls : s->cfg.listen, s->nworkers, s->public_url);
+    if (s->tls) {
+        tls_say_fanout();
+        if (sc_tls_server_start(s->tls, SC_TLS_CHECK_MS) != 0)
+            return -1;
+    }
     for (;;) {
         int sig = 0;
         sigwait(&set, &sig);
         if (sig == SIGHUP) {
-            char err[256];
+            char err[512], q[600];
+            if (s->tls && sc_tls_server_reload(s->tls, err, sizeof err) != 0)
+                sc_log_error("event=tls_reload_failed trigger=sighup err=%s note=\"the previous certificate "
+                             "stays in use\"", sc_log_quote(err, q, sizeof q));
             if (!s->config_path[0]) {
                 sc_log_info("event=reload skipped=no_config_file");
             } else if (sc_config_reload_limits(&s->cfg, s->config_path, err, sizeof err) == 0) {
@@ -389,7 +481,11 @@ int sc_server_run(void)
         s->workers[i].uring = NULL;
         free(s->workers[i].batch);
         s->workers[i].batch = NULL;
+        SSL_CTX_free(s->workers[i].tls_ctx);
+        s->workers[i].tls_ctx = NULL;
     }
+    sc_tls_server_free(s->tls);
+    s->tls = NULL;
     pthread_mutex_lock(&s->store_mu);
     sc_store_close(s->store);
     s->store = NULL;

@@ -234,7 +234,8 @@ def api(server, method, path, body=None, token=None, headers=None, timeout=10):
     for k, v in (headers or {}).items():
         req.add_header(k, v)
     try:
-        with urllib.request.urlopen(req, timeout=timeout, context=server.context()) as r:
+        ctx = server.context() if hasattr(server, "context") else None
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
             raw, status, hdrs = r.read(), r.status, r.headers
     except urllib.error.HTTPError as e:
         raw, status, hdrs = e.read(), e.code, e.headers
