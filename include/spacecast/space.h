@@ -16,6 +16,7 @@
 #define SC_SPACE_MAX_REQUESTS 64
 #define SC_SPACE_MAX_EDGES 64
 #define SC_EDGE_STALE_MS 5000 /* an edge that stops reporting stops counting */
+#define SC_EVENTS_MAX_LAG 1024 /* event pages a subscriber may fall behind before it is skipped */
 
 typedef enum { SC_SPACE_SCHEDULED = 0, SC_SPACE_LIVE = 1, SC_SPACE_ENDED = 2 } sc_space_state_t;
 
@@ -71,7 +72,9 @@ typedef struct sc_space {
     /* event streams: one for everyone, one for host and cohosts (adds requests) */
     sc_chain_t events;
     sc_chain_t events_host;
-    sc_stream_src_t src_events, src_events_host, src_live; /* what streaming connections read */
+    sc_stream_src_t src_events, src_events_host; /* what streaming connections read */
+    sc_stream_src_t src_live;       /* a listener's: counted in the tally (on_leave) */
+    sc_stream_src_t src_live_edge;  /* an edge relay's: the same stream, not a listener */
     /* audio (engine thread, under audio_mu) */
     struct sc_live *live;
     struct sc_mixer *mixer;
@@ -80,6 +83,15 @@ typedef struct sc_space {
     uint32_t lobby_pos;
 } sc_space_t;
 
+struct sc_store;
+
+/** Give the model its store (written through under the model's own lock) and the key tokens
+ *  are signed with; registers its metrics. Once, before sc_spaces_load. */
+void sc_spaces_init(struct sc_store *store, const uint8_t key[SC_TOKEN_KEY_LEN]);
+/** Let go of the store at shutdown (later writes fail, counted); the caller closes it. */
+struct sc_store *sc_spaces_detach_store(void);
+/** Direct-stream listeners of every Space (server-wide admission, metrics). */
+int sc_spaces_listeners(void);
 /** Load every Space from the store (at start). 0 or -1. */
 int sc_spaces_load(void);
 /** Create a Space (persisted) and return it; NULL if the store could not write it. */

@@ -2,7 +2,7 @@
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
-#include "spacecast/server.h"
+#include "spacecast/config.h"
 
 #include <stdio.h>
 
@@ -24,7 +24,7 @@ void sc_api_spaces_create(sc_req_t *r)
     json_t *b = sc_api_body_object(r);
     if (!b)
         return;
-    const sc_config_t *cfg = &sc_server()->cfg;
+    const sc_config_t *cfg = sc_config();
     sc_space_params_t p;
     const char *bad;
     if (sc_api_space_params(b, cfg->max_listeners_per_space, cfg->record, &p, &bad) != 0) {

@@ -2,7 +2,6 @@
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
-#include "spacecast/server.h"
 
 #include <stdio.h>
 

@@ -1,7 +1,7 @@
 /* api_util.c — JSON body parsing with the SPEC's 400 answers, Space lookup. */
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
-#include "spacecast/server.h"
+#include "spacecast/config.h"
 
 #include <openssl/crypto.h>
 
@@ -83,7 +83,7 @@ int sc_api_space_params(const json_t *b, int max_listeners_limit, int default_re
 
 int sc_api_has_admin_key(const sc_req_t *r)
 {
-    const char *key = sc_server()->admin_key;
+    const char *key = sc_config()->admin_key;
     const sc_slice_t *auth = sc_http_find_header(r->http, "Authorization");
     sc_slice_t tok;
     size_t klen = strlen(key);

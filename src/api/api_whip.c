@@ -7,7 +7,7 @@
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
-#include "spacecast/dial.h"
+#include "spacecast/addr.h"
 #include "spacecast/log.h"
 #include "spacecast/rtc.h"
 #include "spacecast/sdp.h"

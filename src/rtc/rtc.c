@@ -11,7 +11,7 @@
  * for WHEP come through a mix-minus sink whose loop is this one. */
 #include "spacecast/rtc.h"
 #include "spacecast/common.h"
-#include "spacecast/dial.h"
+#include "spacecast/addr.h"
 #include "spacecast/dtls.h"
 #include "spacecast/ingest.h"
 #include "spacecast/log.h"
@@ -19,7 +19,6 @@
 #include "spacecast/minus.h"
 #include "spacecast/mixer.h"
 #include "spacecast/rtp.h"
-#include "spacecast/server.h"
 #include "spacecast/stun.h"
 
 #include <arpa/inet.h>
@@ -750,7 +749,7 @@ int sc_rtc_start(const sc_config_t *cfg)
         return 1;
     const char *listen = cfg->rtc_listen[0] ? cfg->rtc_listen : cfg->listen;
     struct sockaddr_in6 a;
-    if (sc_server_parse_hostport(listen, &a) != 0) {
+    if (sc_addr_parse(listen, &a) != 0) {
         sc_log_error("event=rtc_bad_address addr=%s", listen);
         return -1;
     }

@@ -2,9 +2,11 @@
  * and publishes an event, so GET /api/spaces/{id} is a memcpy-free send of a shared page. */
 #include "spacecast/space.h"
 #include "spacecast/common.h"
+#include "spacecast/config.h"
 #include "spacecast/engine.h"
+#include "spacecast/live.h"
 #include "spacecast/log.h"
-#include "spacecast/server.h"
+#include "spacecast/metrics.h"
 #include "spacecast/store.h"
 
 #include <inttypes.h>
@@ -19,6 +21,38 @@ typedef struct sc_registry {
 
 static sc_registry_t sc_reg = { .lock = PTHREAD_RWLOCK_INITIALIZER };
 
+/* What the model was given at start (sc_spaces_init), and its server-wide counters. */
+static struct {
+    pthread_mutex_t store_mu; /* SQLite is used from every worker: one writer at a time */
+    sc_store_t *store;
+    uint8_t token_key[SC_TOKEN_KEY_LEN];
+    atomic_int listeners;     /* direct-stream listeners of every Space */
+    _Atomic uint64_t store_errors;
+} sc_model = { .store_mu = PTHREAD_MUTEX_INITIALIZER };
+
+static void spaces_metrics(sc_metrics_buf_t *b, void *arg);
+
+void sc_spaces_init(sc_store_t *store, const uint8_t key[SC_TOKEN_KEY_LEN])
+{
+    pthread_mutex_lock(&sc_model.store_mu);
+    sc_model.store = store;
+    pthread_mutex_unlock(&sc_model.store_mu);
+    memcpy(sc_model.token_key, key, SC_TOKEN_KEY_LEN);
+    sc_metrics_register("spaces", spaces_metrics, NULL);
+}
+
+sc_store_t *sc_spaces_detach_store(void)
+{
+    sc_metrics_unregister(spaces_metrics, NULL);
+    pthread_mutex_lock(&sc_model.store_mu);
+    sc_store_t *st = sc_model.store;
+    sc_model.store = NULL;
+    pthread_mutex_unlock(&sc_model.store_mu);
+    return st;
+}
+
+int sc_spaces_listeners(void) { return atomic_load(&sc_model.listeners); }
+
 const char *sc_space_state_name(sc_space_state_t st)
 {
     static const char *const names[] = { "scheduled", "live", "ended" };
@@ -27,9 +61,25 @@ const char *sc_space_state_name(sc_space_state_t st)
 
 /* --- persistence -------------------------------------------------------------------- */
 
+/* A write through to the store; -1 (logged, counted) if there is none or it failed. */
+static int store_put(const char *what, sc_space_t *s, const void *row,
+                     int (*put)(sc_store_t *, const void *))
+{
+    pthread_mutex_lock(&sc_model.store_mu);
+    int rc = sc_model.store ? put(sc_model.store, row) : -1;
+    pthread_mutex_unlock(&sc_model.store_mu);
+    if (rc != 0) {
+        atomic_fetch_add(&sc_model.store_errors, 1);
+        sc_log_error("event=store_failed space=%s what=%s", s->id, what);
+    }
+    return rc;
+}
+
+static int put_space(sc_store_t *st, const void *row) { return sc_store_put_space(st, row); }
+static int put_speaker(sc_store_t *st, const void *row) { return sc_store_put_speaker(st, row); }
+
 static int persist_space(sc_space_t *s)
 {
-    sc_server_t *srv = sc_server();
     sc_store_space_t row = { 0 };
     snprintf(row.id, sizeof row.id, "%s", s->id);
     snprintf(row.title, sizeof row.title, "%s", s->title);
@@ -42,19 +92,11 @@ static int persist_space(sc_space_t *s)
     row.max_listeners = s->max_listeners;
     row.peak_listeners = atomic_load(&s->peak);
     row.total_joins = atomic_load(&s->total_joins);
-    pthread_mutex_lock(&srv->store_mu);
-    int rc = sc_store_put_space(srv->store, &row);
-    pthread_mutex_unlock(&srv->store_mu);
-    if (rc != 0) {
-        atomic_fetch_add(&srv->store_errors, 1);
-        sc_log_error("event=store_failed space=%s", s->id);
-    }
-    return rc;
+    return store_put("space", s, &row, put_space);
 }
 
 static void persist_speaker(sc_space_t *s, const sc_speaker_t *sk)
 {
-    sc_server_t *srv = sc_server();
     sc_store_speaker_t row = { 0 };
     snprintf(row.space_id, sizeof row.space_id, "%s", s->id);
     snprintf(row.name, sizeof row.name, "%s", sk->name);
@@ -62,16 +104,13 @@ static void persist_speaker(sc_space_t *s, const sc_speaker_t *sk)
     row.muted = sk->muted;
     row.generation = sk->generation;
     row.removed = sk->removed;
-    pthread_mutex_lock(&srv->store_mu);
-    int rc = sc_store_put_speaker(srv->store, &row);
-    pthread_mutex_unlock(&srv->store_mu);
-    if (rc != 0) {
-        atomic_fetch_add(&srv->store_errors, 1);
-        sc_log_error("event=store_failed space=%s speaker=%s", s->id, sk->name);
-    }
+    store_put("speaker", s, &row, put_speaker);
 }
 
 /* --- registry ----------------------------------------------------------------------- */
+
+/* The stream hook of a counted listener (src_live): it left. */
+static void live_listener_left(sc_conn_t *c) { sc_space_listener_leave(c->src->owner); }
 
 static sc_space_t *space_alloc(const char *id)
 {
@@ -81,10 +120,26 @@ static sc_space_t *space_alloc(const char *id)
     snprintf(s->id, sizeof s->id, "%s", id);
     sc_chain_init(&s->events);
     sc_chain_init(&s->events_host);
-    s->src_events = (sc_stream_src_t){ .chain = &s->events, .kind = SC_STREAM_EVENTS, .space = s, .max_lag_pages = 1024 };
+    s->src_events = (sc_stream_src_t){ .chain = &s->events, .kind = SC_STREAM_EVENTS, .owner = s,
+                                       .max_lag_pages = SC_EVENTS_MAX_LAG };
     s->src_events_host = s->src_events;
     s->src_events_host.chain = &s->events_host;
     return s;
+}
+
+/* The Space's audio (engine.c) and what listeners of it read. */
+static void space_audio_init(sc_space_t *s)
+{
+    sc_engine_space_init(s);
+    const sc_config_t *cfg = sc_config();
+    int page_ms = SC_MAX(1, cfg->page_ms / SC_FRAME_MS) * SC_FRAME_MS;
+    s->src_live = (sc_stream_src_t){ .chain = s->live ? &s->live->chain : NULL,
+                                     .kind = SC_STREAM_AUDIO,
+                                     .owner = s,
+                                     .max_lag_pages = SC_MAX(2, cfg->listener_max_lag_ms / page_ms),
+                                     .on_leave = live_listener_left };
+    s->src_live_edge = s->src_live; /* an edge relay: not a listener, not counted */
+    s->src_live_edge.on_leave = NULL;
 }
 
 static void registry_add(sc_space_t *s)
@@ -126,7 +181,7 @@ sc_space_t **sc_spaces_all(size_t *n)
 
 json_t *sc_space_urls(const sc_space_t *s)
 {
-    const char *base = sc_server()->public_url;
+    const char *base = sc_config()->public_url;
     char page[512], live[512], hls[512], replay[512], events[512];
     snprintf(page, sizeof page, "%s/s/%s", base, s->id);
     snprintf(live, sizeof live, "%s/spaces/%s/live.ogg", base, s->id);
@@ -277,7 +332,7 @@ static sc_space_t *space_new(const char *id, const char *title, int64_t schedule
         return NULL;
     }
     persist_speaker(s, &s->speakers[0]);
-    sc_engine_space_init(s);
+    space_audio_init(s);
     sc_space_changed(s);
     registry_add(s);
     sc_log_info("event=space_created space=%s relayed=%d", s->id, relayed);
@@ -298,7 +353,7 @@ sc_space_t *sc_space_create_mirror(const char *id, const char *title, int64_t sc
     sc_space_t *s = sc_space_find(sc_slice_cstr(id));
     if (s)
         return s;
-    return space_new(id, title, scheduled_start, 0, sc_server()->cfg.max_listeners_per_space, 1);
+    return space_new(id, title, scheduled_start, 0, sc_config()->max_listeners_per_space, 1);
 }
 
 /* Sum of fresh edge reports; caller holds s->mu. */
@@ -417,8 +472,8 @@ int sc_space_host_token(sc_space_t *s, char *out, size_t outsz)
     snprintf(c.name, sizeof c.name, "%s", s->speakers[0].name);
     c.generation = s->speakers[0].generation;
     pthread_mutex_unlock(&s->mu);
-    c.expires = sc_wall_s() + sc_server()->cfg.token_ttl_s;
-    return sc_token_sign(sc_server()->token_key, &c, out, outsz);
+    c.expires = sc_wall_s() + sc_config()->token_ttl_s;
+    return sc_token_sign(sc_model.token_key, &c, out, outsz);
 }
 
 int sc_space_invite(sc_space_t *s, const char *name, sc_role_t role, char *token, size_t tokensz)
@@ -449,11 +504,11 @@ int sc_space_invite(sc_space_t *s, const char *name, sc_role_t role, char *token
     c.role = role;
     snprintf(c.name, sizeof c.name, "%s", name);
     c.generation = sk->generation;
-    c.expires = sc_wall_s() + sc_server()->cfg.token_ttl_s;
+    c.expires = sc_wall_s() + sc_config()->token_ttl_s;
     sc_speaker_t copy = *sk;
     pthread_mutex_unlock(&s->mu);
     persist_speaker(s, &copy);
-    if (sc_token_sign(sc_server()->token_key, &c, token, tokensz) < 0)
+    if (sc_token_sign(sc_model.token_key, &c, token, tokensz) < 0)
         return -1;
     sc_space_changed(s);
     return i;
@@ -538,7 +593,7 @@ int sc_space_auth(sc_req_t *r, sc_space_t *s, sc_role_t min_role, sc_token_claim
 
 int sc_space_auth_token(sc_req_t *r, sc_space_t *s, const char *tok, sc_role_t min_role, sc_token_claims_t *claims)
 {
-    int rc = sc_token_verify(sc_server()->token_key, sc_slice_cstr(tok), sc_wall_s(), claims);
+    int rc = sc_token_verify(sc_model.token_key, sc_slice_cstr(tok), sc_wall_s(), claims);
     if (rc != SC_TOKEN_OK) {
         sc_http_error(r, 401, "unauthorized", rc == SC_TOKEN_EXPIRED ? "token expired" : "invalid token");
         return -1;
@@ -565,6 +620,7 @@ int sc_space_auth_token(sc_req_t *r, sc_space_t *s, const char *tok, sc_role_t m
 
 void sc_space_listener_join(sc_space_t *s)
 {
+    atomic_fetch_add(&sc_model.listeners, 1);
     int now = atomic_fetch_add(&s->listeners, 1) + 1 + atomic_load(&s->edge_listeners);
     atomic_fetch_add(&s->total_joins, 1);
     long long peak = atomic_load(&s->peak);
@@ -575,6 +631,7 @@ void sc_space_listener_join(sc_space_t *s)
 
 void sc_space_listener_leave(sc_space_t *s)
 {
+    atomic_fetch_sub(&sc_model.listeners, 1);
     atomic_fetch_sub(&s->listeners, 1);
     s->tally_dirty = 1;
 }
@@ -637,9 +694,13 @@ static int load_speaker(void *ctx, const sc_store_speaker_t *row)
 
 int sc_spaces_load(void)
 {
-    sc_server_t *srv = sc_server();
-    if (sc_store_each_space(srv->store, load_space, NULL) != 0 ||
-        sc_store_each_speaker(srv->store, load_speaker, NULL) != 0)
+    pthread_mutex_lock(&sc_model.store_mu);
+    int rc = sc_model.store && sc_store_each_space(sc_model.store, load_space, NULL) == 0 &&
+                     sc_store_each_speaker(sc_model.store, load_speaker, NULL) == 0
+                 ? 0
+                 : -1;
+    pthread_mutex_unlock(&sc_model.store_mu);
+    if (rc != 0)
         return -1;
     size_t n;
     sc_space_t **all = sc_spaces_all(&n);
@@ -655,10 +716,47 @@ int sc_spaces_load(void)
         }
         if (s->nspeakers == 0)
             add_host(s);
-        sc_engine_space_init(s);
+        space_audio_init(s);
         sc_space_changed(s);
     }
     free(all);
     sc_log_info("event=spaces_loaded count=%zu", n);
     return 0;
+}
+
+/* --- metrics ------------------------------------------------------------------------ */
+
+static void spaces_metrics(sc_metrics_buf_t *b, void *arg)
+{
+    (void)arg;
+    sc_metrics_printf(b, "# TYPE spacecast_listeners gauge\nspacecast_listeners %d\n", sc_spaces_listeners());
+    sc_metrics_printf(b, "# HELP spacecast_store_errors_total Writes the SQLite store refused (busy, disk).\n"
+                         "# TYPE spacecast_store_errors_total counter\nspacecast_store_errors_total %llu\n",
+                      (unsigned long long)atomic_load(&sc_model.store_errors));
+    size_t n;
+    sc_space_t **all = sc_spaces_all(&n);
+    int by_state[3] = { 0 };
+    sc_metrics_printf(b, "# HELP spacecast_space_listeners Listeners per Space (edges included).\n"
+                         "# TYPE spacecast_space_listeners gauge\n");
+    for (size_t i = 0; i < n; i++) {
+        by_state[all[i]->state]++;
+        if (all[i]->state != SC_SPACE_ENDED)
+            sc_metrics_printf(b, "spacecast_space_listeners{space=\"%s\"} %d\n", all[i]->id,
+                              atomic_load(&all[i]->listeners) + atomic_load(&all[i]->edge_listeners));
+    }
+    sc_metrics_printf(b, "# TYPE spacecast_space_peak_listeners gauge\n");
+    for (size_t i = 0; i < n; i++)
+        if (all[i]->state != SC_SPACE_ENDED)
+            sc_metrics_printf(b, "spacecast_space_peak_listeners{space=\"%s\"} %lld\n", all[i]->id,
+                              atomic_load(&all[i]->peak));
+    sc_metrics_printf(b, "# TYPE spacecast_space_joins_total counter\n");
+    for (size_t i = 0; i < n; i++)
+        if (all[i]->state != SC_SPACE_ENDED)
+            sc_metrics_printf(b, "spacecast_space_joins_total{space=\"%s\"} %lld\n", all[i]->id,
+                              atomic_load(&all[i]->total_joins));
+    free(all);
+    sc_metrics_printf(b, "# HELP spacecast_spaces Spaces by state.\n# TYPE spacecast_spaces gauge\n");
+    sc_metrics_printf(b, "spacecast_spaces{state=\"scheduled\"} %d\nspacecast_spaces{state=\"live\"} %d\n"
+                         "spacecast_spaces{state=\"ended\"} %d\n",
+                      by_state[0], by_state[1], by_state[2]);
 }
