@@ -123,7 +123,7 @@ void sc_api_source_put(sc_req_t *r)
     }
     sc_token_claims_t claims;
     sc_http_no_keepalive(r); /* whatever happens, this connection carries no second request */
-    if (sc_space_auth_token(r, s, tok, SC_ROLE_SPEAKER, &claims) != 0)
+    if (sc_api_auth_token(r, s, tok, SC_ROLE_SPEAKER, &claims) != 0)
         return;
     if (s->state == SC_SPACE_ENDED) {
         sc_http_error(r, 409, "ended", "this Space has ended");

@@ -377,6 +377,7 @@ int sc_engine_start(void)
     if (sc_eng.tfd < 0 || timerfd_settime(sc_eng.tfd, 0, &its, NULL) < 0)
         return -1;
     sc_recorder_sync_start();
+    sc_hls_init();
     atomic_store(&sc_eng.running, 1);
     return pthread_create(&sc_eng.thread, NULL, engine_main, NULL) == 0 ? 0 : -1;
 }

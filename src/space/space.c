@@ -53,10 +53,12 @@ sc_store_t *sc_spaces_detach_store(void)
 
 int sc_spaces_listeners(void) { return atomic_load(&sc_model.listeners); }
 
+static const char *const sc_state_names[] = { "scheduled", "live", "ended" };
+_Static_assert(SC_ARRAY_LEN(sc_state_names) == SC_SPACE_NSTATES, "a name for every Space state");
+
 const char *sc_space_state_name(sc_space_state_t st)
 {
-    static const char *const names[] = { "scheduled", "live", "ended" };
-    return (unsigned)st < 3 ? names[st] : "unknown";
+    return (unsigned)st < SC_SPACE_NSTATES ? sc_state_names[st] : "unknown";
 }
 
 /* --- persistence -------------------------------------------------------------------- */
@@ -415,12 +417,12 @@ int sc_space_edge_take(sc_space_t *s, char *url, size_t cap)
     return best >= 0;
 }
 
-int sc_space_start(sc_space_t *s)
+sc_space_rc_t sc_space_start(sc_space_t *s)
 {
     pthread_mutex_lock(&s->mu);
     if (s->state != SC_SPACE_SCHEDULED) {
         pthread_mutex_unlock(&s->mu);
-        return 409;
+        return SC_SPACE_ESTATE;
     }
     s->state = SC_SPACE_LIVE;
     s->started_at = sc_wall_s();
@@ -433,12 +435,12 @@ int sc_space_start(sc_space_t *s)
     return 0;
 }
 
-int sc_space_end(sc_space_t *s)
+sc_space_rc_t sc_space_end(sc_space_t *s)
 {
     pthread_mutex_lock(&s->mu);
     if (s->state == SC_SPACE_ENDED) {
         pthread_mutex_unlock(&s->mu);
-        return 409;
+        return SC_SPACE_ESTATE;
     }
     s->state = SC_SPACE_ENDED;
     s->ended_at = sc_wall_s();
@@ -479,17 +481,17 @@ int sc_space_host_token(sc_space_t *s, char *out, size_t outsz)
 int sc_space_invite(sc_space_t *s, const char *name, sc_role_t role, char *token, size_t tokensz)
 {
     if (role == SC_ROLE_HOST || role == SC_ROLE_LISTENER || !sc_token_valid_name(sc_slice_cstr(name)))
-        return -1;
+        return SC_SPACE_EINVAL;
     pthread_mutex_lock(&s->mu);
     int i = find_speaker_locked(s, sc_slice_cstr(name));
     if (i == 0 || (i > 0 && !s->speakers[i].removed)) {
         pthread_mutex_unlock(&s->mu);
-        return -2; /* the name is taken */
+        return SC_SPACE_ETAKEN;
     }
     if (i < 0) {
         if (s->nspeakers == SC_SPACE_MAX_SPEAKERS) {
             pthread_mutex_unlock(&s->mu);
-            return -3;
+            return SC_SPACE_EFULL;
         }
         i = (int)s->nspeakers++;
         memset(&s->speakers[i], 0, sizeof s->speakers[i]);
@@ -509,18 +511,18 @@ int sc_space_invite(sc_space_t *s, const char *name, sc_role_t role, char *token
     pthread_mutex_unlock(&s->mu);
     persist_speaker(s, &copy);
     if (sc_token_sign(sc_model.token_key, &c, token, tokensz) < 0)
-        return -1;
+        return SC_SPACE_EINVAL;
     sc_space_changed(s);
     return i;
 }
 
-int sc_space_set_muted(sc_space_t *s, sc_slice_t name, int muted)
+sc_space_rc_t sc_space_set_muted(sc_space_t *s, sc_slice_t name, int muted)
 {
     pthread_mutex_lock(&s->mu);
     int i = find_speaker_locked(s, name);
     if (i < 0 || s->speakers[i].removed) {
         pthread_mutex_unlock(&s->mu);
-        return 404;
+        return SC_SPACE_ENOENT;
     }
     s->speakers[i].muted = muted;
     sc_speaker_t copy = s->speakers[i];
@@ -528,16 +530,16 @@ int sc_space_set_muted(sc_space_t *s, sc_slice_t name, int muted)
     sc_engine_speaker_muted(s, i, muted);
     persist_speaker(s, &copy);
     sc_space_changed(s);
-    return 0;
+    return SC_SPACE_OK;
 }
 
-int sc_space_remove(sc_space_t *s, sc_slice_t name)
+sc_space_rc_t sc_space_remove(sc_space_t *s, sc_slice_t name)
 {
     pthread_mutex_lock(&s->mu);
     int i = find_speaker_locked(s, name);
     if (i <= 0 || s->speakers[i].removed) { /* the host cannot be removed */
         pthread_mutex_unlock(&s->mu);
-        return i == 0 ? 403 : 404;
+        return i == 0 ? SC_SPACE_EPERM : SC_SPACE_ENOENT;
     }
     sc_speaker_t *sk = &s->speakers[i];
     sk->removed = 1;
@@ -550,26 +552,30 @@ int sc_space_remove(sc_space_t *s, sc_slice_t name)
     sc_engine_speaker_removed(s, i);
     persist_speaker(s, &copy);
     sc_space_changed(s);
-    return 0;
+    return SC_SPACE_OK;
 }
 
-int sc_space_request(sc_space_t *s, const char *name)
+sc_space_rc_t sc_space_request(sc_space_t *s, const char *name)
 {
     pthread_mutex_lock(&s->mu);
+    if (s->state == SC_SPACE_ENDED) {
+        pthread_mutex_unlock(&s->mu);
+        return SC_SPACE_ESTATE;
+    }
     for (size_t i = 0; i < s->nrequests; i++) {
         if (!strcmp(s->requests[i], name)) {
             pthread_mutex_unlock(&s->mu);
-            return 0; /* asked already: idempotent */
+            return SC_SPACE_OK; /* asked already: idempotent */
         }
     }
     if (s->nrequests == SC_SPACE_MAX_REQUESTS) {
         pthread_mutex_unlock(&s->mu);
-        return 429;
+        return SC_SPACE_EFULL;
     }
     snprintf(s->requests[s->nrequests++], sizeof s->requests[0], "%s", name);
     pthread_mutex_unlock(&s->mu);
     sc_space_event(s, "request", json_pack("{s:s,s:I}", "name", name, "at", (json_int_t)sc_wall_s()), 1);
-    return 0;
+    return SC_SPACE_OK;
 }
 
 int sc_space_speaker_index(sc_space_t *s, const sc_token_claims_t *claims)
@@ -581,39 +587,19 @@ int sc_space_speaker_index(sc_space_t *s, const sc_token_claims_t *claims)
     return i;
 }
 
-int sc_space_auth(sc_req_t *r, sc_space_t *s, sc_role_t min_role, sc_token_claims_t *claims)
-{
-    char tok[SC_TOKEN_MAX];
-    if (sc_http_request_token(r, tok, sizeof tok) < 0) {
-        sc_http_error(r, 401, "unauthorized", "a token is required (Authorization: Bearer)");
-        return -1;
-    }
-    return sc_space_auth_token(r, s, tok, min_role, claims);
-}
-
-int sc_space_auth_token(sc_req_t *r, sc_space_t *s, const char *tok, sc_role_t min_role, sc_token_claims_t *claims)
+sc_space_auth_t sc_space_check_token(sc_space_t *s, const char *tok, sc_role_t min_role, sc_token_claims_t *claims)
 {
     int rc = sc_token_verify(sc_model.token_key, sc_slice_cstr(tok), sc_wall_s(), claims);
-    if (rc != SC_TOKEN_OK) {
-        sc_http_error(r, 401, "unauthorized", rc == SC_TOKEN_EXPIRED ? "token expired" : "invalid token");
-        return -1;
-    }
-    if (strcmp(claims->space_id, s->id) != 0) {
-        sc_http_error(r, 403, "forbidden", "token is for another Space");
-        return -1;
-    }
+    if (rc != SC_TOKEN_OK)
+        return rc == SC_TOKEN_EXPIRED ? SC_AUTH_EXPIRED : SC_AUTH_INVALID;
+    if (strcmp(claims->space_id, s->id) != 0)
+        return SC_AUTH_OTHER_SPACE;
     pthread_mutex_lock(&s->mu);
     int idx = sc_space_speaker_index(s, claims);
     pthread_mutex_unlock(&s->mu);
-    if (idx < 0) {
-        sc_http_error(r, 401, "unauthorized", "token revoked");
-        return -1;
-    }
-    if (claims->role < min_role) {
-        sc_http_error(r, 403, "forbidden", "your role may not do this");
-        return -1;
-    }
-    return 0;
+    if (idx < 0)
+        return SC_AUTH_REVOKED;
+    return claims->role < min_role ? SC_AUTH_ROLE : SC_AUTH_OK;
 }
 
 /* --- tally -------------------------------------------------------------------------- */
@@ -735,7 +721,7 @@ static void spaces_metrics(sc_metrics_buf_t *b, void *arg)
                       (unsigned long long)atomic_load(&sc_model.store_errors));
     size_t n;
     sc_space_t **all = sc_spaces_all(&n);
-    int by_state[3] = { 0 };
+    int by_state[SC_SPACE_NSTATES] = { 0 };
     sc_metrics_printf(b, "# HELP spacecast_space_listeners Listeners per Space (edges included).\n"
                          "# TYPE spacecast_space_listeners gauge\n");
     for (size_t i = 0; i < n; i++) {
