@@ -62,7 +62,7 @@ sc_page_t *sc_pager_flush(sc_pager_t *p, uint8_t ogg_flags)
 
 sc_page_t *sc_pager_headers(uint32_t serial, uint32_t first_seq, int channels, uint16_t preskip, const char *title)
 {
-    uint8_t head[SC_OPUS_HEAD_LEN], tags[512];
+    uint8_t head[SC_OPUS_HEAD_LEN], tags[SC_LIVE_HEADER_BYTES];
     size_t hl = sc_opus_head_build(head, channels, preskip, 48000);
     char tcomment[200];
     snprintf(tcomment, sizeof tcomment, "TITLE=%s", title);
@@ -70,8 +70,22 @@ sc_page_t *sc_pager_headers(uint32_t serial, uint32_t first_seq, int channels, u
     ssize_t tl = sc_opus_tags_build(tags, sizeof tags, "spacecast " SC_VERSION, comments, title[0] ? 1 : 0);
     if (tl < 0)
         tl = sc_opus_tags_build(tags, sizeof tags, "spacecast", NULL, 0);
+    /* Pad OpusTags (RFC 7845 5.2: zero bytes after the comments may be discarded) so the two
+     * header pages fill SC_LIVE_HEADER_BYTES: players that probe a fixed number of bytes
+     * before choosing a demuxer (libavformat and mpv 2 KiB, GStreamer's typefind) would
+     * otherwise wait seconds for tiny silent pages to add up to it. */
     size_t l1 = hl, l2 = (size_t)tl;
     size_t s1 = sc_ogg_page_size(&l1, 1), s2 = sc_ogg_page_size(&l2, 1);
+    while (s1 + s2 < SC_LIVE_HEADER_BYTES && l2 < sizeof tags) {
+        size_t grow = SC_MIN(SC_LIVE_HEADER_BYTES - (s1 + s2), sizeof tags - l2);
+        memset(tags + l2, 0, grow);
+        l2 += grow;
+        s2 = sc_ogg_page_size(&l2, 1); /* lacing grows by a byte per 255: go round again */
+    }
+    if (s1 + s2 > SC_LIVE_HEADER_BYTES) { /* the last lacing byte overshot: give one back */
+        l2 -= s1 + s2 - SC_LIVE_HEADER_BYTES;
+        s2 = sc_ogg_page_size(&l2, 1);
+    }
     sc_page_t *pg = sc_page_new(s1 + s2);
     sc_ogg_writer_t w;
     sc_ogg_writer_init(&w, serial);
@@ -95,7 +109,10 @@ sc_live_t *sc_live_new(int channels, uint16_t preskip, int frames_per_page, cons
     l->channels = channels;
     l->preskip = preskip;
     snprintf(l->title, sizeof l->title, "%s", title);
-    pthread_mutex_init(&l->hdr_mu, NULL);
+    /* numbered 0 and 1 for every newcomer, as Icecast does: libogg (VLC, MPlayer) takes a
+     * stream whose first page is not 0 as one with a hole before its first packet; the jump
+     * from 1 to the live page after them is a gap every demuxer accepts */
+    l->hdr = sc_pager_headers(serial, 0, channels, preskip, l->title);
     return l;
 }
 
@@ -104,8 +121,9 @@ void sc_live_free(sc_live_t *l)
     if (!l)
         return;
     sc_chain_destroy(&l->chain);
+    for (size_t i = 0; i < SC_LIVE_RECENT; i++)
+        sc_page_unref(l->recent[i]);
     sc_page_unref(l->hdr);
-    pthread_mutex_destroy(&l->hdr_mu);
     free(l);
 }
 
@@ -116,8 +134,26 @@ int sc_live_push(sc_live_t *l, const uint8_t *pkt, size_t len, int samples)
     sc_page_t *pg = sc_pager_flush(&l->pager, 0);
     if (!pg)
         return 0;
+    sc_page_unref(l->recent[l->recent_next]);
+    l->recent[l->recent_next] = sc_page_ref(pg);
+    l->recent_next = (l->recent_next + 1) % SC_LIVE_RECENT;
+    l->recent_n = SC_MIN(l->recent_n + 1, SC_LIVE_RECENT);
     sc_chain_append(&l->chain, pg);
     return 1;
+}
+
+sc_page_t *sc_live_start(sc_live_t *l, size_t burst_bytes, int max_pages)
+{
+    if (burst_bytes == 0 || l->recent_n == 0)
+        return sc_chain_start(&l->chain, 1);
+    size_t n = SC_MIN(l->recent_n, (size_t)SC_MAX(max_pages, 1)), bytes = 0, i = 0;
+    sc_page_t *p = NULL;
+    while (i < n && bytes < burst_bytes) { /* newest to oldest */
+        p = l->recent[(l->recent_next + SC_LIVE_RECENT - 1 - i) % SC_LIVE_RECENT];
+        bytes += p->len;
+        i++;
+    }
+    return sc_page_ref(p);
 }
 
 void sc_live_end(sc_live_t *l)
@@ -136,18 +172,9 @@ void sc_live_end(sc_live_t *l)
     }
 }
 
-sc_page_t *sc_live_headers_for(sc_live_t *l, const sc_page_t *start)
+sc_page_t *sc_live_headers(sc_live_t *l)
 {
-    /* one header copy per start page, shared by every newcomer who starts there */
-    pthread_mutex_lock(&l->hdr_mu);
-    if (!l->hdr || l->hdr_for != start->aux) {
-        sc_page_unref(l->hdr);
-        l->hdr = sc_pager_headers(l->pager.ogg.serial, start->aux - 2, l->channels, l->preskip, l->title);
-        l->hdr_for = start->aux;
-    }
-    sc_page_t *h = sc_page_ref(l->hdr);
-    pthread_mutex_unlock(&l->hdr_mu);
-    return h;
+    return sc_page_ref(l->hdr);
 }
 
 /* --- GET /spaces/{id}/live.ogg ------------------------------------------------------ */
@@ -187,6 +214,23 @@ void sc_live_listener_left(sc_conn_t *c)
     c->counted_listener = 0;
     atomic_fetch_sub(&sc_server()->listeners, 1);
     sc_space_listener_leave(c->src->space);
+}
+
+/* Players that read a big block before they play anything get recent audio at once (Icecast's
+ * burst-on-connect, only for them): VLC's Ogg demuxer reads 8,500 bytes at a time and then
+ * buffers 1 s, MPlayer's stream layer reads big blocks too; at 32 kbit/s that is seconds
+ * before the first sound. They would sit that far behind live anyway; the burst only brings
+ * their first sound forward. Players that decode what arrives start at the live edge. */
+static size_t burst_for(const sc_req_t *r)
+{
+    const sc_slice_t *ua = sc_http_find_header(r->http, "User-Agent");
+    if (!ua)
+        return 0;
+    static const char *const block_readers[] = { "VLC/", "LibVLC/", "MPlayer" };
+    for (size_t i = 0; i < SC_ARRAY_LEN(block_readers); i++)
+        if (memmem(ua->base, ua->len, block_readers[i], strlen(block_readers[i])))
+            return SC_LIVE_BURST_BYTES;
+    return 0;
 }
 
 void sc_live_handle_get(sc_req_t *r)
@@ -234,10 +278,11 @@ void sc_live_handle_get(sc_req_t *r)
                             alternatives(s, 1));
         return;
     }
+    size_t burst = burst_for(r);
     pthread_mutex_lock(&s->audio_mu); /* the live stream is replaced only under audio_mu */
     sc_live_t *live = s->live;
-    sc_page_t *start = live ? sc_chain_start(&live->chain, 1) : NULL;
-    sc_page_t *hdr = start ? sc_live_headers_for(live, start) : NULL;
+    sc_page_t *start = live ? sc_live_start(live, burst, s->src_live.max_lag_pages - 1) : NULL;
+    sc_page_t *hdr = start ? sc_live_headers(live) : NULL;
     pthread_mutex_unlock(&s->audio_mu);
     if (!start) {
         sc_http_error_retry(r, 503, "starting", "the stream is starting", 1, NULL);

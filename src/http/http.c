@@ -70,10 +70,12 @@ const char *sc_http_reason(int status)
     }
 }
 
-static size_t head_format(char *out, size_t cap, int status, const char *ctype, int64_t clen, int keepalive,
-                          const char *extra)
+const char *sc_http_version(const sc_conn_t *c) { return c->http10 ? "HTTP/1.0" : "HTTP/1.1"; }
+
+static size_t head_format(const sc_conn_t *c, char *out, size_t cap, int status, const char *ctype, int64_t clen,
+                          int keepalive, const char *extra)
 {
-    int n = snprintf(out, cap, "HTTP/1.1 %d %s\r\nServer: spacecast/" SC_VERSION "\r\n", status,
+    int n = snprintf(out, cap, "%s %d %s\r\nServer: spacecast/" SC_VERSION "\r\n", sc_http_version(c), status,
                      sc_http_reason(status));
     if (ctype)
         n += snprintf(out + n, cap - (size_t)n, "Content-Type: %s\r\n", ctype);
@@ -98,8 +100,8 @@ void sc_http_respond(sc_req_t *r, int status, const char *ctype, const void *bod
     size_t extra = extra_headers ? strlen(extra_headers) : 0;
     size_t blen = r->head_only || status == 304 || status == 204 ? 0 : len;
     char *buf = sc_malloc(512 + extra + blen);
-    size_t n = head_format(buf, 512 + extra, status, ctype, status == 304 || status == 204 ? -1 : (int64_t)len,
-                           c->keepalive, extra_headers);
+    size_t n = head_format(c, buf, 512 + extra, status, ctype,
+                           status == 304 || status == 204 ? -1 : (int64_t)len, c->keepalive, extra_headers);
     if (blen)
         memcpy(buf + n, body, blen);
     sc_conn_set_state(c, SC_CONN_RESPOND);
@@ -115,7 +117,7 @@ void sc_http_respond_head(sc_req_t *r, int status, const char *ctype, int64_t co
         c->keepalive = 0;
     size_t extra = extra_headers ? strlen(extra_headers) : 0;
     char *buf = sc_malloc(512 + extra);
-    size_t n = head_format(buf, 512 + extra, status, ctype, content_length, c->keepalive, extra_headers);
+    size_t n = head_format(c, buf, 512 + extra, status, ctype, content_length, c->keepalive, extra_headers);
     sc_conn_set_state(c, SC_CONN_RESPOND);
     /* the body (stream, file) is queued next by the caller, which then flushes */
     if (r->head_only)
@@ -188,7 +190,7 @@ static void reject(sc_conn_t *c, int status, const char *code, const char *messa
     char *s = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     char head[256];
-    size_t n = head_format(head, sizeof head, status, "application/json", (int64_t)strlen(s), 0, NULL);
+    size_t n = head_format(c, head, sizeof head, status, "application/json", (int64_t)strlen(s), 0, NULL);
     size_t slen = strlen(s);
     char *buf = sc_malloc(n + slen);
     memcpy(buf, head, n);
@@ -270,6 +272,7 @@ static int read_head(sc_conn_t *c, sc_http_request_t *req)
     }
     c->head_len = (uint32_t)r;
     c->body_len = 0;
+    c->http10 = req->minor_version == 0;
     if (req->minor_version == 0) {
         const sc_slice_t *conn = sc_http_find_header(req, "Connection");
         c->keepalive = conn && sc_http_header_has_token(*conn, "keep-alive");
@@ -393,7 +396,15 @@ static void dispatch(sc_conn_t *c)
     sc_req_t r = { .conn = c, .http = &req };
     r.body = sc_slice(c->rbuf + c->head_len, c->body_expected == SC_CHUNKED ? 0 : c->body_expected);
     sc_conn_set_state(c, SC_CONN_RESPOND);
-    sc_router_dispatch(&r);
+    if (sc_slice_eq(req.method, "OPTIONS") && sc_slice_eq(req.target, "*")) {
+        c->route = SC_ROUTE_NONE;
+        /* a question about the server itself (RFC 9110 9.3.7): libshout (ices2, GStreamer's
+         * shout2send, ezstream, mpd) asks it before its PUT, offering a TLS upgrade we decline
+         * by answering plainly; a 404 here is its "Login failed" */
+        sc_http_respond(&r, 200, NULL, "", 0, "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, SOURCE\r\n");
+    } else {
+        sc_router_dispatch(&r);
+    }
     if (!r.responded && c->io.loop && c->state == SC_CONN_RESPOND)
         sc_http_error(&r, 500, "internal", "no response");
 }
