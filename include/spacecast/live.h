@@ -1,40 +1,17 @@
 /* live.h — a Space's live Ogg/Opus stream: one logical stream for the Space's whole life
  * (lobby, then live; never chained: Chromium stops at a chain boundary), paged once into
- * shared pages. A newcomer gets OpusHead and OpusTags (pages 0 and 1, padded to
- * SC_LIVE_HEADER_BYTES), then pages from the live edge. */
+ * shared pages. A newcomer gets OpusHead and OpusTags, numbered to sit right before the
+ * page it starts at, then pages from the live edge. */
 #ifndef SC_LIVE_H
 #define SC_LIVE_H
 
 #include <stdint.h>
 
-#include "spacecast/ogg.h"
 #include "spacecast/page.h"
+#include "spacecast/pager.h"
 
-#define SC_LIVE_MAX_FRAMES 50 /* packets per page at most (1 s of 20 ms frames) */
-#define SC_LIVE_HEADER_BYTES 4096 /* OpusHead + padded OpusTags pages: a player's whole first probe */
-#define SC_LIVE_RECENT 32          /* pages kept for a burst on connect (3.2 s of 100 ms pages) */
-#define SC_LIVE_BURST_BYTES 12288  /* a block-reading player's burst: VLC's 8,500-byte read and more */
-
-/** Packets gathered into Ogg pages of a fixed duration, for the live stream and recordings. */
-typedef struct sc_pager {
-    sc_ogg_writer_t ogg;
-    int frames_per_page;
-    int64_t granule;                 /* samples through the last packet gathered */
-    size_t n;
-    size_t lens[SC_LIVE_MAX_FRAMES];
-    size_t used;
-    uint8_t buf[SC_LIVE_MAX_FRAMES * 1500];
-} sc_pager_t;
-
-/** Start a pager on a new logical stream. */
-void sc_pager_init(sc_pager_t *p, uint32_t serial, int frames_per_page);
-/** Add a packet of `samples` 48 kHz samples. Returns 1 when a page is due (call sc_pager_flush). */
-int sc_pager_add(sc_pager_t *p, const uint8_t *pkt, size_t len, int samples);
-/** Write the gathered packets as one page into a new sc_page (flags: Ogg header flags). NULL if empty. */
-sc_page_t *sc_pager_flush(sc_pager_t *p, uint8_t ogg_flags);
-/** Build the two header pages (OpusHead with BOS, OpusTags padded so both fill SC_LIVE_HEADER_BYTES)
- * into one sc_page, numbered first_seq and first_seq+1. */
-sc_page_t *sc_pager_headers(uint32_t serial, uint32_t first_seq, int channels, uint16_t preskip, const char *title);
+#define SC_LIVE_RECENT 32         /* pages kept for a burst on connect (3.2 s of 100 ms pages) */
+#define SC_LIVE_BURST_BYTES 12288 /* a block-reading player's burst: VLC's 8,500-byte read and more */
 
 typedef struct sc_live {
     sc_chain_t chain;

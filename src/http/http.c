@@ -4,7 +4,6 @@
 #include "spacecast/common.h"
 #include "spacecast/log.h"
 #include "spacecast/metrics.h"
-#include "spacecast/router.h"
 #include "spacecast/server.h"
 
 #include <errno.h>
@@ -14,7 +13,10 @@ enum { TIMER_NONE = 0, TIMER_IDLE, TIMER_HEAD };
 #define SC_CHUNKED UINT32_MAX
 #define SC_UPGRADED_RBUF 65536 /* ingest and WebSocket read this much at a time at most */
 
-/* A connection's chunked-decoder state lives in its ctx while the body is read. */
+static const sc_router_t *sc_http_routes; /* set once at start, read-only after */
+
+void sc_http_set_router(const sc_router_t *router) { sc_http_routes = router; }
+const sc_router_t *sc_http_router(void) { return sc_http_routes; }
 
 static void arm(sc_conn_t *c, int kind, int ms)
 {
@@ -358,7 +360,9 @@ void sc_http_on_data(sc_conn_t *c)
             sc_http_request_t req;
             if (!read_head(c, &req))
                 break;
-            const sc_route_t *rt = sc_router_peek(&req);
+            sc_slice_t args[SC_ROUTE_MAX_ARGS];
+            int known;
+            const sc_route_t *rt = sc_router_match(sc_http_routes, req.method, req.path, args, &known);
             if (rt && (rt->flags & SC_ROUTE_STREAM_BODY)) {
                 dispatch(c); /* ingest reads its own body */
                 break;
@@ -383,6 +387,35 @@ void sc_http_on_data(sc_conn_t *c)
     sc_http_depth--;
 }
 
+/* Find the handler and run it, or answer what no handler will. */
+static void route(sc_req_t *r)
+{
+    if (sc_slice_eq(r->http->method, "OPTIONS") && sc_slice_eq(r->http->target, "*")) {
+        r->conn->route = (uint16_t)sc_router_index(sc_http_routes, NULL);
+        /* a question about the server itself (RFC 9110 9.3.7): libshout (ices2, GStreamer's
+         * shout2send, ezstream, mpd) asks it before its PUT, offering a TLS upgrade we decline
+         * by answering plainly; a 404 here is its "Login failed" */
+        sc_http_respond(r, 200, NULL, "", 0, "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, SOURCE\r\n");
+        return;
+    }
+    int known;
+    const sc_route_t *rt = sc_router_match(sc_http_routes, r->http->method, r->http->path, r->args, &known);
+    r->conn->route = (uint16_t)sc_router_index(sc_http_routes, rt);
+    if (!rt) {
+        if (known)
+            sc_http_error(r, 405, "method_not_allowed", "method not allowed on this resource");
+        else
+            sc_http_error(r, 404, "not_found", "no such resource");
+        return;
+    }
+    r->head_only = sc_slice_eq(r->http->method, "HEAD");
+    if ((rt->flags & SC_ROUTE_PUBLIC) && r->conn->on_api_port) {
+        sc_http_error(r, 404, "not_found", "listener routes are on the public port");
+        return;
+    }
+    rt->fn(r);
+}
+
 static void dispatch(sc_conn_t *c)
 {
     sc_http_request_t req;
@@ -396,15 +429,7 @@ static void dispatch(sc_conn_t *c)
     sc_req_t r = { .conn = c, .http = &req };
     r.body = sc_slice(c->rbuf + c->head_len, c->body_expected == SC_CHUNKED ? 0 : c->body_expected);
     sc_conn_set_state(c, SC_CONN_RESPOND);
-    if (sc_slice_eq(req.method, "OPTIONS") && sc_slice_eq(req.target, "*")) {
-        c->route = SC_ROUTE_NONE;
-        /* a question about the server itself (RFC 9110 9.3.7): libshout (ices2, GStreamer's
-         * shout2send, ezstream, mpd) asks it before its PUT, offering a TLS upgrade we decline
-         * by answering plainly; a 404 here is its "Login failed" */
-        sc_http_respond(&r, 200, NULL, "", 0, "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, SOURCE\r\n");
-    } else {
-        sc_router_dispatch(&r);
-    }
+    route(&r);
     if (!r.responded && c->io.loop && c->state == SC_CONN_RESPOND)
         sc_http_error(&r, 500, "internal", "no response");
 }

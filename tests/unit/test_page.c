@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "spacecast/common.h"
-#include "spacecast/live.h"
+#include "spacecast/pager.h"
 #include "spacecast/page.h"
 
 static sc_page_t *numbered(uint32_t n, uint32_t flags)
@@ -128,7 +128,7 @@ static void test_threads_follow_writer(void **state)
 }
 
 /* The pager's pages carry Ogg sequence numbers from 2; the header pages are 0 and 1 (what
- * libogg in VLC and MPlayer needs), padded to SC_LIVE_HEADER_BYTES (what probing players
+ * libogg in VLC and MPlayer needs), padded to SC_PAGER_HEADER_BYTES (what probing players
  * read before they decode), with a valid OpusTags packet. */
 static void test_pager_numbering(void **state)
 {
@@ -149,7 +149,7 @@ static void test_pager_numbering(void **state)
     uint32_t seq0 = h->data[18] | h->data[19] << 8 | h->data[20] << 16 | (uint32_t)h->data[21] << 24;
     assert_int_equal(seq0, 0);
     assert_int_equal(h->data[5], 0x02); /* BOS */
-    assert_int_equal(h->len, SC_LIVE_HEADER_BYTES);
+    assert_int_equal(h->len, SC_PAGER_HEADER_BYTES);
     size_t second = 27 + 1 + SC_OPUS_HEAD_LEN;
     uint32_t seq1 = h->data[second + 18] | h->data[second + 19] << 8 | h->data[second + 20] << 16 |
                     (uint32_t)h->data[second + 21] << 24;
