@@ -11,8 +11,8 @@
 #include "spacecast/space.h"
 
 #include <netinet/in.h>
-#include <stdatomic.h>
 #include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/socket.h>
 
@@ -62,6 +62,23 @@ static int overflow_to_edge(sc_req_t *r, sc_space_t *s)
     return 1;
 }
 
+/* Players that read a big block before they play anything get recent audio at once (Icecast's
+ * burst-on-connect, only for them): VLC's Ogg demuxer reads 8,500 bytes at a time and then
+ * buffers 1 s, MPlayer's stream layer reads big blocks too; at 32 kbit/s that is seconds
+ * before the first sound. They would sit that far behind live anyway; the burst only brings
+ * their first sound forward. Players that decode what arrives start at the live edge. */
+static size_t burst_for(const sc_req_t *r)
+{
+    const sc_slice_t *ua = sc_http_find_header(r->http, "User-Agent");
+    if (!ua)
+        return 0;
+    static const char *const block_readers[] = { "VLC/", "LibVLC/", "MPlayer" };
+    for (size_t i = 0; i < SC_ARRAY_LEN(block_readers); i++)
+        if (memmem(ua->base, ua->len, block_readers[i], strlen(block_readers[i])))
+            return SC_LIVE_BURST_BYTES;
+    return 0;
+}
+
 void sc_api_live_get(sc_req_t *r)
 {
     sc_space_t *s = sc_api_space(r);
@@ -107,10 +124,11 @@ void sc_api_live_get(sc_req_t *r)
                             alternatives(s, 1));
         return;
     }
+    size_t burst = burst_for(r);
     pthread_mutex_lock(&s->audio_mu); /* the live stream is replaced only under audio_mu */
     sc_live_t *live = s->live;
-    sc_page_t *start = live ? sc_chain_start(&live->chain, 1) : NULL;
-    sc_page_t *hdr = start ? sc_live_headers_for(live, start) : NULL;
+    sc_page_t *start = live ? sc_live_start(live, burst, s->src_live.max_lag_pages - 1) : NULL;
+    sc_page_t *hdr = start ? sc_live_headers(live) : NULL;
     pthread_mutex_unlock(&s->audio_mu);
     if (!start) {
         sc_http_error_retry(r, 503, "starting", "the stream is starting", 1, NULL);

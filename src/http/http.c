@@ -27,6 +27,7 @@ typedef struct sc_http_conn {
     uint32_t last_len;             /* rlen at the last incomplete parse (no rescans) */
     uint16_t route;                /* index for per-route metrics */
     uint8_t keepalive;
+    uint8_t http10;                /* the request said HTTP/1.0: so does our status line (legacy clients read it) */
     uint8_t timer_kind;            /* which timeout the timer stands for */
     sc_http_chunked_t *chunked;    /* chunked-body decoder while a body is read */
     void (*park_close)(sc_conn_t *c, void *ctx); /* a parked request's release hook */
@@ -162,10 +163,15 @@ static uint32_t http_rbuf_limit(const sc_conn_t *c)
     return (uint32_t)cfg->max_header_bytes;
 }
 
-static size_t head_format(char *out, size_t cap, int status, const char *ctype, int64_t clen, int keepalive,
-                          const char *extra)
+const char *sc_http_version(const sc_conn_t *c)
 {
-    int n = snprintf(out, cap, "HTTP/1.1 %d %s\r\nServer: spacecast/" SC_VERSION "\r\n", status,
+    return ((const sc_http_conn_t *)c)->http10 ? "HTTP/1.0" : "HTTP/1.1";
+}
+
+static size_t head_format(const sc_conn_t *c, char *out, size_t cap, int status, const char *ctype, int64_t clen,
+                          int keepalive, const char *extra)
+{
+    int n = snprintf(out, cap, "%s %d %s\r\nServer: spacecast/" SC_VERSION "\r\n", sc_http_version(c), status,
                      sc_http_reason(status));
     if (ctype)
         n += snprintf(out + n, cap - (size_t)n, "Content-Type: %s\r\n", ctype);
@@ -190,7 +196,7 @@ void sc_http_respond(sc_req_t *r, int status, const char *ctype, const void *bod
     size_t extra = extra_headers ? strlen(extra_headers) : 0;
     size_t blen = r->head_only || status == 304 || status == 204 ? 0 : len;
     char *buf = sc_malloc(SC_HEAD_MAX + extra + blen);
-    size_t n = head_format(buf, SC_HEAD_MAX + extra, status, ctype,
+    size_t n = head_format(c, buf, SC_HEAD_MAX + extra, status, ctype,
                            status == 304 || status == 204 ? -1 : (int64_t)len, hc(c)->keepalive, extra_headers);
     if (blen)
         memcpy(buf + n, body, blen);
@@ -207,7 +213,8 @@ void sc_http_respond_head(sc_req_t *r, int status, const char *ctype, int64_t co
         hc(c)->keepalive = 0;
     size_t extra = extra_headers ? strlen(extra_headers) : 0;
     char *buf = sc_malloc(SC_HEAD_MAX + extra);
-    size_t n = head_format(buf, SC_HEAD_MAX + extra, status, ctype, content_length, hc(c)->keepalive, extra_headers);
+    size_t n = head_format(c, buf, SC_HEAD_MAX + extra, status, ctype, content_length, hc(c)->keepalive,
+                           extra_headers);
     sc_conn_set_state(c, SC_CONN_RESPOND);
     /* the body (stream, file) is queued next by the caller, which then flushes */
     if (r->head_only)
@@ -280,7 +287,7 @@ static void reject(sc_conn_t *c, int status, const char *code, const char *messa
     char *s = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     char head[SC_HEAD_MAX];
-    size_t n = head_format(head, sizeof head, status, "application/json", (int64_t)strlen(s), 0, NULL);
+    size_t n = head_format(c, head, sizeof head, status, "application/json", (int64_t)strlen(s), 0, NULL);
     size_t slen = strlen(s);
     char *buf = sc_malloc(n + slen);
     memcpy(buf, head, n);
@@ -349,6 +356,7 @@ static int read_head(sc_conn_t *c, sc_http_request_t *req)
     }
     h->head_len = (uint32_t)r;
     h->body_len = 0;
+    h->http10 = req->minor_version == 0;
     const sc_slice_t *conn = sc_http_find_header(req, "Connection");
     if (req->minor_version == 0)
         h->keepalive = conn && sc_http_header_has_token(*conn, "keep-alive");
@@ -465,6 +473,14 @@ static int http_on_data(sc_conn_t *c)
 /* Find the handler and run it, or answer what no handler will. */
 static void route(sc_req_t *r)
 {
+    if (sc_slice_eq(r->http->method, "OPTIONS") && sc_slice_eq(r->http->target, "*")) {
+        hc(r->conn)->route = (uint16_t)sc_router_index(sc_http_routes, NULL);
+        /* a question about the server itself (RFC 9110 9.3.7): libshout (ices2, GStreamer's
+         * shout2send, ezstream, mpd) asks it before its PUT, offering a TLS upgrade we decline
+         * by answering plainly; a 404 here is its "Login failed" */
+        sc_http_respond(r, 200, NULL, "", 0, "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, SOURCE\r\n");
+        return;
+    }
     int known;
     const sc_route_t *rt = sc_router_match(sc_http_routes, r->http->method, r->http->path, r->args, &known);
     hc(r->conn)->route = (uint16_t)sc_router_index(sc_http_routes, rt);
