@@ -35,6 +35,8 @@ void sc_http_set_router(const sc_router_t *router);
 const char *sc_http_reason(int status);
 /** "HTTP/1.0" for a connection whose request said 1.0 (legacy source clients read it), else "HTTP/1.1". */
 const char *sc_http_version(const sc_conn_t *c);
+/** Did the connection's request say HTTP/1.0? 1 or 0. */
+int sc_http_conn_is_10(const sc_conn_t *c);
 /** Send a complete response. extra_headers: "Name: value\r\n..." or NULL. */
 void sc_http_respond(sc_req_t *r, int status, const char *ctype, const void *body, size_t len,
                      const char *extra_headers);

@@ -56,6 +56,7 @@ typedef struct sc_speaker {
     uint32_t generation;       /* in every token; bumped on removal so old tokens die */
     uint32_t ingest_gen;       /* bumped when a new source connects: the old one steps aside */
     int connected;             /* an ingest is feeding the mixer */
+    _Atomic uint64_t ingest_rx_ms; /* when the current ingest last delivered audio (sc_now_ms) */
     int speaking;
     float level_db;
 } sc_speaker_t;

@@ -163,6 +163,8 @@ static uint32_t http_rbuf_limit(const sc_conn_t *c)
     return (uint32_t)cfg->max_header_bytes;
 }
 
+int sc_http_conn_is_10(const sc_conn_t *c) { return ((const sc_http_conn_t *)c)->http10; }
+
 const char *sc_http_version(const sc_conn_t *c)
 {
     return ((const sc_http_conn_t *)c)->http10 ? "HTTP/1.0" : "HTTP/1.1";
