@@ -1,6 +1,6 @@
 /* dial.h — blocking connections for our own clients (the edge's origin fetches, `spacecast
- * speak`, the WHIP client, OCSP): URLs, TCP dials, and a stream that is a plain socket or TLS
- * over one (verified: tls.h); address text for logs and SDP. */
+ * speak`, the WHIP client, the load tester): URLs, TCP dials, and a stream that is a plain socket or TLS
+ * over one (verified: tls.h). */
 #ifndef SC_DIAL_H
 #define SC_DIAL_H
 
@@ -26,8 +26,6 @@ const char *sc_url_authority(const sc_url_t *u, char *out, size_t outsz);
 /** Connect to host:port (each address getaddrinfo gives, in order; family AF_UNSPEC or one
  *  family), with send/receive timeouts if timeout_ms > 0. A blocking fd, or -1. */
 int sc_dial(const char *host, const char *port, int family, int timeout_ms);
-/** An address as text: a v4-mapped one as plain IPv4. Returns out. */
-const char *sc_addr_str(const struct in6_addr *a, char *out, size_t outsz);
 
 /** A blocking byte stream: a socket, with TLS on it when ssl is set. */
 typedef struct sc_stream {

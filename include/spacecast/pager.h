@@ -10,6 +10,7 @@
 #include "spacecast/page.h"
 
 #define SC_PAGER_MAX_FRAMES 50 /* packets per page at most (1 s of 20 ms frames) */
+#define SC_PAGER_HEADER_BYTES 4096 /* OpusHead + padded OpusTags pages: a player's whole first probe */
 
 /** Packets gathered into Ogg pages of a fixed duration, for the live stream and recordings. */
 typedef struct sc_pager {
@@ -28,7 +29,8 @@ void sc_pager_init(sc_pager_t *p, uint32_t serial, int frames_per_page);
 int sc_pager_add(sc_pager_t *p, const uint8_t *pkt, size_t len, int samples);
 /** Write the gathered packets as one page into a new sc_page (flags: Ogg header flags). NULL if empty. */
 sc_page_t *sc_pager_flush(sc_pager_t *p, uint8_t ogg_flags);
-/** Build the two header pages (OpusHead with BOS, OpusTags) into one sc_page, numbered first_seq and first_seq+1. */
+/** Build the two header pages (OpusHead with BOS, OpusTags padded so both fill SC_PAGER_HEADER_BYTES)
+ * into one sc_page, numbered first_seq and first_seq+1. */
 sc_page_t *sc_pager_headers(uint32_t serial, uint32_t first_seq, int channels, uint16_t preskip, const char *title);
 
 #endif

@@ -45,8 +45,8 @@ sc_tls_server_t *sc_tls_server_new(const char *cert_file, const char *key_file, 
 /** Re-read both files; on success new handshakes use them and open connections keep the old
  *  context; on failure nothing changes. Thread-safe. 0, or -1 with a reason in err. */
 int sc_tls_server_reload(sc_tls_server_t *t, char *err, size_t errsz);
-/** Start the maintenance thread: file check every check_ms (60,000 in production), ticket-key
- *  rotation, OCSP refresh. 0 or -1. */
+/** Start the maintenance thread (file check every check_ms, 60,000 in production; ticket-key
+ *  rotation; OCSP refresh) and register the TLS metrics. 0 or -1. */
 int sc_tls_server_start(sc_tls_server_t *t, int check_ms);
 /** Stop the maintenance thread and free t; contexts still used by open SSLs stay alive until
  *  those are freed. NULL-safe. */
@@ -64,6 +64,10 @@ void sc_tls_server_rotate_ticket_keys(sc_tls_server_t *t);
 /** Fetch a fresh OCSP response now (blocking; the maintenance thread's job; tests). 0 stapled,
  *  1 the certificate names no responder, -1 failed (the previous staple is kept while valid). */
 int sc_tls_server_refresh_ocsp(sc_tls_server_t *t);
+
+/** Say in the log, once at start, which way TLS listeners' pages get encrypted here: kernel TLS
+ *  where the kernel offers it (each connection then checks after its handshake), else SSL_write. */
+void sc_tls_log_fanout(void);
 
 /** The cipher policy, for docs and tests: TLS 1.2 suites (TLS 1.3 uses OpenSSL's three AEADs). */
 extern const char sc_tls_ciphers12[];

@@ -18,7 +18,10 @@ sc_live_t *sc_live_new(int channels, uint16_t preskip, int frames_per_page, cons
     l->channels = channels;
     l->preskip = preskip;
     snprintf(l->title, sizeof l->title, "%s", title);
-    pthread_mutex_init(&l->hdr_mu, NULL);
+    /* numbered 0 and 1 for every newcomer, as Icecast does: libogg (VLC, MPlayer) takes a
+     * stream whose first page is not 0 as one with a hole before its first packet; the jump
+     * from 1 to the live page after them is a gap every demuxer accepts */
+    l->hdr = sc_pager_headers(serial, 0, channels, preskip, l->title);
     return l;
 }
 
@@ -27,8 +30,9 @@ void sc_live_free(sc_live_t *l)
     if (!l)
         return;
     sc_chain_destroy(&l->chain);
+    for (size_t i = 0; i < SC_LIVE_RECENT; i++)
+        sc_page_unref(l->recent[i]);
     sc_page_unref(l->hdr);
-    pthread_mutex_destroy(&l->hdr_mu);
     free(l);
 }
 
@@ -39,8 +43,26 @@ int sc_live_push(sc_live_t *l, const uint8_t *pkt, size_t len, int samples)
     sc_page_t *pg = sc_pager_flush(&l->pager, 0);
     if (!pg)
         return 0;
+    sc_page_unref(l->recent[l->recent_next]);
+    l->recent[l->recent_next] = sc_page_ref(pg);
+    l->recent_next = (l->recent_next + 1) % SC_LIVE_RECENT;
+    l->recent_n = SC_MIN(l->recent_n + 1, SC_LIVE_RECENT);
     sc_chain_append(&l->chain, pg);
     return 1;
+}
+
+sc_page_t *sc_live_start(sc_live_t *l, size_t burst_bytes, int max_pages)
+{
+    if (burst_bytes == 0 || l->recent_n == 0)
+        return sc_chain_start(&l->chain, 1);
+    size_t n = SC_MIN(l->recent_n, (size_t)SC_MAX(max_pages, 1)), bytes = 0, i = 0;
+    sc_page_t *p = NULL;
+    while (i < n && bytes < burst_bytes) { /* newest to oldest */
+        p = l->recent[(l->recent_next + SC_LIVE_RECENT - 1 - i) % SC_LIVE_RECENT];
+        bytes += p->len;
+        i++;
+    }
+    return sc_page_ref(p);
 }
 
 void sc_live_end(sc_live_t *l)
@@ -59,16 +81,4 @@ void sc_live_end(sc_live_t *l)
     }
 }
 
-sc_page_t *sc_live_headers_for(sc_live_t *l, const sc_page_t *start)
-{
-    /* one header copy per start page, shared by every newcomer who starts there */
-    pthread_mutex_lock(&l->hdr_mu);
-    if (!l->hdr || l->hdr_for != start->aux) {
-        sc_page_unref(l->hdr);
-        l->hdr = sc_pager_headers(l->pager.ogg.serial, start->aux - 2, l->channels, l->preskip, l->title);
-        l->hdr_for = start->aux;
-    }
-    sc_page_t *h = sc_page_ref(l->hdr);
-    pthread_mutex_unlock(&l->hdr_mu);
-    return h;
-}
+sc_page_t *sc_live_headers(sc_live_t *l) { return sc_page_ref(l->hdr); }

@@ -52,7 +52,7 @@ sc_page_t *sc_pager_flush(sc_pager_t *p, uint8_t ogg_flags)
 
 sc_page_t *sc_pager_headers(uint32_t serial, uint32_t first_seq, int channels, uint16_t preskip, const char *title)
 {
-    uint8_t head[SC_OPUS_HEAD_LEN], tags[512];
+    uint8_t head[SC_OPUS_HEAD_LEN], tags[SC_PAGER_HEADER_BYTES];
     size_t hl = sc_opus_head_build(head, channels, preskip, 48000);
     char tcomment[200];
     snprintf(tcomment, sizeof tcomment, "TITLE=%s", title);
@@ -60,8 +60,22 @@ sc_page_t *sc_pager_headers(uint32_t serial, uint32_t first_seq, int channels, u
     ssize_t tl = sc_opus_tags_build(tags, sizeof tags, "spacecast " SC_VERSION, comments, title[0] ? 1 : 0);
     if (tl < 0)
         tl = sc_opus_tags_build(tags, sizeof tags, "spacecast", NULL, 0);
+    /* Pad OpusTags (RFC 7845 5.2: zero bytes after the comments may be discarded) so the two
+     * header pages fill SC_PAGER_HEADER_BYTES: players that probe a fixed number of bytes
+     * before choosing a demuxer (libavformat and mpv 2 KiB, GStreamer's typefind) would
+     * otherwise wait seconds for tiny silent pages to add up to it. */
     size_t l1 = hl, l2 = (size_t)tl;
     size_t s1 = sc_ogg_page_size(&l1, 1), s2 = sc_ogg_page_size(&l2, 1);
+    while (s1 + s2 < SC_PAGER_HEADER_BYTES && l2 < sizeof tags) {
+        size_t grow = SC_MIN(SC_PAGER_HEADER_BYTES - (s1 + s2), sizeof tags - l2);
+        memset(tags + l2, 0, grow);
+        l2 += grow;
+        s2 = sc_ogg_page_size(&l2, 1); /* lacing grows by a byte per 255: go round again */
+    }
+    if (s1 + s2 > SC_PAGER_HEADER_BYTES) { /* the last lacing byte overshot: give one back */
+        l2 -= s1 + s2 - SC_PAGER_HEADER_BYTES;
+        s2 = sc_ogg_page_size(&l2, 1);
+    }
     sc_page_t *pg = sc_page_new(s1 + s2);
     sc_ogg_writer_t w;
     sc_ogg_writer_init(&w, serial);

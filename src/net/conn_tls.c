@@ -12,9 +12,11 @@
  * offered again, so the connection is marked tr_busy and nothing skips it forward meanwhile. */
 #include "spacecast/conn.h"
 #include "spacecast/common.h"
-#include "spacecast/log.h"
+#include "spacecast/config.h"
+#include "spacecast/metrics.h"
 #include "spacecast/server.h"
 #include "spacecast/tls.h"
+#include "spacecast/worker-t.h"
 
 #include <errno.h>
 #include <unistd.h>
@@ -28,7 +30,6 @@ static const sc_transport_t tls_waiting, tls_handshaking, tls_user, tls_ktls;
  * send: copied here first, a worker's own buffer, never a listener's. */
 static _Thread_local uint8_t tls_scratch[SC_TLS_RECORD];
 
-static sc_tls_server_t *tls_server(void) { return sc_server()->tls; }
 
 static void tls_release(sc_conn_t *c)
 {
@@ -119,15 +120,22 @@ static const sc_transport_t tls_ktls = {
 
 static _Atomic uint64_t sc_tls_ktls_conns, sc_tls_user_conns;
 
-void sc_conn_tls_counts(uint64_t *ktls, uint64_t *user)
+static void conn_tls_metrics(sc_metrics_buf_t *b, void *arg)
 {
-    *ktls = atomic_load(&sc_tls_ktls_conns);
-    *user = atomic_load(&sc_tls_user_conns);
+    (void)arg;
+    sc_metrics_printf(b, "# HELP spacecast_tls_connections_total TLS connections established, by who encrypts what "
+                         "they send.\n# TYPE spacecast_tls_connections_total counter\n"
+                         "spacecast_tls_connections_total{send=\"ktls\"} %llu\n"
+                         "spacecast_tls_connections_total{send=\"ssl_write\"} %llu\n",
+                      (unsigned long long)atomic_load(&sc_tls_ktls_conns),
+                      (unsigned long long)atomic_load(&sc_tls_user_conns));
 }
+
+void sc_conn_tls_metrics_register(void) { sc_metrics_register("conn_tls", conn_tls_metrics, NULL); }
 
 static int hs_step(sc_conn_t *c)
 {
-    switch (sc_tls_handshake(tls_server(), c->ssl)) {
+    switch (sc_tls_handshake(c->listener->tls, c->ssl)) {
     case SC_TLS_OK:
         break;
     case SC_TLS_WANT_READ:
@@ -151,14 +159,14 @@ static int hs_step(sc_conn_t *c)
  * (last_progress_ms holds the accept's time until the connection streams). */
 static uint64_t hs_left_ms(sc_conn_t *c)
 {
-    uint64_t spent = sc_loop_now(c->io.loop) - c->last_progress_ms, limit = (uint64_t)sc_server()->cfg.header_timeout_ms;
+    uint64_t spent = sc_loop_now(c->io.loop) - c->last_progress_ms, limit = (uint64_t)sc_config()->header_timeout_ms;
     return spent >= limit ? 0 : limit - spent;
 }
 
 static int hs_timeout(sc_conn_t *c)
 {
-    sc_tls_server_count_timeout(tls_server());
-    sc_server_refused(SC_REFUSE_HEADER_TIMEOUT);
+    sc_tls_server_count_timeout(c->listener->tls);
+    sc_conn_refused(SC_REFUSE_HEADER_TIMEOUT);
     sc_conn_close(c, "tls_handshake_timeout");
     return 1;
 }
@@ -177,7 +185,7 @@ static const sc_transport_t tls_handshaking = {
 static int hs_start(sc_conn_t *c)
 {
     sc_worker_t *w = c->worker;
-    SSL_CTX *ctx = sc_tls_server_ctx(tls_server(), &w->tls_ctx, &w->tls_gen);
+    SSL_CTX *ctx = sc_tls_server_ctx(c->listener->tls, &w->tls_ctx, &w->tls_gen);
     c->ssl = sc_tls_accept_new(ctx, c->io.fd);
     if (!c->ssl) {
         sc_conn_close(c, "tls_no_memory");
@@ -200,7 +208,7 @@ static int wait_timer(sc_conn_t *c)
 {
     uint64_t left = hs_left_ms(c);
     if (left == 0) {
-        sc_server_refused(SC_REFUSE_JOIN_RATE);
+        sc_conn_refused(SC_REFUSE_JOIN_RATE);
         return hs_timeout(c);
     }
     sc_timerwheel_t *tw = sc_loop_timers(c->io.loop);

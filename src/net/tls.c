@@ -4,6 +4,7 @@
 #include "spacecast/tls.h"
 #include "spacecast/common.h"
 #include "spacecast/log.h"
+#include "spacecast/metrics.h"
 #include "spacecast/ocsp.h"
 
 #include <errno.h>
@@ -408,6 +409,25 @@ int sc_tls_server_refresh_ocsp(sc_tls_server_t *t)
     return rc;
 }
 
+void sc_tls_log_fanout(void)
+{
+    char ulps[256] = "";
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "r");
+    if (f) {
+        if (!fgets(ulps, sizeof ulps, f))
+            ulps[0] = '\0';
+        fclose(f);
+    }
+    ulps[strcspn(ulps, "\n")] = '\0';
+    if (strstr(ulps, "tls"))
+        sc_log_info("event=tls_fanout mode=ktls_where_offered note=\"the kernel offers TLS: connections whose "
+                    "cipher it takes send pages with sendmsg/io_uring, the others with SSL_write\"");
+    else
+        sc_log_info("event=tls_fanout mode=ssl_write reason=\"no kernel TLS (tcp_available_ulp: %s)\" "
+                    "note=\"each page is encrypted per listener straight from the shared page, buffers released "
+                    "between pages\"", ulps[0] ? ulps : "none");
+}
+
 /* --- maintenance ------------------------------------------------------------------------- */
 
 static void maintain(sc_tls_server_t *t, uint64_t *next_check)
@@ -456,8 +476,37 @@ static void *maintenance_main(void *arg)
     return NULL;
 }
 
+static void tls_metrics(sc_metrics_buf_t *b, void *arg)
+{
+    sc_tls_stats_t st;
+    sc_tls_server_stats(arg, &st);
+    sc_metrics_printf(b, "# HELP spacecast_tls_handshakes_total TLS handshakes completed (full or resumed) or failed.\n"
+                         "# TYPE spacecast_tls_handshakes_total counter\n"
+                         "spacecast_tls_handshakes_total{kind=\"full\"} %llu\n"
+                         "spacecast_tls_handshakes_total{kind=\"resumed\"} %llu\n"
+                         "spacecast_tls_handshakes_total{kind=\"failed\"} %llu\n",
+                      (unsigned long long)st.full, (unsigned long long)st.resumed, (unsigned long long)st.failed);
+    sc_metrics_printf(b, "# HELP spacecast_tls_handshake_timeouts_total Handshakes not done within header_timeout_ms.\n"
+                         "# TYPE spacecast_tls_handshake_timeouts_total counter\n"
+                         "spacecast_tls_handshake_timeouts_total %llu\n",
+                      (unsigned long long)st.timeouts);
+    sc_metrics_printf(b, "# TYPE spacecast_tls_reloads_total counter\nspacecast_tls_reloads_total %llu\n"
+                         "# TYPE spacecast_tls_reload_failures_total counter\nspacecast_tls_reload_failures_total %llu\n",
+                      (unsigned long long)st.reloads, (unsigned long long)st.reload_failures);
+    sc_metrics_printf(b, "# HELP spacecast_tls_certificate_expiry_seconds The served certificate's notAfter (Unix time).\n"
+                         "# TYPE spacecast_tls_certificate_expiry_seconds gauge\n"
+                         "spacecast_tls_certificate_expiry_seconds %lld\n",
+                      (long long)st.not_after);
+    sc_metrics_printf(b, "# HELP spacecast_tls_ocsp_stapled 1 while a valid OCSP response is stapled to handshakes.\n"
+                         "# TYPE spacecast_tls_ocsp_stapled gauge\nspacecast_tls_ocsp_stapled %d\n"
+                         "# TYPE spacecast_tls_ocsp_fetch_failures_total counter\n"
+                         "spacecast_tls_ocsp_fetch_failures_total %llu\n",
+                      st.ocsp_stapling, (unsigned long long)st.ocsp_failures);
+}
+
 int sc_tls_server_start(sc_tls_server_t *t, int check_ms)
 {
+    sc_metrics_register("tls", tls_metrics, t);
     t->check_ms = check_ms > 0 ? check_ms : 60000;
     t->running = 1;
     if (pthread_create(&t->thread, NULL, maintenance_main, t) != 0) {
@@ -471,6 +520,7 @@ void sc_tls_server_free(sc_tls_server_t *t)
 {
     if (!t)
         return;
+    sc_metrics_unregister(tls_metrics, t);
     pthread_mutex_lock(&t->wait_mu);
     int was_running = t->running;
     t->running = 0;
