@@ -3,6 +3,7 @@
 #include "spacecast/rtc.h"
 #include "spacecast/common.h"
 #include "spacecast/hls.h"
+#include "spacecast/mixer.h"
 #include "spacecast/page.h"
 #include "spacecast/recorder.h"
 #include "spacecast/router.h"
@@ -121,6 +122,30 @@ char *sc_metrics_render(size_t *len)
         (unsigned long long)hls_dropped);
     put(&b, "# HELP spacecast_hls_parked Blocking playlist reloads waiting for their part.\n"
             "# TYPE spacecast_hls_parked gauge\nspacecast_hls_parked %llu\n", (unsigned long long)hls_parked);
+    sc_mixer_totals_t mt;
+    sc_mixer_totals(&mt);
+    put(&b, "# HELP spacecast_playout_ms_total Speakers' playout decisions in audio time: accelerated (removed "
+            "by time-scale modification), expanded (inserted while late or stretched), concealed (lost, "
+            "decoder concealment), fec (lost, recovered from in-band FEC).\n"
+            "# TYPE spacecast_playout_ms_total counter\n"
+            "spacecast_playout_ms_total{decision=\"accelerated\"} %llu\n"
+            "spacecast_playout_ms_total{decision=\"expanded\"} %llu\n"
+            "spacecast_playout_ms_total{decision=\"concealed\"} %llu\n"
+            "spacecast_playout_ms_total{decision=\"fec\"} %llu\n",
+        (unsigned long long)mt.accelerated_ms, (unsigned long long)mt.expanded_ms,
+        (unsigned long long)mt.concealed_ms, (unsigned long long)mt.fec_ms);
+    put(&b, "# HELP spacecast_mix_frames_total Listener frames by route: silent (a constant packet), forwarded "
+            "(a lone speaker's own packet), mixed (decoded and encoded).\n"
+            "# TYPE spacecast_mix_frames_total counter\n"
+            "spacecast_mix_frames_total{route=\"silent\"} %llu\n"
+            "spacecast_mix_frames_total{route=\"forwarded\"} %llu\n"
+            "spacecast_mix_frames_total{route=\"mixed\"} %llu\n",
+        (unsigned long long)mt.frames[SC_MIXER_SILENT], (unsigned long long)mt.frames[SC_MIXER_FORWARDED],
+        (unsigned long long)mt.frames[SC_MIXER_MIXED]);
+    put(&b, "# HELP spacecast_opus_packets_total Opus packets the mixers decoded and encoded.\n"
+            "# TYPE spacecast_opus_packets_total counter\n"
+            "spacecast_opus_packets_total{op=\"decoded\"} %llu\nspacecast_opus_packets_total{op=\"encoded\"} %llu\n",
+        (unsigned long long)mt.decoded, (unsigned long long)mt.encoded);
     put(&b, "# HELP spacecast_page_bytes Bytes held in shared audio and event pages.\n"
             "# TYPE spacecast_page_bytes gauge\nspacecast_page_bytes %zu\n",
         sc_page_bytes_live());
