@@ -56,16 +56,19 @@ void sc_mixer_set_muted(sc_mixer_t *m, uint32_t id, int muted);
 void sc_mixer_reset_speaker(sc_mixer_t *m, uint32_t id);
 /** Push one Opus packet from a network thread. seq < 0 means "no sequence numbers: next in order". Copies the bytes. Returns 0 or -1 (unknown id, packet too big, malformed TOC). */
 int sc_mixer_push(sc_mixer_t *m, uint32_t id, int32_t seq, const uint8_t *opus, size_t len);
-/** Push decoded PCM for a speaker whose source is not Opus (mono or the mixer's channels,
- *  interleaved floats at 48 kHz, any number of frames; copied). Such a speaker is always
- *  mixed, never forwarded. Returns 0 or -1 (unknown id). */
-int sc_mixer_push_pcm(sc_mixer_t *m, uint32_t id, const float *pcm, int frames);
 
 typedef enum sc_mixer_route {
     SC_MIXER_SILENT = 0, /* nobody audible: a constant silence packet, no codec work */
     SC_MIXER_FORWARDED,  /* one audible speaker: their own packet, untouched */
     SC_MIXER_MIXED,      /* decoded, summed, limited, encoded */
 } sc_mixer_route_t;
+
+/** Push decoded audio for a speaker whose source the server decodes itself (Vorbis, FLAC, MP3,
+ * AAC): `frames` 48 kHz frames of the mixer's channel count, interleaved, any number; copied.
+ * It goes through the same playout as Opus (jitter target, time-scale catch-up, play-out when
+ * the speaker leaves) and is always mixed, never forwarded. Thread-safe. 0, or -1 for an
+ * unknown id. */
+int sc_mixer_push_pcm(sc_mixer_t *m, uint32_t id, const float *pcm, int frames);
 
 typedef struct sc_mixer_frame {
     const uint8_t *mix;

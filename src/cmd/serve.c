@@ -1,4 +1,5 @@
 /* serve.c — `spacecast serve`: defaults, then the INI file, then flags; then run. */
+#include "spacecast/api.h"
 #include "spacecast/cmd.h"
 #include "spacecast/common.h"
 #include "spacecast/config.h"
@@ -87,6 +88,7 @@ int sc_cmd_serve(int argc, char **argv)
         fprintf(stderr, "spacecast: cannot create data directory %s: %s\n", cfg.data, strerror(errno));
         return 1;
     }
+    sc_http_set_router(&sc_api_router);
     if (sc_server_init(&cfg, config_path) != 0) {
         fprintf(stderr, "spacecast: could not start (see the log line above)\n");
         return 1;
