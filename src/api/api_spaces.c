@@ -2,7 +2,7 @@
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
-#include "spacecast/server.h"
+#include "spacecast/config.h"
 
 #include <stdio.h>
 
@@ -24,7 +24,7 @@ void sc_api_spaces_create(sc_req_t *r)
     json_t *b = sc_api_body_object(r);
     if (!b)
         return;
-    const sc_config_t *cfg = &sc_server()->cfg;
+    const sc_config_t *cfg = sc_config();
     sc_space_params_t p;
     const char *bad;
     if (sc_api_space_params(b, cfg->max_listeners_per_space, cfg->record, &p, &bad) != 0) {
@@ -79,10 +79,10 @@ static void transition(sc_req_t *r, int start)
 {
     sc_space_t *s = sc_api_space(r);
     sc_token_claims_t claims;
-    if (!s || sc_space_auth(r, s, SC_ROLE_HOST, &claims) != 0)
+    if (!s || sc_api_auth(r, s, SC_ROLE_HOST, &claims) != 0)
         return;
-    int rc = start ? sc_space_start(s) : sc_space_end(s);
-    if (rc == 409) {
+    sc_space_rc_t rc = start ? sc_space_start(s) : sc_space_end(s);
+    if (rc == SC_SPACE_ESTATE) {
         sc_http_error(r, 409, "wrong_state", start ? "the Space is not scheduled" : "the Space has already ended");
         return;
     }

@@ -19,6 +19,7 @@
 #include "spacecast/common.h"
 #include "spacecast/jitter.h"
 #include "spacecast/log.h"
+#include "spacecast/metrics.h"
 #include "spacecast/playout.h"
 
 #include <math.h>
@@ -134,8 +135,42 @@ static speaker_t *find(sc_mixer_t *m, uint32_t id, int *slot)
     return NULL;
 }
 
+static void mixer_metrics(sc_metrics_buf_t *b, void *arg)
+{
+    (void)arg;
+    sc_mixer_totals_t mt;
+    sc_mixer_totals(&mt);
+    sc_metrics_printf(b, "# HELP spacecast_playout_ms_total Speakers' playout decisions in audio time: accelerated "
+                         "(removed by time-scale modification), expanded (inserted while late, or stretched), "
+                         "concealed (lost, decoder concealment), fec (lost, recovered from in-band FEC).\n"
+                         "# TYPE spacecast_playout_ms_total counter\n"
+                         "spacecast_playout_ms_total{decision=\"accelerated\"} %llu\n"
+                         "spacecast_playout_ms_total{decision=\"expanded\"} %llu\n"
+                         "spacecast_playout_ms_total{decision=\"concealed\"} %llu\n"
+                         "spacecast_playout_ms_total{decision=\"fec\"} %llu\n",
+                      (unsigned long long)mt.accelerated_ms, (unsigned long long)mt.expanded_ms,
+                      (unsigned long long)mt.concealed_ms, (unsigned long long)mt.fec_ms);
+    sc_metrics_printf(b, "# HELP spacecast_mix_frames_total Listener frames by route: silent (a constant packet), "
+                         "forwarded (a lone speaker's own packet), mixed (decoded and encoded).\n"
+                         "# TYPE spacecast_mix_frames_total counter\n"
+                         "spacecast_mix_frames_total{route=\"silent\"} %llu\n"
+                         "spacecast_mix_frames_total{route=\"forwarded\"} %llu\n"
+                         "spacecast_mix_frames_total{route=\"mixed\"} %llu\n",
+                      (unsigned long long)mt.frames[SC_MIXER_SILENT], (unsigned long long)mt.frames[SC_MIXER_FORWARDED],
+                      (unsigned long long)mt.frames[SC_MIXER_MIXED]);
+    sc_metrics_printf(b, "# HELP spacecast_opus_packets_total Opus packets the mixers decoded and encoded.\n"
+                         "# TYPE spacecast_opus_packets_total counter\n"
+                         "spacecast_opus_packets_total{op=\"decoded\"} %llu\n"
+                         "spacecast_opus_packets_total{op=\"encoded\"} %llu\n",
+                      (unsigned long long)mt.decoded, (unsigned long long)mt.encoded);
+}
+
+static void mixer_metrics_once(void) { sc_metrics_register("mixer", mixer_metrics, NULL); }
+
 sc_mixer_t *sc_mixer_new(const sc_mixer_config_t *cfg)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, mixer_metrics_once); /* the series exist from the first Space on */
     sc_mixer_config_t c = cfg ? *cfg : (sc_mixer_config_t){ 0 };
     if (c.channels == 0)
         c.channels = 1;

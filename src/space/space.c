@@ -2,9 +2,11 @@
  * and publishes an event, so GET /api/spaces/{id} is a memcpy-free send of a shared page. */
 #include "spacecast/space.h"
 #include "spacecast/common.h"
+#include "spacecast/config.h"
 #include "spacecast/engine.h"
+#include "spacecast/live.h"
 #include "spacecast/log.h"
-#include "spacecast/server.h"
+#include "spacecast/metrics.h"
 #include "spacecast/store.h"
 
 #include <inttypes.h>
@@ -19,17 +21,67 @@ typedef struct sc_registry {
 
 static sc_registry_t sc_reg = { .lock = PTHREAD_RWLOCK_INITIALIZER };
 
+/* What the model was given at start (sc_spaces_init), and its server-wide counters. */
+static struct {
+    pthread_mutex_t store_mu; /* SQLite is used from every worker: one writer at a time */
+    sc_store_t *store;
+    uint8_t token_key[SC_TOKEN_KEY_LEN];
+    atomic_int listeners;     /* direct-stream listeners of every Space */
+    _Atomic uint64_t store_errors;
+} sc_model = { .store_mu = PTHREAD_MUTEX_INITIALIZER };
+
+static void spaces_metrics(sc_metrics_buf_t *b, void *arg);
+
+void sc_spaces_init(sc_store_t *store, const uint8_t key[SC_TOKEN_KEY_LEN])
+{
+    pthread_mutex_lock(&sc_model.store_mu);
+    sc_model.store = store;
+    pthread_mutex_unlock(&sc_model.store_mu);
+    memcpy(sc_model.token_key, key, SC_TOKEN_KEY_LEN);
+    sc_metrics_register("spaces", spaces_metrics, NULL);
+}
+
+sc_store_t *sc_spaces_detach_store(void)
+{
+    sc_metrics_unregister(spaces_metrics, NULL);
+    pthread_mutex_lock(&sc_model.store_mu);
+    sc_store_t *st = sc_model.store;
+    sc_model.store = NULL;
+    pthread_mutex_unlock(&sc_model.store_mu);
+    return st;
+}
+
+int sc_spaces_listeners(void) { return atomic_load(&sc_model.listeners); }
+
+static const char *const sc_state_names[] = { "scheduled", "live", "ended" };
+_Static_assert(SC_ARRAY_LEN(sc_state_names) == SC_SPACE_NSTATES, "a name for every Space state");
+
 const char *sc_space_state_name(sc_space_state_t st)
 {
-    static const char *const names[] = { "scheduled", "live", "ended" };
-    return (unsigned)st < 3 ? names[st] : "unknown";
+    return (unsigned)st < SC_SPACE_NSTATES ? sc_state_names[st] : "unknown";
 }
 
 /* --- persistence -------------------------------------------------------------------- */
 
+/* A write through to the store; -1 (logged, counted) if there is none or it failed. */
+static int store_put(const char *what, sc_space_t *s, const void *row,
+                     int (*put)(sc_store_t *, const void *))
+{
+    pthread_mutex_lock(&sc_model.store_mu);
+    int rc = sc_model.store ? put(sc_model.store, row) : -1;
+    pthread_mutex_unlock(&sc_model.store_mu);
+    if (rc != 0) {
+        atomic_fetch_add(&sc_model.store_errors, 1);
+        sc_log_error("event=store_failed space=%s what=%s", s->id, what);
+    }
+    return rc;
+}
+
+static int put_space(sc_store_t *st, const void *row) { return sc_store_put_space(st, row); }
+static int put_speaker(sc_store_t *st, const void *row) { return sc_store_put_speaker(st, row); }
+
 static int persist_space(sc_space_t *s)
 {
-    sc_server_t *srv = sc_server();
     sc_store_space_t row = { 0 };
     snprintf(row.id, sizeof row.id, "%s", s->id);
     snprintf(row.title, sizeof row.title, "%s", s->title);
@@ -42,19 +94,11 @@ static int persist_space(sc_space_t *s)
     row.max_listeners = s->max_listeners;
     row.peak_listeners = atomic_load(&s->peak);
     row.total_joins = atomic_load(&s->total_joins);
-    pthread_mutex_lock(&srv->store_mu);
-    int rc = sc_store_put_space(srv->store, &row);
-    pthread_mutex_unlock(&srv->store_mu);
-    if (rc != 0) {
-        atomic_fetch_add(&srv->store_errors, 1);
-        sc_log_error("event=store_failed space=%s", s->id);
-    }
-    return rc;
+    return store_put("space", s, &row, put_space);
 }
 
 static void persist_speaker(sc_space_t *s, const sc_speaker_t *sk)
 {
-    sc_server_t *srv = sc_server();
     sc_store_speaker_t row = { 0 };
     snprintf(row.space_id, sizeof row.space_id, "%s", s->id);
     snprintf(row.name, sizeof row.name, "%s", sk->name);
@@ -62,16 +106,13 @@ static void persist_speaker(sc_space_t *s, const sc_speaker_t *sk)
     row.muted = sk->muted;
     row.generation = sk->generation;
     row.removed = sk->removed;
-    pthread_mutex_lock(&srv->store_mu);
-    int rc = sc_store_put_speaker(srv->store, &row);
-    pthread_mutex_unlock(&srv->store_mu);
-    if (rc != 0) {
-        atomic_fetch_add(&srv->store_errors, 1);
-        sc_log_error("event=store_failed space=%s speaker=%s", s->id, sk->name);
-    }
+    store_put("speaker", s, &row, put_speaker);
 }
 
 /* --- registry ----------------------------------------------------------------------- */
+
+/* The stream hook of a counted listener (src_live): it left. */
+static void live_listener_left(sc_conn_t *c) { sc_space_listener_leave(c->src->owner); }
 
 static sc_space_t *space_alloc(const char *id)
 {
@@ -81,10 +122,26 @@ static sc_space_t *space_alloc(const char *id)
     snprintf(s->id, sizeof s->id, "%s", id);
     sc_chain_init(&s->events);
     sc_chain_init(&s->events_host);
-    s->src_events = (sc_stream_src_t){ .chain = &s->events, .kind = SC_STREAM_EVENTS, .space = s, .max_lag_pages = 1024 };
+    s->src_events = (sc_stream_src_t){ .chain = &s->events, .kind = SC_STREAM_EVENTS, .owner = s,
+                                       .max_lag_pages = SC_EVENTS_MAX_LAG };
     s->src_events_host = s->src_events;
     s->src_events_host.chain = &s->events_host;
     return s;
+}
+
+/* The Space's audio (engine.c) and what listeners of it read. */
+static void space_audio_init(sc_space_t *s)
+{
+    sc_engine_space_init(s);
+    const sc_config_t *cfg = sc_config();
+    int page_ms = SC_MAX(1, cfg->page_ms / SC_FRAME_MS) * SC_FRAME_MS;
+    s->src_live = (sc_stream_src_t){ .chain = s->live ? &s->live->chain : NULL,
+                                     .kind = SC_STREAM_AUDIO,
+                                     .owner = s,
+                                     .max_lag_pages = SC_MAX(2, cfg->listener_max_lag_ms / page_ms),
+                                     .on_leave = live_listener_left };
+    s->src_live_edge = s->src_live; /* an edge relay: not a listener, not counted */
+    s->src_live_edge.on_leave = NULL;
 }
 
 static void registry_add(sc_space_t *s)
@@ -126,7 +183,7 @@ sc_space_t **sc_spaces_all(size_t *n)
 
 json_t *sc_space_urls(const sc_space_t *s)
 {
-    const char *base = sc_server()->public_url;
+    const char *base = sc_config()->public_url;
     char page[512], live[512], hls[512], replay[512], events[512];
     snprintf(page, sizeof page, "%s/s/%s", base, s->id);
     snprintf(live, sizeof live, "%s/spaces/%s/live.ogg", base, s->id);
@@ -277,7 +334,7 @@ static sc_space_t *space_new(const char *id, const char *title, int64_t schedule
         return NULL;
     }
     persist_speaker(s, &s->speakers[0]);
-    sc_engine_space_init(s);
+    space_audio_init(s);
     sc_space_changed(s);
     registry_add(s);
     sc_log_info("event=space_created space=%s relayed=%d", s->id, relayed);
@@ -298,7 +355,7 @@ sc_space_t *sc_space_create_mirror(const char *id, const char *title, int64_t sc
     sc_space_t *s = sc_space_find(sc_slice_cstr(id));
     if (s)
         return s;
-    return space_new(id, title, scheduled_start, 0, sc_server()->cfg.max_listeners_per_space, 1);
+    return space_new(id, title, scheduled_start, 0, sc_config()->max_listeners_per_space, 1);
 }
 
 /* Sum of fresh edge reports; caller holds s->mu. */
@@ -360,12 +417,12 @@ int sc_space_edge_take(sc_space_t *s, char *url, size_t cap)
     return best >= 0;
 }
 
-int sc_space_start(sc_space_t *s)
+sc_space_rc_t sc_space_start(sc_space_t *s)
 {
     pthread_mutex_lock(&s->mu);
     if (s->state != SC_SPACE_SCHEDULED) {
         pthread_mutex_unlock(&s->mu);
-        return 409;
+        return SC_SPACE_ESTATE;
     }
     s->state = SC_SPACE_LIVE;
     s->started_at = sc_wall_s();
@@ -378,12 +435,12 @@ int sc_space_start(sc_space_t *s)
     return 0;
 }
 
-int sc_space_end(sc_space_t *s)
+sc_space_rc_t sc_space_end(sc_space_t *s)
 {
     pthread_mutex_lock(&s->mu);
     if (s->state == SC_SPACE_ENDED) {
         pthread_mutex_unlock(&s->mu);
-        return 409;
+        return SC_SPACE_ESTATE;
     }
     s->state = SC_SPACE_ENDED;
     s->ended_at = sc_wall_s();
@@ -417,24 +474,24 @@ int sc_space_host_token(sc_space_t *s, char *out, size_t outsz)
     snprintf(c.name, sizeof c.name, "%s", s->speakers[0].name);
     c.generation = s->speakers[0].generation;
     pthread_mutex_unlock(&s->mu);
-    c.expires = sc_wall_s() + sc_server()->cfg.token_ttl_s;
-    return sc_token_sign(sc_server()->token_key, &c, out, outsz);
+    c.expires = sc_wall_s() + sc_config()->token_ttl_s;
+    return sc_token_sign(sc_model.token_key, &c, out, outsz);
 }
 
 int sc_space_invite(sc_space_t *s, const char *name, sc_role_t role, char *token, size_t tokensz)
 {
     if (role == SC_ROLE_HOST || role == SC_ROLE_LISTENER || !sc_token_valid_name(sc_slice_cstr(name)))
-        return -1;
+        return SC_SPACE_EINVAL;
     pthread_mutex_lock(&s->mu);
     int i = find_speaker_locked(s, sc_slice_cstr(name));
     if (i == 0 || (i > 0 && !s->speakers[i].removed)) {
         pthread_mutex_unlock(&s->mu);
-        return -2; /* the name is taken */
+        return SC_SPACE_ETAKEN;
     }
     if (i < 0) {
         if (s->nspeakers == SC_SPACE_MAX_SPEAKERS) {
             pthread_mutex_unlock(&s->mu);
-            return -3;
+            return SC_SPACE_EFULL;
         }
         i = (int)s->nspeakers++;
         memset(&s->speakers[i], 0, sizeof s->speakers[i]);
@@ -449,23 +506,23 @@ int sc_space_invite(sc_space_t *s, const char *name, sc_role_t role, char *token
     c.role = role;
     snprintf(c.name, sizeof c.name, "%s", name);
     c.generation = sk->generation;
-    c.expires = sc_wall_s() + sc_server()->cfg.token_ttl_s;
+    c.expires = sc_wall_s() + sc_config()->token_ttl_s;
     sc_speaker_t copy = *sk;
     pthread_mutex_unlock(&s->mu);
     persist_speaker(s, &copy);
-    if (sc_token_sign(sc_server()->token_key, &c, token, tokensz) < 0)
-        return -1;
+    if (sc_token_sign(sc_model.token_key, &c, token, tokensz) < 0)
+        return SC_SPACE_EINVAL;
     sc_space_changed(s);
     return i;
 }
 
-int sc_space_set_muted(sc_space_t *s, sc_slice_t name, int muted)
+sc_space_rc_t sc_space_set_muted(sc_space_t *s, sc_slice_t name, int muted)
 {
     pthread_mutex_lock(&s->mu);
     int i = find_speaker_locked(s, name);
     if (i < 0 || s->speakers[i].removed) {
         pthread_mutex_unlock(&s->mu);
-        return 404;
+        return SC_SPACE_ENOENT;
     }
     s->speakers[i].muted = muted;
     sc_speaker_t copy = s->speakers[i];
@@ -473,16 +530,16 @@ int sc_space_set_muted(sc_space_t *s, sc_slice_t name, int muted)
     sc_engine_speaker_muted(s, i, muted);
     persist_speaker(s, &copy);
     sc_space_changed(s);
-    return 0;
+    return SC_SPACE_OK;
 }
 
-int sc_space_remove(sc_space_t *s, sc_slice_t name)
+sc_space_rc_t sc_space_remove(sc_space_t *s, sc_slice_t name)
 {
     pthread_mutex_lock(&s->mu);
     int i = find_speaker_locked(s, name);
     if (i <= 0 || s->speakers[i].removed) { /* the host cannot be removed */
         pthread_mutex_unlock(&s->mu);
-        return i == 0 ? 403 : 404;
+        return i == 0 ? SC_SPACE_EPERM : SC_SPACE_ENOENT;
     }
     sc_speaker_t *sk = &s->speakers[i];
     sk->removed = 1;
@@ -495,26 +552,30 @@ int sc_space_remove(sc_space_t *s, sc_slice_t name)
     sc_engine_speaker_removed(s, i);
     persist_speaker(s, &copy);
     sc_space_changed(s);
-    return 0;
+    return SC_SPACE_OK;
 }
 
-int sc_space_request(sc_space_t *s, const char *name)
+sc_space_rc_t sc_space_request(sc_space_t *s, const char *name)
 {
     pthread_mutex_lock(&s->mu);
+    if (s->state == SC_SPACE_ENDED) {
+        pthread_mutex_unlock(&s->mu);
+        return SC_SPACE_ESTATE;
+    }
     for (size_t i = 0; i < s->nrequests; i++) {
         if (!strcmp(s->requests[i], name)) {
             pthread_mutex_unlock(&s->mu);
-            return 0; /* asked already: idempotent */
+            return SC_SPACE_OK; /* asked already: idempotent */
         }
     }
     if (s->nrequests == SC_SPACE_MAX_REQUESTS) {
         pthread_mutex_unlock(&s->mu);
-        return 429;
+        return SC_SPACE_EFULL;
     }
     snprintf(s->requests[s->nrequests++], sizeof s->requests[0], "%s", name);
     pthread_mutex_unlock(&s->mu);
     sc_space_event(s, "request", json_pack("{s:s,s:I}", "name", name, "at", (json_int_t)sc_wall_s()), 1);
-    return 0;
+    return SC_SPACE_OK;
 }
 
 int sc_space_speaker_index(sc_space_t *s, const sc_token_claims_t *claims)
@@ -526,45 +587,26 @@ int sc_space_speaker_index(sc_space_t *s, const sc_token_claims_t *claims)
     return i;
 }
 
-int sc_space_auth(sc_req_t *r, sc_space_t *s, sc_role_t min_role, sc_token_claims_t *claims)
+sc_space_auth_t sc_space_check_token(sc_space_t *s, const char *tok, sc_role_t min_role, sc_token_claims_t *claims)
 {
-    char tok[SC_TOKEN_MAX];
-    if (sc_http_request_token(r, tok, sizeof tok) < 0) {
-        sc_http_error(r, 401, "unauthorized", "a token is required (Authorization: Bearer)");
-        return -1;
-    }
-    return sc_space_auth_token(r, s, tok, min_role, claims);
-}
-
-int sc_space_auth_token(sc_req_t *r, sc_space_t *s, const char *tok, sc_role_t min_role, sc_token_claims_t *claims)
-{
-    int rc = sc_token_verify(sc_server()->token_key, sc_slice_cstr(tok), sc_wall_s(), claims);
-    if (rc != SC_TOKEN_OK) {
-        sc_http_error(r, 401, "unauthorized", rc == SC_TOKEN_EXPIRED ? "token expired" : "invalid token");
-        return -1;
-    }
-    if (strcmp(claims->space_id, s->id) != 0) {
-        sc_http_error(r, 403, "forbidden", "token is for another Space");
-        return -1;
-    }
+    int rc = sc_token_verify(sc_model.token_key, sc_slice_cstr(tok), sc_wall_s(), claims);
+    if (rc != SC_TOKEN_OK)
+        return rc == SC_TOKEN_EXPIRED ? SC_AUTH_EXPIRED : SC_AUTH_INVALID;
+    if (strcmp(claims->space_id, s->id) != 0)
+        return SC_AUTH_OTHER_SPACE;
     pthread_mutex_lock(&s->mu);
     int idx = sc_space_speaker_index(s, claims);
     pthread_mutex_unlock(&s->mu);
-    if (idx < 0) {
-        sc_http_error(r, 401, "unauthorized", "token revoked");
-        return -1;
-    }
-    if (claims->role < min_role) {
-        sc_http_error(r, 403, "forbidden", "your role may not do this");
-        return -1;
-    }
-    return 0;
+    if (idx < 0)
+        return SC_AUTH_REVOKED;
+    return claims->role < min_role ? SC_AUTH_ROLE : SC_AUTH_OK;
 }
 
 /* --- tally -------------------------------------------------------------------------- */
 
 void sc_space_listener_join(sc_space_t *s)
 {
+    atomic_fetch_add(&sc_model.listeners, 1);
     int now = atomic_fetch_add(&s->listeners, 1) + 1 + atomic_load(&s->edge_listeners);
     atomic_fetch_add(&s->total_joins, 1);
     long long peak = atomic_load(&s->peak);
@@ -575,6 +617,7 @@ void sc_space_listener_join(sc_space_t *s)
 
 void sc_space_listener_leave(sc_space_t *s)
 {
+    atomic_fetch_sub(&sc_model.listeners, 1);
     atomic_fetch_sub(&s->listeners, 1);
     s->tally_dirty = 1;
 }
@@ -637,9 +680,13 @@ static int load_speaker(void *ctx, const sc_store_speaker_t *row)
 
 int sc_spaces_load(void)
 {
-    sc_server_t *srv = sc_server();
-    if (sc_store_each_space(srv->store, load_space, NULL) != 0 ||
-        sc_store_each_speaker(srv->store, load_speaker, NULL) != 0)
+    pthread_mutex_lock(&sc_model.store_mu);
+    int rc = sc_model.store && sc_store_each_space(sc_model.store, load_space, NULL) == 0 &&
+                     sc_store_each_speaker(sc_model.store, load_speaker, NULL) == 0
+                 ? 0
+                 : -1;
+    pthread_mutex_unlock(&sc_model.store_mu);
+    if (rc != 0)
         return -1;
     size_t n;
     sc_space_t **all = sc_spaces_all(&n);
@@ -655,10 +702,47 @@ int sc_spaces_load(void)
         }
         if (s->nspeakers == 0)
             add_host(s);
-        sc_engine_space_init(s);
+        space_audio_init(s);
         sc_space_changed(s);
     }
     free(all);
     sc_log_info("event=spaces_loaded count=%zu", n);
     return 0;
+}
+
+/* --- metrics ------------------------------------------------------------------------ */
+
+static void spaces_metrics(sc_metrics_buf_t *b, void *arg)
+{
+    (void)arg;
+    sc_metrics_printf(b, "# TYPE spacecast_listeners gauge\nspacecast_listeners %d\n", sc_spaces_listeners());
+    sc_metrics_printf(b, "# HELP spacecast_store_errors_total Writes the SQLite store refused (busy, disk).\n"
+                         "# TYPE spacecast_store_errors_total counter\nspacecast_store_errors_total %llu\n",
+                      (unsigned long long)atomic_load(&sc_model.store_errors));
+    size_t n;
+    sc_space_t **all = sc_spaces_all(&n);
+    int by_state[SC_SPACE_NSTATES] = { 0 };
+    sc_metrics_printf(b, "# HELP spacecast_space_listeners Listeners per Space (edges included).\n"
+                         "# TYPE spacecast_space_listeners gauge\n");
+    for (size_t i = 0; i < n; i++) {
+        by_state[all[i]->state]++;
+        if (all[i]->state != SC_SPACE_ENDED)
+            sc_metrics_printf(b, "spacecast_space_listeners{space=\"%s\"} %d\n", all[i]->id,
+                              atomic_load(&all[i]->listeners) + atomic_load(&all[i]->edge_listeners));
+    }
+    sc_metrics_printf(b, "# TYPE spacecast_space_peak_listeners gauge\n");
+    for (size_t i = 0; i < n; i++)
+        if (all[i]->state != SC_SPACE_ENDED)
+            sc_metrics_printf(b, "spacecast_space_peak_listeners{space=\"%s\"} %lld\n", all[i]->id,
+                              atomic_load(&all[i]->peak));
+    sc_metrics_printf(b, "# TYPE spacecast_space_joins_total counter\n");
+    for (size_t i = 0; i < n; i++)
+        if (all[i]->state != SC_SPACE_ENDED)
+            sc_metrics_printf(b, "spacecast_space_joins_total{space=\"%s\"} %lld\n", all[i]->id,
+                              atomic_load(&all[i]->total_joins));
+    free(all);
+    sc_metrics_printf(b, "# HELP spacecast_spaces Spaces by state.\n# TYPE spacecast_spaces gauge\n");
+    sc_metrics_printf(b, "spacecast_spaces{state=\"scheduled\"} %d\nspacecast_spaces{state=\"live\"} %d\n"
+                         "spacecast_spaces{state=\"ended\"} %d\n",
+                      by_state[0], by_state[1], by_state[2]);
 }
