@@ -13,6 +13,16 @@ json_t *sc_api_body_object(sc_req_t *r);
 sc_space_t *sc_api_space(sc_req_t *r);
 /** Does the request carry the admin key as Bearer? 1 or 0; compared in constant time; answers nothing. */
 int sc_api_has_admin_key(const sc_req_t *r);
+/** Check the request's credentials for s: the admin key acts as the Space's host (claims
+ * filled as for its host token), else sc_space_auth. 0, or -1 with the refusal answered. */
+int sc_api_auth(sc_req_t *r, sc_space_t *s, sc_role_t min_role, sc_token_claims_t *claims);
+/** Answer 401 (no Authorization) or 403 (another key) to a request that needed the admin key. */
+void sc_api_admin_refuse(sc_req_t *r);
+/** The HTTP layer's early check (sc_http_set_gate): before a body is invited with 100 Continue,
+ * the admin key, or a valid token of this Space for SC_ROUTE_TOKEN routes. */
+int sc_api_gate(sc_req_t *r, unsigned route_flags);
+/** 503 + Retry-After for a change the store did not take (disk full, database locked). */
+void sc_api_not_stored(sc_req_t *r, const char *message);
 /** Parse a time given as unix seconds (integer) or ISO 8601 UTC text. 0 or -1. */
 int sc_api_parse_time(const json_t *v, int64_t *out);
 

@@ -58,6 +58,8 @@ typedef struct sc_conn {
     uint8_t on_api_port;
     uint8_t paused_read;  /* input not watched: backpressure */
     uint8_t timer_kind;   /* which timeout the timer stands for */
+    uint8_t lingering;    /* answer sent and write side shut: reading only to discard (conn.c) */
+    uint8_t uncounted;    /* a refusal at accept: not in the open or per-address counts */
     uint16_t route;       /* index for per-route metrics */
     uint32_t ip_hash;
     /* request buffer: allocated on demand, freed when streaming */
@@ -102,6 +104,10 @@ void sc_conn_send_file(sc_conn_t *c, int fd, uint64_t off, uint64_t end);
 int sc_conn_flush(sc_conn_t *c);
 /** Close after the queued output is sent. */
 void sc_conn_close_after_write(sc_conn_t *c);
+/** A refusal at accept (over a limit): send the answer in buf (ownership taken) and close as
+ * gently as sc_conn_close_after_write; the connection counts against no limit. NULL if there
+ * is no room to linger: then buf and fd stay the caller's. */
+sc_conn_t *sc_conn_refuse(struct sc_worker *w, int fd, const struct sockaddr_in6 *peer, char *buf, size_t len);
 /** Close now; the struct is freed at the end of this loop iteration. */
 void sc_conn_close(sc_conn_t *c, const char *reason);
 /** Drop n bytes from the front of the request buffer. */

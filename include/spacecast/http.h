@@ -23,6 +23,13 @@ typedef struct sc_req {
     int responded;
 } sc_req_t;
 
+/** A check of a request's credentials from its head alone (the route's SC_ROUTE_TOKEN or
+ * SC_ROUTE_ADMIN in flags): 1 if it may go on, else 0 with the refusal already answered. */
+typedef int (*sc_http_gate_fn)(sc_req_t *r, unsigned route_flags);
+/** Set the check run before a request with `Expect: 100-continue` is told to send its body
+ * (the composition root sets it; without one, every route's client is told to go on). */
+void sc_http_set_gate(sc_http_gate_fn fn);
+
 /* Called by conn.c */
 void sc_http_conn_started(sc_conn_t *c);
 uint32_t sc_http_rbuf_limit(const sc_conn_t *c);

@@ -7,6 +7,8 @@
 enum {
     SC_ROUTE_STREAM_BODY = 1 << 0, /* the handler reads the body itself (ingest) */
     SC_ROUTE_PUBLIC = 1 << 1,      /* listener traffic: refused on the API-only port */
+    SC_ROUTE_TOKEN = 1 << 2,       /* needs a token of the Space (or the admin key) */
+    SC_ROUTE_ADMIN = 1 << 3,       /* needs the admin key */
 };
 
 typedef void (*sc_handler_fn)(sc_req_t *r);
@@ -23,6 +25,10 @@ typedef struct sc_route {
 
 /** The route a request head would go to (NULL if none), without side effects. */
 const sc_route_t *sc_router_peek(const sc_http_request_t *req);
+/** The same, with the path captures in args (SC_ROUTE_MAX_ARGS slices). */
+const sc_route_t *sc_router_find(const sc_http_request_t *req, sc_slice_t *args);
+/** Index of a route of the table (its metrics label). */
+size_t sc_router_index(const sc_route_t *rt);
 /** Route and run the handler, or answer 404/405. */
 void sc_router_dispatch(sc_req_t *r);
 /** Number of routes and their names (for metrics; index 0 is "none"). */

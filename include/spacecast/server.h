@@ -32,7 +32,11 @@ typedef struct sc_worker {
     int pump_again;          /* pages came during the sweep: another one from the head after it */
     struct sc_uring *uring;  /* batched listener sends (uring.h); NULL: one sendmsg each */
     struct sc_pump_batch *batch; /* that path's scratch: one slice's messages (conn.c) */
+    int refusals_lingering;  /* refused at accept, answer sent, waiting for the peer to close */
 } sc_worker_t;
+
+/* Refusals at accept that may linger per worker (conn.c); past it they are closed at once. */
+#define SC_LINGER_MAX 128
 
 /* Reasons a connection or join is refused, for metrics (sc_refusal_name). */
 typedef enum {
@@ -79,6 +83,7 @@ typedef struct sc_server {
 } sc_server_t;
 
 #define SC_PER_IP_SLOTS 65536
+#define SC_ADMIN_KEY_MIN 16 /* characters: shorter admin keys are refused at start */
 
 /** The process's server (there is one). */
 sc_server_t *sc_server(void);

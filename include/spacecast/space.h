@@ -34,11 +34,15 @@ typedef struct sc_speaker {
     int connected;             /* an ingest is feeding the mixer */
     int speaking;
     float level_db;
+    int unsaved;               /* changed in memory, not yet in the store (retried) */
 } sc_speaker_t;
 
 typedef struct sc_space {
     pthread_mutex_t mu;        /* metadata: everything below except audio */
     pthread_mutex_t audio_mu;  /* held by the engine while it ticks this Space, and for start/end */
+    pthread_mutex_t write_mu;  /* one change (and its store write) at a time; taken before mu */
+    int unsaved;               /* the Space's row changed in memory, not yet in the store (under mu) */
+    sc_space_state_t stored_state; /* the state the store has (under mu) */
     char id[SC_TOKEN_ID_MAX + 1];
     char title[257];
     sc_space_state_t state;
@@ -95,18 +99,28 @@ int sc_space_edge_take(sc_space_t *s, char *url, size_t cap);
 sc_space_t *sc_space_find(sc_slice_t id);
 /** Snapshot of all Spaces (caller frees the array, not the Spaces). */
 sc_space_t **sc_spaces_all(size_t *n);
-/** Go live / end. Returns 0, or 409 when the state does not allow it. */
+/** Go live / end. Returns 0, 409 when the state does not allow it, or 503 when the change
+ * was applied but could not be stored yet (it is retried; calling again retries at once). */
 int sc_space_start(sc_space_t *s);
 int sc_space_end(sc_space_t *s);
-/** Invite (or re-invite) a speaker; returns its index or -1 (full, bad name, host name), token in out. */
+/** Invite (or re-invite) a speaker; returns its index, token in out; or -1 (bad name or role),
+ * -2 (name taken), -3 (full), -4 (the store refused: nothing changed). */
 int sc_space_invite(sc_space_t *s, const char *name, sc_role_t role, char *token, size_t tokensz);
-/** Mute/unmute or remove a speaker by name. 0, or 404. */
+/** Mute/unmute or remove a speaker by name. 0, 404, 403 (the host), or 503 as for start/end:
+ * a removal takes effect at once, and is answered 2xx only once it is stored. */
 int sc_space_set_muted(sc_space_t *s, sc_slice_t name, int muted);
 int sc_space_remove(sc_space_t *s, sc_slice_t name);
 /** A listener asks to speak: the request goes to the host's event stream. 0, 429 when the list is full. */
 int sc_space_request(sc_space_t *s, const char *name);
-/** Sign the host's token. */
+/** Sign the host's token (valid token_ttl_s past now or past the scheduled start). */
 int sc_space_host_token(sc_space_t *s, char *out, size_t outsz);
+/** A fresh host token (the admin's way back in); revoke_old bumps the host's generation first,
+ * so every earlier host token dies. 0, or 503 when that could not be stored (none issued). */
+int sc_space_host_token_reissue(sc_space_t *s, int revoke_old, char *out, size_t outsz);
+/** Rows of s changed in memory and not yet stored (0 when all are). */
+int sc_space_unsaved(sc_space_t *s);
+/** Store what is unsaved, unless a request is writing s right now (engine, once a second). */
+void sc_space_store_retry(sc_space_t *s);
 /** Check the request's token for this Space: on success 0 and claims; on failure the error was
  * already answered (401 missing/forged/expired/revoked, 403 role too low). */
 int sc_space_auth(sc_req_t *r, sc_space_t *s, sc_role_t min_role, sc_token_claims_t *claims);

@@ -10,7 +10,7 @@ void sc_api_speakers_invite(sc_req_t *r)
 {
     sc_space_t *s = sc_api_space(r);
     sc_token_claims_t claims;
-    if (!s || sc_space_auth(r, s, SC_ROLE_COHOST, &claims) != 0)
+    if (!s || sc_api_auth(r, s, SC_ROLE_COHOST, &claims) != 0)
         return;
     json_t *b = sc_api_body_object(r);
     if (!b)
@@ -41,6 +41,8 @@ void sc_api_speakers_invite(sc_req_t *r)
             sc_http_error(r, 409, "name_taken", "a speaker with that name is already in this Space");
         else if (rc == -3)
             sc_http_error(r, 409, "full", "this Space has its maximum number of speakers");
+        else if (rc == -4)
+            sc_api_not_stored(r, "the invitation could not be stored: try again");
         else
             sc_http_error(r, 400, "invalid", "cannot invite that speaker");
         return;
@@ -54,7 +56,7 @@ void sc_api_speakers_patch(sc_req_t *r)
 {
     sc_space_t *s = sc_api_space(r);
     sc_token_claims_t claims;
-    if (!s || sc_space_auth(r, s, SC_ROLE_COHOST, &claims) != 0)
+    if (!s || sc_api_auth(r, s, SC_ROLE_COHOST, &claims) != 0)
         return;
     json_t *b = sc_api_body_object(r);
     if (!b)
@@ -71,6 +73,10 @@ void sc_api_speakers_patch(sc_req_t *r)
         sc_http_error(r, 404, "not_found", "no such speaker");
         return;
     }
+    if (rc == 503) {
+        sc_api_not_stored(r, "muted now, but that could not be stored yet: send this again");
+        return;
+    }
     sc_http_respond_json(r, 200, sc_space_json(s), NULL);
 }
 
@@ -78,13 +84,15 @@ void sc_api_speakers_delete(sc_req_t *r)
 {
     sc_space_t *s = sc_api_space(r);
     sc_token_claims_t claims;
-    if (!s || sc_space_auth(r, s, SC_ROLE_COHOST, &claims) != 0)
+    if (!s || sc_api_auth(r, s, SC_ROLE_COHOST, &claims) != 0)
         return;
     int rc = sc_space_remove(s, r->args[1]);
     if (rc == 404)
         sc_http_error(r, 404, "not_found", "no such speaker");
     else if (rc == 403)
         sc_http_error(r, 403, "forbidden", "the host cannot be removed");
+    else if (rc == 503)
+        sc_api_not_stored(r, "removed now, but the revocation could not be stored yet: send this again");
     else
         sc_http_respond(r, 204, NULL, NULL, 0, NULL);
 }

@@ -1,10 +1,12 @@
 /* serve.c — `spacecast serve`: defaults, then the INI file, then flags; then run. */
+#include "spacecast/api_util.h"
 #include "spacecast/cmd.h"
 #include "spacecast/common.h"
 #include "spacecast/config.h"
 #include "spacecast/log.h"
 #include "spacecast/server.h"
 #include "spacecast/space.h"
+#include "spacecast/store.h"
 #include "spacecast/engine.h"
 
 #include <stdio.h>
@@ -48,6 +50,19 @@ static void start_demo(void)
     fflush(stdout);
 }
 
+/* A key given as a flag is readable in /proc/PID/cmdline (ps) by every local user: blank it
+ * there once it is copied (as MySQL does with -p), so it shows only for the moment of start. */
+static void hide_secret(char **arg, int used)
+{
+    const char *flag = "--admin-key";
+    size_t fl = strlen(flag);
+    if (strncmp(arg[0], flag, fl) != 0 || (arg[0][fl] != '\0' && arg[0][fl] != '='))
+        return;
+    char *v = arg[0][fl] == '=' ? arg[0] + fl + 1 : used > 1 ? arg[1] : NULL;
+    if (v)
+        memset(v, 'x', strlen(v));
+}
+
 int sc_cmd_serve(int argc, char **argv)
 {
     sc_config_t cfg;
@@ -73,6 +88,8 @@ int sc_cmd_serve(int argc, char **argv)
         }
         int used = 0;
         int r = sc_config_apply_flag(&cfg, argv[i], i + 1 < argc ? argv[i + 1] : NULL, &used, err, sizeof err);
+        if (r == 0)
+            hide_secret(argv + i, used);
         if (r < 0) {
             fprintf(stderr, "spacecast: %s\n", err);
             return 2;
@@ -87,6 +104,13 @@ int sc_cmd_serve(int argc, char **argv)
         fprintf(stderr, "spacecast: cannot create data directory %s: %s\n", cfg.data, strerror(errno));
         return 1;
     }
+    /* before anything touches the data (the store, recordings' repair, the ports' second
+     * socket): two servers on one data directory would interleave their writes */
+    if (sc_store_lock_dir(cfg.data, err, sizeof err) < 0) {
+        fprintf(stderr, "spacecast: %s\n", err);
+        return 1;
+    }
+    sc_http_set_gate(sc_api_gate); /* credentials are checked before a body is asked for */
     if (sc_server_init(&cfg, config_path) != 0) {
         fprintf(stderr, "spacecast: could not start (see the log line above)\n");
         return 1;

@@ -14,8 +14,8 @@
 #include <stdio.h>
 
 #define SC_METRIC_ROUTES 64
-static const int sc_status_codes[] = { 100, 101, 200, 201, 202, 204, 206, 304, 307, 400, 401, 403, 404,
-                                       405, 408, 409, 413, 415, 416, 429, 431, 500, 501, 503 };
+static const int sc_status_codes[] = { 100, 101, 200, 201, 202, 204, 206, 304, 307, 400, 401, 403, 404, 405,
+                                       408, 409, 411, 413, 415, 416, 422, 426, 429, 431, 500, 501, 503 };
 #define SC_METRIC_STATUSES (SC_ARRAY_LEN(sc_status_codes) + 1) /* + "other" */
 static _Atomic uint64_t sc_requests[SC_METRIC_ROUTES][SC_METRIC_STATUSES];
 
@@ -64,8 +64,17 @@ char *sc_metrics_render(size_t *len)
             "# TYPE spacecast_requests_total counter\n");
     size_t nroutes = SC_MIN(sc_router_count(), (size_t)SC_METRIC_ROUTES);
     for (size_t r = 0; r < nroutes; r++) {
+        /* routes that share a label (GET / and /web/..., PUT and SOURCE) are one series */
+        size_t first = 0;
+        while (strcmp(sc_router_name(first), sc_router_name(r)) != 0)
+            first++;
+        if (first != r)
+            continue;
         for (size_t s = 0; s < SC_METRIC_STATUSES; s++) {
-            uint64_t v = atomic_load_explicit(&sc_requests[r][s], memory_order_relaxed);
+            uint64_t v = 0;
+            for (size_t k = r; k < nroutes; k++)
+                if (!strcmp(sc_router_name(k), sc_router_name(r)))
+                    v += atomic_load_explicit(&sc_requests[k][s], memory_order_relaxed);
             if (!v)
                 continue;
             if (s < SC_ARRAY_LEN(sc_status_codes))

@@ -10,32 +10,33 @@ static const sc_route_t sc_routes[] = {
     { NULL, NULL, NULL, 0, "none" },
     { "GET", "/healthz", sc_api_healthz, 0, "healthz" },
     { "GET", "/metrics", sc_api_metrics, 0, "metrics" },
-    { "POST", "/api/spaces", sc_api_spaces_create, 0, "spaces_create" },
+    { "POST", "/api/spaces", sc_api_spaces_create, SC_ROUTE_ADMIN, "spaces_create" },
     { "GET", "/api/spaces", sc_api_spaces_list, 0, "spaces_list" },
     { "GET", "/api/spaces/{}", sc_api_spaces_get, 0, "spaces_get" },
-    { "POST", "/api/spaces/{}/start", sc_api_spaces_start, 0, "spaces_start" },
-    { "POST", "/api/spaces/{}/end", sc_api_spaces_end, 0, "spaces_end" },
-    { "POST", "/api/spaces/{}/speakers", sc_api_speakers_invite, 0, "speakers_invite" },
-    { "PATCH", "/api/spaces/{}/speakers/{}", sc_api_speakers_patch, 0, "speakers_patch" },
-    { "DELETE", "/api/spaces/{}/speakers/{}", sc_api_speakers_delete, 0, "speakers_delete" },
+    { "POST", "/api/spaces/{}/start", sc_api_spaces_start, SC_ROUTE_TOKEN, "spaces_start" },
+    { "POST", "/api/spaces/{}/end", sc_api_spaces_end, SC_ROUTE_TOKEN, "spaces_end" },
+    { "POST", "/api/spaces/{}/host_token", sc_api_spaces_host_token, SC_ROUTE_ADMIN, "host_token" },
+    { "POST", "/api/spaces/{}/speakers", sc_api_speakers_invite, SC_ROUTE_TOKEN, "speakers_invite" },
+    { "PATCH", "/api/spaces/{}/speakers/{}", sc_api_speakers_patch, SC_ROUTE_TOKEN, "speakers_patch" },
+    { "DELETE", "/api/spaces/{}/speakers/{}", sc_api_speakers_delete, SC_ROUTE_TOKEN, "speakers_delete" },
     { "POST", "/api/spaces/{}/requests", sc_api_requests_create, 0, "requests_create" },
     { "GET", "/api/spaces/{}/events", sc_api_events, 0, "events" },
-    { "POST", "/api/spaces/{}/edges", sc_api_edges_report, 0, "edges_report" },
+    { "POST", "/api/spaces/{}/edges", sc_api_edges_report, SC_ROUTE_ADMIN, "edges_report" },
     { "GET", "/spaces/{}/live.ogg", sc_live_handle_get, SC_ROUTE_PUBLIC, "live" },
     { "GET", "/spaces/{}/replay.ogg", sc_replay_handle_get, SC_ROUTE_PUBLIC, "replay" },
     { "GET", "/spaces/{}/hls/{}", sc_hls_handle_get, SC_ROUTE_PUBLIC, "hls" },
     { "PUT", "/spaces/{}/source", sc_ingest_handle, SC_ROUTE_STREAM_BODY, "source" },
     { "SOURCE", "/spaces/{}/source", sc_ingest_handle, SC_ROUTE_STREAM_BODY, "source" },
     { "GET", "/spaces/{}/speak", sc_ws_speak_handle, 0, "speak" },
-    { "POST", "/spaces/{}/whip", sc_whip_post, 0, "whip" },
+    { "POST", "/spaces/{}/whip", sc_whip_post, SC_ROUTE_TOKEN, "whip" },
     { "OPTIONS", "/spaces/{}/whip", sc_whip_options, 0, "whip" },
-    { "DELETE", "/spaces/{}/whip/{}", sc_whip_delete, 0, "whip_session" },
-    { "PATCH", "/spaces/{}/whip/{}", sc_whip_patch, 0, "whip_session" },
+    { "DELETE", "/spaces/{}/whip/{}", sc_whip_delete, SC_ROUTE_TOKEN, "whip_session" },
+    { "PATCH", "/spaces/{}/whip/{}", sc_whip_patch, SC_ROUTE_TOKEN, "whip_session" },
     { "OPTIONS", "/spaces/{}/whip/{}", sc_whip_options, 0, "whip_session" },
-    { "POST", "/spaces/{}/whep", sc_whep_post, 0, "whep" },
+    { "POST", "/spaces/{}/whep", sc_whep_post, SC_ROUTE_TOKEN, "whep" },
     { "OPTIONS", "/spaces/{}/whep", sc_whip_options, 0, "whep" },
-    { "DELETE", "/spaces/{}/whep/{}", sc_whep_delete, 0, "whep_session" },
-    { "PATCH", "/spaces/{}/whep/{}", sc_whip_patch, 0, "whep_session" },
+    { "DELETE", "/spaces/{}/whep/{}", sc_whep_delete, SC_ROUTE_TOKEN, "whep_session" },
+    { "PATCH", "/spaces/{}/whep/{}", sc_whip_patch, SC_ROUTE_TOKEN, "whep_session" },
     { "OPTIONS", "/spaces/{}/whep/{}", sc_whip_options, 0, "whep_session" },
     { "GET", "/", sc_static_handle, SC_ROUTE_PUBLIC, "web" },
     { "GET", "/s/{}", sc_static_handle, SC_ROUTE_PUBLIC, "web" },
@@ -43,6 +44,7 @@ static const sc_route_t sc_routes[] = {
     { "GET", "/web/{}/{}", sc_static_handle, SC_ROUTE_PUBLIC, "web" },
 };
 
+size_t sc_router_index(const sc_route_t *rt) { return (size_t)(rt - sc_routes); }
 size_t sc_router_count(void) { return SC_ARRAY_LEN(sc_routes); }
 const char *sc_router_name(size_t i) { return i < SC_ARRAY_LEN(sc_routes) ? sc_routes[i].name : "none"; }
 
@@ -84,11 +86,16 @@ static const sc_route_t *find(sc_slice_t method, sc_slice_t path, sc_slice_t *ar
     return NULL;
 }
 
+const sc_route_t *sc_router_find(const sc_http_request_t *req, sc_slice_t *args)
+{
+    int known;
+    return find(req->method, req->path, args, &known);
+}
+
 const sc_route_t *sc_router_peek(const sc_http_request_t *req)
 {
     sc_slice_t args[SC_ROUTE_MAX_ARGS];
-    int known;
-    return find(req->method, req->path, args, &known);
+    return sc_router_find(req, args);
 }
 
 void sc_router_dispatch(sc_req_t *r)

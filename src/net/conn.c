@@ -19,6 +19,12 @@
 
 #define SC_CONN_IOV 16 /* pages per sendmsg; a listener rarely has more than one due */
 #define SC_RBUF_INIT 2048
+/* After the last answer on a connection whose peer may still be sending (a refusal with the
+ * request unread), closing at once would make the kernel answer those bytes with a reset, and
+ * a reset can reach the client before it reads our answer. So the write side is shut and what
+ * still comes is read and dropped until the peer closes, for this long and this much at most. */
+#define SC_LINGER_MS 2000
+#define SC_LINGER_BYTES (256 * 1024)
 
 #define conn_of(ptr, member) ((sc_conn_t *)((char *)(ptr) - offsetof(sc_conn_t, member)))
 
@@ -148,7 +154,10 @@ void sc_conn_close(sc_conn_t *c, const char *reason)
     sc_loop_del(&c->io);
     close(c->io.fd);
     conn_set_state_count(c, c->state, -1);
-    sc_server_conn_closed(c);
+    if (c->uncounted)
+        c->worker->refusals_lingering--;
+    else
+        sc_server_conn_closed(c);
     sc_loop_defer(loop, conn_free, c);
 }
 
@@ -356,6 +365,63 @@ static int conn_sent(sc_conn_t *c, ssize_t n, int from_iov)
     return SC_OK;
 }
 
+/* Read and drop what the peer sends after our last answer. 1 if the connection was closed. */
+static int conn_drain(sc_conn_t *c)
+{
+    char sink[4096];
+    for (;;) {
+        ssize_t n = read(c->io.fd, sink, sizeof sink);
+        if (n > 0) {
+            c->body_len += (uint32_t)n; /* the request is over: count what we drop here */
+            if (c->body_len > SC_LINGER_BYTES) {
+                sc_conn_close(c, "linger_too_much");
+                return 1;
+            }
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        sc_conn_close(c, "done"); /* the peer closed (or failed): now a close sends no reset */
+        return 1;
+    }
+}
+
+static void conn_linger(sc_conn_t *c)
+{
+    if (c->lingering)
+        return;
+    shutdown(c->io.fd, SHUT_WR);
+    c->lingering = 1;
+    c->body_len = 0;
+    free(c->rbuf);
+    c->rbuf = NULL;
+    c->rlen = c->rcap = 0;
+    if (conn_drain(c))
+        return;
+    c->paused_read = 0;
+    sc_loop_mod(&c->io, EPOLLIN | EPOLLRDHUP);
+    sc_timer_arm(sc_loop_timers(c->io.loop), &c->timer, sc_loop_now(c->io.loop), SC_LINGER_MS);
+}
+
+sc_conn_t *sc_conn_refuse(sc_worker_t *w, int fd, const struct sockaddr_in6 *peer, char *buf, size_t len)
+{
+    if (w->refusals_lingering >= SC_LINGER_MAX)
+        return NULL;
+    sc_conn_t *c = sc_conn_new(w, fd, peer, 0);
+    if (!c)
+        return NULL;
+    c->uncounted = 1;
+    w->refusals_lingering++;
+    sc_conn_set_state(c, SC_CONN_RESPOND);
+    sc_conn_pause_read(c, 1); /* its request is not read: only drained once the answer is out */
+    c->keepalive = 0;
+    c->closing = 1;
+    sc_conn_write_owned(c, buf, len);
+    return c;
+}
+
 int sc_conn_flush(sc_conn_t *c)
 {
     if (!c->io.loop)
@@ -413,9 +479,8 @@ int sc_conn_flush(sc_conn_t *c)
         return SC_OK;
     }
     if (c->closing) {
-        shutdown(c->io.fd, SHUT_WR);
-        sc_conn_close(c, "done");
-        return SC_ERR;
+        conn_linger(c);
+        return SC_ERR; /* done with this connection's output: nothing more may be queued */
     }
     if (c->state == SC_CONN_RESPOND) {
         sc_http_response_done(c);
@@ -555,6 +620,10 @@ void sc_conn_pause_read(sc_conn_t *c, int paused)
 static void conn_read(sc_conn_t *c)
 {
     sc_server_t *srv = sc_server();
+    if (c->lingering) {
+        conn_drain(c);
+        return;
+    }
     if (c->state == SC_CONN_STREAM) {
         /* listeners have nothing to say; read only to notice that they left */
         char sink[512];
@@ -619,6 +688,10 @@ static void conn_on_io(sc_io_t *io, uint32_t events)
 static void conn_on_timer(sc_timer_t *t)
 {
     sc_conn_t *c = conn_of(t, timer);
+    if (c->lingering) {
+        sc_conn_close(c, "linger_timeout");
+        return;
+    }
     if (c->src) {
         /* a listener that took no bytes for listener_drop_ms is dropped: its memory is bounded */
         uint64_t now = sc_loop_now(c->io.loop), drop = (uint64_t)sc_server()->cfg.listener_drop_ms;

@@ -122,24 +122,32 @@ int sc_server_join_admit(void)
     return wait;
 }
 
-/* A fast, honest refusal that needs no connection state: one write, then close. */
-static void refuse_now(int fd, int status, const char *code, const char *message)
+/* A fast, honest refusal: one write, then a close that lets the client read it (conn.c
+ * lingers: closing over the unread request would send a reset). */
+static void refuse_now(sc_worker_t *w, int fd, const struct sockaddr_in6 *peer, int status, const char *code,
+                       const char *message)
 {
-    char body[256], resp[512];
+    char body[256];
     int retry = 2 + rand() % 9; /* jitter, so refused clients do not return in step */
     int bl = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\",\"retry_after\":%d}}", code,
                       message, retry);
-    int n = snprintf(resp, sizeof resp,
+    char *resp = sc_malloc(512);
+    int n = snprintf(resp, 512,
                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nRetry-After: %d\r\n"
                      "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
                      status, status == 503 ? "Service Unavailable" : "Too Many Requests", retry, bl, body);
-    ssize_t w = write(fd, resp, (size_t)n);
-    (void)w;
+    if (sc_conn_refuse(w, fd, peer, resp, (size_t)n))
+        return;
+    /* no room to linger (a flood): the plain way, which may reach a few as a reset */
+    ssize_t wr = write(fd, resp, (size_t)n);
+    (void)wr;
+    free(resp);
     close(fd);
 }
 
 void sc_server_conn_closed(sc_conn_t *c)
 {
+    /* (a refusal at accept, c->uncounted, was never counted and never comes here) */
     atomic_fetch_sub(&sc_srv.open_conns, 1);
     atomic_fetch_sub(&sc_srv.per_ip[c->ip_hash], 1);
 }
@@ -175,7 +183,7 @@ static void on_accept(sc_io_t *io, uint32_t events)
         if (open_now > limit) {
             atomic_fetch_sub(&s->open_conns, 1);
             sc_server_refused(SC_REFUSE_MAX_CONNECTIONS);
-            refuse_now(fd, 503, "over_capacity", "the server is at its connection limit");
+            refuse_now(w, fd, &peer, 503, "over_capacity", "the server is at its connection limit");
             continue;
         }
         uint32_t h = ip_hash(&peer);
@@ -183,7 +191,7 @@ static void on_accept(sc_io_t *io, uint32_t events)
             atomic_fetch_sub(&s->per_ip[h], 1);
             atomic_fetch_sub(&s->open_conns, 1);
             sc_server_refused(SC_REFUSE_PER_IP);
-            refuse_now(fd, 429, "too_many_connections", "too many connections from your address");
+            refuse_now(w, fd, &peer, 429, "too_many_connections", "too many connections from your address");
             continue;
         }
         if (api_port)
@@ -248,15 +256,17 @@ static void stop_listening(sc_loop_t *l, void *arg)
 
 /* --- init and run ------------------------------------------------------------------- */
 
-static void raise_fd_limit(void)
+static void raise_fd_limit(int nworkers)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (rlim_t)sc_srv.cfg.max_connections + 64 > rl.rlim_cur) {
-        int fit = (int)rl.rlim_cur - 64;
+    /* beyond the connections: our own files, and refusals lingering until their peers close */
+    int spare = 64 + nworkers * SC_LINGER_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (rlim_t)sc_srv.cfg.max_connections + (rlim_t)spare > rl.rlim_cur) {
+        int fit = (int)rl.rlim_cur - spare;
         sc_log_warn("event=fd_limit max_connections=%d lowered_to=%d", sc_srv.cfg.max_connections, fit);
         sc_srv.cfg.max_connections = fit;
     }
@@ -275,7 +285,10 @@ int sc_server_init(const sc_config_t *cfg, const char *config_path)
     s->join_refill_ms = sc_now_ms();
     s->per_ip = sc_calloc(SC_PER_IP_SLOTS, sizeof *s->per_ip);
     srand((unsigned)sc_now_ns());
-    raise_fd_limit();
+    s->nworkers = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (s->nworkers < 1)
+        s->nworkers = 1;
+    raise_fd_limit(s->nworkers);
     s->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
     char err[256];
@@ -289,27 +302,37 @@ int sc_server_init(const sc_config_t *cfg, const char *config_path)
         return -1;
     }
     const char *env_key = getenv("SPACECAST_ADMIN_KEY");
+    const char *key_from = "file";
     if (cfg->admin_key[0]) {
         snprintf(s->admin_key, sizeof s->admin_key, "%s", cfg->admin_key);
+        key_from = "flag";
     } else if (env_key && *env_key) {
         snprintf(s->admin_key, sizeof s->admin_key, "%s", env_key);
+        key_from = "environment";
     } else {
         int created = 0;
         if (sc_store_admin_key(cfg->data, s->admin_key, sizeof s->admin_key, &created) != 0) {
             sc_log_error("event=admin_key_failed data=%s", cfg->data);
             return -1;
         }
-        if (created)
-            sc_log_info("event=admin_key_created file=%s/admin.key admin_key=%s", cfg->data, s->admin_key);
+        if (created) {
+            /* the key goes to whoever started us at a terminal, never into the log */
+            sc_log_info("event=admin_key_created file=%s/admin.key", cfg->data);
+            if (isatty(STDOUT_FILENO))
+                printf("admin key (kept in %s/admin.key): %s\n", cfg->data, s->admin_key);
+        }
+    }
+    /* every guess costs an attempt (failures are limited per address), but a short key is
+     * within reach of a patient botnet: refuse to serve with one */
+    if (strlen(s->admin_key) < SC_ADMIN_KEY_MIN) {
+        sc_log_error("event=admin_key_too_short from=%s min_length=%d", key_from, SC_ADMIN_KEY_MIN);
+        return -1;
     }
     if (cfg->public_url[0])
         snprintf(s->public_url, sizeof s->public_url, "%s", cfg->public_url);
     else
         snprintf(s->public_url, sizeof s->public_url, "http://%s", cfg->listen);
 
-    s->nworkers = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (s->nworkers < 1)
-        s->nworkers = 1;
     s->workers = sc_calloc((size_t)s->nworkers, sizeof *s->workers);
     for (int i = 0; i < s->nworkers; i++) {
         sc_worker_t *w = &s->workers[i];
