@@ -4,7 +4,12 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config clang
       libopus-dev libogg-dev libopusfile-dev libssl-dev libsqlite3-dev libwslay-dev libinih-dev
       libjansson-dev libcmocka-dev libavcodec-dev libavutil-dev libsrtp2-dev liburing-dev
-      ffmpeg curl python3 wrk nginx-light icecast2 chromium)
+      ffmpeg curl python3 wrk nginx-light icecast2 chromium
+      libswresample-dev
+      # the players and source clients people use, each driven by a test/integration/test_client_*.py
+      vlc-bin vlc-plugin-base mpv mplayer gstreamer1.0-tools gstreamer1.0-plugins-base
+      gstreamer1.0-plugins-good liquidsoap darkice ices2
+      prometheus) # promtool lints /metrics
 # node and npm may come from another source than Debian (then Debian's npm would conflict)
 command -v node >/dev/null || PKGS+=(nodejs)
 command -v npm >/dev/null || PKGS+=(npm)

@@ -1,42 +1,52 @@
-/* api.h — route handlers (one file per resource in src/api/, audio routes in src/audio/). */
+/* api.h — the route handlers of src/api/ (one file per resource) and the route table that
+ * names them (api/routes.c), which the composition root hands to the HTTP layer. */
 #ifndef SC_API_H
 #define SC_API_H
 
 #include "spacecast/http.h"
+#include "spacecast/router.h"
 
-/* api/api_spaces.c */
+/** The application's routes, in match order (api/routes.c). */
+extern const sc_router_t sc_api_router;
+
+/* api_spaces.c */
 void sc_api_spaces_create(sc_req_t *r);
 void sc_api_spaces_list(sc_req_t *r);
 void sc_api_spaces_get(sc_req_t *r);
 void sc_api_spaces_start(sc_req_t *r);
 void sc_api_spaces_end(sc_req_t *r);
 void sc_api_spaces_host_token(sc_req_t *r);
-/* api/api_speakers.c */
+/* api_speakers.c */
 void sc_api_speakers_invite(sc_req_t *r);
 void sc_api_speakers_patch(sc_req_t *r);
 void sc_api_speakers_delete(sc_req_t *r);
 void sc_api_requests_create(sc_req_t *r);
-/* api/api_events.c */
+/* api_events.c */
 void sc_api_events(sc_req_t *r);
-/* api/api_metrics.c */
+/* api_metrics.c */
 void sc_api_metrics(sc_req_t *r);
 void sc_api_healthz(sc_req_t *r);
-/* audio/live.c, audio/replay.c, audio/ingest.c */
-void sc_live_handle_get(sc_req_t *r);
-void sc_replay_handle_get(sc_req_t *r);
-void sc_ingest_handle(sc_req_t *r);
-/* audio/hls_http.c */
-void sc_hls_handle_get(sc_req_t *r);
-/* audio/ws_speak.c: the WebSocket speaker link */
-void sc_ws_speak_handle(sc_req_t *r);
-/* whip.c: WebRTC speakers (WHIP ingest, WHEP mix-minus) */
-void sc_whip_post(sc_req_t *r);
-void sc_whep_post(sc_req_t *r);
-void sc_whip_delete(sc_req_t *r);
-void sc_whep_delete(sc_req_t *r);
-void sc_whip_patch(sc_req_t *r);
-void sc_whip_options(sc_req_t *r);
-/* http/static.c */
-void sc_static_handle(sc_req_t *r);
+/* api_edges.c: an edge relay's report to its origin */
+void sc_api_edges_report(sc_req_t *r);
+/** May u (an edge's reported base URL) go into a Location header? http(s)://, under 256 bytes,
+ *  no controls, spaces, quotes or other characters that could end or bend a header. 1 or 0. */
+int sc_api_valid_base_url(const char *u);
+/* api_live.c: GET live.ogg, the listener join */
+void sc_api_live_get(sc_req_t *r);
+/* api_replay.c */
+void sc_api_replay_get(sc_req_t *r);
+/* api_source.c: Icecast PUT/SOURCE ingest */
+void sc_api_source_put(sc_req_t *r);
+/* api_hls.c */
+void sc_api_hls_get(sc_req_t *r);
+/* api_speak.c: the WebSocket speaker link */
+void sc_api_speak_get(sc_req_t *r);
+/* api_whip.c: WebRTC speakers (WHIP ingest, WHEP mix-minus) */
+void sc_api_whip_post(sc_req_t *r);
+void sc_api_whep_post(sc_req_t *r);
+void sc_api_whip_delete(sc_req_t *r);
+void sc_api_whep_delete(sc_req_t *r);
+void sc_api_whip_patch(sc_req_t *r);
+void sc_api_whip_options(sc_req_t *r);
 
 #endif

@@ -53,6 +53,7 @@ typedef struct sc_conn {
     sc_timer_t timer;
     uint8_t state;
     uint8_t keepalive;
+    uint8_t http10;       /* the request said HTTP/1.0: so does our status line (legacy clients read it) */
     uint8_t closing;      /* close once the output drains */
     uint8_t counted_listener;
     uint8_t on_api_port;

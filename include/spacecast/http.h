@@ -1,6 +1,7 @@
 /* http.h — HTTP/1.1 on a connection: request framing (head, Content-Length or chunked
  * body, Expect: 100-continue), keep-alive and pipelining, timeouts, and responses in the
- * SPEC's shapes. Routing is router.c; what a route does is api/ and audio/. */
+ * SPEC's shapes. Matching is router.c against the table the application hands over with
+ * sc_http_set_router; no match is answered here (404, 405); what a route does is api/. */
 #ifndef SC_HTTP_H
 #define SC_HTTP_H
 
@@ -10,8 +11,7 @@
 
 #include "spacecast/conn.h"
 #include "spacecast/http_parser.h"
-
-#define SC_ROUTE_MAX_ARGS 3
+#include "spacecast/router.h"
 
 /** One request being handled: valid only during the handler call. */
 typedef struct sc_req {
@@ -23,6 +23,10 @@ typedef struct sc_req {
     int responded;
 } sc_req_t;
 
+/** The route table requests are matched against (borrowed; set once before the workers run). */
+void sc_http_set_router(const sc_router_t *router);
+/** The table set, for per-route metrics labels (NULL if none). */
+const sc_router_t *sc_http_router(void);
 /** A check of a request's credentials from its head alone (the route's SC_ROUTE_TOKEN or
  * SC_ROUTE_ADMIN in flags): 1 if it may go on, else 0 with the refusal already answered. */
 typedef int (*sc_http_gate_fn)(sc_req_t *r, unsigned route_flags);
@@ -41,6 +45,8 @@ void sc_http_response_done(sc_conn_t *c);
 
 /** Reason phrase of a status code. */
 const char *sc_http_reason(int status);
+/** "HTTP/1.0" for a connection whose request said 1.0 (legacy source clients read it), else "HTTP/1.1". */
+const char *sc_http_version(const sc_conn_t *c);
 /** Send a complete response. extra_headers: "Name: value\r\n..." or NULL. */
 void sc_http_respond(sc_req_t *r, int status, const char *ctype, const void *body, size_t len,
                      const char *extra_headers);

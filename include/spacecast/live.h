@@ -5,33 +5,13 @@
 #ifndef SC_LIVE_H
 #define SC_LIVE_H
 
-#include <pthread.h>
 #include <stdint.h>
 
-#include "spacecast/ogg.h"
 #include "spacecast/page.h"
+#include "spacecast/pager.h"
 
-#define SC_LIVE_MAX_FRAMES 50 /* packets per page at most (1 s of 20 ms frames) */
-
-/** Packets gathered into Ogg pages of a fixed duration, for the live stream and recordings. */
-typedef struct sc_pager {
-    sc_ogg_writer_t ogg;
-    int frames_per_page;
-    int64_t granule;                 /* samples through the last packet gathered */
-    size_t n;
-    size_t lens[SC_LIVE_MAX_FRAMES];
-    size_t used;
-    uint8_t buf[SC_LIVE_MAX_FRAMES * 1500];
-} sc_pager_t;
-
-/** Start a pager on a new logical stream. */
-void sc_pager_init(sc_pager_t *p, uint32_t serial, int frames_per_page);
-/** Add a packet of `samples` 48 kHz samples. Returns 1 when a page is due (call sc_pager_flush). */
-int sc_pager_add(sc_pager_t *p, const uint8_t *pkt, size_t len, int samples);
-/** Write the gathered packets as one page into a new sc_page (flags: Ogg header flags). NULL if empty. */
-sc_page_t *sc_pager_flush(sc_pager_t *p, uint8_t ogg_flags);
-/** Build the two header pages (OpusHead with BOS, OpusTags) into one sc_page, numbered first_seq and first_seq+1. */
-sc_page_t *sc_pager_headers(uint32_t serial, uint32_t first_seq, int channels, uint16_t preskip, const char *title);
+#define SC_LIVE_RECENT 32         /* pages kept for a burst on connect (3.2 s of 100 ms pages) */
+#define SC_LIVE_BURST_BYTES 12288 /* a block-reading player's burst: VLC's 8,500-byte read and more */
 
 typedef struct sc_live {
     sc_chain_t chain;
@@ -39,9 +19,9 @@ typedef struct sc_live {
     int channels;
     uint16_t preskip;
     char title[128];
-    pthread_mutex_t hdr_mu;
-    sc_page_t *hdr;                  /* headers for newcomers starting at Ogg page hdr_for */
-    uint32_t hdr_for;
+    sc_page_t *hdr;                  /* OpusHead + OpusTags, pages 0 and 1, built once, shared */
+    sc_page_t *recent[SC_LIVE_RECENT]; /* the newest pages, a ring (references held) */
+    size_t recent_n, recent_next;
     int ended;
 } sc_live_t;
 
@@ -51,7 +31,12 @@ void sc_live_free(sc_live_t *l);
 int sc_live_push(sc_live_t *l, const uint8_t *pkt, size_t len, int samples);
 /** Engine thread: publish what is gathered plus an end-of-stream page; listeners are closed after it. */
 void sc_live_end(sc_live_t *l);
-/** The header pages for a newcomer starting at page start (reference for the caller). */
-sc_page_t *sc_live_headers_for(sc_live_t *l, const sc_page_t *start);
+/** Where a newcomer starts (a reference for the caller, NULL before the first page): the live
+ * edge, or with burst_bytes > 0 the newest page from which at least that many bytes of audio
+ * are already out, at most max_pages back (a player that reads a big block before it plays
+ * starts playing at once). Called under the owner's audio lock, like sc_live_push. */
+sc_page_t *sc_live_start(sc_live_t *l, size_t burst_bytes, int max_pages);
+/** The header pages every newcomer gets first (a reference for the caller). */
+sc_page_t *sc_live_headers(sc_live_t *l);
 
 #endif

@@ -7,18 +7,9 @@
 #ifndef SC_RELAY_H
 #define SC_RELAY_H
 
-#include "spacecast/http.h"
-
 /** Start the relay (poller thread; a fetcher thread per relayed live Space). 0 or -1. */
 int sc_relay_start(const char *origin_url);
 /** Stop and join every relay thread. */
 void sc_relay_stop(void);
-
-/** Origin side: POST /api/spaces/{id}/edges {"edge","listeners","url","room"} (admin key): an
- *  edge's count, and where and how many of the origin's overflow it can take. */
-void sc_api_edges_report(sc_req_t *r);
-/** May u (an edge's reported base URL) go into a Location header? http(s)://, under 256 bytes,
- *  no controls, spaces, quotes or other characters that could end or bend a header. 1 or 0. */
-int sc_relay_valid_base_url(const char *u);
 
 #endif

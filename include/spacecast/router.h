@@ -1,8 +1,16 @@
-/* router.h — the route table: method + path pattern → handler. */
+/* router.h — a pure matcher: method + path against a route table someone else owns (the
+ * application's, api/routes.c), as Redis looks commands up in a table that is data. It
+ * answers nothing: what to do with no match (404, 405) is http.c's. */
 #ifndef SC_ROUTER_H
 #define SC_ROUTER_H
 
-#include "spacecast/http.h"
+#include <stddef.h>
+
+#include "spacecast/common.h"
+
+#define SC_ROUTE_MAX_ARGS 3    /* path captures per pattern */
+#define SC_ROUTE_ARG_MAX 128   /* a longer segment is no id we ever issued: no match */
+#define SC_ROUTE_NONE 0        /* route index of a request that matched no route */
 
 enum {
     SC_ROUTE_STREAM_BODY = 1 << 0, /* the handler reads the body itself (ingest) */
@@ -11,28 +19,31 @@ enum {
     SC_ROUTE_ADMIN = 1 << 3,       /* needs the admin key */
 };
 
-typedef void (*sc_handler_fn)(sc_req_t *r);
+struct sc_req;
+typedef void (*sc_handler_fn)(struct sc_req *r);
 
 typedef struct sc_route {
     const char *method;   /* "GET", ... ; GET routes also answer HEAD */
-    const char *pattern;  /* "/api/spaces/{}/speakers/{}" */
+    const char *pattern;  /* "/api/spaces/{}/speakers/{}": {} captures one non-empty segment */
     sc_handler_fn fn;
     unsigned flags;
     const char *name;     /* metrics label */
 } sc_route_t;
 
-#define SC_ROUTE_NONE 0 /* metrics index for requests that matched no route */
+/** A route table: n routes, borrowed (static data of the application). */
+typedef struct sc_router {
+    const sc_route_t *routes;
+    size_t n;
+} sc_router_t;
 
-/** The route a request head would go to (NULL if none), without side effects. */
-const sc_route_t *sc_router_peek(const sc_http_request_t *req);
-/** The same, with the path captures in args (SC_ROUTE_MAX_ARGS slices). */
-const sc_route_t *sc_router_find(const sc_http_request_t *req, sc_slice_t *args);
-/** Index of a route of the table (its metrics label). */
-size_t sc_router_index(const sc_route_t *rt);
-/** Route and run the handler, or answer 404/405. */
-void sc_router_dispatch(sc_req_t *r);
-/** Number of routes and their names (for metrics; index 0 is "none"). */
-size_t sc_router_count(void);
-const char *sc_router_name(size_t i);
+/** The first route whose method and pattern match (GET patterns also match HEAD), or NULL;
+ *  captures go to args[0..SC_ROUTE_MAX_ARGS) (unused ones zeroed); *path_known is 1 if some
+ *  route has this path under another method (the caller answers 405, not 404). */
+const sc_route_t *sc_router_match(const sc_router_t *rt, sc_slice_t method, sc_slice_t path, sc_slice_t *args,
+                                  int *path_known);
+/** Index of a route for per-route counters: 1..n, SC_ROUTE_NONE (0) for NULL. */
+size_t sc_router_index(const sc_router_t *rt, const sc_route_t *route);
+/** Metrics label of route index i (0 and out of range: "none"). */
+const char *sc_router_name(const sc_router_t *rt, size_t i);
 
 #endif

@@ -4,7 +4,7 @@
  * One UDP socket and one thread of its own (so a listener flood on the HTTP workers cannot
  * delay a conversation) carry every session; datagrams are told apart by their first byte
  * (RFC 7983: STUN, DTLS, RTP/RTCP), STUN by its USERNAME, the rest by the peer address ICE
- * selected. Sessions are made by the HTTP handlers (whip.c) and from then on live on the
+ * selected. Sessions are made by the HTTP handlers (api/api_whip.c) and from then on live on the
  * media thread. Protocol and limits: docs/webrtc.md. */
 #ifndef SC_RTC_H
 #define SC_RTC_H

@@ -2,7 +2,7 @@
  * handshake checks and Sec-WebSocket-Accept, messages of at most 64 KB, ping/pong, and the
  * close handshake. Reads come from the connection's request buffer (sc_conn_upgrade), writes
  * go out through sc_conn's output queue. What the messages mean is the handler's business
- * (audio/ws_speak.c: the speaker link, whose 8-byte packet header is declared here too).
+ * (api/api_speak.c: the speaker link, whose 8-byte packet header is framed here too).
  *
  * Threads: everything runs on the connection's worker loop; nothing here is thread-safe.
  * Lifetime: the sc_ws_t and the handler's state stay valid until the end of the loop
@@ -100,7 +100,7 @@ void sc_ws_output_reset(sc_ws_t *ws);
 /** Free a detached session (calls on_close if it has not run). */
 void sc_ws_free(sc_ws_t *ws);
 
-/* --- the speaker link's packets (audio/ws_speak.c, docs/websocket.md) --------------------- */
+/* --- the speaker link's packets (framing here; the link is api/api_speak.c, docs/websocket.md) */
 
 #define SC_WS_PKT_HEADER 8
 #define SC_WS_PKT_FEC 0x0001      /* flags bit 0: the Opus packet carries in-band FEC */

@@ -2,7 +2,7 @@
  * Space, wraps the packets as they are into Opus fragments and decodes them once into an
  * AAC-LC encoder; both renditions are cut on the same 200 ms part / 2 s segment timeline,
  * published as shared pages with a playlist rebuilt once per part, and parked blocking
- * requests are woken when their part exists. HTTP is hls_http.c; boxes are fmp4.c.
+ * requests are woken when their part exists. HTTP is api/api_hls.c; boxes are fmp4.c.
  *
  * Timeline: part p of a rendition ends at the first frame boundary at or after
  * (p + 1) * 200 ms, so Opus parts are exactly 200 ms and AAC parts 9 or 10 frames of 1024;

@@ -2,7 +2,7 @@
  * a separate thread fdatasyncs once a second, so a slow disk never delays the mix. */
 #include "spacecast/recorder.h"
 #include "spacecast/common.h"
-#include "spacecast/live.h"
+#include "spacecast/pager.h"
 #include "spacecast/log.h"
 
 #include <errno.h>

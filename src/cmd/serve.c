@@ -1,5 +1,6 @@
 /* serve.c — `spacecast serve`: defaults, then the INI file, then flags; then run. */
 #include "spacecast/api_util.h"
+#include "spacecast/api.h"
 #include "spacecast/cmd.h"
 #include "spacecast/common.h"
 #include "spacecast/config.h"
@@ -111,6 +112,7 @@ int sc_cmd_serve(int argc, char **argv)
         return 1;
     }
     sc_http_set_gate(sc_api_gate); /* credentials are checked before a body is asked for */
+    sc_http_set_router(&sc_api_router);
     if (sc_server_init(&cfg, config_path) != 0) {
         fprintf(stderr, "spacecast: could not start (see the log line above)\n");
         return 1;

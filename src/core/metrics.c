@@ -5,7 +5,7 @@
 #include "spacecast/hls.h"
 #include "spacecast/page.h"
 #include "spacecast/recorder.h"
-#include "spacecast/router.h"
+#include "spacecast/http.h"
 #include "spacecast/server.h"
 #include "spacecast/space.h"
 
@@ -62,26 +62,27 @@ char *sc_metrics_render(size_t *len)
         put(&b, "spacecast_connections{state=\"%s\"} %lld\n", states[i], (long long)atomic_load(&srv->conns_by_state[i]));
     put(&b, "# HELP spacecast_requests_total Answered requests by route and status.\n"
             "# TYPE spacecast_requests_total counter\n");
-    size_t nroutes = SC_MIN(sc_router_count(), (size_t)SC_METRIC_ROUTES);
+    const sc_router_t *router = sc_http_router();
+    size_t nroutes = SC_MIN(router ? router->n + 1 : 1, (size_t)SC_METRIC_ROUTES);
     for (size_t r = 0; r < nroutes; r++) {
         /* routes that share a label (GET / and /web/..., PUT and SOURCE) are one series */
         size_t first = 0;
-        while (strcmp(sc_router_name(first), sc_router_name(r)) != 0)
+        while (strcmp(sc_router_name(router, first), sc_router_name(router, r)) != 0)
             first++;
         if (first != r)
             continue;
         for (size_t s = 0; s < SC_METRIC_STATUSES; s++) {
             uint64_t v = 0;
             for (size_t k = r; k < nroutes; k++)
-                if (!strcmp(sc_router_name(k), sc_router_name(r)))
+                if (!strcmp(sc_router_name(router, k), sc_router_name(router, r)))
                     v += atomic_load_explicit(&sc_requests[k][s], memory_order_relaxed);
             if (!v)
                 continue;
             if (s < SC_ARRAY_LEN(sc_status_codes))
-                put(&b, "spacecast_requests_total{route=\"%s\",status=\"%d\"} %llu\n", sc_router_name(r),
+                put(&b, "spacecast_requests_total{route=\"%s\",status=\"%d\"} %llu\n", sc_router_name(router, r),
                     sc_status_codes[s], (unsigned long long)v);
             else
-                put(&b, "spacecast_requests_total{route=\"%s\",status=\"other\"} %llu\n", sc_router_name(r),
+                put(&b, "spacecast_requests_total{route=\"%s\",status=\"other\"} %llu\n", sc_router_name(router, r),
                     (unsigned long long)v);
         }
     }

@@ -4,7 +4,6 @@
 #include "spacecast/common.h"
 #include "spacecast/log.h"
 #include "spacecast/metrics.h"
-#include "spacecast/router.h"
 #include "spacecast/server.h"
 
 #include <errno.h>
@@ -14,7 +13,10 @@ enum { TIMER_NONE = 0, TIMER_IDLE, TIMER_HEAD };
 #define SC_CHUNKED UINT32_MAX
 #define SC_UPGRADED_RBUF 65536 /* ingest and WebSocket read this much at a time at most */
 
-/* A connection's chunked-decoder state lives in c->chunked while the body is read. */
+static const sc_router_t *sc_http_routes; /* set once at start, read-only after */
+
+void sc_http_set_router(const sc_router_t *router) { sc_http_routes = router; }
+const sc_router_t *sc_http_router(void) { return sc_http_routes; }
 
 static sc_http_gate_fn sc_http_gate; /* may a request that sent Expect: 100-continue go on? */
 
@@ -74,10 +76,12 @@ const char *sc_http_reason(int status)
     }
 }
 
-static size_t head_format(char *out, size_t cap, int status, const char *ctype, int64_t clen, int keepalive,
-                          const char *extra)
+const char *sc_http_version(const sc_conn_t *c) { return c->http10 ? "HTTP/1.0" : "HTTP/1.1"; }
+
+static size_t head_format(const sc_conn_t *c, char *out, size_t cap, int status, const char *ctype, int64_t clen,
+                          int keepalive, const char *extra)
 {
-    int n = snprintf(out, cap, "HTTP/1.1 %d %s\r\nServer: spacecast/" SC_VERSION "\r\n", status,
+    int n = snprintf(out, cap, "%s %d %s\r\nServer: spacecast/" SC_VERSION "\r\n", sc_http_version(c), status,
                      sc_http_reason(status));
     if (ctype)
         n += snprintf(out + n, cap - (size_t)n, "Content-Type: %s\r\n", ctype);
@@ -102,8 +106,8 @@ void sc_http_respond(sc_req_t *r, int status, const char *ctype, const void *bod
     size_t extra = extra_headers ? strlen(extra_headers) : 0;
     size_t blen = r->head_only || status == 304 || status == 204 ? 0 : len;
     char *buf = sc_malloc(512 + extra + blen);
-    size_t n = head_format(buf, 512 + extra, status, ctype, status == 304 || status == 204 ? -1 : (int64_t)len,
-                           c->keepalive, extra_headers);
+    size_t n = head_format(c, buf, 512 + extra, status, ctype,
+                           status == 304 || status == 204 ? -1 : (int64_t)len, c->keepalive, extra_headers);
     if (blen)
         memcpy(buf + n, body, blen);
     sc_conn_set_state(c, SC_CONN_RESPOND);
@@ -119,7 +123,7 @@ void sc_http_respond_head(sc_req_t *r, int status, const char *ctype, int64_t co
         c->keepalive = 0;
     size_t extra = extra_headers ? strlen(extra_headers) : 0;
     char *buf = sc_malloc(512 + extra);
-    size_t n = head_format(buf, 512 + extra, status, ctype, content_length, c->keepalive, extra_headers);
+    size_t n = head_format(c, buf, 512 + extra, status, ctype, content_length, c->keepalive, extra_headers);
     sc_conn_set_state(c, SC_CONN_RESPOND);
     /* the body (stream, file) is queued next by the caller, which then flushes */
     if (r->head_only)
@@ -192,7 +196,7 @@ static void reject(sc_conn_t *c, int status, const char *code, const char *messa
     char *s = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     char head[256];
-    size_t n = head_format(head, sizeof head, status, "application/json", (int64_t)strlen(s), 0, NULL);
+    size_t n = head_format(c, head, sizeof head, status, "application/json", (int64_t)strlen(s), 0, NULL);
     size_t slen = strlen(s);
     char *buf = sc_malloc(n + slen);
     memcpy(buf, head, n);
@@ -274,6 +278,7 @@ static int read_head(sc_conn_t *c, sc_http_request_t *req)
     }
     c->head_len = (uint32_t)r;
     c->body_len = 0;
+    c->http10 = req->minor_version == 0;
     if (req->minor_version == 0) {
         const sc_slice_t *conn = sc_http_find_header(req, "Connection");
         c->keepalive = conn && sc_http_header_has_token(*conn, "keep-alive");
@@ -335,7 +340,10 @@ static int read_body(sc_conn_t *c)
 /* A client that asks before sending its body gets the final answer now if the head alone
  * decides it (no such route, or credentials that do not hold up), and 100 Continue only
  * otherwise: nobody unauthenticated is invited to upload. Returns 1 to go on reading. */
-static int expect_continue(sc_conn_t *c, const sc_http_request_t *req, const sc_route_t *rt)
+static void route(sc_req_t *r);
+
+static int expect_continue(sc_conn_t *c, const sc_http_request_t *req, const sc_route_t *rt,
+                           const sc_slice_t *args)
 {
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
     if (rt && (!(rt->flags & (SC_ROUTE_TOKEN | SC_ROUTE_ADMIN)) || !sc_http_gate)) {
@@ -347,10 +355,10 @@ static int expect_continue(sc_conn_t *c, const sc_http_request_t *req, const sc_
     c->keepalive = 0; /* answered before its body: the body must never be read as a request */
     sc_conn_set_state(c, SC_CONN_RESPOND);
     if (!rt) {
-        sc_router_dispatch(&r); /* its 404 or 405 */
+        route(&r); /* its 404 or 405 */
     } else {
-        sc_router_find(req, r.args);
-        c->route = (uint16_t)sc_router_index(rt);
+        memcpy(r.args, args, sizeof r.args);
+        c->route = (uint16_t)sc_router_index(sc_http_routes, rt);
         if (sc_http_gate(&r, rt->flags)) {
             c->keepalive = keepalive;
             sc_conn_set_state(c, SC_CONN_BODY);
@@ -377,7 +385,9 @@ void sc_http_on_data(sc_conn_t *c)
             sc_http_request_t req;
             if (!read_head(c, &req))
                 break;
-            const sc_route_t *rt = sc_router_peek(&req);
+            sc_slice_t args[SC_ROUTE_MAX_ARGS];
+            int known;
+            const sc_route_t *rt = sc_router_match(sc_http_routes, req.method, req.path, args, &known);
             if (rt && (rt->flags & SC_ROUTE_STREAM_BODY)) {
                 dispatch(c); /* ingest reads its own body */
                 break;
@@ -394,7 +404,7 @@ void sc_http_on_data(sc_conn_t *c)
                     arm(c, TIMER_HEAD, sc_server()->cfg.header_timeout_ms);
                 const sc_slice_t *exp = sc_http_find_header(&req, "Expect");
                 if (exp && sc_slice_eq_nocase(*exp, "100-continue") && c->rlen == c->head_len &&
-                    !expect_continue(c, &req, rt))
+                    !expect_continue(c, &req, rt, args))
                     break; /* answered from the head alone; the body is never read */
             }
         }
@@ -403,6 +413,35 @@ void sc_http_on_data(sc_conn_t *c)
         dispatch(c);
     }
     sc_http_depth--;
+}
+
+/* Find the handler and run it, or answer what no handler will. */
+static void route(sc_req_t *r)
+{
+    if (sc_slice_eq(r->http->method, "OPTIONS") && sc_slice_eq(r->http->target, "*")) {
+        r->conn->route = (uint16_t)sc_router_index(sc_http_routes, NULL);
+        /* a question about the server itself (RFC 9110 9.3.7): libshout (ices2, GStreamer's
+         * shout2send, ezstream, mpd) asks it before its PUT, offering a TLS upgrade we decline
+         * by answering plainly; a 404 here is its "Login failed" */
+        sc_http_respond(r, 200, NULL, "", 0, "Allow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, SOURCE\r\n");
+        return;
+    }
+    int known;
+    const sc_route_t *rt = sc_router_match(sc_http_routes, r->http->method, r->http->path, r->args, &known);
+    r->conn->route = (uint16_t)sc_router_index(sc_http_routes, rt);
+    if (!rt) {
+        if (known)
+            sc_http_error(r, 405, "method_not_allowed", "method not allowed on this resource");
+        else
+            sc_http_error(r, 404, "not_found", "no such resource");
+        return;
+    }
+    r->head_only = sc_slice_eq(r->http->method, "HEAD");
+    if ((rt->flags & SC_ROUTE_PUBLIC) && r->conn->on_api_port) {
+        sc_http_error(r, 404, "not_found", "listener routes are on the public port");
+        return;
+    }
+    rt->fn(r);
 }
 
 static void dispatch(sc_conn_t *c)
@@ -418,7 +457,7 @@ static void dispatch(sc_conn_t *c)
     sc_req_t r = { .conn = c, .http = &req };
     r.body = sc_slice(c->rbuf + c->head_len, c->body_expected == SC_CHUNKED ? 0 : c->body_expected);
     sc_conn_set_state(c, SC_CONN_RESPOND);
-    sc_router_dispatch(&r);
+    route(&r);
     if (!r.responded && c->io.loop && c->state == SC_CONN_RESPOND)
         sc_http_error(&r, 500, "internal", "no response");
 }

@@ -1,6 +1,6 @@
 /* static.c — the web app's files from web/: `/` and `/s/{id}` are the app shell, `/web/...`
  * its assets. Only names from a fixed character set are served, so no path can leave web/. */
-#include "spacecast/api.h"
+#include "spacecast/static.h"
 #include "spacecast/common.h"
 #include "spacecast/server.h"
 

@@ -377,3 +377,32 @@ void sc_ws_free(sc_ws_t *ws)
     ws_detached_close(ws);
     ws_destroy(ws);
 }
+
+/* --- the speaker link's packet header ----------------------------------------------------- */
+
+int sc_ws_pkt_parse(const uint8_t *msg, size_t len, sc_ws_pkt_t *out)
+{
+    if (len < SC_WS_PKT_HEADER + 1 || len > SC_WS_PKT_HEADER + SC_WS_PKT_MAX_OPUS)
+        return -1;
+    uint16_t flags = (uint16_t)(msg[2] << 8 | msg[3]);
+    if (flags & ~SC_WS_PKT_FEC)
+        return -1; /* reserved bits: a newer client speaking a protocol we do not know */
+    out->seq = (uint16_t)(msg[0] << 8 | msg[1]);
+    out->flags = flags;
+    out->timestamp = (uint32_t)msg[4] << 24 | (uint32_t)msg[5] << 16 | (uint32_t)msg[6] << 8 | msg[7];
+    out->opus = msg + SC_WS_PKT_HEADER;
+    out->opus_len = len - SC_WS_PKT_HEADER;
+    return 0;
+}
+
+void sc_ws_pkt_header(uint8_t out[SC_WS_PKT_HEADER], uint16_t seq, uint16_t flags, uint32_t timestamp)
+{
+    out[0] = (uint8_t)(seq >> 8);
+    out[1] = (uint8_t)seq;
+    out[2] = (uint8_t)(flags >> 8);
+    out[3] = (uint8_t)flags;
+    out[4] = (uint8_t)(timestamp >> 24);
+    out[5] = (uint8_t)(timestamp >> 16);
+    out[6] = (uint8_t)(timestamp >> 8);
+    out[7] = (uint8_t)timestamp;
+}

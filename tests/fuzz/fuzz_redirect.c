@@ -1,6 +1,6 @@
 /* fuzz_redirect.c — libFuzzer target for the two places a redirect's URL is read from the
  * network: sc_lt_parse_location (loadtest reading a server's response head) and
- * sc_relay_valid_base_url (the origin checking the URL an edge reports, which becomes a
+ * sc_api_valid_base_url (the origin checking the URL an edge reports, which becomes a
  * Location header). Each sees an exactly sized, NUL-terminated copy. */
 #include <arpa/inet.h>
 #include <stdint.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "spacecast/loadtest.h"
-#include "spacecast/relay.h"
+#include "spacecast/api.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (to.sin_port == 0)
             abort();
     }
-    if (sc_relay_valid_base_url(buf)) {
+    if (sc_api_valid_base_url(buf)) {
         if (strlen(buf) >= 256 || strpbrk(buf, "\r\n \"<>"))
             abort(); /* could end or bend a header */
     }

@@ -37,9 +37,9 @@ def exchange(srv, data, wait=1.5, src=None):
 
 
 def responses(raw):
-    """Split a byte stream of HTTP/1.1 responses (with Content-Length) into (status, headers, body)."""
+    """Split a byte stream of HTTP/1.x responses (with Content-Length) into (status, headers, body)."""
     out = []
-    while raw.startswith(b"HTTP/1.1 "):
+    while raw.startswith(b"HTTP/1.1 ") or raw.startswith(b"HTTP/1.0 "):
         head, _, rest = raw.partition(b"\r\n\r\n")
         lines = head.decode("latin1").split("\r\n")
         hdrs = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:]}

@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "spacecast/live.h"
+#include "spacecast/common.h"
+#include "spacecast/pager.h"
 #include "spacecast/page.h"
 
 static sc_page_t *numbered(uint32_t n, uint32_t flags)
@@ -126,8 +127,9 @@ static void test_threads_follow_writer(void **state)
     assert_int_equal(sc_page_bytes_live(), base);
 }
 
-/* The pager's pages carry Ogg sequence numbers; header pages built for a start page are
- * numbered right before it, so a newcomer's stream has no sequence gap. */
+/* The pager's pages carry Ogg sequence numbers from 2; the header pages are 0 and 1 (what
+ * libogg in VLC and MPlayer needs), padded to SC_PAGER_HEADER_BYTES (what probing players
+ * read before they decode), with a valid OpusTags packet. */
 static void test_pager_numbering(void **state)
 {
     (void)state;
@@ -143,10 +145,21 @@ static void test_pager_numbering(void **state)
     assert_int_equal(p->aux, 2); /* 0 and 1 are the headers */
     assert_int_equal(p->granule, 5 * 960);
     assert_memory_equal(p->data, "OggS", 4);
-    sc_page_t *h = sc_pager_headers(1234, p->aux - 2, 1, 312, "title");
+    sc_page_t *h = sc_pager_headers(1234, 0, 1, 312, "title");
     uint32_t seq0 = h->data[18] | h->data[19] << 8 | h->data[20] << 16 | (uint32_t)h->data[21] << 24;
     assert_int_equal(seq0, 0);
     assert_int_equal(h->data[5], 0x02); /* BOS */
+    assert_int_equal(h->len, SC_PAGER_HEADER_BYTES);
+    size_t second = 27 + 1 + SC_OPUS_HEAD_LEN;
+    uint32_t seq1 = h->data[second + 18] | h->data[second + 19] << 8 | h->data[second + 20] << 16 |
+                    (uint32_t)h->data[second + 21] << 24;
+    assert_int_equal(seq1, 1);
+    /* headers, a jump to page 2's real number, audio: the strict reader takes it all */
+    sc_ogg_reader_t *rd = sc_ogg_reader_new(NULL, NULL);
+    assert_int_equal(sc_ogg_reader_feed(rd, h->data, h->len), SC_OK);
+    sc_ogg_page_set_seq(p->data, p->len, 14575);
+    assert_int_equal(sc_ogg_reader_feed(rd, p->data, p->len), SC_OK);
+    sc_ogg_reader_free(rd);
     sc_page_unref(h);
     sc_page_unref(p);
     free(pg);

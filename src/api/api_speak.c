@@ -1,4 +1,4 @@
-/* ws_speak.c — the WebSocket speaker link `GET /spaces/{id}/speak`: Opus packets in (into the
+/* api_speak.c — the WebSocket speaker link `GET /spaces/{id}/speak`: Opus packets in (into the
  * mixer through the shared ingest slot logic), the speaker's mix-minus out, JSON control
  * events both ways. Protocol: docs/websocket.md.
  *
@@ -7,7 +7,6 @@
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
-#include "spacecast/engine.h"
 #include "spacecast/ingest.h"
 #include "spacecast/log.h"
 #include "spacecast/minus.h"
@@ -18,35 +17,6 @@
 
 #define SC_SPEAK_WATCH_MS 200    /* how soon a replaced, removed or ended speaker is told */
 #define SC_SPEAK_MAX_BACKLOG 16384 /* unsent output above which mix-minus packets are skipped */
-
-/* --- the speaker link's packet header ----------------------------------------------------- */
-
-int sc_ws_pkt_parse(const uint8_t *msg, size_t len, sc_ws_pkt_t *out)
-{
-    if (len < SC_WS_PKT_HEADER + 1 || len > SC_WS_PKT_HEADER + SC_WS_PKT_MAX_OPUS)
-        return -1;
-    uint16_t flags = (uint16_t)(msg[2] << 8 | msg[3]);
-    if (flags & ~SC_WS_PKT_FEC)
-        return -1; /* reserved bits: a newer client speaking a protocol we do not know */
-    out->seq = (uint16_t)(msg[0] << 8 | msg[1]);
-    out->flags = flags;
-    out->timestamp = (uint32_t)msg[4] << 24 | (uint32_t)msg[5] << 16 | (uint32_t)msg[6] << 8 | msg[7];
-    out->opus = msg + SC_WS_PKT_HEADER;
-    out->opus_len = len - SC_WS_PKT_HEADER;
-    return 0;
-}
-
-void sc_ws_pkt_header(uint8_t out[SC_WS_PKT_HEADER], uint16_t seq, uint16_t flags, uint32_t timestamp)
-{
-    out[0] = (uint8_t)(seq >> 8);
-    out[1] = (uint8_t)seq;
-    out[2] = (uint8_t)(flags >> 8);
-    out[3] = (uint8_t)flags;
-    out[4] = (uint8_t)(timestamp >> 24);
-    out[5] = (uint8_t)(timestamp >> 16);
-    out[6] = (uint8_t)(timestamp >> 8);
-    out[7] = (uint8_t)timestamp;
-}
 
 /* --- one speaker connection ----------------------------------------------------------------- */
 
@@ -206,7 +176,7 @@ static void speak_on_close(sc_ws_t *ws)
 
 static const sc_ws_handler_t sc_speak_handler = { .on_message = speak_on_message, .on_close = speak_on_close };
 
-void sc_ws_speak_handle(sc_req_t *r)
+void sc_api_speak_get(sc_req_t *r)
 {
     sc_space_t *s = sc_api_space(r);
     if (!s)

@@ -1,4 +1,4 @@
-/* whip.c — the HTTP side of WebRTC: WHIP (RFC 9725) `POST /spaces/{id}/whip` and WHEP
+/* api_whip.c — the HTTP side of WebRTC: WHIP (RFC 9725) `POST /spaces/{id}/whip` and WHEP
  * `POST /spaces/{id}/whep` with the speaker's token as Bearer, an SDP offer in and the answer
  * out (201, Location of the session, ETag); DELETE on the Location ends it; OPTIONS answers
  * CORS preflights; PATCH (trickle ICE, ICE restart) is 501: an ICE-lite server learns the
@@ -91,8 +91,8 @@ static void rtc_post(sc_req_t *r, sc_rtc_kind_t kind)
     free(answer);
 }
 
-void sc_whip_post(sc_req_t *r) { rtc_post(r, SC_RTC_WHIP); }
-void sc_whep_post(sc_req_t *r) { rtc_post(r, SC_RTC_WHEP); }
+void sc_api_whip_post(sc_req_t *r) { rtc_post(r, SC_RTC_WHIP); }
+void sc_api_whep_post(sc_req_t *r) { rtc_post(r, SC_RTC_WHEP); }
 
 /* DELETE /spaces/{id}/whip/{session}: the same speaker's token ends it. */
 static void rtc_delete(sc_req_t *r, sc_rtc_kind_t kind)
@@ -117,16 +117,16 @@ static void rtc_delete(sc_req_t *r, sc_rtc_kind_t kind)
     sc_http_respond(r, 200, NULL, NULL, 0, SC_WHIP_CORS);
 }
 
-void sc_whip_delete(sc_req_t *r) { rtc_delete(r, SC_RTC_WHIP); }
-void sc_whep_delete(sc_req_t *r) { rtc_delete(r, SC_RTC_WHEP); }
+void sc_api_whip_delete(sc_req_t *r) { rtc_delete(r, SC_RTC_WHIP); }
+void sc_api_whep_delete(sc_req_t *r) { rtc_delete(r, SC_RTC_WHEP); }
 
-void sc_whip_patch(sc_req_t *r)
+void sc_api_whip_patch(sc_req_t *r)
 {
     sc_http_error(r, 501, "not_implemented",
                   "trickle ICE and ICE restarts are not supported: the server is ICE-lite; make a new session");
 }
 
-void sc_whip_options(sc_req_t *r)
+void sc_api_whip_options(sc_req_t *r)
 {
     sc_http_respond(r, 204, NULL, NULL, 0,
                     SC_WHIP_CORS "Access-Control-Allow-Methods: POST, DELETE, PATCH, OPTIONS\r\n"

@@ -1,4 +1,4 @@
-/* replay.c — GET /spaces/{id}/replay.ogg: the recording file with Range support, sent
+/* api_replay.c — GET /spaces/{id}/replay.ogg: the recording file with Range support, sent
  * with sendfile(). While the Space is live the file grows; each request sees its size then. */
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-void sc_replay_handle_get(sc_req_t *r)
+void sc_api_replay_get(sc_req_t *r)
 {
     sc_space_t *s = sc_api_space(r);
     if (!s)

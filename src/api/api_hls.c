@@ -1,4 +1,4 @@
-/* hls_http.c — GET /spaces/{id}/hls/{file}: playlists, init segments, segments and parts
+/* api_hls.c — GET /spaces/{id}/hls/{file}: playlists, init segments, segments and parts
  * from memory (shared pages built once by hls.c), the HLS replay from disk, and LL-HLS
  * blocking requests (_HLS_msn/_HLS_part, preload hints) parked off the worker: the
  * connection waits with no thread blocked until the HLS thread posts its wake to the
@@ -329,7 +329,7 @@ static void media_file(sc_req_t *r, sc_space_t *s, sc_hls_t *h, const char *name
     from_disk(r, s, name);
 }
 
-void sc_hls_handle_get(sc_req_t *r)
+void sc_api_hls_get(sc_req_t *r)
 {
     sc_space_t *s = sc_api_space(r);
     if (!s)

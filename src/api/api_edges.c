@@ -1,0 +1,47 @@
+/* api_edges.c — the origin's side of edge relays: POST /api/spaces/{id}/edges (admin key),
+ * where an edge reports its listeners and how many of the origin's overflow it can take. */
+#include "spacecast/api.h"
+#include "spacecast/api_util.h"
+#include "spacecast/common.h"
+
+int sc_api_valid_base_url(const char *u)
+{
+    size_t n = strlen(u);
+    if (n >= 256 || (strncmp(u, "http://", 7) && strncmp(u, "https://", 8)))
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)u[i];
+        if (c <= 0x20 || c >= 0x7f || strchr("\"<>\\^`{|}", c))
+            return 0;
+    }
+    return 1;
+}
+
+void sc_api_edges_report(sc_req_t *r)
+{
+    if (!sc_api_has_admin_key(r)) {
+        sc_http_error(r, 401, "unauthorized", "edges report with the admin key");
+        return;
+    }
+    sc_space_t *s = sc_api_space(r);
+    if (!s)
+        return;
+    json_t *b = sc_api_body_object(r);
+    if (!b)
+        return;
+    json_t *edge = json_object_get(b, "edge"), *n = json_object_get(b, "listeners");
+    json_t *url = json_object_get(b, "url"), *room = json_object_get(b, "room");
+    if (!json_is_string(edge) || json_string_length(edge) == 0 || json_string_length(edge) >= 64 ||
+        !json_is_integer(n) || json_integer_value(n) < 0 || json_integer_value(n) > 100000000 ||
+        (url && (!json_is_string(url) || !sc_api_valid_base_url(json_string_value(url)))) ||
+        (room && (!json_is_integer(room) || json_integer_value(room) < 0 || json_integer_value(room) > 100000000))) {
+        json_decref(b);
+        sc_http_error(r, 400, "invalid",
+                      "{\"edge\": name, \"listeners\": count, \"url\": \"http(s)://...\", \"room\": count}");
+        return;
+    }
+    sc_space_edge_report(s, json_string_value(edge), (int)json_integer_value(n), url ? json_string_value(url) : "",
+                         room ? (int)json_integer_value(room) : 0);
+    json_decref(b);
+    sc_http_respond(r, 204, NULL, NULL, 0, NULL);
+}

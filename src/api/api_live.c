@@ -1,0 +1,141 @@
+/* api_live.c — GET /spaces/{id}/live.ogg: the listener join. Admission (per-Space and server
+ * limits, the join-rate bucket, overflow to an edge relay with room), then the live stream's
+ * header pages and a cursor at its live edge; from then on the connection is a stream reader. */
+#include "spacecast/api.h"
+#include "spacecast/api_util.h"
+#include "spacecast/common.h"
+#include "spacecast/live.h"
+#include "spacecast/server.h"
+#include "spacecast/space.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+static json_t *alternatives(sc_space_t *s, int with_live)
+{
+    json_t *urls = sc_space_urls(s);
+    json_t *alt = json_object();
+    json_object_set(alt, "hls", json_object_get(urls, "hls"));
+    json_object_set(alt, "replay", json_object_get(urls, "replay"));
+    if (with_live)
+        json_object_set(alt, "live", json_object_get(urls, "live"));
+    json_decref(urls);
+    return alt;
+}
+
+/* Overflow: a full instance sends a joining listener to an edge relay that reported room,
+ * with a 307 (any player follows it; the web app's fetch does too, across origins: the edge
+ * answers with CORS). The 503 with alternatives is for when no edge has room either. */
+static int overflow_to_edge(sc_req_t *r, sc_space_t *s)
+{
+    char base[256];
+    if (!sc_space_edge_take(s, base, sizeof base))
+        return 0;
+    char url[400], hdr[512];
+    snprintf(url, sizeof url, "%s/spaces/%s/live.ogg", base, s->id);
+    snprintf(hdr, sizeof hdr, "Location: %s\r\nCache-Control: no-store\r\nAccess-Control-Allow-Origin: *\r\n", url);
+    atomic_fetch_add(&sc_server()->overflow_edge, 1);
+    sc_http_respond_json(r, 307, json_pack("{s:s}", "redirect", url), hdr);
+    return 1;
+}
+
+void sc_live_listener_left(sc_conn_t *c)
+{
+    if (!c->counted_listener)
+        return;
+    c->counted_listener = 0;
+    atomic_fetch_sub(&sc_server()->listeners, 1);
+    sc_space_listener_leave(c->src->space);
+}
+
+/* Players that read a big block before they play anything get recent audio at once (Icecast's
+ * burst-on-connect, only for them): VLC's Ogg demuxer reads 8,500 bytes at a time and then
+ * buffers 1 s, MPlayer's stream layer reads big blocks too; at 32 kbit/s that is seconds
+ * before the first sound. They would sit that far behind live anyway; the burst only brings
+ * their first sound forward. Players that decode what arrives start at the live edge. */
+static size_t burst_for(const sc_req_t *r)
+{
+    const sc_slice_t *ua = sc_http_find_header(r->http, "User-Agent");
+    if (!ua)
+        return 0;
+    static const char *const block_readers[] = { "VLC/", "LibVLC/", "MPlayer" };
+    for (size_t i = 0; i < SC_ARRAY_LEN(block_readers); i++)
+        if (memmem(ua->base, ua->len, block_readers[i], strlen(block_readers[i])))
+            return SC_LIVE_BURST_BYTES;
+    return 0;
+}
+
+void sc_api_live_get(sc_req_t *r)
+{
+    sc_space_t *s = sc_api_space(r);
+    if (!s)
+        return;
+    sc_server_t *srv = sc_server();
+    if (s->state == SC_SPACE_ENDED || !s->live) {
+        sc_http_error_retry(r, 409, "ended", "this Space has ended: listen to the replay", 0, alternatives(s, 0));
+        return;
+    }
+    /* an edge relay (admin key) is not a listener: its listeners are counted by the edge,
+     * and it must never be refused by limits meant for the audience */
+    int is_edge = sc_api_has_admin_key(r);
+    int retry = 2 + rand() % 9; /* jitter: refused listeners must not come back in step */
+    if (is_edge) {
+        /* skip admission */
+    } else if (atomic_load(&s->listeners) >= s->max_listeners) {
+        if (overflow_to_edge(r, s))
+            return;
+        sc_server_refused(SC_REFUSE_SPACE_FULL);
+        sc_http_error_retry(r, 503, "space_full", "this Space is full: try HLS, or again soon", retry,
+                            alternatives(s, 0));
+        return;
+    }
+    if (!is_edge && atomic_load(&srv->listeners) >= srv->cfg.max_listeners) {
+        if (overflow_to_edge(r, s))
+            return;
+        sc_server_refused(SC_REFUSE_SERVER_FULL);
+        sc_http_error_retry(r, 503, "server_full", "this server is full: try HLS, or again soon", retry,
+                            alternatives(s, 0));
+        return;
+    }
+    /* HEAD is how a player asks "is there room?" before it starts: the same answer as GET
+     * for the limits, but it takes no join token and no listener slot */
+    if (r->head_only) {
+        sc_http_respond_head(r, 200, "audio/ogg", -1, "Cache-Control: no-cache, no-store\r\n");
+        return;
+    }
+    int wait = is_edge ? 0 : sc_server_join_admit();
+    if (wait) {
+        sc_server_refused(SC_REFUSE_JOIN_RATE);
+        sc_http_error_retry(r, 503, "busy", "many listeners are joining: try again in a moment", wait + rand() % 3,
+                            alternatives(s, 1));
+        return;
+    }
+    size_t burst = burst_for(r);
+    pthread_mutex_lock(&s->audio_mu); /* the live stream is replaced only under audio_mu */
+    sc_live_t *live = s->live;
+    sc_page_t *start = live ? sc_live_start(live, burst, s->src_live.max_lag_pages - 1) : NULL;
+    sc_page_t *hdr = start ? sc_live_headers(live) : NULL;
+    pthread_mutex_unlock(&s->audio_mu);
+    if (!start) {
+        sc_http_error_retry(r, 503, "starting", "the stream is starting", 1, NULL);
+        return;
+    }
+    /* a listener needs little kernel buffer (16 KB is 4 s of 32 kbps; 19k listeners stuck at
+     * once then pin ~600 MB of kernel memory, not GBs), and a peer that
+     * vanished without a FIN is cut by the kernel once sent data stays unacknowledged */
+    int sndbuf = 16384, user_timeout_ms = 20000;
+    setsockopt(r->conn->io.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    setsockopt(r->conn->io.fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof user_timeout_ms);
+    if (!is_edge) {
+        atomic_fetch_add(&srv->listeners, 1);
+        atomic_fetch_add(&srv->joins, 1);
+        sc_space_listener_join(s);
+        r->conn->counted_listener = 1;
+    }
+    sc_http_respond_head(r, 200, "audio/ogg", -1,
+                         "Cache-Control: no-cache, no-store\r\nAccess-Control-Allow-Origin: *\r\n"
+                         "X-Content-Type-Options: nosniff\r\n");
+    sc_conn_start_stream(r->conn, &s->src_live, hdr, start, 0);
+}

@@ -1,0 +1,92 @@
+/* ingest.c — a speaker's audio into a Space's mixer, the part every ingest shares (the
+ * Icecast source api/api_source.c, the WebSocket link api/api_speak.c, WHIP rtc/rtc.c, the
+ * edge relay relay.c): claiming the speaker slot, replacing an older connection of the same
+ * speaker, pushing packets, and letting go. */
+#include "spacecast/ingest.h"
+#include "spacecast/common.h"
+#include "spacecast/log.h"
+#include "spacecast/mixer.h"
+
+#include <stdio.h>
+
+int sc_ingest_claim(sc_ingest_slot_t *slot, sc_space_t *s, int index, uint32_t token_gen, int want_mix_minus,
+                    int jitter_ms)
+{
+    pthread_mutex_lock(&s->mu);
+    sc_speaker_t *sk = &s->speakers[index];
+    if (sk->removed || sk->generation != token_gen) {
+        pthread_mutex_unlock(&s->mu);
+        return -1;
+    }
+    slot->space = s;
+    slot->index = index;
+    slot->token_gen = token_gen;
+    slot->gen = ++sk->ingest_gen; /* the previous connection sees the change and leaves */
+    sk->connected = 1;
+    int muted = sk->muted;
+    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_lock(&s->audio_mu);
+    if (s->mixer) {
+        sc_mixer_remove_speaker(s->mixer, (uint32_t)index);
+        sc_mixer_add_speaker(s->mixer, (uint32_t)index, want_mix_minus);
+        if (jitter_ms)
+            sc_mixer_set_jitter(s->mixer, (uint32_t)index, jitter_ms, SC_MAX(jitter_ms / 2, 20));
+        sc_mixer_set_muted(s->mixer, (uint32_t)index, muted);
+    }
+    pthread_mutex_unlock(&s->audio_mu);
+    sc_space_changed(s);
+    return 0;
+}
+
+int sc_ingest_current(const sc_ingest_slot_t *slot)
+{
+    sc_space_t *s = slot->space;
+    pthread_mutex_lock(&s->mu);
+    const sc_speaker_t *sk = &s->speakers[slot->index];
+    int ok = !sk->removed && sk->ingest_gen == slot->gen && sk->generation == slot->token_gen &&
+             s->state != SC_SPACE_ENDED;
+    pthread_mutex_unlock(&s->mu);
+    return ok;
+}
+
+int sc_ingest_push(const sc_ingest_slot_t *slot, int32_t seq, const uint8_t *pkt, size_t len)
+{
+    sc_space_t *s = slot->space;
+    /* the mixer pointer never changes while the Space is not ended */
+    return s->mixer ? sc_mixer_push(s->mixer, (uint32_t)slot->index, seq, pkt, len) : -1;
+}
+
+void sc_ingest_release(sc_ingest_slot_t *slot)
+{
+    sc_space_t *s = slot->space;
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->mu);
+    sc_speaker_t *sk = &s->speakers[slot->index];
+    int current = sk->ingest_gen == slot->gen;
+    if (current) {
+        sk->connected = 0;
+        sk->speaking = 0;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (current) {
+        sc_mixer_speaker_state_t st[SC_MIXER_MAX_SPEAKERS];
+        size_t n = 0;
+        pthread_mutex_lock(&s->audio_mu);
+        if (s->mixer) {
+            n = sc_mixer_speakers(s->mixer, st, SC_ARRAY_LEN(st));
+            sc_mixer_remove_speaker(s->mixer, (uint32_t)slot->index);
+        }
+        pthread_mutex_unlock(&s->audio_mu);
+        /* what the network did to this speaker, as the mix saw it */
+        for (size_t i = 0; i < n; i++)
+            if (st[i].id == (uint32_t)slot->index)
+                sc_log_info("event=speaker_left space=%s speaker=%d packets=%llu concealed=%llu fec_recovered=%llu "
+                            "late=%llu dropped=%llu",
+                            s->id, slot->index, (unsigned long long)st[i].packets, (unsigned long long)st[i].concealed,
+                            (unsigned long long)st[i].fec_recovered, (unsigned long long)st[i].late,
+                            (unsigned long long)st[i].dropped);
+        sc_space_changed(s);
+    }
+    slot->space = NULL;
+}
