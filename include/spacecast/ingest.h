@@ -8,6 +8,8 @@
 
 #include "spacecast/space.h"
 
+#define SC_INGEST_BUSY_MS 3000 /* a source silent on the wire this long may be replaced */
+
 typedef struct sc_ingest_slot {
     sc_space_t *space;
     int index;          /* speaker slot = mixer id */
@@ -25,6 +27,14 @@ int sc_ingest_claim(sc_ingest_slot_t *slot, sc_space_t *s, int index, uint32_t t
 int sc_ingest_current(const sc_ingest_slot_t *slot);
 /** Push one Opus packet (seq < 0: in order). */
 int sc_ingest_push(const sc_ingest_slot_t *slot, int32_t seq, const uint8_t *pkt, size_t len);
+/** Push decoded 48 kHz PCM (sc_ingest_channels() interleaved channels) for a source the server
+ *  decodes itself: the speaker is mixed from PCM from now on. */
+int sc_ingest_push_pcm(const sc_ingest_slot_t *slot, const float *pcm, int frames);
+/** Channels of the Space's mix (what sc_ingest_push_pcm takes). */
+int sc_ingest_channels(const sc_ingest_slot_t *slot);
+/** Is a source connected for this speaker that delivered audio in the last SC_INGEST_BUSY_MS?
+ *  (Icecast's "Mountpoint in use": a second source is refused, not swapped in.) */
+int sc_ingest_busy(sc_space_t *s, int index);
 /** The connection ends: if it is still current, the speaker leaves the mix. */
 void sc_ingest_release(sc_ingest_slot_t *slot);
 

@@ -47,6 +47,12 @@ void sc_mixer_reset_speaker(sc_mixer_t *m, uint32_t id);
 /** Push one Opus packet from a network thread. seq < 0 means "no sequence numbers: next in order". Copies the bytes. Returns 0 or -1 (unknown id, packet too big, malformed TOC). */
 int sc_mixer_push(sc_mixer_t *m, uint32_t id, int32_t seq, const uint8_t *opus, size_t len);
 
+/** Push decoded audio for a speaker whose source the server decodes itself (Vorbis, FLAC, MP3,
+ * AAC): `frames` 48 kHz frames of the mixer's channel count, interleaved; copied. From the first
+ * call on, the speaker plays from this PCM (sc_mixer_push's packets are ignored) and is always
+ * mixed, never forwarded. Thread-safe. 0, or -1 for an unknown id. */
+int sc_mixer_push_pcm(sc_mixer_t *m, uint32_t id, const float *pcm, int frames);
+
 typedef struct sc_mixer_frame {
     const uint8_t *mix;
     size_t mix_len;  /* the listener mix packet for this 20 ms, owned by the mixer until the next tick */

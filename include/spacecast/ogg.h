@@ -74,6 +74,14 @@ int sc_opus_packet_samples(const uint8_t *p, size_t len);
 
 typedef struct sc_ogg_reader sc_ogg_reader_t; /* opaque, heap */
 
+/** The codec of the reader's current logical stream. */
+enum { SC_OGG_NONE = 0, SC_OGG_OPUS, SC_OGG_VORBIS, SC_OGG_FLAC };
+#define SC_OGG_MAX_OTHER_PACKET 65536 /* reader: largest Vorbis/FLAC packet (headers included) */
+
+/** Called per packet of a Vorbis or FLAC stream, its codec headers included (the server decodes
+ *  these itself); only valid during the call. Return 0 to go on, non-zero to stop with an error. */
+typedef int (*sc_ogg_other_cb)(void *ctx, int codec, const uint8_t *packet, size_t len);
+
 /** Called per audio packet (after the two header packets) with its 48 kHz duration; the packet is
  * only valid during the call. Return 0 to go on, non-zero to stop with an error. Must not free the reader. */
 typedef int (*sc_ogg_packet_cb)(void *ctx, const uint8_t *packet, size_t len, int samples);
@@ -81,6 +89,11 @@ typedef int (*sc_ogg_packet_cb)(void *ctx, const uint8_t *packet, size_t len, in
 /** New reader for exactly one Ogg/Opus logical stream at a time (a BOS page after EOS starts a new
  * chained one); packets above SC_OGG_MAX_PACKET are an error. Free with sc_ogg_reader_free. */
 sc_ogg_reader_t *sc_ogg_reader_new(sc_ogg_packet_cb cb, void *ctx);
+/** Also accept Ogg Vorbis and Ogg FLAC streams, handing their packets to cb (same ctx). Without
+ *  it, only Opus is accepted. */
+void sc_ogg_reader_accept_other(sc_ogg_reader_t *r, sc_ogg_other_cb cb);
+/** SC_OGG_OPUS/VORBIS/FLAC for the current logical stream, SC_OGG_NONE before its BOS page. */
+int sc_ogg_reader_codec(const sc_ogg_reader_t *r);
 /** Feed bytes (any split). SC_OK, or -1 with sc_ogg_reader_error set; once failed, always -1.
  * Pages failing their CRC are skipped and counted, except the first page, which is fatal. */
 int sc_ogg_reader_feed(sc_ogg_reader_t *r, const uint8_t *data, size_t len);

@@ -3,7 +3,6 @@
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
-#include "spacecast/server.h"
 
 void sc_api_events(sc_req_t *r)
 {

@@ -1,10 +1,12 @@
 /* api_source.c — Icecast-compatible source ingest: `PUT /spaces/{id}/source` (and the legacy
- * SOURCE method) with HTTP Basic `source:TOKEN`, an Ogg/Opus body that may be chunked,
- * sized, or (ffmpeg) ended by closing. Packets go straight into the speaker's jitter buffer
- * through the shared slot logic (space/ingest.c). */
+ * SOURCE method) with HTTP Basic `source:TOKEN`; a body that may be chunked, sized, or (ffmpeg)
+ * ended by closing. Ogg/Opus packets go straight into the speaker's jitter buffer; Ogg Vorbis,
+ * Ogg FLAC, MP3 and AAC (ADTS) are decoded here (audio/decoder.c) and pushed as PCM, so any
+ * Icecast source client can speak. The slot logic is space/ingest.c. */
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
+#include "spacecast/decoder.h"
 #include "spacecast/ingest.h"
 #include "spacecast/log.h"
 #include "spacecast/ogg.h"
@@ -15,7 +17,13 @@
 
 typedef struct sc_source {
     sc_ingest_slot_t slot;
-    sc_ogg_reader_t *ogg;
+    sc_codec_t declared;  /* from Content-Type: SC_CODEC_NONE says "look at the bytes" */
+    int started;          /* the first bytes were seen and the format chosen */
+    uint8_t sniff[4];
+    size_t sniffed;
+    sc_ogg_reader_t *ogg; /* Ogg: Opus packets to the jitter buffer, Vorbis/FLAC to dec */
+    sc_decoder_t *dec;    /* everything not Opus, decoded to PCM */
+    sc_codec_t codec;     /* what is being decoded (or SC_CODEC_OPUS) */
     sc_http_chunked_t chunked;
     int is_chunked;
     uint64_t remaining;  /* Content-Length left, or UINT64_MAX until close */
@@ -32,6 +40,73 @@ static int on_packet(void *ctx, const uint8_t *pkt, size_t len, int samples)
     return 0;
 }
 
+static void on_pcm(void *ctx, const float *pcm, int frames)
+{
+    sc_source_t *src = ctx;
+    sc_ingest_push_pcm(&src->slot, pcm, frames);
+}
+
+static int new_decoder(sc_source_t *src, sc_codec_t codec)
+{
+    if (src->dec && src->codec == codec)
+        return 0;
+    sc_decoder_free(src->dec);
+    src->codec = codec;
+    src->dec = sc_decoder_new(codec, sc_ingest_channels(&src->slot), on_pcm, src);
+    if (src->dec)
+        sc_log_info("event=source_decoding space=%s speaker=%d codec=%s", src->slot.space->id, src->slot.index,
+                    sc_codec_name(codec));
+    return src->dec ? 0 : -1;
+}
+
+/* Ogg Vorbis / Ogg FLAC packets (headers included): decoded to PCM. A chained link may change codec. */
+static int on_other(void *ctx, int codec, const uint8_t *pkt, size_t len)
+{
+    sc_source_t *src = ctx;
+    sc_codec_t c = codec == SC_OGG_VORBIS ? SC_CODEC_VORBIS : SC_CODEC_FLAC;
+    if (new_decoder(src, c) < 0)
+        return -1;
+    src->packets++;
+    return sc_decoder_packet(src->dec, pkt, len);
+}
+
+/* The media type of a source's Content-Type (parameters aside): the codec it announces,
+ * SC_CODEC_NONE for "look at the bytes" (absent, generic, Ogg: the Ogg reader tells which
+ * codec), or -1 for one we cannot take (refused before 100 Continue / 200). */
+static int declared_codec(const sc_slice_t *ct)
+{
+    if (!ct)
+        return SC_CODEC_NONE;
+    sc_slice_t t = *ct;
+    const char *semi = memchr(t.base, ';', t.len);
+    size_t n = semi ? (size_t)(semi - t.base) : t.len;
+    while (n && (t.base[n - 1] == ' ' || t.base[n - 1] == '\t'))
+        n--;
+    sc_slice_t type = sc_slice(t.base, n);
+    static const struct { const char *type; int codec; } known[] = {
+        { "audio/ogg", SC_CODEC_NONE },   { "application/ogg", SC_CODEC_NONE }, { "audio/opus", SC_CODEC_NONE },
+        { "audio/vorbis", SC_CODEC_NONE }, { "audio/x-ogg", SC_CODEC_NONE },   { "audio/webm", -1 },
+        { "application/octet-stream", SC_CODEC_NONE },
+        { "audio/mpeg", SC_CODEC_MP3 },    { "audio/mp3", SC_CODEC_MP3 },      { "audio/mpeg3", SC_CODEC_MP3 },
+        { "audio/x-mpeg", SC_CODEC_MP3 },  { "audio/aac", SC_CODEC_AAC },      { "audio/aacp", SC_CODEC_AAC },
+        { "audio/x-aac", SC_CODEC_AAC },   { "audio/x-hx-aac-adts", SC_CODEC_AAC },
+    };
+    for (size_t i = 0; i < SC_ARRAY_LEN(known); i++) {
+        if (!sc_slice_eq_nocase(type, known[i].type))
+            continue;
+        /* "audio/ogg; codecs=speex": a codec named that we do not decode is refused at once */
+        if (semi && known[i].codec == SC_CODEC_NONE) {
+            sc_slice_t params = sc_slice(semi, t.len - n);
+            const char *cs = memmem(params.base, params.len, "codecs=", 7);
+            if (cs && !memmem(params.base, params.len, "opus", 4) && !memmem(params.base, params.len, "vorbis", 6) &&
+                !memmem(params.base, params.len, "flac", 4))
+                return -1;
+        }
+        return known[i].codec;
+    }
+    return -1;
+}
+
 static void source_fail(sc_conn_t *c, int status, const char *code, const char *msg)
 {
     sc_source_t *src = c->ctx;
@@ -39,15 +114,51 @@ static void source_fail(sc_conn_t *c, int status, const char *code, const char *
     char peer[64];
     sc_log_warn("event=source_rejected space=%s peer=%s reason=\"%s\"", src->slot.space ? src->slot.space->id : "-",
                 sc_conn_peer_str(c, peer, sizeof peer), msg);
-    char body[256], resp[512];
-    int bl = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, msg);
+    /* HTTP let go of this connection: the answer is written here, in the same envelope */
+    json_t *err = sc_http_error_body(code, msg);
+    char *body = json_dumps(err, JSON_COMPACT);
+    json_decref(err);
+    char resp[768];
     int n = snprintf(resp, sizeof resp,
-                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                     "%s %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
                      "Connection: close\r\n\r\n%s",
-                     status, sc_http_reason(status), bl, body);
+                     sc_http_version(c), status, sc_http_reason(status), strlen(body), body);
+    free(body);
     sc_conn_pause_read(c, 1);
     c->closing = 1;
-    sc_conn_write(c, resp, (size_t)n);
+    sc_conn_write(c, resp, (size_t)SC_MIN((size_t)n, sizeof resp - 1));
+}
+
+/* The body's bytes to whichever reader the first bytes chose. NULL, or why the source is refused. */
+static const char *feed(sc_source_t *src, const uint8_t *p, size_t len)
+{
+    if (!src->started) {
+        size_t k = SC_MIN(len, sizeof src->sniff - src->sniffed);
+        memcpy(src->sniff + src->sniffed, p, k);
+        src->sniffed += k;
+        if (src->sniffed < sizeof src->sniff)
+            return NULL;
+        src->started = 1;
+        sc_codec_t seen = sc_codec_sniff(src->sniff, src->sniffed);
+        sc_codec_t codec = seen != SC_CODEC_NONE ? seen : src->declared;
+        if (codec == SC_CODEC_NONE)
+            return "unrecognised audio: send Ogg (Opus, Vorbis, FLAC), MP3 or AAC (ADTS)";
+        if (codec == SC_CODEC_OPUS) {
+            src->ogg = sc_ogg_reader_new(on_packet, src);
+            sc_ogg_reader_accept_other(src->ogg, on_other);
+        } else if (new_decoder(src, codec) < 0) {
+            return "this server cannot decode that codec";
+        }
+        /* the sniffed bytes first, then the rest of this read */
+        const char *why = feed(src, src->sniff, src->sniffed);
+        return why ? why : feed(src, p + k, len - k);
+    }
+    if (src->ogg) {
+        if (sc_ogg_reader_feed(src->ogg, p, len) != SC_OK)
+            return src->dec && sc_decoder_error(src->dec) ? sc_decoder_error(src->dec) : sc_ogg_reader_error(src->ogg);
+        return NULL;
+    }
+    return sc_decoder_feed(src->dec, p, len) < 0 ? sc_decoder_error(src->dec) : NULL;
 }
 
 static int source_on_data(sc_conn_t *c)
@@ -74,16 +185,18 @@ static int source_on_data(sc_conn_t *c)
             len = (size_t)src->remaining;
         src->remaining -= len;
     }
-    int rc = sc_ogg_reader_feed(src->ogg, (const uint8_t *)c->rbuf, len);
+    const char *why = feed(src, (const uint8_t *)c->rbuf, len);
     c->rlen = 0;
-    if (rc != SC_OK) {
-        source_fail(c, 415, "unsupported_media", sc_ogg_reader_error(src->ogg));
+    if (why) {
+        source_fail(c, 415, "unsupported_media", why);
         return SC_OK;
     }
     if ((src->is_chunked && sc_http_chunked_done(&src->chunked)) || src->remaining == 0) {
-        static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
+        char ok[96];
+        int n = snprintf(ok, sizeof ok, "%s 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                         sc_http_version(c));
         c->closing = 1;
-        sc_conn_write(c, ok, sizeof ok - 1);
+        sc_conn_write(c, ok, (size_t)n);
     }
     return SC_OK;
 }
@@ -95,11 +208,13 @@ static void source_on_close(sc_conn_t *c)
                 src->slot.index, (unsigned long long)src->packets);
     sc_ingest_release(&src->slot);
     sc_ogg_reader_free(src->ogg);
+    sc_decoder_free(src->dec);
     free(src);
     c->ctx = NULL;
 }
 
-static const sc_conn_ops_t sc_source_ops = { .on_data = source_on_data, .on_close = source_on_close };
+static const sc_proto_t sc_source_proto = { .name = "icecast-source", .on_data = source_on_data,
+                                            .on_close = source_on_close };
 
 void sc_api_source_put(sc_req_t *r)
 {
@@ -111,55 +226,64 @@ void sc_api_source_put(sc_req_t *r)
     if (auth && sc_http_parse_basic_auth(*auth, user, sizeof user, tok, sizeof tok) == 0) {
         /* Icecast convention: user "source", the password is the speaker's token */
     } else if (sc_http_request_token(r, tok, sizeof tok) != 0) {
-        sc_http_respond(r, 401, "application/json",
-                        "{\"error\":{\"code\":\"unauthorized\",\"message\":\"source:TOKEN basic auth required\"}}", 78,
-                        "WWW-Authenticate: Basic realm=\"spacecast\"\r\n");
-        r->conn->keepalive = 0;
+        sc_http_no_keepalive(r);
+        sc_http_respond_json(r, 401, sc_http_error_body("unauthorized", "source:TOKEN basic auth required"),
+                             "WWW-Authenticate: Basic realm=\"spacecast\"\r\n");
         return;
     }
     sc_token_claims_t claims;
-    r->conn->keepalive = 0; /* whatever happens, this connection carries no second request */
-    if (sc_space_auth_token(r, s, tok, SC_ROLE_SPEAKER, &claims) != 0)
+    sc_http_no_keepalive(r); /* whatever happens, this connection carries no second request */
+    if (sc_api_auth_token(r, s, tok, SC_ROLE_SPEAKER, &claims) != 0)
         return;
     if (s->state == SC_SPACE_ENDED) {
         sc_http_error(r, 409, "ended", "this Space has ended");
         return;
     }
-    const sc_slice_t *ct = sc_http_find_header(r->http, "Content-Type");
-    if (ct && !sc_slice_eq_nocase(*ct, "audio/ogg") && !sc_slice_eq_nocase(*ct, "application/ogg") &&
-        !sc_slice_eq_nocase(*ct, "audio/opus")) {
-        sc_http_error(r, 415, "unsupported_media", "only Ogg/Opus (audio/ogg) is accepted");
+    int declared = declared_codec(sc_http_find_header(r->http, "Content-Type"));
+    if (declared < 0) {
+        sc_http_error(r, 415, "unsupported_media",
+                      "send Ogg (Opus, Vorbis, FLAC: audio/ogg), MP3 (audio/mpeg) or AAC (audio/aac, ADTS)");
         return;
     }
     pthread_mutex_lock(&s->mu);
     int idx = sc_space_speaker_index(s, &claims);
     pthread_mutex_unlock(&s->mu);
+    if (idx >= 0 && sc_ingest_busy(s, idx)) {
+        /* two auto-reconnecting clients on one token would replace each other forever: the one
+         * sending keeps the slot (Icecast: "Mountpoint in use"); the host and speaker hear why */
+        char peer[64];
+        sc_log_warn("event=source_refused space=%s speaker=%s peer=%s reason=in_use", s->id, claims.name,
+                    sc_conn_peer_str(r->conn, peer, sizeof peer));
+        sc_space_event(s, "source_refused",
+                       json_pack("{s:s,s:s}", "name", claims.name, "reason", "another source is sending for this speaker"),
+                       0);
+        sc_http_error(r, 403, "in_use", "Mountpoint in use: another source is sending for this speaker");
+        return;
+    }
     sc_source_t *src = sc_calloc(1, sizeof *src);
     if (idx < 0 || sc_ingest_claim(&src->slot, s, idx, claims.generation, 0, 0) != 0) {
         free(src);
         sc_http_error(r, 401, "unauthorized", "token revoked");
         return;
     }
-    src->ogg = sc_ogg_reader_new(on_packet, src);
-    src->is_chunked = r->conn->body_expected == UINT32_MAX;
-    const sc_slice_t *cl = sc_http_find_header(r->http, "Content-Length");
-    src->remaining = (!src->is_chunked && cl) ? r->conn->body_expected : UINT64_MAX;
-    r->responded = 1;
+    src->declared = (sc_codec_t)declared;
+    int64_t framing = sc_http_body_framing(r);
+    src->is_chunked = framing == SC_HTTP_BODY_CHUNKED;
+    src->remaining = framing >= 0 ? (uint64_t)framing : UINT64_MAX; /* no length: until the peer closes */
     sc_conn_t *c = r->conn;
     const sc_slice_t *expect = sc_http_find_header(r->http, "Expect");
     int want_continue = expect && sc_slice_eq_nocase(*expect, "100-continue");
     int legacy = sc_slice_eq(r->http->method, "SOURCE");
     sc_log_info("event=source_connected space=%s speaker=%s", s->id, claims.name);
-    sc_conn_consume(c, c->head_len);
-    c->head_len = 0;
+    sc_http_take_over(r, 200);
     /* upgrade first: from here on, drained output no longer means "response done" */
-    sc_conn_upgrade(c, &sc_source_ops, src);
+    sc_conn_upgrade(c, &sc_source_proto, src);
     if (!c->io.loop)
         return;
-    if (want_continue) {
+    if (want_continue && !sc_http_conn_is_10(c)) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         sc_conn_write(c, cont, sizeof cont - 1);
-    } else if (legacy) {
+    } else if (legacy || sc_http_conn_is_10(c)) {
         static const char ok[] = "HTTP/1.0 200 OK\r\n\r\n"; /* legacy Icecast clients wait for this */
         sc_conn_write(c, ok, sizeof ok - 1);
     }

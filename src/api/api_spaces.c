@@ -2,7 +2,7 @@
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
-#include "spacecast/server.h"
+#include "spacecast/config.h"
 
 #include <stdio.h>
 
@@ -21,7 +21,7 @@ void sc_api_spaces_create(sc_req_t *r)
     json_t *b = sc_api_body_object(r);
     if (!b)
         return;
-    const sc_config_t *cfg = &sc_server()->cfg;
+    const sc_config_t *cfg = sc_config();
     sc_space_params_t p;
     const char *bad;
     if (sc_api_space_params(b, cfg->max_listeners_per_space, cfg->record, &p, &bad) != 0) {
@@ -78,12 +78,12 @@ static void transition(sc_req_t *r, int start)
     sc_token_claims_t claims;
     if (!s || sc_api_auth(r, s, SC_ROLE_HOST, &claims) != 0)
         return;
-    int rc = start ? sc_space_start(s) : sc_space_end(s);
-    if (rc == 409) {
+    sc_space_rc_t rc = start ? sc_space_start(s) : sc_space_end(s);
+    if (rc == SC_SPACE_ESTATE) {
         sc_http_error(r, 409, "wrong_state", start ? "the Space is not scheduled" : "the Space has already ended");
         return;
     }
-    if (rc == 503) {
+    if (rc == SC_SPACE_ESTORE) {
         sc_api_not_stored(r, start ? "the Space is live, but that could not be stored yet: send this again"
                                    : "the Space has ended, but that could not be stored yet: send this again");
         return;
@@ -119,7 +119,7 @@ void sc_api_spaces_host_token(sc_req_t *r)
     }
     char token[SC_TOKEN_MAX];
     int rc = sc_space_host_token_reissue(s, revoke, token, sizeof token);
-    if (rc == 503) {
+    if (rc == SC_SPACE_ESTORE) {
         sc_api_not_stored(r, "the old host tokens could not be revoked durably: send this again");
         return;
     }

@@ -9,10 +9,12 @@
 #include "spacecast/mixer.h"
 #include "spacecast/common.h"
 #include "spacecast/jitter.h"
+#include "spacecast/pcmbuf.h"
 
 #include <math.h>
 #include <opus/opus.h>
 #include <pthread.h>
+#include <stdatomic.h>
 
 #define FIFO_FRAMES (SC_MIXER_FRAME + 5760) /* one tick's worth plus the longest packet */
 #define LIMIT_CEILING 0.891f                /* -1 dBFS: headroom for the codec's own overshoot */
@@ -29,6 +31,7 @@ typedef struct speaker {
     uint32_t id;
     int muted;         /* guarded by m->mu */
     sc_jitter_t *jb;
+    _Atomic(sc_pcmbuf_t *) pcmq; /* a source decoded elsewhere (Vorbis, MP3...): its PCM, never forwarded */
     OpusDecoder *dec;
     OpusEncoder *enc;  /* mix-minus encoder, NULL unless asked for */
     uint32_t generation;
@@ -77,6 +80,7 @@ static void speaker_free(speaker_t *s)
     if (!s)
         return;
     sc_jitter_free(s->jb);
+    sc_pcmbuf_free(atomic_load(&s->pcmq));
     if (s->dec)
         opus_decoder_destroy(s->dec);
     if (s->enc)
@@ -266,11 +270,28 @@ int sc_mixer_push(sc_mixer_t *m, uint32_t id, int32_t seq, const uint8_t *opus, 
     return rc;
 }
 
+int sc_mixer_push_pcm(sc_mixer_t *m, uint32_t id, const float *pcm, int frames)
+{
+    pthread_mutex_lock(&m->mu);
+    speaker_t *s = find(m, id, NULL);
+    if (s && !atomic_load_explicit(&s->pcmq, memory_order_relaxed)) /* from now on this speaker is PCM */
+        atomic_store_explicit(&s->pcmq, sc_pcmbuf_new(m->channels), memory_order_release);
+    if (s)
+        sc_pcmbuf_push(atomic_load_explicit(&s->pcmq, memory_order_relaxed), pcm, frames);
+    pthread_mutex_unlock(&m->mu);
+    return s ? 0 : -1;
+}
+
 /* Decode until the FIFO holds a tick's worth (or the buffer has nothing to give), then
  * move one frame to s->pcm, zero-padded when the speaker ran out mid-frame. */
 static void speaker_pull(sc_mixer_t *m, speaker_t *s)
 {
     int ch = m->channels;
+    sc_pcmbuf_t *pcmq = atomic_load_explicit(&s->pcmq, memory_order_acquire); /* set once, by a push */
+    if (pcmq) {
+        s->present = sc_pcmbuf_pull(pcmq, s->pcm, SC_MIXER_FRAME) > 0;
+        return;
+    }
     sc_jitter_out_t *jo = &m->jo;
     while (s->fifo_n < SC_MIXER_FRAME) {
         sc_jitter_pop(s->jb, jo);

@@ -269,12 +269,15 @@ enum reader_state {
     ST_START, /* nothing yet: the first page must be a BOS page holding OpusHead */
     ST_TAGS,  /* OpusHead parsed; the next packet must be OpusTags */
     ST_AUDIO, /* audio packets */
+    ST_OTHER, /* a Vorbis or FLAC stream: every packet to other_cb */
     ST_ENDED, /* EOS seen: only a new BOS page (a chained stream) may follow */
 };
 
 struct sc_ogg_reader {
     sc_ogg_packet_cb cb;
+    sc_ogg_other_cb other_cb;
     void *ctx;
+    int codec;
     uint8_t *buf;   /* the page being framed; never more than SC_OGG_PAGE_MAX */
     size_t cap, fill, need;
     int stage;      /* 0: fixed header, 1: lacing values, 2: body */
@@ -319,6 +322,8 @@ void sc_ogg_reader_free(sc_ogg_reader_t *r)
 }
 
 const char *sc_ogg_reader_error(const sc_ogg_reader_t *r) { return r->err; }
+void sc_ogg_reader_accept_other(sc_ogg_reader_t *r, sc_ogg_other_cb cb) { r->other_cb = cb; }
+int sc_ogg_reader_codec(const sc_ogg_reader_t *r) { return r->codec; }
 const sc_opus_head_t *sc_ogg_reader_head(const sc_ogg_reader_t *r) { return r->have_head ? &r->head : NULL; }
 uint64_t sc_ogg_reader_crc_errors(const sc_ogg_reader_t *r) { return r->crc_errors; }
 unsigned sc_ogg_reader_links(const sc_ogg_reader_t *r) { return r->links; }
@@ -348,6 +353,21 @@ static int page_in(sc_ogg_reader_t *r, size_t header_len, size_t body_len)
     return 0;
 }
 
+/* Every complete packet of a Vorbis/FLAC stream to other_cb (libavcodec checks what it means). */
+static int other_packets(sc_ogg_reader_t *r)
+{
+    for (;;) {
+        ogg_packet op;
+        int rc = ogg_stream_packetout(&r->os, &op);
+        if (rc == 0)
+            return 0;
+        if (rc < 0)
+            continue; /* a hole: the decoder conceals nothing, the next packet decodes */
+        if (r->other_cb(r->ctx, r->codec, op.packet, (size_t)op.bytes) != 0)
+            return fail(r, "stopped by the packet callback");
+    }
+}
+
 /* A BOS page: a new logical stream whose first page holds exactly the OpusHead packet. */
 static int begin_stream(sc_ogg_reader_t *r, uint32_t serial, size_t header_len, size_t body_len)
 {
@@ -364,15 +384,27 @@ static int begin_stream(sc_ogg_reader_t *r, uint32_t serial, size_t header_len, 
     r->os_live = 1;
     r->serial = serial;
     r->next_seq = -1;
-    if (check_packet_sizes(r, lacing, nsegs, get_le32(r->buf + 18), SC_OGG_MAX_PACKET) < 0 ||
-        page_in(r, header_len, body_len) < 0)
+    size_t limit = r->other_cb ? SC_OGG_MAX_OTHER_PACKET : SC_OGG_MAX_PACKET;
+    if (check_packet_sizes(r, lacing, nsegs, get_le32(r->buf + 18), limit) < 0 || page_in(r, header_len, body_len) < 0)
         return -1;
 
     ogg_packet op;
     if (nsegs == 0 || ogg_stream_packetout(&r->os, &op) != 1)
-        return fail(r, "bad OpusHead: no complete packet on the first page");
+        return fail(r, "bad Ogg stream: no complete packet on the first page");
+    int other = op.bytes >= 7 && memcmp(op.packet, "\x01vorbis", 7) == 0   ? SC_OGG_VORBIS
+                : op.bytes >= 5 && memcmp(op.packet, "\x7f" "FLAC", 5) == 0 ? SC_OGG_FLAC
+                                                                           : SC_OGG_NONE;
+    if (other && r->other_cb) {
+        r->codec = other;
+        r->links++;
+        r->state = ST_OTHER;
+        if (r->other_cb(r->ctx, other, op.packet, (size_t)op.bytes) != 0)
+            return fail(r, "stopped by the packet callback");
+        return other_packets(r);
+    }
     if (op.bytes < 8 || memcmp(op.packet, "OpusHead", 8) != 0)
-        return fail(r, "not Opus: only Ogg/Opus is accepted");
+        return fail(r, r->other_cb ? "not a codec we decode: Opus, Vorbis or FLAC in Ogg"
+                                   : "not Opus: only Ogg/Opus is accepted");
     sc_opus_head_t head;
     if (sc_opus_head_parse(op.packet, (size_t)op.bytes, &head) < 0)
         return fail(r, "bad OpusHead");
@@ -383,6 +415,7 @@ static int begin_stream(sc_ogg_reader_t *r, uint32_t serial, size_t header_len, 
         return fail(r, "bad OpusHead: other data on its page");
     r->head = head;
     r->have_head = 1;
+    r->codec = SC_OGG_OPUS;
     r->links++;
     r->state = ST_TAGS;
     return 0;
@@ -390,10 +423,14 @@ static int begin_stream(sc_ogg_reader_t *r, uint32_t serial, size_t header_len, 
 
 static int stream_page(sc_ogg_reader_t *r, size_t header_len, size_t body_len)
 {
-    size_t limit = r->state == ST_TAGS ? SC_OGG_MAX_TAGS : SC_OGG_MAX_PACKET;
+    size_t limit = r->state == ST_OTHER  ? SC_OGG_MAX_OTHER_PACKET
+                   : r->state == ST_TAGS ? SC_OGG_MAX_TAGS
+                                         : SC_OGG_MAX_PACKET;
     if (check_packet_sizes(r, r->buf + SC_OGG_HEADER_MIN, r->buf[26], get_le32(r->buf + 18), limit) < 0 ||
         page_in(r, header_len, body_len) < 0)
         return -1;
+    if (r->state == ST_OTHER)
+        return other_packets(r);
     for (;;) {
         ogg_packet op;
         int rc = ogg_stream_packetout(&r->os, &op);
@@ -455,6 +492,7 @@ static int process_page(sc_ogg_reader_t *r)
             return fail(r, "multiplexed Ogg streams are not supported");
         break;
     case ST_AUDIO:
+    case ST_OTHER:
         if (!bos && serial != r->serial)
             return fail(r, "multiplexed Ogg streams are not supported");
         break; /* a BOS page here: a chained stream whose EOS page we lost */

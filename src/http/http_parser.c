@@ -295,13 +295,13 @@ int sc_http_request_framing(const sc_http_request_t *req, uint64_t *length, cons
             *why = "unsupported Transfer-Encoding";
             return -1;
         }
-        return SC_HTTP_BODY_CHUNKED;
+        return SC_HTTP_FRAMING_CHUNKED;
     }
     if (have_cl) {
         *length = cl;
-        return cl ? SC_HTTP_BODY_LENGTH : SC_HTTP_BODY_NONE;
+        return cl ? SC_HTTP_FRAMING_LENGTH : SC_HTTP_FRAMING_NONE;
     }
-    return SC_HTTP_BODY_NONE;
+    return SC_HTTP_FRAMING_NONE;
 }
 
 void sc_http_chunked_init(sc_http_chunked_t *d) { memset(d, 0, sizeof(*d)); }

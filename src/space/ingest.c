@@ -52,8 +52,31 @@ int sc_ingest_current(const sc_ingest_slot_t *slot)
 int sc_ingest_push(const sc_ingest_slot_t *slot, int32_t seq, const uint8_t *pkt, size_t len)
 {
     sc_space_t *s = slot->space;
+    atomic_store_explicit(&s->speakers[slot->index].ingest_rx_ms, sc_now_ms(), memory_order_relaxed);
     /* the mixer pointer never changes while the Space is not ended */
     return s->mixer ? sc_mixer_push(s->mixer, (uint32_t)slot->index, seq, pkt, len) : -1;
+}
+
+int sc_ingest_push_pcm(const sc_ingest_slot_t *slot, const float *pcm, int frames)
+{
+    sc_space_t *s = slot->space;
+    atomic_store_explicit(&s->speakers[slot->index].ingest_rx_ms, sc_now_ms(), memory_order_relaxed);
+    return s->mixer ? sc_mixer_push_pcm(s->mixer, (uint32_t)slot->index, pcm, frames) : -1;
+}
+
+int sc_ingest_channels(const sc_ingest_slot_t *slot)
+{
+    sc_space_t *s = slot->space;
+    return s->mixer ? sc_mixer_channels(s->mixer) : 1;
+}
+
+int sc_ingest_busy(sc_space_t *s, int index)
+{
+    pthread_mutex_lock(&s->mu);
+    int connected = s->speakers[index].connected;
+    pthread_mutex_unlock(&s->mu);
+    uint64_t rx = atomic_load_explicit(&s->speakers[index].ingest_rx_ms, memory_order_relaxed);
+    return connected && rx && sc_now_ms() - rx < SC_INGEST_BUSY_MS;
 }
 
 void sc_ingest_release(sc_ingest_slot_t *slot)

@@ -2,9 +2,11 @@
  * and publishes an event, so GET /api/spaces/{id} is a memcpy-free send of a shared page. */
 #include "spacecast/space.h"
 #include "spacecast/common.h"
+#include "spacecast/config.h"
 #include "spacecast/engine.h"
+#include "spacecast/live.h"
 #include "spacecast/log.h"
-#include "spacecast/server.h"
+#include "spacecast/metrics.h"
 #include "spacecast/store.h"
 
 #include <inttypes.h>
@@ -19,31 +21,75 @@ typedef struct sc_registry {
 
 static sc_registry_t sc_reg = { .lock = PTHREAD_RWLOCK_INITIALIZER };
 
+/* What the model was given at start (sc_spaces_init), and its server-wide counters. */
+static struct {
+    pthread_mutex_t store_mu; /* SQLite is used from every worker: one writer at a time */
+    sc_store_t *store;
+    uint8_t token_key[SC_TOKEN_KEY_LEN];
+    atomic_int listeners;     /* direct-stream listeners of every Space */
+    _Atomic uint64_t store_errors;
+} sc_model = { .store_mu = PTHREAD_MUTEX_INITIALIZER };
+
+static void spaces_metrics(sc_metrics_buf_t *b, void *arg);
+
+void sc_spaces_init(sc_store_t *store, const uint8_t key[SC_TOKEN_KEY_LEN])
+{
+    pthread_mutex_lock(&sc_model.store_mu);
+    sc_model.store = store;
+    pthread_mutex_unlock(&sc_model.store_mu);
+    memcpy(sc_model.token_key, key, SC_TOKEN_KEY_LEN);
+    sc_metrics_register("spaces", spaces_metrics, NULL);
+}
+
+sc_store_t *sc_spaces_detach_store(void)
+{
+    sc_metrics_unregister(spaces_metrics, NULL);
+    pthread_mutex_lock(&sc_model.store_mu);
+    sc_store_t *st = sc_model.store;
+    sc_model.store = NULL;
+    pthread_mutex_unlock(&sc_model.store_mu);
+    return st;
+}
+
+int sc_spaces_listeners(void) { return atomic_load(&sc_model.listeners); }
+
+static const char *const sc_state_names[] = { "scheduled", "live", "ended" };
+_Static_assert(SC_ARRAY_LEN(sc_state_names) == SC_SPACE_NSTATES, "a name for every Space state");
+
 const char *sc_space_state_name(sc_space_state_t st)
 {
-    static const char *const names[] = { "scheduled", "live", "ended" };
-    return (unsigned)st < 3 ? names[st] : "unknown";
+    return (unsigned)st < SC_SPACE_NSTATES ? sc_state_names[st] : "unknown";
 }
 
 /* --- persistence --------------------------------------------------------------------
  *
  * A change is applied in memory at once (a removed speaker is cut now, an ended Space stops
- * now) and marked unsaved; it is answered 2xx only once the store has it. What could not be
- * stored is retried by the next change, by the client's retry of the same request, and once
- * a second by the engine, so a full disk delays durability but never loses it silently.
- * s->write_mu keeps one writer per Space, so two rows of one Space are never written in the
- * reverse order of their changes. */
+ * now) and marked unsaved; it is acknowledged (SC_SPACE_OK) only once the store has it. What
+ * could not be stored is retried by the next change, by the client's retry of the same
+ * request, and once a second by the engine (sc_space_store_retry), so a full disk delays
+ * durability but never loses it silently. s->write_mu keeps one writer per Space, so two rows
+ * of one Space are never written in the reverse order of their changes. */
 
-static void store_failed(sc_space_t *s, const char *what)
+/* A write through to the store; -1 (logged, counted) if there is none or it failed. */
+static int store_put(const char *what, sc_space_t *s, const void *row,
+                     int (*put)(sc_store_t *, const void *))
 {
-    atomic_fetch_add(&sc_server()->store_errors, 1);
-    sc_log_error("event=store_failed space=%s row=%s", s->id, what);
+    pthread_mutex_lock(&sc_model.store_mu);
+    int rc = sc_model.store ? put(sc_model.store, row) : -1;
+    pthread_mutex_unlock(&sc_model.store_mu);
+    if (rc != 0) {
+        atomic_fetch_add(&sc_model.store_errors, 1);
+        sc_log_error("event=store_failed space=%s what=%s", s->id, what);
+    }
+    return rc;
 }
+
+static int put_space(sc_store_t *st, const void *row) { return sc_store_put_space(st, row); }
+static int put_speaker(sc_store_t *st, const void *row) { return sc_store_put_speaker(st, row); }
 
 /* Caller holds s->write_mu. */
 static int persist_space(sc_space_t *s)
 {
-    sc_server_t *srv = sc_server();
     sc_store_space_t row = { 0 };
     pthread_mutex_lock(&s->mu);
     snprintf(row.id, sizeof row.id, "%s", s->id);
@@ -59,17 +105,13 @@ static int persist_space(sc_space_t *s)
     pthread_mutex_unlock(&s->mu);
     row.peak_listeners = atomic_load(&s->peak);
     row.total_joins = atomic_load(&s->total_joins);
-    pthread_mutex_lock(&srv->store_mu);
-    int rc = sc_store_put_space(srv->store, &row);
-    pthread_mutex_unlock(&srv->store_mu);
+    int rc = store_put("space", s, &row, put_space);
     pthread_mutex_lock(&s->mu);
     if (rc != 0)
         s->unsaved = 1;
     else
         s->stored_state = (sc_space_state_t)row.state;
     pthread_mutex_unlock(&s->mu);
-    if (rc != 0)
-        store_failed(s, "space");
     return rc;
 }
 
@@ -84,15 +126,6 @@ static void speaker_row(const sc_space_t *s, const sc_speaker_t *sk, sc_store_sp
     row->removed = sk->removed;
 }
 
-static int store_speaker_row(const sc_store_speaker_t *row)
-{
-    sc_server_t *srv = sc_server();
-    pthread_mutex_lock(&srv->store_mu);
-    int rc = sc_store_put_speaker(srv->store, row);
-    pthread_mutex_unlock(&srv->store_mu);
-    return rc;
-}
-
 /* Caller holds s->write_mu. */
 static int persist_speaker(sc_space_t *s, int i)
 {
@@ -101,12 +134,11 @@ static int persist_speaker(sc_space_t *s, int i)
     speaker_row(s, &s->speakers[i], &row);
     s->speakers[i].unsaved = 0;
     pthread_mutex_unlock(&s->mu);
-    int rc = store_speaker_row(&row);
+    int rc = store_put("speaker", s, &row, put_speaker);
     if (rc != 0) {
         pthread_mutex_lock(&s->mu);
         s->speakers[i].unsaved = 1;
         pthread_mutex_unlock(&s->mu);
-        store_failed(s, "speaker");
     }
     return rc;
 }
@@ -131,6 +163,14 @@ static int persist_unsaved(sc_space_t *s)
     return rc;
 }
 
+/* Finish a change of s under write_mu: store what is unsaved, let go of write_mu. */
+static sc_space_rc_t settle(sc_space_t *s)
+{
+    sc_space_rc_t rc = persist_unsaved(s) == 0 ? SC_SPACE_OK : SC_SPACE_ESTORE;
+    pthread_mutex_unlock(&s->write_mu);
+    return rc;
+}
+
 int sc_space_unsaved(sc_space_t *s)
 {
     pthread_mutex_lock(&s->mu);
@@ -141,7 +181,20 @@ int sc_space_unsaved(sc_space_t *s)
     return n;
 }
 
+void sc_space_store_retry(sc_space_t *s)
+{
+    /* the engine calls this: it never waits behind a request that is writing this Space */
+    if (pthread_mutex_trylock(&s->write_mu) != 0)
+        return;
+    if (sc_space_unsaved(s))
+        persist_unsaved(s);
+    pthread_mutex_unlock(&s->write_mu);
+}
+
 /* --- registry ----------------------------------------------------------------------- */
+
+/* The stream hook of a counted listener (src_live): it left. */
+static void live_listener_left(sc_conn_t *c) { sc_space_listener_leave(c->src->owner); }
 
 static sc_space_t *space_alloc(const char *id)
 {
@@ -152,10 +205,26 @@ static sc_space_t *space_alloc(const char *id)
     snprintf(s->id, sizeof s->id, "%s", id);
     sc_chain_init(&s->events);
     sc_chain_init(&s->events_host);
-    s->src_events = (sc_stream_src_t){ .chain = &s->events, .kind = SC_STREAM_EVENTS, .space = s, .max_lag_pages = 1024 };
+    s->src_events = (sc_stream_src_t){ .chain = &s->events, .kind = SC_STREAM_EVENTS, .owner = s,
+                                       .max_lag_pages = SC_EVENTS_MAX_LAG };
     s->src_events_host = s->src_events;
     s->src_events_host.chain = &s->events_host;
     return s;
+}
+
+/* The Space's audio (engine.c) and what listeners of it read. */
+static void space_audio_init(sc_space_t *s)
+{
+    sc_engine_space_init(s);
+    const sc_config_t *cfg = sc_config();
+    int page_ms = SC_MAX(1, cfg->page_ms / SC_FRAME_MS) * SC_FRAME_MS;
+    s->src_live = (sc_stream_src_t){ .chain = s->live ? &s->live->chain : NULL,
+                                     .kind = SC_STREAM_AUDIO,
+                                     .owner = s,
+                                     .max_lag_pages = SC_MAX(2, cfg->listener_max_lag_ms / page_ms),
+                                     .on_leave = live_listener_left };
+    s->src_live_edge = s->src_live; /* an edge relay: not a listener, not counted */
+    s->src_live_edge.on_leave = NULL;
 }
 
 static void registry_add(sc_space_t *s)
@@ -197,7 +266,7 @@ sc_space_t **sc_spaces_all(size_t *n)
 
 json_t *sc_space_urls(const sc_space_t *s)
 {
-    const char *base = sc_server()->public_url;
+    const char *base = sc_config()->public_url;
     char page[512], live[512], hls[512], replay[512], events[512];
     snprintf(page, sizeof page, "%s/s/%s", base, s->id);
     snprintf(live, sizeof live, "%s/spaces/%s/live.ogg", base, s->id);
@@ -349,7 +418,7 @@ static sc_space_t *space_new(const char *id, const char *title, int64_t schedule
         return NULL;
     }
     persist_speaker(s, 0); /* if this fails it is retried; a Space with no host row gets one at load */
-    sc_engine_space_init(s);
+    space_audio_init(s);
     sc_space_changed(s);
     registry_add(s);
     sc_log_info("event=space_created space=%s relayed=%d", s->id, relayed);
@@ -370,7 +439,7 @@ sc_space_t *sc_space_create_mirror(const char *id, const char *title, int64_t sc
     sc_space_t *s = sc_space_find(sc_slice_cstr(id));
     if (s)
         return s;
-    return space_new(id, title, scheduled_start, 0, sc_server()->cfg.max_listeners_per_space, 1);
+    return space_new(id, title, scheduled_start, 0, sc_config()->max_listeners_per_space, 1);
 }
 
 /* Sum of fresh edge reports; caller holds s->mu. */
@@ -432,26 +501,18 @@ int sc_space_edge_take(sc_space_t *s, char *url, size_t cap)
     return best >= 0;
 }
 
-/* Finish a change of s under write_mu: store what is unsaved. 0, or 503 (applied, not yet stored). */
-static int settle(sc_space_t *s)
-{
-    int rc = persist_unsaved(s) == 0 ? 0 : 503;
-    pthread_mutex_unlock(&s->write_mu);
-    return rc;
-}
-
-int sc_space_start(sc_space_t *s)
+sc_space_rc_t sc_space_start(sc_space_t *s)
 {
     pthread_mutex_lock(&s->write_mu);
     pthread_mutex_lock(&s->mu);
     if (s->state != SC_SPACE_SCHEDULED) {
-        /* a start answered 503 (not stored yet) is retried by the client: store it now */
+        /* a start answered ESTORE (not stored yet) is retried by the client: store it now */
         int retry = s->state == SC_SPACE_LIVE && s->stored_state != SC_SPACE_LIVE;
         pthread_mutex_unlock(&s->mu);
         if (retry)
             return settle(s);
         pthread_mutex_unlock(&s->write_mu);
-        return 409;
+        return SC_SPACE_ESTATE;
     }
     s->state = SC_SPACE_LIVE;
     s->started_at = sc_wall_s();
@@ -464,7 +525,7 @@ int sc_space_start(sc_space_t *s)
     return settle(s);
 }
 
-int sc_space_end(sc_space_t *s)
+sc_space_rc_t sc_space_end(sc_space_t *s)
 {
     pthread_mutex_lock(&s->write_mu);
     pthread_mutex_lock(&s->mu);
@@ -474,7 +535,7 @@ int sc_space_end(sc_space_t *s)
         if (retry)
             return settle(s);
         pthread_mutex_unlock(&s->write_mu);
-        return 409;
+        return SC_SPACE_ESTATE;
     }
     s->state = SC_SPACE_ENDED;
     s->ended_at = sc_wall_s();
@@ -499,29 +560,35 @@ static int find_speaker_locked(sc_space_t *s, sc_slice_t name)
     return -1;
 }
 
-/* A token's expiry: a host's must reach past the Space's scheduled start. */
+/* A token's expiry: a host's must reach past the Space's scheduled start. Caller holds s->mu. */
 static int64_t token_expiry(const sc_space_t *s, sc_role_t role)
 {
     int64_t from = sc_wall_s();
     if (role == SC_ROLE_HOST && s->scheduled_start > from)
         from = s->scheduled_start;
-    return from + sc_server()->cfg.token_ttl_s;
+    return from + sc_config()->token_ttl_s;
+}
+
+void sc_space_host_claims(sc_space_t *s, sc_token_claims_t *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->space_id, sizeof c->space_id, "%s", s->id);
+    c->role = SC_ROLE_HOST;
+    pthread_mutex_lock(&s->mu);
+    snprintf(c->name, sizeof c->name, "%s", s->speakers[0].name);
+    c->generation = s->speakers[0].generation;
+    c->expires = token_expiry(s, SC_ROLE_HOST);
+    pthread_mutex_unlock(&s->mu);
 }
 
 int sc_space_host_token(sc_space_t *s, char *out, size_t outsz)
 {
-    sc_token_claims_t c = { 0 };
-    snprintf(c.space_id, sizeof c.space_id, "%s", s->id);
-    c.role = SC_ROLE_HOST;
-    pthread_mutex_lock(&s->mu);
-    snprintf(c.name, sizeof c.name, "%s", s->speakers[0].name);
-    c.generation = s->speakers[0].generation;
-    c.expires = token_expiry(s, SC_ROLE_HOST);
-    pthread_mutex_unlock(&s->mu);
-    return sc_token_sign(sc_server()->token_key, &c, out, outsz);
+    sc_token_claims_t c;
+    sc_space_host_claims(s, &c);
+    return sc_token_sign(sc_model.token_key, &c, out, outsz);
 }
 
-int sc_space_host_token_reissue(sc_space_t *s, int revoke_old, char *out, size_t outsz)
+sc_space_rc_t sc_space_host_token_reissue(sc_space_t *s, int revoke_old, char *out, size_t outsz)
 {
     pthread_mutex_lock(&s->write_mu);
     if (revoke_old) {
@@ -530,39 +597,39 @@ int sc_space_host_token_reissue(sc_space_t *s, int revoke_old, char *out, size_t
         s->speakers[0].unsaved = 1;
         pthread_mutex_unlock(&s->mu);
     }
-    /* the new token must not be handed out before its generation is stored, nor an old one
-     * be said revoked before that is */
-    int rc = settle(s);
-    if (rc != 0)
+    /* the new token must not be handed out before its generation is stored, nor the old ones
+     * be said to be revoked before that is */
+    sc_space_rc_t rc = settle(s);
+    if (rc != SC_SPACE_OK)
         return rc;
     if (revoke_old) {
         sc_space_changed(s);
         sc_log_info("event=host_token_revoked space=%s", s->id);
     }
-    return sc_space_host_token(s, out, outsz) < 0 ? 500 : 0;
+    return sc_space_host_token(s, out, outsz) < 0 ? SC_SPACE_EINVAL : SC_SPACE_OK;
 }
 
 int sc_space_invite(sc_space_t *s, const char *name, sc_role_t role, char *token, size_t tokensz)
 {
     if (role == SC_ROLE_HOST || role == SC_ROLE_LISTENER || !sc_token_valid_name(sc_slice_cstr(name)))
-        return -1;
+        return SC_SPACE_EINVAL;
     pthread_mutex_lock(&s->write_mu);
     pthread_mutex_lock(&s->mu);
     int i = find_speaker_locked(s, sc_slice_cstr(name));
-    if (i == 0 || (i > 0 && !s->speakers[i].removed)) {
+    int rc = SC_SPACE_OK;
+    if (i == 0 || (i > 0 && !s->speakers[i].removed))
+        rc = SC_SPACE_ETAKEN;
+    else if (i < 0 && s->nspeakers == SC_SPACE_MAX_SPEAKERS)
+        rc = SC_SPACE_EFULL;
+    if (rc != SC_SPACE_OK) {
         pthread_mutex_unlock(&s->mu);
         pthread_mutex_unlock(&s->write_mu);
-        return -2; /* the name is taken */
-    }
-    if (i < 0 && s->nspeakers == SC_SPACE_MAX_SPEAKERS) {
-        pthread_mutex_unlock(&s->mu);
-        pthread_mutex_unlock(&s->write_mu);
-        return -3;
+        return rc;
     }
     /* the row first: a token is never handed out for a speaker a restart would forget */
     sc_speaker_t sk = { 0 };
     if (i >= 0)
-        sk = s->speakers[i];
+        sk = s->speakers[i]; /* a removed name comes back with its bumped generation */
     snprintf(sk.name, sizeof sk.name, "%s", name);
     sk.role = role;
     sk.removed = 0;
@@ -571,14 +638,13 @@ int sc_space_invite(sc_space_t *s, const char *name, sc_role_t role, char *token
     sc_store_speaker_t row;
     speaker_row(s, &sk, &row);
     pthread_mutex_unlock(&s->mu);
-    if (store_speaker_row(&row) != 0) {
-        store_failed(s, "speaker");
+    if (store_put("speaker", s, &row, put_speaker) != 0) {
         pthread_mutex_unlock(&s->write_mu);
-        return -4;
+        return SC_SPACE_ESTORE;
     }
     pthread_mutex_lock(&s->mu);
     if (i < 0)
-        i = (int)s->nspeakers++; /* write_mu held: nobody else added one meanwhile */
+        i = (int)s->nspeakers++; /* write_mu held: nobody added one meanwhile */
     s->speakers[i] = sk;
     sc_token_claims_t c = { 0 };
     snprintf(c.space_id, sizeof c.space_id, "%s", s->id);
@@ -588,13 +654,13 @@ int sc_space_invite(sc_space_t *s, const char *name, sc_role_t role, char *token
     c.expires = token_expiry(s, role);
     pthread_mutex_unlock(&s->mu);
     pthread_mutex_unlock(&s->write_mu);
-    if (sc_token_sign(sc_server()->token_key, &c, token, tokensz) < 0)
-        return -1;
+    if (sc_token_sign(sc_model.token_key, &c, token, tokensz) < 0)
+        return SC_SPACE_EINVAL;
     sc_space_changed(s);
     return i;
 }
 
-int sc_space_set_muted(sc_space_t *s, sc_slice_t name, int muted)
+sc_space_rc_t sc_space_set_muted(sc_space_t *s, sc_slice_t name, int muted)
 {
     pthread_mutex_lock(&s->write_mu);
     pthread_mutex_lock(&s->mu);
@@ -602,7 +668,7 @@ int sc_space_set_muted(sc_space_t *s, sc_slice_t name, int muted)
     if (i < 0 || s->speakers[i].removed) {
         pthread_mutex_unlock(&s->mu);
         pthread_mutex_unlock(&s->write_mu);
-        return 404;
+        return SC_SPACE_ENOENT;
     }
     s->speakers[i].muted = muted;
     s->speakers[i].unsaved = 1;
@@ -612,19 +678,19 @@ int sc_space_set_muted(sc_space_t *s, sc_slice_t name, int muted)
     return settle(s);
 }
 
-int sc_space_remove(sc_space_t *s, sc_slice_t name)
+sc_space_rc_t sc_space_remove(sc_space_t *s, sc_slice_t name)
 {
     pthread_mutex_lock(&s->write_mu);
     pthread_mutex_lock(&s->mu);
     int i = find_speaker_locked(s, name);
     if (i <= 0 || s->speakers[i].removed) { /* the host cannot be removed */
-        /* a removal answered 503 (cut at once, not stored yet) is retried: store it now */
+        /* a removal answered ESTORE (cut at once, not stored yet) is retried: store it now */
         int retry = i > 0 && s->speakers[i].unsaved;
         pthread_mutex_unlock(&s->mu);
         if (retry)
             return settle(s);
         pthread_mutex_unlock(&s->write_mu);
-        return i == 0 ? 403 : 404;
+        return i == 0 ? SC_SPACE_EPERM : SC_SPACE_ENOENT;
     }
     sc_speaker_t *sk = &s->speakers[i];
     sk->removed = 1;
@@ -639,23 +705,27 @@ int sc_space_remove(sc_space_t *s, sc_slice_t name)
     return settle(s);
 }
 
-int sc_space_request(sc_space_t *s, const char *name)
+sc_space_rc_t sc_space_request(sc_space_t *s, const char *name)
 {
     pthread_mutex_lock(&s->mu);
+    if (s->state == SC_SPACE_ENDED) {
+        pthread_mutex_unlock(&s->mu);
+        return SC_SPACE_ESTATE;
+    }
     for (size_t i = 0; i < s->nrequests; i++) {
         if (!strcmp(s->requests[i], name)) {
             pthread_mutex_unlock(&s->mu);
-            return 0; /* asked already: idempotent */
+            return SC_SPACE_OK; /* asked already: idempotent */
         }
     }
     if (s->nrequests == SC_SPACE_MAX_REQUESTS) {
         pthread_mutex_unlock(&s->mu);
-        return 429;
+        return SC_SPACE_EFULL;
     }
     snprintf(s->requests[s->nrequests++], sizeof s->requests[0], "%s", name);
     pthread_mutex_unlock(&s->mu);
     sc_space_event(s, "request", json_pack("{s:s,s:I}", "name", name, "at", (json_int_t)sc_wall_s()), 1);
-    return 0;
+    return SC_SPACE_OK;
 }
 
 int sc_space_speaker_index(sc_space_t *s, const sc_token_claims_t *claims)
@@ -667,45 +737,26 @@ int sc_space_speaker_index(sc_space_t *s, const sc_token_claims_t *claims)
     return i;
 }
 
-int sc_space_auth(sc_req_t *r, sc_space_t *s, sc_role_t min_role, sc_token_claims_t *claims)
+sc_space_auth_t sc_space_check_token(sc_space_t *s, const char *tok, sc_role_t min_role, sc_token_claims_t *claims)
 {
-    char tok[SC_TOKEN_MAX];
-    if (sc_http_request_token(r, tok, sizeof tok) < 0) {
-        sc_http_error(r, 401, "unauthorized", "a token is required (Authorization: Bearer)");
-        return -1;
-    }
-    return sc_space_auth_token(r, s, tok, min_role, claims);
-}
-
-int sc_space_auth_token(sc_req_t *r, sc_space_t *s, const char *tok, sc_role_t min_role, sc_token_claims_t *claims)
-{
-    int rc = sc_token_verify(sc_server()->token_key, sc_slice_cstr(tok), sc_wall_s(), claims);
-    if (rc != SC_TOKEN_OK) {
-        sc_http_error(r, 401, "unauthorized", rc == SC_TOKEN_EXPIRED ? "token expired" : "invalid token");
-        return -1;
-    }
-    if (strcmp(claims->space_id, s->id) != 0) {
-        sc_http_error(r, 403, "forbidden", "token is for another Space");
-        return -1;
-    }
+    int rc = sc_token_verify(sc_model.token_key, sc_slice_cstr(tok), sc_wall_s(), claims);
+    if (rc != SC_TOKEN_OK)
+        return rc == SC_TOKEN_EXPIRED ? SC_AUTH_EXPIRED : SC_AUTH_INVALID;
+    if (strcmp(claims->space_id, s->id) != 0)
+        return SC_AUTH_OTHER_SPACE;
     pthread_mutex_lock(&s->mu);
     int idx = sc_space_speaker_index(s, claims);
     pthread_mutex_unlock(&s->mu);
-    if (idx < 0) {
-        sc_http_error(r, 401, "unauthorized", "token revoked");
-        return -1;
-    }
-    if (claims->role < min_role) {
-        sc_http_error(r, 403, "forbidden", "your role may not do this");
-        return -1;
-    }
-    return 0;
+    if (idx < 0)
+        return SC_AUTH_REVOKED;
+    return claims->role < min_role ? SC_AUTH_ROLE : SC_AUTH_OK;
 }
 
 /* --- tally -------------------------------------------------------------------------- */
 
 void sc_space_listener_join(sc_space_t *s)
 {
+    atomic_fetch_add(&sc_model.listeners, 1);
     int now = atomic_fetch_add(&s->listeners, 1) + 1 + atomic_load(&s->edge_listeners);
     atomic_fetch_add(&s->total_joins, 1);
     long long peak = atomic_load(&s->peak);
@@ -716,6 +767,7 @@ void sc_space_listener_join(sc_space_t *s)
 
 void sc_space_listener_leave(sc_space_t *s)
 {
+    atomic_fetch_sub(&sc_model.listeners, 1);
     atomic_fetch_sub(&s->listeners, 1);
     s->tally_dirty = 1;
 }
@@ -743,16 +795,6 @@ void sc_space_tick_second(sc_space_t *s)
         pthread_mutex_unlock(&s->mu);
     }
     sc_space_store_retry(s);
-}
-
-void sc_space_store_retry(sc_space_t *s)
-{
-    /* the engine calls this: it never waits behind a request that is writing this Space */
-    if (pthread_mutex_trylock(&s->write_mu) != 0)
-        return;
-    if (sc_space_unsaved(s))
-        persist_unsaved(s);
-    pthread_mutex_unlock(&s->write_mu);
 }
 
 /* --- load --------------------------------------------------------------------------- */
@@ -792,9 +834,13 @@ static int load_speaker(void *ctx, const sc_store_speaker_t *row)
 
 int sc_spaces_load(void)
 {
-    sc_server_t *srv = sc_server();
-    if (sc_store_each_space(srv->store, load_space, NULL) != 0 ||
-        sc_store_each_speaker(srv->store, load_speaker, NULL) != 0)
+    pthread_mutex_lock(&sc_model.store_mu);
+    int rc = sc_model.store && sc_store_each_space(sc_model.store, load_space, NULL) == 0 &&
+                     sc_store_each_speaker(sc_model.store, load_speaker, NULL) == 0
+                 ? 0
+                 : -1;
+    pthread_mutex_unlock(&sc_model.store_mu);
+    if (rc != 0)
         return -1;
     size_t n;
     sc_space_t **all = sc_spaces_all(&n);
@@ -810,10 +856,47 @@ int sc_spaces_load(void)
         }
         if (s->nspeakers == 0)
             add_host(s);
-        sc_engine_space_init(s);
+        space_audio_init(s);
         sc_space_changed(s);
     }
     free(all);
     sc_log_info("event=spaces_loaded count=%zu", n);
     return 0;
+}
+
+/* --- metrics ------------------------------------------------------------------------ */
+
+static void spaces_metrics(sc_metrics_buf_t *b, void *arg)
+{
+    (void)arg;
+    sc_metrics_printf(b, "# TYPE spacecast_listeners gauge\nspacecast_listeners %d\n", sc_spaces_listeners());
+    sc_metrics_printf(b, "# HELP spacecast_store_errors_total Writes the SQLite store refused (busy, disk).\n"
+                         "# TYPE spacecast_store_errors_total counter\nspacecast_store_errors_total %llu\n",
+                      (unsigned long long)atomic_load(&sc_model.store_errors));
+    size_t n;
+    sc_space_t **all = sc_spaces_all(&n);
+    int by_state[SC_SPACE_NSTATES] = { 0 };
+    sc_metrics_printf(b, "# HELP spacecast_space_listeners Listeners per Space (edges included).\n"
+                         "# TYPE spacecast_space_listeners gauge\n");
+    for (size_t i = 0; i < n; i++) {
+        by_state[all[i]->state]++;
+        if (all[i]->state != SC_SPACE_ENDED)
+            sc_metrics_printf(b, "spacecast_space_listeners{space=\"%s\"} %d\n", all[i]->id,
+                              atomic_load(&all[i]->listeners) + atomic_load(&all[i]->edge_listeners));
+    }
+    sc_metrics_printf(b, "# TYPE spacecast_space_peak_listeners gauge\n");
+    for (size_t i = 0; i < n; i++)
+        if (all[i]->state != SC_SPACE_ENDED)
+            sc_metrics_printf(b, "spacecast_space_peak_listeners{space=\"%s\"} %lld\n", all[i]->id,
+                              atomic_load(&all[i]->peak));
+    sc_metrics_printf(b, "# TYPE spacecast_space_joins_total counter\n");
+    for (size_t i = 0; i < n; i++)
+        if (all[i]->state != SC_SPACE_ENDED)
+            sc_metrics_printf(b, "spacecast_space_joins_total{space=\"%s\"} %lld\n", all[i]->id,
+                              atomic_load(&all[i]->total_joins));
+    free(all);
+    sc_metrics_printf(b, "# HELP spacecast_spaces Spaces by state.\n# TYPE spacecast_spaces gauge\n");
+    sc_metrics_printf(b, "spacecast_spaces{state=\"scheduled\"} %d\nspacecast_spaces{state=\"live\"} %d\n"
+                         "spacecast_spaces{state=\"ended\"} %d\n",
+                      by_state[0], by_state[1], by_state[2]);
 }

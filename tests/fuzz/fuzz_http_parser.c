@@ -50,12 +50,12 @@ static void check_request(const sc_http_request_t *req, const char *buf, size_t 
     uint64_t length = UINT64_MAX;
     const char *why = NULL;
     int f = sc_http_request_framing(req, &length, &why);
-    if (f == -1 ? why == NULL : (f < SC_HTTP_BODY_NONE || f > SC_HTTP_BODY_CHUNKED))
+    if (f == -1 ? why == NULL : (f < SC_HTTP_FRAMING_NONE || f > SC_HTTP_FRAMING_CHUNKED))
         abort();
     /* one framing only: chunked never with a length, and never on HTTP/1.0 */
-    if (f == SC_HTTP_BODY_CHUNKED && (req->minor_version == 0 || sc_http_find_header(req, "content-length")))
+    if (f == SC_HTTP_FRAMING_CHUNKED && (req->minor_version == 0 || sc_http_find_header(req, "content-length")))
         abort();
-    if (f == SC_HTTP_BODY_LENGTH && (length == 0 || length >= 1000000000000000ull))
+    if (f == SC_HTTP_FRAMING_LENGTH && (length == 0 || length >= 1000000000000000ull))
         abort();
     if (f >= 0 && req->minor_version == 1 && !sc_http_find_header(req, "host"))
         abort();

@@ -295,3 +295,32 @@ def check_player(space, name, cmd_for, seconds=4, max_delay=0.5, user=None):
         assert delay is not None and delay <= max_delay, "%s: first sound %.3f s after connecting" % (name, delay)
     finally:
         shutil.rmtree(d, ignore_errors=True)
+
+
+def check_publisher(name, start, freq, settle=4.0, listen=2.0):
+    """A source client publishes a tone into a fresh live Space: `start(server, sid, token)` starts it
+    (returns its Popen); listeners must hear the tone in live.ogg, and the server must have logged it."""
+    with sclib.Server() as server:
+        sid, host = sclib.create_space(server, name)
+        sclib.start_space(server, sid, host)
+        token = sclib.invite(server, sid, host, "src")
+        p = start(server, sid, token)
+        try:
+            deadline, heard = time.time() + settle + 6, False
+            time.sleep(settle)
+            while not heard and time.time() < deadline:
+                a, _ = sclib.capture("%s/spaces/%s/live.ogg" % (server.base, sid), listen)
+                heard = sclib.has_tone(a, freq)
+            out = b""
+            if p.poll() is not None:
+                out = p.stdout.read() if p.stdout else b""
+            assert heard, "%s: no %g Hz in the mix; it said:\n%s\nserver:\n%s" % (
+                name, freq, out.decode(errors="replace")[-1500:], server.read_log()[-1500:])
+        finally:
+            if p.poll() is None:
+                p.terminate()
+            try:
+                p.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.communicate()

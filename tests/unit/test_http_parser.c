@@ -573,23 +573,23 @@ static void test_framing(void **state)
     (void)state;
     uint64_t len;
     const char *why;
-    assert_int_equal(framing_of("GET / HTTP/1.1\r\nHost: a\r\n\r\n", &len, &why), SC_HTTP_BODY_NONE);
+    assert_int_equal(framing_of("GET / HTTP/1.1\r\nHost: a\r\n\r\n", &len, &why), SC_HTTP_FRAMING_NONE);
     assert_int_equal(framing_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\n", &len, &why),
-                     SC_HTTP_BODY_LENGTH);
+                     SC_HTTP_FRAMING_LENGTH);
     assert_int_equal(len, 12);
     assert_int_equal(framing_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", &len, &why),
-                     SC_HTTP_BODY_NONE);
+                     SC_HTTP_FRAMING_NONE);
     assert_int_equal(framing_of("POST / HTTP/1.1\r\nHost: a\r\ntransfer-encoding: Chunked\r\n\r\n", &len, &why),
-                     SC_HTTP_BODY_CHUNKED);
+                     SC_HTTP_FRAMING_CHUNKED);
     /* identical repeats are one value (RFC 9110 §8.6 lets a recipient take them) */
     assert_int_equal(framing_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 7\r\nContent-Length: 7, 7\r\n\r\n",
                                 &len, &why),
-                     SC_HTTP_BODY_LENGTH);
+                     SC_HTTP_FRAMING_LENGTH);
     assert_int_equal(len, 7);
     /* HTTP/1.0 needs no Host; an empty Host is a Host; a port and an IPv6 literal are fine */
-    assert_int_equal(framing_of("GET / HTTP/1.0\r\n\r\n", &len, &why), SC_HTTP_BODY_NONE);
-    assert_int_equal(framing_of("GET / HTTP/1.1\r\nHost:\r\n\r\n", &len, &why), SC_HTTP_BODY_NONE);
-    assert_int_equal(framing_of("GET / HTTP/1.1\r\nHost: [::1]:8000\r\n\r\n", &len, &why), SC_HTTP_BODY_NONE);
+    assert_int_equal(framing_of("GET / HTTP/1.0\r\n\r\n", &len, &why), SC_HTTP_FRAMING_NONE);
+    assert_int_equal(framing_of("GET / HTTP/1.1\r\nHost:\r\n\r\n", &len, &why), SC_HTTP_FRAMING_NONE);
+    assert_int_equal(framing_of("GET / HTTP/1.1\r\nHost: [::1]:8000\r\n\r\n", &len, &why), SC_HTTP_FRAMING_NONE);
 
     static const char *const bad[] = {
         "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n", /* first won */
