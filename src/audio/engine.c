@@ -340,10 +340,14 @@ static void tick_all(void)
     if (sc_eng.ticks % 10 == 0)
         for (size_t i = 0; i < n; i++)
             update_speaking(all[i]);
-    if (sc_eng.ticks % 50 == 0)
-        for (size_t i = 0; i < n; i++)
+    if (sc_eng.ticks % 50 == 0) {
+        for (size_t i = 0; i < n; i++) {
             if (all[i]->state != SC_SPACE_ENDED)
                 sc_space_tick_second(all[i]);
+            else
+                sc_space_store_retry(all[i]); /* an end the disk did not take yet */
+        }
+    }
     free(all);
     if (published || sc_eng.ticks % 50 == 0)
         sc_server_wake_workers(); /* one wake per worker per page, not per listener */
