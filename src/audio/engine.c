@@ -194,7 +194,7 @@ void sc_engine_space_init(sc_space_t *s)
         }
         return;
     }
-    sc_mixer_config_t mc = { .channels = 1, .bitrate = sc_config()->bitrate, .complexity = 5 };
+    sc_mixer_config_t mc = { .channels = 1, .bitrate = sc_config()->bitrate, .complexity = 5, .name = s->id };
     pthread_mutex_lock(&s->audio_mu);
     s->mixer = sc_mixer_new(&mc);
     s->live = sc_live_new(1, sc_eng.preskip ? sc_eng.preskip : (uint16_t)sc_mixer_preskip(s->mixer),
@@ -340,10 +340,14 @@ static void tick_all(void)
     if (sc_eng.ticks % 10 == 0)
         for (size_t i = 0; i < n; i++)
             update_speaking(all[i]);
-    if (sc_eng.ticks % 50 == 0)
-        for (size_t i = 0; i < n; i++)
+    if (sc_eng.ticks % 50 == 0) {
+        for (size_t i = 0; i < n; i++) {
             if (all[i]->state != SC_SPACE_ENDED)
                 sc_space_tick_second(all[i]);
+            else
+                sc_space_store_retry(all[i]); /* an end the disk did not take yet */
+        }
+    }
     free(all);
     if (published || sc_eng.ticks % 50 == 0)
         sc_server_wake_workers(); /* one wake per worker per page, not per listener */

@@ -24,7 +24,10 @@
 
 #define SPEAK_LEAD_NS 60000000ll /* at most 60 ms ahead of real time: the server's jitter target */
 
+#define SPEAK_FEC_WHIP 10 /* % expected loss for in-band FEC over WebRTC (UDP loses; TCP does not) */
+
 static volatile sig_atomic_t sc_speak_stop;
+static int sc_speak_fec = -1; /* --fec PERCENT; -1: SPEAK_FEC_WHIP with --whip, none otherwise */
 static void on_signal(int sig) { (void)sig; sc_speak_stop = 1; }
 
 typedef struct speak {
@@ -166,6 +169,11 @@ static int speak_wav(speak_t *s, const char *path, int loop, double duration)
         return -1;
     }
     opus_encoder_ctl(enc, OPUS_SET_BITRATE(32000));
+    int fec = sc_speak_fec >= 0 ? sc_speak_fec : s->whip ? SPEAK_FEC_WHIP : 0;
+    if (fec > 0) { /* each packet carries a coarse copy of the one before: one loss costs nothing */
+        opus_encoder_ctl(enc, OPUS_SET_INBAND_FEC(1));
+        opus_encoder_ctl(enc, OPUS_SET_PACKET_LOSS_PERC(fec));
+    }
     opus_int32 lookahead = 312;
     opus_encoder_ctl(enc, OPUS_GET_LOOKAHEAD(&lookahead));
     int frame = rate / 50; /* 20 ms at the file's rate */
@@ -188,6 +196,12 @@ static int speak_wav(speak_t *s, const char *path, int loop, double duration)
             break;
         if (!loop && got < frame)
             break;
+    }
+    if (rc == 0 && !sc_speak_stop) { /* the encoder still holds its lookahead: the last words */
+        memset(pcm, 0, sizeof pcm);
+        int len = opus_encode_float(enc, pcm, frame, pkt, sizeof pkt);
+        if (len < 0 || speak_packet(s, pkt, (size_t)len, 960) < 0)
+            rc = -1;
     }
     opus_encoder_destroy(enc);
     sc_wav_close(w);
@@ -338,13 +352,14 @@ static int speak_stream(const sc_url_t *u, SSL_CTX *tls, const char *id, const c
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: spacecast speak URL --token TOKEN [--whip] [--ca-file PEM] [--loop] [--duration S]\n"
-                 "                       [--quiet] FILE\n\n"
+    fprintf(out, "usage: spacecast speak URL --token TOKEN [--whip] [--fec PERCENT] [--ca-file PEM] [--loop]\n"
+                 "                       [--duration S] [--quiet] FILE\n\n"
                  "Publishes FILE (Ogg/Opus or WAV: 16/24-bit or float PCM, 8-48 kHz) into a Space in real\n"
                  "time as a speaker. URL is the Space (http(s)://HOST[:PORT]/spaces/ID or /s/ID). The token is\n"
                  "the speaker's (or $SPACECAST_TOKEN). --whip publishes over WebRTC (WHIP) instead of the\n"
-                 "Icecast protocol. Over https the server's certificate and name are verified against the\n"
-                 "system's CAs, or against --ca-file (or $SPACECAST_CA_FILE).\n");
+                 "Icecast protocol. A WAV file is encoded at 32 kbit/s; with --whip its packets carry in-band\n"
+                 "FEC for 10 %% loss (--fec PERCENT to change, 0 for none). Over https the server's certificate\n"
+                 "and name are verified against the system's CAs, or --ca-file (or $SPACECAST_CA_FILE).\n");
 }
 
 int sc_cmd_speak(int argc, char **argv)
@@ -368,6 +383,12 @@ int sc_cmd_speak(int argc, char **argv)
             quiet = 1;
         } else if (!strcmp(argv[i], "--whip")) {
             whip = 1;
+        } else if (!strcmp(argv[i], "--fec") && i + 1 < argc) {
+            sc_speak_fec = atoi(argv[++i]);
+            if (sc_speak_fec < 0 || sc_speak_fec > 100) {
+                fprintf(stderr, "speak: --fec wants a loss percentage 0-100\n");
+                return 2;
+            }
         } else if (argv[i][0] != '-' && !url) {
             url = argv[i];
         } else if (argv[i][0] != '-' && !file) {
