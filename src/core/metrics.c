@@ -82,13 +82,14 @@ char *sc_metrics_render(size_t *len)
     for (int i = 0; i < SC_REFUSE_NREASONS; i++)
         put(&b, "spacecast_refusals_total{reason=\"%s\"} %llu\n", sc_refusal_name((sc_refusal_t)i),
             (unsigned long long)atomic_load(&srv->refused[i]));
-    put(&b, "# TYPE spacecast_bytes_in_total counter\nspacecast_bytes_in_total %llu\n",
+    put(&b, "# HELP spacecast_bytes_in_total Bytes read from every connection.\n# TYPE spacecast_bytes_in_total counter\nspacecast_bytes_in_total %llu\n",
         (unsigned long long)atomic_load(&srv->bytes_in));
-    put(&b, "# TYPE spacecast_bytes_out_total counter\nspacecast_bytes_out_total %llu\n",
+    put(&b, "# HELP spacecast_bytes_out_total Bytes written to every connection.\n# TYPE spacecast_bytes_out_total counter\nspacecast_bytes_out_total %llu\n",
         (unsigned long long)atomic_load(&srv->bytes_out));
-    put(&b, "# TYPE spacecast_listener_joins_total counter\nspacecast_listener_joins_total %llu\n",
+    put(&b, "# HELP spacecast_listener_joins_total Listeners admitted to a live stream.\n"
+            "# TYPE spacecast_listener_joins_total counter\nspacecast_listener_joins_total %llu\n",
         (unsigned long long)atomic_load(&srv->joins));
-    put(&b, "# TYPE spacecast_listeners gauge\nspacecast_listeners %d\n", atomic_load(&srv->listeners));
+    put(&b, "# HELP spacecast_listeners Listeners of live streams now.\n# TYPE spacecast_listeners gauge\nspacecast_listeners %d\n", atomic_load(&srv->listeners));
     put(&b, "# HELP spacecast_overflow_total Joiners of a full stream sent elsewhere instead of refused.\n"
             "# TYPE spacecast_overflow_total counter\nspacecast_overflow_total{to=\"edge\"} %llu\n",
         (unsigned long long)atomic_load(&srv->overflow_edge));
@@ -101,9 +102,12 @@ char *sc_metrics_render(size_t *len)
     sc_rtc_stats_t rtc;
     sc_rtc_get_stats(&rtc);
     put(&b, "# HELP spacecast_rtc_sessions WebRTC (WHIP/WHEP) sessions, and those with media flowing.\n"
-            "# TYPE spacecast_rtc_sessions gauge\nspacecast_rtc_sessions %d\nspacecast_rtc_sessions_connected %d\n",
+            "# TYPE spacecast_rtc_sessions gauge\nspacecast_rtc_sessions %d\n"
+            "# HELP spacecast_rtc_sessions_connected WebRTC sessions with media flowing.\n"
+            "# TYPE spacecast_rtc_sessions_connected gauge\nspacecast_rtc_sessions_connected %d\n",
         rtc.sessions, rtc.connected);
-    put(&b, "# TYPE spacecast_rtc_packets_total counter\nspacecast_rtc_packets_total{dir=\"in\"} %llu\n"
+    put(&b, "# HELP spacecast_rtc_packets_total WebRTC media packets, by direction.\n"
+            "# TYPE spacecast_rtc_packets_total counter\nspacecast_rtc_packets_total{dir=\"in\"} %llu\n"
             "spacecast_rtc_packets_total{dir=\"out\"} %llu\n",
         (unsigned long long)rtc.packets_in, (unsigned long long)rtc.packets_out);
     put(&b, "# HELP spacecast_rtc_rejected_total WebRTC offers and datagrams refused, by reason.\n"
@@ -111,7 +115,7 @@ char *sc_metrics_render(size_t *len)
     for (int i = 0; i < SC_RTC_REJ_N; i++)
         put(&b, "spacecast_rtc_rejected_total{reason=\"%s\"} %llu\n", sc_rtc_reject_name((sc_rtc_reject_t)i),
             (unsigned long long)rtc.rejected[i]);
-    put(&b, "# TYPE spacecast_open_connections gauge\nspacecast_open_connections %d\n",
+    put(&b, "# HELP spacecast_open_connections Connections open now.\n# TYPE spacecast_open_connections gauge\nspacecast_open_connections %d\n",
         atomic_load(&srv->open_conns));
     uint64_t hls_segments, hls_dropped, hls_parked;
     sc_hls_stats(&hls_segments, &hls_dropped, &hls_parked);
@@ -141,11 +145,13 @@ char *sc_metrics_render(size_t *len)
             put(&b, "spacecast_space_listeners{space=\"%s\"} %d\n", all[i]->id,
                 atomic_load(&all[i]->listeners) + atomic_load(&all[i]->edge_listeners));
     }
-    put(&b, "# TYPE spacecast_space_peak_listeners gauge\n");
+    put(&b, "# HELP spacecast_space_peak_listeners Most listeners a Space has had at once.\n"
+            "# TYPE spacecast_space_peak_listeners gauge\n");
     for (size_t i = 0; i < n; i++)
         if (all[i]->state != SC_SPACE_ENDED)
             put(&b, "spacecast_space_peak_listeners{space=\"%s\"} %lld\n", all[i]->id, atomic_load(&all[i]->peak));
-    put(&b, "# TYPE spacecast_space_joins_total counter\n");
+    put(&b, "# HELP spacecast_space_joins_total Listener joins per Space.\n"
+            "# TYPE spacecast_space_joins_total counter\n");
     for (size_t i = 0; i < n; i++)
         if (all[i]->state != SC_SPACE_ENDED)
             put(&b, "spacecast_space_joins_total{space=\"%s\"} %lld\n", all[i]->id,
