@@ -25,7 +25,8 @@ static _Atomic uint64_t sc_overflow_edge; /* joiners a full instance sent to an 
 static void live_metrics(sc_metrics_buf_t *b, void *arg)
 {
     (void)arg;
-    sc_metrics_printf(b, "# TYPE spacecast_listener_joins_total counter\nspacecast_listener_joins_total %llu\n",
+    sc_metrics_printf(b, "# HELP spacecast_listener_joins_total Listeners admitted to a live stream.\n"
+                         "# TYPE spacecast_listener_joins_total counter\nspacecast_listener_joins_total %llu\n",
                       (unsigned long long)atomic_load(&sc_joins));
     sc_metrics_printf(b, "# HELP spacecast_overflow_total Joiners of a full stream sent elsewhere instead of refused.\n"
                          "# TYPE spacecast_overflow_total counter\nspacecast_overflow_total{to=\"edge\"} %llu\n",

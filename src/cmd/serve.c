@@ -131,8 +131,9 @@ static void start_demo(void)
            "  open in a browser:  %s/s/%s\n"
            "  listen:             ffplay %s/spaces/%s/live.ogg\n"
            "  host page:          %s/s/%s#token=%s\n"
-           "  host token:         %s\n\n",
-           base, s->id, base, s->id, base, s->id, token, token);
+           "  host token:         %s\n"
+           "  admin key:          %s   (creates Spaces: POST /api/spaces; also in %s/admin.key)\n\n",
+           base, s->id, base, s->id, base, s->id, token, token, sc_config()->admin_key, sc_config()->data);
     fflush(stdout);
 }
 

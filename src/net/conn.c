@@ -112,9 +112,11 @@ static void conn_metrics(sc_metrics_buf_t *b, void *arg)
     for (int i = 0; i < SC_REFUSE_NREASONS; i++)
         sc_metrics_printf(b, "spacecast_refusals_total{reason=\"%s\"} %llu\n", sc_refusal_names[i],
                           (unsigned long long)atomic_load(&sc_refused[i]));
-    sc_metrics_printf(b, "# TYPE spacecast_bytes_in_total counter\nspacecast_bytes_in_total %llu\n",
+    sc_metrics_printf(b, "# HELP spacecast_bytes_in_total Bytes read from every connection.\n"
+                         "# TYPE spacecast_bytes_in_total counter\nspacecast_bytes_in_total %llu\n",
                       (unsigned long long)atomic_load(&sc_bytes_in));
-    sc_metrics_printf(b, "# TYPE spacecast_bytes_out_total counter\nspacecast_bytes_out_total %llu\n",
+    sc_metrics_printf(b, "# HELP spacecast_bytes_out_total Bytes written to every connection.\n"
+                         "# TYPE spacecast_bytes_out_total counter\nspacecast_bytes_out_total %llu\n",
                       (unsigned long long)atomic_load(&sc_bytes_out));
 }
 

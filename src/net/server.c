@@ -262,7 +262,7 @@ static int listener_open(sc_worker_t *w, sc_listener_t *l, const char *hostport,
 static void server_metrics(sc_metrics_buf_t *b, void *arg)
 {
     (void)arg;
-    sc_metrics_printf(b, "# TYPE spacecast_open_connections gauge\nspacecast_open_connections %d\n",
+    sc_metrics_printf(b, "# HELP spacecast_open_connections Connections open now.\n# TYPE spacecast_open_connections gauge\nspacecast_open_connections %d\n",
                       atomic_load(&sc_srv.open_conns));
     sc_metrics_printf(b, "# HELP spacecast_loop_lag_seconds Longest event-loop iteration since the last scrape.\n"
                          "# TYPE spacecast_loop_lag_seconds gauge\n");
