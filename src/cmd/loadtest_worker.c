@@ -170,9 +170,9 @@ static void on_event(const sc_lt_opts_t *o, int ep, lt_conn_t *c, uint32_t event
         int err = 0;
         socklen_t l = sizeof err;
         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
-        char req[512];
+        char req[512], own[128];
         int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: spacecast-loadtest\r\n\r\n",
-                         c->path[0] ? c->path : o->live_path, o->host);
+                         c->path[0] ? c->path : sc_lt_live_path(o, c->idx, own, sizeof own), o->host);
         if (err || (events & (EPOLLERR | EPOLLHUP)) || send(c->fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
             atomic_fetch_add(&prog->failed, 1);
             schedule_retry(o, c, now, -1);
@@ -278,6 +278,7 @@ int sc_lt_worker(const sc_lt_opts_t *o, int first, int count, int fd, sc_lt_prog
         cs[i].idx = first + i;
         cs[i].r.join_ms = -1;
         cs[i].r.ogg_ok = 1;
+        cs[i].r.space = o->nspaces > 0 ? (first + i) % o->nspaces : 0;
         cs[i].to = o->target;
         cs[i].next_try_ms = o->storm ? t0 : t0 + (uint64_t)(first + i) * 1000 / (uint64_t)o->join_rate;
     }
@@ -372,7 +373,7 @@ int sc_lt_attacker(const sc_lt_opts_t *o, int fd, sc_lt_progress_t *prog, uint64
     char *big = NULL;
     if (o->oversized_rate) {
         big = sc_malloc(70000);
-        int n = snprintf(big, 70000, "GET %s HTTP/1.1\r\nHost: x\r\nX-Big: ", o->api_path);
+        int n = snprintf(big, 70000, "GET %s HTTP/1.1\r\nHost: x\r\nX-Big: ", o->api_path[0] ? o->api_path : "/");
         memset(big + n, 'a', 65536);
         memcpy(big + n + 65536, "\r\n\r\n", 4);
     }
@@ -411,8 +412,11 @@ int sc_lt_attacker(const sc_lt_opts_t *o, int fd, sc_lt_progress_t *prog, uint64
             }
             if (a->busy)
                 continue;
-            char req[400];
-            int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", o->api_path, o->host);
+            char req[400], path[96];
+            if (o->nspaces > 0) /* many Spaces: any of them, as visitors of a directory would */
+                snprintf(path, sizeof path, "/api/spaces/%s", o->spaces[rand() % o->nspaces].id);
+            int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n",
+                             o->nspaces > 0 ? path : o->api_path, o->host);
             if (send(a->fd, req, (size_t)n, MSG_NOSIGNAL) == n) {
                 a->busy = 1;
                 a->t_sent = sc_now_ns() / 1000;
