@@ -27,8 +27,10 @@ typedef struct sc_lt_opts {
     /* many Spaces (--spaces): listener i listens to Space i % nspaces */
     int nspaces, speakers, per_space, hls_per_space;
     int scheduled, no_record, api_conns, create_rate, page_ms;
+    int settle_ms;               /* listeners start this long after the speakers */
     char admin_key[128];
     const char *ids_in, *ids_out;
+    const char *icecast_pw;      /* --icecast: Space i is the mount /lt<i>.ogg, this its source password */
     struct sc_lt_space *spaces; /* set up by the parent before it forks: children read it */
 } sc_lt_opts_t;
 

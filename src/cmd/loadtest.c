@@ -58,11 +58,14 @@ static void usage(FILE *out)
             "  --listeners-per-space L  L listeners per Space (sets --listeners)\n"
             "  --hls-per-space H      H HLS players per Space (playlist every 2 s, newest segment)\n"
             "  --page-ms MS           speakers' Ogg page duration (default 100)\n"
+            "  --settle-ms MS         listeners start this long after the speakers (default 2000)\n"
             "  --no-record            create them with \"record\": false\n"
             "  --create-rate R        at most R creations per second (default: as fast as answered)\n"
             "  --api-conns C          API connections for the setup (default 8)\n"
             "  --ids-out FILE         write \"ID HOST_TOKEN SPEAKER_TOKEN...\" per Space\n"
             "  --ids FILE             use the Spaces of such a file instead of creating any\n"
+            "  --icecast PASSWORD     an icecast2 server instead: Space i is the mount /lt<i>.ogg, its one\n"
+            "                         speaker the mount's source (user source, this password)\n"
             "thresholds (exit 1 when not met):\n"
             "  --max-stalls N (default 0)  --max-join-p99-ms MS  --min-joined N\n"
             "  --max-details-p99-ms MS     --max-byte-spread PCT\n");
@@ -145,7 +148,7 @@ const char *sc_lt_live_path(const sc_lt_opts_t *o, int idx, char *buf, size_t ca
 {
     if (o->nspaces <= 0)
         return o->live_path;
-    snprintf(buf, cap, "/spaces/%s/live.ogg", o->spaces[idx % o->nspaces].id);
+    snprintf(buf, cap, o->icecast_pw ? "/%s.ogg" : "/spaces/%s/live.ogg", o->spaces[idx % o->nspaces].id);
     return buf;
 }
 
@@ -158,7 +161,7 @@ static int cmp_int(const void *a, const void *b)
 int sc_cmd_loadtest(int argc, char **argv)
 {
     sc_lt_opts_t o = { .listeners = 100, .join_rate = 1000, .duration_s = 10, .timeout_s = -1, .stall_ms = 1500,
-                       .retry = SC_LT_RETRY_BACKOFF, .page_ms = 100 };
+                       .retry = SC_LT_RETRY_BACKOFF, .page_ms = 100, .settle_ms = -1 };
     const char *url = NULL, *allow = NULL;
     long max_stalls = 0, max_join_p99 = -1, min_joined = -1, max_details_p99 = -1, max_spread = -1;
     for (int i = 1; i < argc; i++) {
@@ -185,7 +188,7 @@ int sc_cmd_loadtest(int argc, char **argv)
         NUM("--max-details-p99-ms", max_details_p99) NUM("--max-byte-spread", max_spread)
         NUM("--spaces", o.nspaces) NUM("--speakers", o.speakers) NUM("--listeners-per-space", o.per_space)
         NUM("--hls-per-space", o.hls_per_space) NUM("--page-ms", o.page_ms) NUM("--create-rate", o.create_rate)
-        NUM("--api-conns", o.api_conns)
+        NUM("--api-conns", o.api_conns) NUM("--settle-ms", o.settle_ms)
         if (!strcmp(a, "--scheduled")) {
             o.scheduled = 1;
         } else if (!strcmp(a, "--no-record")) {
@@ -195,6 +198,9 @@ int sc_cmd_loadtest(int argc, char **argv)
             i++;
         } else if (!strcmp(a, "--ids") && v) {
             o.ids_in = v;
+            i++;
+        } else if (!strcmp(a, "--icecast") && v) {
+            o.icecast_pw = v;
             i++;
         } else if (!strcmp(a, "--ids-out") && v) {
             o.ids_out = v;
@@ -242,6 +248,10 @@ int sc_cmd_loadtest(int argc, char **argv)
         fprintf(stderr, "loadtest: URL must be http://HOST:PORT/spaces/ID[/live.ogg] with a numeric address\n");
         return 2;
     }
+    if (o.icecast_pw && (o.speakers > 1 || o.hls_per_space || o.hammer_rate || o.scheduled)) {
+        fprintf(stderr, "loadtest: --icecast: one source per mount, no HLS, no API\n");
+        return 2;
+    }
     if (o.hammer_rate && !o.api_path[0] && o.nspaces <= 0) {
         fprintf(stderr, "loadtest: --hammer needs a spacecast Space URL\n");
         return 2;
@@ -287,7 +297,9 @@ int sc_cmd_loadtest(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     uint64_t t0 = sc_now_ms();
-    uint64_t join_span = o.storm ? 0 : (uint64_t)o.listeners * 1000 / (uint64_t)o.join_rate;
+    if (o.settle_ms < 0) /* speakers on air (and an icecast2 mount existing) before anyone listens */
+        o.settle_ms = o.nspaces > 0 && o.speakers > 0 ? 2000 : 0;
+    uint64_t join_span = (uint64_t)o.settle_ms + (o.storm ? 0 : (uint64_t)o.listeners * 1000 / (uint64_t)o.join_rate);
     uint64_t t_end = t0 + SC_MIN(join_span + (uint64_t)o.duration_s * 1000, (uint64_t)o.timeout_s * 1000);
     /* listeners are compared over the same window: from a second after the last join to the end */
     o.window_ms = SC_MIN(t0 + join_span + 1000, t_end);

@@ -314,6 +314,16 @@ int sc_lt_setup(sc_lt_opts_t *o, sc_lt_setup_stats_t *st)
     memset(st, 0, sizeof *st);
     if (o->ids_in)
         return read_ids(o);
+    if (o->icecast_pw) { /* mounts exist once their source connects: nothing to create */
+        alloc_spaces(o);
+        for (int i = 0; i < o->nspaces; i++) {
+            snprintf(o->spaces[i].id, sizeof o->spaces[i].id, "lt%d", i);
+            for (int k = 0; k < o->speakers; k++)
+                snprintf(o->spaces[i].tokens[k], SC_LT_TOKEN, "%s", o->icecast_pw);
+            o->spaces[i].ok = 1;
+        }
+        return 0;
+    }
     if (!o->admin_key[0]) {
         fprintf(stderr, "loadtest: --spaces creates Spaces: it needs --admin-key (or --ids FILE)\n");
         return -1;

@@ -200,10 +200,12 @@ static void speaker_start(int ep, stream_t *s, int idx, uint64_t now)
     base64(cred, b64, sizeof b64);
     /* the request goes out once connected: a loopback connect completes at once, and a send
      * before then fails with EAGAIN and lands in pend, flushed on EPOLLOUT */
+    char path[96];
+    snprintf(path, sizeof path, g_o->icecast_pw ? "/%s.ogg" : "/spaces/%s/source", sp->id);
     int n = snprintf(req, sizeof req,
-                     "PUT /spaces/%s/source HTTP/1.1\r\nHost: %s\r\nAuthorization: Basic %s\r\n"
+                     "PUT %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Basic %s\r\n"
                      "Content-Type: audio/ogg\r\nExpect: 100-continue\r\nUser-Agent: spacecast-loadtest\r\n\r\n",
-                     sp->id, g_o->host, b64);
+                     path, g_o->host, b64);
     struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT, .data.ptr = s };
     epoll_ctl(ep, EPOLL_CTL_ADD, s->fd, &ev);
     memcpy(s->pend, req, (size_t)n);
@@ -390,7 +392,17 @@ static void on_event(int ep, stream_t *s, uint32_t ev, uint64_t now)
         memcpy(s->in + s->inlen, buf, take);
         s->inlen += take;
         speaker_on_head(ep, s, now);
-    } else { /* a streaming source hears only its refusal: the server is done with it */
+    } else { /* streaming: only a refusal, or (icecast2) a 200 after the 100 Continue */
+        size_t take = SC_MIN((size_t)r, sizeof s->in - 1 - s->inlen);
+        memcpy(s->in + s->inlen, buf, take);
+        s->inlen += take;
+        s->in[s->inlen] = '\0';
+        int status = 0;
+        if (sscanf(s->in, "HTTP/1.%*d %d", &status) == 1 && status >= 200 && status < 300) {
+            if (strstr(s->in, "\r\n\r\n"))
+                s->inlen = 0;
+            return;
+        }
         atomic_fetch_add(&g_prog->speaker_refused, 1);
         drop(ep, s, now);
     }

@@ -272,7 +272,7 @@ int sc_lt_worker(const sc_lt_opts_t *o, int first, int count, int fd, sc_lt_prog
     srand((unsigned)(getpid() ^ sc_now_ns()));
     int ep = epoll_create1(EPOLL_CLOEXEC);
     lt_conn_t *cs = sc_calloc((size_t)count, sizeof *cs);
-    uint64_t t0 = sc_now_ms();
+    uint64_t t0 = sc_now_ms() + (uint64_t)o->settle_ms;
     for (int i = 0; i < count; i++) {
         cs[i].fd = -1;
         cs[i].idx = first + i;
