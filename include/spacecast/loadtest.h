@@ -30,7 +30,7 @@ typedef struct sc_lt_opts {
     int settle_ms;               /* listeners start this long after the speakers */
     char admin_key[128];
     const char *ids_in, *ids_out;
-    const char *icecast_pw;      /* --icecast: Space i is the mount /lt<i>.ogg, this its source password */
+    const char *icecast_pw;      /* --icecast: Space i is the mount /lt<PID>x<i>.ogg, this its source password */
     struct sc_lt_space *spaces; /* set up by the parent before it forks: children read it */
 } sc_lt_opts_t;
 

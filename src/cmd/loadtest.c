@@ -64,7 +64,7 @@ static void usage(FILE *out)
             "  --api-conns C          API connections for the setup (default 8)\n"
             "  --ids-out FILE         write \"ID HOST_TOKEN SPEAKER_TOKEN...\" per Space\n"
             "  --ids FILE             use the Spaces of such a file instead of creating any\n"
-            "  --icecast PASSWORD     an icecast2 server instead: Space i is the mount /lt<i>.ogg, its one\n"
+            "  --icecast PASSWORD     an icecast2 server instead: Space i is the mount /lt<PID>x<i>.ogg, its one\n"
             "                         speaker the mount's source (user source, this password)\n"
             "thresholds (exit 1 when not met):\n"
             "  --max-stalls N (default 0)  --max-join-p99-ms MS  --min-joined N\n"
@@ -375,11 +375,11 @@ int sc_cmd_loadtest(int argc, char **argv)
         uint64_t now = sc_now_ms();
         if (!o.quiet && now >= next_print) {
             uint64_t b = atomic_load(&prog->bytes);
-            fprintf(stderr, "t=%llus connected=%d refused=%d failed=%d stalls=%llu bytes/s=%llu details=%d\n",
+            fprintf(stderr, "t=%llus connected=%d refused=%d failed=%d stalls=%llu bytes/s=%llu details=%d speakers_up=%d\n",
                     (unsigned long long)((now - t0) / 1000), atomic_load(&prog->connected),
                     atomic_load(&prog->refused), atomic_load(&prog->failed),
                     (unsigned long long)atomic_load(&prog->stalls), (unsigned long long)(b - last_bytes),
-                    atomic_load(&prog->details_n));
+                    atomic_load(&prog->details_n), atomic_load(&prog->speakers_up));
             last_bytes = b;
             next_print = now + 1000;
         }

@@ -317,7 +317,8 @@ int sc_lt_setup(sc_lt_opts_t *o, sc_lt_setup_stats_t *st)
     if (o->icecast_pw) { /* mounts exist once their source connects: nothing to create */
         alloc_spaces(o);
         for (int i = 0; i < o->nspaces; i++) {
-            snprintf(o->spaces[i].id, sizeof o->spaces[i].id, "lt%d", i);
+            /* the run's own names: a storm and a crowd of small mounts may run side by side */
+            snprintf(o->spaces[i].id, sizeof o->spaces[i].id, "lt%dx%d", (int)getpid(), i);
             for (int k = 0; k < o->speakers; k++)
                 snprintf(o->spaces[i].tokens[k], SC_LT_TOKEN, "%s", o->icecast_pw);
             o->spaces[i].ok = 1;
