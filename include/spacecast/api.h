@@ -15,6 +15,7 @@ void sc_api_spaces_list(sc_req_t *r);
 void sc_api_spaces_get(sc_req_t *r);
 void sc_api_spaces_start(sc_req_t *r);
 void sc_api_spaces_end(sc_req_t *r);
+void sc_api_spaces_host_token(sc_req_t *r);
 /* api_speakers.c */
 void sc_api_speakers_invite(sc_req_t *r);
 void sc_api_speakers_patch(sc_req_t *r);
@@ -32,6 +33,8 @@ void sc_api_edges_report(sc_req_t *r);
 int sc_api_valid_base_url(const char *u);
 /* api_live.c: GET live.ogg, the listener join */
 void sc_api_live_get(sc_req_t *r);
+/** Register the join counters with the metrics (once, at start). */
+void sc_api_live_metrics_register(void);
 /* api_replay.c */
 void sc_api_replay_get(sc_req_t *r);
 /* api_source.c: Icecast PUT/SOURCE ingest */

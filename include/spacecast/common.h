@@ -10,6 +10,12 @@
 /* Non-blocking calls return these; system errors are negative errno (libuv style). */
 enum { SC_OK = 0, SC_AGAIN = -10001, SC_ERR = -10002, SC_INCOMPLETE = -2 };
 
+/* The audio clock everything runs on: 48 kHz Opus, one 20 ms frame per engine tick. */
+#define SC_RATE 48000                          /* samples per second: Opus' own rate */
+#define SC_FRAME_MS 20                         /* one frame, one engine tick */
+#define SC_FRAME (SC_RATE / 1000 * SC_FRAME_MS) /* 960 samples per frame */
+#define SC_TICKS_PER_S (1000 / SC_FRAME_MS)    /* 50 */
+
 /** A view of bytes owned by someone else (h2o_iovec_t / ngx_str_t shape). */
 typedef struct sc_slice {
     const char *base;
@@ -53,6 +59,16 @@ void *sc_malloc(size_t n);
 void *sc_calloc(size_t n, size_t size);
 void *sc_realloc(void *p, size_t n);
 char *sc_strndup(const char *s, size_t n);
+
+/** A pseudo-random 32-bit number from this thread's own generator (not for secrets: tokens
+ *  and ids use the CSPRNG, token.h). Thread-safe, lock-free. */
+uint32_t sc_rand32(void);
+/* A refused client is told to come back after SC_RETRY_MIN_S..SC_RETRY_MAX_S seconds, spread
+ * so that a crowd refused together does not return together. */
+#define SC_RETRY_MIN_S 2
+#define SC_RETRY_MAX_S 10
+/** Seconds for Retry-After: uniform in [SC_RETRY_MIN_S, SC_RETRY_MAX_S]. */
+int sc_retry_jitter_s(void);
 
 /** Monotonic clock in milliseconds / nanoseconds; wall clock in seconds. */
 uint64_t sc_now_ms(void);

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#define SC_ADMIN_KEY_MIN 16 /* characters: a shorter admin key is refused at start */
+
 typedef struct sc_config {
     /* [server] */
     char listen[128];        /* HOST:PORT for everyone */
@@ -59,5 +61,18 @@ int sc_config_apply_flag(sc_config_t *c, const char *arg, const char *next, int 
 void sc_config_print_help(FILE *out);
 /** Reload only the [limits] section from path into c (SIGHUP). */
 int sc_config_reload_limits(sc_config_t *c, const char *path, char *err, size_t errsz);
+
+/* --- the configuration in force ---------------------------------------------------------------
+ * Every thread reads settings through sc_config(): an immutable snapshot, swapped whole by
+ * sc_config_publish (SIGHUP), so a reader sees the old or the new one, never a torn mix. */
+
+/** The configuration in force: never NULL (the embedded defaults until one is published).
+ *  The snapshot stays valid until sc_config_release_all, so it may be held across calls. */
+const sc_config_t *sc_config(void);
+/** Publish a copy of c as the configuration in force (thread-safe). Earlier snapshots are
+ *  kept (readers hold them without a reference) until sc_config_release_all. */
+void sc_config_publish(const sc_config_t *c);
+/** Free every snapshot and go back to the defaults; only when no other thread runs (exit, tests). */
+void sc_config_release_all(void);
 
 #endif

@@ -1,5 +1,7 @@
 /* conn.h — one client connection on one worker loop: request buffer, output queue,
- * and (for listeners and event streams) a cursor into a shared page chain.
+ * and (for listeners and event streams) a cursor into a shared page chain. What the bytes
+ * mean is the protocol's (sc_proto_t): HTTP for what a listener accepts, or what a handler
+ * upgraded the connection to.
  *
  * A listener's memory is this struct and nothing else: the request buffer is freed once
  * the response starts streaming, and the audio it sends is borrowed from shared pages. */
@@ -15,56 +17,84 @@
 
 struct sc_worker;
 struct sc_conn;
-struct sc_space;
 
 typedef enum {
     SC_CONN_HEAD = 0,  /* reading a request head */
     SC_CONN_BODY,      /* reading a request body */
     SC_CONN_RESPOND,   /* writing a response; then back to HEAD (keep-alive) or close */
     SC_CONN_STREAM,    /* endless response fed from a page chain */
-    SC_CONN_UPGRADED,  /* ingest or WebSocket: its handler owns reads */
+    SC_CONN_UPGRADED,  /* ingest or WebSocket: its protocol owns reads */
     SC_CONN_NSTATES
 } sc_conn_state_t;
+
+/** Lower-case name of a state, for the connections gauge ("head", "stream", ...). */
+const char *sc_conn_state_name(sc_conn_state_t st);
 
 /** What a streaming connection reads from (live audio, events): its chain and counters. */
 typedef struct sc_stream_src {
     sc_chain_t *chain;
     int kind;                     /* SC_STREAM_AUDIO or SC_STREAM_EVENTS */
-    struct sc_space *space;
+    void *owner;                  /* whose stream it is (a Space), for on_leave */
     int max_lag_pages;            /* further behind than this: skipped forward to a sync page */
     void (*on_leave)(struct sc_conn *c); /* called once when a streaming connection closes */
 } sc_stream_src_t;
 
 enum { SC_STREAM_AUDIO = 1, SC_STREAM_EVENTS = 2 };
 
-/** Hooks of a connection whose reads were taken over (ingest, WebSocket). */
-typedef struct sc_conn_ops {
-    /** Bytes arrived (already in conn->rbuf[0..rlen)); consume by sc_conn_consume. Return SC_OK or SC_ERR (close). */
+/** What a connection's bytes mean: the protocol a listener's connections speak (HTTP,
+ *  http.c's sc_http_proto), or what a handler upgraded one to (ingest, WebSocket). The
+ *  connection layer calls these and knows nothing else about the bytes (nginx ls->handler,
+ *  Redis connSetReadHandler). A NULL hook takes the default named. */
+typedef struct sc_proto {
+    const char *name;
+    /** Bytes allocated per connection of a listener speaking this (>= sizeof(sc_conn_t)): the
+     *  protocol's own state follows the sc_conn_t it starts with. 0 = sizeof(sc_conn_t). */
+    size_t conn_size;
+    /** Accepted: arm the first timeout. Default: nothing. */
+    void (*on_open)(struct sc_conn *c);
+    /** How many input bytes may be buffered now. Default: SC_CONN_RBUF_DEFAULT. */
+    uint32_t (*rbuf_limit)(const struct sc_conn *c);
+    /** Bytes arrived (in rbuf[0..rlen)); consume with sc_conn_consume. SC_OK, or SC_ERR to close. */
     int (*on_data)(struct sc_conn *c);
-    /** Output drained completely (for flow control). May be NULL. */
-    void (*on_drain)(struct sc_conn *c);
-    /** The connection is closing: release what the handler owns. Never frees c. */
+    /** rlen reached rbuf_limit. Default: close. */
+    void (*on_buffer_full)(struct sc_conn *c);
+    /** The peer closed its side. Default: close. */
+    void (*on_eof)(struct sc_conn *c);
+    /** The connection's timer fired (streams have their own: the slow-listener cut). Default: close. */
+    void (*on_timeout)(struct sc_conn *c);
+    /** Everything queued is written. Default: nothing. */
+    void (*on_drained)(struct sc_conn *c);
+    /** The connection is closing: release what the protocol owns (never frees c). Default: nothing. */
     void (*on_close)(struct sc_conn *c);
-} sc_conn_ops_t;
+} sc_proto_t;
+
+#define SC_CONN_RBUF_DEFAULT 65536 /* input buffered at most by a protocol that does not say */
+
+/** Where connections come from: a listening socket, the protocol its connections speak, and
+ *  the bookkeeping of whoever admitted them (net/server.c: per-address counts). */
+typedef struct sc_listener {
+    sc_io_t io;
+    const sc_proto_t *proto;
+    int api_port;                          /* the optional API-only port (no listener traffic) */
+    void (*on_closed)(struct sc_conn *c);  /* a connection of this listener closed. May be NULL. */
+} sc_listener_t;
 
 typedef struct sc_conn {
     sc_io_t io;
     struct sc_worker *worker;
+    const sc_listener_t *listener;
+    const sc_proto_t *proto;  /* the listener's, until an upgrade replaces it */
+    void *ctx;                /* the upgraded protocol's state */
     sc_timer_t timer;
     uint8_t state;
-    uint8_t keepalive;
-    uint8_t http10;       /* the request said HTTP/1.0: so does our status line (legacy clients read it) */
     uint8_t closing;      /* close once the output drains */
-    uint8_t counted_listener;
-    uint8_t on_api_port;
     uint8_t paused_read;  /* input not watched: backpressure */
-    uint8_t timer_kind;   /* which timeout the timer stands for */
-    uint16_t route;       /* index for per-route metrics */
-    uint32_t ip_hash;
+    uint8_t lingering;    /* last answer sent, write side shut: reading only to drop (conn.c) */
+    uint32_t ip_hash;     /* the admitting listener's key (per-address count) */
+    uint32_t lingered;    /* bytes dropped while lingering */
     /* request buffer: allocated on demand, freed when streaming */
     char *rbuf;
-    uint32_t rlen, rcap, last_len;
-    uint32_t head_len, body_len, body_expected; /* body_expected: bytes, or UINT32_MAX for chunked */
+    uint32_t rlen, rcap;
     /* output: owned bytes first, then an optional prefix page, then the chain cursor */
     char *wbuf;
     uint32_t wlen, woff;
@@ -79,9 +109,6 @@ typedef struct sc_conn {
     const sc_stream_src_t *src;
     struct sc_conn *snext, *sprev; /* the worker's list of streaming connections */
     struct sc_conn *cnext, *cprev; /* the worker's list of all its connections (shutdown) */
-    const sc_conn_ops_t *ops;
-    void *ctx;            /* handler-owned state for UPGRADED connections */
-    void *chunked;        /* chunked-body decoder while a body is read */
     struct sockaddr_in6 peer;
 } sc_conn_t;
 
@@ -103,12 +130,23 @@ void sc_conn_send_file(sc_conn_t *c, int fd, uint64_t off, uint64_t end);
 int sc_conn_flush(sc_conn_t *c);
 /** Close after the queued output is sent. */
 void sc_conn_close_after_write(sc_conn_t *c);
+/** Close after the queued output is sent, gently: the write side is shut first and whatever
+ *  the peer still sends is dropped until it closes (2 s, 256 KB at most), so the kernel never
+ *  answers its unread bytes with a reset that could overtake the answer. (Every close once
+ *  output drains, c->closing, works this way.) */
+/** A refusal at accept (over a limit): send the answer in buf (ownership taken) and close as
+ *  above, on a connection of its own that counts against no limit; at most a few per worker.
+ *  NULL if there is no room to linger: then buf and fd stay the caller's. */
+sc_conn_t *sc_conn_refuse(struct sc_worker *w, int fd, const struct sockaddr_in6 *peer, char *buf, size_t len);
+/** Descriptors that lingering refusals of nworkers workers may hold at most. */
+int sc_conn_linger_capacity(int nworkers);
 /** Close now; the struct is freed at the end of this loop iteration. */
 void sc_conn_close(sc_conn_t *c, const char *reason);
 /** Drop n bytes from the front of the request buffer. */
 void sc_conn_consume(sc_conn_t *c, size_t n);
-/** Hand reads to ops (ingest, WebSocket); bytes already buffered are delivered at once. */
-void sc_conn_upgrade(sc_conn_t *c, const sc_conn_ops_t *ops, void *ctx);
+/** Hand the connection to another protocol (ingest, WebSocket) with its state ctx; bytes
+ *  already buffered are delivered at once (the connection may be closed on return). */
+void sc_conn_upgrade(sc_conn_t *c, const sc_proto_t *proto, void *ctx);
 /** Stop or resume reading (backpressure for upgraded connections). */
 void sc_conn_pause_read(sc_conn_t *c, int paused);
 /** Bytes queued and not yet written (owned buffer only). */
@@ -120,12 +158,40 @@ const char *sc_conn_peer_str(const sc_conn_t *c, char *out, size_t outsz);
 void sc_conn_set_state(sc_conn_t *c, sc_conn_state_t st);
 
 /* Used by server.c */
-sc_conn_t *sc_conn_new(struct sc_worker *w, int fd, const struct sockaddr_in6 *peer, int on_api_port);
+/** A new connection on worker w, accepted by l (whose protocol's on_open runs); NULL if the
+ *  loop would not take it (the caller closes fd). */
+sc_conn_t *sc_conn_new(struct sc_worker *w, const sc_listener_t *l, int fd, const struct sockaddr_in6 *peer);
 /** Read what the peer has sent, as on EPOLLIN (a fresh connection's request, already there). */
 void sc_conn_read_now(sc_conn_t *c);
 /** Close every connection of worker w (shutdown, on its own thread). */
 void sc_conn_close_all(struct sc_worker *w);
 /** Advance every streaming connection of worker w whose chain has new pages. */
 void sc_conn_pump_streams(struct sc_worker *w);
+/** Free what worker w's sweep keeps (io_uring ring, scratch); after its loop stopped. */
+void sc_conn_worker_done(struct sc_worker *w);
+
+/* --- refusals: every layer that refuses or cuts a client counts it here ------------------- */
+
+typedef enum {
+    SC_REFUSE_MAX_CONNECTIONS = 0,
+    SC_REFUSE_PER_IP,
+    SC_REFUSE_SPACE_FULL,
+    SC_REFUSE_SERVER_FULL,
+    SC_REFUSE_JOIN_RATE,
+    SC_REFUSE_HEADER_TIMEOUT,
+    SC_REFUSE_IDLE_TIMEOUT,
+    SC_REFUSE_MALFORMED,
+    SC_REFUSE_TOO_LARGE,
+    SC_REFUSE_SLOW_LISTENER,
+    SC_REFUSE_RATE_LIMITED,
+    SC_REFUSE_NREASONS
+} sc_refusal_t;
+
+/** Count one refusal (thread-safe, lock-free). */
+void sc_conn_refused(sc_refusal_t why);
+/** Metrics label of a reason ("per_ip", ...); "unknown" out of range. */
+const char *sc_refusal_name(sc_refusal_t r);
+/** Register the connection layer's metrics (connections by state, bytes, refusals). Once. */
+void sc_conn_metrics_register(void);
 
 #endif

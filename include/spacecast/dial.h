@@ -1,5 +1,5 @@
 /* dial.h — blocking TCP connections for our own clients (the edge's origin fetches,
- * `spacecast speak`, the WHIP client) and address text for logs and SDP. */
+ * `spacecast speak`, the WHIP client). */
 #ifndef SC_DIAL_H
 #define SC_DIAL_H
 
@@ -9,7 +9,5 @@
 /** Connect to host:port (each address getaddrinfo gives, in order; family AF_UNSPEC or one
  *  family), with send/receive timeouts if timeout_ms > 0. A blocking fd, or -1. */
 int sc_dial(const char *host, const char *port, int family, int timeout_ms);
-/** An address as text: a v4-mapped one as plain IPv4. Returns out. */
-const char *sc_addr_str(const struct in6_addr *a, char *out, size_t outsz);
 
 #endif

@@ -22,7 +22,5 @@ void sc_engine_speaker_muted(sc_space_t *s, int index, int muted);
 void sc_engine_speaker_removed(sc_space_t *s, int index);
 /** Add the built-in synthetic speaker ("demo-bot") to a live Space (for --demo). */
 void sc_engine_demo_speaker(sc_space_t *s);
-/** Tell listeners of a Space they left (stream source hook, api/api_live.c). */
-void sc_live_listener_left(sc_conn_t *c);
 
 #endif

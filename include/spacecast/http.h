@@ -23,24 +23,27 @@ typedef struct sc_req {
     int responded;
 } sc_req_t;
 
-/** The route table requests are matched against (borrowed; set once before the workers run). */
-void sc_http_set_router(const sc_router_t *router);
-/** The table set, for per-route metrics labels (NULL if none). */
-const sc_router_t *sc_http_router(void);
+/** The protocol of every connection a listener accepts: hand it to the server (cmd/serve.c).
+ *  Its connections carry HTTP's own state (framing, keep-alive, timers) after the sc_conn_t. */
+extern const sc_proto_t sc_http_proto;
 
-/* Called by conn.c */
-void sc_http_conn_started(sc_conn_t *c);
-uint32_t sc_http_rbuf_limit(const sc_conn_t *c);
-void sc_http_on_buffer_full(sc_conn_t *c);
-void sc_http_on_data(sc_conn_t *c);
-void sc_http_on_eof(sc_conn_t *c);
-void sc_http_on_timeout(sc_conn_t *c);
-void sc_http_response_done(sc_conn_t *c);
+/** The route table requests are matched against (borrowed; set once before the workers run).
+ *  Also registers HTTP's metrics (requests by route and status). */
+void sc_http_set_router(const sc_router_t *router);
+
+/** A check of a request's credentials from its head alone (the route's SC_ROUTE_TOKEN or
+ * SC_ROUTE_ADMIN in flags): 1 if it may go on, else 0 with the refusal already answered. */
+typedef int (*sc_http_gate_fn)(sc_req_t *r, unsigned route_flags);
+/** Set the check run before a request with `Expect: 100-continue` is told to send its body
+ * (the composition root sets it; without one, every route's client is told to go on). */
+void sc_http_set_gate(sc_http_gate_fn fn);
 
 /** Reason phrase of a status code. */
 const char *sc_http_reason(int status);
 /** "HTTP/1.0" for a connection whose request said 1.0 (legacy source clients read it), else "HTTP/1.1". */
 const char *sc_http_version(const sc_conn_t *c);
+/** Did the connection's request say HTTP/1.0? 1 or 0. */
+int sc_http_conn_is_10(const sc_conn_t *c);
 /** Send a complete response. extra_headers: "Name: value\r\n..." or NULL. */
 void sc_http_respond(sc_req_t *r, int status, const char *ctype, const void *body, size_t len,
                      const char *extra_headers);
@@ -62,5 +65,40 @@ void sc_http_respond_head(sc_req_t *r, int status, const char *ctype, int64_t co
 /** The request's token: Authorization: Bearer, or ?token= in the query. Returns 0 and the
  * token in out (NUL-terminated), or -1 if none. */
 int sc_http_request_token(const sc_req_t *r, char *out, size_t outsz);
+
+/** The JSON error envelope {"error":{"code","message"}} (new reference): the one shape every
+ *  error of ours has, whoever writes it. */
+json_t *sc_http_error_body(const char *code, const char *message);
+/** This connection carries no second request (it ends after this answer). */
+void sc_http_no_keepalive(sc_req_t *r);
+
+/* --- handlers that take the connection over (ingest, WebSocket) -------------------------- */
+
+enum { SC_HTTP_BODY_NONE = -2, SC_HTTP_BODY_CHUNKED = -1 };
+/** How the request's body is framed: its Content-Length (>= 0), SC_HTTP_BODY_CHUNKED, or
+ *  SC_HTTP_BODY_NONE when the request says neither (a stream that ends when the peer closes). */
+int64_t sc_http_body_framing(const sc_req_t *r);
+/** Take the connection over from HTTP: the request counts as answered with status (101, or the
+ *  200 an ingest answers at its end), its head leaves the buffer (what follows, body or frames,
+ *  stays at rbuf[0..rlen)) and no second request will be read. Then sc_conn_upgrade. */
+void sc_http_take_over(sc_req_t *r, int status);
+
+/* --- requests answered later (HLS blocking reloads) -------------------------------------- */
+
+/** Park the request: it counts as handled; the connection waits, reading nothing, until
+ *  sc_http_unpark. If it closes meanwhile, on_close(c, ctx) runs (once) from its close. */
+void sc_http_park(sc_req_t *r, void (*on_close)(sc_conn_t *c, void *ctx), void *ctx);
+/** Is a request parked on c? */
+int sc_http_parked(const sc_conn_t *c);
+/** Take a parked request back (its hook will not run): a request to answer on c with
+ *  sc_http_respond* (head_only as it was asked). */
+sc_req_t sc_http_unpark(sc_conn_t *c, int head_only);
+
+/* --- one table of status codes ------------------------------------------------------------- */
+
+/** Number of status codes we send (the table of reason phrases and metrics labels). */
+size_t sc_http_status_count(void);
+/** The i-th of them (0 <= i < sc_http_status_count()). */
+int sc_http_status_at(size_t i);
 
 #endif

@@ -3,7 +3,6 @@
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
-#include "spacecast/server.h"
 
 void sc_api_events(sc_req_t *r)
 {
@@ -15,7 +14,7 @@ void sc_api_events(sc_req_t *r)
     char tok[SC_TOKEN_MAX];
     if (sc_http_request_token(r, tok, sizeof tok) == 0) {
         sc_token_claims_t claims;
-        if (sc_space_auth(r, s, SC_ROLE_COHOST, &claims) != 0)
+        if (sc_api_auth(r, s, SC_ROLE_COHOST, &claims) != 0)
             return; /* a token that does not hold up is an error, not a silent downgrade */
         host_view = 1;
     }

@@ -10,7 +10,7 @@
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
 #include "spacecast/hls.h"
-#include "spacecast/server.h"
+#include "spacecast/config.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -38,8 +38,6 @@ typedef struct parked {
     char file[64];
 } parked_t;
 
-static void parked_on_close(sc_conn_t *c);
-static const sc_conn_ops_t parked_ops = { .on_close = parked_on_close };
 
 /* Letters, digits, '.', '-', '_'; no leading dot: a name, never a path. */
 static int name_ok(sc_slice_t s, char *out, size_t outsz)
@@ -113,9 +111,7 @@ static void wake_task(sc_loop_t *loop, void *arg)
     parked_t *p = arg;
     sc_conn_t *c = p->conn;
     if (c) {
-        c->ops = NULL;
-        c->ctx = NULL;
-        sc_req_t r = { .conn = c, .head_only = p->head_only };
+        sc_req_t r = sc_http_unpark(c, p->head_only);
         answer(&r, p);
     }
     free(p);
@@ -128,12 +124,10 @@ static void on_wake(sc_hls_wait_t *w)
     sc_loop_post(p->loop, wake_task, p);
 }
 
-static void parked_on_close(sc_conn_t *c)
+static void parked_on_close(sc_conn_t *c, void *ctx)
 {
-    parked_t *p = c->ctx;
-    c->ctx = NULL;
-    if (!p)
-        return;
+    (void)c;
+    parked_t *p = ctx;
     if (sc_hls_unwait(p->h, &p->w))
         free(p);
     else
@@ -150,20 +144,15 @@ static void park_or_answer(sc_req_t *r, sc_hls_t *h, parked_t *p)
     p->head_only = r->head_only;
     p->w.deadline_ms = sc_now_ms() + SC_HLS_WAIT_MS;
     p->w.wake = on_wake;
-    int rc = c->ops ? SC_OK : SC_AGAIN; /* never the case for a plain request; do not park then */
+    int rc = sc_http_parked(c) ? SC_OK : SC_AGAIN; /* never the case for a plain request; do not park then */
     if (rc == SC_AGAIN) {
-        c->ops = &parked_ops; /* before parking: a wake may be posted at once */
-        c->ctx = p;
+        sc_http_park(r, parked_on_close, p); /* before parking: a wake may be posted at once */
         rc = sc_hls_wait(h, &p->w);
     }
-    if (rc == SC_AGAIN) {
-        r->responded = 1; /* answered later by wake_task, or closed */
-        return;
-    }
-    if (c->ctx == p) {
-        c->ops = NULL;
-        c->ctx = NULL;
-    }
+    if (rc == SC_AGAIN)
+        return; /* answered later by wake_task, or closed */
+    if (sc_http_parked(c))
+        sc_http_unpark(c, r->head_only); /* answered now, on this request */
     if (rc == SC_ERR)
         sc_http_error(r, 400, "too_far_ahead", "_HLS_msn is beyond the next segment");
     else
@@ -215,7 +204,7 @@ static void master_playlist(sc_req_t *r, sc_space_t *s, sc_hls_t *h)
         return;
     }
     char body[512];
-    int opus_bw = sc_server()->cfg.bitrate * 23 / 20; /* plus fMP4 overhead */
+    int opus_bw = sc_config()->bitrate * 23 / 20; /* plus fMP4 overhead */
     int n = snprintf(body, sizeof body,
                      "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-INDEPENDENT-SEGMENTS\n"
                      "#EXT-X-STREAM-INF:BANDWIDTH=72000,AVERAGE-BANDWIDTH=70000,CODECS=\"mp4a.40.2\"\nlive.m3u8\n"
@@ -232,7 +221,7 @@ static void replay_playlist(sc_req_t *r, sc_space_t *s, sc_hls_t *h)
         return;
     }
     char path[700];
-    sc_hls_dir(sc_server()->cfg.data, s->id, path, sizeof path);
+    sc_hls_dir(sc_config()->data, s->id, path, sizeof path);
     strcat(path, "/index");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
@@ -285,7 +274,7 @@ static void replay_playlist(sc_req_t *r, sc_space_t *s, sc_hls_t *h)
 static void from_disk(sc_req_t *r, sc_space_t *s, const char *name)
 {
     char path[700];
-    sc_hls_dir(sc_server()->cfg.data, s->id, path, sizeof path);
+    sc_hls_dir(sc_config()->data, s->id, path, sizeof path);
     size_t n = strlen(path);
     snprintf(path + n, sizeof path - n, "/%s", name);
     int fd = s->record ? open(path, O_RDONLY | O_CLOEXEC) : -1;

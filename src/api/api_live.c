@@ -4,14 +4,35 @@
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
+#include "spacecast/config.h"
 #include "spacecast/live.h"
+#include "spacecast/metrics.h"
 #include "spacecast/server.h"
 #include "spacecast/space.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <sys/socket.h>
+
+#define SC_LISTENER_SNDBUF 16384        /* kernel send buffer of a listener: 4 s of 32 kbps */
+#define SC_LISTENER_USER_TIMEOUT_MS 20000 /* unacknowledged that long: the peer is gone */
+
+static _Atomic uint64_t sc_joins;         /* listeners admitted */
+static _Atomic uint64_t sc_overflow_edge; /* joiners a full instance sent to an edge relay with room */
+
+static void live_metrics(sc_metrics_buf_t *b, void *arg)
+{
+    (void)arg;
+    sc_metrics_printf(b, "# TYPE spacecast_listener_joins_total counter\nspacecast_listener_joins_total %llu\n",
+                      (unsigned long long)atomic_load(&sc_joins));
+    sc_metrics_printf(b, "# HELP spacecast_overflow_total Joiners of a full stream sent elsewhere instead of refused.\n"
+                         "# TYPE spacecast_overflow_total counter\nspacecast_overflow_total{to=\"edge\"} %llu\n",
+                      (unsigned long long)atomic_load(&sc_overflow_edge));
+}
+
+void sc_api_live_metrics_register(void) { sc_metrics_register("live", live_metrics, NULL); }
 
 static json_t *alternatives(sc_space_t *s, int with_live)
 {
@@ -36,18 +57,9 @@ static int overflow_to_edge(sc_req_t *r, sc_space_t *s)
     char url[400], hdr[512];
     snprintf(url, sizeof url, "%s/spaces/%s/live.ogg", base, s->id);
     snprintf(hdr, sizeof hdr, "Location: %s\r\nCache-Control: no-store\r\nAccess-Control-Allow-Origin: *\r\n", url);
-    atomic_fetch_add(&sc_server()->overflow_edge, 1);
+    atomic_fetch_add(&sc_overflow_edge, 1);
     sc_http_respond_json(r, 307, json_pack("{s:s}", "redirect", url), hdr);
     return 1;
-}
-
-void sc_live_listener_left(sc_conn_t *c)
-{
-    if (!c->counted_listener)
-        return;
-    c->counted_listener = 0;
-    atomic_fetch_sub(&sc_server()->listeners, 1);
-    sc_space_listener_leave(c->src->space);
 }
 
 /* Players that read a big block before they play anything get recent audio at once (Icecast's
@@ -72,7 +84,7 @@ void sc_api_live_get(sc_req_t *r)
     sc_space_t *s = sc_api_space(r);
     if (!s)
         return;
-    sc_server_t *srv = sc_server();
+    const sc_config_t *cfg = sc_config();
     if (s->state == SC_SPACE_ENDED || !s->live) {
         sc_http_error_retry(r, 409, "ended", "this Space has ended: listen to the replay", 0, alternatives(s, 0));
         return;
@@ -80,21 +92,21 @@ void sc_api_live_get(sc_req_t *r)
     /* an edge relay (admin key) is not a listener: its listeners are counted by the edge,
      * and it must never be refused by limits meant for the audience */
     int is_edge = sc_api_has_admin_key(r);
-    int retry = 2 + rand() % 9; /* jitter: refused listeners must not come back in step */
+    int retry = sc_retry_jitter_s(); /* refused listeners must not come back in step */
     if (is_edge) {
         /* skip admission */
     } else if (atomic_load(&s->listeners) >= s->max_listeners) {
         if (overflow_to_edge(r, s))
             return;
-        sc_server_refused(SC_REFUSE_SPACE_FULL);
+        sc_conn_refused(SC_REFUSE_SPACE_FULL);
         sc_http_error_retry(r, 503, "space_full", "this Space is full: try HLS, or again soon", retry,
                             alternatives(s, 0));
         return;
     }
-    if (!is_edge && atomic_load(&srv->listeners) >= srv->cfg.max_listeners) {
+    if (!is_edge && sc_spaces_listeners() >= cfg->max_listeners) {
         if (overflow_to_edge(r, s))
             return;
-        sc_server_refused(SC_REFUSE_SERVER_FULL);
+        sc_conn_refused(SC_REFUSE_SERVER_FULL);
         sc_http_error_retry(r, 503, "server_full", "this server is full: try HLS, or again soon", retry,
                             alternatives(s, 0));
         return;
@@ -107,8 +119,8 @@ void sc_api_live_get(sc_req_t *r)
     }
     int wait = is_edge ? 0 : sc_server_join_admit();
     if (wait) {
-        sc_server_refused(SC_REFUSE_JOIN_RATE);
-        sc_http_error_retry(r, 503, "busy", "many listeners are joining: try again in a moment", wait + rand() % 3,
+        sc_conn_refused(SC_REFUSE_JOIN_RATE);
+        sc_http_error_retry(r, 503, "busy", "many listeners are joining: try again in a moment", wait + (int)(sc_rand32() % 3),
                             alternatives(s, 1));
         return;
     }
@@ -125,17 +137,15 @@ void sc_api_live_get(sc_req_t *r)
     /* a listener needs little kernel buffer (16 KB is 4 s of 32 kbps; 19k listeners stuck at
      * once then pin ~600 MB of kernel memory, not GBs), and a peer that
      * vanished without a FIN is cut by the kernel once sent data stays unacknowledged */
-    int sndbuf = 16384, user_timeout_ms = 20000;
+    int sndbuf = SC_LISTENER_SNDBUF, user_timeout_ms = SC_LISTENER_USER_TIMEOUT_MS;
     setsockopt(r->conn->io.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     setsockopt(r->conn->io.fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof user_timeout_ms);
     if (!is_edge) {
-        atomic_fetch_add(&srv->listeners, 1);
-        atomic_fetch_add(&srv->joins, 1);
-        sc_space_listener_join(s);
-        r->conn->counted_listener = 1;
+        atomic_fetch_add(&sc_joins, 1);
+        sc_space_listener_join(s); /* the stream's on_leave counts the leave */
     }
     sc_http_respond_head(r, 200, "audio/ogg", -1,
                          "Cache-Control: no-cache, no-store\r\nAccess-Control-Allow-Origin: *\r\n"
                          "X-Content-Type-Options: nosniff\r\n");
-    sc_conn_start_stream(r->conn, &s->src_live, hdr, start, 0);
+    sc_conn_start_stream(r->conn, is_edge ? &s->src_live_edge : &s->src_live, hdr, start, 0);
 }

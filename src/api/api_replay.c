@@ -4,7 +4,7 @@
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
 #include "spacecast/recorder.h"
-#include "spacecast/server.h"
+#include "spacecast/config.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -18,7 +18,7 @@ void sc_api_replay_get(sc_req_t *r)
     if (!s)
         return;
     char path[600];
-    sc_recorder_path(sc_server()->cfg.data, s->id, path, sizeof path);
+    sc_recorder_path(sc_config()->data, s->id, path, sizeof path);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {

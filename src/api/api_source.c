@@ -114,15 +114,19 @@ static void source_fail(sc_conn_t *c, int status, const char *code, const char *
     char peer[64];
     sc_log_warn("event=source_rejected space=%s peer=%s reason=\"%s\"", src->slot.space ? src->slot.space->id : "-",
                 sc_conn_peer_str(c, peer, sizeof peer), msg);
-    char body[256], resp[512];
-    int bl = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code, msg);
+    /* HTTP let go of this connection: the answer is written here, in the same envelope */
+    json_t *err = sc_http_error_body(code, msg);
+    char *body = json_dumps(err, JSON_COMPACT);
+    json_decref(err);
+    char resp[768];
     int n = snprintf(resp, sizeof resp,
-                     "%s %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                     "%s %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
                      "Connection: close\r\n\r\n%s",
-                     sc_http_version(c), status, sc_http_reason(status), bl, body);
+                     sc_http_version(c), status, sc_http_reason(status), strlen(body), body);
+    free(body);
     sc_conn_pause_read(c, 1);
     c->closing = 1;
-    sc_conn_write(c, resp, (size_t)n);
+    sc_conn_write(c, resp, (size_t)SC_MIN((size_t)n, sizeof resp - 1));
 }
 
 /* The body's bytes to whichever reader the first bytes chose. NULL, or why the source is refused. */
@@ -209,7 +213,8 @@ static void source_on_close(sc_conn_t *c)
     c->ctx = NULL;
 }
 
-static const sc_conn_ops_t sc_source_ops = { .on_data = source_on_data, .on_close = source_on_close };
+static const sc_proto_t sc_source_proto = { .name = "icecast-source", .on_data = source_on_data,
+                                            .on_close = source_on_close };
 
 void sc_api_source_put(sc_req_t *r)
 {
@@ -221,15 +226,14 @@ void sc_api_source_put(sc_req_t *r)
     if (auth && sc_http_parse_basic_auth(*auth, user, sizeof user, tok, sizeof tok) == 0) {
         /* Icecast convention: user "source", the password is the speaker's token */
     } else if (sc_http_request_token(r, tok, sizeof tok) != 0) {
-        sc_http_respond(r, 401, "application/json",
-                        "{\"error\":{\"code\":\"unauthorized\",\"message\":\"source:TOKEN basic auth required\"}}", 78,
-                        "WWW-Authenticate: Basic realm=\"spacecast\"\r\n");
-        r->conn->keepalive = 0;
+        sc_http_no_keepalive(r);
+        sc_http_respond_json(r, 401, sc_http_error_body("unauthorized", "source:TOKEN basic auth required"),
+                             "WWW-Authenticate: Basic realm=\"spacecast\"\r\n");
         return;
     }
     sc_token_claims_t claims;
-    r->conn->keepalive = 0; /* whatever happens, this connection carries no second request */
-    if (sc_space_auth_token(r, s, tok, SC_ROLE_SPEAKER, &claims) != 0)
+    sc_http_no_keepalive(r); /* whatever happens, this connection carries no second request */
+    if (sc_api_auth_token(r, s, tok, SC_ROLE_SPEAKER, &claims) != 0)
         return;
     if (s->state == SC_SPACE_ENDED) {
         sc_http_error(r, 409, "ended", "this Space has ended");
@@ -263,25 +267,23 @@ void sc_api_source_put(sc_req_t *r)
         return;
     }
     src->declared = (sc_codec_t)declared;
-    src->is_chunked = r->conn->body_expected == UINT32_MAX;
-    const sc_slice_t *cl = sc_http_find_header(r->http, "Content-Length");
-    src->remaining = (!src->is_chunked && cl) ? r->conn->body_expected : UINT64_MAX;
-    r->responded = 1;
+    int64_t framing = sc_http_body_framing(r);
+    src->is_chunked = framing == SC_HTTP_BODY_CHUNKED;
+    src->remaining = framing >= 0 ? (uint64_t)framing : UINT64_MAX; /* no length: until the peer closes */
     sc_conn_t *c = r->conn;
     const sc_slice_t *expect = sc_http_find_header(r->http, "Expect");
     int want_continue = expect && sc_slice_eq_nocase(*expect, "100-continue");
     int legacy = sc_slice_eq(r->http->method, "SOURCE");
     sc_log_info("event=source_connected space=%s speaker=%s", s->id, claims.name);
-    sc_conn_consume(c, c->head_len);
-    c->head_len = 0;
+    sc_http_take_over(r, 200);
     /* upgrade first: from here on, drained output no longer means "response done" */
-    sc_conn_upgrade(c, &sc_source_ops, src);
+    sc_conn_upgrade(c, &sc_source_proto, src);
     if (!c->io.loop)
         return;
-    if (want_continue && !c->http10) {
+    if (want_continue && !sc_http_conn_is_10(c)) {
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         sc_conn_write(c, cont, sizeof cont - 1);
-    } else if (legacy || c->http10) {
+    } else if (legacy || sc_http_conn_is_10(c)) {
         static const char ok[] = "HTTP/1.0 200 OK\r\n\r\n"; /* legacy Icecast clients wait for this */
         sc_conn_write(c, ok, sizeof ok - 1);
     }

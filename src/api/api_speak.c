@@ -121,7 +121,9 @@ static void speak_on_text(sc_speak_t *sp, const uint8_t *data, size_t len)
         speak_send_json(sp, json_pack("{s:s}", "type", "pong"));
     } else if (type && !strcmp(type, "mute") && json_is_boolean(muted) && speak_check(sp)) {
         int m = json_is_true(muted);
-        if (m != sp->muted_seen && sc_space_set_muted(sp->slot.space, sc_slice_cstr(sp->name), m) == 0) {
+        sc_space_rc_t rc = m != sp->muted_seen ? sc_space_set_muted(sp->slot.space, sc_slice_cstr(sp->name), m)
+                                               : SC_SPACE_ENOENT;
+        if (rc == SC_SPACE_OK || rc == SC_SPACE_ESTORE) { /* ESTORE: in effect now, stored later */
             sp->muted_seen = m;
             speak_send_json(sp, json_pack("{s:s,s:b}", "type", "muted", "muted", m));
         }
@@ -184,7 +186,7 @@ void sc_api_speak_get(sc_req_t *r)
     if (sc_ws_handshake(r, accept) != 0)
         return;
     sc_token_claims_t claims;
-    if (sc_space_auth(r, s, SC_ROLE_SPEAKER, &claims) != 0)
+    if (sc_api_auth(r, s, SC_ROLE_SPEAKER, &claims) != 0)
         return;
     if (s->state == SC_SPACE_ENDED) {
         sc_http_error(r, 409, "ended", "this Space has ended");

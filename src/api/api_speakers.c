@@ -2,15 +2,16 @@
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
-#include "spacecast/server.h"
 
 #include <stdio.h>
+
+#define SC_REQUESTS_RETRY_S 30 /* a full list of requests to speak empties at the host's pace */
 
 void sc_api_speakers_invite(sc_req_t *r)
 {
     sc_space_t *s = sc_api_space(r);
     sc_token_claims_t claims;
-    if (!s || sc_space_auth(r, s, SC_ROLE_COHOST, &claims) != 0)
+    if (!s || sc_api_auth(r, s, SC_ROLE_COHOST, &claims) != 0)
         return;
     json_t *b = sc_api_body_object(r);
     if (!b)
@@ -37,10 +38,12 @@ void sc_api_speakers_invite(sc_req_t *r)
     int rc = sc_space_invite(s, json_string_value(name), rl, token, sizeof token);
     if (rc < 0) {
         json_decref(b);
-        if (rc == -2)
+        if (rc == SC_SPACE_ETAKEN)
             sc_http_error(r, 409, "name_taken", "a speaker with that name is already in this Space");
-        else if (rc == -3)
+        else if (rc == SC_SPACE_EFULL)
             sc_http_error(r, 409, "full", "this Space has its maximum number of speakers");
+        else if (rc == SC_SPACE_ESTORE)
+            sc_api_not_stored(r, "the invitation could not be stored: try again");
         else
             sc_http_error(r, 400, "invalid", "cannot invite that speaker");
         return;
@@ -54,7 +57,7 @@ void sc_api_speakers_patch(sc_req_t *r)
 {
     sc_space_t *s = sc_api_space(r);
     sc_token_claims_t claims;
-    if (!s || sc_space_auth(r, s, SC_ROLE_COHOST, &claims) != 0)
+    if (!s || sc_api_auth(r, s, SC_ROLE_COHOST, &claims) != 0)
         return;
     json_t *b = sc_api_body_object(r);
     if (!b)
@@ -65,10 +68,14 @@ void sc_api_speakers_patch(sc_req_t *r)
         sc_http_error(r, 400, "invalid", "muted: must be true or false");
         return;
     }
-    int rc = sc_space_set_muted(s, r->args[1], json_is_true(muted));
+    sc_space_rc_t rc = sc_space_set_muted(s, r->args[1], json_is_true(muted));
     json_decref(b);
-    if (rc == 404) {
+    if (rc == SC_SPACE_ENOENT) {
         sc_http_error(r, 404, "not_found", "no such speaker");
+        return;
+    }
+    if (rc == SC_SPACE_ESTORE) {
+        sc_api_not_stored(r, "muted now, but that could not be stored yet: send this again");
         return;
     }
     sc_http_respond_json(r, 200, sc_space_json(s), NULL);
@@ -78,13 +85,15 @@ void sc_api_speakers_delete(sc_req_t *r)
 {
     sc_space_t *s = sc_api_space(r);
     sc_token_claims_t claims;
-    if (!s || sc_space_auth(r, s, SC_ROLE_COHOST, &claims) != 0)
+    if (!s || sc_api_auth(r, s, SC_ROLE_COHOST, &claims) != 0)
         return;
-    int rc = sc_space_remove(s, r->args[1]);
-    if (rc == 404)
+    sc_space_rc_t rc = sc_space_remove(s, r->args[1]);
+    if (rc == SC_SPACE_ENOENT)
         sc_http_error(r, 404, "not_found", "no such speaker");
-    else if (rc == 403)
+    else if (rc == SC_SPACE_EPERM)
         sc_http_error(r, 403, "forbidden", "the host cannot be removed");
+    else if (rc == SC_SPACE_ESTORE)
+        sc_api_not_stored(r, "removed now, but the revocation could not be stored yet: send this again");
     else
         sc_http_respond(r, 204, NULL, NULL, 0, NULL);
 }
@@ -103,15 +112,14 @@ void sc_api_requests_create(sc_req_t *r)
         sc_http_error(r, 400, "invalid", "name: 1 to 64 printable bytes, no '.', '|' or control characters");
         return;
     }
-    if (s->state == SC_SPACE_ENDED) {
-        json_decref(b);
+    sc_space_rc_t rc = sc_space_request(s, json_string_value(name));
+    json_decref(b);
+    if (rc == SC_SPACE_ESTATE) {
         sc_http_error(r, 409, "wrong_state", "the Space has ended");
         return;
     }
-    int rc = sc_space_request(s, json_string_value(name));
-    json_decref(b);
-    if (rc == 429) {
-        sc_http_error_retry(r, 429, "rate_limited", "too many open requests to speak", 30, NULL);
+    if (rc == SC_SPACE_EFULL) {
+        sc_http_error_retry(r, 429, "rate_limited", "too many open requests to speak", SC_REQUESTS_RETRY_S, NULL);
         return;
     }
     sc_http_respond_json(r, 202, json_pack("{s:s}", "status", "requested"), NULL);

@@ -1,7 +1,8 @@
-/* api_util.c — JSON body parsing with the SPEC's 400 answers, Space lookup. */
+/* api_util.c — JSON body parsing with the SPEC's 400 answers, Space lookup, token checks. */
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
-#include "spacecast/server.h"
+#include "spacecast/config.h"
+#include "spacecast/router.h"
 
 #include <openssl/crypto.h>
 
@@ -33,6 +34,46 @@ sc_space_t *sc_api_space(sc_req_t *r)
     if (!s)
         sc_http_error(r, 404, "not_found", "no such Space");
     return s;
+}
+
+int sc_api_auth(sc_req_t *r, sc_space_t *s, sc_role_t min_role, sc_token_claims_t *claims)
+{
+    if (sc_api_has_admin_key(r)) {
+        /* the operator acts as the host of any Space: a host whose token expired (or was
+         * lost) must never leave a Space that cannot start or end */
+        sc_space_host_claims(s, claims);
+        return 0;
+    }
+    char tok[SC_TOKEN_MAX];
+    if (sc_http_request_token(r, tok, sizeof tok) < 0) {
+        sc_http_error(r, 401, "unauthorized", "a token is required (Authorization: Bearer)");
+        return -1;
+    }
+    return sc_api_auth_token(r, s, tok, min_role, claims);
+}
+
+int sc_api_auth_token(sc_req_t *r, sc_space_t *s, const char *tok, sc_role_t min_role, sc_token_claims_t *claims)
+{
+    switch (sc_space_check_token(s, tok, min_role, claims)) {
+    case SC_AUTH_OK:
+        return 0;
+    case SC_AUTH_EXPIRED:
+        sc_http_error(r, 401, "unauthorized", "token expired");
+        break;
+    case SC_AUTH_INVALID:
+        sc_http_error(r, 401, "unauthorized", "invalid token");
+        break;
+    case SC_AUTH_OTHER_SPACE:
+        sc_http_error(r, 403, "forbidden", "token is for another Space");
+        break;
+    case SC_AUTH_REVOKED:
+        sc_http_error(r, 401, "unauthorized", "token revoked");
+        break;
+    case SC_AUTH_ROLE:
+        sc_http_error(r, 403, "forbidden", "your role may not do this");
+        break;
+    }
+    return -1;
 }
 
 int sc_api_parse_time(const json_t *v, int64_t *out)
@@ -83,10 +124,36 @@ int sc_api_space_params(const json_t *b, int max_listeners_limit, int default_re
 
 int sc_api_has_admin_key(const sc_req_t *r)
 {
-    const char *key = sc_server()->admin_key;
+    const char *key = sc_config()->admin_key;
     const sc_slice_t *auth = sc_http_find_header(r->http, "Authorization");
     sc_slice_t tok;
     size_t klen = strlen(key);
     return auth && sc_http_parse_bearer(*auth, &tok) == 0 && klen && tok.len == klen &&
            CRYPTO_memcmp(tok.base, key, klen) == 0;
+}
+
+int sc_api_gate(sc_req_t *r, unsigned route_flags)
+{
+    if (sc_api_has_admin_key(r))
+        return 1;
+    if (route_flags & SC_ROUTE_ADMIN) {
+        sc_api_admin_refuse(r);
+        return 0;
+    }
+    sc_space_t *s = sc_api_space(r);
+    sc_token_claims_t claims;
+    return s && sc_api_auth(r, s, SC_ROLE_SPEAKER, &claims) == 0;
+}
+
+void sc_api_admin_refuse(sc_req_t *r)
+{
+    if (!sc_http_find_header(r->http, "Authorization"))
+        sc_http_error(r, 401, "unauthorized", "the admin key is required (Authorization: Bearer KEY)");
+    else
+        sc_http_error(r, 403, "forbidden", "wrong admin key");
+}
+
+void sc_api_not_stored(sc_req_t *r, const char *message)
+{
+    sc_http_error_retry(r, 503, "storage_unavailable", message, 2, NULL);
 }

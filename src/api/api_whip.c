@@ -7,7 +7,7 @@
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
-#include "spacecast/dial.h"
+#include "spacecast/addr.h"
 #include "spacecast/log.h"
 #include "spacecast/rtc.h"
 #include "spacecast/sdp.h"
@@ -38,7 +38,7 @@ static void rtc_post(sc_req_t *r, sc_rtc_kind_t kind)
     if (!s)
         return;
     sc_token_claims_t claims;
-    if (sc_space_auth(r, s, SC_ROLE_SPEAKER, &claims) != 0)
+    if (sc_api_auth(r, s, SC_ROLE_SPEAKER, &claims) != 0)
         return;
     if (s->state == SC_SPACE_ENDED) {
         sc_http_error(r, 409, "ended", "this Space has ended");
@@ -101,7 +101,7 @@ static void rtc_delete(sc_req_t *r, sc_rtc_kind_t kind)
     if (!s)
         return;
     sc_token_claims_t claims;
-    if (sc_space_auth(r, s, SC_ROLE_SPEAKER, &claims) != 0)
+    if (sc_api_auth(r, s, SC_ROLE_SPEAKER, &claims) != 0)
         return;
     char id[SC_RTC_ID_LEN + 1];
     if (r->args[1].len != SC_RTC_ID_LEN) {

@@ -10,6 +10,7 @@
 #include "spacecast/mixer.h"
 #include "spacecast/ogg.h"
 #include "spacecast/recorder.h"
+#include "spacecast/config.h"
 #include "spacecast/server.h"
 
 #include <math.h>
@@ -20,7 +21,6 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#define SC_FRAME 960
 #define SC_LOBBY_SECONDS 4
 
 typedef struct sc_packet {
@@ -57,7 +57,7 @@ static void lobby_pattern(void)
 {
     int err;
     OpusEncoder *enc = opus_encoder_create(48000, 1, OPUS_APPLICATION_AUDIO, &err);
-    opus_encoder_ctl(enc, OPUS_SET_BITRATE(sc_server()->cfg.bitrate));
+    opus_encoder_ctl(enc, OPUS_SET_BITRATE(sc_config()->bitrate));
     sc_eng.nlobby = SC_LOBBY_SECONDS * 50;
     sc_eng.lobby = sc_calloc(sc_eng.nlobby, sizeof *sc_eng.lobby);
     /* a soft two-note chime each second: calm, unmistakably "waiting", never silence */
@@ -182,38 +182,33 @@ void sc_engine_demo_speaker(sc_space_t *s)
 
 /* --- per-Space audio state ---------------------------------------------------------- */
 
-static int frames_per_page(void) { return SC_MAX(1, sc_server()->cfg.page_ms / 20); }
+static int frames_per_page(void) { return SC_MAX(1, sc_config()->page_ms / 20); }
 
 void sc_engine_space_init(sc_space_t *s)
 {
-    s->src_live = (sc_stream_src_t){ .chain = NULL, .kind = SC_STREAM_AUDIO, .space = s,
-                                     .max_lag_pages = SC_MAX(2, sc_server()->cfg.listener_max_lag_ms /
-                                                                    (frames_per_page() * 20)),
-                                     .on_leave = sc_live_listener_left };
     if (s->state == SC_SPACE_ENDED) {
         if (s->record) { /* a crash during end may have left the file without its last page */
             char path[600];
-            sc_recorder_path(sc_server()->cfg.data, s->id, path, sizeof path);
+            sc_recorder_path(sc_config()->data, s->id, path, sizeof path);
             sc_recorder_repair(path, 1);
         }
         return;
     }
-    sc_mixer_config_t mc = { .channels = 1, .bitrate = sc_server()->cfg.bitrate, .complexity = 5 };
+    sc_mixer_config_t mc = { .channels = 1, .bitrate = sc_config()->bitrate, .complexity = 5, .name = s->id };
     pthread_mutex_lock(&s->audio_mu);
     s->mixer = sc_mixer_new(&mc);
     s->live = sc_live_new(1, sc_eng.preskip ? sc_eng.preskip : (uint16_t)sc_mixer_preskip(s->mixer),
                           frames_per_page(), s->title);
-    s->src_live.chain = &s->live->chain;
     /* publish one page of silence now: a listener arriving before the first tick gets a
      * start point instead of a refusal */
     static const uint8_t silence[] = { 0xf8, 0xff, 0xfe };
     for (int i = 0; i < frames_per_page(); i++)
         sc_live_push(s->live, silence, sizeof silence, SC_FRAME);
     if (s->state == SC_SPACE_LIVE && s->record) /* restarted while live: continue the same file */
-        s->rec = sc_recorder_open(sc_server()->cfg.data, s->id, 1, s->live->preskip, s->title, frames_per_page(),
+        s->rec = sc_recorder_open(sc_config()->data, s->id, 1, s->live->preskip, s->title, frames_per_page(),
                                   1);
     if (s->state == SC_SPACE_LIVE)
-        s->hls = sc_hls_new(s->id, s->record ? sc_server()->cfg.data : NULL, s->live->preskip, s->started_at);
+        s->hls = sc_hls_new(s->id, s->record ? sc_config()->data : NULL, s->live->preskip, s->started_at);
     pthread_mutex_unlock(&s->audio_mu);
 }
 
@@ -221,10 +216,10 @@ void sc_engine_space_started(sc_space_t *s)
 {
     pthread_mutex_lock(&s->audio_mu);
     if (s->record && !s->rec && s->live)
-        s->rec = sc_recorder_open(sc_server()->cfg.data, s->id, 1, s->live->preskip, s->title, frames_per_page(),
+        s->rec = sc_recorder_open(sc_config()->data, s->id, 1, s->live->preskip, s->title, frames_per_page(),
                                   0);
     if (!s->hls && s->live)
-        s->hls = sc_hls_new(s->id, s->record ? sc_server()->cfg.data : NULL, s->live->preskip, s->started_at);
+        s->hls = sc_hls_new(s->id, s->record ? sc_config()->data : NULL, s->live->preskip, s->started_at);
     pthread_mutex_unlock(&s->audio_mu);
 }
 
@@ -345,10 +340,14 @@ static void tick_all(void)
     if (sc_eng.ticks % 10 == 0)
         for (size_t i = 0; i < n; i++)
             update_speaking(all[i]);
-    if (sc_eng.ticks % 50 == 0)
-        for (size_t i = 0; i < n; i++)
+    if (sc_eng.ticks % 50 == 0) {
+        for (size_t i = 0; i < n; i++) {
             if (all[i]->state != SC_SPACE_ENDED)
                 sc_space_tick_second(all[i]);
+            else
+                sc_space_store_retry(all[i]); /* an end the disk did not take yet */
+        }
+    }
     free(all);
     if (published || sc_eng.ticks % 50 == 0)
         sc_server_wake_workers(); /* one wake per worker per page, not per listener */
@@ -373,7 +372,7 @@ static void *engine_main(void *arg)
 
 int sc_engine_start(void)
 {
-    const char *lobby = sc_server()->cfg.lobby_file;
+    const char *lobby = sc_config()->lobby_file;
     lobby_pattern();
     if (lobby[0] && lobby_from_file(lobby) != 0)
         sc_log_warn("event=lobby_file_unusable file=%s using=built_in", lobby);
@@ -382,6 +381,7 @@ int sc_engine_start(void)
     if (sc_eng.tfd < 0 || timerfd_settime(sc_eng.tfd, 0, &its, NULL) < 0)
         return -1;
     sc_recorder_sync_start();
+    sc_hls_init();
     atomic_store(&sc_eng.running, 1);
     return pthread_create(&sc_eng.thread, NULL, engine_main, NULL) == 0 ? 0 : -1;
 }

@@ -11,6 +11,7 @@
 #include "spacecast/common.h"
 #include "spacecast/fmp4.h"
 #include "spacecast/log.h"
+#include "spacecast/metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -702,6 +703,22 @@ static void *hls_main(void *arg)
     return NULL;
 }
 
+static void hls_metrics(sc_metrics_buf_t *b, void *arg)
+{
+    (void)arg;
+    uint64_t segments, dropped, parked;
+    sc_hls_stats(&segments, &dropped, &parked);
+    sc_metrics_printf(b, "# HELP spacecast_hls_segments_total HLS segments cut.\n# TYPE spacecast_hls_segments_total counter\n"
+                         "spacecast_hls_segments_total %llu\n",
+                      (unsigned long long)segments);
+    sc_metrics_printf(b, "# HELP spacecast_hls_dropped_total Mix packets the HLS thread could not take in time.\n"
+                         "# TYPE spacecast_hls_dropped_total counter\nspacecast_hls_dropped_total %llu\n",
+                      (unsigned long long)dropped);
+    sc_metrics_printf(b, "# HELP spacecast_hls_parked Blocking playlist reloads waiting for their part.\n"
+                         "# TYPE spacecast_hls_parked gauge\nspacecast_hls_parked %llu\n",
+                      (unsigned long long)parked);
+}
+
 static void hls_init_once(void)
 {
     pthread_condattr_t ca;
@@ -715,7 +732,10 @@ static void hls_init_once(void)
         pthread_detach(g.thread);
     else
         sc_log_error("event=hls_thread_failed");
+    sc_metrics_register("hls", hls_metrics, NULL);
 }
+
+void sc_hls_init(void) { pthread_once(&g.once, hls_init_once); }
 
 /* --- engine side ------------------------------------------------------------------------ */
 

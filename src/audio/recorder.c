@@ -4,6 +4,7 @@
 #include "spacecast/common.h"
 #include "spacecast/pager.h"
 #include "spacecast/log.h"
+#include "spacecast/metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -257,14 +258,24 @@ static void *sync_main(void *arg)
     return NULL;
 }
 
+static void recorder_metrics(sc_metrics_buf_t *b, void *arg)
+{
+    (void)arg;
+    sc_metrics_printf(b, "# HELP spacecast_recording_failures_total Recordings stopped by a write error (disk full).\n"
+                         "# TYPE spacecast_recording_failures_total counter\nspacecast_recording_failures_total %llu\n",
+                      (unsigned long long)sc_recorder_failures());
+}
+
 void sc_recorder_sync_start(void)
 {
+    sc_metrics_register("recorder", recorder_metrics, NULL);
     atomic_store(&sc_rec_running, 1);
     pthread_create(&sc_rec_thread, NULL, sync_main, NULL);
 }
 
 void sc_recorder_sync_stop(void)
 {
+    sc_metrics_unregister(recorder_metrics, NULL);
     if (!atomic_exchange(&sc_rec_running, 0))
         return;
     pthread_join(sc_rec_thread, NULL);

@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <ini.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -253,5 +255,50 @@ void sc_config_print_help(FILE *out)
         else
             snprintf(def, sizeof def, "%d", *(const int *)dst);
         fprintf(out, "  --%-26s %s (default: %s)\n", flag, o->help, def[0] ? def : "none");
+    }
+}
+
+/* --- the configuration in force ----------------------------------------------------------- */
+
+typedef struct sc_config_snap {
+    sc_config_t cfg;
+    struct sc_config_snap *older; /* every snapshot ever published, freed at exit */
+} sc_config_snap_t;
+
+static _Atomic(sc_config_snap_t *) sc_cfg_now;
+static pthread_mutex_t sc_cfg_mu = PTHREAD_MUTEX_INITIALIZER; /* publishers only */
+static pthread_once_t sc_cfg_once = PTHREAD_ONCE_INIT;
+static sc_config_snap_t sc_cfg_defaults;
+
+static void defaults_once(void) { sc_config_defaults(&sc_cfg_defaults.cfg); }
+
+const sc_config_t *sc_config(void)
+{
+    sc_config_snap_t *s = atomic_load_explicit(&sc_cfg_now, memory_order_acquire);
+    if (s)
+        return &s->cfg;
+    pthread_once(&sc_cfg_once, defaults_once);
+    return &sc_cfg_defaults.cfg;
+}
+
+void sc_config_publish(const sc_config_t *c)
+{
+    sc_config_snap_t *s = sc_malloc(sizeof *s);
+    s->cfg = *c;
+    pthread_mutex_lock(&sc_cfg_mu);
+    s->older = atomic_load_explicit(&sc_cfg_now, memory_order_relaxed);
+    atomic_store_explicit(&sc_cfg_now, s, memory_order_release);
+    pthread_mutex_unlock(&sc_cfg_mu);
+}
+
+void sc_config_release_all(void)
+{
+    pthread_mutex_lock(&sc_cfg_mu);
+    sc_config_snap_t *s = atomic_exchange(&sc_cfg_now, NULL);
+    pthread_mutex_unlock(&sc_cfg_mu);
+    while (s) {
+        sc_config_snap_t *older = s->older;
+        free(s);
+        s = older;
     }
 }

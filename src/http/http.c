@@ -2,77 +2,176 @@
  * answered, counted and closed; it never touches anyone else's connection. */
 #include "spacecast/http.h"
 #include "spacecast/common.h"
+#include "spacecast/config.h"
 #include "spacecast/log.h"
 #include "spacecast/metrics.h"
-#include "spacecast/server.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 
 enum { TIMER_NONE = 0, TIMER_IDLE, TIMER_HEAD };
 #define SC_CHUNKED UINT32_MAX
-#define SC_UPGRADED_RBUF 65536 /* ingest and WebSocket read this much at a time at most */
+#define SC_CHUNK_SLACK 4096     /* request buffer above max_body_bytes for chunk framing */
+#define SC_HEAD_MAX 512         /* a response head without its extra headers fits this */
+#define SC_REJECT_WAIT_MS 1000  /* a 408 goes out or the connection goes, whichever is first */
+#define SC_IDLE_RBUF_MAX 4096   /* an idle keep-alive connection keeps no larger buffer */
+#define SC_HTTP_ROUTES_MAX 64   /* routes counted per status (index 0: no route) */
+
+/* HTTP's state of a connection, after the connection layer's own: the listener allocates
+ * sc_http_proto.conn_size bytes, so every connection HTTP accepted is one of these. */
+typedef struct sc_http_conn {
+    sc_conn_t conn;                /* first */
+    uint32_t head_len, body_len;
+    uint32_t body_expected;        /* bytes, or SC_CHUNKED */
+    uint32_t last_len;             /* rlen at the last incomplete parse (no rescans) */
+    uint16_t route;                /* index for per-route metrics */
+    uint8_t keepalive;
+    uint8_t http10;                /* the request said HTTP/1.0: so does our status line (legacy clients read it) */
+    uint8_t timer_kind;            /* which timeout the timer stands for */
+    sc_http_chunked_t *chunked;    /* chunked-body decoder while a body is read */
+    void (*park_close)(sc_conn_t *c, void *ctx); /* a parked request's release hook */
+    void *park_ctx;
+} sc_http_conn_t;
+
+static inline sc_http_conn_t *hc(sc_conn_t *c) { return (sc_http_conn_t *)c; }
 
 static const sc_router_t *sc_http_routes; /* set once at start, read-only after */
+static sc_http_gate_fn sc_http_gate;       /* may a request that sent Expect: 100-continue go on? */
 
-void sc_http_set_router(const sc_router_t *router) { sc_http_routes = router; }
-const sc_router_t *sc_http_router(void) { return sc_http_routes; }
+void sc_http_set_gate(sc_http_gate_fn fn) { sc_http_gate = fn; }
+
+/* --- one table of status codes: reason phrases and metrics labels ------------------------ */
+
+static const struct {
+    int code;
+    const char *reason;
+} sc_statuses[] = {
+    { 100, "Continue" },
+    { 101, "Switching Protocols" },
+    { 200, "OK" },
+    { 201, "Created" },
+    { 202, "Accepted" },
+    { 204, "No Content" },
+    { 206, "Partial Content" },
+    { 304, "Not Modified" },
+    { 307, "Temporary Redirect" },
+    { 400, "Bad Request" },
+    { 401, "Unauthorized" },
+    { 403, "Forbidden" },
+    { 404, "Not Found" },
+    { 405, "Method Not Allowed" },
+    { 408, "Request Timeout" },
+    { 409, "Conflict" },
+    { 411, "Length Required" },
+    { 413, "Content Too Large" },
+    { 415, "Unsupported Media Type" },
+    { 416, "Range Not Satisfiable" },
+    { 422, "Unprocessable Content" },
+    { 426, "Upgrade Required" },
+    { 429, "Too Many Requests" },
+    { 431, "Request Header Fields Too Large" },
+    { 500, "Internal Server Error" },
+    { 501, "Not Implemented" },
+    { 503, "Service Unavailable" },
+};
+#define SC_NSTATUS SC_ARRAY_LEN(sc_statuses)
+
+/* requests by route and status; the last column is "other" */
+static _Atomic uint64_t sc_requests[SC_HTTP_ROUTES_MAX][SC_NSTATUS + 1];
+
+size_t sc_http_status_count(void) { return SC_NSTATUS; }
+int sc_http_status_at(size_t i) { return i < SC_NSTATUS ? sc_statuses[i].code : 0; }
+
+static size_t status_index(int status)
+{
+    for (size_t i = 0; i < SC_NSTATUS; i++)
+        if (sc_statuses[i].code == status)
+            return i;
+    return SC_NSTATUS;
+}
+
+const char *sc_http_reason(int status)
+{
+    size_t i = status_index(status);
+    return i < SC_NSTATUS ? sc_statuses[i].reason : "Unknown";
+}
+
+static void count_request(unsigned route, int status)
+{
+    if (route >= SC_HTTP_ROUTES_MAX)
+        route = SC_ROUTE_NONE;
+    atomic_fetch_add_explicit(&sc_requests[route][status_index(status)], 1, memory_order_relaxed);
+}
+
+/* Routes that share a metrics label (GET and HEAD of "/web/{}", "/web/{}/{}", ...) are one series. */
+static void http_metrics(sc_metrics_buf_t *b, void *arg)
+{
+    const sc_router_t *rt = arg;
+    size_t nroutes = SC_MIN(rt->n + 1, (size_t)SC_HTTP_ROUTES_MAX);
+    sc_metrics_printf(b, "# HELP spacecast_requests_total Answered requests by route and status.\n"
+                         "# TYPE spacecast_requests_total counter\n");
+    for (size_t r = 0; r < nroutes; r++) {
+        const char *name = sc_router_name(rt, r);
+        int seen = 0;
+        for (size_t k = 0; k < r && !seen; k++)
+            seen = !strcmp(sc_router_name(rt, k), name);
+        if (seen)
+            continue;
+        for (size_t st = 0; st <= SC_NSTATUS; st++) {
+            uint64_t v = 0;
+            for (size_t k = r; k < nroutes; k++)
+                if (!strcmp(sc_router_name(rt, k), name))
+                    v += atomic_load_explicit(&sc_requests[k][st], memory_order_relaxed);
+            if (!v)
+                continue;
+            if (st < SC_NSTATUS)
+                sc_metrics_printf(b, "spacecast_requests_total{route=\"%s\",status=\"%d\"} %llu\n", name,
+                                  sc_statuses[st].code, (unsigned long long)v);
+            else
+                sc_metrics_printf(b, "spacecast_requests_total{route=\"%s\",status=\"other\"} %llu\n", name,
+                                  (unsigned long long)v);
+        }
+    }
+}
+
+void sc_http_set_router(const sc_router_t *router)
+{
+    if (sc_http_routes)
+        sc_metrics_unregister(http_metrics, (void *)sc_http_routes);
+    sc_http_routes = router;
+    if (router)
+        sc_metrics_register("http", http_metrics, (void *)router);
+}
 
 static void arm(sc_conn_t *c, int kind, int ms)
 {
     if (!c->io.loop)
         return; /* closed while answering (e.g. a 408 that went out at once) */
-    c->timer_kind = (uint8_t)kind;
+    hc(c)->timer_kind = (uint8_t)kind;
     sc_timer_arm(sc_loop_timers(c->io.loop), &c->timer, sc_loop_now(c->io.loop), (uint64_t)ms);
 }
 
-void sc_http_conn_started(sc_conn_t *c) { arm(c, TIMER_IDLE, sc_server()->cfg.header_timeout_ms); }
-
-uint32_t sc_http_rbuf_limit(const sc_conn_t *c)
+static void http_on_open(sc_conn_t *c)
 {
-    const sc_config_t *cfg = &sc_server()->cfg;
-    if (c->state == SC_CONN_UPGRADED)
-        return SC_UPGRADED_RBUF;
+    hc(c)->keepalive = 1;
+    arm(c, TIMER_IDLE, sc_config()->header_timeout_ms);
+}
+
+static uint32_t http_rbuf_limit(const sc_conn_t *c)
+{
+    const sc_config_t *cfg = sc_config();
     if (c->state == SC_CONN_BODY)
-        return c->head_len + (uint32_t)cfg->max_body_bytes + 4096; /* slack for chunk framing */
+        return ((const sc_http_conn_t *)c)->head_len + (uint32_t)cfg->max_body_bytes + SC_CHUNK_SLACK;
     return (uint32_t)cfg->max_header_bytes;
 }
 
-const char *sc_http_reason(int status)
-{
-    switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 416: return "Range Not Satisfiable";
-    case 422: return "Unprocessable Content";
-    case 426: return "Upgrade Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
-    }
-}
+int sc_http_conn_is_10(const sc_conn_t *c) { return ((const sc_http_conn_t *)c)->http10; }
 
-const char *sc_http_version(const sc_conn_t *c) { return c->http10 ? "HTTP/1.0" : "HTTP/1.1"; }
+const char *sc_http_version(const sc_conn_t *c)
+{
+    return ((const sc_http_conn_t *)c)->http10 ? "HTTP/1.0" : "HTTP/1.1";
+}
 
 static size_t head_format(const sc_conn_t *c, char *out, size_t cap, int status, const char *ctype, int64_t clen,
                           int keepalive, const char *extra)
@@ -91,7 +190,7 @@ static size_t head_format(const sc_conn_t *c, char *out, size_t cap, int status,
 static void req_count(sc_req_t *r, int status)
 {
     r->responded = 1;
-    sc_metrics_request(r->conn->route, status);
+    count_request(hc(r->conn)->route, status);
 }
 
 void sc_http_respond(sc_req_t *r, int status, const char *ctype, const void *body, size_t len,
@@ -101,9 +200,9 @@ void sc_http_respond(sc_req_t *r, int status, const char *ctype, const void *bod
     req_count(r, status);
     size_t extra = extra_headers ? strlen(extra_headers) : 0;
     size_t blen = r->head_only || status == 304 || status == 204 ? 0 : len;
-    char *buf = sc_malloc(512 + extra + blen);
-    size_t n = head_format(c, buf, 512 + extra, status, ctype,
-                           status == 304 || status == 204 ? -1 : (int64_t)len, c->keepalive, extra_headers);
+    char *buf = sc_malloc(SC_HEAD_MAX + extra + blen);
+    size_t n = head_format(c, buf, SC_HEAD_MAX + extra, status, ctype,
+                           status == 304 || status == 204 ? -1 : (int64_t)len, hc(c)->keepalive, extra_headers);
     if (blen)
         memcpy(buf + n, body, blen);
     sc_conn_set_state(c, SC_CONN_RESPOND);
@@ -116,10 +215,11 @@ void sc_http_respond_head(sc_req_t *r, int status, const char *ctype, int64_t co
     sc_conn_t *c = r->conn;
     req_count(r, status);
     if (content_length < 0)
-        c->keepalive = 0;
+        hc(c)->keepalive = 0;
     size_t extra = extra_headers ? strlen(extra_headers) : 0;
-    char *buf = sc_malloc(512 + extra);
-    size_t n = head_format(c, buf, 512 + extra, status, ctype, content_length, c->keepalive, extra_headers);
+    char *buf = sc_malloc(SC_HEAD_MAX + extra);
+    size_t n = head_format(c, buf, SC_HEAD_MAX + extra, status, ctype, content_length, hc(c)->keepalive,
+                           extra_headers);
     sc_conn_set_state(c, SC_CONN_RESPOND);
     /* the body (stream, file) is queued next by the caller, which then flushes */
     if (r->head_only)
@@ -146,20 +246,20 @@ void sc_http_respond_json(sc_req_t *r, int status, json_t *obj, const char *extr
     free(s);
 }
 
-static json_t *error_body(const char *code, const char *message)
+json_t *sc_http_error_body(const char *code, const char *message)
 {
     return json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", message);
 }
 
 void sc_http_error(sc_req_t *r, int status, const char *code, const char *message)
 {
-    sc_http_respond_json(r, status, error_body(code, message), NULL);
+    sc_http_respond_json(r, status, sc_http_error_body(code, message), NULL);
 }
 
 void sc_http_error_retry(sc_req_t *r, int status, const char *code, const char *message, int retry_after,
                          json_t *alternatives)
 {
-    json_t *body = error_body(code, message);
+    json_t *body = sc_http_error_body(code, message);
     json_object_set_new(json_object_get(body, "error"), "retry_after", json_integer(retry_after));
     if (alternatives)
         json_object_set_new(body, "alternatives", alternatives);
@@ -184,14 +284,14 @@ int sc_http_request_token(const sc_req_t *r, char *out, size_t outsz)
 /* A request we cannot even frame: answer with the SPEC body, count, close. */
 static void reject(sc_conn_t *c, int status, const char *code, const char *message, sc_refusal_t why)
 {
-    sc_server_refused(why);
-    sc_metrics_request(SC_ROUTE_NONE, status);
-    c->keepalive = 0;
+    sc_conn_refused(why);
+    count_request(SC_ROUTE_NONE, status);
+    hc(c)->keepalive = 0;
     c->closing = 1;
-    json_t *body = error_body(code, message);
+    json_t *body = sc_http_error_body(code, message);
     char *s = json_dumps(body, JSON_COMPACT);
     json_decref(body);
-    char head[256];
+    char head[SC_HEAD_MAX];
     size_t n = head_format(c, head, sizeof head, status, "application/json", (int64_t)strlen(s), 0, NULL);
     size_t slen = strlen(s);
     char *buf = sc_malloc(n + slen);
@@ -204,14 +304,8 @@ static void reject(sc_conn_t *c, int status, const char *code, const char *messa
     sc_conn_write_owned(c, buf, n + slen);
 }
 
-void sc_http_on_buffer_full(sc_conn_t *c)
+static void http_on_buffer_full(sc_conn_t *c)
 {
-    if (c->state == SC_CONN_UPGRADED) {
-        /* not HTTP any more: an answer would corrupt the stream; a handler that stops
-         * consuming its input is dropped */
-        sc_conn_close(c, "upgraded_buffer_full");
-        return;
-    }
     if (c->state == SC_CONN_RESPOND) {
         sc_conn_pause_read(c, 1); /* pipelined requests wait until this response is out */
         return;
@@ -222,35 +316,26 @@ void sc_http_on_buffer_full(sc_conn_t *c)
         reject(c, 431, "header_too_large", "request head too large", SC_REFUSE_TOO_LARGE);
 }
 
-void sc_http_on_eof(sc_conn_t *c)
+static void http_on_eof(sc_conn_t *c)
 {
     if (c->state == SC_CONN_RESPOND) {
-        c->keepalive = 0; /* half-closed: finish the answer, then close */
+        hc(c)->keepalive = 0; /* half-closed: finish the answer, then close */
         c->closing = 1;
         sc_conn_pause_read(c, 1);
-        return;
-    }
-    if (c->state == SC_CONN_UPGRADED && c->ops && c->ops->on_data) {
-        /* ingest: ffmpeg ends a Content-Length-less body by closing */
-        sc_conn_close(c, "peer_closed");
         return;
     }
     sc_conn_close(c, "peer_closed");
 }
 
-void sc_http_on_timeout(sc_conn_t *c)
+static void http_on_timeout(sc_conn_t *c)
 {
-    if (c->state == SC_CONN_UPGRADED && c->ops) {
-        sc_conn_close(c, "upgraded_timeout");
-        return;
-    }
-    if (c->timer_kind == TIMER_IDLE) {
-        sc_server_refused(SC_REFUSE_IDLE_TIMEOUT);
+    if (hc(c)->timer_kind == TIMER_IDLE) {
+        sc_conn_refused(SC_REFUSE_IDLE_TIMEOUT);
         sc_conn_close(c, "idle_timeout");
     } else if (c->state == SC_CONN_HEAD || c->state == SC_CONN_BODY) {
         reject(c, 408, "timeout", "request not completed in time", SC_REFUSE_HEADER_TIMEOUT);
         /* the answer must not wait on a client that does not read either */
-        arm(c, TIMER_HEAD, 1000);
+        arm(c, TIMER_HEAD, SC_REJECT_WAIT_MS);
     } else {
         sc_conn_close(c, "timeout");
     }
@@ -261,99 +346,123 @@ static void dispatch(sc_conn_t *c);
 /* Parse the head; decide the body framing. Returns 1 when ready to dispatch, 0 to wait. */
 static int read_head(sc_conn_t *c, sc_http_request_t *req)
 {
-    int r = sc_http_parse_request(c->rbuf, c->rlen, c->last_len, req);
+    sc_http_conn_t *h = hc(c);
+    int r = sc_http_parse_request(c->rbuf, c->rlen, h->last_len, req);
     if (r == SC_INCOMPLETE) {
-        c->last_len = c->rlen;
-        if (c->timer_kind == TIMER_IDLE)
-            arm(c, TIMER_HEAD, sc_server()->cfg.header_timeout_ms);
+        h->last_len = c->rlen;
+        if (h->timer_kind == TIMER_IDLE)
+            arm(c, TIMER_HEAD, sc_config()->header_timeout_ms);
         return 0;
     }
+    h->last_len = 0;
     if (r < 0) {
         reject(c, 400, "malformed", "malformed request", SC_REFUSE_MALFORMED);
         return 0;
     }
-    c->head_len = (uint32_t)r;
-    c->body_len = 0;
-    c->http10 = req->minor_version == 0;
-    if (req->minor_version == 0) {
-        const sc_slice_t *conn = sc_http_find_header(req, "Connection");
-        c->keepalive = conn && sc_http_header_has_token(*conn, "keep-alive");
-    } else {
-        const sc_slice_t *conn = sc_http_find_header(req, "Connection");
-        c->keepalive = !(conn && sc_http_header_has_token(*conn, "close"));
+    h->head_len = (uint32_t)r;
+    h->body_len = 0;
+    h->http10 = req->minor_version == 0;
+    const sc_slice_t *conn = sc_http_find_header(req, "Connection");
+    if (req->minor_version == 0)
+        h->keepalive = conn && sc_http_header_has_token(*conn, "keep-alive");
+    else
+        h->keepalive = !(conn && sc_http_header_has_token(*conn, "close"));
+    uint64_t length = 0;
+    const char *why = "malformed request";
+    int framing = sc_http_request_framing(req, &length, &why);
+    if (framing < 0) {
+        reject(c, 400, "malformed", why, SC_REFUSE_MALFORMED);
+        return 0;
     }
-    const sc_slice_t *te = sc_http_find_header(req, "Transfer-Encoding");
-    const sc_slice_t *cl = sc_http_find_header(req, "Content-Length");
-    if (te) {
-        if (cl || !sc_slice_eq_nocase(*te, "chunked")) {
-            reject(c, 400, "malformed", "unsupported Transfer-Encoding", SC_REFUSE_MALFORMED);
-            return 0;
-        }
-        c->body_expected = SC_CHUNKED;
-    } else if (cl) {
-        uint64_t v = 0;
-        if (cl->len == 0 || cl->len > 12) {
-            reject(c, 400, "malformed", "bad Content-Length", SC_REFUSE_MALFORMED);
-            return 0;
-        }
-        for (size_t i = 0; i < cl->len; i++) {
-            if (cl->base[i] < '0' || cl->base[i] > '9') {
-                reject(c, 400, "malformed", "bad Content-Length", SC_REFUSE_MALFORMED);
-                return 0;
-            }
-            v = v * 10 + (uint64_t)(cl->base[i] - '0');
-        }
-        c->body_expected = v > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)v;
-    } else {
-        c->body_expected = 0;
-    }
+    if (framing == SC_HTTP_FRAMING_CHUNKED)
+        h->body_expected = SC_CHUNKED;
+    else
+        h->body_expected = length > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)length;
     return 1;
 }
 
-static sc_http_chunked_t *chunked_state(sc_conn_t *c)
+static sc_http_chunked_t *chunked_state(sc_http_conn_t *h)
 {
-    if (!c->chunked)
-        c->chunked = sc_calloc(1, sizeof(sc_http_chunked_t));
-    return c->chunked;
+    if (!h->chunked)
+        h->chunked = sc_calloc(1, sizeof(sc_http_chunked_t));
+    return h->chunked;
 }
 
 /* Read body bytes; returns 1 when the body is complete. */
 static int read_body(sc_conn_t *c)
 {
-    uint32_t have = c->rlen - c->head_len;
-    if (c->body_expected != SC_CHUNKED)
-        return have >= c->body_expected;
+    sc_http_conn_t *h = hc(c);
+    uint32_t have = c->rlen - h->head_len;
+    if (h->body_expected != SC_CHUNKED)
+        return have >= h->body_expected;
     /* decode in place what arrived since last time: raw bytes sit after the decoded ones */
-    char *raw = c->rbuf + c->head_len + c->body_len;
-    size_t rawlen = c->rlen - c->head_len - c->body_len;
+    char *raw = c->rbuf + h->head_len + h->body_len;
+    size_t rawlen = c->rlen - h->head_len - h->body_len;
     size_t dec = rawlen;
-    ssize_t r = sc_http_decode_chunked(chunked_state(c), raw, &dec);
+    ssize_t r = sc_http_decode_chunked(chunked_state(h), raw, &dec);
     if (r == -1) {
         reject(c, 400, "malformed", "bad chunked encoding", SC_REFUSE_MALFORMED);
         return 0;
     }
-    if (r >= 0) {
-        /* move the pipelined rest right behind the decoded body */
-        memmove(raw + dec, raw + rawlen - (size_t)r, (size_t)r);
-    }
-    c->body_len += (uint32_t)dec;
-    c->rlen = c->head_len + c->body_len + (r >= 0 ? (uint32_t)r : 0);
-    if (c->body_len > (uint32_t)sc_server()->cfg.max_body_bytes) {
+    /* the decoder already left the pipelined rest (r bytes) right behind the decoded body */
+    h->body_len += (uint32_t)dec;
+    c->rlen = h->head_len + h->body_len + (r >= 0 ? (uint32_t)r : 0);
+    if (h->body_len > (uint32_t)sc_config()->max_body_bytes) {
         reject(c, 413, "too_large", "request body too large", SC_REFUSE_TOO_LARGE);
         return 0;
     }
     if (r == SC_INCOMPLETE)
         return 0;
-    free(c->chunked);
-    c->chunked = NULL;
-    c->body_expected = c->body_len;
+    free(h->chunked);
+    h->chunked = NULL;
+    h->body_expected = h->body_len;
     return 1;
+}
+
+/* A client that asks before sending its body gets the final answer now if the head alone
+ * decides it (no such route, or credentials that do not hold up), and 100 Continue only
+ * otherwise: nobody unauthenticated is invited to upload. Returns 1 to go on reading. */
+static void route(sc_req_t *r);
+
+static int expect_continue(sc_conn_t *c, const sc_http_request_t *req, const sc_route_t *rt,
+                           const sc_slice_t *args)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    sc_http_conn_t *h = hc(c);
+    if (rt && (!(rt->flags & (SC_ROUTE_TOKEN | SC_ROUTE_ADMIN)) || !sc_http_gate)) {
+        sc_conn_write(c, cont, sizeof cont - 1);
+        return c->io.loop != NULL;
+    }
+    sc_req_t r = { .conn = c, .http = req };
+    uint8_t keepalive = h->keepalive;
+    h->keepalive = 0; /* answered before its body: the body must never be read as a request */
+    sc_conn_set_state(c, SC_CONN_RESPOND);
+    if (!rt) {
+        route(&r); /* its 404 or 405 */
+    } else {
+        memcpy(r.args, args, sizeof r.args);
+        h->route = (uint16_t)sc_router_index(sc_http_routes, rt);
+        if (sc_http_gate(&r, rt->flags)) {
+            h->keepalive = keepalive;
+            sc_conn_set_state(c, SC_CONN_BODY);
+            sc_conn_write(c, cont, sizeof cont - 1);
+            return c->io.loop != NULL;
+        }
+    }
+    if (c->io.loop && !r.responded)
+        sc_http_error(&r, 403, "forbidden", "not allowed");
+    if (c->io.loop) {
+        c->closing = 1;
+        sc_conn_pause_read(c, 1);
+    }
+    return 0;
 }
 
 static __thread int sc_http_depth; /* pipelined answers loop here instead of recursing */
 
-void sc_http_on_data(sc_conn_t *c)
+static int http_on_data(sc_conn_t *c)
 {
+    sc_http_conn_t *h = hc(c);
     sc_http_depth++;
     while (c->io.loop && (c->state == SC_CONN_HEAD || c->state == SC_CONN_BODY) && c->rlen) {
         if (c->state == SC_CONN_HEAD) {
@@ -367,31 +476,35 @@ void sc_http_on_data(sc_conn_t *c)
                 dispatch(c); /* ingest reads its own body */
                 break;
             }
-            if (c->body_expected != SC_CHUNKED && c->body_expected > (uint32_t)sc_server()->cfg.max_body_bytes) {
+            if (h->body_expected != SC_CHUNKED && h->body_expected > (uint32_t)sc_config()->max_body_bytes) {
                 reject(c, 413, "too_large", "request body too large", SC_REFUSE_TOO_LARGE);
                 break;
             }
-            if (c->body_expected) {
-                const sc_slice_t *exp = sc_http_find_header(&req, "Expect");
+            if (h->body_expected) {
                 sc_conn_set_state(c, SC_CONN_BODY);
-                if (exp && sc_slice_eq_nocase(*exp, "100-continue") && c->rlen == c->head_len) {
-                    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-                    sc_conn_write(c, cont, sizeof cont - 1);
-                }
+                /* the body is part of the request: it has the head's deadline, and one whose
+                 * head came whole still gets one (not the idle timeout's silent close) */
+                if (h->timer_kind != TIMER_HEAD)
+                    arm(c, TIMER_HEAD, sc_config()->header_timeout_ms);
+                const sc_slice_t *exp = sc_http_find_header(&req, "Expect");
+                if (exp && sc_slice_eq_nocase(*exp, "100-continue") && c->rlen == h->head_len &&
+                    !expect_continue(c, &req, rt, args))
+                    break; /* answered from the head alone; the body is never read */
             }
         }
-        if (c->body_expected && !read_body(c))
+        if (h->body_expected && !read_body(c))
             break;
         dispatch(c);
     }
     sc_http_depth--;
+    return SC_OK;
 }
 
 /* Find the handler and run it, or answer what no handler will. */
 static void route(sc_req_t *r)
 {
     if (sc_slice_eq(r->http->method, "OPTIONS") && sc_slice_eq(r->http->target, "*")) {
-        r->conn->route = (uint16_t)sc_router_index(sc_http_routes, NULL);
+        hc(r->conn)->route = (uint16_t)sc_router_index(sc_http_routes, NULL);
         /* a question about the server itself (RFC 9110 9.3.7): libshout (ices2, GStreamer's
          * shout2send, ezstream, mpd) asks it before its PUT, offering a TLS upgrade we decline
          * by answering plainly; a 404 here is its "Login failed" */
@@ -400,7 +513,7 @@ static void route(sc_req_t *r)
     }
     int known;
     const sc_route_t *rt = sc_router_match(sc_http_routes, r->http->method, r->http->path, r->args, &known);
-    r->conn->route = (uint16_t)sc_router_index(sc_http_routes, rt);
+    hc(r->conn)->route = (uint16_t)sc_router_index(sc_http_routes, rt);
     if (!rt) {
         if (known)
             sc_http_error(r, 405, "method_not_allowed", "method not allowed on this resource");
@@ -409,7 +522,7 @@ static void route(sc_req_t *r)
         return;
     }
     r->head_only = sc_slice_eq(r->http->method, "HEAD");
-    if ((rt->flags & SC_ROUTE_PUBLIC) && r->conn->on_api_port) {
+    if ((rt->flags & SC_ROUTE_PUBLIC) && r->conn->listener->api_port) {
         sc_http_error(r, 404, "not_found", "listener routes are on the public port");
         return;
     }
@@ -418,39 +531,111 @@ static void route(sc_req_t *r)
 
 static void dispatch(sc_conn_t *c)
 {
+    sc_http_conn_t *h = hc(c);
     sc_http_request_t req;
     /* parse again: slices must point into the buffer as it is now */
-    if (sc_http_parse_request(c->rbuf, c->head_len, 0, &req) != (int)c->head_len) {
+    if (sc_http_parse_request(c->rbuf, h->head_len, 0, &req) != (int)h->head_len) {
         reject(c, 400, "malformed", "malformed request", SC_REFUSE_MALFORMED);
         return;
     }
     sc_timer_cancel(sc_loop_timers(c->io.loop), &c->timer);
-    c->timer_kind = TIMER_NONE;
+    h->timer_kind = TIMER_NONE;
     sc_req_t r = { .conn = c, .http = &req };
-    r.body = sc_slice(c->rbuf + c->head_len, c->body_expected == SC_CHUNKED ? 0 : c->body_expected);
+    r.body = sc_slice(c->rbuf + h->head_len, h->body_expected == SC_CHUNKED ? 0 : h->body_expected);
     sc_conn_set_state(c, SC_CONN_RESPOND);
     route(&r);
     if (!r.responded && c->io.loop && c->state == SC_CONN_RESPOND)
         sc_http_error(&r, 500, "internal", "no response");
 }
 
-void sc_http_response_done(sc_conn_t *c)
+/* Everything queued is out: a response is done (keep-alive: the next request), else nothing. */
+static void http_on_drained(sc_conn_t *c)
 {
-    if (!c->keepalive) {
+    if (c->state != SC_CONN_RESPOND || hc(c)->park_close)
+        return; /* a head queued while the body is still to come, or a parked request */
+    sc_http_conn_t *h = hc(c);
+    if (!h->keepalive) {
         sc_conn_close(c, "done");
         return;
     }
-    sc_conn_consume(c, c->head_len + c->body_expected);
-    c->head_len = c->body_len = c->body_expected = 0;
+    sc_conn_consume(c, h->head_len + h->body_expected);
+    h->head_len = h->body_len = h->body_expected = h->last_len = 0;
     sc_conn_set_state(c, SC_CONN_HEAD);
-    arm(c, c->rlen ? TIMER_HEAD : TIMER_IDLE, c->rlen ? sc_server()->cfg.header_timeout_ms
-                                                       : sc_server()->cfg.idle_timeout_ms);
-    if (c->rlen == 0 && c->rcap > 4096) {
+    const sc_config_t *cfg = sc_config();
+    arm(c, c->rlen ? TIMER_HEAD : TIMER_IDLE, c->rlen ? cfg->header_timeout_ms : cfg->idle_timeout_ms);
+    if (c->rlen == 0 && c->rcap > SC_IDLE_RBUF_MAX) {
         free(c->rbuf); /* an idle keep-alive connection keeps no large buffer */
         c->rbuf = NULL;
         c->rcap = 0;
     }
     sc_conn_pause_read(c, 0);
     if (c->rlen && sc_http_depth == 0)
-        sc_http_on_data(c);
+        http_on_data(c);
+}
+
+static void http_on_close(sc_conn_t *c)
+{
+    sc_http_conn_t *h = hc(c);
+    free(h->chunked);
+    h->chunked = NULL;
+    if (h->park_close) {
+        void (*fn)(sc_conn_t *, void *) = h->park_close;
+        h->park_close = NULL;
+        fn(c, h->park_ctx);
+    }
+}
+
+const sc_proto_t sc_http_proto = {
+    .name = "http",
+    .conn_size = sizeof(sc_http_conn_t),
+    .on_open = http_on_open,
+    .rbuf_limit = http_rbuf_limit,
+    .on_data = http_on_data,
+    .on_buffer_full = http_on_buffer_full,
+    .on_eof = http_on_eof,
+    .on_timeout = http_on_timeout,
+    .on_drained = http_on_drained,
+    .on_close = http_on_close,
+};
+
+/* --- for handlers ---------------------------------------------------------------------- */
+
+void sc_http_no_keepalive(sc_req_t *r) { hc(r->conn)->keepalive = 0; }
+
+int64_t sc_http_body_framing(const sc_req_t *r)
+{
+    const sc_http_conn_t *h = (const sc_http_conn_t *)r->conn;
+    if (h->body_expected == SC_CHUNKED)
+        return SC_HTTP_BODY_CHUNKED;
+    if (!sc_http_find_header(r->http, "Content-Length"))
+        return SC_HTTP_BODY_NONE;
+    return h->body_expected;
+}
+
+void sc_http_take_over(sc_req_t *r, int status)
+{
+    sc_conn_t *c = r->conn;
+    sc_http_conn_t *h = hc(c);
+    req_count(r, status);
+    h->keepalive = 0;
+    sc_conn_consume(c, h->head_len); /* what follows the head (a body, frames) stays */
+    h->head_len = h->body_len = h->body_expected = h->last_len = 0;
+}
+
+void sc_http_park(sc_req_t *r, void (*on_close)(sc_conn_t *c, void *ctx), void *ctx)
+{
+    sc_http_conn_t *h = hc(r->conn);
+    r->responded = 1; /* answered later, or never if the connection goes first */
+    h->park_close = on_close;
+    h->park_ctx = ctx;
+}
+
+int sc_http_parked(const sc_conn_t *c) { return ((const sc_http_conn_t *)c)->park_close != NULL; }
+
+sc_req_t sc_http_unpark(sc_conn_t *c, int head_only)
+{
+    sc_http_conn_t *h = hc(c);
+    h->park_close = NULL;
+    h->park_ctx = NULL;
+    return (sc_req_t){ .conn = c, .head_only = head_only };
 }

@@ -2,7 +2,7 @@
  * its assets. Only names from a fixed character set are served, so no path can leave web/. */
 #include "spacecast/static.h"
 #include "spacecast/common.h"
-#include "spacecast/server.h"
+#include "spacecast/config.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -51,7 +51,7 @@ static int safe_segment(sc_slice_t s)
 
 void sc_static_handle(sc_req_t *r)
 {
-    const char *root = sc_server()->cfg.web_root;
+    const char *root = sc_config()->web_root;
     char rel[256];
     sc_slice_t path = r->http->path;
     if (sc_slice_eq(path, "/") || (path.len > 3 && memcmp(path.base, "/s/", 3) == 0)) {

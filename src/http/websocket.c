@@ -5,7 +5,6 @@
 #include "spacecast/websocket.h"
 #include "spacecast/conn.h"
 #include "spacecast/log.h"
-#include "spacecast/metrics.h"
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
@@ -262,7 +261,7 @@ static void ws_conn_on_close(sc_conn_t *c)
     sc_loop_defer(ws->loop, ws_free_task, ws);
 }
 
-static const sc_conn_ops_t sc_ws_conn_ops = { .on_data = ws_conn_on_data, .on_close = ws_conn_on_close };
+static const sc_proto_t sc_ws_proto = { .name = "websocket", .on_data = ws_conn_on_data, .on_close = ws_conn_on_close };
 
 sc_ws_t *sc_ws_accept(sc_req_t *r, const char accept[SC_WS_ACCEPT_LEN + 1], const sc_ws_handler_t *h, void *user)
 {
@@ -275,10 +274,7 @@ sc_ws_t *sc_ws_accept(sc_req_t *r, const char accept[SC_WS_ACCEPT_LEN + 1], cons
                      "HTTP/1.1 101 Switching Protocols\r\nServer: spacecast/" SC_VERSION
                      "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
                      accept);
-    r->responded = 1;
-    sc_metrics_request(c->route, 101);
-    sc_conn_consume(c, c->head_len); /* a GET has no body: what follows is WebSocket frames */
-    c->head_len = c->body_expected = 0;
+    sc_http_take_over(r, 101); /* a GET has no body: what follows the head is WebSocket frames */
     /* queued, not written: while the state is still RESPOND a drained queue would end the "response" */
     sc_conn_queue_owned(c, head, (size_t)n);
     return ws;
@@ -288,7 +284,7 @@ void sc_ws_start(sc_ws_t *ws)
 {
     sc_conn_t *c = ws->conn;
     ws->started = 1;
-    sc_conn_upgrade(c, &sc_ws_conn_ops, ws); /* may deliver pipelined frames, even close */
+    sc_conn_upgrade(c, &sc_ws_proto, ws); /* may deliver pipelined frames, even close */
     if (!ws->closed)
         ws_pump(ws);
     if (!ws->closed && !ws->closing)

@@ -1,13 +1,15 @@
 /* conn.c — a connection's bytes: reads into the request buffer, sendmsg of the output
  * queue (owned bytes, a prefix page, then shared chain pages), sendfile for replays,
- * timeouts, and closing. What the bytes mean is http.c's business. */
+ * timeouts, and closing. What the bytes mean is the protocol's (c->proto): this file calls
+ * its hooks and knows no protocol by name. */
 #include "spacecast/conn.h"
-#include "spacecast/uring.h"
+#include "spacecast/addr.h"
 #include "spacecast/common.h"
-#include "spacecast/dial.h"
-#include "spacecast/http.h"
+#include "spacecast/config.h"
 #include "spacecast/log.h"
-#include "spacecast/server.h"
+#include "spacecast/metrics.h"
+#include "spacecast/uring.h"
+#include "spacecast/worker-t.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -19,40 +21,101 @@
 
 #define SC_CONN_IOV 16 /* pages per sendmsg; a listener rarely has more than one due */
 #define SC_RBUF_INIT 2048
+#define SC_READ_ROUNDS 4     /* reads per readable event, then the loop's other work */
+#define SC_READ_SMALL 1024   /* a read shorter than this most likely drained the socket */
+#define SC_SENDFILE_MAX (1u << 20) /* bytes per sendfile call: other connections get a turn */
+/* After the last answer on a connection whose peer may still be sending (a refusal with the
+ * request unread), closing at once would make the kernel answer those bytes with a reset, and
+ * a reset can reach the client before it reads our answer. So the write side is shut and what
+ * still comes is read and dropped until the peer closes, for this long and this much at most. */
+#define SC_LINGER_MS 2000
+#define SC_LINGER_BYTES (256 * 1024)
+#define SC_LINGER_MAX 128 /* refusals at accept lingering per worker; past it they close at once */
 
 #define conn_of(ptr, member) ((sc_conn_t *)((char *)(ptr) - offsetof(sc_conn_t, member)))
 
 static void conn_on_io(sc_io_t *io, uint32_t events);
 static void conn_on_timer(sc_timer_t *t);
 
-static void conn_set_state_count(sc_conn_t *c, int state, int delta)
+/* --- counters (rendered by conn_metrics) -------------------------------------------- */
+
+static _Atomic int64_t sc_conns_by_state[SC_CONN_NSTATES];
+static _Atomic uint64_t sc_bytes_in, sc_bytes_out;
+static _Atomic uint64_t sc_refused[SC_REFUSE_NREASONS];
+
+static const char *const sc_state_names[] = { "head", "body", "respond", "stream", "upgraded" };
+_Static_assert(SC_ARRAY_LEN(sc_state_names) == SC_CONN_NSTATES, "a name for every connection state");
+
+static const char *const sc_refusal_names[] = { "max_connections", "per_ip",         "space_full",
+                                                "server_full",     "join_rate",      "header_timeout",
+                                                "idle_timeout",    "malformed",      "too_large",
+                                                "slow_listener",   "rate_limited" };
+_Static_assert(SC_ARRAY_LEN(sc_refusal_names) == SC_REFUSE_NREASONS, "a name for every refusal reason");
+
+const char *sc_conn_state_name(sc_conn_state_t st)
 {
-    atomic_fetch_add_explicit(&sc_server()->conns_by_state[state], delta, memory_order_relaxed);
-    (void)c;
+    return (unsigned)st < SC_CONN_NSTATES ? sc_state_names[st] : "unknown";
+}
+
+const char *sc_refusal_name(sc_refusal_t r)
+{
+    return (unsigned)r < SC_REFUSE_NREASONS ? sc_refusal_names[r] : "unknown";
+}
+
+void sc_conn_refused(sc_refusal_t why)
+{
+    if ((unsigned)why < SC_REFUSE_NREASONS)
+        atomic_fetch_add_explicit(&sc_refused[why], 1, memory_order_relaxed);
+}
+
+static void conn_metrics(sc_metrics_buf_t *b, void *arg)
+{
+    (void)arg;
+    sc_metrics_printf(b, "# HELP spacecast_connections Open connections by state.\n"
+                         "# TYPE spacecast_connections gauge\n");
+    for (int i = 0; i < SC_CONN_NSTATES; i++)
+        sc_metrics_printf(b, "spacecast_connections{state=\"%s\"} %lld\n", sc_state_names[i],
+                          (long long)atomic_load(&sc_conns_by_state[i]));
+    sc_metrics_printf(b, "# HELP spacecast_refusals_total Connections and joins refused or cut, by reason.\n"
+                         "# TYPE spacecast_refusals_total counter\n");
+    for (int i = 0; i < SC_REFUSE_NREASONS; i++)
+        sc_metrics_printf(b, "spacecast_refusals_total{reason=\"%s\"} %llu\n", sc_refusal_names[i],
+                          (unsigned long long)atomic_load(&sc_refused[i]));
+    sc_metrics_printf(b, "# TYPE spacecast_bytes_in_total counter\nspacecast_bytes_in_total %llu\n",
+                      (unsigned long long)atomic_load(&sc_bytes_in));
+    sc_metrics_printf(b, "# TYPE spacecast_bytes_out_total counter\nspacecast_bytes_out_total %llu\n",
+                      (unsigned long long)atomic_load(&sc_bytes_out));
+}
+
+void sc_conn_metrics_register(void) { sc_metrics_register("conn", conn_metrics, NULL); }
+
+static void conn_set_state_count(int state, int delta)
+{
+    atomic_fetch_add_explicit(&sc_conns_by_state[state], delta, memory_order_relaxed);
 }
 
 void sc_conn_set_state(sc_conn_t *c, sc_conn_state_t st)
 {
     if (c->state == st)
         return;
-    conn_set_state_count(c, c->state, -1);
-    conn_set_state_count(c, st, +1);
+    conn_set_state_count(c->state, -1);
+    conn_set_state_count(st, +1);
     c->state = (uint8_t)st;
 }
 
-sc_conn_t *sc_conn_new(sc_worker_t *w, int fd, const struct sockaddr_in6 *peer, int on_api_port)
+sc_conn_t *sc_conn_new(sc_worker_t *w, const sc_listener_t *l, int fd, const struct sockaddr_in6 *peer)
 {
-    sc_conn_t *c = sc_calloc(1, sizeof *c);
+    sc_conn_t *c = sc_calloc(1, SC_MAX(l->proto->conn_size, sizeof *c));
     c->worker = w;
+    c->listener = l;
+    c->proto = l->proto;
     c->peer = *peer;
-    c->on_api_port = (uint8_t)on_api_port;
     c->file_fd = -1;
-    c->keepalive = 1;
     c->state = SC_CONN_HEAD;
-    conn_set_state_count(c, SC_CONN_HEAD, +1);
+    conn_set_state_count(SC_CONN_HEAD, +1);
     sc_timer_init(&c->timer, conn_on_timer);
     if (sc_loop_add(w->loop, &c->io, fd, EPOLLIN | EPOLLRDHUP, conn_on_io) != SC_OK) {
-        conn_set_state_count(c, SC_CONN_HEAD, -1);
+        conn_set_state_count(SC_CONN_HEAD, -1);
         free(c);
         return NULL;
     }
@@ -60,8 +123,17 @@ sc_conn_t *sc_conn_new(sc_worker_t *w, int fd, const struct sockaddr_in6 *peer, 
     if (w->conns)
         w->conns->cprev = c;
     w->conns = c;
-    sc_http_conn_started(c);
+    if (c->proto->on_open)
+        c->proto->on_open(c);
     return c;
+}
+
+void sc_conn_worker_done(sc_worker_t *w)
+{
+    sc_uring_free(w->uring);
+    w->uring = NULL;
+    free(w->batch);
+    w->batch = NULL;
 }
 
 void sc_conn_close_all(sc_worker_t *w)
@@ -111,7 +183,6 @@ static void conn_free(sc_loop_t *l, void *arg)
     sc_conn_t *c = arg;
     free(c->rbuf);
     free(c->wbuf);
-    free(c->chunked);
     free(c);
 }
 
@@ -124,9 +195,8 @@ void sc_conn_close(sc_conn_t *c, const char *reason)
     sc_log_debug("event=conn_close peer=%s reason=%s bytes_out=%llu", sc_conn_peer_str(c, peer, sizeof peer), reason,
                  (unsigned long long)c->bytes_out);
     sc_timer_cancel(sc_loop_timers(loop), &c->timer);
-    if (c->ops && c->ops->on_close)
-        c->ops->on_close(c);
-    c->ops = NULL;
+    if (c->proto->on_close)
+        c->proto->on_close(c);
     if (c->src) {
         if (c->src->on_leave)
             c->src->on_leave(c);
@@ -147,15 +217,15 @@ void sc_conn_close(sc_conn_t *c, const char *reason)
         c->cnext->cprev = c->cprev;
     sc_loop_del(&c->io);
     close(c->io.fd);
-    conn_set_state_count(c, c->state, -1);
-    sc_server_conn_closed(c);
+    conn_set_state_count(c->state, -1);
+    if (c->listener->on_closed)
+        c->listener->on_closed(c);
     sc_loop_defer(loop, conn_free, c);
 }
 
 void sc_conn_close_after_write(sc_conn_t *c)
 {
     c->closing = 1;
-    c->keepalive = 0;
     sc_conn_flush(c);
 }
 
@@ -214,13 +284,12 @@ void sc_conn_start_stream(sc_conn_t *c, const sc_stream_src_t *src, sc_page_t *p
     /* the request buffer is no longer needed: a listener keeps only its cursor */
     free(c->rbuf);
     c->rbuf = NULL;
-    c->rlen = c->rcap = c->last_len = 0;
+    c->rlen = c->rcap = 0;
     c->prefix = prefix;
     c->prefix_off = 0;
     c->cur = start;
     c->cur_off = (uint32_t)start_off;
     c->src = src;
-    c->keepalive = 0;
     c->last_progress_ms = sc_loop_now(c->io.loop);
     sc_timer_cancel(sc_loop_timers(c->io.loop), &c->timer);
     sc_conn_set_state(c, SC_CONN_STREAM);
@@ -259,7 +328,7 @@ static void stream_maybe_skip(sc_conn_t *c)
     sc_page_unref(c->cur);
     c->cur = p;
     c->cur_off = 0;
-    sc_server_refused(SC_REFUSE_SLOW_LISTENER);
+    sc_conn_refused(SC_REFUSE_SLOW_LISTENER);
 }
 
 /* At most `max` iovecs (>= 2): what does not fit goes out with the next send. */
@@ -334,12 +403,11 @@ static int conn_output_done(const sc_conn_t *c)
  * SC_OK to go on sending, SC_AGAIN (waiting), SC_ERR (closed). */
 static int conn_sent(sc_conn_t *c, ssize_t n, int from_iov)
 {
-    sc_server_t *srv = sc_server();
     if (n == -EAGAIN) {
         sc_loop_mod(&c->io, c->paused_read ? EPOLLOUT : (EPOLLIN | EPOLLRDHUP | EPOLLOUT));
         if (c->src && !sc_timer_armed(&c->timer))
             sc_timer_arm(sc_loop_timers(c->io.loop), &c->timer, sc_loop_now(c->io.loop),
-                         (uint64_t)srv->cfg.listener_drop_ms);
+                         (uint64_t)sc_config()->listener_drop_ms);
         return SC_AGAIN;
     }
     if (n < 0) {
@@ -347,7 +415,7 @@ static int conn_sent(sc_conn_t *c, ssize_t n, int from_iov)
         return SC_ERR;
     }
     if (n > 0) {
-        atomic_fetch_add_explicit(&srv->bytes_out, (uint64_t)n, memory_order_relaxed);
+        atomic_fetch_add_explicit(&sc_bytes_out, (uint64_t)n, memory_order_relaxed);
         c->bytes_out += (uint64_t)n;
         c->last_progress_ms = sc_loop_now(c->io.loop);
         if (from_iov)
@@ -355,6 +423,68 @@ static int conn_sent(sc_conn_t *c, ssize_t n, int from_iov)
     }
     return SC_OK;
 }
+
+/* Read and drop what the peer sends after our last answer. 1 if the connection was closed. */
+static int conn_drain(sc_conn_t *c)
+{
+    char sink[4096];
+    for (;;) {
+        ssize_t n = read(c->io.fd, sink, sizeof sink);
+        if (n > 0) {
+            c->lingered += (uint32_t)n;
+            if (c->lingered > SC_LINGER_BYTES) {
+                sc_conn_close(c, "linger_too_much");
+                return 1;
+            }
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        sc_conn_close(c, "done"); /* the peer closed (or failed): now a close sends no reset */
+        return 1;
+    }
+}
+
+static void conn_linger(sc_conn_t *c)
+{
+    if (c->lingering)
+        return;
+    shutdown(c->io.fd, SHUT_WR);
+    c->lingering = 1;
+    free(c->rbuf);
+    c->rbuf = NULL;
+    c->rlen = c->rcap = 0;
+    if (conn_drain(c))
+        return;
+    c->paused_read = 0;
+    sc_loop_mod(&c->io, EPOLLIN | EPOLLRDHUP);
+    sc_timer_arm(sc_loop_timers(c->io.loop), &c->timer, sc_loop_now(c->io.loop), SC_LINGER_MS);
+}
+
+/* Refusals at accept: no protocol reads them (their request is never parsed), and they count
+ * against no limit but their own, so a flood of them cannot hold descriptors for long. */
+static void refusal_closed(sc_conn_t *c) { c->worker->refusals_lingering--; }
+static const sc_proto_t sc_refusal_proto = { .name = "refusal" };
+static const sc_listener_t sc_refusal_listener = { .proto = &sc_refusal_proto, .on_closed = refusal_closed };
+
+sc_conn_t *sc_conn_refuse(sc_worker_t *w, int fd, const struct sockaddr_in6 *peer, char *buf, size_t len)
+{
+    if (w->refusals_lingering >= SC_LINGER_MAX)
+        return NULL;
+    sc_conn_t *c = sc_conn_new(w, &sc_refusal_listener, fd, peer);
+    if (!c)
+        return NULL;
+    w->refusals_lingering++;
+    sc_conn_set_state(c, SC_CONN_RESPOND);
+    sc_conn_pause_read(c, 1); /* its request is not read: only drained once the answer is out */
+    c->closing = 1;
+    sc_conn_write_owned(c, buf, len);
+    return c;
+}
+
+int sc_conn_linger_capacity(int nworkers) { return nworkers * SC_LINGER_MAX; }
 
 int sc_conn_flush(sc_conn_t *c)
 {
@@ -373,7 +503,7 @@ int sc_conn_flush(sc_conn_t *c)
             n = sendmsg(c->io.fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
         } else if (c->file_fd >= 0 && c->file_off < c->file_end) {
             off_t off = (off_t)c->file_off;
-            n = sendfile(c->io.fd, c->file_fd, &off, (size_t)SC_MIN(c->file_end - c->file_off, (uint64_t)1 << 20));
+            n = sendfile(c->io.fd, c->file_fd, &off, (size_t)SC_MIN(c->file_end - c->file_off, (uint64_t)SC_SENDFILE_MAX));
             if (n > 0)
                 c->file_off = (uint64_t)off;
         } else {
@@ -413,16 +543,13 @@ int sc_conn_flush(sc_conn_t *c)
         return SC_OK;
     }
     if (c->closing) {
-        shutdown(c->io.fd, SHUT_WR);
-        sc_conn_close(c, "done");
-        return SC_ERR;
+        conn_linger(c);
+        return SC_ERR; /* done with this connection's output: nothing more may be queued */
     }
-    if (c->state == SC_CONN_RESPOND) {
-        sc_http_response_done(c);
+    if (c->proto->on_drained) {
+        c->proto->on_drained(c); /* HTTP: the response is out, the next request may start */
         return c->io.loop ? SC_OK : SC_ERR;
     }
-    if (c->ops && c->ops->on_drain)
-        c->ops->on_drain(c);
     return SC_OK;
 }
 
@@ -528,16 +655,14 @@ void sc_conn_consume(sc_conn_t *c, size_t n)
         memmove(c->rbuf, c->rbuf + n, c->rlen - n);
         c->rlen -= (uint32_t)n;
     }
-    c->last_len = 0;
 }
 
-void sc_conn_upgrade(sc_conn_t *c, const sc_conn_ops_t *ops, void *ctx)
+void sc_conn_upgrade(sc_conn_t *c, const sc_proto_t *proto, void *ctx)
 {
-    c->ops = ops;
+    c->proto = proto;
     c->ctx = ctx;
-    c->keepalive = 0;
     sc_conn_set_state(c, SC_CONN_UPGRADED);
-    if (c->rlen && ops->on_data(c) != SC_OK)
+    if (c->rlen && proto->on_data(c) != SC_OK)
         sc_conn_close(c, "upgraded_error");
 }
 
@@ -554,7 +679,10 @@ void sc_conn_pause_read(sc_conn_t *c, int paused)
 
 static void conn_read(sc_conn_t *c)
 {
-    sc_server_t *srv = sc_server();
+    if (c->lingering) {
+        conn_drain(c);
+        return;
+    }
     if (c->state == SC_CONN_STREAM) {
         /* listeners have nothing to say; read only to notice that they left */
         char sink[512];
@@ -563,13 +691,17 @@ static void conn_read(sc_conn_t *c)
             sc_conn_close(c, "peer_closed");
         return;
     }
-    for (int rounds = 0; rounds < 4 && c->io.loop && !c->paused_read; rounds++) {
-        uint32_t limit = sc_http_rbuf_limit(c);
+    for (int rounds = 0; rounds < SC_READ_ROUNDS && c->io.loop && !c->paused_read; rounds++) {
+        const sc_proto_t *p = c->proto;
+        uint32_t limit = p->rbuf_limit ? p->rbuf_limit(c) : SC_CONN_RBUF_DEFAULT;
         if (c->rlen >= limit) {
-            sc_http_on_buffer_full(c);
+            if (p->on_buffer_full)
+                p->on_buffer_full(c);
+            else
+                sc_conn_close(c, "buffer_full");
             return;
         }
-        if (c->rcap < limit && c->rcap - c->rlen < 1024) {
+        if (c->rcap < limit && c->rcap - c->rlen < SC_READ_SMALL) {
             uint32_t ncap = c->rcap ? c->rcap * 2 : SC_RBUF_INIT;
             if (ncap > limit)
                 ncap = limit;
@@ -585,20 +717,19 @@ static void conn_read(sc_conn_t *c)
             return;
         }
         if (n == 0) {
-            sc_http_on_eof(c);
+            if (p->on_eof)
+                p->on_eof(c);
+            else
+                sc_conn_close(c, "peer_closed");
             return;
         }
-        atomic_fetch_add_explicit(&srv->bytes_in, (uint64_t)n, memory_order_relaxed);
+        atomic_fetch_add_explicit(&sc_bytes_in, (uint64_t)n, memory_order_relaxed);
         c->rlen += (uint32_t)n;
-        if (c->state == SC_CONN_UPGRADED) {
-            if (c->ops->on_data(c) != SC_OK) {
-                sc_conn_close(c, "upgraded_error");
-                return;
-            }
-        } else {
-            sc_http_on_data(c);
+        if (p->on_data(c) != SC_OK) {
+            sc_conn_close(c, c->state == SC_CONN_UPGRADED ? "upgraded_error" : "protocol_error");
+            return;
         }
-        if ((size_t)n < 1024)
+        if ((size_t)n < SC_READ_SMALL)
             return; /* drained the socket most likely; epoll tells us if not */
     }
 }
@@ -619,16 +750,23 @@ static void conn_on_io(sc_io_t *io, uint32_t events)
 static void conn_on_timer(sc_timer_t *t)
 {
     sc_conn_t *c = conn_of(t, timer);
+    if (c->lingering) {
+        sc_conn_close(c, "linger_timeout");
+        return;
+    }
     if (c->src) {
         /* a listener that took no bytes for listener_drop_ms is dropped: its memory is bounded */
-        uint64_t now = sc_loop_now(c->io.loop), drop = (uint64_t)sc_server()->cfg.listener_drop_ms;
+        uint64_t now = sc_loop_now(c->io.loop), drop = (uint64_t)sc_config()->listener_drop_ms;
         if (now - c->last_progress_ms >= drop) {
-            sc_server_refused(SC_REFUSE_SLOW_LISTENER);
+            sc_conn_refused(SC_REFUSE_SLOW_LISTENER);
             sc_conn_close(c, "slow_listener");
         } else {
             sc_timer_arm(sc_loop_timers(c->io.loop), &c->timer, now, drop - (now - c->last_progress_ms));
         }
         return;
     }
-    sc_http_on_timeout(c);
+    if (c->proto->on_timeout)
+        c->proto->on_timeout(c);
+    else
+        sc_conn_close(c, "timeout");
 }

@@ -30,12 +30,3 @@ int sc_dial(const char *host, const char *port, int family, int timeout_ms)
     freeaddrinfo(res);
     return fd;
 }
-
-const char *sc_addr_str(const struct in6_addr *a, char *out, size_t outsz)
-{
-    if (IN6_IS_ADDR_V4MAPPED(a))
-        inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)outsz);
-    else
-        inet_ntop(AF_INET6, a, out, (socklen_t)outsz);
-    return out;
-}

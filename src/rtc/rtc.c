@@ -11,15 +11,15 @@
  * for WHEP come through a mix-minus sink whose loop is this one. */
 #include "spacecast/rtc.h"
 #include "spacecast/common.h"
-#include "spacecast/dial.h"
+#include "spacecast/addr.h"
 #include "spacecast/dtls.h"
 #include "spacecast/ingest.h"
 #include "spacecast/log.h"
 #include "spacecast/loop.h"
+#include "spacecast/metrics.h"
 #include "spacecast/minus.h"
 #include "spacecast/mixer.h"
 #include "spacecast/rtp.h"
-#include "spacecast/server.h"
 #include "spacecast/stun.h"
 
 #include <arpa/inet.h>
@@ -103,11 +103,13 @@ static struct {
     _Atomic uint64_t rejected[SC_RTC_REJ_N];
 } sc_rtc = { .fd = -1, .mu = PTHREAD_MUTEX_INITIALIZER };
 
-static const char *const sc_rtc_reject_names[SC_RTC_REJ_N] = {
+static const char *const sc_rtc_reject_names[] = {
     "bad_sdp",          "full",             "stun_malformed",   "stun_unknown_user",   "stun_integrity",
     "dtls_unknown_source", "dtls_failed",   "rtp_unknown_source", "rtp_before_dtls",   "srtp_auth",
     "rtp_malformed",    "rtp_payload_type", "rtp_ssrc",         "unknown_protocol",
 };
+
+_Static_assert(SC_ARRAY_LEN(sc_rtc_reject_names) == SC_RTC_REJ_N, "a name for every rejection reason");
 
 const char *sc_rtc_reject_name(sc_rtc_reject_t r) { return r < SC_RTC_REJ_N ? sc_rtc_reject_names[r] : "?"; }
 void sc_rtc_count_reject(sc_rtc_reject_t why) { atomic_fetch_add_explicit(&sc_rtc.rejected[why], 1, memory_order_relaxed); }
@@ -124,6 +126,25 @@ void sc_rtc_get_stats(sc_rtc_stats_t *out)
     out->packets_out = atomic_load(&sc_rtc.packets_out);
     for (int i = 0; i < SC_RTC_REJ_N; i++)
         out->rejected[i] = atomic_load(&sc_rtc.rejected[i]);
+}
+
+static void rtc_metrics(sc_metrics_buf_t *b, void *arg)
+{
+    (void)arg;
+    sc_rtc_stats_t rtc;
+    sc_rtc_get_stats(&rtc);
+    sc_metrics_printf(b, "# HELP spacecast_rtc_sessions WebRTC (WHIP/WHEP) sessions, and those with media flowing.\n"
+                         "# TYPE spacecast_rtc_sessions gauge\nspacecast_rtc_sessions %d\n"
+                         "spacecast_rtc_sessions_connected %d\n",
+                      rtc.sessions, rtc.connected);
+    sc_metrics_printf(b, "# TYPE spacecast_rtc_packets_total counter\nspacecast_rtc_packets_total{dir=\"in\"} %llu\n"
+                         "spacecast_rtc_packets_total{dir=\"out\"} %llu\n",
+                      (unsigned long long)rtc.packets_in, (unsigned long long)rtc.packets_out);
+    sc_metrics_printf(b, "# HELP spacecast_rtc_rejected_total WebRTC offers and datagrams refused, by reason.\n"
+                         "# TYPE spacecast_rtc_rejected_total counter\n");
+    for (int i = 0; i < SC_RTC_REJ_N; i++)
+        sc_metrics_printf(b, "spacecast_rtc_rejected_total{reason=\"%s\"} %llu\n", sc_rtc_reject_names[i],
+                          (unsigned long long)rtc.rejected[i]);
 }
 
 /* --- small helpers ---------------------------------------------------------------------- */
@@ -746,11 +767,12 @@ static void concrete_host(const char *hostport, char *out, size_t n)
 
 int sc_rtc_start(const sc_config_t *cfg)
 {
+    sc_metrics_register("rtc", rtc_metrics, NULL); /* zeros when off: the series always exist */
     if (!strcmp(cfg->rtc_listen, "off"))
         return 1;
     const char *listen = cfg->rtc_listen[0] ? cfg->rtc_listen : cfg->listen;
     struct sockaddr_in6 a;
-    if (sc_server_parse_hostport(listen, &a) != 0) {
+    if (sc_addr_parse(listen, &a) != 0) {
         sc_log_error("event=rtc_bad_address addr=%s", listen);
         return -1;
     }
@@ -803,6 +825,7 @@ int sc_rtc_start(const sc_config_t *cfg)
 
 void sc_rtc_stop(void)
 {
+    sc_metrics_unregister(rtc_metrics, NULL);
     if (!sc_rtc.running)
         return;
     pthread_mutex_lock(&sc_rtc.mu);

@@ -10,7 +10,7 @@
 #include "spacecast/ingest.h"
 #include "spacecast/log.h"
 #include "spacecast/ogg.h"
-#include "spacecast/server.h"
+#include "spacecast/config.h"
 #include "spacecast/space.h"
 
 #include <arpa/inet.h>
@@ -91,7 +91,7 @@ static int origin_request(const char *method, const char *path, const char *body
     int n = snprintf(req, sizeof req,
                      "%s %s HTTP/1.1\r\nHost: %s:%s\r\nConnection: close\r\nAuthorization: Bearer %s\r\n"
                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                     method, path, sc_rl.host, sc_rl.port, sc_server()->admin_key, body ? strlen(body) : 0);
+                     method, path, sc_rl.host, sc_rl.port, sc_config()->admin_key, body ? strlen(body) : 0);
     if (send_all(fd, req, (size_t)n) < 0 || (body && send_all(fd, body, strlen(body)) < 0)) {
         close(fd);
         return -1;
@@ -158,7 +158,7 @@ static void *fetcher_main(void *arg)
             int n = snprintf(req, sizeof req, "GET /spaces/%s/live.ogg HTTP/1.1\r\nHost: %s:%s\r\n"
                                               "User-Agent: spacecast-edge/" SC_VERSION "\r\n"
                                               "Authorization: Bearer %s\r\n\r\n",
-                             s->id, sc_rl.host, sc_rl.port, sc_server()->admin_key);
+                             s->id, sc_rl.host, sc_rl.port, sc_config()->admin_key);
             char buf[16384];
             size_t len, off;
             int status = send_all(fd, req, (size_t)n) == 0 ? read_head(fd, buf, sizeof buf, &len, &off) : -1;
@@ -192,7 +192,7 @@ static void *fetcher_main(void *arg)
         if (fed)
             backoff = 250;
         /* full jitter, so a restarted origin is not hit by every edge at the same instant */
-        int sleep_ms = backoff / 2 + rand() % (backoff / 2 + 1);
+        int sleep_ms = backoff / 2 + (int)(sc_rand32() % (uint32_t)(backoff / 2 + 1));
         for (int t = 0; t < sleep_ms && atomic_load(&f->running); t += 50)
             usleep(50000);
         backoff = SC_MIN(backoff * 2, SC_RELAY_BACKOFF_MAX_MS);
@@ -266,11 +266,11 @@ static void report_tallies(void)
             continue;
         /* room: how many more listeners of this Space we would admit, so the origin can send
          * its overflow here (see sc_space_edge_take) */
-        sc_server_t *srv = sc_server();
+        const sc_config_t *cfg = sc_config();
         int here = atomic_load(&s->listeners);
-        int room = SC_MIN(s->max_listeners - here, srv->cfg.max_listeners - atomic_load(&srv->listeners));
+        int room = SC_MIN(s->max_listeners - here, cfg->max_listeners - sc_spaces_listeners());
         json_t *j = json_pack("{s:s,s:i,s:s,s:i}", "edge", sc_rl.edge_name, "listeners", here, "url",
-                              srv->public_url, "room", room > 0 ? room : 0);
+                              cfg->public_url, "room", room > 0 ? room : 0);
         char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
         char path[128];
@@ -331,7 +331,7 @@ int sc_relay_start(const char *origin_url)
     } else {
         snprintf(sc_rl.port, sizeof sc_rl.port, "80");
     }
-    snprintf(sc_rl.edge_name, sizeof sc_rl.edge_name, "%s", sc_server()->cfg.listen);
+    snprintf(sc_rl.edge_name, sizeof sc_rl.edge_name, "%s", sc_config()->listen);
     atomic_store(&sc_rl.running, 1);
     sc_log_info("event=relay_started origin=%s:%s edge=%s", sc_rl.host, sc_rl.port, sc_rl.edge_name);
     return pthread_create(&sc_rl.poller, NULL, poller_main, NULL) == 0 ? 0 : -1;

@@ -2,9 +2,11 @@
  * and publishes an event, so GET /api/spaces/{id} is a memcpy-free send of a shared page. */
 #include "spacecast/space.h"
 #include "spacecast/common.h"
+#include "spacecast/config.h"
 #include "spacecast/engine.h"
+#include "spacecast/live.h"
 #include "spacecast/log.h"
-#include "spacecast/server.h"
+#include "spacecast/metrics.h"
 #include "spacecast/store.h"
 
 #include <inttypes.h>
@@ -19,18 +21,77 @@ typedef struct sc_registry {
 
 static sc_registry_t sc_reg = { .lock = PTHREAD_RWLOCK_INITIALIZER };
 
-const char *sc_space_state_name(sc_space_state_t st)
+/* What the model was given at start (sc_spaces_init), and its server-wide counters. */
+static struct {
+    pthread_mutex_t store_mu; /* SQLite is used from every worker: one writer at a time */
+    sc_store_t *store;
+    uint8_t token_key[SC_TOKEN_KEY_LEN];
+    atomic_int listeners;     /* direct-stream listeners of every Space */
+    _Atomic uint64_t store_errors;
+} sc_model = { .store_mu = PTHREAD_MUTEX_INITIALIZER };
+
+static void spaces_metrics(sc_metrics_buf_t *b, void *arg);
+
+void sc_spaces_init(sc_store_t *store, const uint8_t key[SC_TOKEN_KEY_LEN])
 {
-    static const char *const names[] = { "scheduled", "live", "ended" };
-    return (unsigned)st < 3 ? names[st] : "unknown";
+    pthread_mutex_lock(&sc_model.store_mu);
+    sc_model.store = store;
+    pthread_mutex_unlock(&sc_model.store_mu);
+    memcpy(sc_model.token_key, key, SC_TOKEN_KEY_LEN);
+    sc_metrics_register("spaces", spaces_metrics, NULL);
 }
 
-/* --- persistence -------------------------------------------------------------------- */
+sc_store_t *sc_spaces_detach_store(void)
+{
+    sc_metrics_unregister(spaces_metrics, NULL);
+    pthread_mutex_lock(&sc_model.store_mu);
+    sc_store_t *st = sc_model.store;
+    sc_model.store = NULL;
+    pthread_mutex_unlock(&sc_model.store_mu);
+    return st;
+}
 
+int sc_spaces_listeners(void) { return atomic_load(&sc_model.listeners); }
+
+static const char *const sc_state_names[] = { "scheduled", "live", "ended" };
+_Static_assert(SC_ARRAY_LEN(sc_state_names) == SC_SPACE_NSTATES, "a name for every Space state");
+
+const char *sc_space_state_name(sc_space_state_t st)
+{
+    return (unsigned)st < SC_SPACE_NSTATES ? sc_state_names[st] : "unknown";
+}
+
+/* --- persistence --------------------------------------------------------------------
+ *
+ * A change is applied in memory at once (a removed speaker is cut now, an ended Space stops
+ * now) and marked unsaved; it is acknowledged (SC_SPACE_OK) only once the store has it. What
+ * could not be stored is retried by the next change, by the client's retry of the same
+ * request, and once a second by the engine (sc_space_store_retry), so a full disk delays
+ * durability but never loses it silently. s->write_mu keeps one writer per Space, so two rows
+ * of one Space are never written in the reverse order of their changes. */
+
+/* A write through to the store; -1 (logged, counted) if there is none or it failed. */
+static int store_put(const char *what, sc_space_t *s, const void *row,
+                     int (*put)(sc_store_t *, const void *))
+{
+    pthread_mutex_lock(&sc_model.store_mu);
+    int rc = sc_model.store ? put(sc_model.store, row) : -1;
+    pthread_mutex_unlock(&sc_model.store_mu);
+    if (rc != 0) {
+        atomic_fetch_add(&sc_model.store_errors, 1);
+        sc_log_error("event=store_failed space=%s what=%s", s->id, what);
+    }
+    return rc;
+}
+
+static int put_space(sc_store_t *st, const void *row) { return sc_store_put_space(st, row); }
+static int put_speaker(sc_store_t *st, const void *row) { return sc_store_put_speaker(st, row); }
+
+/* Caller holds s->write_mu. */
 static int persist_space(sc_space_t *s)
 {
-    sc_server_t *srv = sc_server();
     sc_store_space_t row = { 0 };
+    pthread_mutex_lock(&s->mu);
     snprintf(row.id, sizeof row.id, "%s", s->id);
     snprintf(row.title, sizeof row.title, "%s", s->title);
     row.state = (int)s->state;
@@ -40,51 +101,130 @@ static int persist_space(sc_space_t *s)
     row.ended_at = s->ended_at;
     row.record = s->record;
     row.max_listeners = s->max_listeners;
+    s->unsaved = 0; /* a change made while we write sets it again */
+    pthread_mutex_unlock(&s->mu);
     row.peak_listeners = atomic_load(&s->peak);
     row.total_joins = atomic_load(&s->total_joins);
-    pthread_mutex_lock(&srv->store_mu);
-    int rc = sc_store_put_space(srv->store, &row);
-    pthread_mutex_unlock(&srv->store_mu);
+    int rc = store_put("space", s, &row, put_space);
+    pthread_mutex_lock(&s->mu);
+    if (rc != 0)
+        s->unsaved = 1;
+    else
+        s->stored_state = (sc_space_state_t)row.state;
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static void speaker_row(const sc_space_t *s, const sc_speaker_t *sk, sc_store_speaker_t *row)
+{
+    memset(row, 0, sizeof *row);
+    snprintf(row->space_id, sizeof row->space_id, "%s", s->id);
+    snprintf(row->name, sizeof row->name, "%s", sk->name);
+    row->role = (int)sk->role;
+    row->muted = sk->muted;
+    row->generation = sk->generation;
+    row->removed = sk->removed;
+}
+
+/* Caller holds s->write_mu. */
+static int persist_speaker(sc_space_t *s, int i)
+{
+    sc_store_speaker_t row;
+    pthread_mutex_lock(&s->mu);
+    speaker_row(s, &s->speakers[i], &row);
+    s->speakers[i].unsaved = 0;
+    pthread_mutex_unlock(&s->mu);
+    int rc = store_put("speaker", s, &row, put_speaker);
     if (rc != 0) {
-        atomic_fetch_add(&srv->store_errors, 1);
-        sc_log_error("event=store_failed space=%s", s->id);
+        pthread_mutex_lock(&s->mu);
+        s->speakers[i].unsaved = 1;
+        pthread_mutex_unlock(&s->mu);
     }
     return rc;
 }
 
-static void persist_speaker(sc_space_t *s, const sc_speaker_t *sk)
+/* Write every row of s that is not stored yet. 0 when all are; caller holds s->write_mu. */
+static int persist_unsaved(sc_space_t *s)
 {
-    sc_server_t *srv = sc_server();
-    sc_store_speaker_t row = { 0 };
-    snprintf(row.space_id, sizeof row.space_id, "%s", s->id);
-    snprintf(row.name, sizeof row.name, "%s", sk->name);
-    row.role = (int)sk->role;
-    row.muted = sk->muted;
-    row.generation = sk->generation;
-    row.removed = sk->removed;
-    pthread_mutex_lock(&srv->store_mu);
-    int rc = sc_store_put_speaker(srv->store, &row);
-    pthread_mutex_unlock(&srv->store_mu);
-    if (rc != 0) {
-        atomic_fetch_add(&srv->store_errors, 1);
-        sc_log_error("event=store_failed space=%s speaker=%s", s->id, sk->name);
+    int rc = 0;
+    pthread_mutex_lock(&s->mu);
+    int space = s->unsaved;
+    size_t n = s->nspeakers;
+    pthread_mutex_unlock(&s->mu);
+    if (space && persist_space(s) != 0)
+        rc = -1;
+    for (size_t i = 0; i < n; i++) {
+        pthread_mutex_lock(&s->mu);
+        int unsaved = s->speakers[i].unsaved;
+        pthread_mutex_unlock(&s->mu);
+        if (unsaved && persist_speaker(s, (int)i) != 0)
+            rc = -1;
     }
+    return rc;
+}
+
+/* Finish a change of s under write_mu: store what is unsaved, let go of write_mu. */
+static sc_space_rc_t settle(sc_space_t *s)
+{
+    sc_space_rc_t rc = persist_unsaved(s) == 0 ? SC_SPACE_OK : SC_SPACE_ESTORE;
+    pthread_mutex_unlock(&s->write_mu);
+    return rc;
+}
+
+int sc_space_unsaved(sc_space_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int n = s->unsaved;
+    for (size_t i = 0; i < s->nspeakers; i++)
+        n += s->speakers[i].unsaved;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+void sc_space_store_retry(sc_space_t *s)
+{
+    /* the engine calls this: it never waits behind a request that is writing this Space */
+    if (pthread_mutex_trylock(&s->write_mu) != 0)
+        return;
+    if (sc_space_unsaved(s))
+        persist_unsaved(s);
+    pthread_mutex_unlock(&s->write_mu);
 }
 
 /* --- registry ----------------------------------------------------------------------- */
+
+/* The stream hook of a counted listener (src_live): it left. */
+static void live_listener_left(sc_conn_t *c) { sc_space_listener_leave(c->src->owner); }
 
 static sc_space_t *space_alloc(const char *id)
 {
     sc_space_t *s = sc_calloc(1, sizeof *s);
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->audio_mu, NULL);
+    pthread_mutex_init(&s->write_mu, NULL);
     snprintf(s->id, sizeof s->id, "%s", id);
     sc_chain_init(&s->events);
     sc_chain_init(&s->events_host);
-    s->src_events = (sc_stream_src_t){ .chain = &s->events, .kind = SC_STREAM_EVENTS, .space = s, .max_lag_pages = 1024 };
+    s->src_events = (sc_stream_src_t){ .chain = &s->events, .kind = SC_STREAM_EVENTS, .owner = s,
+                                       .max_lag_pages = SC_EVENTS_MAX_LAG };
     s->src_events_host = s->src_events;
     s->src_events_host.chain = &s->events_host;
     return s;
+}
+
+/* The Space's audio (engine.c) and what listeners of it read. */
+static void space_audio_init(sc_space_t *s)
+{
+    sc_engine_space_init(s);
+    const sc_config_t *cfg = sc_config();
+    int page_ms = SC_MAX(1, cfg->page_ms / SC_FRAME_MS) * SC_FRAME_MS;
+    s->src_live = (sc_stream_src_t){ .chain = s->live ? &s->live->chain : NULL,
+                                     .kind = SC_STREAM_AUDIO,
+                                     .owner = s,
+                                     .max_lag_pages = SC_MAX(2, cfg->listener_max_lag_ms / page_ms),
+                                     .on_leave = live_listener_left };
+    s->src_live_edge = s->src_live; /* an edge relay: not a listener, not counted */
+    s->src_live_edge.on_leave = NULL;
 }
 
 static void registry_add(sc_space_t *s)
@@ -126,7 +266,7 @@ sc_space_t **sc_spaces_all(size_t *n)
 
 json_t *sc_space_urls(const sc_space_t *s)
 {
-    const char *base = sc_server()->public_url;
+    const char *base = sc_config()->public_url;
     char page[512], live[512], hls[512], replay[512], events[512];
     snprintf(page, sizeof page, "%s/s/%s", base, s->id);
     snprintf(live, sizeof live, "%s/spaces/%s/live.ogg", base, s->id);
@@ -273,11 +413,12 @@ static sc_space_t *space_new(const char *id, const char *title, int64_t schedule
         sc_chain_destroy(&s->events_host);
         pthread_mutex_destroy(&s->mu);
         pthread_mutex_destroy(&s->audio_mu);
+        pthread_mutex_destroy(&s->write_mu);
         free(s);
         return NULL;
     }
-    persist_speaker(s, &s->speakers[0]);
-    sc_engine_space_init(s);
+    persist_speaker(s, 0); /* if this fails it is retried; a Space with no host row gets one at load */
+    space_audio_init(s);
     sc_space_changed(s);
     registry_add(s);
     sc_log_info("event=space_created space=%s relayed=%d", s->id, relayed);
@@ -298,7 +439,7 @@ sc_space_t *sc_space_create_mirror(const char *id, const char *title, int64_t sc
     sc_space_t *s = sc_space_find(sc_slice_cstr(id));
     if (s)
         return s;
-    return space_new(id, title, scheduled_start, 0, sc_server()->cfg.max_listeners_per_space, 1);
+    return space_new(id, title, scheduled_start, 0, sc_config()->max_listeners_per_space, 1);
 }
 
 /* Sum of fresh edge reports; caller holds s->mu. */
@@ -360,44 +501,55 @@ int sc_space_edge_take(sc_space_t *s, char *url, size_t cap)
     return best >= 0;
 }
 
-int sc_space_start(sc_space_t *s)
+sc_space_rc_t sc_space_start(sc_space_t *s)
 {
+    pthread_mutex_lock(&s->write_mu);
     pthread_mutex_lock(&s->mu);
     if (s->state != SC_SPACE_SCHEDULED) {
+        /* a start answered ESTORE (not stored yet) is retried by the client: store it now */
+        int retry = s->state == SC_SPACE_LIVE && s->stored_state != SC_SPACE_LIVE;
         pthread_mutex_unlock(&s->mu);
-        return 409;
+        if (retry)
+            return settle(s);
+        pthread_mutex_unlock(&s->write_mu);
+        return SC_SPACE_ESTATE;
     }
     s->state = SC_SPACE_LIVE;
     s->started_at = sc_wall_s();
+    s->unsaved = 1;
     pthread_mutex_unlock(&s->mu);
-    persist_space(s);
     sc_engine_space_started(s);
     sc_space_changed(s);
     sc_space_event(s, "state", json_pack("{s:s}", "state", "live"), 0);
     sc_log_info("event=space_live space=%s", s->id);
-    return 0;
+    return settle(s);
 }
 
-int sc_space_end(sc_space_t *s)
+sc_space_rc_t sc_space_end(sc_space_t *s)
 {
+    pthread_mutex_lock(&s->write_mu);
     pthread_mutex_lock(&s->mu);
     if (s->state == SC_SPACE_ENDED) {
+        int retry = s->stored_state != SC_SPACE_ENDED;
         pthread_mutex_unlock(&s->mu);
-        return 409;
+        if (retry)
+            return settle(s);
+        pthread_mutex_unlock(&s->write_mu);
+        return SC_SPACE_ESTATE;
     }
     s->state = SC_SPACE_ENDED;
     s->ended_at = sc_wall_s();
     if (!s->started_at)
         s->started_at = s->ended_at;
+    s->unsaved = 1;
     pthread_mutex_unlock(&s->mu);
-    persist_space(s);
     sc_engine_space_ended(s);
     sc_space_changed(s);
     json_t *urls = sc_space_urls(s);
     sc_space_event(s, "state", json_pack("{s:s,s:O}", "state", "ended", "replay", json_object_get(urls, "replay")), 0);
     json_decref(urls);
     sc_log_info("event=space_ended space=%s", s->id);
-    return 0;
+    return settle(s);
 }
 
 static int find_speaker_locked(sc_space_t *s, sc_slice_t name)
@@ -408,81 +560,137 @@ static int find_speaker_locked(sc_space_t *s, sc_slice_t name)
     return -1;
 }
 
+/* A token's expiry: a host's must reach past the Space's scheduled start. Caller holds s->mu. */
+static int64_t token_expiry(const sc_space_t *s, sc_role_t role)
+{
+    int64_t from = sc_wall_s();
+    if (role == SC_ROLE_HOST && s->scheduled_start > from)
+        from = s->scheduled_start;
+    return from + sc_config()->token_ttl_s;
+}
+
+void sc_space_host_claims(sc_space_t *s, sc_token_claims_t *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->space_id, sizeof c->space_id, "%s", s->id);
+    c->role = SC_ROLE_HOST;
+    pthread_mutex_lock(&s->mu);
+    snprintf(c->name, sizeof c->name, "%s", s->speakers[0].name);
+    c->generation = s->speakers[0].generation;
+    c->expires = token_expiry(s, SC_ROLE_HOST);
+    pthread_mutex_unlock(&s->mu);
+}
+
 int sc_space_host_token(sc_space_t *s, char *out, size_t outsz)
 {
-    sc_token_claims_t c = { 0 };
-    snprintf(c.space_id, sizeof c.space_id, "%s", s->id);
-    c.role = SC_ROLE_HOST;
-    pthread_mutex_lock(&s->mu);
-    snprintf(c.name, sizeof c.name, "%s", s->speakers[0].name);
-    c.generation = s->speakers[0].generation;
-    pthread_mutex_unlock(&s->mu);
-    c.expires = sc_wall_s() + sc_server()->cfg.token_ttl_s;
-    return sc_token_sign(sc_server()->token_key, &c, out, outsz);
+    sc_token_claims_t c;
+    sc_space_host_claims(s, &c);
+    return sc_token_sign(sc_model.token_key, &c, out, outsz);
+}
+
+sc_space_rc_t sc_space_host_token_reissue(sc_space_t *s, int revoke_old, char *out, size_t outsz)
+{
+    pthread_mutex_lock(&s->write_mu);
+    if (revoke_old) {
+        pthread_mutex_lock(&s->mu);
+        s->speakers[0].generation++; /* every host token issued so far dies with it */
+        s->speakers[0].unsaved = 1;
+        pthread_mutex_unlock(&s->mu);
+    }
+    /* the new token must not be handed out before its generation is stored, nor the old ones
+     * be said to be revoked before that is */
+    sc_space_rc_t rc = settle(s);
+    if (rc != SC_SPACE_OK)
+        return rc;
+    if (revoke_old) {
+        sc_space_changed(s);
+        sc_log_info("event=host_token_revoked space=%s", s->id);
+    }
+    return sc_space_host_token(s, out, outsz) < 0 ? SC_SPACE_EINVAL : SC_SPACE_OK;
 }
 
 int sc_space_invite(sc_space_t *s, const char *name, sc_role_t role, char *token, size_t tokensz)
 {
     if (role == SC_ROLE_HOST || role == SC_ROLE_LISTENER || !sc_token_valid_name(sc_slice_cstr(name)))
-        return -1;
+        return SC_SPACE_EINVAL;
+    pthread_mutex_lock(&s->write_mu);
     pthread_mutex_lock(&s->mu);
     int i = find_speaker_locked(s, sc_slice_cstr(name));
-    if (i == 0 || (i > 0 && !s->speakers[i].removed)) {
+    int rc = SC_SPACE_OK;
+    if (i == 0 || (i > 0 && !s->speakers[i].removed))
+        rc = SC_SPACE_ETAKEN;
+    else if (i < 0 && s->nspeakers == SC_SPACE_MAX_SPEAKERS)
+        rc = SC_SPACE_EFULL;
+    if (rc != SC_SPACE_OK) {
         pthread_mutex_unlock(&s->mu);
-        return -2; /* the name is taken */
+        pthread_mutex_unlock(&s->write_mu);
+        return rc;
     }
-    if (i < 0) {
-        if (s->nspeakers == SC_SPACE_MAX_SPEAKERS) {
-            pthread_mutex_unlock(&s->mu);
-            return -3;
-        }
-        i = (int)s->nspeakers++;
-        memset(&s->speakers[i], 0, sizeof s->speakers[i]);
-        snprintf(s->speakers[i].name, sizeof s->speakers[i].name, "%s", name);
+    /* the row first: a token is never handed out for a speaker a restart would forget */
+    sc_speaker_t sk = { 0 };
+    if (i >= 0)
+        sk = s->speakers[i]; /* a removed name comes back with its bumped generation */
+    snprintf(sk.name, sizeof sk.name, "%s", name);
+    sk.role = role;
+    sk.removed = 0;
+    sk.muted = 0;
+    sk.unsaved = 0;
+    sc_store_speaker_t row;
+    speaker_row(s, &sk, &row);
+    pthread_mutex_unlock(&s->mu);
+    if (store_put("speaker", s, &row, put_speaker) != 0) {
+        pthread_mutex_unlock(&s->write_mu);
+        return SC_SPACE_ESTORE;
     }
-    sc_speaker_t *sk = &s->speakers[i];
-    sk->role = role;
-    sk->removed = 0;
-    sk->muted = 0;
+    pthread_mutex_lock(&s->mu);
+    if (i < 0)
+        i = (int)s->nspeakers++; /* write_mu held: nobody added one meanwhile */
+    s->speakers[i] = sk;
     sc_token_claims_t c = { 0 };
     snprintf(c.space_id, sizeof c.space_id, "%s", s->id);
     c.role = role;
     snprintf(c.name, sizeof c.name, "%s", name);
-    c.generation = sk->generation;
-    c.expires = sc_wall_s() + sc_server()->cfg.token_ttl_s;
-    sc_speaker_t copy = *sk;
+    c.generation = sk.generation;
+    c.expires = token_expiry(s, role);
     pthread_mutex_unlock(&s->mu);
-    persist_speaker(s, &copy);
-    if (sc_token_sign(sc_server()->token_key, &c, token, tokensz) < 0)
-        return -1;
+    pthread_mutex_unlock(&s->write_mu);
+    if (sc_token_sign(sc_model.token_key, &c, token, tokensz) < 0)
+        return SC_SPACE_EINVAL;
     sc_space_changed(s);
     return i;
 }
 
-int sc_space_set_muted(sc_space_t *s, sc_slice_t name, int muted)
+sc_space_rc_t sc_space_set_muted(sc_space_t *s, sc_slice_t name, int muted)
 {
+    pthread_mutex_lock(&s->write_mu);
     pthread_mutex_lock(&s->mu);
     int i = find_speaker_locked(s, name);
     if (i < 0 || s->speakers[i].removed) {
         pthread_mutex_unlock(&s->mu);
-        return 404;
+        pthread_mutex_unlock(&s->write_mu);
+        return SC_SPACE_ENOENT;
     }
     s->speakers[i].muted = muted;
-    sc_speaker_t copy = s->speakers[i];
+    s->speakers[i].unsaved = 1;
     pthread_mutex_unlock(&s->mu);
     sc_engine_speaker_muted(s, i, muted);
-    persist_speaker(s, &copy);
     sc_space_changed(s);
-    return 0;
+    return settle(s);
 }
 
-int sc_space_remove(sc_space_t *s, sc_slice_t name)
+sc_space_rc_t sc_space_remove(sc_space_t *s, sc_slice_t name)
 {
+    pthread_mutex_lock(&s->write_mu);
     pthread_mutex_lock(&s->mu);
     int i = find_speaker_locked(s, name);
     if (i <= 0 || s->speakers[i].removed) { /* the host cannot be removed */
+        /* a removal answered ESTORE (cut at once, not stored yet) is retried: store it now */
+        int retry = i > 0 && s->speakers[i].unsaved;
         pthread_mutex_unlock(&s->mu);
-        return i == 0 ? 403 : 404;
+        if (retry)
+            return settle(s);
+        pthread_mutex_unlock(&s->write_mu);
+        return i == 0 ? SC_SPACE_EPERM : SC_SPACE_ENOENT;
     }
     sc_speaker_t *sk = &s->speakers[i];
     sk->removed = 1;
@@ -490,31 +698,34 @@ int sc_space_remove(sc_space_t *s, sc_slice_t name)
     sk->ingest_gen++; /* and so does any connection using one */
     sk->connected = 0;
     sk->speaking = 0;
-    sc_speaker_t copy = *sk;
+    sk->unsaved = 1;
     pthread_mutex_unlock(&s->mu);
     sc_engine_speaker_removed(s, i);
-    persist_speaker(s, &copy);
     sc_space_changed(s);
-    return 0;
+    return settle(s);
 }
 
-int sc_space_request(sc_space_t *s, const char *name)
+sc_space_rc_t sc_space_request(sc_space_t *s, const char *name)
 {
     pthread_mutex_lock(&s->mu);
+    if (s->state == SC_SPACE_ENDED) {
+        pthread_mutex_unlock(&s->mu);
+        return SC_SPACE_ESTATE;
+    }
     for (size_t i = 0; i < s->nrequests; i++) {
         if (!strcmp(s->requests[i], name)) {
             pthread_mutex_unlock(&s->mu);
-            return 0; /* asked already: idempotent */
+            return SC_SPACE_OK; /* asked already: idempotent */
         }
     }
     if (s->nrequests == SC_SPACE_MAX_REQUESTS) {
         pthread_mutex_unlock(&s->mu);
-        return 429;
+        return SC_SPACE_EFULL;
     }
     snprintf(s->requests[s->nrequests++], sizeof s->requests[0], "%s", name);
     pthread_mutex_unlock(&s->mu);
     sc_space_event(s, "request", json_pack("{s:s,s:I}", "name", name, "at", (json_int_t)sc_wall_s()), 1);
-    return 0;
+    return SC_SPACE_OK;
 }
 
 int sc_space_speaker_index(sc_space_t *s, const sc_token_claims_t *claims)
@@ -526,45 +737,26 @@ int sc_space_speaker_index(sc_space_t *s, const sc_token_claims_t *claims)
     return i;
 }
 
-int sc_space_auth(sc_req_t *r, sc_space_t *s, sc_role_t min_role, sc_token_claims_t *claims)
+sc_space_auth_t sc_space_check_token(sc_space_t *s, const char *tok, sc_role_t min_role, sc_token_claims_t *claims)
 {
-    char tok[SC_TOKEN_MAX];
-    if (sc_http_request_token(r, tok, sizeof tok) < 0) {
-        sc_http_error(r, 401, "unauthorized", "a token is required (Authorization: Bearer)");
-        return -1;
-    }
-    return sc_space_auth_token(r, s, tok, min_role, claims);
-}
-
-int sc_space_auth_token(sc_req_t *r, sc_space_t *s, const char *tok, sc_role_t min_role, sc_token_claims_t *claims)
-{
-    int rc = sc_token_verify(sc_server()->token_key, sc_slice_cstr(tok), sc_wall_s(), claims);
-    if (rc != SC_TOKEN_OK) {
-        sc_http_error(r, 401, "unauthorized", rc == SC_TOKEN_EXPIRED ? "token expired" : "invalid token");
-        return -1;
-    }
-    if (strcmp(claims->space_id, s->id) != 0) {
-        sc_http_error(r, 403, "forbidden", "token is for another Space");
-        return -1;
-    }
+    int rc = sc_token_verify(sc_model.token_key, sc_slice_cstr(tok), sc_wall_s(), claims);
+    if (rc != SC_TOKEN_OK)
+        return rc == SC_TOKEN_EXPIRED ? SC_AUTH_EXPIRED : SC_AUTH_INVALID;
+    if (strcmp(claims->space_id, s->id) != 0)
+        return SC_AUTH_OTHER_SPACE;
     pthread_mutex_lock(&s->mu);
     int idx = sc_space_speaker_index(s, claims);
     pthread_mutex_unlock(&s->mu);
-    if (idx < 0) {
-        sc_http_error(r, 401, "unauthorized", "token revoked");
-        return -1;
-    }
-    if (claims->role < min_role) {
-        sc_http_error(r, 403, "forbidden", "your role may not do this");
-        return -1;
-    }
-    return 0;
+    if (idx < 0)
+        return SC_AUTH_REVOKED;
+    return claims->role < min_role ? SC_AUTH_ROLE : SC_AUTH_OK;
 }
 
 /* --- tally -------------------------------------------------------------------------- */
 
 void sc_space_listener_join(sc_space_t *s)
 {
+    atomic_fetch_add(&sc_model.listeners, 1);
     int now = atomic_fetch_add(&s->listeners, 1) + 1 + atomic_load(&s->edge_listeners);
     atomic_fetch_add(&s->total_joins, 1);
     long long peak = atomic_load(&s->peak);
@@ -575,6 +767,7 @@ void sc_space_listener_join(sc_space_t *s)
 
 void sc_space_listener_leave(sc_space_t *s)
 {
+    atomic_fetch_sub(&sc_model.listeners, 1);
     atomic_fetch_sub(&s->listeners, 1);
     s->tally_dirty = 1;
 }
@@ -596,8 +789,12 @@ void sc_space_tick_second(sc_space_t *s)
                              "peak", (json_int_t)atomic_load(&s->peak), "total_joins",
                              (json_int_t)atomic_load(&s->total_joins)),
                    0);
-    if (dirty && s->state != SC_SPACE_ENDED)
-        persist_space(s);
+    if (dirty) {
+        pthread_mutex_lock(&s->mu);
+        s->unsaved = 1; /* the tally (peak, joins) is stored with the Space's row */
+        pthread_mutex_unlock(&s->mu);
+    }
+    sc_space_store_retry(s);
 }
 
 /* --- load --------------------------------------------------------------------------- */
@@ -607,7 +804,7 @@ static int load_space(void *ctx, const sc_store_space_t *row)
     (void)ctx;
     sc_space_t *s = space_alloc(row->id);
     snprintf(s->title, sizeof s->title, "%s", row->title);
-    s->state = (sc_space_state_t)row->state;
+    s->state = s->stored_state = (sc_space_state_t)row->state;
     s->created_at = row->created_at;
     s->scheduled_start = row->scheduled_start;
     s->started_at = row->started_at;
@@ -637,9 +834,13 @@ static int load_speaker(void *ctx, const sc_store_speaker_t *row)
 
 int sc_spaces_load(void)
 {
-    sc_server_t *srv = sc_server();
-    if (sc_store_each_space(srv->store, load_space, NULL) != 0 ||
-        sc_store_each_speaker(srv->store, load_speaker, NULL) != 0)
+    pthread_mutex_lock(&sc_model.store_mu);
+    int rc = sc_model.store && sc_store_each_space(sc_model.store, load_space, NULL) == 0 &&
+                     sc_store_each_speaker(sc_model.store, load_speaker, NULL) == 0
+                 ? 0
+                 : -1;
+    pthread_mutex_unlock(&sc_model.store_mu);
+    if (rc != 0)
         return -1;
     size_t n;
     sc_space_t **all = sc_spaces_all(&n);
@@ -655,10 +856,47 @@ int sc_spaces_load(void)
         }
         if (s->nspeakers == 0)
             add_host(s);
-        sc_engine_space_init(s);
+        space_audio_init(s);
         sc_space_changed(s);
     }
     free(all);
     sc_log_info("event=spaces_loaded count=%zu", n);
     return 0;
+}
+
+/* --- metrics ------------------------------------------------------------------------ */
+
+static void spaces_metrics(sc_metrics_buf_t *b, void *arg)
+{
+    (void)arg;
+    sc_metrics_printf(b, "# TYPE spacecast_listeners gauge\nspacecast_listeners %d\n", sc_spaces_listeners());
+    sc_metrics_printf(b, "# HELP spacecast_store_errors_total Writes the SQLite store refused (busy, disk).\n"
+                         "# TYPE spacecast_store_errors_total counter\nspacecast_store_errors_total %llu\n",
+                      (unsigned long long)atomic_load(&sc_model.store_errors));
+    size_t n;
+    sc_space_t **all = sc_spaces_all(&n);
+    int by_state[SC_SPACE_NSTATES] = { 0 };
+    sc_metrics_printf(b, "# HELP spacecast_space_listeners Listeners per Space (edges included).\n"
+                         "# TYPE spacecast_space_listeners gauge\n");
+    for (size_t i = 0; i < n; i++) {
+        by_state[all[i]->state]++;
+        if (all[i]->state != SC_SPACE_ENDED)
+            sc_metrics_printf(b, "spacecast_space_listeners{space=\"%s\"} %d\n", all[i]->id,
+                              atomic_load(&all[i]->listeners) + atomic_load(&all[i]->edge_listeners));
+    }
+    sc_metrics_printf(b, "# TYPE spacecast_space_peak_listeners gauge\n");
+    for (size_t i = 0; i < n; i++)
+        if (all[i]->state != SC_SPACE_ENDED)
+            sc_metrics_printf(b, "spacecast_space_peak_listeners{space=\"%s\"} %lld\n", all[i]->id,
+                              atomic_load(&all[i]->peak));
+    sc_metrics_printf(b, "# TYPE spacecast_space_joins_total counter\n");
+    for (size_t i = 0; i < n; i++)
+        if (all[i]->state != SC_SPACE_ENDED)
+            sc_metrics_printf(b, "spacecast_space_joins_total{space=\"%s\"} %lld\n", all[i]->id,
+                              atomic_load(&all[i]->total_joins));
+    free(all);
+    sc_metrics_printf(b, "# HELP spacecast_spaces Spaces by state.\n# TYPE spacecast_spaces gauge\n");
+    sc_metrics_printf(b, "spacecast_spaces{state=\"scheduled\"} %d\nspacecast_spaces{state=\"live\"} %d\n"
+                         "spacecast_spaces{state=\"ended\"} %d\n",
+                      by_state[0], by_state[1], by_state[2]);
 }

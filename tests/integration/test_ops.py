@@ -64,6 +64,35 @@ def test_sighup_reload():
         os.unlink(conf.name)
 
 
+def test_sighup_keeps_flags():
+    """A flag wins over the file, at start and after every reload (#15: SIGHUP used to put the
+    file's [limits] over the command line's)."""
+    conf = tempfile.NamedTemporaryFile("w", suffix=".ini", delete=False)
+    conf.write("[limits]\nmax_listeners = 5\n")
+    conf.close()
+    srv = Server("-c", conf.name, "--max-listeners", "1").start()
+    try:
+        sid, host = create_space(srv, "flags")
+        start_space(srv, sid, host)
+        a, st = open_listener(srv.port, sid)
+        assert st == 200
+        b, st = open_listener(srv.port, sid)
+        assert st == 503, "--max-listeners 1 is not applied: %s" % st
+        b.close()
+        srv.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 5
+        while "event=reload " not in srv.read_log() and time.time() < deadline:
+            time.sleep(0.05)
+        assert "event=reload " in srv.read_log(), "no reload logged"
+        c, st = open_listener(srv.port, sid)
+        assert st == 503, "the reload undid --max-listeners 1: %s" % st
+        c.close()
+        a.close()
+    finally:
+        srv.cleanup()
+        os.unlink(conf.name)
+
+
 def test_api_port_survives_public_limit():
     api_port = __import__("sclib").free_port()
     srv = Server("--workers", "2", "--max-connections", "60", "--reserved-fds", "20",
@@ -103,5 +132,6 @@ def test_api_port_survives_public_limit():
 
 
 R.case("SIGHUP reloads [limits] without dropping anyone", test_sighup_reload)
+R.case("SIGHUP keeps what the command line said", test_sighup_keeps_flags)
 R.case("the API port answers hosts while the public port is full", test_api_port_survives_public_limit)
 R.finish()

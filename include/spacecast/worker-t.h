@@ -1,0 +1,37 @@
+/* worker-t.h — the type of a worker: one event-loop thread with its listening sockets and
+ * the connections it accepted (types only, HAProxy -t.h style). net/server.c makes and runs
+ * workers; net/conn.c keeps their connection lists and sweeps their streams. */
+#ifndef SC_WORKER_T_H
+#define SC_WORKER_T_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "spacecast/conn.h"
+#include "spacecast/loop.h"
+
+/* Listeners sent to per io_uring submission in the sweep (conn.c); the ring holds as many. */
+#define SC_PUMP_BATCH 128
+
+struct sc_uring;
+struct sc_pump_batch;
+
+typedef struct sc_worker {
+    int index;
+    pthread_t thread;
+    sc_loop_t *loop;
+    sc_listener_t listen;      /* public port (SO_REUSEPORT: each worker has its own socket) */
+    sc_listener_t api_listen;  /* optional second port */
+    sc_conn_t *streams;        /* streaming connections (listeners, event streams) */
+    sc_conn_t *conns;          /* every connection of this worker */
+    size_t nstreams;
+    _Atomic int pump_new;      /* set with each wake for new pages (sc_server_wake_workers) */
+    sc_conn_t *pump_next;      /* where the sweep under way resumes (NULL: none under way) */
+    int pump_again;            /* pages came during the sweep: another one from the head after it */
+    struct sc_uring *uring;    /* batched listener sends (uring.h); NULL: one sendmsg each */
+    struct sc_pump_batch *batch; /* that path's scratch: one slice's messages (conn.c) */
+    int refusals_lingering;    /* refused at accept, answer sent, waiting for the peer to close */
+} sc_worker_t;
+
+#endif
