@@ -56,7 +56,7 @@ stop() { stop_started; }
 
 # the loadtest flags that point it at a server of this kind
 target() {
-  case $1 in icecast2) echo "--icecast benchsource" ;; *) echo "--admin-key benchkey" ;; esac
+  case $1 in icecast2) echo "--icecast benchsource" ;; *) echo "--admin-key benchkey-0123456789" ;; esac # lib.sh's key
 }
 
 # wait_ready ERRFILE LISTENERS SPEAKERS: until the loadtest has them all (or 120 s)
