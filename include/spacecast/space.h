@@ -123,10 +123,12 @@ struct sc_store *sc_spaces_detach_store(void);
 int sc_spaces_listeners(void);
 /** Load every Space from the store (at start). 0 or -1. */
 int sc_spaces_load(void);
-/** Create a Space (persisted) and return it; NULL if the store could not write it. */
-sc_space_t *sc_space_create(const char *title, int64_t scheduled_start, int record, int max_listeners);
-/** Create a local mirror of an origin's Space (edge relays): same id, not recorded. */
-sc_space_t *sc_space_create_mirror(const char *id, const char *title, int64_t scheduled_start);
+/** Create a Space (persisted) and return it; NULL if the store could not write it. host_name is
+ *  the host's speaker name (in its tokens and the speaker list; a valid token name), NULL = "host". */
+sc_space_t *sc_space_create(const char *title, const char *host_name, int64_t scheduled_start, int record,
+                            int max_listeners);
+/** Create a local mirror of an origin's Space (edge relays): same id and host name, not recorded. */
+sc_space_t *sc_space_create_mirror(const char *id, const char *title, const char *host_name, int64_t scheduled_start);
 /** An edge reported its listener count; the tally becomes the sum of fresh reports. */
 void sc_space_edge_report(sc_space_t *s, const char *edge, int listeners, const char *url, int room);
 /** Overflow: pick the fresh edge with the most room for one more listener of this Space, count

@@ -388,16 +388,16 @@ sc_page_t *sc_space_details(sc_space_t *s, char etag[32])
 
 /* --- lifecycle ---------------------------------------------------------------------- */
 
-static void add_host(sc_space_t *s)
+static void add_host(sc_space_t *s, const char *name)
 {
     sc_speaker_t *h = &s->speakers[0];
-    snprintf(h->name, sizeof h->name, "host");
+    snprintf(h->name, sizeof h->name, "%s", name && sc_token_valid_name(sc_slice_cstr(name)) ? name : "host");
     h->role = SC_ROLE_HOST;
     s->nspeakers = 1;
 }
 
-static sc_space_t *space_new(const char *id, const char *title, int64_t scheduled_start, int record,
-                             int max_listeners, int relayed)
+static sc_space_t *space_new(const char *id, const char *title, const char *host_name, int64_t scheduled_start,
+                             int record, int max_listeners, int relayed)
 {
     sc_space_t *s = space_alloc(id);
     s->relayed = relayed;
@@ -406,7 +406,7 @@ static sc_space_t *space_new(const char *id, const char *title, int64_t schedule
     s->scheduled_start = scheduled_start;
     s->record = record;
     s->max_listeners = max_listeners;
-    add_host(s);
+    add_host(s, host_name);
     if (persist_space(s) != 0) {
         /* a Space that would not survive a restart is not created: the caller says 503 */
         sc_chain_destroy(&s->events);
@@ -425,21 +425,22 @@ static sc_space_t *space_new(const char *id, const char *title, int64_t schedule
     return s;
 }
 
-sc_space_t *sc_space_create(const char *title, int64_t scheduled_start, int record, int max_listeners)
+sc_space_t *sc_space_create(const char *title, const char *host_name, int64_t scheduled_start, int record,
+                            int max_listeners)
 {
     char id[13];
     do /* no leading '-' or '_': an id must never look like a command-line option */
         sc_token_random_id(id, 12);
     while (id[0] == '-' || id[0] == '_' || sc_space_find(sc_slice_cstr(id)));
-    return space_new(id, title, scheduled_start, record, max_listeners, 0);
+    return space_new(id, title, host_name, scheduled_start, record, max_listeners, 0);
 }
 
-sc_space_t *sc_space_create_mirror(const char *id, const char *title, int64_t scheduled_start)
+sc_space_t *sc_space_create_mirror(const char *id, const char *title, const char *host_name, int64_t scheduled_start)
 {
     sc_space_t *s = sc_space_find(sc_slice_cstr(id));
     if (s)
         return s;
-    return space_new(id, title, scheduled_start, 0, sc_config()->max_listeners_per_space, 1);
+    return space_new(id, title, host_name, scheduled_start, 0, sc_config()->max_listeners_per_space, 1);
 }
 
 /* Sum of fresh edge reports; caller holds s->mu. */
@@ -855,7 +856,7 @@ int sc_spaces_load(void)
             }
         }
         if (s->nspeakers == 0)
-            add_host(s);
+            add_host(s, NULL);
         space_audio_init(s);
         sc_space_changed(s);
     }
