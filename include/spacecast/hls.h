@@ -44,7 +44,7 @@ typedef struct sc_hls_wait {
 
 /** Start the HLS thread and register its metrics (once; sc_hls_new does it too). */
 void sc_hls_init(void);
-/** Start HLS for a Space that is live (engine, under audio_mu). data_dir: keep the AAC
+/** Start HLS for a Space that is live (its room, under the room's lock). data_dir: keep the AAC
  * segments under DATA/hls/ID/ for the replay, or NULL. started_at: unix seconds the Space
  * went live, so segment numbers keep counting across a restart. The Space holds it for the
  * life of the process (never freed), so workers may keep the pointer. */

@@ -93,7 +93,7 @@ static void start_demo(void)
         sc_space_start(s);
     char token[SC_TOKEN_MAX];
     sc_space_host_token(s, token, sizeof token);
-    sc_engine_demo_speaker(s);
+    sc_demo_speaker_start(s);
     const char *base = sc_config()->public_url;
     printf("\nspacecast demo Space is live:\n"
            "  open in a browser:  %s/s/%s\n"
@@ -148,6 +148,7 @@ static int serve_init(sc_config_t *cfg, sc_store_t **store)
         snprintf(cfg->public_url, sizeof cfg->public_url, "http://%s", cfg->listen);
     sc_config_publish(cfg);
 
+    sc_engine_init(); /* the lobby, before the rooms the Spaces load with */
     sc_spaces_init(*store, token_key);
     sc_http_set_router(&sc_api_router);
     sc_api_live_metrics_register();
@@ -182,6 +183,7 @@ static int serve_run(const sigset_t *signals, const char *config_path, int argc,
     sc_server_stop_accepting();
     sc_relay_stop();
     sc_rtc_stop();    /* speakers' sessions first: they hold ingest slots of the engine's Spaces */
+    sc_demo_speaker_stop();
     sc_engine_stop(); /* flushes and syncs recordings */
     sc_server_stop(); /* each worker closes its connections on its own thread */
     return 0;
