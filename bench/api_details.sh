@@ -11,7 +11,7 @@ tmp=$(mktemp -d)
 trap 'kill $SC_PID $NGINX_PID 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
 ulimit -n 20000
 p1=$(free_port); start_spacecast "$tmp/sc" $p1
-id=$(curl -s -X POST -H 'Authorization: Bearer benchkey' -d '{"title":"bench"}' http://127.0.0.1:$p1/api/spaces |
+id=$(curl -s -X POST -H 'Authorization: Bearer benchkey-0123456789' -d '{"title":"bench"}' http://127.0.0.1:$p1/api/spaces |
      python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
 mkdir -p "$tmp/www/api/spaces"
 curl -s http://127.0.0.1:$p1/api/spaces/$id >"$tmp/www/api/spaces/$id"

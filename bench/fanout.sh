@@ -22,7 +22,7 @@ ulimit -n "$(ulimit -Hn)"
 # --- the three servers -------------------------------------------------------------------
 p_sc=$(free_port); start_spacecast "$tmp/sc" "$p_sc" --page-ms 200 --workers 2 --join-rate 100000 --join-burst 100000
 pids+=("$SC_PID")
-read -r id host < <(curl -s -X POST -H 'Authorization: Bearer benchkey' -d '{"title":"fanout"}' \
+read -r id host < <(curl -s -X POST -H 'Authorization: Bearer benchkey-0123456789' -d '{"title":"fanout"}' \
   "http://127.0.0.1:$p_sc/api/spaces" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["id"], j["host_token"])')
 curl -s -X POST -H "Authorization: Bearer $host" "http://127.0.0.1:$p_sc/api/spaces/$id/start" >/dev/null
 tok=$(curl -s -H "Authorization: Bearer $host" -d '{"name":"feed"}' "http://127.0.0.1:$p_sc/api/spaces/$id/speakers" |

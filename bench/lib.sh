@@ -4,7 +4,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 # start_spacecast DATA_DIR PORT [extra flags...] -> sets SC_PID
 start_spacecast() {
   local data=$1 port=$2; shift 2
-  "$SC_BIN" serve --listen 127.0.0.1:$port --data "$data" --admin-key benchkey --log-level warn "$@" \
+  "$SC_BIN" serve --listen 127.0.0.1:$port --data "$data" --admin-key benchkey-0123456789 --log-level warn "$@" \
     2>"$data.log" &
   SC_PID=$!
   for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && return 0; sleep 0.1; done
@@ -70,7 +70,7 @@ rss_kb() { awk '/^VmRSS:/{print $2}' "/proc/$1/status"; }
 # start_spacecast, with one speaker (a 440 Hz tone, 32 kbps Opus, over the Icecast ingest)
 live_space() {
   local port=$1 host tok
-  read -r SPACE_ID host < <(curl -s -X POST -H 'Authorization: Bearer benchkey' -d '{"title":"bench"}' \
+  read -r SPACE_ID host < <(curl -s -X POST -H 'Authorization: Bearer benchkey-0123456789' -d '{"title":"bench"}' \
     "http://127.0.0.1:$port/api/spaces" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["id"], j["host_token"])')
   curl -s -X POST -H "Authorization: Bearer $host" "http://127.0.0.1:$port/api/spaces/$SPACE_ID/start" >/dev/null
   tok=$(curl -s -H "Authorization: Bearer $host" -d '{"name":"voice"}' "http://127.0.0.1:$port/api/spaces/$SPACE_ID/speakers" |

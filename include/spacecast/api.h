@@ -15,6 +15,7 @@ void sc_api_spaces_list(sc_req_t *r);
 void sc_api_spaces_get(sc_req_t *r);
 void sc_api_spaces_start(sc_req_t *r);
 void sc_api_spaces_end(sc_req_t *r);
+void sc_api_spaces_host_token(sc_req_t *r);
 /* api_speakers.c */
 void sc_api_speakers_invite(sc_req_t *r);
 void sc_api_speakers_patch(sc_req_t *r);

@@ -13,12 +13,20 @@ json_t *sc_api_body_object(sc_req_t *r);
 /** The Space named by the first path capture; on failure answers 404 and returns NULL. */
 sc_space_t *sc_api_space(sc_req_t *r);
 /** Check the request's token (Bearer, or ?token=) for this Space at min_role: 0 with claims,
- *  or -1 with the error answered (401 missing/forged/expired/revoked, 403 other Space or role). */
+ *  or -1 with the error answered (401 missing/forged/expired/revoked, 403 other Space or role).
+ *  The admin key (Bearer) acts as the Space's host: claims as for its host token. */
 int sc_api_auth(sc_req_t *r, sc_space_t *s, sc_role_t min_role, sc_token_claims_t *claims);
 /** The same with a token the handler found itself (HTTP Basic auth of a source). */
 int sc_api_auth_token(sc_req_t *r, sc_space_t *s, const char *tok, sc_role_t min_role, sc_token_claims_t *claims);
 /** Does the request carry the admin key as Bearer? 1 or 0; compared in constant time; answers nothing. */
 int sc_api_has_admin_key(const sc_req_t *r);
+/** Answer 401 (no Authorization) or 403 (another key) to a request that needed the admin key. */
+void sc_api_admin_refuse(sc_req_t *r);
+/** The HTTP layer's early check (sc_http_set_gate): before a body is invited with 100 Continue,
+ * the admin key, or a valid token of this Space for SC_ROUTE_TOKEN routes. */
+int sc_api_gate(sc_req_t *r, unsigned route_flags);
+/** 503 + Retry-After for a change the store did not take (disk full, database locked). */
+void sc_api_not_stored(sc_req_t *r, const char *message);
 /** Parse a time given as unix seconds (integer) or ISO 8601 UTC text. 0 or -1. */
 int sc_api_parse_time(const json_t *v, int64_t *out);
 

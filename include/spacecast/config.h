@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#define SC_ADMIN_KEY_MIN 16 /* characters: a shorter admin key is refused at start */
+
 typedef struct sc_config {
     /* [server] */
     char listen[128];        /* HOST:PORT for everyone */

@@ -89,7 +89,9 @@ typedef struct sc_conn {
     uint8_t state;
     uint8_t closing;      /* close once the output drains */
     uint8_t paused_read;  /* input not watched: backpressure */
+    uint8_t lingering;    /* last answer sent, write side shut: reading only to drop (conn.c) */
     uint32_t ip_hash;     /* the admitting listener's key (per-address count) */
+    uint32_t lingered;    /* bytes dropped while lingering */
     /* request buffer: allocated on demand, freed when streaming */
     char *rbuf;
     uint32_t rlen, rcap;
@@ -128,6 +130,16 @@ void sc_conn_send_file(sc_conn_t *c, int fd, uint64_t off, uint64_t end);
 int sc_conn_flush(sc_conn_t *c);
 /** Close after the queued output is sent. */
 void sc_conn_close_after_write(sc_conn_t *c);
+/** Close after the queued output is sent, gently: the write side is shut first and whatever
+ *  the peer still sends is dropped until it closes (2 s, 256 KB at most), so the kernel never
+ *  answers its unread bytes with a reset that could overtake the answer. (Every close once
+ *  output drains, c->closing, works this way.) */
+/** A refusal at accept (over a limit): send the answer in buf (ownership taken) and close as
+ *  above, on a connection of its own that counts against no limit; at most a few per worker.
+ *  NULL if there is no room to linger: then buf and fd stay the caller's. */
+sc_conn_t *sc_conn_refuse(struct sc_worker *w, int fd, const struct sockaddr_in6 *peer, char *buf, size_t len);
+/** Descriptors that lingering refusals of nworkers workers may hold at most. */
+int sc_conn_linger_capacity(int nworkers);
 /** Close now; the struct is freed at the end of this loop iteration. */
 void sc_conn_close(sc_conn_t *c, const char *reason);
 /** Drop n bytes from the front of the request buffer. */

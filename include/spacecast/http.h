@@ -31,6 +31,13 @@ extern const sc_proto_t sc_http_proto;
  *  Also registers HTTP's metrics (requests by route and status). */
 void sc_http_set_router(const sc_router_t *router);
 
+/** A check of a request's credentials from its head alone (the route's SC_ROUTE_TOKEN or
+ * SC_ROUTE_ADMIN in flags): 1 if it may go on, else 0 with the refusal already answered. */
+typedef int (*sc_http_gate_fn)(sc_req_t *r, unsigned route_flags);
+/** Set the check run before a request with `Expect: 100-continue` is told to send its body
+ * (the composition root sets it; without one, every route's client is told to go on). */
+void sc_http_set_gate(sc_http_gate_fn fn);
+
 /** Reason phrase of a status code. */
 const char *sc_http_reason(int status);
 /** "HTTP/1.0" for a connection whose request said 1.0 (legacy source clients read it), else "HTTP/1.1". */

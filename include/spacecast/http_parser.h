@@ -42,6 +42,21 @@ const sc_slice_t *sc_http_find_header(const sc_http_request_t *req, const char *
 /** Does a comma-separated header value hold token (case-insensitive)? 1 or 0. */
 int sc_http_header_has_token(sc_slice_t value, const char *token);
 
+/** How a request's body is framed (RFC 9112 §6). */
+typedef enum {
+    SC_HTTP_FRAMING_NONE = 0, /* no body */
+    SC_HTTP_FRAMING_LENGTH, /* Content-Length bytes */
+    SC_HTTP_FRAMING_CHUNKED /* Transfer-Encoding: chunked */
+} sc_http_framing_t;
+
+/** Decide a parsed request's body framing, refusing what RFC 9112 says a server must not
+ * guess at: a missing Host (HTTP/1.1) or more than one Host, Content-Length values that
+ * disagree or are not digits, Transfer-Encoding on HTTP/1.0, more than one Transfer-Encoding
+ * field, a coding other than chunked, or Transfer-Encoding with Content-Length. Returns an
+ * sc_http_framing_t (*length set for SC_HTTP_FRAMING_LENGTH), or -1 with a static reason in *why.
+ * Pure: fuzzed with the parser. */
+int sc_http_request_framing(const sc_http_request_t *req, uint64_t *length, const char **why);
+
 /* Chunked decoder states (internal, but the struct lives on the caller's side). */
 enum {
     SC_CHUNK_SIZE_FIRST = 0,

@@ -15,6 +15,8 @@
 enum {
     SC_ROUTE_STREAM_BODY = 1 << 0, /* the handler reads the body itself (ingest) */
     SC_ROUTE_PUBLIC = 1 << 1,      /* listener traffic: refused on the API-only port */
+    SC_ROUTE_TOKEN = 1 << 2,       /* needs a token of the Space (or the admin key) */
+    SC_ROUTE_ADMIN = 1 << 3,       /* needs the admin key */
 };
 
 struct sc_req;

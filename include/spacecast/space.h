@@ -31,6 +31,7 @@ typedef enum sc_space_rc {
     SC_SPACE_ETAKEN = -4, /* the name is someone else's */
     SC_SPACE_EPERM = -5,  /* never allowed (removing the host) */
     SC_SPACE_EINVAL = -6, /* not a name or role one may invite */
+    SC_SPACE_ESTORE = -7, /* the store did not take it: not acknowledged (retry; see the function) */
 } sc_space_rc_t;
 
 /** Why a token does not hold up for a Space (sc_space_check_token). */
@@ -56,10 +57,14 @@ typedef struct sc_speaker {
     _Atomic uint64_t ingest_rx_ms; /* when the current ingest last delivered audio (sc_now_ms) */
     int speaking;
     float level_db;
+    int unsaved;               /* changed in memory, not yet in the store (retried) */
 } sc_speaker_t;
 
 typedef struct sc_space {
     pthread_mutex_t mu;        /* metadata: everything below but the atomics and the room */
+    pthread_mutex_t write_mu;  /* one change (and its store write) at a time; taken before mu */
+    int unsaved;               /* the Space's row changed in memory, not yet in the store (under mu) */
+    sc_space_state_t stored_state; /* the state the store has (under mu) */
     char id[SC_TOKEN_ID_MAX + 1];
     char title[257];
     sc_space_state_t state;
@@ -109,6 +114,9 @@ void sc_spaces_init(struct sc_store *store, const uint8_t key[SC_TOKEN_KEY_LEN])
 struct sc_store *sc_spaces_detach_store(void);
 /** Direct-stream listeners of every Space (server-wide admission, metrics). */
 int sc_spaces_listeners(void);
+/** Once a second, off the engine (cmd/serve.c's main thread): store what the disk refused of
+ *  Spaces that no longer play. */
+void sc_spaces_housekeeping(void);
 /** Load every Space from the store (at start). 0 or -1. */
 int sc_spaces_load(void);
 /** Create a Space (persisted) and return it; NULL if the store could not write it. */
@@ -124,21 +132,36 @@ int sc_space_edge_take(sc_space_t *s, char *url, size_t cap);
 sc_space_t *sc_space_find(sc_slice_t id);
 /** Snapshot of all Spaces (caller frees the array, not the Spaces). */
 sc_space_t **sc_spaces_all(size_t *n);
-/** Go live / end: SC_SPACE_OK, or SC_SPACE_ESTATE when the state does not allow it. */
+/** Go live / end: SC_SPACE_OK, SC_SPACE_ESTATE when the state does not allow it, or
+ *  SC_SPACE_ESTORE when the change was applied but the store did not take it yet (it is
+ *  retried once a second; calling again retries at once and answers OK once stored). */
 sc_space_rc_t sc_space_start(sc_space_t *s);
 sc_space_rc_t sc_space_end(sc_space_t *s);
 /** Invite (or re-invite) a speaker: its index (>= 0) with its token in out, or SC_SPACE_EINVAL
- *  (bad name, or a role one cannot invite), SC_SPACE_ETAKEN, SC_SPACE_EFULL. */
+ *  (bad name, or a role one cannot invite), SC_SPACE_ETAKEN, SC_SPACE_EFULL, SC_SPACE_ESTORE
+ *  (the store refused: nothing changed, no token: a token is never handed out unstored). */
 int sc_space_invite(sc_space_t *s, const char *name, sc_role_t role, char *token, size_t tokensz);
-/** Mute/unmute a speaker by name: SC_SPACE_OK or SC_SPACE_ENOENT. */
+/** Mute/unmute a speaker by name: SC_SPACE_OK, SC_SPACE_ENOENT, or SC_SPACE_ESTORE (in effect
+ *  now, stored later) as for start/end. */
 sc_space_rc_t sc_space_set_muted(sc_space_t *s, sc_slice_t name, int muted);
-/** Remove a speaker (their tokens die): SC_SPACE_OK, SC_SPACE_ENOENT, or SC_SPACE_EPERM for the host. */
+/** Remove a speaker (their tokens die at once): SC_SPACE_OK, SC_SPACE_ENOENT, SC_SPACE_EPERM for
+ *  the host, or SC_SPACE_ESTORE: removed now, not yet stored (retried; removing again retries). */
 sc_space_rc_t sc_space_remove(sc_space_t *s, sc_slice_t name);
 /** A listener asks to speak (goes to the host's event stream): SC_SPACE_OK (also when asked
  *  already), SC_SPACE_ESTATE once ended, SC_SPACE_EFULL when the list is full. */
 sc_space_rc_t sc_space_request(sc_space_t *s, const char *name);
-/** Sign the host's token. */
+/** Sign the host's token (valid token_ttl_s past now, or past the scheduled start). */
 int sc_space_host_token(sc_space_t *s, char *out, size_t outsz);
+/** The claims of the host's current token (what the admin key acts with). */
+void sc_space_host_claims(sc_space_t *s, sc_token_claims_t *claims);
+/** A fresh host token (the admin's way back in); revoke_old bumps the host's generation first,
+ *  so every earlier host token dies. SC_SPACE_OK, or SC_SPACE_ESTORE when that could not be
+ *  stored (then no token is issued, and old ones are not said to be revoked). */
+sc_space_rc_t sc_space_host_token_reissue(sc_space_t *s, int revoke_old, char *out, size_t outsz);
+/** Rows of s changed in memory and not yet stored (0 when all are). */
+int sc_space_unsaved(sc_space_t *s);
+/** Store what is unsaved, unless a change of s is being written right now (engine, once a second). */
+void sc_space_store_retry(sc_space_t *s);
 /** Does token tok hold up for this Space at min_role? SC_AUTH_OK with claims filled, else why not. */
 sc_space_auth_t sc_space_check_token(sc_space_t *s, const char *tok, sc_role_t min_role, sc_token_claims_t *claims);
 /** Index of the speaker a verified token names, or -1 if removed/revoked. Caller holds s->mu. */

@@ -37,7 +37,12 @@ typedef struct sc_store_speaker {
     int removed;
 } sc_store_speaker_t;
 
-/** Open (create) DIR/spacecast.db, creating DIR itself if missing, and migrate it. Errors (read-only dir, corrupt file, newer schema) return NULL and write a one-line reason into err. */
+/** Take DIR for this process alone: an exclusive lock on DIR/spacecast.lock (creating DIR if
+ * missing), held until exit, so a second server on the same data never starts; warns if DIR is
+ * open to other users. Returns the lock's descriptor (keep it open), or -1 with a one-line
+ * reason in err (naming the holder's pid when it is another server). */
+int sc_store_lock_dir(const char *dir, char *err, size_t errsz);
+/** Open (create) DIR/spacecast.db (mode 0600, and its -wal/-shm too), creating DIR itself if missing, and migrate it. Errors (read-only dir, corrupt file, newer schema) return NULL and write a one-line reason into err. */
 sc_store_t *sc_store_open(const char *dir, char *err, size_t errsz);
 /** Finalize statements and close the database; NULL is a no-op. */
 void sc_store_close(sc_store_t *s);

@@ -31,6 +31,7 @@ typedef struct sc_worker {
     int pump_again;            /* pages came during the sweep: another one from the head after it */
     struct sc_uring *uring;    /* batched listener sends (uring.h); NULL: one sendmsg each */
     struct sc_pump_batch *batch; /* that path's scratch: one slice's messages (conn.c) */
+    int refusals_lingering;    /* refused at accept, answer sent, waiting for the peer to close */
 } sc_worker_t;
 
 #endif

@@ -10,10 +10,7 @@ static int admin_ok(sc_req_t *r)
 {
     if (sc_api_has_admin_key(r))
         return 1;
-    if (!sc_http_find_header(r->http, "Authorization"))
-        sc_http_error(r, 401, "unauthorized", "the admin key is required (Authorization: Bearer KEY)");
-    else
-        sc_http_error(r, 403, "forbidden", "wrong admin key");
+    sc_api_admin_refuse(r);
     return 0;
 }
 
@@ -86,8 +83,50 @@ static void transition(sc_req_t *r, int start)
         sc_http_error(r, 409, "wrong_state", start ? "the Space is not scheduled" : "the Space has already ended");
         return;
     }
+    if (rc == SC_SPACE_ESTORE) {
+        sc_api_not_stored(r, start ? "the Space is live, but that could not be stored yet: send this again"
+                                   : "the Space has ended, but that could not be stored yet: send this again");
+        return;
+    }
     sc_http_respond_json(r, 200, sc_space_json(s), NULL);
 }
 
 void sc_api_spaces_start(sc_req_t *r) { transition(r, 1); }
 void sc_api_spaces_end(sc_req_t *r) { transition(r, 0); }
+
+/* POST /api/spaces/{id}/host_token (admin key): a fresh host token, e.g. after the first one
+ * expired or was lost; {"revoke": true} first kills every host token issued before. */
+void sc_api_spaces_host_token(sc_req_t *r)
+{
+    if (!admin_ok(r))
+        return;
+    sc_space_t *s = sc_api_space(r);
+    if (!s)
+        return;
+    int revoke = 0;
+    if (r->body.len) {
+        json_t *b = sc_api_body_object(r);
+        if (!b)
+            return;
+        json_t *v = json_object_get(b, "revoke");
+        if (v && !json_is_boolean(v)) {
+            json_decref(b);
+            sc_http_error(r, 400, "invalid", "revoke: must be true or false");
+            return;
+        }
+        revoke = json_is_true(v);
+        json_decref(b);
+    }
+    char token[SC_TOKEN_MAX];
+    int rc = sc_space_host_token_reissue(s, revoke, token, sizeof token);
+    if (rc == SC_SPACE_ESTORE) {
+        sc_api_not_stored(r, "the old host tokens could not be revoked durably: send this again");
+        return;
+    }
+    if (rc != 0) {
+        sc_http_error(r, 500, "internal", "could not sign a token");
+        return;
+    }
+    sc_http_respond_json(r, 201, json_pack("{s:s,s:s,s:b}", "id", s->id, "host_token", token, "revoked", revoke),
+                         "Cache-Control: no-store\r\n");
+}

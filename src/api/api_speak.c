@@ -122,7 +122,9 @@ static void speak_on_text(sc_speak_t *sp, const uint8_t *data, size_t len)
         speak_send_json(sp, json_pack("{s:s}", "type", "pong"));
     } else if (type && !strcmp(type, "mute") && json_is_boolean(muted) && speak_check(sp)) {
         int m = json_is_true(muted);
-        if (m != sp->muted_seen && sc_space_set_muted(sp->slot.space, sc_slice_cstr(sp->name), m) == SC_SPACE_OK) {
+        sc_space_rc_t rc = m != sp->muted_seen ? sc_space_set_muted(sp->slot.space, sc_slice_cstr(sp->name), m)
+                                               : SC_SPACE_ENOENT;
+        if (rc == SC_SPACE_OK || rc == SC_SPACE_ESTORE) { /* ESTORE: in effect now, stored later */
             sp->muted_seen = m;
             speak_send_json(sp, json_pack("{s:s,s:b}", "type", "muted", "muted", m));
         }

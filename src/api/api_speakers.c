@@ -42,6 +42,8 @@ void sc_api_speakers_invite(sc_req_t *r)
             sc_http_error(r, 409, "name_taken", "a speaker with that name is already in this Space");
         else if (rc == SC_SPACE_EFULL)
             sc_http_error(r, 409, "full", "this Space has its maximum number of speakers");
+        else if (rc == SC_SPACE_ESTORE)
+            sc_api_not_stored(r, "the invitation could not be stored: try again");
         else
             sc_http_error(r, 400, "invalid", "cannot invite that speaker");
         return;
@@ -72,6 +74,10 @@ void sc_api_speakers_patch(sc_req_t *r)
         sc_http_error(r, 404, "not_found", "no such speaker");
         return;
     }
+    if (rc == SC_SPACE_ESTORE) {
+        sc_api_not_stored(r, "muted now, but that could not be stored yet: send this again");
+        return;
+    }
     sc_http_respond_json(r, 200, sc_space_json(s), NULL);
 }
 
@@ -86,6 +92,8 @@ void sc_api_speakers_delete(sc_req_t *r)
         sc_http_error(r, 404, "not_found", "no such speaker");
     else if (rc == SC_SPACE_EPERM)
         sc_http_error(r, 403, "forbidden", "the host cannot be removed");
+    else if (rc == SC_SPACE_ESTORE)
+        sc_api_not_stored(r, "removed now, but the revocation could not be stored yet: send this again");
     else
         sc_http_respond(r, 204, NULL, NULL, 0, NULL);
 }

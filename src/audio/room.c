@@ -22,7 +22,7 @@ static void open_outputs_locked(sc_room_t *r, int resume, int64_t started_at)
 sc_room_t *sc_room_new(const sc_room_config_t *cfg, sc_room_mode_t mode, int64_t started_at, void *owner,
                        const sc_room_hooks_t *hooks)
 {
-    sc_mixer_config_t mc = { .channels = 1, .bitrate = cfg->bitrate, .complexity = SC_ROOM_COMPLEXITY };
+    sc_mixer_config_t mc = { .channels = 1, .bitrate = cfg->bitrate, .complexity = SC_ROOM_COMPLEXITY, .name = cfg->id };
     sc_mixer_t *m = sc_mixer_new(&mc);
     if (!m)
         return NULL;

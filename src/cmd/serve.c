@@ -4,6 +4,7 @@
  * sockets, the audio engine, WebRTC, the edge relay — and stopped in the reverse order.
  * No module below reaches for another by name to wire itself: they are wired here. */
 #include "spacecast/api.h"
+#include "spacecast/api_util.h"
 #include "spacecast/cmd.h"
 #include "spacecast/common.h"
 #include "spacecast/config.h"
@@ -20,6 +21,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 static void serve_usage(FILE *out)
 {
@@ -29,6 +32,19 @@ static void serve_usage(FILE *out)
                  "SIGTERM stops gracefully; SIGHUP reloads [limits] from the file (flags still win).\n\n"
                  "  -c, --config FILE            INI configuration file\n");
     sc_config_print_help(out);
+}
+
+/* A key given as a flag is readable in /proc/PID/cmdline (ps) by every local user: blank it
+ * there once it is copied (as MySQL does with -p), so it shows only for the moment of start. */
+static void hide_secret(char **arg, int used)
+{
+    static const char flag[] = "--admin-key";
+    size_t fl = sizeof flag - 1;
+    if (strncmp(arg[0], flag, fl) != 0 || (arg[0][fl] != '\0' && arg[0][fl] != '='))
+        return;
+    char *v = arg[0][fl] == '=' ? arg[0] + fl + 1 : used > 1 ? arg[1] : NULL;
+    if (v)
+        memset(v, 'x', strlen(v));
 }
 
 /* Every flag but -c over cfg. 0, or -1 with a message printed. */
@@ -42,6 +58,8 @@ static int apply_flags(sc_config_t *cfg, int argc, char **argv)
         }
         int used = 0;
         int r = sc_config_apply_flag(cfg, argv[i], i + 1 < argc ? argv[i + 1] : NULL, &used, err, sizeof err);
+        if (r == 0)
+            hide_secret(argv + i, used);
         if (r < 0) {
             fprintf(stderr, "spacecast: %s\n", err);
             return -1;
@@ -59,19 +77,32 @@ static int apply_flags(sc_config_t *cfg, int argc, char **argv)
 static int resolve_admin_key(sc_config_t *cfg)
 {
     const char *env_key = getenv("SPACECAST_ADMIN_KEY");
-    if (cfg->admin_key[0])
-        return 0;
-    if (env_key && *env_key) {
+    const char *from = "setting";
+    if (cfg->admin_key[0]) {
+        /* given */
+    } else if (env_key && *env_key) {
         snprintf(cfg->admin_key, sizeof cfg->admin_key, "%s", env_key);
-        return 0;
+        from = "environment";
+    } else {
+        int created = 0;
+        if (sc_store_admin_key(cfg->data, cfg->admin_key, sizeof cfg->admin_key, &created) != 0) {
+            sc_log_error("event=admin_key_failed data=%s", cfg->data);
+            return -1;
+        }
+        from = "file";
+        if (created) {
+            /* the key goes to whoever started us at a terminal, never into the log */
+            sc_log_info("event=admin_key_created file=%s/admin.key", cfg->data);
+            if (isatty(STDOUT_FILENO))
+                printf("admin key (kept in %s/admin.key): %s\n", cfg->data, cfg->admin_key);
+        }
     }
-    int created = 0;
-    if (sc_store_admin_key(cfg->data, cfg->admin_key, sizeof cfg->admin_key, &created) != 0) {
-        sc_log_error("event=admin_key_failed data=%s", cfg->data);
+    /* failed guesses are limited per address, but a short key is within reach of a patient
+     * botnet: refuse to serve with one */
+    if (strlen(cfg->admin_key) < SC_ADMIN_KEY_MIN) {
+        sc_log_error("event=admin_key_too_short from=%s min_length=%d", from, SC_ADMIN_KEY_MIN);
         return -1;
     }
-    if (created)
-        sc_log_info("event=admin_key_created file=%s/admin.key admin_key=%s", cfg->data, cfg->admin_key);
     return 0;
 }
 
@@ -120,6 +151,8 @@ static void reload(const char *config_path, int argc, char **argv)
     }
     if (apply_flags(&next, argc, argv) != 0)
         return;
+    /* the flag's key was blanked in argv at start: keep the one in use */
+    snprintf(next.admin_key, sizeof next.admin_key, "%s", sc_config()->admin_key);
     next.max_connections = sc_server_fd_limit(next.max_connections);
     sc_config_publish(&next);
     sc_log_info("event=reload file=%s", config_path);
@@ -151,6 +184,7 @@ static int serve_init(sc_config_t *cfg, sc_store_t **store)
     sc_engine_init(); /* the lobby, before the rooms the Spaces load with */
     sc_spaces_init(*store, token_key);
     sc_http_set_router(&sc_api_router);
+    sc_http_set_gate(sc_api_gate); /* credentials are checked before a body is asked for */
     sc_api_live_metrics_register();
     if (sc_server_init(&sc_http_proto) != 0)
         return -1;
@@ -172,9 +206,15 @@ static int serve_run(const sigset_t *signals, const char *config_path, int argc,
     if (cfg->relay_from[0] && sc_relay_start(cfg->relay_from) != 0)
         return -1;
     sc_server_start();
+    /* the main thread waits for signals and, once a second, keeps the Space model's house
+     * (stores what a full disk refused, retires Spaces that ended a while ago) */
     for (;;) {
-        int sig = 0;
-        sigwait(signals, &sig);
+        struct timespec second = { 1, 0 };
+        int sig = sigtimedwait(signals, NULL, &second);
+        if (sig < 0) {
+            sc_spaces_housekeeping();
+            continue;
+        }
         if (sig != SIGHUP)
             break;
         reload(config_path, argc, argv);
@@ -211,6 +251,12 @@ int sc_cmd_serve(int argc, char **argv)
         return 2;
     if (mkdir(cfg.data, 0700) < 0 && errno != EEXIST) {
         fprintf(stderr, "spacecast: cannot create data directory %s: %s\n", cfg.data, strerror(errno));
+        return 1;
+    }
+    /* before anything touches the data (the store, recordings' repair, a second socket on
+     * the same port): two servers on one data directory would interleave their writes */
+    if (sc_store_lock_dir(cfg.data, err, sizeof err) < 0) {
+        fprintf(stderr, "spacecast: %s\n", err);
         return 1;
     }
     /* before any thread exists (the HLS thread may start while Spaces load): every thread

@@ -23,7 +23,10 @@
 
 #define SPEAK_LEAD_NS 60000000ll /* at most 60 ms ahead of real time: the server's jitter target */
 
+#define SPEAK_FEC_WHIP 10 /* % expected loss for in-band FEC over WebRTC (UDP loses; TCP does not) */
+
 static volatile sig_atomic_t sc_speak_stop;
+static int sc_speak_fec = -1; /* --fec PERCENT; -1: SPEAK_FEC_WHIP with --whip, none otherwise */
 static void on_signal(int sig) { (void)sig; sc_speak_stop = 1; }
 
 typedef struct speak {
@@ -176,6 +179,11 @@ static int speak_wav(speak_t *s, const char *path, int loop, double duration)
         return -1;
     }
     opus_encoder_ctl(enc, OPUS_SET_BITRATE(32000));
+    int fec = sc_speak_fec >= 0 ? sc_speak_fec : s->whip ? SPEAK_FEC_WHIP : 0;
+    if (fec > 0) { /* each packet carries a coarse copy of the one before: one loss costs nothing */
+        opus_encoder_ctl(enc, OPUS_SET_INBAND_FEC(1));
+        opus_encoder_ctl(enc, OPUS_SET_PACKET_LOSS_PERC(fec));
+    }
     opus_int32 lookahead = 312;
     opus_encoder_ctl(enc, OPUS_GET_LOOKAHEAD(&lookahead));
     int frame = rate / 50; /* 20 ms at the file's rate */
@@ -198,6 +206,12 @@ static int speak_wav(speak_t *s, const char *path, int loop, double duration)
             break;
         if (!loop && got < frame)
             break;
+    }
+    if (rc == 0 && !sc_speak_stop) { /* the encoder still holds its lookahead: the last words */
+        memset(pcm, 0, sizeof pcm);
+        int len = opus_encode_float(enc, pcm, frame, pkt, sizeof pkt);
+        if (len < 0 || speak_packet(s, pkt, (size_t)len, 960) < 0)
+            rc = -1;
     }
     opus_encoder_destroy(enc);
     sc_wav_close(w);
@@ -300,11 +314,12 @@ static int speak_whip(const char *host, const char *port, const char *id, const 
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: spacecast speak URL --token TOKEN [--whip] [--loop] [--duration S] [--quiet] FILE\n\n"
+    fprintf(out, "usage: spacecast speak URL --token TOKEN [--whip] [--fec PERCENT] [--loop] [--duration S] [--quiet] FILE\n\n"
                  "Publishes FILE (Ogg/Opus or WAV: 16/24-bit or float PCM, 8-48 kHz) into a Space in real\n"
                  "time as a speaker. URL is the Space (http://HOST:PORT/spaces/ID or /s/ID). The token is the\n"
                  "speaker's (or $SPACECAST_TOKEN). --whip publishes over WebRTC (WHIP) instead of the\n"
-                 "Icecast protocol.\n");
+                 "Icecast protocol. A WAV file is encoded at 32 kbit/s; with --whip its packets carry in-band\n"
+                 "FEC for 10 %% loss (--fec PERCENT to change, 0 for none).\n");
 }
 
 int sc_cmd_speak(int argc, char **argv)
@@ -326,6 +341,12 @@ int sc_cmd_speak(int argc, char **argv)
             quiet = 1;
         } else if (!strcmp(argv[i], "--whip")) {
             whip = 1;
+        } else if (!strcmp(argv[i], "--fec") && i + 1 < argc) {
+            sc_speak_fec = atoi(argv[++i]);
+            if (sc_speak_fec < 0 || sc_speak_fec > 100) {
+                fprintf(stderr, "speak: --fec wants a loss percentage 0-100\n");
+                return 2;
+            }
         } else if (argv[i][0] != '-' && !url) {
             url = argv[i];
         } else if (argv[i][0] != '-' && !file) {

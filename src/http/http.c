@@ -37,6 +37,9 @@ typedef struct sc_http_conn {
 static inline sc_http_conn_t *hc(sc_conn_t *c) { return (sc_http_conn_t *)c; }
 
 static const sc_router_t *sc_http_routes; /* set once at start, read-only after */
+static sc_http_gate_fn sc_http_gate;       /* may a request that sent Expect: 100-continue go on? */
+
+void sc_http_set_gate(sc_http_gate_fn fn) { sc_http_gate = fn; }
 
 /* --- one table of status codes: reason phrases and metrics labels ------------------------ */
 
@@ -364,31 +367,17 @@ static int read_head(sc_conn_t *c, sc_http_request_t *req)
         h->keepalive = conn && sc_http_header_has_token(*conn, "keep-alive");
     else
         h->keepalive = !(conn && sc_http_header_has_token(*conn, "close"));
-    const sc_slice_t *te = sc_http_find_header(req, "Transfer-Encoding");
-    const sc_slice_t *cl = sc_http_find_header(req, "Content-Length");
-    if (te) {
-        if (cl || !sc_slice_eq_nocase(*te, "chunked")) {
-            reject(c, 400, "malformed", "unsupported Transfer-Encoding", SC_REFUSE_MALFORMED);
-            return 0;
-        }
-        h->body_expected = SC_CHUNKED;
-    } else if (cl) {
-        uint64_t v = 0;
-        if (cl->len == 0 || cl->len > 12) {
-            reject(c, 400, "malformed", "bad Content-Length", SC_REFUSE_MALFORMED);
-            return 0;
-        }
-        for (size_t i = 0; i < cl->len; i++) {
-            if (cl->base[i] < '0' || cl->base[i] > '9') {
-                reject(c, 400, "malformed", "bad Content-Length", SC_REFUSE_MALFORMED);
-                return 0;
-            }
-            v = v * 10 + (uint64_t)(cl->base[i] - '0');
-        }
-        h->body_expected = v > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)v;
-    } else {
-        h->body_expected = 0;
+    uint64_t length = 0;
+    const char *why = "malformed request";
+    int framing = sc_http_request_framing(req, &length, &why);
+    if (framing < 0) {
+        reject(c, 400, "malformed", why, SC_REFUSE_MALFORMED);
+        return 0;
     }
+    if (framing == SC_HTTP_FRAMING_CHUNKED)
+        h->body_expected = SC_CHUNKED;
+    else
+        h->body_expected = length > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)length;
     return 1;
 }
 
@@ -415,10 +404,7 @@ static int read_body(sc_conn_t *c)
         reject(c, 400, "malformed", "bad chunked encoding", SC_REFUSE_MALFORMED);
         return 0;
     }
-    if (r >= 0) {
-        /* move the pipelined rest right behind the decoded body */
-        memmove(raw + dec, raw + rawlen - (size_t)r, (size_t)r);
-    }
+    /* the decoder already left the pipelined rest (r bytes) right behind the decoded body */
     h->body_len += (uint32_t)dec;
     c->rlen = h->head_len + h->body_len + (r >= 0 ? (uint32_t)r : 0);
     if (h->body_len > (uint32_t)sc_config()->max_body_bytes) {
@@ -431,6 +417,45 @@ static int read_body(sc_conn_t *c)
     h->chunked = NULL;
     h->body_expected = h->body_len;
     return 1;
+}
+
+/* A client that asks before sending its body gets the final answer now if the head alone
+ * decides it (no such route, or credentials that do not hold up), and 100 Continue only
+ * otherwise: nobody unauthenticated is invited to upload. Returns 1 to go on reading. */
+static void route(sc_req_t *r);
+
+static int expect_continue(sc_conn_t *c, const sc_http_request_t *req, const sc_route_t *rt,
+                           const sc_slice_t *args)
+{
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    sc_http_conn_t *h = hc(c);
+    if (rt && (!(rt->flags & (SC_ROUTE_TOKEN | SC_ROUTE_ADMIN)) || !sc_http_gate)) {
+        sc_conn_write(c, cont, sizeof cont - 1);
+        return c->io.loop != NULL;
+    }
+    sc_req_t r = { .conn = c, .http = req };
+    uint8_t keepalive = h->keepalive;
+    h->keepalive = 0; /* answered before its body: the body must never be read as a request */
+    sc_conn_set_state(c, SC_CONN_RESPOND);
+    if (!rt) {
+        route(&r); /* its 404 or 405 */
+    } else {
+        memcpy(r.args, args, sizeof r.args);
+        h->route = (uint16_t)sc_router_index(sc_http_routes, rt);
+        if (sc_http_gate(&r, rt->flags)) {
+            h->keepalive = keepalive;
+            sc_conn_set_state(c, SC_CONN_BODY);
+            sc_conn_write(c, cont, sizeof cont - 1);
+            return c->io.loop != NULL;
+        }
+    }
+    if (c->io.loop && !r.responded)
+        sc_http_error(&r, 403, "forbidden", "not allowed");
+    if (c->io.loop) {
+        c->closing = 1;
+        sc_conn_pause_read(c, 1);
+    }
+    return 0;
 }
 
 static __thread int sc_http_depth; /* pipelined answers loop here instead of recursing */
@@ -456,12 +481,15 @@ static int http_on_data(sc_conn_t *c)
                 break;
             }
             if (h->body_expected) {
-                const sc_slice_t *exp = sc_http_find_header(&req, "Expect");
                 sc_conn_set_state(c, SC_CONN_BODY);
-                if (exp && sc_slice_eq_nocase(*exp, "100-continue") && c->rlen == h->head_len) {
-                    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-                    sc_conn_write(c, cont, sizeof cont - 1);
-                }
+                /* the body is part of the request: it has the head's deadline, and one whose
+                 * head came whole still gets one (not the idle timeout's silent close) */
+                if (h->timer_kind != TIMER_HEAD)
+                    arm(c, TIMER_HEAD, sc_config()->header_timeout_ms);
+                const sc_slice_t *exp = sc_http_find_header(&req, "Expect");
+                if (exp && sc_slice_eq_nocase(*exp, "100-continue") && c->rlen == h->head_len &&
+                    !expect_continue(c, &req, rt, args))
+                    break; /* answered from the head alone; the body is never read */
             }
         }
         if (h->body_expected && !read_body(c))

@@ -222,6 +222,88 @@ int sc_http_header_has_token(sc_slice_t value, const char *token)
     return 0;
 }
 
+/* RFC 3986 authority characters: what a Host value may hold (reg-name, IP literal, port). */
+static int host_char(unsigned char c)
+{
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
+        return 1;
+    return strchr("-._~%!$&'()*+,;=:[]", c) != NULL && c != '\0';
+}
+
+/* Every comma-separated element of one Content-Length field into *v; all must agree with
+ * each other and with *v if *have. 0, or -1. */
+static int content_length_field(sc_slice_t value, uint64_t *v, int *have)
+{
+    const char *p = value.base, *e = value.base + value.len;
+    for (;;) {
+        const char *c = memchr(p, ',', (size_t)(e - p));
+        sc_slice_t el = trim_ows(sc_slice(p, (size_t)((c ? c : e) - p)));
+        if (el.len == 0 || el.len > 15)
+            return -1;
+        uint64_t n = 0;
+        for (size_t i = 0; i < el.len; i++) {
+            if (el.base[i] < '0' || el.base[i] > '9')
+                return -1;
+            n = n * 10 + (uint64_t)(el.base[i] - '0');
+        }
+        if (*have && n != *v)
+            return -1;
+        *v = n;
+        *have = 1;
+        if (!c)
+            return 0;
+        p = c + 1;
+    }
+}
+
+int sc_http_request_framing(const sc_http_request_t *req, uint64_t *length, const char **why)
+{
+    int hosts = 0, tes = 0, have_cl = 0;
+    const sc_slice_t *te = NULL;
+    uint64_t cl = 0;
+    for (size_t i = 0; i < req->num_headers; i++) {
+        const sc_http_header_t *h = &req->headers[i];
+        if (sc_slice_eq_nocase(h->name, "Host")) {
+            hosts++;
+            for (size_t k = 0; k < h->value.len; k++) {
+                if (!host_char((unsigned char)h->value.base[k])) {
+                    *why = "invalid Host";
+                    return -1;
+                }
+            }
+        } else if (sc_slice_eq_nocase(h->name, "Transfer-Encoding")) {
+            tes++;
+            te = &h->value;
+        } else if (sc_slice_eq_nocase(h->name, "Content-Length")) {
+            if (content_length_field(h->value, &cl, &have_cl) != 0) {
+                *why = "bad Content-Length";
+                return -1;
+            }
+        }
+    }
+    if (hosts > 1 || (hosts == 0 && req->minor_version == 1)) {
+        *why = hosts ? "more than one Host" : "Host is required in HTTP/1.1";
+        return -1;
+    }
+    if (te) {
+        /* a message framed two ways is a smuggling attempt, not a client to second-guess */
+        if (req->minor_version == 0) {
+            *why = "Transfer-Encoding in an HTTP/1.0 request";
+            return -1;
+        }
+        if (tes > 1 || have_cl || !sc_slice_eq_nocase(*te, "chunked")) {
+            *why = "unsupported Transfer-Encoding";
+            return -1;
+        }
+        return SC_HTTP_FRAMING_CHUNKED;
+    }
+    if (have_cl) {
+        *length = cl;
+        return cl ? SC_HTTP_FRAMING_LENGTH : SC_HTTP_FRAMING_NONE;
+    }
+    return SC_HTTP_FRAMING_NONE;
+}
+
 void sc_http_chunked_init(sc_http_chunked_t *d) { memset(d, 0, sizeof(*d)); }
 
 ssize_t sc_http_decode_chunked(sc_http_chunked_t *d, char *buf, size_t *len)

@@ -24,6 +24,13 @@
 #define SC_READ_ROUNDS 4     /* reads per readable event, then the loop's other work */
 #define SC_READ_SMALL 1024   /* a read shorter than this most likely drained the socket */
 #define SC_SENDFILE_MAX (1u << 20) /* bytes per sendfile call: other connections get a turn */
+/* After the last answer on a connection whose peer may still be sending (a refusal with the
+ * request unread), closing at once would make the kernel answer those bytes with a reset, and
+ * a reset can reach the client before it reads our answer. So the write side is shut and what
+ * still comes is read and dropped until the peer closes, for this long and this much at most. */
+#define SC_LINGER_MS 2000
+#define SC_LINGER_BYTES (256 * 1024)
+#define SC_LINGER_MAX 128 /* refusals at accept lingering per worker; past it they close at once */
 
 #define conn_of(ptr, member) ((sc_conn_t *)((char *)(ptr) - offsetof(sc_conn_t, member)))
 
@@ -417,6 +424,68 @@ static int conn_sent(sc_conn_t *c, ssize_t n, int from_iov)
     return SC_OK;
 }
 
+/* Read and drop what the peer sends after our last answer. 1 if the connection was closed. */
+static int conn_drain(sc_conn_t *c)
+{
+    char sink[4096];
+    for (;;) {
+        ssize_t n = read(c->io.fd, sink, sizeof sink);
+        if (n > 0) {
+            c->lingered += (uint32_t)n;
+            if (c->lingered > SC_LINGER_BYTES) {
+                sc_conn_close(c, "linger_too_much");
+                return 1;
+            }
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        sc_conn_close(c, "done"); /* the peer closed (or failed): now a close sends no reset */
+        return 1;
+    }
+}
+
+static void conn_linger(sc_conn_t *c)
+{
+    if (c->lingering)
+        return;
+    shutdown(c->io.fd, SHUT_WR);
+    c->lingering = 1;
+    free(c->rbuf);
+    c->rbuf = NULL;
+    c->rlen = c->rcap = 0;
+    if (conn_drain(c))
+        return;
+    c->paused_read = 0;
+    sc_loop_mod(&c->io, EPOLLIN | EPOLLRDHUP);
+    sc_timer_arm(sc_loop_timers(c->io.loop), &c->timer, sc_loop_now(c->io.loop), SC_LINGER_MS);
+}
+
+/* Refusals at accept: no protocol reads them (their request is never parsed), and they count
+ * against no limit but their own, so a flood of them cannot hold descriptors for long. */
+static void refusal_closed(sc_conn_t *c) { c->worker->refusals_lingering--; }
+static const sc_proto_t sc_refusal_proto = { .name = "refusal" };
+static const sc_listener_t sc_refusal_listener = { .proto = &sc_refusal_proto, .on_closed = refusal_closed };
+
+sc_conn_t *sc_conn_refuse(sc_worker_t *w, int fd, const struct sockaddr_in6 *peer, char *buf, size_t len)
+{
+    if (w->refusals_lingering >= SC_LINGER_MAX)
+        return NULL;
+    sc_conn_t *c = sc_conn_new(w, &sc_refusal_listener, fd, peer);
+    if (!c)
+        return NULL;
+    w->refusals_lingering++;
+    sc_conn_set_state(c, SC_CONN_RESPOND);
+    sc_conn_pause_read(c, 1); /* its request is not read: only drained once the answer is out */
+    c->closing = 1;
+    sc_conn_write_owned(c, buf, len);
+    return c;
+}
+
+int sc_conn_linger_capacity(int nworkers) { return nworkers * SC_LINGER_MAX; }
+
 int sc_conn_flush(sc_conn_t *c)
 {
     if (!c->io.loop)
@@ -474,9 +543,8 @@ int sc_conn_flush(sc_conn_t *c)
         return SC_OK;
     }
     if (c->closing) {
-        shutdown(c->io.fd, SHUT_WR);
-        sc_conn_close(c, "done");
-        return SC_ERR;
+        conn_linger(c);
+        return SC_ERR; /* done with this connection's output: nothing more may be queued */
     }
     if (c->proto->on_drained) {
         c->proto->on_drained(c); /* HTTP: the response is out, the next request may start */
@@ -611,6 +679,10 @@ void sc_conn_pause_read(sc_conn_t *c, int paused)
 
 static void conn_read(sc_conn_t *c)
 {
+    if (c->lingering) {
+        conn_drain(c);
+        return;
+    }
     if (c->state == SC_CONN_STREAM) {
         /* listeners have nothing to say; read only to notice that they left */
         char sink[512];
@@ -678,6 +750,10 @@ static void conn_on_io(sc_io_t *io, uint32_t events)
 static void conn_on_timer(sc_timer_t *t)
 {
     sc_conn_t *c = conn_of(t, timer);
+    if (c->lingering) {
+        sc_conn_close(c, "linger_timeout");
+        return;
+    }
     if (c->src) {
         /* a listener that took no bytes for listener_drop_ms is dropped: its memory is bounded */
         uint64_t now = sc_loop_now(c->io.loop), drop = (uint64_t)sc_config()->listener_drop_ms;

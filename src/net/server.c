@@ -88,19 +88,26 @@ int sc_server_join_admit(void)
     return wait;
 }
 
-/* A fast, honest refusal that needs no connection state: one write, then close. */
-static void refuse_now(int fd, int status, const char *code, const char *message)
+/* A fast, honest refusal: one write, then a close that lets the client read it (conn.c
+ * lingers: closing over the unread request would send a reset that can overtake the answer). */
+static void refuse_now(sc_worker_t *w, int fd, const struct sockaddr_in6 *peer, int status, const char *code,
+                       const char *message)
 {
-    char body[256], resp[512];
+    char body[256];
     int retry = sc_retry_jitter_s();
     int bl = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\",\"retry_after\":%d}}", code,
                       message, retry);
-    int n = snprintf(resp, sizeof resp,
+    char *resp = sc_malloc(512);
+    int n = snprintf(resp, 512,
                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nRetry-After: %d\r\n"
                      "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
                      status, status == 503 ? "Service Unavailable" : "Too Many Requests", retry, bl, body);
-    ssize_t w = write(fd, resp, (size_t)n);
-    (void)w;
+    if (sc_conn_refuse(w, fd, peer, resp, (size_t)n))
+        return;
+    /* no room to linger (a flood of them): the plain way, which may reach a few as a reset */
+    ssize_t wr = write(fd, resp, (size_t)n);
+    (void)wr;
+    free(resp);
     close(fd);
 }
 
@@ -142,7 +149,7 @@ static void on_accept(sc_io_t *io, uint32_t events)
         if (open_now > limit) {
             atomic_fetch_sub(&sc_srv.open_conns, 1);
             sc_conn_refused(SC_REFUSE_MAX_CONNECTIONS);
-            refuse_now(fd, 503, "over_capacity", "the server is at its connection limit");
+            refuse_now(w, fd, &peer, 503, "over_capacity", "the server is at its connection limit");
             continue;
         }
         uint32_t h = ip_hash(&peer);
@@ -150,7 +157,7 @@ static void on_accept(sc_io_t *io, uint32_t events)
             atomic_fetch_sub(&sc_srv.per_ip[h], 1);
             atomic_fetch_sub(&sc_srv.open_conns, 1);
             sc_conn_refused(SC_REFUSE_PER_IP);
-            refuse_now(fd, 429, "too_many_connections", "too many connections from your address");
+            refuse_now(w, fd, &peer, 429, "too_many_connections", "too many connections from your address");
             continue;
         }
         if (l->api_port)
@@ -247,6 +254,12 @@ static void server_metrics(sc_metrics_buf_t *b, void *arg)
 
 /* --- init, run and stop ------------------------------------------------------------- */
 
+static int worker_count(const sc_config_t *cfg)
+{
+    int n = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n;
+}
+
 int sc_server_fd_limit(int want)
 {
     struct rlimit rl;
@@ -254,8 +267,10 @@ int sc_server_fd_limit(int want)
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (rlim_t)want + SC_FD_RESERVE > rl.rlim_cur) {
-        int fit = (int)rl.rlim_cur - SC_FD_RESERVE;
+    /* beyond the connections: our own files, and refusals lingering until their peers close */
+    int spare = SC_FD_RESERVE + sc_conn_linger_capacity(worker_count(sc_config()));
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (rlim_t)want + (rlim_t)spare > rl.rlim_cur) {
+        int fit = (int)rl.rlim_cur - spare;
         sc_log_warn("event=fd_limit max_connections=%d lowered_to=%d", want, fit);
         return fit;
     }
@@ -269,9 +284,7 @@ int sc_server_init(const sc_proto_t *proto)
     sc_srv.join_refill_ms = sc_now_ms();
     sc_srv.per_ip = sc_calloc(SC_PER_IP_SLOTS, sizeof *sc_srv.per_ip);
     sc_srv.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    sc_srv.nworkers = cfg->workers > 0 ? cfg->workers : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    if (sc_srv.nworkers < 1)
-        sc_srv.nworkers = 1;
+    sc_srv.nworkers = worker_count(cfg);
     sc_srv.workers = sc_calloc((size_t)sc_srv.nworkers, sizeof *sc_srv.workers);
     for (int i = 0; i < sc_srv.nworkers; i++) {
         sc_worker_t *w = &sc_srv.workers[i];

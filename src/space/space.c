@@ -63,7 +63,14 @@ const char *sc_space_state_name(sc_space_state_t st)
     return (unsigned)st < SC_SPACE_NSTATES ? sc_state_names[st] : "unknown";
 }
 
-/* --- persistence -------------------------------------------------------------------- */
+/* --- persistence --------------------------------------------------------------------
+ *
+ * A change is applied in memory at once (a removed speaker is cut now, an ended Space stops
+ * now) and marked unsaved; it is acknowledged (SC_SPACE_OK) only once the store has it. What
+ * could not be stored is retried by the next change, by the client's retry of the same
+ * request, and once a second by the engine (sc_space_store_retry), so a full disk delays
+ * durability but never loses it silently. s->write_mu keeps one writer per Space, so two rows
+ * of one Space are never written in the reverse order of their changes. */
 
 /* A write through to the store; -1 (logged, counted) if there is none or it failed. */
 static int store_put(const char *what, sc_space_t *s, const void *row,
@@ -82,9 +89,11 @@ static int store_put(const char *what, sc_space_t *s, const void *row,
 static int put_space(sc_store_t *st, const void *row) { return sc_store_put_space(st, row); }
 static int put_speaker(sc_store_t *st, const void *row) { return sc_store_put_speaker(st, row); }
 
+/* Caller holds s->write_mu. */
 static int persist_space(sc_space_t *s)
 {
     sc_store_space_t row = { 0 };
+    pthread_mutex_lock(&s->mu);
     snprintf(row.id, sizeof row.id, "%s", s->id);
     snprintf(row.title, sizeof row.title, "%s", s->title);
     row.state = (int)s->state;
@@ -94,21 +103,94 @@ static int persist_space(sc_space_t *s)
     row.ended_at = s->ended_at;
     row.record = s->record;
     row.max_listeners = s->max_listeners;
+    s->unsaved = 0; /* a change made while we write sets it again */
+    pthread_mutex_unlock(&s->mu);
     row.peak_listeners = atomic_load(&s->peak);
     row.total_joins = atomic_load(&s->total_joins);
-    return store_put("space", s, &row, put_space);
+    int rc = store_put("space", s, &row, put_space);
+    pthread_mutex_lock(&s->mu);
+    if (rc != 0)
+        s->unsaved = 1;
+    else
+        s->stored_state = (sc_space_state_t)row.state;
+    pthread_mutex_unlock(&s->mu);
+    return rc;
 }
 
-static void persist_speaker(sc_space_t *s, const sc_speaker_t *sk)
+static void speaker_row(const sc_space_t *s, const sc_speaker_t *sk, sc_store_speaker_t *row)
 {
-    sc_store_speaker_t row = { 0 };
-    snprintf(row.space_id, sizeof row.space_id, "%s", s->id);
-    snprintf(row.name, sizeof row.name, "%s", sk->name);
-    row.role = (int)sk->role;
-    row.muted = sk->muted;
-    row.generation = sk->generation;
-    row.removed = sk->removed;
-    store_put("speaker", s, &row, put_speaker);
+    memset(row, 0, sizeof *row);
+    snprintf(row->space_id, sizeof row->space_id, "%s", s->id);
+    snprintf(row->name, sizeof row->name, "%s", sk->name);
+    row->role = (int)sk->role;
+    row->muted = sk->muted;
+    row->generation = sk->generation;
+    row->removed = sk->removed;
+}
+
+/* Caller holds s->write_mu. */
+static int persist_speaker(sc_space_t *s, int i)
+{
+    sc_store_speaker_t row;
+    pthread_mutex_lock(&s->mu);
+    speaker_row(s, &s->speakers[i], &row);
+    s->speakers[i].unsaved = 0;
+    pthread_mutex_unlock(&s->mu);
+    int rc = store_put("speaker", s, &row, put_speaker);
+    if (rc != 0) {
+        pthread_mutex_lock(&s->mu);
+        s->speakers[i].unsaved = 1;
+        pthread_mutex_unlock(&s->mu);
+    }
+    return rc;
+}
+
+/* Write every row of s that is not stored yet. 0 when all are; caller holds s->write_mu. */
+static int persist_unsaved(sc_space_t *s)
+{
+    int rc = 0;
+    pthread_mutex_lock(&s->mu);
+    int space = s->unsaved;
+    size_t n = s->nspeakers;
+    pthread_mutex_unlock(&s->mu);
+    if (space && persist_space(s) != 0)
+        rc = -1;
+    for (size_t i = 0; i < n; i++) {
+        pthread_mutex_lock(&s->mu);
+        int unsaved = s->speakers[i].unsaved;
+        pthread_mutex_unlock(&s->mu);
+        if (unsaved && persist_speaker(s, (int)i) != 0)
+            rc = -1;
+    }
+    return rc;
+}
+
+/* Finish a change of s under write_mu: store what is unsaved, let go of write_mu. */
+static sc_space_rc_t settle(sc_space_t *s)
+{
+    sc_space_rc_t rc = persist_unsaved(s) == 0 ? SC_SPACE_OK : SC_SPACE_ESTORE;
+    pthread_mutex_unlock(&s->write_mu);
+    return rc;
+}
+
+int sc_space_unsaved(sc_space_t *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int n = s->unsaved;
+    for (size_t i = 0; i < s->nspeakers; i++)
+        n += s->speakers[i].unsaved;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+void sc_space_store_retry(sc_space_t *s)
+{
+    /* the engine calls this: it never waits behind a request that is writing this Space */
+    if (pthread_mutex_trylock(&s->write_mu) != 0)
+        return;
+    if (sc_space_unsaved(s))
+        persist_unsaved(s);
+    pthread_mutex_unlock(&s->write_mu);
 }
 
 /* --- registry ----------------------------------------------------------------------- */
@@ -120,6 +202,7 @@ static sc_space_t *space_alloc(const char *id)
 {
     sc_space_t *s = sc_calloc(1, sizeof *s);
     pthread_mutex_init(&s->mu, NULL);
+    pthread_mutex_init(&s->write_mu, NULL);
     snprintf(s->id, sizeof s->id, "%s", id);
     sc_chain_init(&s->events);
     sc_chain_init(&s->events_host);
@@ -354,10 +437,11 @@ static sc_space_t *space_new(const char *id, const char *title, int64_t schedule
         sc_chain_destroy(&s->events);
         sc_chain_destroy(&s->events_host);
         pthread_mutex_destroy(&s->mu);
+        pthread_mutex_destroy(&s->write_mu);
         free(s);
         return NULL;
     }
-    persist_speaker(s, &s->speakers[0]);
+    persist_speaker(s, 0); /* if this fails it is retried; a Space with no host row gets one at load */
     space_audio_init(s);
     sc_space_changed(s);
     registry_add(s);
@@ -443,36 +527,47 @@ int sc_space_edge_take(sc_space_t *s, char *url, size_t cap)
 
 sc_space_rc_t sc_space_start(sc_space_t *s)
 {
+    pthread_mutex_lock(&s->write_mu);
     pthread_mutex_lock(&s->mu);
     if (s->state != SC_SPACE_SCHEDULED) {
+        /* a start answered ESTORE (not stored yet) is retried by the client: store it now */
+        int retry = s->state == SC_SPACE_LIVE && s->stored_state != SC_SPACE_LIVE;
         pthread_mutex_unlock(&s->mu);
+        if (retry)
+            return settle(s);
+        pthread_mutex_unlock(&s->write_mu);
         return SC_SPACE_ESTATE;
     }
     s->state = SC_SPACE_LIVE;
     s->started_at = sc_wall_s();
+    s->unsaved = 1;
     pthread_mutex_unlock(&s->mu);
-    persist_space(s);
     if (s->room)
         sc_room_go_live(s->room, s->started_at);
     sc_space_changed(s);
     sc_space_event(s, "state", json_pack("{s:s}", "state", "live"), 0);
     sc_log_info("event=space_live space=%s", s->id);
-    return 0;
+    return settle(s);
 }
 
 sc_space_rc_t sc_space_end(sc_space_t *s)
 {
+    pthread_mutex_lock(&s->write_mu);
     pthread_mutex_lock(&s->mu);
     if (s->state == SC_SPACE_ENDED) {
+        int retry = s->stored_state != SC_SPACE_ENDED;
         pthread_mutex_unlock(&s->mu);
+        if (retry)
+            return settle(s);
+        pthread_mutex_unlock(&s->write_mu);
         return SC_SPACE_ESTATE;
     }
     s->state = SC_SPACE_ENDED;
     s->ended_at = sc_wall_s();
     if (!s->started_at)
         s->started_at = s->ended_at;
+    s->unsaved = 1;
     pthread_mutex_unlock(&s->mu);
-    persist_space(s);
     if (s->room) {
         sc_engine_remove_room(s->room); /* no tick after this: the end-of-stream page is the last */
         sc_room_end(s->room);
@@ -483,7 +578,7 @@ sc_space_rc_t sc_space_end(sc_space_t *s)
     sc_space_event(s, "state", json_pack("{s:s,s:O}", "state", "ended", "replay", json_object_get(urls, "replay")), 0);
     json_decref(urls);
     sc_log_info("event=space_ended space=%s", s->id);
-    return 0;
+    return settle(s);
 }
 
 static int find_speaker_locked(sc_space_t *s, sc_slice_t name)
@@ -494,51 +589,100 @@ static int find_speaker_locked(sc_space_t *s, sc_slice_t name)
     return -1;
 }
 
+/* A token's expiry: a host's must reach past the Space's scheduled start. Caller holds s->mu. */
+static int64_t token_expiry(const sc_space_t *s, sc_role_t role)
+{
+    int64_t from = sc_wall_s();
+    if (role == SC_ROLE_HOST && s->scheduled_start > from)
+        from = s->scheduled_start;
+    return from + sc_config()->token_ttl_s;
+}
+
+void sc_space_host_claims(sc_space_t *s, sc_token_claims_t *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->space_id, sizeof c->space_id, "%s", s->id);
+    c->role = SC_ROLE_HOST;
+    pthread_mutex_lock(&s->mu);
+    snprintf(c->name, sizeof c->name, "%s", s->speakers[0].name);
+    c->generation = s->speakers[0].generation;
+    c->expires = token_expiry(s, SC_ROLE_HOST);
+    pthread_mutex_unlock(&s->mu);
+}
+
 int sc_space_host_token(sc_space_t *s, char *out, size_t outsz)
 {
-    sc_token_claims_t c = { 0 };
-    snprintf(c.space_id, sizeof c.space_id, "%s", s->id);
-    c.role = SC_ROLE_HOST;
-    pthread_mutex_lock(&s->mu);
-    snprintf(c.name, sizeof c.name, "%s", s->speakers[0].name);
-    c.generation = s->speakers[0].generation;
-    pthread_mutex_unlock(&s->mu);
-    c.expires = sc_wall_s() + sc_config()->token_ttl_s;
+    sc_token_claims_t c;
+    sc_space_host_claims(s, &c);
     return sc_token_sign(sc_model.token_key, &c, out, outsz);
+}
+
+sc_space_rc_t sc_space_host_token_reissue(sc_space_t *s, int revoke_old, char *out, size_t outsz)
+{
+    pthread_mutex_lock(&s->write_mu);
+    if (revoke_old) {
+        pthread_mutex_lock(&s->mu);
+        s->speakers[0].generation++; /* every host token issued so far dies with it */
+        s->speakers[0].unsaved = 1;
+        pthread_mutex_unlock(&s->mu);
+    }
+    /* the new token must not be handed out before its generation is stored, nor the old ones
+     * be said to be revoked before that is */
+    sc_space_rc_t rc = settle(s);
+    if (rc != SC_SPACE_OK)
+        return rc;
+    if (revoke_old) {
+        sc_space_changed(s);
+        sc_log_info("event=host_token_revoked space=%s", s->id);
+    }
+    return sc_space_host_token(s, out, outsz) < 0 ? SC_SPACE_EINVAL : SC_SPACE_OK;
 }
 
 int sc_space_invite(sc_space_t *s, const char *name, sc_role_t role, char *token, size_t tokensz)
 {
     if (role == SC_ROLE_HOST || role == SC_ROLE_LISTENER || !sc_token_valid_name(sc_slice_cstr(name)))
         return SC_SPACE_EINVAL;
+    pthread_mutex_lock(&s->write_mu);
     pthread_mutex_lock(&s->mu);
     int i = find_speaker_locked(s, sc_slice_cstr(name));
-    if (i == 0 || (i > 0 && !s->speakers[i].removed)) {
+    int rc = SC_SPACE_OK;
+    if (i == 0 || (i > 0 && !s->speakers[i].removed))
+        rc = SC_SPACE_ETAKEN;
+    else if (i < 0 && s->nspeakers == SC_SPACE_MAX_SPEAKERS)
+        rc = SC_SPACE_EFULL;
+    if (rc != SC_SPACE_OK) {
         pthread_mutex_unlock(&s->mu);
-        return SC_SPACE_ETAKEN;
+        pthread_mutex_unlock(&s->write_mu);
+        return rc;
     }
-    if (i < 0) {
-        if (s->nspeakers == SC_SPACE_MAX_SPEAKERS) {
-            pthread_mutex_unlock(&s->mu);
-            return SC_SPACE_EFULL;
-        }
-        i = (int)s->nspeakers++;
-        memset(&s->speakers[i], 0, sizeof s->speakers[i]);
-        snprintf(s->speakers[i].name, sizeof s->speakers[i].name, "%s", name);
+    /* the row first: a token is never handed out for a speaker a restart would forget */
+    sc_speaker_t sk = { 0 };
+    if (i >= 0)
+        sk = s->speakers[i]; /* a removed name comes back with its bumped generation */
+    snprintf(sk.name, sizeof sk.name, "%s", name);
+    sk.role = role;
+    sk.removed = 0;
+    sk.muted = 0;
+    sk.unsaved = 0;
+    sc_store_speaker_t row;
+    speaker_row(s, &sk, &row);
+    pthread_mutex_unlock(&s->mu);
+    if (store_put("speaker", s, &row, put_speaker) != 0) {
+        pthread_mutex_unlock(&s->write_mu);
+        return SC_SPACE_ESTORE;
     }
-    sc_speaker_t *sk = &s->speakers[i];
-    sk->role = role;
-    sk->removed = 0;
-    sk->muted = 0;
+    pthread_mutex_lock(&s->mu);
+    if (i < 0)
+        i = (int)s->nspeakers++; /* write_mu held: nobody added one meanwhile */
+    s->speakers[i] = sk;
     sc_token_claims_t c = { 0 };
     snprintf(c.space_id, sizeof c.space_id, "%s", s->id);
     c.role = role;
     snprintf(c.name, sizeof c.name, "%s", name);
-    c.generation = sk->generation;
-    c.expires = sc_wall_s() + sc_config()->token_ttl_s;
-    sc_speaker_t copy = *sk;
+    c.generation = sk.generation;
+    c.expires = token_expiry(s, role);
     pthread_mutex_unlock(&s->mu);
-    persist_speaker(s, &copy);
+    pthread_mutex_unlock(&s->write_mu);
     if (sc_token_sign(sc_model.token_key, &c, token, tokensz) < 0)
         return SC_SPACE_EINVAL;
     sc_space_changed(s);
@@ -547,28 +691,35 @@ int sc_space_invite(sc_space_t *s, const char *name, sc_role_t role, char *token
 
 sc_space_rc_t sc_space_set_muted(sc_space_t *s, sc_slice_t name, int muted)
 {
+    pthread_mutex_lock(&s->write_mu);
     pthread_mutex_lock(&s->mu);
     int i = find_speaker_locked(s, name);
     if (i < 0 || s->speakers[i].removed) {
         pthread_mutex_unlock(&s->mu);
+        pthread_mutex_unlock(&s->write_mu);
         return SC_SPACE_ENOENT;
     }
     s->speakers[i].muted = muted;
-    sc_speaker_t copy = s->speakers[i];
+    s->speakers[i].unsaved = 1;
     pthread_mutex_unlock(&s->mu);
     if (s->room)
         sc_mixer_set_muted(s->room->mixer, (uint32_t)i, muted);
-    persist_speaker(s, &copy);
     sc_space_changed(s);
-    return SC_SPACE_OK;
+    return settle(s);
 }
 
 sc_space_rc_t sc_space_remove(sc_space_t *s, sc_slice_t name)
 {
+    pthread_mutex_lock(&s->write_mu);
     pthread_mutex_lock(&s->mu);
     int i = find_speaker_locked(s, name);
     if (i <= 0 || s->speakers[i].removed) { /* the host cannot be removed */
+        /* a removal answered ESTORE (cut at once, not stored yet) is retried: store it now */
+        int retry = i > 0 && s->speakers[i].unsaved;
         pthread_mutex_unlock(&s->mu);
+        if (retry)
+            return settle(s);
+        pthread_mutex_unlock(&s->write_mu);
         return i == 0 ? SC_SPACE_EPERM : SC_SPACE_ENOENT;
     }
     sc_speaker_t *sk = &s->speakers[i];
@@ -577,13 +728,12 @@ sc_space_rc_t sc_space_remove(sc_space_t *s, sc_slice_t name)
     sk->ingest_gen++; /* and so does any connection using one */
     sk->connected = 0;
     sk->speaking = 0;
-    sc_speaker_t copy = *sk;
+    sk->unsaved = 1;
     pthread_mutex_unlock(&s->mu);
     if (s->room)
         sc_mixer_remove_speaker(s->room->mixer, (uint32_t)i);
-    persist_speaker(s, &copy);
     sc_space_changed(s);
-    return SC_SPACE_OK;
+    return settle(s);
 }
 
 sc_space_rc_t sc_space_request(sc_space_t *s, const char *name)
@@ -670,8 +820,12 @@ void sc_space_tick_second(sc_space_t *s)
                              "peak", (json_int_t)atomic_load(&s->peak), "total_joins",
                              (json_int_t)atomic_load(&s->total_joins)),
                    0);
-    if (dirty && s->state != SC_SPACE_ENDED)
-        persist_space(s);
+    if (dirty) {
+        pthread_mutex_lock(&s->mu);
+        s->unsaved = 1; /* the tally (peak, joins) is stored with the Space's row */
+        pthread_mutex_unlock(&s->mu);
+    }
+    sc_space_store_retry(s);
 }
 
 /* --- what the engine tells a Space (room hooks, engine thread) ------------------------ */
@@ -716,7 +870,7 @@ static int load_space(void *ctx, const sc_store_space_t *row)
     (void)ctx;
     sc_space_t *s = space_alloc(row->id);
     snprintf(s->title, sizeof s->title, "%s", row->title);
-    s->state = (sc_space_state_t)row->state;
+    s->state = s->stored_state = (sc_space_state_t)row->state;
     s->created_at = row->created_at;
     s->scheduled_start = row->scheduled_start;
     s->started_at = row->started_at;
@@ -774,6 +928,18 @@ int sc_spaces_load(void)
     free(all);
     sc_log_info("event=spaces_loaded count=%zu", n);
     return 0;
+}
+
+/* --- housekeeping ------------------------------------------------------------------- */
+
+void sc_spaces_housekeeping(void)
+{
+    size_t n;
+    sc_space_t **all = sc_spaces_all(&n);
+    for (size_t i = 0; i < n; i++)
+        if (!all[i]->room || atomic_load(&all[i]->room->mode) == SC_ROOM_ENDED)
+            sc_space_store_retry(all[i]); /* an end the disk did not take yet; playing ones retry each second */
+    free(all);
 }
 
 /* --- metrics ------------------------------------------------------------------------ */

@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -210,6 +211,67 @@ static int prepare(sc_store_t *s, sqlite3_stmt **st, const char *sql, char *err,
     return 0;
 }
 
+/* The database holds the token signing key: it and its -wal and -shm companions are 0600
+ * whatever the umask or an older install left (SQLite gives the companions the database
+ * file's mode, so the file is made 0600 before SQLite first opens it). */
+static int private_files(const char *db, char *err, size_t errsz)
+{
+    int fd = open(db, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || fchmod(fd, 0600) != 0) {
+        seterr(err, errsz, "cannot create %s with mode 0600: %s", db, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    static const char *const companions[] = { "-wal", "-shm", "-journal" };
+    for (size_t i = 0; i < SC_ARRAY_LEN(companions); i++) {
+        char p[PATH_MAX + 16];
+        snprintf(p, sizeof p, "%s%s", db, companions[i]);
+        if (chmod(p, 0600) != 0 && errno != ENOENT) {
+            seterr(err, errsz, "cannot make %s private (0600): %s", p, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int sc_store_lock_dir(const char *dir, char *err, size_t errsz)
+{
+    if (ensure_dir(dir, err, errsz) != 0)
+        return -1;
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/spacecast.lock", dir) >= sizeof path) {
+        seterr(err, errsz, "data directory path too long: %s", dir);
+        return -1;
+    }
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        seterr(err, errsz, "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        seterr(err, errsz, "data directory %s is in use by another spacecast (pid %s); one server per data directory",
+               dir, pid[0] ? pid : "unknown");
+        close(fd);
+        return -1;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
+        /* the pid is only for the message a second server prints: the lock holds without it */
+    }
+    struct stat st;
+    if (stat(dir, &st) == 0 && (st.st_mode & 007))
+        sc_log_warn("msg=\"data directory is open to other users; its secrets are 0600, but chmod 0700 it\" dir=%s "
+                    "mode=%03o", dir, (unsigned)(st.st_mode & 0777));
+    return fd; /* held (and so locked) until the process exits */
+}
+
 sc_store_t *sc_store_open(const char *dir, char *err, size_t errsz)
 {
     seterr(err, errsz, "%s", "");
@@ -218,6 +280,10 @@ sc_store_t *sc_store_open(const char *dir, char *err, size_t errsz)
     sc_store_t *s = sc_calloc(1, sizeof *s);
     if ((size_t)snprintf(s->path, sizeof s->path, "%s/spacecast.db", dir) >= sizeof s->path) {
         seterr(err, errsz, "data directory path too long: %s", dir);
+        free(s);
+        return NULL;
+    }
+    if (private_files(s->path, err, errsz) != 0) {
         free(s);
         return NULL;
     }

@@ -1,6 +1,7 @@
 /* fuzz_http_parser.c — libFuzzer target for sc_http_parse_request: no over-read (each parse
  * sees an exactly sized heap copy, so ASan catches one byte past), slices inside the head,
- * and feeding the same bytes in pieces with last_len ends exactly as one whole parse does. */
+ * and feeding the same bytes in pieces with last_len ends exactly as one whole parse does;
+ * then the body framing decision (sc_http_request_framing) of every head that parses. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,18 @@ static void check_request(const sc_http_request_t *req, const char *buf, size_t 
         if (sc_http_find_header(req, "host"))
             (void)sc_http_header_has_token(h->value, "keep-alive");
     }
+    uint64_t length = UINT64_MAX;
+    const char *why = NULL;
+    int f = sc_http_request_framing(req, &length, &why);
+    if (f == -1 ? why == NULL : (f < SC_HTTP_FRAMING_NONE || f > SC_HTTP_FRAMING_CHUNKED))
+        abort();
+    /* one framing only: chunked never with a length, and never on HTTP/1.0 */
+    if (f == SC_HTTP_FRAMING_CHUNKED && (req->minor_version == 0 || sc_http_find_header(req, "content-length")))
+        abort();
+    if (f == SC_HTTP_FRAMING_LENGTH && (length == 0 || length >= 1000000000000000ull))
+        abort();
+    if (f >= 0 && req->minor_version == 1 && !sc_http_find_header(req, "host"))
+        abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -18,7 +18,7 @@ import urllib.request
 BIN = os.environ.get("SPACECAST_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "spacecast")
 SOURCE_DIR = os.environ.get("SC_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
-ADMIN_KEY = "test-admin-key"
+ADMIN_KEY = "test-admin-key-0123456789"
 SANITIZED = os.environ.get("SC_SANITIZE", "").upper() in ("ON", "1", "TRUE")
 # memory bounds are looser under ASan (shadow memory, quarantine)
 MEM_SLACK = 8 if SANITIZED else 1

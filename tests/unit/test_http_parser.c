@@ -557,6 +557,69 @@ static void test_basic_bearer(void **state)
     assert_int_equal(sc_http_parse_bearer(SC_SLICE_LIT("Bearerabc"), &tok), -1);
 }
 
+/* ---- body framing (RFC 9112 §6.3) ---- */
+
+static int framing_of(const char *s, uint64_t *len, const char **why)
+{
+    sc_http_request_t req;
+    assert_true(parse_str(s, &req) > 0);
+    *len = 0;
+    *why = NULL;
+    return sc_http_request_framing(&req, len, why);
+}
+
+static void test_framing(void **state)
+{
+    (void)state;
+    uint64_t len;
+    const char *why;
+    assert_int_equal(framing_of("GET / HTTP/1.1\r\nHost: a\r\n\r\n", &len, &why), SC_HTTP_FRAMING_NONE);
+    assert_int_equal(framing_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 12\r\n\r\n", &len, &why),
+                     SC_HTTP_FRAMING_LENGTH);
+    assert_int_equal(len, 12);
+    assert_int_equal(framing_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", &len, &why),
+                     SC_HTTP_FRAMING_NONE);
+    assert_int_equal(framing_of("POST / HTTP/1.1\r\nHost: a\r\ntransfer-encoding: Chunked\r\n\r\n", &len, &why),
+                     SC_HTTP_FRAMING_CHUNKED);
+    /* identical repeats are one value (RFC 9110 §8.6 lets a recipient take them) */
+    assert_int_equal(framing_of("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 7\r\nContent-Length: 7, 7\r\n\r\n",
+                                &len, &why),
+                     SC_HTTP_FRAMING_LENGTH);
+    assert_int_equal(len, 7);
+    /* HTTP/1.0 needs no Host; an empty Host is a Host; a port and an IPv6 literal are fine */
+    assert_int_equal(framing_of("GET / HTTP/1.0\r\n\r\n", &len, &why), SC_HTTP_FRAMING_NONE);
+    assert_int_equal(framing_of("GET / HTTP/1.1\r\nHost:\r\n\r\n", &len, &why), SC_HTTP_FRAMING_NONE);
+    assert_int_equal(framing_of("GET / HTTP/1.1\r\nHost: [::1]:8000\r\n\r\n", &len, &why), SC_HTTP_FRAMING_NONE);
+
+    static const char *const bad[] = {
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\nContent-Length: 40\r\n\r\n", /* first won */
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2, 40\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2,\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: +2\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 0x10\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length:\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1234567890123456\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+        "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
+        "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", /* TE on 1.0: faulty framing */
+        "GET / HTTP/1.1\r\n\r\n",                                 /* no Host */
+        "GET / HTTP/1.1\r\nHost: a\r\nhost: a\r\n\r\n",           /* two, even if equal */
+        "GET / HTTP/1.0\r\nHost: a\r\nHost: b\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a/b\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: user@a\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: a\"b\r\n\r\n",
+    };
+    for (size_t i = 0; i < SC_ARRAY_LEN(bad); i++) {
+        if (framing_of(bad[i], &len, &why) != -1)
+            fail_msg("accepted: %s", bad[i]);
+        assert_non_null(why);
+    }
+}
+
 int main(void)
 {
     guard_init();
@@ -568,6 +631,7 @@ int main(void)
         cmocka_unit_test(test_chunked_malformed), cmocka_unit_test(test_range),
         cmocka_unit_test(test_url_decode),     cmocka_unit_test(test_query_get),
         cmocka_unit_test(test_base64),         cmocka_unit_test(test_basic_bearer),
+        cmocka_unit_test(test_framing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
