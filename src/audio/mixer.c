@@ -140,16 +140,16 @@ static void mixer_metrics(sc_metrics_buf_t *b, void *arg)
     (void)arg;
     sc_mixer_totals_t mt;
     sc_mixer_totals(&mt);
-    sc_metrics_printf(b, "# HELP spacecast_playout_ms_total Speakers' playout decisions in audio time: accelerated "
+    /* seconds, Prometheus' base unit (promtool rejects "_ms" in a name) */
+    sc_metrics_printf(b, "# HELP spacecast_playout_seconds_total Speakers' playout decisions in audio time: accelerated "
                          "(removed by time-scale modification), expanded (inserted while late, or stretched), "
                          "concealed (lost, decoder concealment), fec (lost, recovered from in-band FEC).\n"
-                         "# TYPE spacecast_playout_ms_total counter\n"
-                         "spacecast_playout_ms_total{decision=\"accelerated\"} %llu\n"
-                         "spacecast_playout_ms_total{decision=\"expanded\"} %llu\n"
-                         "spacecast_playout_ms_total{decision=\"concealed\"} %llu\n"
-                         "spacecast_playout_ms_total{decision=\"fec\"} %llu\n",
-                      (unsigned long long)mt.accelerated_ms, (unsigned long long)mt.expanded_ms,
-                      (unsigned long long)mt.concealed_ms, (unsigned long long)mt.fec_ms);
+                         "# TYPE spacecast_playout_seconds_total counter\n"
+                         "spacecast_playout_seconds_total{decision=\"accelerated\"} %.3f\n"
+                         "spacecast_playout_seconds_total{decision=\"expanded\"} %.3f\n"
+                         "spacecast_playout_seconds_total{decision=\"concealed\"} %.3f\n"
+                         "spacecast_playout_seconds_total{decision=\"fec\"} %.3f\n",
+                      mt.accelerated_ms / 1000.0, mt.expanded_ms / 1000.0, mt.concealed_ms / 1000.0, mt.fec_ms / 1000.0);
     sc_metrics_printf(b, "# HELP spacecast_mix_frames_total Listener frames by route: silent (a constant packet), "
                          "forwarded (a lone speaker's own packet), mixed (decoded and encoded).\n"
                          "# TYPE spacecast_mix_frames_total counter\n"
