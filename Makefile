@@ -6,7 +6,7 @@ JOBS       ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 LISTEN     ?= 127.0.0.1:8000
 
-.PHONY: all deps build web-deps run test test-unit test-asan browser-deps fuzz bench clean
+.PHONY: all deps build web-deps run run-tls test test-unit test-asan browser-deps fuzz bench clean
 
 all: build
 
@@ -26,6 +26,18 @@ web-deps:
 
 run: build
 	./$(BUILD)/spacecast serve --listen $(LISTEN) --data ./data --demo
+
+# The same demo over HTTPS with a self-signed ECDSA P-256 certificate made once (docs/tls.md)
+LISTEN_TLS ?= 127.0.0.1:8443
+run-tls: build
+	@mkdir -p data/dev-tls && [ -f data/dev-tls/cert.pem ] || openssl req -x509 -newkey ec \
+	  -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj /CN=localhost \
+	  -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" -keyout data/dev-tls/key.pem \
+	  -out data/dev-tls/cert.pem 2>/dev/null
+	@echo "Chromium: --ignore-certificate-errors-spki-list=$$(openssl pkey -in data/dev-tls/key.pem -pubout \
+	  -outform der | openssl dgst -sha256 -binary | base64)   clients: --ca-file data/dev-tls/cert.pem"
+	./$(BUILD)/spacecast serve --listen $(LISTEN_TLS) --data ./data --demo \
+	  --tls-cert data/dev-tls/cert.pem --tls-key data/dev-tls/key.pem
 
 # Every test: unit + integration (real binary, real clients), the same suite under
 # ASan+UBSan, and every fuzz target for FUZZ_SECONDS.

@@ -18,6 +18,12 @@ const me = (() => {
 const RANK = { listener: 0, speaker: 1, cohost: 2, host: 3 };
 const atLeast = (role) => !!me && RANK[me.role] >= RANK[role];
 
+/* The Icecast source command for a speaker, with this server's real address: 20 ms Ogg pages
+ * (ffmpeg's default of one page a second adds a second of delay) and a bit rate (#20.7). */
+function sourceCommand(id, token) {
+  return `ffmpeg -re -i talk.wav -c:a libopus -b:a 32k -page_duration 20000 -content_type audio/ogg -f ogg icecast://source:${token}@${location.host}/spaces/${id}/source`;
+}
+
 /* Exponential backoff with full jitter, never earlier than the server's Retry-After. */
 function backoffMs(attempt, retryAfterS) {
   const cap = Math.min(30000, 500 * 2 ** attempt);
@@ -284,7 +290,8 @@ function spacePage(id) {
         ${s.role === "cohost" ? "<small>(co-host)</small>" : ""}
         <button data-mute="${esc(s.name)}" data-muted="${s.muted}" aria-label="${s.muted ? "Unmute" : "Mute"} ${esc(s.name)}">${s.muted ? "Unmute" : "Mute"}</button>
         <button data-remove="${esc(s.name)}" aria-label="Remove ${esc(s.name)}">Remove</button></li>`).join("") || "<li class=notice>Nobody yet</li>"}</ul>
-      <p class="notice">Speakers can also publish with <code>ffmpeg … icecast://source:TOKEN@host/spaces/${id}/source</code> or <code>spacecast speak</code>.</p>`;
+      <p class="notice">Speakers can also publish from a terminal, with the token of their invitation:
+        <code id="srchint">${esc(sourceCommand(id, "TOKEN"))}</code> (any Icecast source client works: Opus, Vorbis, FLAC, MP3, AAC), or <code>spacecast speak</code>.</p>`;
     /* the host card is redrawn on every change of the Space: its last message is kept apart */
     const note = (html) => { hostNote = html; $("#invited").innerHTML = html; };
     const act = async (fn) => { try { await fn(); } catch (e) { note(esc(e.message)); } };
@@ -292,7 +299,8 @@ function spacePage(id) {
       const j = await api("POST", `/api/spaces/${id}/speakers`, { name, role }, token);
       requests.delete(name); renderHost();
       const link = `${location.origin}/s/${id}#token=${j.token}`;
-      note(`Invited ${esc(j.name)} as ${esc(j.role)}. Send them this link (it is their key; keep it private): <a id="invitelink" href="${esc(link)}">${esc(link.slice(0, 60))}…</a>`);
+      note(`Invited ${esc(j.name)} as ${esc(j.role)}. Send them this link (it is their key; keep it private): <a id="invitelink" href="${esc(link)}">${esc(link.slice(0, 60))}…</a>
+        or this command: <code id="invitecmd">${esc(sourceCommand(id, j.token))}</code>`);
     });
     if ($("#start")) $("#start").onclick = () => act(() => api("POST", `/api/spaces/${id}/start`, null, token));
     if ($("#end")) $("#end").onclick = () => act(() => api("POST", `/api/spaces/${id}/end`, null, token));

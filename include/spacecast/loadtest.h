@@ -22,6 +22,10 @@ typedef struct sc_lt_opts {
     int flood, slowloris, garbage_rate, oversized_rate, hammer_rate;
     int quiet;
     uint64_t window_ms;          /* bytes are compared from here (all joins done) to the end */
+    /* TLS (https URL or --tls): each listener's handshake is timed; --tls-resume makes every
+     * listener a returning one (a session from one full handshake per process) */
+    int tls, tls_resume, insecure;
+    char ca_file[512];           /* verify against these CAs; "" = the system's */
 } sc_lt_opts_t;
 
 /** One listener's outcome, written by a child to the parent's pipe. */
@@ -35,7 +39,9 @@ typedef struct sc_lt_result {
     uint32_t stalls;
     uint8_t ogg_ok;        /* the body started with "OggS" */
     uint8_t redirected;    /* redirects followed (a full origin sending us to an edge), capped */
-    uint8_t pad[2];
+    uint8_t resumed;       /* TLS: the last handshake resumed a session */
+    uint8_t pad;
+    float hs_ms;           /* TLS: connect → handshake done, of the first handshake; < 0 if none */
 } sc_lt_result_t;
 
 /** Counters every child updates in shared memory, for the progress line. */
@@ -43,14 +49,18 @@ typedef struct sc_lt_progress {
     atomic_int connected, refused, failed;
     atomic_uint_least64_t bytes, stalls;
     atomic_int details_n;
+    atomic_int handshakes, hs_failed;  /* TLS handshakes done / failed (every attempt) */
+    atomic_int tls_error_set;
+    char tls_error[200];               /* the first handshake failure's reason */
 } sc_lt_progress_t;
 
 /** Details latency samples from the hammer (ms), written by the attack child. */
 #define SC_LT_MAX_DETAILS 200000
 
-/** The Location of a redirect in a response head (NUL-terminated): "Location: http://A.B.C.D[:PORT]/path".
+/** The Location of a redirect in a response head (NUL-terminated): "Location: http(s)://A.B.C.D[:PORT]/path".
  *  Accepted only if the address is loopback or *target (the rule for the URL given); fills *to and
- *  path (NUL-terminated, starts with '/'). Returns 1, or 0 if there is none or it is not acceptable. */
+ *  path (NUL-terminated, starts with '/'). Returns 1 (http), 2 (https), or 0 if there is none or
+ *  it is not acceptable. */
 int sc_lt_parse_location(const char *head, const struct in_addr *target, struct sockaddr_in *to, char *path,
                          size_t pathcap);
 

@@ -1,6 +1,10 @@
-/* mixer.h — one Space's audio mixer: per-speaker jitter buffers and Opus decoders, a
- * float sum through a limiter, encoded once per 20 ms for every listener, plus a
- * mix-minus (everyone but themself) encoded per speaker who asks for one.
+/* mixer.h — one Space's audio mixer: per-speaker playout (jitter buffer, decoder, time-scale
+ * control: playout.h), a float sum through a limiter, encoded once per 20 ms for every
+ * listener, plus a mix-minus (everyone but themself) encoded per speaker who asks for one.
+ * When exactly one speaker is audible, listeners get that speaker's own Opus packets
+ * (forwarded: no decode, no encode); a Space nobody talks in gets a constant silence packet.
+ * Listeners hear each frame one tick after it is played out, on both paths alike, so the
+ * two paths agree sample for sample and switching between them is seamless.
  *
  * No threads here: one audio thread calls sc_mixer_tick() every 20 ms for every Space;
  * network threads call sc_mixer_push() concurrently. Everything but tick and free is
@@ -23,7 +27,10 @@ typedef struct sc_mixer_config {
     int channels;         /* 1 or 2 */
     int bitrate;          /* bit/s for the listener mix and each mix-minus */
     int complexity;       /* Opus encoder complexity 0..10 */
-    int jitter_target_ms; /* depth a speaker's buffer reaches before playout starts */
+    int jitter_target_ms; /* least delay a speaker's playout keeps (the network may ask for more) */
+    int no_forward;       /* always mix, never forward a lone speaker's packets (benchmarks) */
+    const char *name;     /* for log lines (the Space id); copied */
+    int64_t (*clock)(void); /* time in 48 kHz samples; NULL = sc_jitter_clock (tests drive their own) */
 } sc_mixer_config_t;
 
 typedef struct sc_mixer sc_mixer_t;
@@ -35,10 +42,13 @@ void sc_mixer_free(sc_mixer_t *m);
 
 /** Add a speaker slot (id chosen by caller, unique); want_mix_minus allocates its own encoder. Returns 0, or -1 when full (16) or id exists. Thread-safe. */
 int sc_mixer_add_speaker(sc_mixer_t *m, uint32_t id, int want_mix_minus);
-/** Remove a speaker; its audio is gone from the next tick. Thread-safe. */
+/** Remove a speaker; its audio is gone from the next tick (a host removed them). Thread-safe. */
 void sc_mixer_remove_speaker(sc_mixer_t *m, uint32_t id);
-/** Give one speaker its own jitter target and slack (ms; depth above target + slack never
- *  used for a second is cut), e.g. a smoothly paced RTP sender. 0 or -1. */
+/** The speaker has left (disconnected): play out what it sent, then remove it. Its id is free
+ *  at once for a new connection. Thread-safe. */
+void sc_mixer_finish_speaker(sc_mixer_t *m, uint32_t id);
+/** Give one speaker its own least jitter target and slack (ms; playout later than target +
+ *  slack is sped up), e.g. a smoothly paced RTP sender. 0 or -1. */
 int sc_mixer_set_jitter(sc_mixer_t *m, uint32_t id, int target_ms, int slack_ms);
 /** Mute or unmute; takes effect at the next tick. Thread-safe. */
 void sc_mixer_set_muted(sc_mixer_t *m, uint32_t id, int muted);
@@ -47,17 +57,26 @@ void sc_mixer_reset_speaker(sc_mixer_t *m, uint32_t id);
 /** Push one Opus packet from a network thread. seq < 0 means "no sequence numbers: next in order". Copies the bytes. Returns 0 or -1 (unknown id, packet too big, malformed TOC). */
 int sc_mixer_push(sc_mixer_t *m, uint32_t id, int32_t seq, const uint8_t *opus, size_t len);
 
+typedef enum sc_mixer_route {
+    SC_MIXER_SILENT = 0, /* nobody audible: a constant silence packet, no codec work */
+    SC_MIXER_FORWARDED,  /* one audible speaker: their own packet, untouched */
+    SC_MIXER_MIXED,      /* decoded, summed, limited, encoded */
+} sc_mixer_route_t;
+
 /** Push decoded audio for a speaker whose source the server decodes itself (Vorbis, FLAC, MP3,
- * AAC): `frames` 48 kHz frames of the mixer's channel count, interleaved; copied. From the first
- * call on, the speaker plays from this PCM (sc_mixer_push's packets are ignored) and is always
- * mixed, never forwarded. Thread-safe. 0, or -1 for an unknown id. */
+ * AAC): `frames` 48 kHz frames of the mixer's channel count, interleaved, any number; copied.
+ * It goes through the same playout as Opus (jitter target, time-scale catch-up, play-out when
+ * the speaker leaves) and is always mixed, never forwarded. Thread-safe. 0, or -1 for an
+ * unknown id. */
 int sc_mixer_push_pcm(sc_mixer_t *m, uint32_t id, const float *pcm, int frames);
 
 typedef struct sc_mixer_frame {
     const uint8_t *mix;
-    size_t mix_len;  /* the listener mix packet for this 20 ms, owned by the mixer until the next tick */
-    float mix_peak;  /* largest absolute sample after the limiter (tests, metrics) */
+    size_t mix_len;  /* the listener packet for this 20 ms, owned by the mixer until the next tick */
+    float mix_peak;  /* largest absolute sample after the limiter when mixed (tests, metrics); else 0 */
     int speaking;    /* speakers heard in this frame */
+    sc_mixer_route_t route;
+    uint32_t forwarded; /* SC_MIXER_FORWARDED: whose packet it is */
 } sc_mixer_frame_t;
 
 /** Mix-minus callback per speaker with want_mix_minus, called inside tick; pkt is valid only during the call. */
@@ -74,7 +93,19 @@ typedef struct sc_mixer_speaker_state {
     uint64_t packets, concealed, fec_recovered, dropped;
     uint64_t late;  /* arrived after their turn had been concealed */
     int buffered_ms; /* jitter buffer depth now */
+    int target_ms;   /* the delay the network asks for (jitter buffer target) */
+    uint64_t accelerated_ms, expanded_ms, concealed_ms, fec_ms; /* playout decisions, in audio time */
 } sc_mixer_speaker_state_t;
+
+/** Process-wide totals of every mixer since start (for /metrics). */
+typedef struct sc_mixer_totals {
+    uint64_t accelerated_ms, expanded_ms, concealed_ms, fec_ms; /* playout decisions, audio time */
+    uint64_t frames[3];       /* listener frames by sc_mixer_route_t */
+    uint64_t decoded, encoded; /* Opus packets decoded and encoded (codec work done) */
+} sc_mixer_totals_t;
+
+/** Totals over every mixer (thread-safe). */
+void sc_mixer_totals(sc_mixer_totals_t *out);
 
 /** Snapshot of every speaker (for details JSON and metrics). Returns count. Thread-safe. */
 size_t sc_mixer_speakers(sc_mixer_t *m, sc_mixer_speaker_state_t *out, size_t max);

@@ -8,9 +8,14 @@
 #include "spacecast/conn.h"
 #include "spacecast/worker-t.h"
 
-/** Make the workers and their listening sockets (listen, api_listen, workers and io_uring
- *  from sc_config()); every accepted connection speaks proto. Nothing runs yet. 0 or -1 (logged). */
-int sc_server_init(const sc_proto_t *proto);
+struct sc_tls_server;
+
+/** Make the workers and their listening sockets (listen, api_listen, listen_tls, workers and
+ *  io_uring from sc_config()); every accepted connection speaks proto, over TLS where tls (the
+ *  caller's, NULL for none) says: listen_tls's port, or listen itself without it, and the API
+ *  port. https_base: where a plain port redirects (tls_redirect), or NULL. Nothing runs yet.
+ *  0 or -1 (logged). */
+int sc_server_init(const sc_proto_t *proto, struct sc_tls_server *tls, const char *https_base);
 /** Start the worker threads. */
 void sc_server_start(void);
 /** Stop accepting: every worker closes its listening sockets (asynchronously, on its thread). */

@@ -25,7 +25,8 @@ static _Atomic uint64_t sc_overflow_edge; /* joiners a full instance sent to an 
 static void live_metrics(sc_metrics_buf_t *b, void *arg)
 {
     (void)arg;
-    sc_metrics_printf(b, "# TYPE spacecast_listener_joins_total counter\nspacecast_listener_joins_total %llu\n",
+    sc_metrics_printf(b, "# HELP spacecast_listener_joins_total Listeners admitted to a live stream.\n"
+                         "# TYPE spacecast_listener_joins_total counter\nspacecast_listener_joins_total %llu\n",
                       (unsigned long long)atomic_load(&sc_joins));
     sc_metrics_printf(b, "# HELP spacecast_overflow_total Joiners of a full stream sent elsewhere instead of refused.\n"
                          "# TYPE spacecast_overflow_total counter\nspacecast_overflow_total{to=\"edge\"} %llu\n",
@@ -117,7 +118,9 @@ void sc_api_live_get(sc_req_t *r)
         sc_http_respond_head(r, 200, "audio/ogg", -1, "Cache-Control: no-cache, no-store\r\n");
         return;
     }
-    int wait = is_edge ? 0 : sc_server_join_admit();
+    /* a TLS connection paid its join token for its handshake (server.c); one join per handshake */
+    int wait = is_edge || r->conn->join_paid ? 0 : sc_server_join_admit();
+    r->conn->join_paid = 0;
     if (wait) {
         sc_conn_refused(SC_REFUSE_JOIN_RATE);
         sc_http_error_retry(r, 503, "busy", "many listeners are joining: try again in a moment", wait + (int)(sc_rand32() % 3),

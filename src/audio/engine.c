@@ -194,7 +194,7 @@ void sc_engine_space_init(sc_space_t *s)
         }
         return;
     }
-    sc_mixer_config_t mc = { .channels = 1, .bitrate = sc_config()->bitrate, .complexity = 5 };
+    sc_mixer_config_t mc = { .channels = 1, .bitrate = sc_config()->bitrate, .complexity = 5, .name = s->id };
     pthread_mutex_lock(&s->audio_mu);
     s->mixer = sc_mixer_new(&mc);
     s->live = sc_live_new(1, sc_eng.preskip ? sc_eng.preskip : (uint16_t)sc_mixer_preskip(s->mixer),

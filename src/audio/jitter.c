@@ -1,20 +1,32 @@
-/* jitter.c — per-speaker jitter buffer: a ring of 64 slots indexed by seq & 63.
+/* jitter.c — per-speaker jitter buffer: a ring of slots indexed by seq & MASK, and the
+ * arrival history that says how much delay the network needs (NetEq's DelayManager idea).
  *
  * Invariant: every stored packet's sequence number lies in [head, head + CAPACITY), so a
  * sequence number maps to exactly one slot and (int16_t)(seq - head) orders packets
  * across the 65535 -> 0 wrap. One mutex guards everything; holds are a few hundred
- * nanoseconds (the packet copy is made before taking it). */
+ * nanoseconds (the packet copy is made before taking it).
+ *
+ * Delay: each packet's lateness (its transit, arrival minus media position, above the smallest
+ * transit before it) goes into buckets of half a second; the target is the largest lateness
+ * of the last 15 s plus a frame: it rises at the first late packet and falls only when that
+ * one leaves the window (fast up, slow down). A speaker coming back after being absent with
+ * no backlog starts a new history: a pause in sending is not network delay. */
 #include "spacecast/jitter.h"
 #include "spacecast/common.h"
 
 #include <limits.h>
 #include <pthread.h>
+#include <time.h>
 
 #define MASK (SC_JITTER_CAPACITY - 1)
 #define MAX_SAMPLES 5760   /* 120 ms: the longest Opus packet */
 #define RESYNC_DISTANCE 3000 /* a jump of a minute of packets is a new stream, not jitter */
 #define RESYNC_LATE 50     /* this many late packets in a row: the sender restarted its numbering */
-#define WINDOW_SAMPLES SC_JITTER_RATE /* catch-up looks at the minimum depth over 1 s */
+#define HIST_BUCKET (SC_JITTER_RATE / 2) /* half a second of arrivals per bucket */
+#define HIST_BUCKETS 30                  /* 15 s of history: a stall every 5-10 s keeps its delay */
+#define TARGET_MARGIN 960                /* a frame above the worst lateness: the tick's own granularity */
+#define RESUME_PACKETS 10                /* after absent, this many arrivals show a backlog or not */
+#define RESUME_SHIFT (3 * 960)           /* ... all later than this: the sender paused, a new baseline */
 
 enum { ST_EMPTY, ST_BUFFERING, ST_PLAYING };
 
@@ -23,24 +35,40 @@ typedef struct slot {
     uint32_t len;
     int samples;
     uint16_t seq;
-    uint8_t fec;
+    uint8_t flags;
+    int64_t media; /* media position of the first sample, 48 kHz */
 } slot_t;
+
+typedef struct bucket {
+    int64_t id; /* arrival time / HIST_BUCKET; -1 when unused */
+    int64_t min_t;  /* smallest transit (arrival - media) seen in it */
+    int64_t max_d;  /* largest lateness: a transit minus the smallest transit before it */
+} bucket_t;
 
 struct sc_jitter {
     pthread_mutex_t mu;
     slot_t slot[SC_JITTER_CAPACITY];
     int state;
     int started;        /* played something since the last reset: head may no longer move back */
+    int draining;       /* the speaker left: play out what is stored, never wait */
     uint16_t head;      /* the next sequence number to play */
     uint16_t auto_seq;  /* for pushes without sequence numbers */
+    int64_t auto_media; /* their media position */
+    int ext_valid;      /* sequence numbers unwrapped into ext for media positions */
+    uint16_t ext_seq;
+    int64_t ext;
+    int64_t play_media; /* media position of head */
     int count, depth;   /* stored packets, stored samples */
     size_t bytes;
-    int target, max;
+    int base, slack;
     int last_samples;   /* duration of the last packet played: the size of a concealed gap */
-    int starve;         /* samples concealed since the buffer ran dry */
+    int starve;         /* samples concealed since the buffer ran dry (time inserted) */
     int wait;           /* samples waited while buffering with something stored */
-    int win_samples, win_min;
     int late_run;
+    int resume_n;       /* back from absent: packets left to tell a stall's backlog from a pause */
+    int64_t resume_min; /* their smallest lateness so far */
+    bucket_t hist[HIST_BUCKETS];
+    int64_t last_now;   /* the audio thread's clock at its last pop (for stats readers) */
     uint32_t generation;
     sc_jitter_stats_t st;
 };
@@ -64,12 +92,73 @@ static void slot_clear(sc_jitter_t *j, slot_t *s)
 
 static void clear_all(sc_jitter_t *j, int count_as_dropped)
 {
-    for (int i = 0; i < SC_JITTER_CAPACITY; i++)
+    for (int i = 0; i < SC_JITTER_CAPACITY && j->count > 0; i++)
         if (j->slot[i].data) {
             if (count_as_dropped)
                 j->st.dropped++;
             slot_clear(j, &j->slot[i]);
         }
+}
+
+static void hist_clear(sc_jitter_t *j)
+{
+    for (int i = 0; i < HIST_BUCKETS; i++)
+        j->hist[i].id = -1;
+    j->resume_n = 0;
+}
+
+/* Smallest transit and largest lateness over the window; 0 when there is no history. */
+static int hist_span(const sc_jitter_t *j, int64_t now, int64_t *min_t, int64_t *max_d)
+{
+    int64_t id = now / HIST_BUCKET;
+    int any = 0;
+    for (int i = 0; i < HIST_BUCKETS; i++) {
+        const bucket_t *b = &j->hist[i];
+        if (b->id < 0 || b->id <= id - HIST_BUCKETS || b->id > id)
+            continue;
+        *min_t = any ? SC_MIN(*min_t, b->min_t) : b->min_t;
+        *max_d = any ? SC_MAX(*max_d, b->max_d) : b->max_d;
+        any = 1;
+    }
+    return any;
+}
+
+/* A packet's lateness is its transit minus the smallest transit before it (causal, as NetEq's
+ * packet arrival history): a stall's backlog is late by the stall, a page of a bursty sender
+ * by the page, while a sender running fast (every packet earlier than the last) is never late. */
+static void hist_add(sc_jitter_t *j, int64_t now, int64_t transit)
+{
+    int64_t lo = transit, maxd = 0;
+    int64_t d = hist_span(j, now, &lo, &maxd) && lo < transit ? transit - lo : 0;
+    if (j->resume_n > 0) {
+        /* back from absent: a backlog arriving at once (a stall) comes down to lateness 0
+         * within a few packets; a sender that paused and went on at real time stays late
+         * by the whole pause: that is a new baseline, not delay */
+        j->resume_min = j->resume_n == RESUME_PACKETS ? d : SC_MIN(j->resume_min, d);
+        if (--j->resume_n == 0 && j->resume_min > RESUME_SHIFT) {
+            hist_clear(j);
+            d = 0;
+        }
+    }
+    int64_t id = now / HIST_BUCKET;
+    bucket_t *b = &j->hist[id % HIST_BUCKETS];
+    if (b->id != id) {
+        b->id = id;
+        b->min_t = transit;
+        b->max_d = d;
+    } else {
+        b->min_t = SC_MIN(b->min_t, transit);
+        b->max_d = SC_MAX(b->max_d, d);
+    }
+}
+
+static int target_locked(const sc_jitter_t *j, int64_t now)
+{
+    int64_t lo, maxd;
+    if (!hist_span(j, now, &lo, &maxd))
+        return j->base;
+    int64_t t = maxd + TARGET_MARGIN;
+    return (int)SC_MAX((int64_t)j->base, SC_MIN(t, (int64_t)SC_JITTER_MAX_SAMPLES / 2));
 }
 
 /* Drop the oldest stored packet and move head past it (and past any hole before it). */
@@ -78,7 +167,9 @@ static void drop_oldest(sc_jitter_t *j)
     for (int off = 0; off < SC_JITTER_CAPACITY; off++) {
         uint16_t seq = (uint16_t)(j->head + off);
         if (slot_has(j, seq)) {
-            slot_clear(j, slot_of(j, seq));
+            slot_t *s = slot_of(j, seq);
+            j->play_media = s->media + s->samples;
+            slot_clear(j, s);
             j->st.dropped++;
             j->head = (uint16_t)(seq + 1);
             return;
@@ -112,26 +203,38 @@ static void restart(sc_jitter_t *j, uint16_t seq, int count_as_dropped)
     j->head = seq;
     j->starve = j->wait = 0;
     j->late_run = 0;
+    j->ext_valid = 0;
+    hist_clear(j);
 }
 
-sc_jitter_t *sc_jitter_new(int target_samples, int max_samples)
+sc_jitter_t *sc_jitter_new(int target_samples, int slack_samples)
 {
     sc_jitter_t *j = sc_calloc(1, sizeof *j);
     pthread_mutex_init(&j->mu, NULL);
-    j->target = target_samples > 0 ? target_samples : 2880;
-    j->max = max_samples > j->target ? max_samples : j->target + SC_JITTER_SLACK;
+    j->base = target_samples > 0 ? target_samples : 2880;
+    j->slack = slack_samples > 0 ? slack_samples : SC_JITTER_SLACK;
     j->state = ST_EMPTY;
     j->last_samples = 960;
-    j->win_min = INT_MAX;
+    hist_clear(j);
     return j;
 }
 
 void sc_jitter_set_target(sc_jitter_t *j, int target_samples, int slack_samples)
 {
     pthread_mutex_lock(&j->mu);
-    j->target = target_samples;
-    j->max = target_samples + slack_samples;
+    if (target_samples > 0)
+        j->base = target_samples;
+    if (slack_samples > 0)
+        j->slack = slack_samples;
     pthread_mutex_unlock(&j->mu);
+}
+
+int sc_jitter_slack(sc_jitter_t *j)
+{
+    pthread_mutex_lock(&j->mu);
+    int s = j->slack;
+    pthread_mutex_unlock(&j->mu);
+    return s;
 }
 
 void sc_jitter_free(sc_jitter_t *j)
@@ -143,7 +246,37 @@ void sc_jitter_free(sc_jitter_t *j)
     free(j);
 }
 
-int sc_jitter_push(sc_jitter_t *j, int32_t seq, const uint8_t *pkt, size_t len, int samples, int has_fec)
+int64_t sc_jitter_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * SC_JITTER_RATE + (int64_t)ts.tv_nsec * (SC_JITTER_RATE / 1000) / 1000000;
+}
+
+/* Media position of a packet: counted for auto-numbered pushes, from the unwrapped sequence
+ * number otherwise (senders keep one packet duration; RTP timestamps would say the same). */
+static int64_t media_of(sc_jitter_t *j, int32_t seq, uint16_t s, int samples)
+{
+    if (seq < 0) {
+        int64_t m = j->auto_media;
+        j->auto_media += samples;
+        return m;
+    }
+    if (!j->ext_valid) {
+        j->ext_valid = 1;
+        j->ext_seq = s;
+        j->ext = 1 << 20; /* any origin: only differences matter */
+    }
+    int64_t e = j->ext + (int16_t)(uint16_t)(s - j->ext_seq);
+    if (e > j->ext) {
+        j->ext = e;
+        j->ext_seq = s;
+    }
+    return e * samples;
+}
+
+int sc_jitter_push(sc_jitter_t *j, int32_t seq, const uint8_t *pkt, size_t len, int samples, unsigned flags,
+                   int64_t now)
 {
     if (!pkt || len == 0 || len > SC_JITTER_MAX_PACKET || samples <= 0 || samples > MAX_SAMPLES)
         return -1;
@@ -160,7 +293,10 @@ int sc_jitter_push(sc_jitter_t *j, int32_t seq, const uint8_t *pkt, size_t len, 
     if (d > RESYNC_DISTANCE || d < -RESYNC_DISTANCE) {
         restart(j, s, 1);
         d = 0;
-    } else if (d < 0) {
+    }
+    int64_t media = media_of(j, seq, s, samples);
+    hist_add(j, now, now - media); /* late ones too: they are what the target must cover */
+    if (d < 0) {
         int newest = newest_offset(j);
         if (j->state == ST_BUFFERING && !j->started && newest - d < SC_JITTER_CAPACITY) {
             j->head = s; /* reordered before playout began: start earlier */
@@ -168,6 +304,7 @@ int sc_jitter_push(sc_jitter_t *j, int32_t seq, const uint8_t *pkt, size_t len, 
         } else if (++j->late_run >= RESYNC_LATE) {
             restart(j, s, 1);
             d = 0;
+            media = media_of(j, seq, s, samples);
         } else {
             j->st.late++;
             goto discard;
@@ -178,6 +315,7 @@ int sc_jitter_push(sc_jitter_t *j, int32_t seq, const uint8_t *pkt, size_t len, 
         int step = (old < 0 || old > d - SC_JITTER_CAPACITY) ? d - SC_JITTER_CAPACITY + 1 : 0;
         if (step > 0) {
             j->head = (uint16_t)(j->head + step);
+            j->play_media += (int64_t)step * j->last_samples;
         } else {
             uint16_t before = j->head;
             drop_oldest(j);
@@ -190,7 +328,8 @@ int sc_jitter_push(sc_jitter_t *j, int32_t seq, const uint8_t *pkt, size_t len, 
         j->st.duplicates++;
         goto discard;
     }
-    while (j->bytes + len > SC_JITTER_MAX_BYTES && j->count > 0) {
+    /* bounded by duration and bytes: only a sender far faster than real time gets here */
+    while ((j->bytes + len > SC_JITTER_MAX_BYTES || j->depth + samples > SC_JITTER_MAX_SAMPLES) && j->count > 0) {
         if (oldest_offset(j) > d) { /* the newcomer is the oldest: it is the one to go */
             j->st.dropped++;
             goto discard;
@@ -203,7 +342,8 @@ int sc_jitter_push(sc_jitter_t *j, int32_t seq, const uint8_t *pkt, size_t len, 
     sl->len = (uint32_t)len;
     sl->samples = samples;
     sl->seq = s;
-    sl->fec = has_fec ? 1 : 0;
+    sl->flags = (uint8_t)flags;
+    sl->media = media;
     j->count++;
     j->depth += samples;
     j->bytes += len;
@@ -221,83 +361,113 @@ static void copy_out(sc_jitter_out_t *out, const slot_t *sl)
 {
     memcpy(out->data, sl->data, sl->len);
     out->len = sl->len;
+    out->flags = sl->flags;
 }
 
-/* Standing latency: if even the shallowest moment of the last second was above max, the
- * excess is delay nobody needs (a burst after a stall, a sender faster than real time, a
- * start that came in a lump), so skip back down to target in one go (one audible seam
- * rather than a conversation carried 200 ms late). Jitter itself keeps the minimum low. */
-static void catch_up(sc_jitter_t *j, int played)
-{
-    if (j->depth < j->win_min)
-        j->win_min = j->depth;
-    j->win_samples += played;
-    if (j->win_samples < WINDOW_SAMPLES)
-        return;
-    if (j->win_min > j->max)
-        while (j->depth > j->target && j->count > 1)
-            drop_oldest(j);
-    j->win_samples = 0;
-    j->win_min = INT_MAX;
-}
-
-void sc_jitter_pop(sc_jitter_t *j, sc_jitter_out_t *out)
+void sc_jitter_pop(sc_jitter_t *j, sc_jitter_out_t *out, int64_t now)
 {
     pthread_mutex_lock(&j->mu);
+    j->last_now = now;
     out->kind = SC_JITTER_NONE;
     out->len = 0;
     out->samples = 0;
+    out->dry = out->drained = 0;
+    out->flags = 0;
     out->generation = j->generation;
     if (j->state == ST_BUFFERING && j->count > 0) {
-        /* a short stream that never reaches target still plays once it has waited as long */
-        if (j->depth >= j->target || j->wait >= j->target) {
+        /* the base, not the learned target: at a start the history is only the start's own
+         * lump; a target above it is then reached by stretching. A short stream that never
+         * reaches it still plays once it has waited as long. */
+        if (j->depth >= j->base || j->wait >= j->base || j->draining) {
             j->head = (uint16_t)(j->head + oldest_offset(j));
+            j->play_media = slot_of(j, j->head)->media;
             j->state = ST_PLAYING;
             j->starve = j->wait = 0;
-            j->win_samples = 0;
-            j->win_min = INT_MAX;
         } else {
             j->wait += SC_JITTER_RATE / 50; /* buffering pops come once per 20 ms tick */
         }
     }
-    if (j->state != ST_PLAYING)
+    if (j->state != ST_PLAYING) {
+        out->drained = j->draining && j->count == 0;
         goto out;
-    out->seq = j->head;
-    slot_t *sl = slot_of(j, j->head);
-    if (slot_has(j, j->head)) {
-        copy_out(out, sl);
-        out->kind = SC_JITTER_PACKET;
-        out->samples = j->last_samples = sl->samples;
-        slot_clear(j, sl);
-        j->head++;
-        j->started = 1;
-        j->starve = 0;
-        j->st.played++;
-    } else if (j->count > 0) {
-        /* a hole with later packets behind it: this one is lost (or too late to matter) */
-        uint16_t next = (uint16_t)(j->head + 1);
-        if (slot_has(j, next) && slot_of(j, next)->fec) {
-            copy_out(out, slot_of(j, next));
-            out->kind = SC_JITTER_FEC;
-        } else {
-            out->kind = SC_JITTER_PLC;
-        }
-        out->samples = j->last_samples;
-        j->head++;
-        j->starve = 0;
-        j->st.lost++;
-    } else if (j->starve + j->last_samples > SC_JITTER_ABSENT_SAMPLES) {
-        j->state = ST_BUFFERING; /* gone quiet: silence, then refill to target before playing */
-        j->wait = 0;
-        goto out;
-    } else {
-        /* ran dry: the next packet is late, not lost, so conceal without moving head */
-        out->kind = SC_JITTER_PLC;
-        out->samples = j->last_samples;
-        j->starve += j->last_samples;
     }
-    catch_up(j, out->samples);
+    for (;;) {
+        out->seq = j->head;
+        slot_t *sl = slot_of(j, j->head);
+        if (slot_has(j, j->head)) {
+            copy_out(out, sl);
+            out->kind = SC_JITTER_PACKET;
+            out->samples = j->last_samples = sl->samples;
+            j->play_media = sl->media + sl->samples;
+            slot_clear(j, sl);
+            j->head++;
+            j->started = 1;
+            j->starve = 0; /* what was concealed while dry stays inserted: nothing received is skipped */
+            j->st.played++;
+        } else if (j->count > 0) {
+            /* a hole with later packets behind it: this one is lost (or too late to matter) */
+            j->head++;
+            j->st.lost++;
+            j->play_media += j->last_samples;
+            if (j->starve >= j->last_samples) { /* already concealed while we waited for it */
+                j->starve -= j->last_samples;
+                continue;
+            }
+            j->starve = 0;
+            uint16_t next = j->head;
+            if (slot_has(j, next) && (slot_of(j, next)->flags & SC_JITTER_F_FEC)) {
+                copy_out(out, slot_of(j, next));
+                out->kind = SC_JITTER_FEC;
+            } else {
+                out->kind = SC_JITTER_PLC;
+            }
+            out->seq = (uint16_t)(next - 1);
+            out->samples = j->last_samples;
+        } else if (j->draining) {
+            j->state = ST_BUFFERING;
+            out->drained = 1;
+        } else if (j->starve + j->last_samples > SC_JITTER_ABSENT_SAMPLES) {
+            j->state = ST_BUFFERING; /* gone quiet: silence, then refill to target before playing */
+            j->wait = 0;
+            j->resume_n = RESUME_PACKETS; /* what comes next: a stall's backlog, or a new talk? */
+        } else {
+            /* ran dry: the next packet is late, not lost, so conceal without moving head */
+            out->kind = SC_JITTER_PLC;
+            out->dry = 1;
+            out->samples = j->last_samples;
+            j->starve += j->last_samples;
+        }
+        break;
+    }
 out:
+    pthread_mutex_unlock(&j->mu);
+}
+
+int sc_jitter_has_next(sc_jitter_t *j)
+{
+    pthread_mutex_lock(&j->mu);
+    int has = j->state == ST_PLAYING && slot_has(j, j->head);
+    pthread_mutex_unlock(&j->mu);
+    return has;
+}
+
+void sc_jitter_delay(sc_jitter_t *j, int64_t now, sc_jitter_delay_t *out)
+{
+    pthread_mutex_lock(&j->mu);
+    out->target = target_locked(j, now);
+    out->depth = j->depth;
+    int64_t lo, hi;
+    if (j->state == ST_PLAYING && hist_span(j, now, &lo, &hi))
+        out->head_delay = (int)SC_MAX(SC_MIN(now - j->play_media - lo, (int64_t)INT_MAX / 2), (int64_t)INT_MIN / 2);
+    else
+        out->head_delay = j->depth;
+    pthread_mutex_unlock(&j->mu);
+}
+
+void sc_jitter_finish(sc_jitter_t *j)
+{
+    pthread_mutex_lock(&j->mu);
+    j->draining = 1;
     pthread_mutex_unlock(&j->mu);
 }
 
@@ -307,8 +477,11 @@ void sc_jitter_reset(sc_jitter_t *j)
     clear_all(j, 0);
     j->state = ST_EMPTY;
     j->started = 0;
+    j->draining = 0;
     j->starve = j->wait = j->late_run = 0;
     j->last_samples = 960;
+    j->ext_valid = 0;
+    hist_clear(j);
     j->generation++;
     pthread_mutex_unlock(&j->mu);
 }
@@ -319,6 +492,7 @@ void sc_jitter_stats(sc_jitter_t *j, sc_jitter_stats_t *out)
     *out = j->st;
     out->depth_packets = j->count;
     out->depth_samples = j->depth;
+    out->target_samples = target_locked(j, j->last_now);
     out->playing = j->state == ST_PLAYING;
     pthread_mutex_unlock(&j->mu);
 }

@@ -27,7 +27,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: spacecast loadtest URL [options]\n\n"
-            "URL is a Space (http://HOST:PORT/spaces/ID) or its stream (.../spaces/ID/live.ogg).\n"
+            "URL is a Space (http(s)://HOST:PORT/spaces/ID) or its stream (.../spaces/ID/live.ogg).\n"
             "Only loopback targets unless --allow-host names the address. Every run ends by itself.\n\n"
             "  --listeners N          listeners to run (default 100)\n"
             "  --procs P              processes (default: one per 18,000 listeners)\n"
@@ -46,6 +46,12 @@ static void usage(FILE *out)
             "  --oversized R          R requests/s with a 64 KB header\n"
             "  --hammer R             GET /api/spaces/ID at R requests/s (reports details latency)\n"
             "  --allow-host ADDR      permit this non-loopback target address\n"
+            "TLS (an https URL, or --tls with an http one): every listener's handshake is timed\n"
+            "  --tls                  speak TLS to the URL's port\n"
+            "  --tls-resume           returning listeners: each process makes one full handshake, every\n"
+            "                         listener then resumes its session (tickets)\n"
+            "  --ca-file PEM          verify the server against these CAs (default: the system's)\n"
+            "  --insecure             do not verify the server's certificate (peers with their own)\n"
             "  --quiet                no progress line\n"
             "thresholds (exit 1 when not met):\n"
             "  --max-stalls N (default 0)  --max-join-p99-ms MS  --min-joined N\n"
@@ -75,9 +81,12 @@ static float pct(const float *v, size_t n, double p)
 /* http://HOST:PORT/spaces/ID[/live.ogg] → target, paths. */
 static int parse_url(const char *url, const char *allow, sc_lt_opts_t *o)
 {
-    if (strncmp(url, "http://", 7) != 0)
+    int https = !strncmp(url, "https://", 8);
+    if (strncmp(url, "http://", 7) != 0 && !https)
         return -1;
-    const char *p = url + 7, *slash = strchr(p, '/');
+    if (https)
+        o->tls = 1;
+    const char *p = url + (https ? 8 : 7), *slash = strchr(p, '/');
     if (!slash)
         return -1;
     char hostport[128];
@@ -87,7 +96,7 @@ static int parse_url(const char *url, const char *allow, sc_lt_opts_t *o)
     memcpy(hostport, p, hl);
     hostport[hl] = '\0';
     char *colon = strrchr(hostport, ':');
-    int port = 80;
+    int port = https ? 443 : 80;
     if (colon) {
         *colon = '\0';
         port = atoi(colon + 1);
@@ -151,6 +160,15 @@ int sc_cmd_loadtest(int argc, char **argv)
             o.storm = 1;
         } else if (!strcmp(a, "--quiet")) {
             o.quiet = 1;
+        } else if (!strcmp(a, "--tls")) {
+            o.tls = 1;
+        } else if (!strcmp(a, "--tls-resume")) {
+            o.tls = o.tls_resume = 1;
+        } else if (!strcmp(a, "--insecure")) {
+            o.insecure = 1;
+        } else if (!strcmp(a, "--ca-file") && v) {
+            snprintf(o.ca_file, sizeof o.ca_file, "%s", v);
+            i++;
         } else if (!strcmp(a, "--allow-host") && v) {
             allow = v;
             i++;
@@ -181,7 +199,7 @@ int sc_cmd_loadtest(int argc, char **argv)
         return 2;
     }
     if (pr < 0) {
-        fprintf(stderr, "loadtest: URL must be http://HOST:PORT/spaces/ID[/live.ogg] with a numeric address\n");
+        fprintf(stderr, "loadtest: URL must be http(s)://HOST:PORT/spaces/ID[/live.ogg] with a numeric address\n");
         return 2;
     }
     if (o.hammer_rate && !o.api_path[0]) {
@@ -290,11 +308,15 @@ int sc_cmd_loadtest(int argc, char **argv)
         uint64_t now = sc_now_ms();
         if (!o.quiet && now >= next_print) {
             uint64_t b = atomic_load(&prog->bytes);
-            fprintf(stderr, "t=%llus connected=%d refused=%d failed=%d stalls=%llu bytes/s=%llu details=%d\n",
+            fprintf(stderr, "t=%llus connected=%d refused=%d failed=%d stalls=%llu bytes/s=%llu details=%d",
                     (unsigned long long)((now - t0) / 1000), atomic_load(&prog->connected),
                     atomic_load(&prog->refused), atomic_load(&prog->failed),
                     (unsigned long long)atomic_load(&prog->stalls), (unsigned long long)(b - last_bytes),
                     atomic_load(&prog->details_n));
+            if (o.tls)
+                fprintf(stderr, " handshakes=%d hs_failed=%d", atomic_load(&prog->handshakes),
+                        atomic_load(&prog->hs_failed));
+            fputc('\n', stderr);
             last_bytes = b;
             next_print = now + 1000;
         }
@@ -305,13 +327,18 @@ int sc_cmd_loadtest(int argc, char **argv)
     /* summary */
     size_t joined = 0, r503 = 0, r429 = 0, failed = 0, bad = 0, stalled = 0, heard = 0, nb = 0, redirected = 0;
     uint64_t attempts = 0, stalls = 0;
-    float *joins = sc_malloc((nres + 1) * sizeof *joins);
+    float *joins = sc_malloc((nres + 1) * sizeof *joins), *hs = sc_malloc((nres + 1) * sizeof *hs);
+    size_t nhs = 0, resumed = 0;
     uint64_t *bytes = sc_malloc((nres + 1) * sizeof *bytes);
     size_t nj = 0;
     for (size_t i = 0; i < nres; i++) {
         const sc_lt_result_t *r = &res[i];
         attempts += (uint64_t)r->attempts;
         redirected += r->redirected > 0;
+        if (r->hs_ms >= 0) {
+            hs[nhs++] = r->hs_ms;
+            resumed += r->resumed;
+        }
         stalls += r->stalls;
         stalled += r->stalls > 0;
         if (r->join_ms >= 0) {
@@ -333,6 +360,7 @@ int sc_cmd_loadtest(int argc, char **argv)
     qsort(joins, nj, sizeof *joins, cmp_float);
     qsort(bytes, nb, sizeof *bytes, cmp_u64);
     qsort(det, ndet, sizeof *det, cmp_float);
+    qsort(hs, nhs, sizeof *hs, cmp_float);
     uint64_t median_b = nb ? bytes[nb / 2] : 0;
     double spread = 0;
     for (size_t i = 0; i < nb && median_b; i++)
@@ -344,13 +372,22 @@ int sc_cmd_loadtest(int argc, char **argv)
     printf("joined=%zu refused_503=%zu refused_429=%zu failed=%zu bad=%zu attempts=%llu redirected=%zu join_p50_ms=%.1f "
            "join_p99_ms=%.1f join_max_ms=%.1f heard_1s_pct=%.1f stalls=%llu stalled_listeners=%zu bytes_min=%llu "
            "bytes_median=%llu byte_spread_pct=%.1f details=%zu details_p50_ms=%.2f details_p99_ms=%.2f "
-           "details_max_ms=%.2f verdict=%s\n",
+           "details_max_ms=%.2f ",
            joined, r503, r429, failed, bad, (unsigned long long)attempts, redirected, pct(joins, nj, 50), pct(joins, nj, 99),
            nj ? joins[nj - 1] : 0.0f, nres ? 100.0 * (double)heard / (double)nres : 0.0, (unsigned long long)stalls,
            stalled, (unsigned long long)(nb ? bytes[0] : 0), (unsigned long long)median_b, spread, ndet,
-           pct(det, ndet, 50), pct(det, ndet, 99), ndet ? det[ndet - 1] : 0.0f, pass ? "pass" : "fail");
+           pct(det, ndet, 50), pct(det, ndet, 99), ndet ? det[ndet - 1] : 0.0f);
+    if (o.tls) /* hs: TCP connect to handshake done, each listener's first; resumed: of those */
+        printf("tls=1 handshakes=%d hs_failed=%d hs_listeners=%zu resumed=%zu hs_p50_ms=%.1f hs_p99_ms=%.1f "
+               "hs_max_ms=%.1f ",
+               atomic_load(&prog->handshakes), atomic_load(&prog->hs_failed), nhs, resumed, pct(hs, nhs, 50),
+               pct(hs, nhs, 99), nhs ? hs[nhs - 1] : 0.0f);
+    printf("verdict=%s\n", pass ? "pass" : "fail");
     fflush(stdout);
+    if (atomic_load(&prog->tls_error_set))
+        fprintf(stderr, "loadtest: TLS: %s\n", prog->tls_error);
     free(joins);
+    free(hs);
     free(bytes);
     free(res);
     free(det);

@@ -56,6 +56,7 @@ static const struct {
     { 206, "Partial Content" },
     { 304, "Not Modified" },
     { 307, "Temporary Redirect" },
+    { 308, "Permanent Redirect" },
     { 400, "Bad Request" },
     { 401, "Unauthorized" },
     { 403, "Forbidden" },
@@ -501,8 +502,31 @@ static int http_on_data(sc_conn_t *c)
 }
 
 /* Find the handler and run it, or answer what no handler will. */
+/* The plain port of a server that has HTTPS (tls_redirect): every request but the health check
+ * goes to the same target over https, method and body kept (308). */
+static int redirect_to_tls(sc_req_t *r)
+{
+    const char *base = r->conn->listener->https_base;
+    const sc_slice_t t = r->http->target;
+    if (!base || sc_slice_eq(r->http->path, "/healthz") || t.len == 0 || t.base[0] != '/' || t.len > 2048)
+        return 0;
+    for (size_t i = 0; i < t.len; i++)
+        if ((unsigned char)t.base[i] <= 0x20 || (unsigned char)t.base[i] >= 0x7f) /* the parser lets none by: be sure */
+            return 0;
+    hc(r->conn)->route = (uint16_t)sc_router_index(sc_http_routes, NULL);
+    char *hdr = sc_malloc(t.len + 300);
+    snprintf(hdr, t.len + 300, "Location: %.256s%.*s\r\n", base, (int)t.len, t.base);
+    sc_http_respond_json(r, 308, json_pack("{s:{s:s,s:s}}", "error", "code", "use_https", "message",
+                                           "this server speaks HTTPS: the same path there"),
+                         hdr);
+    free(hdr);
+    return 1;
+}
+
 static void route(sc_req_t *r)
 {
+    if (redirect_to_tls(r))
+        return;
     if (sc_slice_eq(r->http->method, "OPTIONS") && sc_slice_eq(r->http->target, "*")) {
         hc(r->conn)->route = (uint16_t)sc_router_index(sc_http_routes, NULL);
         /* a question about the server itself (RFC 9110 9.3.7): libshout (ices2, GStreamer's

@@ -135,9 +135,11 @@ static void rtc_metrics(sc_metrics_buf_t *b, void *arg)
     sc_rtc_get_stats(&rtc);
     sc_metrics_printf(b, "# HELP spacecast_rtc_sessions WebRTC (WHIP/WHEP) sessions, and those with media flowing.\n"
                          "# TYPE spacecast_rtc_sessions gauge\nspacecast_rtc_sessions %d\n"
-                         "spacecast_rtc_sessions_connected %d\n",
+                         "# HELP spacecast_rtc_sessions_connected WebRTC sessions with media flowing.\n"
+                      "# TYPE spacecast_rtc_sessions_connected gauge\nspacecast_rtc_sessions_connected %d\n",
                       rtc.sessions, rtc.connected);
-    sc_metrics_printf(b, "# TYPE spacecast_rtc_packets_total counter\nspacecast_rtc_packets_total{dir=\"in\"} %llu\n"
+    sc_metrics_printf(b, "# HELP spacecast_rtc_packets_total WebRTC media packets, by direction.\n"
+                         "# TYPE spacecast_rtc_packets_total counter\nspacecast_rtc_packets_total{dir=\"in\"} %llu\n"
                          "spacecast_rtc_packets_total{dir=\"out\"} %llu\n",
                       (unsigned long long)rtc.packets_in, (unsigned long long)rtc.packets_out);
     sc_metrics_printf(b, "# HELP spacecast_rtc_rejected_total WebRTC offers and datagrams refused, by reason.\n"

@@ -113,17 +113,20 @@ void sc_ingest_release(sc_ingest_slot_t *slot)
         pthread_mutex_lock(&s->audio_mu);
         if (s->mixer) {
             n = sc_mixer_speakers(s->mixer, st, SC_ARRAY_LEN(st));
-            sc_mixer_remove_speaker(s->mixer, (uint32_t)slot->index);
+            sc_mixer_finish_speaker(s->mixer, (uint32_t)slot->index); /* their last words still play */
         }
         pthread_mutex_unlock(&s->audio_mu);
         /* what the network did to this speaker, as the mix saw it */
         for (size_t i = 0; i < n; i++)
             if (st[i].id == (uint32_t)slot->index)
                 sc_log_info("event=speaker_left space=%s speaker=%d packets=%llu concealed=%llu fec_recovered=%llu "
-                            "late=%llu dropped=%llu",
+                            "late=%llu dropped=%llu target_ms=%d accelerated_ms=%llu expanded_ms=%llu "
+                            "concealed_ms=%llu buffered_ms=%d",
                             s->id, slot->index, (unsigned long long)st[i].packets, (unsigned long long)st[i].concealed,
                             (unsigned long long)st[i].fec_recovered, (unsigned long long)st[i].late,
-                            (unsigned long long)st[i].dropped);
+                            (unsigned long long)st[i].dropped, st[i].target_ms,
+                            (unsigned long long)st[i].accelerated_ms, (unsigned long long)st[i].expanded_ms,
+                            (unsigned long long)st[i].concealed_ms, st[i].buffered_ms);
         sc_space_changed(s);
     }
     slot->space = NULL;

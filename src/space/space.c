@@ -869,7 +869,7 @@ int sc_spaces_load(void)
 static void spaces_metrics(sc_metrics_buf_t *b, void *arg)
 {
     (void)arg;
-    sc_metrics_printf(b, "# TYPE spacecast_listeners gauge\nspacecast_listeners %d\n", sc_spaces_listeners());
+    sc_metrics_printf(b, "# HELP spacecast_listeners Listeners of live streams now.\n# TYPE spacecast_listeners gauge\nspacecast_listeners %d\n", sc_spaces_listeners());
     sc_metrics_printf(b, "# HELP spacecast_store_errors_total Writes the SQLite store refused (busy, disk).\n"
                          "# TYPE spacecast_store_errors_total counter\nspacecast_store_errors_total %llu\n",
                       (unsigned long long)atomic_load(&sc_model.store_errors));
@@ -884,12 +884,14 @@ static void spaces_metrics(sc_metrics_buf_t *b, void *arg)
             sc_metrics_printf(b, "spacecast_space_listeners{space=\"%s\"} %d\n", all[i]->id,
                               atomic_load(&all[i]->listeners) + atomic_load(&all[i]->edge_listeners));
     }
-    sc_metrics_printf(b, "# TYPE spacecast_space_peak_listeners gauge\n");
+    sc_metrics_printf(b, "# HELP spacecast_space_peak_listeners Most listeners a Space has had at once.\n"
+                         "# TYPE spacecast_space_peak_listeners gauge\n");
     for (size_t i = 0; i < n; i++)
         if (all[i]->state != SC_SPACE_ENDED)
             sc_metrics_printf(b, "spacecast_space_peak_listeners{space=\"%s\"} %lld\n", all[i]->id,
                               atomic_load(&all[i]->peak));
-    sc_metrics_printf(b, "# TYPE spacecast_space_joins_total counter\n");
+    sc_metrics_printf(b, "# HELP spacecast_space_joins_total Listener joins per Space.\n"
+                         "# TYPE spacecast_space_joins_total counter\n");
     for (size_t i = 0; i < n; i++)
         if (all[i]->state != SC_SPACE_ENDED)
             sc_metrics_printf(b, "spacecast_space_joins_total{space=\"%s\"} %lld\n", all[i]->id,

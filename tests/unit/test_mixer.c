@@ -18,9 +18,28 @@
 
 #define FRAME SC_MIXER_FRAME
 #define MAXPKT 400
-#define MAXTICKS 200
+#define MAXTICKS 400
 #define A 1u
 #define B 2u
+
+/* ---- a fake clock: a tick is 20 ms, pushes arrive at the current tick's time ---- */
+
+static int64_t clk = 1000000;
+static int64_t fake_clock(void) { return clk; }
+
+static sc_mixer_t *new_mixer(const sc_mixer_config_t *cfg)
+{
+    sc_mixer_config_t c = cfg ? *cfg : (sc_mixer_config_t){ 0 };
+    c.clock = fake_clock;
+    return sc_mixer_new(&c);
+}
+
+static int mtick(sc_mixer_t *m, sc_mixer_frame_t *f, sc_mixer_minus_cb cb, void *ctx)
+{
+    int rc = sc_mixer_tick(m, f, cb, ctx);
+    clk += FRAME;
+    return rc;
+}
 
 /* ---- signal helpers ---- */
 
@@ -133,7 +152,7 @@ static void on_minus(void *ctx, uint32_t id, const uint8_t *pkt, size_t len)
 
 static void tick(sc_mixer_t *m, listeners_t *l, sc_mixer_frame_t *f)
 {
-    assert_int_equal(sc_mixer_tick(m, f, on_minus, l), SC_OK);
+    assert_int_equal(mtick(m, f, on_minus, l), SC_OK);
     assert_non_null(f->mix);
     assert_true(f->mix_len > 0);
     stream_feed(l->mix, f->mix, f->mix_len);
@@ -158,7 +177,7 @@ static packets_t pa, pb;
 static void test_mix_minus_mute_remove(void **state)
 {
     (void)state;
-    sc_mixer_t *m = sc_mixer_new(NULL);
+    sc_mixer_t *m = new_mixer(NULL);
     assert_non_null(m);
     assert_true(sc_mixer_preskip(m) > 0);
     assert_int_equal(sc_mixer_add_speaker(m, A, 1), 0);
@@ -230,7 +249,7 @@ static void test_mix_minus_mute_remove(void **state)
 static void test_limiter_full_scale(void **state)
 {
     (void)state;
-    sc_mixer_t *m = sc_mixer_new(NULL);
+    sc_mixer_t *m = new_mixer(NULL);
     sc_mixer_add_speaker(m, A, 0);
     sc_mixer_add_speaker(m, B, 0);
     encode_sines(&pa, 100, 440, 0, 1.0f, 0);
@@ -260,7 +279,7 @@ static void test_limiter_full_scale(void **state)
 
 static void loss_case(int fec, uint64_t *fec_recovered, uint64_t *concealed)
 {
-    sc_mixer_t *m = sc_mixer_new(NULL);
+    sc_mixer_t *m = new_mixer(NULL);
     sc_mixer_add_speaker(m, A, 0);
     encode_sines(&pa, 40, 440, 0, 0.3f, fec);
     listeners_t l = { stream_new(), NULL, NULL, 0, 0 };
@@ -294,7 +313,7 @@ static void test_loss_fec_vs_plc(void **state)
 static void test_reorder_and_wraparound(void **state)
 {
     (void)state;
-    sc_mixer_t *m = sc_mixer_new(NULL);
+    sc_mixer_t *m = new_mixer(NULL);
     sc_mixer_add_speaker(m, A, 0);
     encode_sines(&pa, 60, 440, 0, 0.3f, 0);
     listeners_t l = { stream_new(), NULL, NULL, 0, 0 };
@@ -320,7 +339,7 @@ static void test_reorder_and_wraparound(void **state)
 static void test_tcp_burst_plays_smoothly(void **state)
 {
     (void)state;
-    sc_mixer_t *m = sc_mixer_new(NULL);
+    sc_mixer_t *m = new_mixer(NULL);
     sc_mixer_add_speaker(m, A, 0);
     encode_sines(&pa, 30, 440, 0, 0.3f, 0);
     listeners_t l = { stream_new(), NULL, NULL, 0, 0 };
@@ -331,27 +350,31 @@ static void test_tcp_burst_plays_smoothly(void **state)
         tick(m, &l, &f);
         sc_mixer_speaker_state_t sa = state_of(m, A);
         assert_true(sa.present);
-        assert_int_equal(sa.buffered_ms, (29 - t) * 20); /* exactly one packet per tick */
+        assert_true(sa.buffered_ms <= (29 - t) * 20); /* a packet per tick, or more: catching up */
     }
-    for (int k = 1; k < 30; k++)
+    for (int k = 3; k < 25; k++) /* (a tick later than it came; the encoder's own start ramps up) */
         assert_true(rms_db(l.mix->pcm + (size_t)k * FRAME, FRAME) > -20);
     sc_mixer_speaker_state_t sa = state_of(m, A);
     assert_int_equal(sa.concealed, 0);
     assert_int_equal(sa.dropped, 0);
+    assert_true(sa.accelerated_ms > 0); /* the lump is played faster, not thrown away */
     for (int t = 0; t < 15; t++)
         tick(m, &l, &f);
     sa = state_of(m, A);
-    assert_int_equal(sa.concealed, 10); /* 200 ms of concealment, then absent */
+    assert_int_equal(sa.concealed, 0);      /* nothing was lost: it ran dry */
+    assert_int_equal(sa.expanded_ms, 200); /* 200 ms of concealment while waiting, then absent */
     assert_true(!sa.present && !sa.speaking);
     assert_true(sa.level_db <= -99);
     stream_free(l.mix);
     sc_mixer_free(m);
 }
 
-static void test_fast_sender_drops(void **state)
+/* A sender twice as fast as real time: nothing is thrown away while the buffer holds it (5 s);
+ * playout speeds up (a few percent: it cannot keep up with 2x, and must not try). */
+static void test_fast_sender_sped_up(void **state)
 {
     (void)state;
-    sc_mixer_t *m = sc_mixer_new(NULL);
+    sc_mixer_t *m = new_mixer(NULL);
     sc_mixer_add_speaker(m, A, 0);
     encode_sines(&pa, 200, 440, 0, 0.3f, 0);
     listeners_t l = { stream_new(), NULL, NULL, 0, 0 };
@@ -364,9 +387,13 @@ static void test_fast_sender_drops(void **state)
         maxbuf = SC_MAX(maxbuf, state_of(m, A).buffered_ms);
     }
     sc_mixer_speaker_state_t sa = state_of(m, A);
-    assert_true(sa.dropped > 0);
-    assert_true(maxbuf <= 64 * 20);
+    assert_int_equal(sa.dropped, 0);
     assert_int_equal(sa.concealed, 0);
+    assert_true(sa.accelerated_ms > 20);
+    assert_true(sa.accelerated_ms < 400); /* at most ~20 %: speech stays speech */
+    assert_true(maxbuf < 2000);
+    assert_true(sa.target_ms <= 80); /* early packets are not late ones */
+    assert_true(seg_tone(l.mix, 10, 100, 440) > seg_tone(l.mix, 10, 100, OFF) + 20);
     stream_free(l.mix);
     sc_mixer_free(m);
 }
@@ -374,7 +401,7 @@ static void test_fast_sender_drops(void **state)
 static void test_silence_and_bad_input(void **state)
 {
     (void)state;
-    sc_mixer_t *m = sc_mixer_new(NULL);
+    sc_mixer_t *m = new_mixer(NULL);
     assert_int_equal(sc_mixer_add_speaker(m, A, 1), 0);
     listeners_t l = { stream_new(), stream_new(), NULL, 0, 0 };
     sc_mixer_frame_t f;
@@ -401,7 +428,7 @@ static void test_silence_and_bad_input(void **state)
     assert_int_equal(sc_mixer_add_speaker(m, 100, 0), -1); /* full */
     sc_mixer_remove_speaker(m, 10);
     assert_int_equal(sc_mixer_add_speaker(m, 100, 0), 0); /* the slot is free at once */
-    assert_null(sc_mixer_new(&(sc_mixer_config_t){ .channels = 3 }));
+    assert_null(new_mixer(&(sc_mixer_config_t){ .channels = 3 }));
     stream_free(l.mix);
     stream_free(l.minus_a);
     sc_mixer_free(m);
@@ -410,7 +437,7 @@ static void test_silence_and_bad_input(void **state)
 static void test_bed_and_reset(void **state)
 {
     (void)state;
-    sc_mixer_t *m = sc_mixer_new(NULL);
+    sc_mixer_t *m = new_mixer(NULL);
     sc_mixer_add_speaker(m, B, 1);
     encode_sines(&pb, 60, 1000, 0, 0.3f, 0);
     listeners_t l = { stream_new(), NULL, stream_new(), 0, 0 };
@@ -453,7 +480,7 @@ static void test_bed_and_reset(void **state)
 static void test_stereo(void **state)
 {
     (void)state;
-    sc_mixer_t *m = sc_mixer_new(&(sc_mixer_config_t){ .channels = 2, .bitrate = 64000 });
+    sc_mixer_t *m = new_mixer(&(sc_mixer_config_t){ .channels = 2, .bitrate = 64000 });
     assert_int_equal(sc_mixer_channels(m), 2);
     sc_mixer_add_speaker(m, A, 0);
     encode_sines(&pa, 30, 440, 0, 0.3f, 0);
@@ -463,8 +490,9 @@ static void test_stereo(void **state)
     sc_mixer_frame_t f;
     for (int t = 0; t < 30; t++) {
         sc_mixer_push(m, A, t, pa.data[t], (size_t)pa.len[t]);
-        assert_int_equal(sc_mixer_tick(m, &f, NULL, NULL), SC_OK);
-        assert_int_equal(opus_packet_get_nb_channels(f.mix), 2);
+        assert_int_equal(mtick(m, &f, NULL, NULL), SC_OK);
+        if (f.route == SC_MIXER_MIXED) /* a lone mono speaker goes out as it came (forwarded) */
+            assert_int_equal(opus_packet_get_nb_channels(f.mix), 2);
         assert_int_equal(opus_decode_float(d, f.mix, (opus_int32)f.mix_len, pcm + t * FRAME * 2, FRAME, 0), FRAME);
     }
     for (int i = 0; i < 20 * FRAME; i++)
@@ -509,7 +537,7 @@ static void *race_control(void *arg)
 static void test_concurrent(void **state)
 {
     (void)state;
-    sc_mixer_t *m = sc_mixer_new(NULL);
+    sc_mixer_t *m = new_mixer(NULL);
     sc_mixer_add_speaker(m, B, 1);
     encode_sines(&pb, 50, 1000, 0, 0.3f, 0);
     race_t r = { m, 0 };
@@ -539,7 +567,7 @@ static void count_cb(void *ctx, uint32_t id, const uint8_t *pkt, size_t len)
 static void test_cpu_16_speakers(void **state)
 {
     (void)state;
-    sc_mixer_t *m = sc_mixer_new(NULL);
+    sc_mixer_t *m = new_mixer(NULL);
     encode_sines(&pa, 50, 300, 2200, 0.2f, 1);
     for (uint32_t id = 0; id < SC_MIXER_MAX_SPEAKERS; id++)
         assert_int_equal(sc_mixer_add_speaker(m, id, 1), 0);
@@ -550,13 +578,127 @@ static void test_cpu_16_speakers(void **state)
     for (int t = 0; t < ticks; t++) {
         for (uint32_t id = 0; id < SC_MIXER_MAX_SPEAKERS; id++)
             sc_mixer_push(m, id, t, pa.data[t % pa.n], (size_t)pa.len[t % pa.n]);
-        assert_int_equal(sc_mixer_tick(m, &f, count_cb, &bytes), SC_OK);
+        assert_int_equal(mtick(m, &f, count_cb, &bytes), SC_OK);
     }
     double s = (double)(sc_now_ns() - t0) / 1e9;
     print_message("cpu: 16 speakers with mix-minus: %.0f ticks/s (%.2f ms per 20 ms tick, %.1f%% of one core)\n",
                   ticks / s, 1000 * s / ticks, 100 * (s / ticks) / 0.020);
     assert_true(bytes > 0);
     assert_true(f.speaking == SC_MIXER_MAX_SPEAKERS);
+    sc_mixer_free(m);
+}
+
+/* A voice-like signal (a gliding pitch with harmonics): not periodic over a lag search, so a
+ * cross-correlation finds one delay. */
+static void encode_voice(packets_t *p, int n, double f0, float amp)
+{
+    int err;
+    OpusEncoder *e = opus_encoder_create(48000, 1, OPUS_APPLICATION_VOIP, &err);
+    opus_encoder_ctl(e, OPUS_SET_BITRATE(32000));
+    float pcm[FRAME];
+    double ph = 0;
+    p->n = n;
+    for (int k = 0; k < n; k++) {
+        for (int i = 0; i < FRAME; i++) {
+            double t = (double)(k * FRAME + i) / 48000.0;
+            ph += 2 * M_PI * (f0 + 0.3 * f0 * sin(2 * M_PI * 0.7 * t)) / 48000.0;
+            pcm[i] = amp * (float)(sin(ph) + 0.5 * sin(2 * ph + 0.3) + 0.3 * sin(3 * ph + 1.1));
+        }
+        p->len[k] = opus_encode_float(e, pcm, FRAME, p->data[k], MAXPKT);
+    }
+    opus_encoder_destroy(e);
+}
+
+/* Delay (samples) of y against x over y[from..from+len): the best of lags 0..maxlag. */
+static int best_lag(const float *x, const float *y, int from, int len, int maxlag, double *corr)
+{
+    int best = 0;
+    double bc = -2;
+    for (int lag = 0; lag <= maxlag; lag++) {
+        double xy = 0, xx = 0, yy = 0;
+        for (int i = from; i < from + len; i++) {
+            xy += (double)x[i - lag] * y[i];
+            xx += (double)x[i - lag] * x[i - lag];
+            yy += (double)y[i] * y[i];
+        }
+        double c = xy / sqrt(xx * yy + 1e-20);
+        if (c > bc) {
+            bc = c;
+            best = lag;
+        }
+    }
+    *corr = bc;
+    return best;
+}
+
+/* A lone speaker is forwarded as sent; a second one makes it a mix; when the second leaves it
+ * is forwarded again. Both paths put the lone speaker at the same delay to the sample, so a
+ * switch neither repeats nor skips audio, and nothing clicks. */
+static void test_forward_and_mix_agree(void **state)
+{
+    (void)state;
+    enum { N = 260 };
+    static packets_t va;
+    encode_voice(&va, N, 160, 0.25f);
+    encode_sines(&pb, 60, 2500, 0, 0.1f, 0);
+    sc_mixer_t *m = new_mixer(NULL);
+    sc_mixer_add_speaker(m, A, 0);
+    sc_mixer_add_speaker(m, B, 0);
+    listeners_t l = { stream_new(), NULL, NULL, 0, 0 };
+    sc_mixer_frame_t f;
+    int routes[N];
+    size_t same_bytes = 0;
+    for (int t = 0; t < N; t++) {
+        sc_mixer_push(m, A, t, va.data[t], (size_t)va.len[t]);
+        if (t >= 40 && t < 100)
+            sc_mixer_push(m, B, t - 40, pb.data[t - 40], (size_t)pb.len[t - 40]);
+        if (t == 100)
+            sc_mixer_finish_speaker(m, B);
+        tick(m, &l, &f);
+        routes[t] = f.route;
+        for (int k = 0; k < va.n && f.route == SC_MIXER_FORWARDED; k++)
+            if ((size_t)va.len[k] == f.mix_len && !memcmp(va.data[k], f.mix, f.mix_len))
+                same_bytes++;
+    }
+    /* forwarded before B, mixed with B, forwarded again after (within 2 s without a pause) */
+    assert_int_equal(routes[30], SC_MIXER_FORWARDED);
+    assert_int_equal(routes[70], SC_MIXER_MIXED);
+    assert_int_equal(routes[N - 1], SC_MIXER_FORWARDED);
+    int fwd = 0;
+    for (int t = 0; t < N; t++)
+        fwd += routes[t] == SC_MIXER_FORWARDED;
+    assert_int_equal(same_bytes, (size_t)fwd); /* forwarded means the speaker's own bytes */
+
+    /* the reference: A's packets through one decoder, as a listener of A alone would hear them */
+    stream_t *ref = stream_new();
+    for (int t = 0; t < N; t++)
+        stream_feed(ref, va.data[t], (size_t)va.len[t]);
+    double c1, c2, c3;
+    int lag_fwd = best_lag(ref->pcm, l.mix->pcm, 10 * FRAME, 25 * FRAME, 8 * FRAME, &c1);
+    int lag_mix = best_lag(ref->pcm, l.mix->pcm, 60 * FRAME, 30 * FRAME, 8 * FRAME, &c2);
+    int lag_back = best_lag(ref->pcm, l.mix->pcm, 235 * FRAME, 20 * FRAME, 8 * FRAME, &c3);
+    print_message("forward/mix: lags %d %d %d samples, correlation %.3f %.3f %.3f\n", lag_fwd, lag_mix, lag_back,
+                  c1, c2, c3);
+    assert_true(c1 > 0.999); /* forwarded: the very same samples */
+    assert_true(c2 > 0.8);
+    assert_true(c3 > 0.999);
+    assert_true(abs(lag_mix - lag_fwd) <= 2);
+    assert_int_equal(lag_back, lag_fwd);
+    /* no click: no sample step near a switch larger than the signal's own largest steps */
+    float step_all = 0, step_switch = 0;
+    for (int i = 10 * FRAME; i < N * FRAME; i++) {
+        float d = fabsf(l.mix->pcm[i] - l.mix->pcm[i - 1]);
+        int tick_i = i / FRAME;
+        int near = tick_i > 0 && tick_i < N && routes[tick_i] != routes[tick_i - 1];
+        if (near)
+            step_switch = SC_MAX(step_switch, d);
+        else
+            step_all = SC_MAX(step_all, d);
+    }
+    print_message("forward/mix: largest step %.3f at a switch, %.3f elsewhere\n", step_switch, step_all);
+    assert_true(step_switch <= step_all * 1.2f);
+    stream_free(ref);
+    stream_free(l.mix);
     sc_mixer_free(m);
 }
 
@@ -568,11 +710,12 @@ int main(void)
         cmocka_unit_test(test_loss_fec_vs_plc),
         cmocka_unit_test(test_reorder_and_wraparound),
         cmocka_unit_test(test_tcp_burst_plays_smoothly),
-        cmocka_unit_test(test_fast_sender_drops),
+        cmocka_unit_test(test_fast_sender_sped_up),
         cmocka_unit_test(test_silence_and_bad_input),
         cmocka_unit_test(test_bed_and_reset),
         cmocka_unit_test(test_stereo),
         cmocka_unit_test(test_concurrent),
+        cmocka_unit_test(test_forward_and_mix_agree),
         cmocka_unit_test(test_cpu_16_speakers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
