@@ -14,7 +14,7 @@
 #include <stdio.h>
 
 #define SC_INGEST_IDLE_MS 10000 /* a speaker silent on the wire this long is gone */
-#define SC_SOURCE_SLICE 512     /* body bytes fed between looks at the speaker's buffer in the mix */
+#define SC_SOURCE_SLICE 256     /* body bytes fed between looks at the speaker's buffer in the mix */
 #define SC_SOURCE_PACE_MS 20    /* a source held back is looked at again this often (one mix frame) */
 
 typedef struct sc_source {

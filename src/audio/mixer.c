@@ -717,9 +717,6 @@ size_t sc_mixer_speakers(sc_mixer_t *m, sc_mixer_speaker_state_t *out, size_t ma
             .concealed_ms = ps->concealed / 48,
             .fec_ms = ps->fec / 48,
         };
-        sc_pcmbuf_t *pcmq = atomic_load_explicit(&s->pcmq, memory_order_acquire);
-        if (pcmq) /* a decoded source: its depth is the PCM ring's */
-            out[n - 1].buffered_ms = sc_pcmbuf_depth(pcmq, NULL) / (SC_MIXER_RATE / 1000);
     }
     pthread_mutex_unlock(&m->mu);
     return n;

@@ -81,7 +81,7 @@ int sc_ingest_ahead(const sc_ingest_slot_t *slot)
         if (st[i].id == (uint32_t)slot->index)
             /* only while the mix plays it: one still filling its buffer (or a Space not live,
              * whose mixer is not ticked) is never held back, or it would never start */
-            return st[i].present && st[i].buffered_ms >= SC_INGEST_AHEAD_MS;
+            return st[i].present && st[i].buffered_ms >= SC_MAX(st[i].target_ms, SC_INGEST_AHEAD_MS);
     return 0;
 }
 
