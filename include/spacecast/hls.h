@@ -22,6 +22,9 @@ enum { SC_HLS_AAC = 0, SC_HLS_OPUS = 1, SC_HLS_NREND = 2 };
 #define SC_HLS_PART_SAMPLES 9600                            /* 200 ms */
 #define SC_HLS_SEGMENT_SAMPLES (SC_HLS_PARTS * SC_HLS_PART_SAMPLES) /* 2 s */
 #define SC_HLS_WAIT_MS 6000 /* a blocking request is answered within 3 target durations */
+/* How long a cache may keep a blocking playlist answer (it names parts, so those parts must
+ * stay in memory at least this long after the playlist stops listing them: hls.c). */
+#define SC_HLS_BLOCKED_MAX_AGE_S 6
 
 typedef struct sc_hls sc_hls_t;
 

@@ -22,7 +22,7 @@
 #define IMMUTABLE "Cache-Control: public, max-age=31536000, immutable\r\n" CORS
 #define SHORT_LIVED "Cache-Control: public, max-age=1\r\n" CORS
 /* a blocking answer contains at least the part it was asked for: still right seconds later */
-#define BLOCKED "Cache-Control: public, max-age=6\r\n" CORS
+#define BLOCKED "Cache-Control: public, max-age=" SC_STR(SC_HLS_BLOCKED_MAX_AGE_S) "\r\n" CORS
 #define FINAL "Cache-Control: public, max-age=3600\r\n" CORS
 #define M3U8 "application/vnd.apple.mpegurl"
 #define MP4 "audio/mp4"

@@ -72,6 +72,21 @@ int sc_ingest_channels(const sc_ingest_slot_t *slot)
     return s->room ? sc_mixer_channels(s->room->mixer) : 1;
 }
 
+int sc_ingest_ahead(const sc_ingest_slot_t *slot)
+{
+    sc_space_t *s = slot->space;
+    if (!s->mixer)
+        return 0;
+    sc_mixer_speaker_state_t st[SC_MIXER_MAX_SPEAKERS];
+    size_t n = sc_mixer_speakers(s->mixer, st, SC_ARRAY_LEN(st));
+    for (size_t i = 0; i < n; i++)
+        if (st[i].id == (uint32_t)slot->index)
+            /* only while the mix plays it: one still filling its buffer (or a Space not live,
+             * whose mixer is not ticked) is never held back, or it would never start */
+            return st[i].present && st[i].buffered_ms >= SC_MAX(st[i].target_ms, SC_INGEST_AHEAD_MS);
+    return 0;
+}
+
 int sc_ingest_busy(sc_space_t *s, int index)
 {
     pthread_mutex_lock(&s->mu);
