@@ -75,10 +75,10 @@ int sc_ingest_channels(const sc_ingest_slot_t *slot)
 int sc_ingest_ahead(const sc_ingest_slot_t *slot)
 {
     sc_space_t *s = slot->space;
-    if (!s->mixer)
+    if (!s->room)
         return 0;
     sc_mixer_speaker_state_t st[SC_MIXER_MAX_SPEAKERS];
-    size_t n = sc_mixer_speakers(s->mixer, st, SC_ARRAY_LEN(st));
+    size_t n = sc_mixer_speakers(s->room->mixer, st, SC_ARRAY_LEN(st));
     for (size_t i = 0; i < n; i++)
         if (st[i].id == (uint32_t)slot->index)
             /* only while the mix plays it: one still filling its buffer (or a Space not live,
