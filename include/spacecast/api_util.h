@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 
+#include "spacecast/decoder.h"
 #include "spacecast/http.h"
 #include "spacecast/space.h"
 
@@ -29,6 +30,10 @@ int sc_api_gate(sc_req_t *r, unsigned route_flags);
 void sc_api_not_stored(sc_req_t *r, const char *message);
 /** Parse a time given as unix seconds (integer) or ISO 8601 UTC text. 0 or -1. */
 int sc_api_parse_time(const json_t *v, int64_t *out);
+/** What a source's Content-Type (NULL: none) announces, parameters aside (pure, fuzzed): the
+ *  codec (sc_codec_t), SC_CODEC_NONE for "look at the bytes" (absent, generic, Ogg: the Ogg
+ *  reader tells which codec), or -1 for one we cannot take (refused before 100 Continue / 200). */
+int sc_api_source_codec(const sc_slice_t *content_type);
 
 /** What POST /api/spaces asks for, validated. */
 typedef struct sc_space_params {

@@ -4,6 +4,7 @@
 #include "spacecast/config.h"
 #include "spacecast/router.h"
 
+#include <ctype.h>
 #include <openssl/crypto.h>
 
 #include <stdio.h>
@@ -163,4 +164,43 @@ void sc_api_admin_refuse(sc_req_t *r)
 void sc_api_not_stored(sc_req_t *r, const char *message)
 {
     sc_http_error_retry(r, 503, "storage_unavailable", message, 2, NULL);
+}
+
+int sc_api_source_codec(const sc_slice_t *ct)
+{
+    if (!ct)
+        return SC_CODEC_NONE;
+    sc_slice_t t = *ct;
+    const char *semi = memchr(t.base, ';', t.len);
+    size_t n = semi ? (size_t)(semi - t.base) : t.len;
+    while (n && (t.base[n - 1] == ' ' || t.base[n - 1] == '\t'))
+        n--;
+    sc_slice_t type = sc_slice(t.base, n);
+    static const struct { const char *type; int codec; } known[] = {
+        { "audio/ogg", SC_CODEC_NONE },   { "application/ogg", SC_CODEC_NONE }, { "audio/opus", SC_CODEC_NONE },
+        { "audio/vorbis", SC_CODEC_NONE }, { "audio/x-ogg", SC_CODEC_NONE },   { "audio/webm", -1 },
+        { "application/octet-stream", SC_CODEC_NONE },
+        { "audio/mpeg", SC_CODEC_MP3 },    { "audio/mp3", SC_CODEC_MP3 },      { "audio/mpeg3", SC_CODEC_MP3 },
+        { "audio/x-mpeg", SC_CODEC_MP3 },  { "audio/aac", SC_CODEC_AAC },      { "audio/aacp", SC_CODEC_AAC },
+        { "audio/x-aac", SC_CODEC_AAC },   { "audio/x-hx-aac-adts", SC_CODEC_AAC },
+    };
+    for (size_t i = 0; i < SC_ARRAY_LEN(known); i++) {
+        if (!sc_slice_eq_nocase(type, known[i].type))
+            continue;
+        /* "audio/ogg; codecs=speex": a codec named that we do not decode is refused at once */
+        if (semi && known[i].codec == SC_CODEC_NONE) {
+            /* from ';' to the end of the value (n stops short of ';' by the blanks before it);
+             * parameter names and these values are case-insensitive */
+            char params[256];
+            size_t pl = SC_MIN(t.len - (size_t)(semi - t.base), sizeof params - 1);
+            for (size_t k = 0; k < pl; k++)
+                params[k] = (char)tolower((unsigned char)semi[k]);
+            params[pl] = '\0';
+            if (strstr(params, "codecs=") && !strstr(params, "opus") && !strstr(params, "vorbis") &&
+                !strstr(params, "flac"))
+                return -1;
+        }
+        return known[i].codec;
+    }
+    return -1;
 }

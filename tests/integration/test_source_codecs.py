@@ -5,6 +5,7 @@ source is sending is refused readably (403 'Mountpoint in use', an event for the
 SOURCE request gets a HTTP/1.0 status line, even for a wrong token."""
 import base64
 import json
+import re
 import socket
 import subprocess
 import threading
@@ -32,6 +33,8 @@ def publish(srv, sid, tok, freq, fmt, seconds=5):
 
 def test_codec(srv, sid, host, fmt, freq):
     tok = invite(srv, sid, host, fmt)
+    pat = re.compile(r"event=source_closed space=%s speaker=\d+ packets=(\d+)" % sid)
+    closed_before = len(pat.findall(srv.read_log()))
     p = publish(srv, sid, tok, freq, fmt)
     try:
         time.sleep(2.0)
@@ -41,6 +44,12 @@ def test_codec(srv, sid, host, fmt, freq):
         p.wait(15)
     assert p.returncode == 0, p.stderr.read().decode()[-500:]
     assert ("codec=" + fmt) in srv.read_log()
+    # the source's close says how much it sent (MP3 and AAC frames were once counted as 0 packets)
+    deadline = time.time() + 5
+    while time.time() < deadline and len(pat.findall(srv.read_log())) <= closed_before:
+        time.sleep(0.1)
+    sent = [int(n) for n in pat.findall(srv.read_log())[closed_before:]]
+    assert sent and sent[0] > 50, "%s source_closed packets=%s" % (fmt, sent)
 
 
 def raw(srv, head, body=b"", wait=2.0):
