@@ -19,9 +19,11 @@ const RANK = { listener: 0, speaker: 1, cohost: 2, host: 3 };
 const atLeast = (role) => !!me && RANK[me.role] >= RANK[role];
 
 /* The Icecast source command for a speaker, with this server's real address: 20 ms Ogg pages
- * (ffmpeg's default of one page a second adds a second of delay) and a bit rate (#20.7). */
+ * (ffmpeg's default of one page a second adds a second of delay) and a bit rate (#20.7); over
+ * TLS when this page came over HTTPS (the port it names speaks only TLS). */
 function sourceCommand(id, token) {
-  return `ffmpeg -re -i talk.wav -c:a libopus -b:a 32k -page_duration 20000 -content_type audio/ogg -f ogg icecast://source:${token}@${location.host}/spaces/${id}/source`;
+  const tls = location.protocol === "https:" ? "-tls 1 " : "";
+  return `ffmpeg -re -i talk.wav -c:a libopus -b:a 32k -page_duration 20000 ${tls}-content_type audio/ogg -f ogg icecast://source:${token}@${location.host}/spaces/${id}/source`;
 }
 
 /* Exponential backoff with full jitter, never earlier than the server's Retry-After. */
