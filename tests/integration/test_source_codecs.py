@@ -12,7 +12,8 @@ import threading
 import time
 import urllib.request
 
-from sclib import Results, Server, capture, create_space, has_tone, invite, start_space
+import clientlib
+from sclib import Results, Server, capture, create_space, has_tone, invite, publish_tone, start_space
 
 R = Results()
 
@@ -122,6 +123,25 @@ def test_http10_status_lines(srv, sid, host):
     assert out.startswith("HTTP/1.0 200"), out[:200]
 
 
+def test_opus_frame_sizes(srv, sid, host):
+    """Opus in 2.5 ms and in 60 ms frames, in ffmpeg's default one-second pages (a burst of 400
+    packets of 2.5 ms: the jitter buffer is bounded by duration, not by a count of packets):
+    heard for 3 s without a silent 20 ms block."""
+    for fd, freq in (("2.5", 770), ("60", 880)):
+        tok = invite(srv, sid, host, "frames-" + fd.replace(".", "_"))
+        p = publish_tone(srv, sid, tok, freq, 10, extra=("-frame_duration", fd, "-page_duration", "1000000"))
+        try:
+            time.sleep(3.5)
+            a, _ = capture(srv.base + "/spaces/%s/live.ogg" % sid, 3)
+            i = clientlib.first_sound(a, 48000, freq)
+            gaps = clientlib.silent_blocks(a[i:], freq) if i is not None else -1
+            assert i is not None and i < 4800 and 0 <= gaps <= 2, "%s ms frames: first sound at %s, %d gaps" % (fd, i, gaps)
+        finally:
+            p.kill()
+            p.wait()
+        time.sleep(0.5)
+
+
 with Server() as srv:
     sid, host = create_space(srv, "codecs")
     start_space(srv, sid, host)
@@ -131,4 +151,5 @@ with Server() as srv:
     R.case("what cannot be taken is refused before 100 Continue", test_refused_before_continue, srv, sid, host)
     R.case("a second source on a busy speaker is refused, readably", test_second_source_refused, srv, sid, host)
     R.case("HTTP/1.0 sources get HTTP/1.0 status lines", test_http10_status_lines, srv, sid, host)
+    R.case("Opus in 2.5 ms and 60 ms frames is heard without a gap", test_opus_frame_sizes, srv, sid, host)
 R.finish()
