@@ -27,5 +27,6 @@ void sc_api_events(sc_req_t *r)
     sc_page_t *start = sc_chain_start(chain, 0);
     sc_page_t *snap = sc_space_details_event(s);
     /* the snapshot already says what the newest event said: start after it */
+    sc_space_ref(s); /* the stream's: its on_leave lets go */
     sc_conn_start_stream(r->conn, src, snap, start, start ? start->len : 0);
 }

@@ -30,6 +30,8 @@ void sc_api_spaces_create(sc_req_t *r)
         return;
     }
     sc_space_t *s = sc_space_create(p.title, p.scheduled_start, p.record, p.max_listeners);
+    if (s)
+        sc_api_hold_space(r, s); /* the creator's reference, for this request */
     json_decref(b);
     if (!s) {
         sc_http_error_retry(r, 503, "storage_unavailable", "the Space could not be stored: try again", 2, NULL);
@@ -43,14 +45,38 @@ void sc_api_spaces_create(sc_req_t *r)
                          loc);
 }
 
+#define SC_LIST_RETIRED_MAX 100 /* retired Spaces read back from the store for the list */
+
+static int newest_first(const void *a, const void *b)
+{
+    const sc_space_t *x = *(sc_space_t *const *)a, *y = *(sc_space_t *const *)b;
+    if (x->created_at != y->created_at)
+        return x->created_at < y->created_at ? 1 : -1;
+    return strcmp(x->id, y->id);
+}
+
+/* The Spaces in memory, newest first, then retired ones read back from the store (at most
+ * SC_LIST_RETIRED_MAX of them, whichever the retired set gives first: paging is #16's). */
 void sc_api_spaces_list(sc_req_t *r)
 {
     size_t n;
     sc_space_t **all = sc_spaces_all(&n);
+    qsort(all, n, sizeof *all, newest_first);
     json_t *arr = json_array();
-    for (size_t i = n; i-- > 0;) /* newest first */
+    for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, sc_space_json(all[i]));
-    free(all);
+    sc_spaces_release(all, n);
+    char(*ids)[SC_TOKEN_ID_MAX + 1] = sc_malloc(SC_LIST_RETIRED_MAX * sizeof *ids);
+    size_t nr = sc_spaces_retired_ids(ids, SC_LIST_RETIRED_MAX), k = 0;
+    sc_space_t **old = sc_malloc((nr ? nr : 1) * sizeof *old);
+    for (size_t i = 0; i < nr; i++)
+        if ((old[k] = sc_space_get(sc_slice_cstr(ids[i]))))
+            k++;
+    qsort(old, k, sizeof *old, newest_first);
+    for (size_t i = 0; i < k; i++)
+        json_array_append_new(arr, sc_space_json(old[i]));
+    sc_spaces_release(old, k);
+    free(ids);
     sc_http_respond_json(r, 200, json_pack("{s:o}", "spaces", arr), "Cache-Control: no-cache\r\n");
 }
 
