@@ -136,11 +136,13 @@ void sc_spaces_housekeeping(void);
 /** Load every Space from the store (at start). 0 or -1. */
 int sc_spaces_load(void);
 /** Create a Space (persisted) and return it with a reference for the caller; NULL if the store
- *  could not write it. */
-sc_space_t *sc_space_create(const char *title, int64_t scheduled_start, int record, int max_listeners);
-/** Create a local mirror of an origin's Space (edge relays): same id, not recorded. With a
- *  reference for the caller; the one there is if it exists. */
-sc_space_t *sc_space_create_mirror(const char *id, const char *title, int64_t scheduled_start);
+ *  could not write it. host_name is the host's speaker name (in its tokens and the speaker list;
+ *  a valid token name), NULL = "host". */
+sc_space_t *sc_space_create(const char *title, const char *host_name, int64_t scheduled_start, int record,
+                            int max_listeners);
+/** Create a local mirror of an origin's Space (edge relays): same id and host name, not
+ *  recorded. With a reference for the caller; the one there is if it exists. */
+sc_space_t *sc_space_create_mirror(const char *id, const char *title, const char *host_name, int64_t scheduled_start);
 /** An edge reported its listener count; the tally becomes the sum of fresh reports. */
 void sc_space_edge_report(sc_space_t *s, const char *edge, int listeners, const char *url, int room);
 /** Overflow: pick the fresh edge with the most room for one more listener of this Space, count
@@ -226,8 +228,8 @@ int sc_space_store_scan(int (*space_cb)(void *ctx, const struct sc_store_space *
                         int (*speaker_cb)(void *ctx, const struct sc_store_speaker *), void *ctx);
 /** A new Space, stored, with its audio and details, in no registry; one reference for the
  *  caller. NULL if the store would not take it. */
-sc_space_t *sc_space_new(const char *id, const char *title, int64_t scheduled_start, int record, int max_listeners,
-                         int relayed);
+sc_space_t *sc_space_new(const char *id, const char *title, const char *host_name, int64_t scheduled_start,
+                         int record, int max_listeners, int relayed);
 /** A Space from its store row (no speakers, no audio yet): one reference for the caller. */
 sc_space_t *sc_space_from_row(const struct sc_store_space *row);
 /** Add a speaker from its store row (at load). */

@@ -29,7 +29,7 @@ void sc_api_spaces_create(sc_req_t *r)
         sc_http_error(r, 400, "invalid", bad);
         return;
     }
-    sc_space_t *s = sc_space_create(p.title, p.scheduled_start, p.record, p.max_listeners);
+    sc_space_t *s = sc_space_create(p.title, p.host_name, p.scheduled_start, p.record, p.max_listeners);
     if (s)
         sc_api_hold_space(r, s); /* the creator's reference, for this request */
     json_decref(b);

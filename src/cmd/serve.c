@@ -119,7 +119,7 @@ static void start_demo(void)
             s = sc_space_ref(all[i]);
     sc_spaces_release(all, n);
     if (!s)
-        s = sc_space_create("spacecast demo", 0, 1, sc_config()->max_listeners_per_space);
+        s = sc_space_create("spacecast demo", NULL, 0, 1, sc_config()->max_listeners_per_space);
     if (!s)
         return;
     if (s->state == SC_SPACE_SCHEDULED)

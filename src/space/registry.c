@@ -180,24 +180,25 @@ static int id_taken(const char *id)
     return taken;
 }
 
-sc_space_t *sc_space_create(const char *title, int64_t scheduled_start, int record, int max_listeners)
+sc_space_t *sc_space_create(const char *title, const char *host_name, int64_t scheduled_start, int record,
+                            int max_listeners)
 {
     char id[13];
     do /* no leading '-' or '_': an id must never look like a command-line option */
         sc_token_random_id(id, 12);
     while (id[0] == '-' || id[0] == '_' || id_taken(id));
-    sc_space_t *s = sc_space_new(id, title, scheduled_start, record, max_listeners, 0);
+    sc_space_t *s = sc_space_new(id, title, host_name, scheduled_start, record, max_listeners, 0);
     if (s)
         registry_add(sc_space_ref(s)); /* the registry's; the caller keeps the first */
     return s;
 }
 
-sc_space_t *sc_space_create_mirror(const char *id, const char *title, int64_t scheduled_start)
+sc_space_t *sc_space_create_mirror(const char *id, const char *title, const char *host_name, int64_t scheduled_start)
 {
     sc_space_t *s = sc_space_get(sc_slice_cstr(id));
     if (s)
         return s;
-    s = sc_space_new(id, title, scheduled_start, 0, sc_config()->max_listeners_per_space, 1);
+    s = sc_space_new(id, title, host_name, scheduled_start, 0, sc_config()->max_listeners_per_space, 1);
     if (s)
         registry_add(sc_space_ref(s));
     return s;

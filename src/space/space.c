@@ -415,16 +415,16 @@ sc_page_t *sc_space_details(sc_space_t *s, char etag[32])
 
 /* --- lifecycle ---------------------------------------------------------------------- */
 
-static void add_host(sc_space_t *s)
+static void add_host(sc_space_t *s, const char *name)
 {
     sc_speaker_t *h = &s->speakers[0];
-    snprintf(h->name, sizeof h->name, "host");
+    snprintf(h->name, sizeof h->name, "%s", name && sc_token_valid_name(sc_slice_cstr(name)) ? name : "host");
     h->role = SC_ROLE_HOST;
     s->nspeakers = 1;
 }
 
-sc_space_t *sc_space_new(const char *id, const char *title, int64_t scheduled_start, int record, int max_listeners,
-                         int relayed)
+sc_space_t *sc_space_new(const char *id, const char *title, const char *host_name, int64_t scheduled_start,
+                         int record, int max_listeners, int relayed)
 {
     sc_space_t *s = space_alloc(id);
     s->relayed = relayed;
@@ -433,7 +433,7 @@ sc_space_t *sc_space_new(const char *id, const char *title, int64_t scheduled_st
     s->scheduled_start = scheduled_start;
     s->record = record;
     s->max_listeners = max_listeners;
-    add_host(s);
+    add_host(s, host_name);
     if (persist_space(s) != 0) {
         /* a Space that would not survive a restart is not created: the caller says 503 */
         space_destroy(s);
@@ -891,7 +891,7 @@ static void host_first(sc_space_t *s)
         }
     }
     if (s->nspeakers == 0)
-        add_host(s);
+        add_host(s, NULL);
 }
 
 void sc_space_loaded(sc_space_t *s)
