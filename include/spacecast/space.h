@@ -196,6 +196,10 @@ sc_space_auth_t sc_space_check_token(sc_space_t *s, const char *tok, sc_role_t m
 int sc_space_speaker_index(sc_space_t *s, const sc_token_claims_t *claims);
 /** Rebuild details JSON and publish a `space` event (after any change). Takes s->mu. */
 void sc_space_changed(sc_space_t *s);
+/** A new event subscriber's snapshot event and start point, taken together (references for the
+ *  caller; *start NULL if nothing was published): the stream is the snapshot, then every
+ *  event after *start. */
+void sc_space_subscribe(sc_space_t *s, int host_view, sc_page_t **snapshot, sc_page_t **start);
 /** The snapshot event a new event stream starts with (reference for the caller). */
 sc_page_t *sc_space_details_event(sc_space_t *s);
 /** The precomputed details (reference for the caller) and its ETag. */

@@ -357,14 +357,20 @@ static sc_page_t *sse_page(const char *type, const char *data)
     return p;
 }
 
+/* Events are appended under s->mu, the lock every change of s takes: two changes on two
+ * threads publish in the order they changed the Space, and a new subscriber's snapshot and
+ * start point (sc_space_subscribe) are taken together. */
 void sc_space_event(sc_space_t *s, const char *type, json_t *data, int host_only)
 {
     char *txt = json_dumps(data, JSON_COMPACT);
     json_decref(data);
-    if (!host_only)
-        sc_chain_append(&s->events, sse_page(type, txt));
-    sc_chain_append(&s->events_host, sse_page(type, txt));
+    sc_page_t *pub = host_only ? NULL : sse_page(type, txt), *host = sse_page(type, txt);
     free(txt);
+    pthread_mutex_lock(&s->mu);
+    if (pub)
+        sc_chain_append(&s->events, pub);
+    sc_chain_append(&s->events_host, host);
+    pthread_mutex_unlock(&s->mu);
 }
 
 /* Rebuild the details page; caller holds s->mu. Returns the JSON text (caller frees). */
@@ -390,10 +396,18 @@ void sc_space_changed(sc_space_t *s)
 {
     pthread_mutex_lock(&s->mu);
     char *txt = rebuild_locked(s);
-    pthread_mutex_unlock(&s->mu);
-    sc_chain_append(&s->events, sse_page("space", txt));
+    sc_chain_append(&s->events, sse_page("space", txt)); /* in the order of the changes */
     sc_chain_append(&s->events_host, sse_page("space", txt));
+    pthread_mutex_unlock(&s->mu);
     free(txt);
+}
+
+void sc_space_subscribe(sc_space_t *s, int host_view, sc_page_t **snapshot, sc_page_t **start)
+{
+    pthread_mutex_lock(&s->mu);
+    *snapshot = sc_page_ref(s->details_sse);
+    *start = sc_chain_start(host_view ? &s->events_host : &s->events, 0);
+    pthread_mutex_unlock(&s->mu);
 }
 
 sc_page_t *sc_space_details_event(sc_space_t *s)
