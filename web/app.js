@@ -68,7 +68,7 @@ async function listPage() {
   };
   const refresh = async () => {
     try {
-      const j = await api("GET", "/api/spaces");
+      const j = await api("GET", "/api/spaces?limit=100"); /* live by audience, then upcoming */
       attempt = 0;
       const spaces = j.spaces.filter((s) => s.state !== "ended");
       $("#list").innerHTML = spaces.length ? spaces.map((s) => `<div class="card"><span class="state ${s.state}">${s.state}</span>

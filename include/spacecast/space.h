@@ -187,6 +187,18 @@ void sc_space_listener_leave(sc_space_t *s);
 void sc_space_tick_second(sc_space_t *s);
 /** URLs of a Space's resources under the server's public URL. */
 json_t *sc_space_urls(const sc_space_t *s);
+json_t *sc_space_urls_of(const char *id);
+/** A Space as a list shows it: details without speakers and limits (times: created_at,
+ *  scheduled_start, started_at, ended_at; 0 = none). A new object. */
+json_t *sc_space_summary_json(const char *id, const char *title, sc_space_state_t state, const char *host,
+                              const int64_t times[4], int listeners, int64_t peak, int64_t total_joins);
+/** s's summary as it is now, and its state and start time at that moment (one lock). */
+json_t *sc_space_summary(sc_space_t *s, sc_space_state_t *state, int64_t *started_at);
+/** Bumped when a Space is added or changes state (the directory rebuilds its lists then). */
+uint64_t sc_spaces_version(void);
+/** Run fn with the store, under the model's store lock (reads for the directory). fn's return,
+ *  or -1 without a store. */
+int sc_spaces_with_store(int (*fn)(struct sc_store *st, void *ctx), void *ctx);
 const char *sc_space_state_name(sc_space_state_t st);
 
 #endif
