@@ -33,6 +33,7 @@ int sc_api_parse_time(const json_t *v, int64_t *out);
 /** What POST /api/spaces asks for, validated. */
 typedef struct sc_space_params {
     const char *title;        /* points into the JSON object */
+    const char *host_name;    /* the host's name in the Space, into the JSON object; NULL = "host" */
     int64_t scheduled_start;  /* 0 = none */
     int record;
     int max_listeners;

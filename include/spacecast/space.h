@@ -44,10 +44,7 @@ typedef enum sc_space_auth {
     SC_AUTH_ROLE,        /* valid, but the role is below what is asked */
 } sc_space_auth_t;
 
-struct sc_live;
-struct sc_mixer;
-struct sc_recorder;
-struct sc_hls;
+struct sc_room;
 
 typedef struct sc_speaker {
     char name[SC_TOKEN_NAME_MAX + 1];
@@ -64,8 +61,7 @@ typedef struct sc_speaker {
 } sc_speaker_t;
 
 typedef struct sc_space {
-    pthread_mutex_t mu;        /* metadata: everything below except audio */
-    pthread_mutex_t audio_mu;  /* held by the engine while it ticks this Space, and for start/end */
+    pthread_mutex_t mu;        /* metadata: everything below but the atomics and the room */
     pthread_mutex_t write_mu;  /* one change (and its store write) at a time; taken before mu */
     int unsaved;               /* the Space's row changed in memory, not yet in the store (under mu) */
     sc_space_state_t stored_state; /* the state the store has (under mu) */
@@ -104,12 +100,9 @@ typedef struct sc_space {
     sc_stream_src_t src_events, src_events_host; /* what streaming connections read */
     sc_stream_src_t src_live;       /* a listener's: counted in the tally (on_leave) */
     sc_stream_src_t src_live_edge;  /* an edge relay's: the same stream, not a listener */
-    /* audio (engine thread, under audio_mu) */
-    struct sc_live *live;
-    struct sc_mixer *mixer;
-    struct sc_recorder *rec;
-    struct sc_hls *hls;        /* HLS of the live mix; set once live, kept after the end (final playlist) */
-    uint32_t lobby_pos;
+    /* audio: mixer, live stream, recording, HLS (room.h); set before the Space is published,
+     * never replaced; NULL for a Space that had ended before this process started */
+    struct sc_room *room;
 } sc_space_t;
 
 struct sc_store;
@@ -121,12 +114,17 @@ void sc_spaces_init(struct sc_store *store, const uint8_t key[SC_TOKEN_KEY_LEN])
 struct sc_store *sc_spaces_detach_store(void);
 /** Direct-stream listeners of every Space (server-wide admission, metrics). */
 int sc_spaces_listeners(void);
+/** Once a second, off the engine (cmd/serve.c's main thread): store what the disk refused of
+ *  Spaces that no longer play. */
+void sc_spaces_housekeeping(void);
 /** Load every Space from the store (at start). 0 or -1. */
 int sc_spaces_load(void);
-/** Create a Space (persisted) and return it; NULL if the store could not write it. */
-sc_space_t *sc_space_create(const char *title, int64_t scheduled_start, int record, int max_listeners);
-/** Create a local mirror of an origin's Space (edge relays): same id, not recorded. */
-sc_space_t *sc_space_create_mirror(const char *id, const char *title, int64_t scheduled_start);
+/** Create a Space (persisted) and return it; NULL if the store could not write it. host_name is
+ *  the host's speaker name (in its tokens and the speaker list; a valid token name), NULL = "host". */
+sc_space_t *sc_space_create(const char *title, const char *host_name, int64_t scheduled_start, int record,
+                            int max_listeners);
+/** Create a local mirror of an origin's Space (edge relays): same id and host name, not recorded. */
+sc_space_t *sc_space_create_mirror(const char *id, const char *title, const char *host_name, int64_t scheduled_start);
 /** An edge reported its listener count; the tally becomes the sum of fresh reports. */
 void sc_space_edge_report(sc_space_t *s, const char *edge, int listeners, const char *url, int room);
 /** Overflow: pick the fresh edge with the most room for one more listener of this Space, count
@@ -188,10 +186,10 @@ void sc_space_tick_second(sc_space_t *s);
 /** URLs of a Space's resources under the server's public URL. */
 json_t *sc_space_urls(const sc_space_t *s);
 json_t *sc_space_urls_of(const char *id);
-/** A Space as a list shows it: details without speakers and limits (times: created_at,
+/** A Space as a list shows it: details without speakers and max_listeners (times: created_at,
  *  scheduled_start, started_at, ended_at; 0 = none). A new object. */
 json_t *sc_space_summary_json(const char *id, const char *title, sc_space_state_t state, const char *host,
-                              const int64_t times[4], int listeners, int64_t peak, int64_t total_joins);
+                              const int64_t times[4], int listeners, int64_t peak, int64_t total_joins, int record);
 /** s's summary as it is now, and its state and start time at that moment (one lock). */
 json_t *sc_space_summary(sc_space_t *s, sc_space_state_t *state, int64_t *started_at);
 /** Bumped when a Space is added or changes state (the directory rebuilds its lists then). */

@@ -10,6 +10,7 @@
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
 #include "spacecast/hls.h"
+#include "spacecast/room.h"
 #include "spacecast/config.h"
 
 #include <fcntl.h>
@@ -21,7 +22,7 @@
 #define IMMUTABLE "Cache-Control: public, max-age=31536000, immutable\r\n" CORS
 #define SHORT_LIVED "Cache-Control: public, max-age=1\r\n" CORS
 /* a blocking answer contains at least the part it was asked for: still right seconds later */
-#define BLOCKED "Cache-Control: public, max-age=6\r\n" CORS
+#define BLOCKED "Cache-Control: public, max-age=" SC_STR(SC_HLS_BLOCKED_MAX_AGE_S) "\r\n" CORS
 #define FINAL "Cache-Control: public, max-age=3600\r\n" CORS
 #define M3U8 "application/vnd.apple.mpegurl"
 #define MP4 "audio/mp4"
@@ -61,13 +62,7 @@ static int ends_with(const char *s, const char *suffix)
     return n >= k && !strcmp(s + n - k, suffix);
 }
 
-static sc_hls_t *space_hls(sc_space_t *s)
-{
-    pthread_mutex_lock(&s->audio_mu); /* set by the engine under audio_mu */
-    sc_hls_t *h = s->hls;
-    pthread_mutex_unlock(&s->audio_mu);
-    return h;
-}
+static sc_hls_t *space_hls(sc_space_t *s) { return s->room ? sc_room_hls(s->room) : NULL; }
 
 static void not_live(sc_req_t *r, sc_space_t *s)
 {

@@ -31,7 +31,7 @@ void sc_api_spaces_create(sc_req_t *r)
         sc_http_error(r, 400, "invalid", bad);
         return;
     }
-    sc_space_t *s = sc_space_create(p.title, p.scheduled_start, p.record, p.max_listeners);
+    sc_space_t *s = sc_space_create(p.title, p.host_name, p.scheduled_start, p.record, p.max_listeners);
     json_decref(b);
     if (!s) {
         sc_http_error_retry(r, 503, "storage_unavailable", "the Space could not be stored: try again", 2, NULL);

@@ -101,7 +101,8 @@ int sc_api_space_params(const json_t *b, int max_listeners_limit, int default_re
                         const char **err)
 {
     json_t *title = json_object_get(b, "title"), *sched = json_object_get(b, "scheduled_start"),
-           *record = json_object_get(b, "record"), *maxl = json_object_get(b, "max_listeners");
+           *record = json_object_get(b, "record"), *maxl = json_object_get(b, "max_listeners"),
+           *host = json_object_get(b, "host_name");
     *err = NULL;
     out->scheduled_start = 0;
     if (!json_is_string(title) || json_string_length(title) == 0 || json_string_length(title) > 256 ||
@@ -114,9 +115,15 @@ int sc_api_space_params(const json_t *b, int max_listeners_limit, int default_re
     else if (maxl && (!json_is_integer(maxl) || json_integer_value(maxl) < 1 ||
                       json_integer_value(maxl) > max_listeners_limit))
         *err = "max_listeners: a positive integer within the server's limit";
+    else if (host && !json_is_null(host) &&
+             (!json_is_string(host) || strlen(json_string_value(host)) != json_string_length(host) ||
+              !sc_token_valid_name(sc_slice(json_string_value(host), json_string_length(host)))))
+        /* the host's name is in its tokens as a speaker's is: the same rules */
+        *err = "host_name: 1 to 64 bytes of UTF-8, no control characters, '.', '|', or blanks at either end";
     if (*err)
         return -1;
     out->title = json_string_value(title);
+    out->host_name = json_is_string(host) ? json_string_value(host) : NULL;
     out->record = record ? json_is_true(record) : default_record;
     out->max_listeners = maxl ? (int)json_integer_value(maxl) : max_listeners_limit;
     return 0;

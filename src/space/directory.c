@@ -262,7 +262,7 @@ static int ended_row(void *ctx, const sc_store_space_t *row, const char *host)
         return 0; /* the look-ahead row: there is more */
     int64_t times[4] = { row->created_at, row->scheduled_start, row->started_at, row->ended_at };
     json_array_append_new(ec->pg->arr, sc_space_summary_json(row->id, row->title, SC_SPACE_ENDED, host, times, 0,
-                                                             row->peak_listeners, row->total_joins));
+                                                             row->peak_listeners, row->total_joins, row->record));
     took(ec->pg, 'e', row->ended_at, row->id);
     return 0;
 }

@@ -250,7 +250,9 @@ static void mirror(json_t *o)
     if (!s) {
         if (!strcmp(state, "ended"))
             return; /* nothing to relay */
-        s = sc_space_create_mirror(id, title, json_is_integer(sched) ? (int64_t)json_integer_value(sched) : 0);
+        /* the host's name is shown on the edge's pages too (add_host checks it) */
+        s = sc_space_create_mirror(id, title, json_string_value(json_object_get(o, "host")),
+                                   json_is_integer(sched) ? (int64_t)json_integer_value(sched) : 0);
     }
     s->relayed = 1;
     if (!strcmp(state, "live")) {

@@ -4,9 +4,11 @@
 #include "spacecast/common.h"
 #include "spacecast/config.h"
 #include "spacecast/engine.h"
-#include "spacecast/live.h"
 #include "spacecast/log.h"
 #include "spacecast/metrics.h"
+#include "spacecast/recorder.h"
+#include "spacecast/room.h"
+#include "spacecast/server.h"
 #include "spacecast/store.h"
 
 #include <inttypes.h>
@@ -205,7 +207,6 @@ static sc_space_t *space_alloc(const char *id)
 {
     sc_space_t *s = sc_calloc(1, sizeof *s);
     pthread_mutex_init(&s->mu, NULL);
-    pthread_mutex_init(&s->audio_mu, NULL);
     pthread_mutex_init(&s->write_mu, NULL);
     snprintf(s->id, sizeof s->id, "%s", id);
     sc_chain_init(&s->events);
@@ -217,13 +218,37 @@ static sc_space_t *space_alloc(const char *id)
     return s;
 }
 
-/* The Space's audio (engine.c) and what listeners of it read. */
+static void space_on_speaking(void *owner, const sc_mixer_speaker_state_t *st, size_t n);
+static void space_on_second(void *owner);
+static const sc_room_hooks_t sc_space_room_hooks = { .on_speaking = space_on_speaking,
+                                                     .on_second = space_on_second };
+
+static int frames_per_page(const sc_config_t *cfg) { return SC_MAX(1, cfg->page_ms / SC_FRAME_MS); }
+
+/* The Space's audio (a room the engine ticks while it plays) and what listeners of it read. */
 static void space_audio_init(sc_space_t *s)
 {
-    sc_engine_space_init(s);
     const sc_config_t *cfg = sc_config();
-    int page_ms = SC_MAX(1, cfg->page_ms / SC_FRAME_MS) * SC_FRAME_MS;
-    s->src_live = (sc_stream_src_t){ .chain = s->live ? &s->live->chain : NULL,
+    if (s->state == SC_SPACE_ENDED) {
+        if (s->record) { /* a crash during end may have left the file without its last page */
+            char path[600];
+            sc_recorder_path(cfg->data, s->id, path, sizeof path);
+            sc_recorder_repair(path, 1);
+        }
+    } else {
+        sc_room_config_t rc = { .id = s->id,
+                                .title = s->title,
+                                .data_dir = s->record ? cfg->data : NULL,
+                                .bitrate = cfg->bitrate,
+                                .frames_per_page = frames_per_page(cfg),
+                                .preskip = sc_engine_lobby_preskip() };
+        s->room = sc_room_new(&rc, s->state == SC_SPACE_LIVE ? SC_ROOM_LIVE : SC_ROOM_LOBBY, s->started_at, s,
+                              &sc_space_room_hooks);
+        if (s->room)
+            sc_engine_add_room(s->room);
+    }
+    int page_ms = frames_per_page(cfg) * SC_FRAME_MS;
+    s->src_live = (sc_stream_src_t){ .chain = s->room ? &s->room->live->chain : NULL,
                                      .kind = SC_STREAM_AUDIO,
                                      .owner = s,
                                      .max_lag_pages = SC_MAX(2, cfg->listener_max_lag_ms / page_ms),
@@ -328,7 +353,7 @@ json_t *sc_space_json(sc_space_t *s)
 }
 
 json_t *sc_space_summary_json(const char *id, const char *title, sc_space_state_t state, const char *host,
-                              const int64_t times[4], int listeners, int64_t peak, int64_t total_joins)
+                              const int64_t times[4], int listeners, int64_t peak, int64_t total_joins, int record)
 {
     json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "id", id, "title", title, "state", sc_space_state_name(state),
                           "host", host && host[0] ? host : "host");
@@ -338,6 +363,7 @@ json_t *sc_space_summary_json(const char *id, const char *title, sc_space_state_
     json_object_set_new(o, "listeners", json_integer(listeners));
     json_object_set_new(o, "peak", json_integer(peak));
     json_object_set_new(o, "total_joins", json_integer(total_joins));
+    json_object_set_new(o, "record", json_boolean(record));
     json_object_set_new(o, "urls", sc_space_urls_of(id));
     return o;
 }
@@ -350,7 +376,7 @@ json_t *sc_space_summary(sc_space_t *s, sc_space_state_t *state, int64_t *starte
     *started_at = s->started_at;
     json_t *o = sc_space_summary_json(s->id, s->title, s->state, s->nspeakers ? s->speakers[0].name : "host", times,
                                       atomic_load(&s->listeners) + atomic_load(&s->edge_listeners),
-                                      atomic_load(&s->peak), atomic_load(&s->total_joins));
+                                      atomic_load(&s->peak), atomic_load(&s->total_joins), s->record);
     pthread_mutex_unlock(&s->mu);
     return o;
 }
@@ -432,16 +458,16 @@ sc_page_t *sc_space_details(sc_space_t *s, char etag[32])
 
 /* --- lifecycle ---------------------------------------------------------------------- */
 
-static void add_host(sc_space_t *s)
+static void add_host(sc_space_t *s, const char *name)
 {
     sc_speaker_t *h = &s->speakers[0];
-    snprintf(h->name, sizeof h->name, "host");
+    snprintf(h->name, sizeof h->name, "%s", name && sc_token_valid_name(sc_slice_cstr(name)) ? name : "host");
     h->role = SC_ROLE_HOST;
     s->nspeakers = 1;
 }
 
-static sc_space_t *space_new(const char *id, const char *title, int64_t scheduled_start, int record,
-                             int max_listeners, int relayed)
+static sc_space_t *space_new(const char *id, const char *title, const char *host_name, int64_t scheduled_start,
+                             int record, int max_listeners, int relayed)
 {
     sc_space_t *s = space_alloc(id);
     s->relayed = relayed;
@@ -450,13 +476,12 @@ static sc_space_t *space_new(const char *id, const char *title, int64_t schedule
     s->scheduled_start = scheduled_start;
     s->record = record;
     s->max_listeners = max_listeners;
-    add_host(s);
+    add_host(s, host_name);
     if (persist_space(s) != 0) {
         /* a Space that would not survive a restart is not created: the caller says 503 */
         sc_chain_destroy(&s->events);
         sc_chain_destroy(&s->events_host);
         pthread_mutex_destroy(&s->mu);
-        pthread_mutex_destroy(&s->audio_mu);
         pthread_mutex_destroy(&s->write_mu);
         free(s);
         return NULL;
@@ -469,21 +494,22 @@ static sc_space_t *space_new(const char *id, const char *title, int64_t schedule
     return s;
 }
 
-sc_space_t *sc_space_create(const char *title, int64_t scheduled_start, int record, int max_listeners)
+sc_space_t *sc_space_create(const char *title, const char *host_name, int64_t scheduled_start, int record,
+                            int max_listeners)
 {
     char id[13];
     do /* no leading '-' or '_': an id must never look like a command-line option */
         sc_token_random_id(id, 12);
     while (id[0] == '-' || id[0] == '_' || sc_space_find(sc_slice_cstr(id)));
-    return space_new(id, title, scheduled_start, record, max_listeners, 0);
+    return space_new(id, title, host_name, scheduled_start, record, max_listeners, 0);
 }
 
-sc_space_t *sc_space_create_mirror(const char *id, const char *title, int64_t scheduled_start)
+sc_space_t *sc_space_create_mirror(const char *id, const char *title, const char *host_name, int64_t scheduled_start)
 {
     sc_space_t *s = sc_space_find(sc_slice_cstr(id));
     if (s)
         return s;
-    return space_new(id, title, scheduled_start, 0, sc_config()->max_listeners_per_space, 1);
+    return space_new(id, title, host_name, scheduled_start, 0, sc_config()->max_listeners_per_space, 1);
 }
 
 /* Sum of fresh edge reports; caller holds s->mu. */
@@ -563,7 +589,8 @@ sc_space_rc_t sc_space_start(sc_space_t *s)
     s->unsaved = 1;
     pthread_mutex_unlock(&s->mu);
     atomic_fetch_add(&sc_reg_version, 1);
-    sc_engine_space_started(s);
+    if (s->room)
+        sc_room_go_live(s->room, s->started_at);
     sc_space_changed(s);
     sc_space_event(s, "state", json_pack("{s:s}", "state", "live"), 0);
     sc_log_info("event=space_live space=%s", s->id);
@@ -589,7 +616,11 @@ sc_space_rc_t sc_space_end(sc_space_t *s)
     s->unsaved = 1;
     pthread_mutex_unlock(&s->mu);
     atomic_fetch_add(&sc_reg_version, 1);
-    sc_engine_space_ended(s);
+    if (s->room) {
+        sc_engine_remove_room(s->room); /* no tick after this: the end-of-stream page is the last */
+        sc_room_end(s->room);
+        sc_server_wake_workers(); /* listeners get that page now, then are closed */
+    }
     sc_space_changed(s);
     json_t *urls = sc_space_urls(s);
     sc_space_event(s, "state", json_pack("{s:s,s:O}", "state", "ended", "replay", json_object_get(urls, "replay")), 0);
@@ -719,7 +750,8 @@ sc_space_rc_t sc_space_set_muted(sc_space_t *s, sc_slice_t name, int muted)
     s->speakers[i].muted = muted;
     s->speakers[i].unsaved = 1;
     pthread_mutex_unlock(&s->mu);
-    sc_engine_speaker_muted(s, i, muted);
+    if (s->room)
+        sc_mixer_set_muted(s->room->mixer, (uint32_t)i, muted);
     sc_space_changed(s);
     return settle(s);
 }
@@ -746,7 +778,8 @@ sc_space_rc_t sc_space_remove(sc_space_t *s, sc_slice_t name)
     sk->speaking = 0;
     sk->unsaved = 1;
     pthread_mutex_unlock(&s->mu);
-    sc_engine_speaker_removed(s, i);
+    if (s->room)
+        sc_mixer_remove_speaker(s->room->mixer, (uint32_t)i);
     sc_space_changed(s);
     return settle(s);
 }
@@ -843,6 +876,41 @@ void sc_space_tick_second(sc_space_t *s)
     sc_space_store_retry(s);
 }
 
+/* --- what the engine tells a Space (room hooks, engine thread) ------------------------ */
+
+/* Speaking indicators: publish only when one flips. */
+static void space_on_speaking(void *owner, const sc_mixer_speaker_state_t *st, size_t n)
+{
+    sc_space_t *s = owner;
+    int changed = 0;
+    pthread_mutex_lock(&s->mu);
+    for (size_t i = 0; i < n; i++) {
+        if (st[i].id >= s->nspeakers)
+            continue;
+        sc_speaker_t *sk = &s->speakers[st[i].id];
+        int speaking = st[i].speaking && !sk->muted;
+        if (sk->speaking != speaking)
+            changed = 1;
+        sk->speaking = speaking;
+        sk->level_db = st[i].level_db;
+    }
+    json_t *arr = NULL;
+    if (changed) {
+        arr = json_array();
+        for (size_t i = 0; i < s->nspeakers; i++)
+            if (!s->speakers[i].removed)
+                json_array_append_new(arr, json_pack("{s:s,s:b}", "name", s->speakers[i].name, "speaking",
+                                                     s->speakers[i].speaking));
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (changed) {
+        sc_space_changed(s);
+        sc_space_event(s, "speaking", json_pack("{s:o}", "speakers", arr), 0);
+    }
+}
+
+static void space_on_second(void *owner) { sc_space_tick_second(owner); }
+
 /* --- load --------------------------------------------------------------------------- */
 
 static int load_space(void *ctx, const sc_store_space_t *row)
@@ -901,13 +969,25 @@ int sc_spaces_load(void)
             }
         }
         if (s->nspeakers == 0)
-            add_host(s);
+            add_host(s, NULL);
         space_audio_init(s);
         sc_space_changed(s);
     }
     free(all);
     sc_log_info("event=spaces_loaded count=%zu", n);
     return 0;
+}
+
+/* --- housekeeping ------------------------------------------------------------------- */
+
+void sc_spaces_housekeeping(void)
+{
+    size_t n;
+    sc_space_t **all = sc_spaces_all(&n);
+    for (size_t i = 0; i < n; i++)
+        if (!all[i]->room || atomic_load(&all[i]->room->mode) == SC_ROOM_ENDED)
+            sc_space_store_retry(all[i]); /* an end the disk did not take yet; playing ones retry each second */
+    free(all);
 }
 
 /* --- metrics ------------------------------------------------------------------------ */

@@ -54,7 +54,7 @@ def test_directory(srv):
         assert j["next_cursor"] is None and all(s["state"] == "live" for s in j["spaces"])
         one = j["spaces"][0]
         for k in ("id", "title", "state", "host", "created_at", "scheduled_start", "started_at", "ended_at",
-                  "listeners", "peak", "total_joins", "urls"):
+                  "listeners", "peak", "total_joins", "record", "urls"):
             assert k in one, k
 
         got, pages = walk(srv, "state=scheduled", 3)

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "spacecast/api_util.h"
@@ -14,6 +15,11 @@ static int params(const char *text, sc_space_params_t *p, const char **why)
     json_t *o = json_loads(text, JSON_REJECT_DUPLICATES, &e);
     assert_non_null(o);
     int rc = sc_api_space_params(o, 1000, 1, p, why);
+    static char host[80]; /* host_name points into the object, freed here */
+    if (rc == 0 && p->host_name) {
+        snprintf(host, sizeof host, "%s", p->host_name);
+        p->host_name = host;
+    }
     json_decref(o);
     return rc;
 }
@@ -35,6 +41,13 @@ static void test_valid(void **state)
     assert_int_equal(params("{\"title\":\"t\",\"scheduled_start\":1795550400}", &p, &why), 0);
     assert_int_equal(p.scheduled_start, 1795550400);
     assert_int_equal(params("{\"title\":\"t\",\"scheduled_start\":\"2026-11-24T20:00:00.250+00:00\"}", &p, &why), 0);
+    assert_null(p.host_name); /* the host is called "host" */
+    assert_int_equal(params("{\"title\":\"t\",\"host_name\":\"Ada Lovelace\"}", &p, &why), 0);
+    assert_string_equal(p.host_name, "Ada Lovelace");
+    assert_int_equal(params("{\"title\":\"t\",\"host_name\":\"Zo\u00eb \u738b\"}", &p, &why), 0);
+    assert_string_equal(p.host_name, "Zo\xc3\xab \xe7\x8e\x8b");
+    assert_int_equal(params("{\"title\":\"t\",\"host_name\":null}", &p, &why), 0);
+    assert_null(p.host_name);
 }
 
 static void test_invalid(void **state)
@@ -49,6 +62,12 @@ static void test_invalid(void **state)
         "{\"title\":\"t\",\"scheduled_start\":\"tomorrow\"}", "{\"title\":\"t\",\"scheduled_start\":-5}",
         "{\"title\":\"t\",\"scheduled_start\":\"1013-11-24T20:00:00Z\"}",
         "{\"title\":\"t\",\"scheduled_start\":\"2026-11-24T20:00:00+05:00\"}",
+        /* a host name follows a speaker name's rules: it is in the host's tokens */
+        "{\"title\":\"t\",\"host_name\":\"\"}", "{\"title\":\"t\",\"host_name\":5}",
+        "{\"title\":\"t\",\"host_name\":\" Ada\"}", "{\"title\":\"t\",\"host_name\":\"a|b\"}",
+        "{\"title\":\"t\",\"host_name\":\"a.b\"}", "{\"title\":\"t\",\"host_name\":\"a\\nb\"}",
+        "{\"title\":\"t\",\"host_name\":\"a\\u0001b\"}",
+        "{\"title\":\"t\",\"host_name\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         why = NULL;
