@@ -126,8 +126,6 @@ struct sc_store;
 void sc_spaces_init(struct sc_store *store, const uint8_t key[SC_TOKEN_KEY_LEN]);
 /** Let go of the store at shutdown (later writes fail, counted); the caller closes it. */
 struct sc_store *sc_spaces_detach_store(void);
-/** Ids of up to max retired Spaces (in no order); returns how many. */
-size_t sc_spaces_retired_ids(char (*ids)[SC_TOKEN_ID_MAX + 1], size_t max);
 /** Direct-stream listeners of every Space (server-wide admission, metrics). */
 int sc_spaces_listeners(void);
 /** Once a second, off the engine (cmd/serve.c's main thread): store what the disk refused of
@@ -215,6 +213,18 @@ void sc_space_listener_leave(sc_space_t *s);
 void sc_space_tick_second(sc_space_t *s);
 /** URLs of a Space's resources under the server's public URL. */
 json_t *sc_space_urls(const sc_space_t *s);
+json_t *sc_space_urls_of(const char *id);
+/** A Space as a list shows it: details without speakers and max_listeners (times: created_at,
+ *  scheduled_start, started_at, ended_at; 0 = none). A new object. */
+json_t *sc_space_summary_json(const char *id, const char *title, sc_space_state_t state, const char *host,
+                              const int64_t times[4], int listeners, int64_t peak, int64_t total_joins, int record);
+/** s's summary as it is now, and its state and start time at that moment (one lock). */
+json_t *sc_space_summary(sc_space_t *s, sc_space_state_t *state, int64_t *started_at);
+/** Bumped when a Space is added or changes state (the directory rebuilds its lists then). */
+uint64_t sc_spaces_version(void);
+/** Run fn with the store, under the model's store lock (reads for the directory). fn's return,
+ *  or -1 without a store. */
+int sc_spaces_with_store(int (*fn)(struct sc_store *st, void *ctx), void *ctx);
 const char *sc_space_state_name(sc_space_state_t st);
 
 /* --- between the model (space.c) and its registry (registry.c), which calls down into it ---- */
@@ -225,6 +235,8 @@ struct sc_store_speaker;
 void sc_space_model_init(struct sc_store *store, const uint8_t key[SC_TOKEN_KEY_LEN]);
 /** Take the store back from the model (sc_spaces_detach_store does). */
 struct sc_store *sc_space_model_detach(void);
+/** The directory's lists are stale (a Space was added, retired, or changed state). */
+void sc_space_bump_version(void);
 /** Writes the store refused so far. */
 uint64_t sc_space_store_errors(void);
 /** Walk the store's Spaces, then its speakers, under the model's store lock. 0 or -1. */

@@ -2,8 +2,10 @@
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
+#include "spacecast/directory.h"
 #include "spacecast/config.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 
 static int admin_ok(sc_req_t *r)
@@ -45,39 +47,34 @@ void sc_api_spaces_create(sc_req_t *r)
                          loc);
 }
 
-#define SC_LIST_RETIRED_MAX 100 /* retired Spaces read back from the store for the list */
-
-static int newest_first(const void *a, const void *b)
-{
-    const sc_space_t *x = *(sc_space_t *const *)a, *y = *(sc_space_t *const *)b;
-    if (x->created_at != y->created_at)
-        return x->created_at < y->created_at ? 1 : -1;
-    return strcmp(x->id, y->id);
-}
-
-/* The Spaces in memory, newest first, then retired ones read back from the store (at most
- * SC_LIST_RETIRED_MAX of them, whichever the retired set gives first: paging is #16's). */
+/* GET /api/spaces[?state=&limit=&cursor=]: a page of the directory (space/directory.c), with
+ * an ETag of its bytes so a client polling an unchanged page gets 304 and no body. */
 void sc_api_spaces_list(sc_req_t *r)
 {
-    size_t n;
-    sc_space_t **all = sc_spaces_all(&n);
-    qsort(all, n, sizeof *all, newest_first);
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++)
-        json_array_append_new(arr, sc_space_json(all[i]));
-    sc_spaces_release(all, n);
-    char(*ids)[SC_TOKEN_ID_MAX + 1] = sc_malloc(SC_LIST_RETIRED_MAX * sizeof *ids);
-    size_t nr = sc_spaces_retired_ids(ids, SC_LIST_RETIRED_MAX), k = 0;
-    sc_space_t **old = sc_malloc((nr ? nr : 1) * sizeof *old);
-    for (size_t i = 0; i < nr; i++)
-        if ((old[k] = sc_space_get(sc_slice_cstr(ids[i]))))
-            k++;
-    qsort(old, k, sizeof *old, newest_first);
-    for (size_t i = 0; i < k; i++)
-        json_array_append_new(arr, sc_space_json(old[i]));
-    sc_spaces_release(old, k);
-    free(ids);
-    sc_http_respond_json(r, 200, json_pack("{s:o}", "spaces", arr), "Cache-Control: no-cache\r\n");
+    sc_dir_query_t q;
+    const char *bad = sc_dir_query_parse(r->http->query, &q);
+    if (bad) {
+        sc_http_error(r, 400, "invalid", bad);
+        return;
+    }
+    size_t len;
+    char *txt = sc_dir_page(&q, &len);
+    if (!txt) {
+        sc_http_error_retry(r, 503, "storage_unavailable", "the list could not be read: try again", 1, NULL);
+        return;
+    }
+    uint64_t h = 14695981039346656037ull; /* FNV-1a: the page's own bytes make its tag */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)txt[i]) * 1099511628211ull;
+    char etag[24], hdr[96];
+    snprintf(etag, sizeof etag, "\"%016" PRIx64 "\"", h);
+    snprintf(hdr, sizeof hdr, "ETag: %s\r\nCache-Control: no-cache\r\n", etag);
+    const sc_slice_t *inm = sc_http_find_header(r->http, "If-None-Match");
+    if (inm && sc_slice_eq(*inm, etag))
+        sc_http_respond(r, 304, NULL, NULL, 0, hdr);
+    else
+        sc_http_respond(r, 200, "application/json", txt, len, hdr);
+    free(txt);
 }
 
 void sc_api_spaces_get(sc_req_t *r)

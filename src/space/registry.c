@@ -17,7 +17,6 @@
 #include <stdio.h>
 
 #define SC_REG_BUCKETS_MIN 64 /* the table doubles when it holds as many Spaces as buckets */
-#define SC_LIST_RETIRED_MAX 100 /* retired Spaces the list reads back from the store, newest first */
 
 typedef struct sc_retired {
     struct sc_retired *next;
@@ -119,6 +118,7 @@ static void registry_add(sc_space_t *s)
     sc_reg.b[k] = s;
     sc_reg.n++;
     pthread_rwlock_unlock(&sc_reg.lock);
+    sc_space_bump_version();
 }
 
 /* --- finding ------------------------------------------------------------------------------ */
@@ -156,17 +156,6 @@ void sc_spaces_release(sc_space_t **all, size_t n)
     for (size_t i = 0; i < n; i++)
         sc_space_unref(all[i]);
     free(all);
-}
-
-size_t sc_spaces_retired_ids(char (*ids)[SC_TOKEN_ID_MAX + 1], size_t max)
-{
-    size_t k = 0;
-    pthread_rwlock_rdlock(&sc_reg.lock);
-    for (size_t i = 0; i < sc_reg.nrb && k < max; i++)
-        for (sc_retired_t *r = sc_reg.rb[i]; r && k < max; r = r->next)
-            memcpy(ids[k++], r->id, sizeof r->id);
-    pthread_rwlock_unlock(&sc_reg.lock);
-    return k;
 }
 
 /* --- making ------------------------------------------------------------------------------- */
@@ -276,6 +265,7 @@ static void retire(sc_space_t *s)
     pthread_rwlock_unlock(&sc_reg.lock);
     if (!was)
         return;
+    sc_space_bump_version();
     sc_log_info("event=space_retired space=%s", s->id);
     sc_space_unref(s); /* the registry's: freed now, or when its last holder lets go */
 }

@@ -16,6 +16,12 @@
 #include <pthread.h>
 #include <stdio.h>
 
+/* Bumped whenever a Space is added, changes state or leaves: the directory's lists are stale then. */
+static _Atomic uint64_t sc_reg_version;
+
+uint64_t sc_spaces_version(void) { return atomic_load(&sc_reg_version); }
+void sc_space_bump_version(void) { atomic_fetch_add(&sc_reg_version, 1); }
+
 /* What the model was given at start (sc_spaces_init), and its server-wide counters. */
 static struct {
     pthread_mutex_t store_mu; /* SQLite is used from every worker: one writer at a time */
@@ -291,15 +297,17 @@ static void space_audio_init(sc_space_t *s)
 
 /* --- JSON --------------------------------------------------------------------------- */
 
-json_t *sc_space_urls(const sc_space_t *s)
+json_t *sc_space_urls(const sc_space_t *s) { return sc_space_urls_of(s->id); }
+
+json_t *sc_space_urls_of(const char *id)
 {
     const char *base = sc_config()->public_url;
     char page[512], live[512], hls[512], replay[512], events[512];
-    snprintf(page, sizeof page, "%s/s/%s", base, s->id);
-    snprintf(live, sizeof live, "%s/spaces/%s/live.ogg", base, s->id);
-    snprintf(hls, sizeof hls, "%s/spaces/%s/hls/live.m3u8", base, s->id);
-    snprintf(replay, sizeof replay, "%s/spaces/%s/replay.ogg", base, s->id);
-    snprintf(events, sizeof events, "%s/api/spaces/%s/events", base, s->id);
+    snprintf(page, sizeof page, "%s/s/%s", base, id);
+    snprintf(live, sizeof live, "%s/spaces/%s/live.ogg", base, id);
+    snprintf(hls, sizeof hls, "%s/spaces/%s/hls/live.m3u8", base, id);
+    snprintf(replay, sizeof replay, "%s/spaces/%s/replay.ogg", base, id);
+    snprintf(events, sizeof events, "%s/api/spaces/%s/events", base, id);
     return json_pack("{s:s,s:s,s:s,s:s,s:s}", "page", page, "live", live, "hls", hls, "replay", replay, "events",
                      events);
 }
@@ -344,6 +352,43 @@ json_t *sc_space_json(sc_space_t *s)
     json_t *o = space_json_locked(s);
     pthread_mutex_unlock(&s->mu);
     return o;
+}
+
+json_t *sc_space_summary_json(const char *id, const char *title, sc_space_state_t state, const char *host,
+                              const int64_t times[4], int listeners, int64_t peak, int64_t total_joins, int record)
+{
+    json_t *o = json_pack("{s:s,s:s,s:s,s:s}", "id", id, "title", title, "state", sc_space_state_name(state),
+                          "host", host && host[0] ? host : "host");
+    static const char *const names[4] = { "created_at", "scheduled_start", "started_at", "ended_at" };
+    for (int i = 0; i < 4; i++)
+        json_object_set_new(o, names[i], time_or_null(times[i]));
+    json_object_set_new(o, "listeners", json_integer(listeners));
+    json_object_set_new(o, "peak", json_integer(peak));
+    json_object_set_new(o, "total_joins", json_integer(total_joins));
+    json_object_set_new(o, "record", json_boolean(record));
+    json_object_set_new(o, "urls", sc_space_urls_of(id));
+    return o;
+}
+
+json_t *sc_space_summary(sc_space_t *s, sc_space_state_t *state, int64_t *started_at)
+{
+    pthread_mutex_lock(&s->mu);
+    int64_t times[4] = { s->created_at, s->scheduled_start, s->started_at, s->ended_at };
+    *state = s->state;
+    *started_at = s->started_at;
+    json_t *o = sc_space_summary_json(s->id, s->title, s->state, s->nspeakers ? s->speakers[0].name : "host", times,
+                                      atomic_load(&s->listeners) + atomic_load(&s->edge_listeners),
+                                      atomic_load(&s->peak), atomic_load(&s->total_joins), s->record);
+    pthread_mutex_unlock(&s->mu);
+    return o;
+}
+
+int sc_spaces_with_store(int (*fn)(sc_store_t *st, void *ctx), void *ctx)
+{
+    pthread_mutex_lock(&sc_model.store_mu);
+    int rc = sc_model.store ? fn(sc_model.store, ctx) : -1;
+    pthread_mutex_unlock(&sc_model.store_mu);
+    return rc;
 }
 
 static sc_page_t *sse_page(const char *type, const char *data)
@@ -540,6 +585,7 @@ sc_space_rc_t sc_space_start(sc_space_t *s)
     s->started_at = sc_wall_s();
     s->unsaved = 1;
     pthread_mutex_unlock(&s->mu);
+    atomic_fetch_add(&sc_reg_version, 1);
     if (s->room)
         sc_room_go_live(s->room, s->started_at);
     sc_space_changed(s);
@@ -567,6 +613,7 @@ sc_space_rc_t sc_space_end(sc_space_t *s)
         s->started_at = s->ended_at;
     s->unsaved = 1;
     pthread_mutex_unlock(&s->mu);
+    atomic_fetch_add(&sc_reg_version, 1);
     if (s->room) {
         sc_engine_remove_room(s->room); /* no tick after this: the end-of-stream page is the last */
         sc_room_end(s->room);
