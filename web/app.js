@@ -136,11 +136,12 @@ async function listPage() {
   };
   const refresh = async () => {
     try {
-      const j = await api("GET", "/api/spaces");
+      /* a page of live (by audience) then upcoming Spaces, and a page of the latest ended ones */
+      const [j, e] = await Promise.all([api("GET", "/api/spaces?limit=100"), api("GET", "/api/spaces?state=ended&limit=20")]);
       attempt = 0;
       const spaces = j.spaces.filter((s) => s.state !== "ended");
       $("#list").innerHTML = spaces.length ? spaces.map(listCard).join("") : "No live or upcoming Spaces.";
-      const ended = j.spaces.filter((s) => s.state === "ended").sort((a, b) => b.ended_at - a.ended_at).slice(0, 20);
+      const ended = e.spaces;
       $("#replays").innerHTML = ended.map(replayCard).join("");
       $("#replaysection").hidden = !ended.length;
       setTimeout(refresh, 5000);

@@ -148,5 +148,6 @@ void sc_api_live_get(sc_req_t *r)
     sc_http_respond_head(r, 200, "audio/ogg", -1,
                          "Cache-Control: no-cache, no-store\r\nAccess-Control-Allow-Origin: *\r\n"
                          "X-Content-Type-Options: nosniff\r\n");
+    sc_space_ref(s); /* the stream's: its on_leave lets go */
     sc_conn_start_stream(r->conn, is_edge ? &s->src_live_edge : &s->src_live, hdr, start, 0);
 }

@@ -171,7 +171,9 @@ static void speak_on_close(sc_ws_t *ws)
                 (unsigned long long)sp->packets_out, (unsigned long long)sp->skipped, (unsigned long long)dropped,
                 (unsigned)sc_ws_peer_close_code(ws));
     if (!sp->control_only)
-        sc_ingest_release(&sp->slot);
+        sc_ingest_release(&sp->slot); /* with the slot's reference */
+    else
+        sc_space_unref(sp->slot.space); /* the watching link's own */
     sp->slot.space = NULL;
     sc_loop_defer(sp->loop, speak_free, sp); /* a timer or task of this iteration may still hold sp */
 }
@@ -202,7 +204,7 @@ void sc_api_speak_get(sc_req_t *r)
     sp->control_only = !strcmp(media, "none");
     if (sp->control_only && idx >= 0) {
         /* the speaker's audio comes over WHIP: this link only watches (removed, ended, muted) */
-        sp->slot = (sc_ingest_slot_t){ .space = s, .index = idx, .token_gen = claims.generation };
+        sp->slot = (sc_ingest_slot_t){ .space = sc_space_ref(s), .index = idx, .token_gen = claims.generation };
     } else if (idx < 0 || sc_ingest_claim(&sp->slot, s, idx, claims.generation, 1, 0) != 0) {
         free(sp);
         sc_http_error(r, 401, "unauthorized", "token revoked");

@@ -29,11 +29,19 @@ json_t *sc_api_body_object(sc_req_t *r)
     return o;
 }
 
+static void release_space(void *s) { sc_space_unref(s); }
+
+void sc_api_hold_space(sc_req_t *r, sc_space_t *s) { sc_http_hold(r, release_space, s); }
+
 sc_space_t *sc_api_space(sc_req_t *r)
 {
-    sc_space_t *s = sc_space_find(r->args[0]);
+    if (r->release == release_space) /* looked up already for this request (the gate) */
+        return r->release_arg;
+    sc_space_t *s = sc_space_get(r->args[0]);
     if (!s)
         sc_http_error(r, 404, "not_found", "no such Space");
+    else
+        sc_http_hold(r, release_space, s); /* the request's reference, let go when it is answered */
     return s;
 }
 

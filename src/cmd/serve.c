@@ -116,8 +116,8 @@ static void start_demo(void)
     sc_space_t **all = sc_spaces_all(&n);
     for (size_t i = 0; i < n && !s; i++)
         if (!strcmp(all[i]->title, "spacecast demo") && all[i]->state != SC_SPACE_ENDED)
-            s = all[i];
-    free(all);
+            s = sc_space_ref(all[i]);
+    sc_spaces_release(all, n);
     if (!s)
         s = sc_space_create("spacecast demo", NULL, 0, 1, sc_config()->max_listeners_per_space);
     if (!s)
@@ -136,6 +136,7 @@ static void start_demo(void)
            "  admin key:          %s   (creates Spaces: POST /api/spaces; also in %s/admin.key)\n\n",
            base, s->id, base, s->id, base, s->id, token, token, sc_config()->admin_key, sc_config()->data);
     fflush(stdout);
+    sc_space_unref(s);
 }
 
 #define SC_TLS_CHECK_MS 60000 /* the certificate files are looked at once a minute */
