@@ -1,6 +1,6 @@
 /* server.h — the running server's sockets: workers (one event loop each, each with its own
  * SO_REUSEPORT listening sockets), admission at accept (the connection budget, per-address
- * counts) and the listener join bucket. It speaks no protocol: every accepted connection
+ * counts; the join bucket is join.c). It speaks no protocol: every accepted connection
  * gets the protocol it was handed (HTTP, from the composition root in cmd/serve.c). */
 #ifndef SC_SERVER_H
 #define SC_SERVER_H
@@ -24,9 +24,6 @@ void sc_server_stop_accepting(void);
 void sc_server_stop(void);
 /** Wake every worker so it pumps its streaming connections (after pages were published). */
 void sc_server_wake_workers(void);
-/** Try to admit one listener join (token bucket of join_rate/join_burst); 0 admitted, else
- *  seconds to wait. Thread-safe. */
-int sc_server_join_admit(void);
 /** Raise RLIMIT_NOFILE as far as allowed and return how many connections fit in it (want,
  *  or less with a warning logged), keeping room for the server's own files. */
 int sc_server_fd_limit(int want);

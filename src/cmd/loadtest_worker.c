@@ -20,6 +20,14 @@
 
 #include <openssl/err.h>
 
+const char *sc_lt_live_path(const sc_lt_opts_t *o, int idx, char *buf, size_t cap)
+{
+    if (o->nspaces <= 0)
+        return o->live_path;
+    snprintf(buf, cap, o->icecast_pw ? "/%s.ogg" : "/spaces/%s/live.ogg", o->spaces[idx % o->nspaces].id);
+    return buf;
+}
+
 enum { LT_WAIT = 0, LT_CONNECTING, LT_HANDSHAKE, LT_HEAD, LT_BODY, LT_DONE };
 
 typedef struct lt_conn {
@@ -254,9 +262,9 @@ static void start_attempt(const sc_lt_opts_t *o, int ep, lt_conn_t *c, uint64_t 
 
 static int send_request(const sc_lt_opts_t *o, lt_conn_t *c)
 {
-    char req[512];
+    char req[512], own[128];
     int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: spacecast-loadtest\r\n\r\n",
-                     c->path[0] ? c->path : o->live_path, o->host);
+                     c->path[0] ? c->path : sc_lt_live_path(o, c->idx, own, sizeof own), o->host);
     return lt_send(c, req, (size_t)n);
 }
 
@@ -400,13 +408,14 @@ int sc_lt_worker(const sc_lt_opts_t *o, int first, int count, int fd, sc_lt_prog
     int tls_ok = !o->tls || lt_tls_init(o, prog) == 0; /* else nobody joins; prog->tls_error says why */
     int ep = epoll_create1(EPOLL_CLOEXEC);
     lt_conn_t *cs = sc_calloc((size_t)count, sizeof *cs);
-    uint64_t t0 = sc_now_ms();
+    uint64_t t0 = sc_now_ms() + (uint64_t)o->settle_ms;
     for (int i = 0; i < count; i++) {
         cs[i].fd = -1;
         cs[i].idx = first + i;
         cs[i].r.join_ms = -1;
         cs[i].r.hs_ms = -1;
         cs[i].r.ogg_ok = 1;
+        cs[i].r.space = o->nspaces > 0 ? (first + i) % o->nspaces : 0;
         cs[i].to = o->target;
         cs[i].tls = (uint8_t)o->tls;
         cs[i].st = tls_ok ? LT_WAIT : LT_DONE;
@@ -542,7 +551,7 @@ int sc_lt_attacker(const sc_lt_opts_t *o, int fd, sc_lt_progress_t *prog, uint64
     char *big = NULL;
     if (o->oversized_rate) {
         big = sc_malloc(70000);
-        int n = snprintf(big, 70000, "GET %s HTTP/1.1\r\nHost: x\r\nX-Big: ", o->api_path);
+        int n = snprintf(big, 70000, "GET %s HTTP/1.1\r\nHost: x\r\nX-Big: ", o->api_path[0] ? o->api_path : "/");
         memset(big + n, 'a', 65536);
         memcpy(big + n + 65536, "\r\n\r\n", 4);
     }
@@ -581,8 +590,11 @@ int sc_lt_attacker(const sc_lt_opts_t *o, int fd, sc_lt_progress_t *prog, uint64
             }
             if (a->busy)
                 continue;
-            char req[400];
-            int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", o->api_path, o->host);
+            char req[400], path[96];
+            if (o->nspaces > 0) /* many Spaces: any of them, as visitors of a directory would */
+                snprintf(path, sizeof path, "/api/spaces/%s", o->spaces[rand() % o->nspaces].id);
+            int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n",
+                             o->nspaces > 0 ? path : o->api_path, o->host);
             size_t w = 0;
             if (a->ssl ? SSL_write_ex(a->ssl, req, (size_t)n, &w) == 1 : send(a->fd, req, (size_t)n, MSG_NOSIGNAL) == n) {
                 a->busy = 1;

@@ -12,6 +12,7 @@
  * offered again, so the connection is marked tr_busy and nothing skips it forward meanwhile. */
 #include "spacecast/conn.h"
 #include "spacecast/common.h"
+#include "spacecast/join.h"
 #include "spacecast/config.h"
 #include "spacecast/metrics.h"
 #include "spacecast/server.h"
@@ -212,7 +213,7 @@ static int wait_timer(sc_conn_t *c)
         return hs_timeout(c);
     }
     sc_timerwheel_t *tw = sc_loop_timers(c->io.loop);
-    if (sc_server_join_admit() != 0) {
+    if (sc_join_admit() != 0) {
         sc_timer_arm(tw, &c->timer, sc_loop_now(c->io.loop), SC_MIN(left, SC_TLS_ADMIT_RETRY_MS));
         return 1;
     }

@@ -6,6 +6,7 @@
 #include "spacecast/addr.h"
 #include "spacecast/common.h"
 #include "spacecast/config.h"
+#include "spacecast/join.h"
 #include "spacecast/log.h"
 #include "spacecast/metrics.h"
 #include "spacecast/tls.h"
@@ -31,12 +32,9 @@ static struct {
     /* admission */
     atomic_int open_conns;
     _Atomic uint16_t *per_ip;        /* connection counts by hash of address */
-    pthread_mutex_t join_mu;         /* the join bucket */
-    double join_tokens;
-    uint64_t join_refill_ms;
     int spare_fd;                    /* kept open so EMFILE can still be answered */
     sc_tls_server_t *tls;            /* the caller's (serve.c); NULL: no HTTPS */
-} sc_srv = { .join_mu = PTHREAD_MUTEX_INITIALIZER, .spare_fd = -1 };
+} sc_srv = { .spare_fd = -1 };
 
 /* --- listening sockets ---------------------------------------------------------------- */
 
@@ -70,24 +68,6 @@ static uint32_t ip_hash(const struct sockaddr_in6 *a)
     for (int i = 0; i < 16; i++)
         h = (h ^ a->sin6_addr.s6_addr[i]) * 16777619u;
     return h & (SC_PER_IP_SLOTS - 1);
-}
-
-int sc_server_join_admit(void)
-{
-    const sc_config_t *cfg = sc_config();
-    int wait = 0;
-    pthread_mutex_lock(&sc_srv.join_mu);
-    uint64_t now = sc_now_ms();
-    sc_srv.join_tokens += (double)(now - sc_srv.join_refill_ms) * cfg->join_rate / 1000.0;
-    if (sc_srv.join_tokens > cfg->join_burst)
-        sc_srv.join_tokens = cfg->join_burst;
-    sc_srv.join_refill_ms = now;
-    if (sc_srv.join_tokens >= 1.0)
-        sc_srv.join_tokens -= 1.0;
-    else
-        wait = 1 + (int)((1.0 - sc_srv.join_tokens) / cfg->join_rate);
-    pthread_mutex_unlock(&sc_srv.join_mu);
-    return wait;
 }
 
 /* A fast, honest refusal: one write, then a close that lets the client read it (conn.c
@@ -183,7 +163,7 @@ static void on_accept(sc_io_t *io, uint32_t events)
         if (l->tls) {
             /* a handshake costs what a join does, and a storm of joins is a storm of them: on the
              * public port each takes a join token first (the join then takes no second one) */
-            int admitted = l->api_port || sc_server_join_admit() == 0;
+            int admitted = l->api_port || sc_join_admit() == 0;
             c->join_paid = (uint8_t)(admitted && !l->api_port);
             if (sc_conn_tls_accept(c, admitted) != SC_OK)
                 continue; /* waiting for a token (its timer asks again), or closed */
@@ -299,8 +279,7 @@ int sc_server_fd_limit(int want)
 int sc_server_init(const sc_proto_t *proto, sc_tls_server_t *tls, const char *https_base)
 {
     const sc_config_t *cfg = sc_config();
-    sc_srv.join_tokens = cfg->join_burst;
-    sc_srv.join_refill_ms = sc_now_ms();
+    sc_join_init(cfg->join_burst);
     sc_srv.per_ip = sc_calloc(SC_PER_IP_SLOTS, sizeof *sc_srv.per_ip);
     sc_srv.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     sc_srv.nworkers = worker_count(cfg);

@@ -124,17 +124,16 @@ export function rawListener(port, id) {
   });
 }
 
-/** Debian's Chromium; `micWav` becomes its (only) microphone. extraArgs and env (e.g. a HOME
- *  with its own NSS certificate store) are added for the TLS tests. */
-export function launch(micWav, extraArgs = [], env = undefined) {
+/** Debian's Chromium; `micWav` becomes its (only) microphone; `extra` more flags; `env` its
+ *  environment (the TLS test gives one a HOME with an NSS store that trusts the test CA). */
+export function launch(micWav, extra = [], env = undefined) {
   return chromium.launch({
     executablePath: CHROMIUM,
     env,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
       "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
       `--use-file-for-fake-audio-capture=${micWav}`, "--autoplay-policy=no-user-gesture-required",
-      "--allow-loopback-in-peer-connection", /* WebRTC to the server on 127.0.0.1 */
-      ...extraArgs],
+      "--allow-loopback-in-peer-connection", ...extra], /* WebRTC to the server on 127.0.0.1 */
   });
 }
 
