@@ -52,6 +52,9 @@ def make_speech(kind, seconds, path):
     import wave
     if kind == "asterisk":
         files = sorted(f for f in os.listdir(ASTERISK) if f.endswith(".g722"))
+        # a fixed shuffle: prompts that share words ("agent-...") would sit side by side, and a
+        # lag tracker could take one for the other
+        random.Random(17).shuffle(files)
         parts, total = [], 0
         gap = b"\0\0" * 4800
         for name in files:
@@ -81,8 +84,9 @@ def make_speech(kind, seconds, path):
     return path
 
 
-def decode_f32(src, dst, extra=()):
-    """Any audio file -> raw float32 mono 48 kHz (overshoot above full scale kept)."""
+def decode_f32(src, dst, extra=("-c:a", "libopus")):
+    """An Opus file -> raw float32 mono 48 kHz (overshoot above full scale kept), decoded by
+    libopus as browsers do (ffmpeg's own Opus decoder conceals losses less well)."""
     _ffmpeg(*extra, "-i", src, "-f", "f32le", "-ac", "1", "-ar", "48000", dst)
     return measure.read_f32(dst)
 

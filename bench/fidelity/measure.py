@@ -183,6 +183,7 @@ def track_lag(ref, out, rate=RATE):
     lag = int(round(global_offset(ref, out, rate) * TRACK_RATE))
     mask = speech_mask(r, TRACK_RATE, HOP / TRACK_RATE)
     res = []
+    misses, pending = 0, None
     span = SEARCH_BACK + SEARCH_FWD + WIN
     for k, start in enumerate(range(0, len(r) - WIN, HOP)):
         if k >= len(mask) or not mask[k]:
@@ -199,19 +200,33 @@ def track_lag(ref, out, rate=RATE):
         csum = np.concatenate([[0.0], np.cumsum(ctx ** 2)])
         energy = csum[WIN:WIN + len(c)] - csum[:len(c)]
         nc = c / (np.sqrt(energy * np.sum(seg ** 2)) + 1e-12)
-        best = int(np.argmax(nc))
-        # speech repeats itself (syllables, pitch periods): a match near the lag so far wins
-        # over a slightly better one far away
+        # speech repeats itself (syllables, pitch periods, whole phrases): follow the lag so far
+        # (the same lag, else a small edit); a jump (a stall's insertion, a long deletion) is
+        # taken only when nothing near matches for a while and two windows agree on the jump
         near = SEARCH_BACK
-        for reach, keep in ((STAY, 0.9), (NEAR, 0.95)):
+        local = None
+        for reach in ((STAY, NEAR) if res else ()):  # the first window: the best anywhere
             a, b = max(0, near - reach), min(len(nc), near + reach + 1)
-            local = a + int(np.argmax(nc[a:b]))
-            if nc[local] >= keep * nc[best]:
-                best = local
+            cand = a + int(np.argmax(nc[a:b]))
+            if nc[cand] > 0.7:
+                local = cand
                 break
-        if nc[best] > 0.7:
-            lag = lo + best - start
+        if local is not None:
+            lag = lo + local - start
+            misses, pending = 0, None
+            res.append((start / TRACK_RATE, lag * rate // TRACK_RATE, float(nc[local])))
+            continue
+        misses += 1
+        best = int(np.argmax(nc))
+        if nc[best] < 0.8:
+            continue
+        jump = lo + best - start
+        if (not res or misses >= 3) and pending is not None and abs(jump - pending) <= STAY * 4:
+            lag = jump
+            misses, pending = 0, None
             res.append((start / TRACK_RATE, lag * rate // TRACK_RATE, float(nc[best])))
+        else:
+            pending = jump
     return res
 
 
