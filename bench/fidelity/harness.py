@@ -12,6 +12,7 @@ import select
 import socket
 import subprocess
 import sys
+import shutil
 import tempfile
 import threading
 import time
@@ -263,13 +264,15 @@ class TcpRelay(threading.Thread):
 
 # --- a case ------------------------------------------------------------------------------
 
-def run_case(ref_wav, sender="tcp", imp=None, tmp=None, settle=2.0, server_flags=()):
+def run_case(ref_wav, sender="tcp", imp=None, tmp=None, settle=None, server_flags=()):
     """Publish ref_wav as one speaker of a recorded Space through the impairment; returns the
     decoded recording (float32 mono 48 kHz) and the server's log. sender: tcp (spacecast speak,
     Icecast PUT), whip (spacecast speak --whip), ffmpeg-readme (the README's command, 20 ms
     pages), ffmpeg-default (ffmpeg's 1 s pages)."""
     tmp = tmp or tempfile.mkdtemp(prefix="sc-fid-")
     imp = imp or Impairment()
+    if settle is None:  # the speaker's buffer plays out before the Space ends: ffmpeg's 1 s pages hold 2 s
+        settle = 4.0 if sender == "ffmpeg-default" else 2.0
     port = sclib.free_port()
     relay = None
     flags = list(server_flags)

@@ -149,11 +149,11 @@ def _env_db(x, rate, hop_s=0.01):
     return 10 * np.log10((f ** 2).mean(axis=1) + 1e-12)
 
 
-def speech_mask(x, rate, hop_s=0.01):
-    """10 ms windows holding speech: within 35 dB of the loud part, a 100 ms hangover."""
+def speech_mask(x, rate, hop_s=0.01, hang_s=0.1):
+    """10 ms windows holding speech: within 35 dB of the loud part, held hang_s after."""
     e = _env_db(x, rate, hop_s)
     act = e > np.percentile(e, 95) - 35
-    k = int(0.1 / hop_s)
+    k = max(1, int(hang_s / hop_s))
     out = act.copy()
     for i in np.nonzero(act)[0]:
         out[i:i + k] = True
@@ -232,8 +232,9 @@ def track_lag(ref, out, rate=RATE):
 
 def lag_events(track, ref, rate=RATE, step_ms=4.0):
     """Insertions (lag grew) and deletions (lag shrank) between consecutive tracked windows,
-    each marked as inside speech (no pause of 100 ms between the two windows) or in a pause."""
-    mask = speech_mask(ref, rate)
+    each marked as inside speech (sound all the way between the two windows) or in a pause
+    (a gap of 20 ms or more between words: shortening a pause deletes no speech)."""
+    mask = speech_mask(ref, rate, hang_s=0.02)
     ev = []
     # a median over 5 windows keeps a single wrong match from counting twice
     lags = np.array([t[1] for t in track], dtype=float)

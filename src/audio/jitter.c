@@ -461,6 +461,7 @@ void sc_jitter_delay(sc_jitter_t *j, int64_t now, sc_jitter_delay_t *out)
     pthread_mutex_lock(&j->mu);
     out->target = target_locked(j, now);
     out->depth = j->depth;
+    out->draining = j->draining;
     int64_t lo, hi;
     if (j->state == ST_PLAYING && hist_span(j, now, &lo, &hi))
         out->head_delay = (int)SC_MAX(SC_MIN(now - j->play_media - lo, (int64_t)INT_MAX / 2), (int64_t)INT_MIN / 2);

@@ -26,7 +26,7 @@
 #define FIFO_CAP (FRAME * 3 + SC_TSM_WINDOW + 5760 + FRAME) /* look-ahead for an edit, the longest packet, an insert */
 #define WARM 4                   /* packets replayed into a reset decoder before the one wanted (~16 dB SNR; 2 gave 7) */
 #define XF_LOW 240               /* 5 ms crossfade for cuts and inserts in low-energy audio */
-#define VOICED_EXCESS (3 * FRAME) /* voiced speech is sped up only when this far (60 ms) behind */
+#define VOICED_EXCESS (5 * FRAME) /* voiced speech is sped up only when this far (100 ms) behind */
 #define VOICED_EVERY 10          /* ticks between voiced edits: a period per 200 ms, a few percent */
 #define LOW_DB (-55.0f)          /* always low energy below this */
 #define LOUD_DB (-40.0f)         /* never low energy above this; active whatever the VAD said */
@@ -396,6 +396,8 @@ void sc_playout_tick(sc_playout_t *p, int64_t now)
     /* below target is the riskier side (the next loss or stall runs dry, FEC comes too late):
      * stretch at half the slack, accelerate only past all of it */
     int op = excess > slack ? OP_ACCEL : excess < -slack / 2 ? OP_STRETCH : OP_NONE;
+    if (d.draining) /* the speaker has left: nothing to wait for, nothing to catch up with */
+        op = OP_NONE;
 
     if (!p->pcm_mode && p->fifo_n == 0) {
         pop(p, now);
