@@ -40,8 +40,8 @@ HEAD = ["STOI", "LSD dB", "delay ms", "inserted ms/min", "deleted ms/min", "spee
 def playout_counters(metrics):
     out = {}
     for k in ("accelerated", "expanded", "concealed", "fec"):
-        m = re.search(r'spacecast_playout_ms_total\{decision="%s"\} (\d+)' % k, metrics)
-        out[k] = int(m.group(1)) if m else 0
+        m = re.search(r'spacecast_playout_seconds_total\{decision="%s"\} ([0-9.]+)' % k, metrics)
+        out[k] = int(round(float(m.group(1)) * 1000)) if m else 0
     for k in ("silent", "forwarded", "mixed"):
         m = re.search(r'spacecast_mix_frames_total\{route="%s"\} (\d+)' % k, metrics)
         out[k] = int(m.group(1)) if m else 0

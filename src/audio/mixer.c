@@ -140,16 +140,16 @@ static void mixer_metrics(sc_metrics_buf_t *b, void *arg)
     (void)arg;
     sc_mixer_totals_t mt;
     sc_mixer_totals(&mt);
-    sc_metrics_printf(b, "# HELP spacecast_playout_ms_total Speakers' playout decisions in audio time: accelerated "
+    /* seconds, Prometheus' base unit (promtool rejects "_ms" in a name) */
+    sc_metrics_printf(b, "# HELP spacecast_playout_seconds_total Speakers' playout decisions in audio time: accelerated "
                          "(removed by time-scale modification), expanded (inserted while late, or stretched), "
                          "concealed (lost, decoder concealment), fec (lost, recovered from in-band FEC).\n"
-                         "# TYPE spacecast_playout_ms_total counter\n"
-                         "spacecast_playout_ms_total{decision=\"accelerated\"} %llu\n"
-                         "spacecast_playout_ms_total{decision=\"expanded\"} %llu\n"
-                         "spacecast_playout_ms_total{decision=\"concealed\"} %llu\n"
-                         "spacecast_playout_ms_total{decision=\"fec\"} %llu\n",
-                      (unsigned long long)mt.accelerated_ms, (unsigned long long)mt.expanded_ms,
-                      (unsigned long long)mt.concealed_ms, (unsigned long long)mt.fec_ms);
+                         "# TYPE spacecast_playout_seconds_total counter\n"
+                         "spacecast_playout_seconds_total{decision=\"accelerated\"} %.3f\n"
+                         "spacecast_playout_seconds_total{decision=\"expanded\"} %.3f\n"
+                         "spacecast_playout_seconds_total{decision=\"concealed\"} %.3f\n"
+                         "spacecast_playout_seconds_total{decision=\"fec\"} %.3f\n",
+                      mt.accelerated_ms / 1000.0, mt.expanded_ms / 1000.0, mt.concealed_ms / 1000.0, mt.fec_ms / 1000.0);
     sc_metrics_printf(b, "# HELP spacecast_mix_frames_total Listener frames by route: silent (a constant packet), "
                          "forwarded (a lone speaker's own packet), mixed (decoded and encoded).\n"
                          "# TYPE spacecast_mix_frames_total counter\n"
@@ -418,9 +418,18 @@ static void free_dead(speaker_t *s)
 
 typedef struct tick_ctx {
     speaker_t *act[SC_MIXER_MAX_SPEAKERS];
-    int muted[SC_MIXER_MAX_SPEAKERS];
+    int muted[SC_MIXER_MAX_SPEAKERS]; /* as they were when the tick began (m->mu) */
     int n;
 } tick_ctx_t;
+
+/* Was s muted when this tick began? (s->muted itself is another thread's under m->mu.) */
+static int tick_muted(const tick_ctx_t *tc, const speaker_t *s)
+{
+    for (int k = 0; k < tc->n; k++)
+        if (tc->act[k] == s)
+            return tc->muted[k];
+    return 1;
+}
 
 /* The voices of frame t-b (every unmuted speaker), summed once per tick on demand. Frames
  * are asked for oldest first, as the playouts' lazy decoders need. */
@@ -460,7 +469,7 @@ static void window(sc_mixer_t *m, tick_ctx_t *tc, int b, int la, speaker_t *minu
         }
         const float *v = voices(m, tc, fb) + (size_t)from * ch;
         const float *own = NULL;
-        if (minus_of && !minus_of->muted && sc_playout_frame(minus_of->po, fb)->kind != SC_PLAYOUT_NONE)
+        if (minus_of && !tick_muted(tc, minus_of) && sc_playout_frame(minus_of->po, fb)->kind != SC_PLAYOUT_NONE)
             own = sc_playout_pcm(minus_of->po, fb) + (size_t)from * ch;
         for (int i = 0; i < cnt * ch; i++)
             dst[i] = v[i] - (own ? own[i] : 0.0f) + (minus_of && bed ? bed[i] : 0.0f);
