@@ -323,6 +323,7 @@ static void update_speaking(sc_space_t *s)
         sc_space_changed(s);
         sc_space_event(s, "speaking", json_pack("{s:o}", "speakers", arr), 0);
     }
+    sc_space_timeline_speaking(s); /* chapters: who was audible when (also after a speaker left) */
 }
 
 static void tick_all(void)

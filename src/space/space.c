@@ -8,6 +8,7 @@
 #include "spacecast/log.h"
 #include "spacecast/metrics.h"
 #include "spacecast/store.h"
+#include "space-int.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -84,6 +85,19 @@ static int store_put(const char *what, sc_space_t *s, const void *row,
     return rc;
 }
 
+int sc_space__with_store(const char *what, sc_space_t *s, const void *arg, int (*fn)(sc_store_t *, const void *))
+{
+    return store_put(what, s, arg, fn);
+}
+
+void *sc_space__read_store(void *(*fn)(sc_store_t *, void *), void *arg)
+{
+    pthread_mutex_lock(&sc_model.store_mu);
+    void *r = sc_model.store ? fn(sc_model.store, arg) : NULL;
+    pthread_mutex_unlock(&sc_model.store_mu);
+    return r;
+}
+
 static int put_space(sc_store_t *st, const void *row) { return sc_store_put_space(st, row); }
 static int put_speaker(sc_store_t *st, const void *row) { return sc_store_put_speaker(st, row); }
 
@@ -101,6 +115,9 @@ static int persist_space(sc_space_t *s)
     row.ended_at = s->ended_at;
     row.record = s->record;
     row.max_listeners = s->max_listeners;
+    snprintf(row.pin_url, sizeof row.pin_url, "%s", s->pin_url);
+    snprintf(row.pin_text, sizeof row.pin_text, "%s", s->pin_text);
+    row.pin_at = s->pin_at;
     s->unsaved = 0; /* a change made while we write sets it again */
     pthread_mutex_unlock(&s->mu);
     row.peak_listeners = atomic_load(&s->peak);
@@ -194,7 +211,14 @@ void sc_space_store_retry(sc_space_t *s)
 /* --- registry ----------------------------------------------------------------------- */
 
 /* The stream hook of a counted listener (src_live): it left. */
-static void live_listener_left(sc_conn_t *c) { sc_space_listener_leave(c->src->owner); }
+static void live_listener_left(sc_conn_t *c)
+{
+    sc_space_t *s = c->src->owner;
+    sc_space_listener_leave(s);
+    sc_stats_t *st = atomic_load(&s->stats);
+    if (st && c->io.loop)
+        sc_stats_listened(st, sc_loop_now(c->io.loop) - c->stream_since_ms);
+}
 
 static sc_space_t *space_alloc(const char *id)
 {
@@ -267,14 +291,15 @@ sc_space_t **sc_spaces_all(size_t *n)
 json_t *sc_space_urls(const sc_space_t *s)
 {
     const char *base = sc_config()->public_url;
-    char page[512], live[512], hls[512], replay[512], events[512];
+    char page[512], live[512], hls[512], replay[512], events[512], chapters[512];
     snprintf(page, sizeof page, "%s/s/%s", base, s->id);
     snprintf(live, sizeof live, "%s/spaces/%s/live.ogg", base, s->id);
     snprintf(hls, sizeof hls, "%s/spaces/%s/hls/live.m3u8", base, s->id);
     snprintf(replay, sizeof replay, "%s/spaces/%s/replay.ogg", base, s->id);
     snprintf(events, sizeof events, "%s/api/spaces/%s/events", base, s->id);
-    return json_pack("{s:s,s:s,s:s,s:s,s:s}", "page", page, "live", live, "hls", hls, "replay", replay, "events",
-                     events);
+    snprintf(chapters, sizeof chapters, "%s/spaces/%s/chapters.json", base, s->id);
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "page", page, "live", live, "hls", hls, "replay", replay, "events",
+                     events, "chapters", chapters);
 }
 
 static json_t *time_or_null(int64_t t) { return t ? json_integer(t) : json_null(); }
@@ -307,6 +332,9 @@ static json_t *space_json_locked(sc_space_t *s)
     json_object_set_new(o, "total_joins", json_integer(atomic_load(&s->total_joins)));
     json_object_set_new(o, "max_listeners", json_integer(s->max_listeners));
     json_object_set_new(o, "record", json_boolean(s->record));
+    json_object_set_new(o, "pin", s->pin_url[0] ? json_pack("{s:s,s:s,s:I}", "url", s->pin_url, "text", s->pin_text,
+                                                            "at", (json_int_t)s->pin_at)
+                                                 : json_null());
     json_object_set_new(o, "urls", sc_space_urls(s));
     return o;
 }
@@ -519,6 +547,8 @@ sc_space_rc_t sc_space_start(sc_space_t *s)
     s->unsaved = 1;
     pthread_mutex_unlock(&s->mu);
     sc_engine_space_started(s);
+    sc_space__timeline_open(s);
+    sc_space_stats(s, 1); /* the audience curve starts with the Space */
     sc_space_changed(s);
     sc_space_event(s, "state", json_pack("{s:s}", "state", "live"), 0);
     sc_log_info("event=space_live space=%s", s->id);
@@ -543,7 +573,10 @@ sc_space_rc_t sc_space_end(sc_space_t *s)
         s->started_at = s->ended_at;
     s->unsaved = 1;
     pthread_mutex_unlock(&s->mu);
+    int64_t at = sc_space__recording_ms(s); /* before the recording closes */
     sc_engine_space_ended(s);
+    sc_space__timeline_close(s, at);
+    sc_space__audience_end(s);
     sc_space_changed(s);
     json_t *urls = sc_space_urls(s);
     sc_space_event(s, "state", json_pack("{s:s,s:O}", "state", "ended", "replay", json_object_get(urls, "replay")), 0);
@@ -752,6 +785,34 @@ sc_space_auth_t sc_space_check_token(sc_space_t *s, const char *tok, sc_role_t m
     return claims->role < min_role ? SC_AUTH_ROLE : SC_AUTH_OK;
 }
 
+/* --- the pinned link ----------------------------------------------------------------- */
+
+sc_space_rc_t sc_space_set_pin(sc_space_t *s, const char *url, const char *text)
+{
+    pthread_mutex_lock(&s->write_mu);
+    pthread_mutex_lock(&s->mu);
+    int same = !strcmp(s->pin_url, url) && !strcmp(s->pin_text, url[0] ? text : "");
+    if (same) { /* pinning again what is pinned (an edge mirroring each second, a retry) */
+        int retry = s->unsaved;
+        pthread_mutex_unlock(&s->mu);
+        if (retry)
+            return settle(s);
+        pthread_mutex_unlock(&s->write_mu);
+        return SC_SPACE_OK;
+    }
+    snprintf(s->pin_url, sizeof s->pin_url, "%s", url);
+    snprintf(s->pin_text, sizeof s->pin_text, "%s", url[0] ? text : "");
+    s->pin_at = url[0] ? sc_wall_s() : 0;
+    s->unsaved = 1;
+    json_t *ev = url[0] ? json_pack("{s:s,s:s,s:I}", "url", s->pin_url, "text", s->pin_text, "at", (json_int_t)s->pin_at)
+                        : json_null();
+    pthread_mutex_unlock(&s->mu);
+    sc_space_changed(s);
+    sc_space_event(s, "pin", json_pack("{s:o}", "pin", ev), 0);
+    sc_log_info("event=pin space=%s pinned=%d", s->id, url[0] != 0);
+    return settle(s);
+}
+
 /* --- tally -------------------------------------------------------------------------- */
 
 void sc_space_listener_join(sc_space_t *s)
@@ -784,6 +845,7 @@ void sc_space_tick_second(sc_space_t *s)
     char *txt = dirty ? rebuild_locked(s) : NULL;
     pthread_mutex_unlock(&s->mu);
     free(txt);
+    sc_space__audience_second(s);
     sc_space_event(s, "tally",
                    json_pack("{s:i,s:I,s:I}", "listeners", atomic_load(&s->listeners) + atomic_load(&s->edge_listeners),
                              "peak", (json_int_t)atomic_load(&s->peak), "total_joins",
@@ -813,6 +875,9 @@ static int load_space(void *ctx, const sc_store_space_t *row)
     s->max_listeners = row->max_listeners;
     atomic_store(&s->peak, row->peak_listeners);
     atomic_store(&s->total_joins, row->total_joins);
+    snprintf(s->pin_url, sizeof s->pin_url, "%s", row->pin_url);
+    snprintf(s->pin_text, sizeof s->pin_text, "%s", row->pin_text);
+    s->pin_at = row->pin_at;
     registry_add(s);
     return 0;
 }
@@ -857,6 +922,10 @@ int sc_spaces_load(void)
         if (s->nspeakers == 0)
             add_host(s);
         space_audio_init(s);
+        if (s->state == SC_SPACE_LIVE) { /* restarted while live: the timeline and numbers go on */
+            sc_space__timeline_open(s);
+            sc_space_stats(s, 1);
+        }
         sc_space_changed(s);
     }
     free(all);
