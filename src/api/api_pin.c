@@ -8,12 +8,13 @@
 static void set(sc_req_t *r, sc_space_t *s, const char *url, const char *text, json_t *body)
 {
     sc_space_rc_t rc = sc_space_set_pin(s, url, text);
-    json_decref(body);
+    int pinned = url[0] != 0;
+    json_decref(body); /* url and text point into it */
     if (rc == SC_SPACE_ESTORE) {
         sc_api_not_stored(r, "shown now, but it could not be stored yet: send this again");
         return;
     }
-    if (url[0]) {
+    if (pinned) {
         json_t *d = sc_space_json(s);
         sc_http_respond_json(r, 200, json_pack("{s:O}", "pin", json_object_get(d, "pin")), NULL);
         json_decref(d);
