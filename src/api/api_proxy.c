@@ -248,13 +248,16 @@ static void proxy_metrics(sc_metrics_buf_t *b, void *arg)
     sc_pagecache_stats(px.cache, &bytes, &entries, &hits, &misses);
     sc_metrics_printf(b, "# HELP spacecast_answer_cache_bytes Whole answers kept in memory (clips; an edge's copies of its origin's).\n"
                          "# TYPE spacecast_answer_cache_bytes gauge\nspacecast_answer_cache_bytes %zu\n"
+                         "# HELP spacecast_answer_cache_entries Whole answers kept in memory.\n"
                          "# TYPE spacecast_answer_cache_entries gauge\nspacecast_answer_cache_entries %zu\n"
+                         "# HELP spacecast_answer_cache_lookups_total Lookups of the answer cache, by result.\n"
                          "# TYPE spacecast_answer_cache_lookups_total counter\n"
                          "spacecast_answer_cache_lookups_total{result=\"hit\"} %llu\n"
                          "spacecast_answer_cache_lookups_total{result=\"miss\"} %llu\n",
                       bytes, entries, (unsigned long long)hits, (unsigned long long)misses);
     sc_metrics_printf(b, "# HELP spacecast_edge_origin_requests_total What an edge asked its origin for on its listeners' behalf.\n"
                          "# TYPE spacecast_edge_origin_requests_total counter\nspacecast_edge_origin_requests_total %llu\n"
+                         "# HELP spacecast_edge_origin_errors_total Those the origin did not answer, or answered with a 5xx.\n"
                          "# TYPE spacecast_edge_origin_errors_total counter\nspacecast_edge_origin_errors_total %llu\n",
                       (unsigned long long)atomic_load(&px.origin_requests),
                       (unsigned long long)atomic_load(&px.origin_errors));

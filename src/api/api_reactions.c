@@ -38,6 +38,7 @@ static void reactions_metrics(sc_metrics_buf_t *b, void *arg)
                           (unsigned long long)atomic_load(&rx.accepted[i]));
     sc_metrics_printf(b, "# HELP spacecast_reactions_limited_total Reactions refused (429) by the per-address or per-listener rate.\n"
                          "# TYPE spacecast_reactions_limited_total counter\nspacecast_reactions_limited_total %llu\n"
+                         "# HELP spacecast_reactions_bucket_evictions_total Busy rate-limit buckets given to another client (a table too small for the crowd).\n"
                          "# TYPE spacecast_reactions_bucket_evictions_total counter\n"
                          "spacecast_reactions_bucket_evictions_total %llu\n",
                       (unsigned long long)atomic_load(&rx.limited),
