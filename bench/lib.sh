@@ -43,7 +43,7 @@ start_icecast() {
   chmod o+x "$(dirname "$dir")" # icecast2 drops to nobody and must still reach its log dir
   cat >"$dir/icecast.xml" <<XML
 <icecast>
-  <limits><clients>30000</clients><sources>4</sources><queue-size>524288</queue-size>
+  <limits><clients>${ICECAST_CLIENTS:-30000}</clients><sources>${ICECAST_SOURCES:-4}</sources><queue-size>524288</queue-size>
           <client-timeout>30</client-timeout><header-timeout>15</header-timeout><source-timeout>10</source-timeout></limits>
   <authentication><source-password>benchsource</source-password><admin-user>admin</admin-user>
                   <admin-password>benchadmin</admin-password></authentication>

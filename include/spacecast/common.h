@@ -24,6 +24,9 @@ typedef struct sc_slice {
 
 #define SC_SLICE_LIT(s) ((sc_slice_t){ (s), sizeof(s) - 1 })
 #define SC_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+/* A macro's value as a string literal: SC_STR(6) is "6" (for headers built at compile time). */
+#define SC_STR_(x) #x
+#define SC_STR(x) SC_STR_(x)
 #define SC_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define SC_MAX(a, b) ((a) > (b) ? (a) : (b))
 

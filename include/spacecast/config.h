@@ -18,10 +18,17 @@ typedef struct sc_config {
     char log_level[16];
     char web_root[512];      /* static web app files; default: the source tree's web/ */
     char relay_from[256];    /* origin URL: run as an edge */
+    char relay_ca_file[512]; /* CAs an https origin is verified against; "" = the system's */
     char public_url[256];    /* base URL in API answers; default http://LISTEN */
     int workers;             /* event-loop threads; 0 = one per core */
     int io_uring;            /* batch listener sends with io_uring where the kernel allows */
     int demo;
+    int space_retire_s;      /* an ended Space stays in memory this long, then on disk and in the store only */
+    /* [tls] */
+    char tls_cert[512];      /* PEM: the certificate, then its chain */
+    char tls_key[512];       /* PEM private key */
+    char listen_tls[128];    /* HOST:PORT for HTTPS; "" with a certificate = listen itself is HTTPS */
+    int tls_redirect;        /* the plain port answers 308 to https (but /healthz) */
     /* [rtc] */
     char rtc_listen[128];    /* UDP HOST:PORT of WebRTC media; "" = the listen address, "off" = no WebRTC */
     char rtc_candidate[128]; /* IP:PORT peers are told to send to (NAT, relays); "" = the bound address */

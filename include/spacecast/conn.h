@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "spacecast/loop.h"
 #include "spacecast/page.h"
@@ -77,10 +78,40 @@ typedef struct sc_listener {
     const sc_proto_t *proto;
     int api_port;                          /* the optional API-only port (no listener traffic) */
     void (*on_closed)(struct sc_conn *c);  /* a connection of this listener closed. May be NULL. */
+    struct sc_tls_server *tls;             /* its connections speak TLS (tls.h); NULL: plain */
+    const char *https_base;                /* tls_redirect on this plain port: where to (no '/' at the end) */
 } sc_listener_t;
+
+/** How a connection's bytes meet its socket: plain system calls (sc_transport_plain), or TLS
+ *  (conn_tls.c), which moves a connection through waiting, handshaking and established
+ *  transports. conn.c reads, writes and closes through these and nothing else. */
+typedef struct sc_transport {
+    const char *name;
+    /** Bring the connection to where it can carry bytes (a TLS handshake): SC_OK, SC_AGAIN (it
+     *  set the events it waits for), or SC_ERR (it closed c). NULL: nothing to do. */
+    int (*handshake)(struct sc_conn *c);
+    /** Read: bytes, 0 at the peer's end, or -errno (-EAGAIN: nothing now). */
+    ssize_t (*recv)(struct sc_conn *c, void *buf, size_t len);
+    /** Send from iov (at most one call's worth is taken): bytes, or -errno (-EAGAIN: full). */
+    ssize_t (*sendv)(struct sc_conn *c, const struct iovec *iov, size_t niov);
+    /** Send up to len bytes of fd from *off (advanced): bytes, or -errno. */
+    ssize_t (*sendfile)(struct sc_conn *c, int fd, uint64_t *off, size_t len);
+    /** Bytes received and decrypted but not read yet (epoll cannot see them). NULL: none ever. */
+    size_t (*pending)(struct sc_conn *c);
+    /** The connection's timer fired while this transport is in charge; 1 if it handled it. */
+    int (*on_timer)(struct sc_conn *c);
+    /** Release the transport's state before the socket closes (idempotent). NULL: nothing. */
+    void (*close)(struct sc_conn *c);
+    /** Its sends may go out as plain sendmsg in the io_uring batch (plain, kernel TLS). */
+    int batchable;
+} sc_transport_t;
+
+extern const sc_transport_t sc_transport_plain;
 
 typedef struct sc_conn {
     sc_io_t io;
+    const sc_transport_t *tr;
+    struct ssl_st *ssl;       /* TLS: the connection's SSL (conn_tls.c) */
     struct sc_worker *worker;
     const sc_listener_t *listener;
     const sc_proto_t *proto;  /* the listener's, until an upgrade replaces it */
@@ -89,6 +120,9 @@ typedef struct sc_conn {
     uint8_t state;
     uint8_t closing;      /* close once the output drains */
     uint8_t paused_read;  /* input not watched: backpressure */
+    uint8_t tr_busy;      /* the transport holds part of the next bytes (a TLS record): offer them again */
+    uint8_t tr_reread;    /* a read is queued for bytes the transport holds (sc_loop_defer) */
+    uint8_t join_paid;    /* admission already took this connection's join token (its TLS handshake) */
     uint8_t lingering;    /* last answer sent, write side shut: reading only to drop (conn.c) */
     uint32_t ip_hash;     /* the admitting listener's key (per-address count) */
     uint32_t lingered;    /* bytes dropped while lingering */
@@ -168,6 +202,12 @@ void sc_conn_read_now(sc_conn_t *c);
 void sc_conn_close_all(struct sc_worker *w);
 /** Advance every streaming connection of worker w whose chain has new pages. */
 void sc_conn_pump_streams(struct sc_worker *w);
+/** Make c (just accepted on a TLS listener) speak TLS (conn_tls.c): the handshake starts now if
+ *  admitted, else when the join bucket has a token for it; SC_OK, SC_AGAIN (waiting), SC_ERR
+ *  (closed). The handshake must end within header_timeout_ms of now. */
+int sc_conn_tls_accept(sc_conn_t *c, int admitted);
+/** Register the TLS connections' metrics (who encrypts their sends). */
+void sc_conn_tls_metrics_register(void);
 /** Free what worker w's sweep keeps (io_uring ring, scratch); after its loop stopped. */
 void sc_conn_worker_done(struct sc_worker *w);
 

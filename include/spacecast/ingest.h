@@ -30,12 +30,20 @@ int sc_ingest_push(const sc_ingest_slot_t *slot, int32_t seq, const uint8_t *pkt
 /** Push decoded 48 kHz PCM (sc_ingest_channels() interleaved channels) for a source the server
  *  decodes itself: the speaker is mixed from PCM from now on. */
 int sc_ingest_push_pcm(const sc_ingest_slot_t *slot, const float *pcm, int frames);
+/** Audio a sender may have waiting in the mix, in ms, at least, before it is read no further
+ *  (a source faster than real time is paced by TCP instead of having its excess dropped). */
+#define SC_INGEST_AHEAD_MS 60
+/** Does the speaker's buffer in the mix already hold its playout target (at least
+ *  SC_INGEST_AHEAD_MS) while it plays? Then a sender that can wait (a TCP source) should
+ *  wait: more would only be dropped or sped through. Thread-safe. */
+int sc_ingest_ahead(const sc_ingest_slot_t *slot);
 /** Channels of the Space's mix (what sc_ingest_push_pcm takes). */
 int sc_ingest_channels(const sc_ingest_slot_t *slot);
 /** Is a source connected for this speaker that delivered audio in the last SC_INGEST_BUSY_MS?
  *  (Icecast's "Mountpoint in use": a second source is refused, not swapped in.) */
 int sc_ingest_busy(sc_space_t *s, int index);
-/** The connection ends: if it is still current, the speaker leaves the mix. */
+/** The connection ends: if it is still current, the speaker leaves the mix. The slot's
+ *  reference on the Space (taken by sc_ingest_claim) goes. */
 void sc_ingest_release(sc_ingest_slot_t *slot);
 
 #endif

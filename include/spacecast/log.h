@@ -9,6 +9,8 @@ typedef enum { SC_LOG_DEBUG = 0, SC_LOG_INFO, SC_LOG_WARN, SC_LOG_ERROR, SC_LOG_
 
 /** Set the lowest level printed (default info). */
 void sc_log_set_level(sc_log_level_t lvl);
+/** 1 if lines of level lvl are printed (to skip building an expensive message). */
+int sc_log_enabled(sc_log_level_t lvl);
 /** Parse "debug|info|warn|error"; -1 if unknown. */
 int sc_log_level_parse(const char *s);
 /** Print "ts=... level=L " followed by fmt (already key=value pairs) and a newline, atomically. */

@@ -9,8 +9,10 @@
 
 #include <stddef.h>
 
-/** Start the relay (poller thread; a fetcher thread per relayed live Space). 0 or -1. */
-int sc_relay_start(const char *origin_url);
+/** Start the relay (poller thread; a fetcher thread per relayed live Space) from an http:// or
+ *  https:// origin; an https origin's certificate is verified against ca_file (PEM; NULL or ""
+ *  = the system's CAs) and its name. 0 or -1 (logged). */
+int sc_relay_start(const char *origin_url, const char *ca_file);
 /** Stop and join every relay thread. */
 void sc_relay_stop(void);
 /** A GET of path from the origin (blocking: call it off the workers), with the admin key: its

@@ -9,12 +9,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/types.h>
+
 typedef struct sc_whip_client sc_whip_client_t;
 
-/** Publish to http://host:port/spaces/id/whip as the speaker whose token this is. Returns the
+/** Publish to http://host:port/spaces/id/whip (https:// when tls is a client context, which
+ *  the caller keeps until sc_whip_client_close) as the speaker whose token this is. Returns the
  *  client with media ready to flow, or NULL with a reason in err. */
-sc_whip_client_t *sc_whip_client_open(const char *host, const char *port, const char *id, const char *token,
-                                      char *err, size_t errsz);
+sc_whip_client_t *sc_whip_client_open(const char *host, const char *port, SSL_CTX *tls, const char *id,
+                                      const char *token, char *err, size_t errsz);
 /** Send one Opus packet of `samples` (48 kHz) as the next RTP packet; also answers what came
  *  in meanwhile (RTCP, STUN) and refreshes consent. 0, or -1 if the session is dead. */
 int sc_whip_client_send(sc_whip_client_t *c, const uint8_t *opus, size_t len, int samples);

@@ -23,6 +23,9 @@ typedef struct sc_worker {
     sc_loop_t *loop;
     sc_listener_t listen;      /* public port (SO_REUSEPORT: each worker has its own socket) */
     sc_listener_t api_listen;  /* optional second port */
+    sc_listener_t tls_listen;  /* listen_tls, when HTTPS has a port of its own */
+    struct ssl_ctx_st *tls_ctx; /* this worker's reference on the current TLS context (tls.h) */
+    unsigned tls_gen;          /* the generation it belongs to */
     sc_conn_t *streams;        /* streaming connections (listeners, event streams) */
     sc_conn_t *conns;          /* every connection of this worker */
     size_t nstreams;

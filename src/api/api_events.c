@@ -18,14 +18,14 @@ void sc_api_events(sc_req_t *r)
             return; /* a token that does not hold up is an error, not a silent downgrade */
         host_view = 1;
     }
-    sc_chain_t *chain = host_view ? &s->events_host : &s->events;
     const sc_stream_src_t *src = host_view ? &s->src_events_host : &s->src_events;
     sc_http_respond_head(r, 200, "text/event-stream", -1,
                          "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\nAccess-Control-Allow-Origin: *\r\n");
     if (r->head_only)
         return;
-    sc_page_t *start = sc_chain_start(chain, 0);
-    sc_page_t *snap = sc_space_details_event(s);
+    sc_page_t *snap, *start;
+    sc_space_subscribe(s, host_view, &snap, &start);
     /* the snapshot already says what the newest event said: start after it */
+    sc_space_ref(s); /* the stream's: its on_leave lets go */
     sc_conn_start_stream(r->conn, src, snap, start, start ? start->len : 0);
 }

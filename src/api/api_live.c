@@ -4,8 +4,9 @@
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
+#include "spacecast/join.h"
 #include "spacecast/config.h"
-#include "spacecast/live.h"
+#include "spacecast/room.h"
 #include "spacecast/metrics.h"
 #include "spacecast/ratelimit.h"
 #include "spacecast/server.h"
@@ -104,7 +105,7 @@ void sc_api_live_get(sc_req_t *r)
     if (!s)
         return;
     const sc_config_t *cfg = sc_config();
-    if (s->state == SC_SPACE_ENDED || !s->live) {
+    if (s->state == SC_SPACE_ENDED || !s->room) {
         sc_http_error_retry(r, 409, "ended", "this Space has ended: listen to the replay", 0, alternatives(s, 0));
         return;
     }
@@ -138,7 +139,9 @@ void sc_api_live_get(sc_req_t *r)
         sc_http_respond_head(r, 200, "audio/ogg", -1, "Cache-Control: no-cache, no-store\r\n");
         return;
     }
-    int wait = is_edge ? 0 : sc_server_join_admit();
+    /* a TLS connection paid its join token for its handshake (server.c); one join per handshake */
+    int wait = is_edge || r->conn->join_paid ? 0 : sc_join_admit();
+    r->conn->join_paid = 0;
     if (wait) {
         sc_conn_refused(SC_REFUSE_JOIN_RATE);
         sc_space_refused(s, SC_STATS_BUSY);
@@ -147,11 +150,8 @@ void sc_api_live_get(sc_req_t *r)
         return;
     }
     size_t burst = burst_for(r);
-    pthread_mutex_lock(&s->audio_mu); /* the live stream is replaced only under audio_mu */
-    sc_live_t *live = s->live;
-    sc_page_t *start = live ? sc_live_start(live, burst, s->src_live.max_lag_pages - 1) : NULL;
-    sc_page_t *hdr = start ? sc_live_headers(live) : NULL;
-    pthread_mutex_unlock(&s->audio_mu);
+    sc_page_t *start = sc_room_live_start(s->room, burst, s->src_live.max_lag_pages - 1);
+    sc_page_t *hdr = start ? sc_live_headers(s->room->live) : NULL;
     if (!start) {
         sc_http_error_retry(r, 503, "starting", "the stream is starting", 1, NULL);
         return;
@@ -170,5 +170,6 @@ void sc_api_live_get(sc_req_t *r)
     sc_http_respond_head(r, 200, "audio/ogg", -1,
                          "Cache-Control: no-cache, no-store\r\nAccess-Control-Allow-Origin: *\r\n"
                          "X-Content-Type-Options: nosniff\r\n");
+    sc_space_ref(s); /* the stream's: its on_leave lets go */
     sc_conn_start_stream(r->conn, is_edge ? &s->src_live_edge : &s->src_live, hdr, start, 0);
 }

@@ -14,6 +14,8 @@
 #include <stdio.h>
 
 #define SC_INGEST_IDLE_MS 10000 /* a speaker silent on the wire this long is gone */
+#define SC_SOURCE_SLICE 256     /* body bytes fed between looks at the speaker's buffer in the mix */
+#define SC_SOURCE_PACE_MS 20    /* a source held back is looked at again this often (one mix frame) */
 
 typedef struct sc_source {
     sc_ingest_slot_t slot;
@@ -27,8 +29,10 @@ typedef struct sc_source {
     sc_http_chunked_t chunked;
     int is_chunked;
     uint64_t remaining;  /* Content-Length left, or UINT64_MAX until close */
-    uint64_t packets;
+    uint64_t packets;     /* codec packets: Ogg packets, or MP3/AAC frames decoded */
     int failed;
+    uint32_t pending;     /* body bytes at rbuf[0..pending) not fed yet: the mix has enough */
+    uint64_t rx_ms;       /* when the peer last sent something */
 } sc_source_t;
 
 static int on_packet(void *ctx, const uint8_t *pkt, size_t len, int samples)
@@ -43,6 +47,8 @@ static int on_packet(void *ctx, const uint8_t *pkt, size_t len, int samples)
 static void on_pcm(void *ctx, const float *pcm, int frames)
 {
     sc_source_t *src = ctx;
+    if (!src->ogg)
+        src->packets++; /* a raw stream's frame (Ogg packets are counted as they come out of Ogg) */
     sc_ingest_push_pcm(&src->slot, pcm, frames);
 }
 
@@ -68,43 +74,6 @@ static int on_other(void *ctx, int codec, const uint8_t *pkt, size_t len)
         return -1;
     src->packets++;
     return sc_decoder_packet(src->dec, pkt, len);
-}
-
-/* The media type of a source's Content-Type (parameters aside): the codec it announces,
- * SC_CODEC_NONE for "look at the bytes" (absent, generic, Ogg: the Ogg reader tells which
- * codec), or -1 for one we cannot take (refused before 100 Continue / 200). */
-static int declared_codec(const sc_slice_t *ct)
-{
-    if (!ct)
-        return SC_CODEC_NONE;
-    sc_slice_t t = *ct;
-    const char *semi = memchr(t.base, ';', t.len);
-    size_t n = semi ? (size_t)(semi - t.base) : t.len;
-    while (n && (t.base[n - 1] == ' ' || t.base[n - 1] == '\t'))
-        n--;
-    sc_slice_t type = sc_slice(t.base, n);
-    static const struct { const char *type; int codec; } known[] = {
-        { "audio/ogg", SC_CODEC_NONE },   { "application/ogg", SC_CODEC_NONE }, { "audio/opus", SC_CODEC_NONE },
-        { "audio/vorbis", SC_CODEC_NONE }, { "audio/x-ogg", SC_CODEC_NONE },   { "audio/webm", -1 },
-        { "application/octet-stream", SC_CODEC_NONE },
-        { "audio/mpeg", SC_CODEC_MP3 },    { "audio/mp3", SC_CODEC_MP3 },      { "audio/mpeg3", SC_CODEC_MP3 },
-        { "audio/x-mpeg", SC_CODEC_MP3 },  { "audio/aac", SC_CODEC_AAC },      { "audio/aacp", SC_CODEC_AAC },
-        { "audio/x-aac", SC_CODEC_AAC },   { "audio/x-hx-aac-adts", SC_CODEC_AAC },
-    };
-    for (size_t i = 0; i < SC_ARRAY_LEN(known); i++) {
-        if (!sc_slice_eq_nocase(type, known[i].type))
-            continue;
-        /* "audio/ogg; codecs=speex": a codec named that we do not decode is refused at once */
-        if (semi && known[i].codec == SC_CODEC_NONE) {
-            sc_slice_t params = sc_slice(semi, t.len - n);
-            const char *cs = memmem(params.base, params.len, "codecs=", 7);
-            if (cs && !memmem(params.base, params.len, "opus", 4) && !memmem(params.base, params.len, "vorbis", 6) &&
-                !memmem(params.base, params.len, "flac", 4))
-                return -1;
-        }
-        return known[i].codec;
-    }
-    return -1;
 }
 
 static void source_fail(sc_conn_t *c, int status, const char *code, const char *msg)
@@ -161,6 +130,53 @@ static const char *feed(sc_source_t *src, const uint8_t *p, size_t len)
     return sc_decoder_feed(src->dec, p, len) < 0 ? sc_decoder_error(src->dec) : NULL;
 }
 
+/* Feed the body bytes waiting at rbuf[0..pending) while the speaker's buffer in the mix has
+ * room: a source faster than real time (ffmpeg without -re, a bot uploading a file) is then
+ * played in full at real time, held back by TCP, instead of having nearly all of it dropped.
+ * 0, or -1 when the source was refused (answered). */
+static int feed_paced(sc_conn_t *c)
+{
+    sc_source_t *src = c->ctx;
+    size_t off = 0;
+    while (off < src->pending && !sc_ingest_ahead(&src->slot)) {
+        size_t k = SC_MIN((size_t)SC_SOURCE_SLICE, src->pending - off);
+        const char *why = feed(src, (const uint8_t *)c->rbuf + off, k);
+        off += k;
+        if (why) {
+            src->pending = 0;
+            c->rlen = 0;
+            source_fail(c, 415, "unsupported_media", why);
+            return -1;
+        }
+    }
+    sc_conn_consume(c, off);
+    src->pending -= (uint32_t)off;
+    return 0;
+}
+
+/* After feeding: wait for the mix (reading nothing) or for the peer; answer a finished body. */
+static void source_next(sc_conn_t *c)
+{
+    sc_source_t *src = c->ctx;
+    uint64_t now = sc_loop_now(c->io.loop);
+    if (src->pending) {
+        sc_conn_pause_read(c, 1);
+        sc_timer_arm(sc_loop_timers(c->io.loop), &c->timer, now, SC_SOURCE_PACE_MS);
+        return;
+    }
+    if ((src->is_chunked && sc_http_chunked_done(&src->chunked)) || src->remaining == 0) {
+        char ok[96];
+        int n = snprintf(ok, sizeof ok, "%s 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                         sc_http_version(c));
+        c->closing = 1;
+        sc_conn_write(c, ok, (size_t)n);
+        return;
+    }
+    sc_conn_pause_read(c, 0);
+    uint64_t quiet = now - src->rx_ms;
+    sc_timer_arm(sc_loop_timers(c->io.loop), &c->timer, now, quiet < SC_INGEST_IDLE_MS ? SC_INGEST_IDLE_MS - quiet : 0);
+}
+
 static int source_on_data(sc_conn_t *c)
 {
     sc_source_t *src = c->ctx;
@@ -172,33 +188,41 @@ static int source_on_data(sc_conn_t *c)
         sc_log_info("event=source_replaced space=%s speaker=%d", src->slot.space->id, src->slot.index);
         return SC_ERR; /* a newer connection took over, or the speaker was removed */
     }
-    sc_timer_arm(sc_loop_timers(c->io.loop), &c->timer, sc_loop_now(c->io.loop), SC_INGEST_IDLE_MS);
-    size_t len = c->rlen;
+    src->rx_ms = sc_loop_now(c->io.loop);
+    /* what arrived since: rbuf[pending..rlen), decoded in place right behind what waits */
+    size_t len = c->rlen - src->pending;
     if (src->is_chunked) {
-        ssize_t r = sc_http_decode_chunked(&src->chunked, c->rbuf, &len);
+        ssize_t r = sc_http_decode_chunked(&src->chunked, c->rbuf + src->pending, &len);
         if (r == -1) {
             source_fail(c, 400, "malformed", "bad chunked encoding");
             return SC_OK;
         }
     } else if (src->remaining != UINT64_MAX) {
         if (len > src->remaining)
-            len = (size_t)src->remaining;
+            len = (size_t)src->remaining; /* anything after a sized body is not ours to play */
         src->remaining -= len;
     }
-    const char *why = feed(src, (const uint8_t *)c->rbuf, len);
-    c->rlen = 0;
-    if (why) {
-        source_fail(c, 415, "unsupported_media", why);
-        return SC_OK;
-    }
-    if ((src->is_chunked && sc_http_chunked_done(&src->chunked)) || src->remaining == 0) {
-        char ok[96];
-        int n = snprintf(ok, sizeof ok, "%s 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-                         sc_http_version(c));
-        c->closing = 1;
-        sc_conn_write(c, ok, (size_t)n);
-    }
+    src->pending += (uint32_t)len;
+    c->rlen = src->pending;
+    if (feed_paced(c) == 0)
+        source_next(c);
     return SC_OK;
+}
+
+/* The connection's timer: a held-back source's next look at the mix, or the idle cut. */
+static void source_on_timeout(sc_conn_t *c)
+{
+    sc_source_t *src = c->ctx;
+    if (src->failed || !sc_ingest_current(&src->slot)) {
+        sc_conn_close(c, "upgraded_timeout");
+        return;
+    }
+    if (!src->pending && sc_loop_now(c->io.loop) - src->rx_ms >= SC_INGEST_IDLE_MS) {
+        sc_conn_close(c, "upgraded_timeout"); /* a speaker silent on the wire is gone */
+        return;
+    }
+    if (feed_paced(c) == 0)
+        source_next(c);
 }
 
 static void source_on_close(sc_conn_t *c)
@@ -214,7 +238,7 @@ static void source_on_close(sc_conn_t *c)
 }
 
 static const sc_proto_t sc_source_proto = { .name = "icecast-source", .on_data = source_on_data,
-                                            .on_close = source_on_close };
+                                            .on_timeout = source_on_timeout, .on_close = source_on_close };
 
 void sc_api_source_put(sc_req_t *r)
 {
@@ -239,7 +263,7 @@ void sc_api_source_put(sc_req_t *r)
         sc_http_error(r, 409, "ended", "this Space has ended");
         return;
     }
-    int declared = declared_codec(sc_http_find_header(r->http, "Content-Type"));
+    int declared = sc_api_source_codec(sc_http_find_header(r->http, "Content-Type"));
     if (declared < 0) {
         sc_http_error(r, 415, "unsupported_media",
                       "send Ogg (Opus, Vorbis, FLAC: audio/ogg), MP3 (audio/mpeg) or AAC (audio/aac, ADTS)");
@@ -287,6 +311,8 @@ void sc_api_source_put(sc_req_t *r)
         static const char ok[] = "HTTP/1.0 200 OK\r\n\r\n"; /* legacy Icecast clients wait for this */
         sc_conn_write(c, ok, sizeof ok - 1);
     }
-    if (c->io.loop)
-        sc_timer_arm(sc_loop_timers(c->io.loop), &c->timer, sc_loop_now(c->io.loop), SC_INGEST_IDLE_MS);
+    if (c->io.loop && !sc_timer_armed(&c->timer)) {
+        src->rx_ms = sc_loop_now(c->io.loop);
+        sc_timer_arm(sc_loop_timers(c->io.loop), &c->timer, src->rx_ms, SC_INGEST_IDLE_MS);
+    }
 }

@@ -29,6 +29,12 @@
 #define KEEP 10         /* segments kept in memory per rendition: 20 s behind the edge */
 #define LIST 6          /* segments listed in a live playlist: 12 s */
 #define PART_LIST 2     /* complete segments whose parts are still listed (LL-HLS) */
+/* Complete segments whose parts are still served: a playlist that listed them may be served
+ * by a cache for SC_HLS_BLOCKED_MAX_AGE_S more (three segments), and its player may take one
+ * more to ask. A part a cached playlist names must never be a 404 (a cache does not keep a
+ * 404, so every player behind it would bring that request back to the origin). */
+#define PART_KEEP (PART_LIST + SC_HLS_BLOCKED_MAX_AGE_S * SC_HLS_RATE / SC_HLS_SEGMENT_SAMPLES + 1)
+_Static_assert(PART_KEEP + 1 < KEEP, "a segment whose parts are served is still in memory");
 #define QUEUE_MAX 250   /* packets (5 s) waiting for the HLS thread before new ones are dropped */
 #define MAX_FRAMES 96   /* frames per part: 10 normally; 80 if a sender used 2.5 ms Opus frames */
 #define PKT_MAX 1500
@@ -81,6 +87,8 @@ typedef struct rend {
 
 struct sc_hls {
     struct sc_hls *next; /* g.active */
+    int in_active;       /* on g.active (g.mu): only the HLS thread takes it off */
+    int free_req;        /* sc_hls_free was called while on g.active (g.mu): the HLS thread frees */
     char id[64];
     char dir[600];
     uint64_t msn0;
@@ -258,9 +266,12 @@ int sc_hls_find(sc_hls_t *h, const char *name, sc_page_t **page, sc_hls_wait_t *
             seg_t *s = slot(r, msn);
             if (s->msn == msn)
                 *page = sc_page_ref(part < 0 ? s->page : part < s->nparts ? s->parts[part].page : NULL);
-            /* the next part or segment due is worth waiting for (LL-HLS preload hints) */
-            if (!*page && !h->finished && r->enabled &&
-                (msn == r->cur_msn || (msn == r->cur_msn + 1 && part == 0))) {
+            /* Anything of the segment being built or the next one is worth waiting for: the
+             * preload hint's part, and whatever a player a little ahead of our clock asks. A
+             * 404 for it would not be cached, so every player behind an edge cache would
+             * bring the same request back (RFC 8216bis holds blocking requests up to two
+             * segments ahead likewise); further ahead is no player's. */
+            if (!*page && !h->finished && r->enabled && msn >= r->cur_msn && msn <= r->cur_msn + 1) {
                 w->rend = k;
                 w->msn = msn;
                 w->part = part;
@@ -427,9 +438,9 @@ static void seg_complete(sc_hls_t *h, rend_t *r, seg_t *s)
     pthread_mutex_lock(&h->mu);
     s->page = page;
     r->cur_msn = s->msn + 1;
-    /* parts of older segments are no longer listed: keep only the whole segment */
-    seg_t *old = slot(r, s->msn - PART_LIST - 1);
-    if (s->msn >= h->msn0 + PART_LIST + 1 && old->msn == s->msn - PART_LIST - 1) {
+    /* parts no playlist a cache may still hold names: keep only the whole segment */
+    seg_t *old = slot(r, s->msn - PART_KEEP - 1);
+    if (s->msn >= h->msn0 + PART_KEEP + 1 && old->msn == s->msn - PART_KEEP - 1) {
         for (int k = 0; k < old->nparts; k++) {
             sc_page_unref(old->parts[k].page);
             old->parts[k].page = NULL;
@@ -648,6 +659,21 @@ static void retire(sc_hls_t *h)
     pthread_mutex_unlock(&h->mu);
 }
 
+/* The handle's own memory; nobody else holds it any more (sc_hls_free). */
+static void hls_destroy(sc_hls_t *h)
+{
+    retire(h);
+    codecs_free(h);
+    for (qpkt_t *q = h->qhead, *nq; q; q = nq) {
+        nq = q->next;
+        free(q);
+    }
+    if (h->index_fd >= 0)
+        close(h->index_fd);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
+
 static void *hls_main(void *arg)
 {
     (void)arg;
@@ -692,9 +718,13 @@ static void *hls_main(void *arg)
         pthread_mutex_lock(&g.mu);
         for (sc_hls_t **pp = &g.active; *pp;) {
             sc_hls_t *h = *pp;
-            if (h->finished && now >= h->retire_ms) {
+            if (h->finished && (now >= h->retire_ms || h->free_req)) {
                 *pp = h->next;
-                retire(h);
+                h->in_active = 0;
+                if (h->free_req)
+                    hls_destroy(h); /* its owner let go while we still had it */
+                else
+                    retire(h);
             } else {
                 pp = &h->next;
             }
@@ -727,7 +757,7 @@ static void hls_init_once(void)
     pthread_cond_init(&g.cond, &ca);
     pthread_condattr_destroy(&ca);
     av_log_set_level(AV_LOG_ERROR);
-    /* one thread for every Space, for the life of the process: Spaces (and their HLS) are never freed */
+    /* one thread for every Space, for the life of the process */
     if (pthread_create(&g.thread, NULL, hls_main, NULL) == 0)
         pthread_detach(g.thread);
     else
@@ -784,8 +814,25 @@ sc_hls_t *sc_hls_new(const char *space_id, const char *data_dir, uint16_t preski
     pthread_mutex_lock(&g.mu);
     h->next = g.active;
     g.active = h;
+    h->in_active = 1;
     pthread_mutex_unlock(&g.mu);
     return h;
+}
+
+void sc_hls_free(sc_hls_t *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&g.mu);
+    int active = h->in_active;
+    if (active) { /* the HLS thread may be working on it: it ends it, then frees it */
+        h->free_req = 1;
+        h->end_req = 1;
+        pthread_cond_signal(&g.cond);
+    }
+    pthread_mutex_unlock(&g.mu);
+    if (!active)
+        hls_destroy(h);
 }
 
 void sc_hls_push(sc_hls_t *h, const uint8_t *pkt, size_t len)

@@ -1,6 +1,7 @@
 /* loadtest.c — `spacecast loadtest URL [options]`: the operator's load tester (in the manner
- * of redis-benchmark): options, fork the listener processes and the attacker, a progress line
- * each second, then one key=value summary and a verdict against the thresholds given. */
+ * of redis-benchmark): options, the many-Spaces setup (loadtest_setup.c), fork the listener
+ * processes, the attacker and the speakers, a progress line each second, then one key=value
+ * summary and a verdict against the thresholds given. */
 #include "spacecast/cmd.h"
 #include "spacecast/common.h"
 #include "spacecast/loadtest.h"
@@ -27,7 +28,7 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: spacecast loadtest URL [options]\n\n"
-            "URL is a Space (http://HOST:PORT/spaces/ID) or its stream (.../spaces/ID/live.ogg).\n"
+            "URL is a Space (http(s)://HOST:PORT/spaces/ID) or its stream (.../spaces/ID/live.ogg).\n"
             "Only loopback targets unless --allow-host names the address. Every run ends by itself.\n\n"
             "  --listeners N          listeners to run (default 100)\n"
             "  --procs P              processes (default: one per 18,000 listeners)\n"
@@ -46,7 +47,31 @@ static void usage(FILE *out)
             "  --oversized R          R requests/s with a 64 KB header\n"
             "  --hammer R             GET /api/spaces/ID at R requests/s (reports details latency)\n"
             "  --allow-host ADDR      permit this non-loopback target address\n"
+            "TLS (an https URL, or --tls with an http one): every listener's handshake is timed\n"
+            "  --tls                  speak TLS to the URL's port\n"
+            "  --tls-resume           returning listeners: each process makes one full handshake, every\n"
+            "                         listener then resumes its session (tickets)\n"
+            "  --ca-file PEM          verify the server against these CAs (default: the system's)\n"
+            "  --insecure             do not verify the server's certificate (peers with their own)\n"
             "  --quiet                no progress line\n"
+            "many Spaces (URL is the server, http://HOST:PORT):\n"
+            "  --spaces N             create N Spaces (needs --admin-key), started unless --scheduled;\n"
+            "                         listener i listens to Space i %% N, --hammer asks for random ones\n"
+            "  --admin-key KEY        the server's admin key (creates the Spaces)\n"
+            "  --scheduled            leave them scheduled (a day ahead), no speakers\n"
+            "  --speakers K           K speakers per Space, each an Opus tone (440, 660 ... Hz) over the\n"
+            "                         Icecast ingest, all from one process\n"
+            "  --listeners-per-space L  L listeners per Space (sets --listeners)\n"
+            "  --hls-per-space H      H HLS players per Space (playlist every 2 s, newest segment)\n"
+            "  --page-ms MS           speakers' Ogg page duration (default 100)\n"
+            "  --settle-ms MS         listeners start this long after the speakers (default 2000)\n"
+            "  --no-record            create them with \"record\": false\n"
+            "  --create-rate R        at most R creations per second (default: as fast as answered)\n"
+            "  --api-conns C          API connections for the setup (default 8)\n"
+            "  --ids-out FILE         write \"ID HOST_TOKEN SPEAKER_TOKEN...\" per Space\n"
+            "  --ids FILE             use the Spaces of such a file instead of creating any\n"
+            "  --icecast PASSWORD     an icecast2 server instead: Space i is the mount /lt<PID>x<i>.ogg, its one\n"
+            "                         speaker the mount's source (user source, this password)\n"
             "thresholds (exit 1 when not met):\n"
             "  --max-stalls N (default 0)  --max-join-p99-ms MS  --min-joined N\n"
             "  --max-details-p99-ms MS     --max-byte-spread PCT\n");
@@ -75,9 +100,14 @@ static float pct(const float *v, size_t n, double p)
 /* http://HOST:PORT/spaces/ID[/live.ogg] → target, paths. */
 static int parse_url(const char *url, const char *allow, sc_lt_opts_t *o)
 {
-    if (strncmp(url, "http://", 7) != 0)
+    int https = !strncmp(url, "https://", 8);
+    if (strncmp(url, "http://", 7) != 0 && !https)
         return -1;
-    const char *p = url + 7, *slash = strchr(p, '/');
+    if (https)
+        o->tls = 1;
+    const char *p = url + (https ? 8 : 7), *slash = strchr(p, '/');
+    if (!slash && o->nspaces > 0) /* many Spaces: the server alone will do */
+        slash = p + strlen(p);
     if (!slash)
         return -1;
     char hostport[128];
@@ -87,7 +117,7 @@ static int parse_url(const char *url, const char *allow, sc_lt_opts_t *o)
     memcpy(hostport, p, hl);
     hostport[hl] = '\0';
     char *colon = strrchr(hostport, ':');
-    int port = 80;
+    int port = https ? 443 : 80;
     if (colon) {
         *colon = '\0';
         port = atoi(colon + 1);
@@ -105,6 +135,10 @@ static int parse_url(const char *url, const char *allow, sc_lt_opts_t *o)
     const char *sp = strstr(slash, "/spaces/");
     if (!sp)
         sp = strstr(slash, "/s/");
+    if (!sp && o->nspaces > 0) { /* many Spaces: the server is the target */
+        o->live_path[0] = o->api_path[0] = '\0';
+        return 0;
+    }
     if (!sp) { /* any other stream (icecast2, a file server): listen to the path as it is */
         snprintf(o->live_path, sizeof o->live_path, "%s", slash);
         o->api_path[0] = '\0';
@@ -119,10 +153,16 @@ static int parse_url(const char *url, const char *allow, sc_lt_opts_t *o)
     return 0;
 }
 
+static int cmp_int(const void *a, const void *b)
+{
+    int x = *(const int *)a, y = *(const int *)b;
+    return (x > y) - (x < y);
+}
+
 int sc_cmd_loadtest(int argc, char **argv)
 {
     sc_lt_opts_t o = { .listeners = 100, .join_rate = 1000, .duration_s = 10, .timeout_s = -1, .stall_ms = 1500,
-                       .retry = SC_LT_RETRY_BACKOFF };
+                       .retry = SC_LT_RETRY_BACKOFF, .page_ms = 100, .settle_ms = -1 };
     const char *url = NULL, *allow = NULL;
     long max_stalls = 0, max_join_p99 = -1, min_joined = -1, max_details_p99 = -1, max_spread = -1;
     for (int i = 1; i < argc; i++) {
@@ -147,10 +187,38 @@ int sc_cmd_loadtest(int argc, char **argv)
         NUM("--garbage", o.garbage_rate) NUM("--oversized", o.oversized_rate) NUM("--hammer", o.hammer_rate)
         NUM("--max-stalls", max_stalls) NUM("--max-join-p99-ms", max_join_p99) NUM("--min-joined", min_joined)
         NUM("--max-details-p99-ms", max_details_p99) NUM("--max-byte-spread", max_spread)
-        if (!strcmp(a, "--storm")) {
+        NUM("--spaces", o.nspaces) NUM("--speakers", o.speakers) NUM("--listeners-per-space", o.per_space)
+        NUM("--hls-per-space", o.hls_per_space) NUM("--page-ms", o.page_ms) NUM("--create-rate", o.create_rate)
+        NUM("--api-conns", o.api_conns) NUM("--settle-ms", o.settle_ms)
+        if (!strcmp(a, "--scheduled")) {
+            o.scheduled = 1;
+        } else if (!strcmp(a, "--no-record")) {
+            o.no_record = 1;
+        } else if (!strcmp(a, "--admin-key") && v) {
+            snprintf(o.admin_key, sizeof o.admin_key, "%s", v);
+            i++;
+        } else if (!strcmp(a, "--ids") && v) {
+            o.ids_in = v;
+            i++;
+        } else if (!strcmp(a, "--icecast") && v) {
+            o.icecast_pw = v;
+            i++;
+        } else if (!strcmp(a, "--ids-out") && v) {
+            o.ids_out = v;
+            i++;
+        } else if (!strcmp(a, "--storm")) {
             o.storm = 1;
         } else if (!strcmp(a, "--quiet")) {
             o.quiet = 1;
+        } else if (!strcmp(a, "--tls")) {
+            o.tls = 1;
+        } else if (!strcmp(a, "--tls-resume")) {
+            o.tls = o.tls_resume = 1;
+        } else if (!strcmp(a, "--insecure")) {
+            o.insecure = 1;
+        } else if (!strcmp(a, "--ca-file") && v) {
+            snprintf(o.ca_file, sizeof o.ca_file, "%s", v);
+            i++;
         } else if (!strcmp(a, "--allow-host") && v) {
             allow = v;
             i++;
@@ -171,7 +239,13 @@ int sc_cmd_loadtest(int argc, char **argv)
         }
     }
 #undef NUM
-    if (!url || o.listeners < 0 || o.join_rate < 1 || o.duration_s < 1 || o.listeners > 1000000) {
+    if (o.ids_in && o.nspaces <= 0)
+        o.nspaces = 1000000; /* as many as the file holds */
+    if (o.per_space > 0 && o.nspaces > 0)
+        o.listeners = o.per_space * o.nspaces; /* an upper bound with --ids: fixed after the setup */
+    if (!url || o.listeners < 0 || o.join_rate < 1 || o.duration_s < 1 || o.listeners > 1000000 ||
+        o.nspaces < 0 || o.nspaces > 1000000 || o.speakers < 0 || o.speakers > SC_LT_MAX_SPEAKERS ||
+        o.hls_per_space < 0 || o.page_ms < 20 || o.page_ms > 1000) {
         usage(stderr);
         return 2;
     }
@@ -181,13 +255,33 @@ int sc_cmd_loadtest(int argc, char **argv)
         return 2;
     }
     if (pr < 0) {
-        fprintf(stderr, "loadtest: URL must be http://HOST:PORT/spaces/ID[/live.ogg] with a numeric address\n");
+        fprintf(stderr, "loadtest: URL must be http(s)://HOST:PORT/spaces/ID[/live.ogg] with a numeric address\n");
         return 2;
     }
-    if (o.hammer_rate && !o.api_path[0]) {
+    if (o.tls && o.nspaces > 0) {
+        fprintf(stderr, "loadtest: --spaces speaks plain HTTP only\n");
+        return 2;
+    }
+    if (o.icecast_pw && (o.speakers > 1 || o.hls_per_space || o.hammer_rate || o.scheduled)) {
+        fprintf(stderr, "loadtest: --icecast: one source per mount, no HLS, no API\n");
+        return 2;
+    }
+    if (o.hammer_rate && !o.api_path[0] && o.nspaces <= 0) {
         fprintf(stderr, "loadtest: --hammer needs a spacecast Space URL\n");
         return 2;
     }
+    sc_lt_setup_stats_t setup = { 0 };
+    if (o.nspaces > 0) {
+        if (o.scheduled)
+            o.speakers = 0;
+        if (sc_lt_setup(&o, &setup) != 0) {
+            fprintf(stderr, "loadtest: no Space could be set up\n");
+            return 2;
+        }
+        if (o.per_space > 0)
+            o.listeners = o.per_space * o.nspaces;
+    }
+    int publishers = o.nspaces > 0 && (o.speakers > 0 || o.hls_per_space > 0);
     if (o.procs <= 0)
         o.procs = (o.listeners + SC_LT_PER_PROC - 1) / SC_LT_PER_PROC;
     if (o.procs < 1)
@@ -197,7 +291,8 @@ int sc_cmd_loadtest(int argc, char **argv)
      * in the kernel (__inet_hash_connect), seconds at a time at 14,000, and the whole process
      * stops reading meanwhile. So a source address per 10,000 listeners, not per 28,000. */
     if (o.source_addrs <= 0)
-        o.source_addrs = (o.listeners + SC_LT_PER_SOURCE - 1) / SC_LT_PER_SOURCE;
+        o.source_addrs = (o.listeners + o.nspaces * (o.speakers + o.hls_per_space) + SC_LT_PER_SOURCE - 1) /
+                         SC_LT_PER_SOURCE;
     if (o.source_addrs < 1)
         o.source_addrs = 1;
     if (o.source_addrs > 250)
@@ -216,14 +311,16 @@ int sc_cmd_loadtest(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     uint64_t t0 = sc_now_ms();
-    uint64_t join_span = o.storm ? 0 : (uint64_t)o.listeners * 1000 / (uint64_t)o.join_rate;
+    if (o.settle_ms < 0) /* speakers on air (and an icecast2 mount existing) before anyone listens */
+        o.settle_ms = o.nspaces > 0 && o.speakers > 0 ? 2000 : 0;
+    uint64_t join_span = (uint64_t)o.settle_ms + (o.storm ? 0 : (uint64_t)o.listeners * 1000 / (uint64_t)o.join_rate);
     uint64_t t_end = t0 + SC_MIN(join_span + (uint64_t)o.duration_s * 1000, (uint64_t)o.timeout_s * 1000);
     /* listeners are compared over the same window: from a second after the last join to the end */
     o.window_ms = SC_MIN(t0 + join_span + 1000, t_end);
     sc_lt_progress_t *prog = mmap(NULL, sizeof *prog, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     memset(prog, 0, sizeof *prog);
 
-    int nchild = o.procs + 1;
+    int nchild = o.procs + 1 + publishers; /* listeners..., the attacker, the speakers */
     pid_t *pids = sc_calloc((size_t)nchild, sizeof *pids);
     int *fds = sc_calloc((size_t)nchild, sizeof *fds);
     for (int c = 0; c < nchild; c++) {
@@ -236,6 +333,8 @@ int sc_cmd_loadtest(int argc, char **argv)
             int rc;
             if (c == o.procs) {
                 rc = sc_lt_attacker(&o, p[1], prog, t_end);
+            } else if (c > o.procs) {
+                rc = sc_lt_speakers(&o, prog, t_end);
             } else {
                 int first = (int)((long)o.listeners * c / o.procs), last = (int)((long)o.listeners * (c + 1) / o.procs);
                 rc = sc_lt_worker(&o, first, last - first, p[1], prog, t_end);
@@ -290,11 +389,17 @@ int sc_cmd_loadtest(int argc, char **argv)
         uint64_t now = sc_now_ms();
         if (!o.quiet && now >= next_print) {
             uint64_t b = atomic_load(&prog->bytes);
-            fprintf(stderr, "t=%llus connected=%d refused=%d failed=%d stalls=%llu bytes/s=%llu details=%d\n",
+            fprintf(stderr, "t=%llus connected=%d refused=%d failed=%d stalls=%llu bytes/s=%llu details=%d",
                     (unsigned long long)((now - t0) / 1000), atomic_load(&prog->connected),
                     atomic_load(&prog->refused), atomic_load(&prog->failed),
                     (unsigned long long)atomic_load(&prog->stalls), (unsigned long long)(b - last_bytes),
                     atomic_load(&prog->details_n));
+            if (o.nspaces > 0)
+                fprintf(stderr, " speakers_up=%d", atomic_load(&prog->speakers_up));
+            if (o.tls)
+                fprintf(stderr, " handshakes=%d hs_failed=%d", atomic_load(&prog->handshakes),
+                        atomic_load(&prog->hs_failed));
+            fputc('\n', stderr);
             last_bytes = b;
             next_print = now + 1000;
         }
@@ -305,13 +410,18 @@ int sc_cmd_loadtest(int argc, char **argv)
     /* summary */
     size_t joined = 0, r503 = 0, r429 = 0, failed = 0, bad = 0, stalled = 0, heard = 0, nb = 0, redirected = 0;
     uint64_t attempts = 0, stalls = 0;
-    float *joins = sc_malloc((nres + 1) * sizeof *joins);
+    float *joins = sc_malloc((nres + 1) * sizeof *joins), *hs = sc_malloc((nres + 1) * sizeof *hs);
+    size_t nhs = 0, resumed = 0;
     uint64_t *bytes = sc_malloc((nres + 1) * sizeof *bytes);
     size_t nj = 0;
     for (size_t i = 0; i < nres; i++) {
         const sc_lt_result_t *r = &res[i];
         attempts += (uint64_t)r->attempts;
         redirected += r->redirected > 0;
+        if (r->hs_ms >= 0) {
+            hs[nhs++] = r->hs_ms;
+            resumed += r->resumed;
+        }
         stalls += r->stalls;
         stalled += r->stalls > 0;
         if (r->join_ms >= 0) {
@@ -333,6 +443,7 @@ int sc_cmd_loadtest(int argc, char **argv)
     qsort(joins, nj, sizeof *joins, cmp_float);
     qsort(bytes, nb, sizeof *bytes, cmp_u64);
     qsort(det, ndet, sizeof *det, cmp_float);
+    qsort(hs, nhs, sizeof *hs, cmp_float);
     uint64_t median_b = nb ? bytes[nb / 2] : 0;
     double spread = 0;
     for (size_t i = 0; i < nb && median_b; i++)
@@ -340,17 +451,59 @@ int sc_cmd_loadtest(int argc, char **argv)
     int pass = (long)stalls <= max_stalls && (max_join_p99 < 0 || pct(joins, nj, 99) <= max_join_p99) &&
                (min_joined < 0 || (long)joined >= min_joined) &&
                (max_details_p99 < 0 || (ndet && pct(det, ndet, 99) <= max_details_p99)) &&
-               (max_spread < 0 || spread <= max_spread) && bad == 0;
+               (max_spread < 0 || spread <= max_spread) && bad == 0 &&
+               atomic_load(&prog->speakers_up) == o.nspaces * o.speakers; /* every speaker on air to the end */
     printf("joined=%zu refused_503=%zu refused_429=%zu failed=%zu bad=%zu attempts=%llu redirected=%zu join_p50_ms=%.1f "
            "join_p99_ms=%.1f join_max_ms=%.1f heard_1s_pct=%.1f stalls=%llu stalled_listeners=%zu bytes_min=%llu "
            "bytes_median=%llu byte_spread_pct=%.1f details=%zu details_p50_ms=%.2f details_p99_ms=%.2f "
-           "details_max_ms=%.2f verdict=%s\n",
+           "details_max_ms=%.2f ",
            joined, r503, r429, failed, bad, (unsigned long long)attempts, redirected, pct(joins, nj, 50), pct(joins, nj, 99),
            nj ? joins[nj - 1] : 0.0f, nres ? 100.0 * (double)heard / (double)nres : 0.0, (unsigned long long)stalls,
            stalled, (unsigned long long)(nb ? bytes[0] : 0), (unsigned long long)median_b, spread, ndet,
-           pct(det, ndet, 50), pct(det, ndet, 99), ndet ? det[ndet - 1] : 0.0f, pass ? "pass" : "fail");
+           pct(det, ndet, 50), pct(det, ndet, 99), ndet ? det[ndet - 1] : 0.0f);
+    if (o.tls) /* hs: TCP connect to handshake done, each listener's first; resumed: of those */
+        printf("tls=1 handshakes=%d hs_failed=%d hs_listeners=%zu resumed=%zu hs_p50_ms=%.1f hs_p99_ms=%.1f "
+               "hs_max_ms=%.1f ",
+               atomic_load(&prog->handshakes), atomic_load(&prog->hs_failed), nhs, resumed, pct(hs, nhs, 50),
+               pct(hs, nhs, 99), nhs ? hs[nhs - 1] : 0.0f);
+    printf("verdict=%s\n", pass ? "pass" : "fail");
+    if (o.nspaces > 0) {
+        /* the Spaces in which some listener stalled, and those in which some were not admitted */
+        int *st = sc_malloc((nres + 1) * sizeof *st), *rf = sc_malloc((nres + 1) * sizeof *rf);
+        size_t nst = 0, nrf = 0;
+        for (size_t i = 0; i < nres; i++) {
+            if (res[i].stalls)
+                st[nst++] = res[i].space;
+            if (res[i].join_ms < 0)
+                rf[nrf++] = res[i].space;
+        }
+        size_t spaces_stalled = 0, spaces_refused = 0;
+        qsort(st, nst, sizeof *st, cmp_int);
+        qsort(rf, nrf, sizeof *rf, cmp_int);
+        for (size_t i = 0; i < nst; i++)
+            spaces_stalled += i == 0 || st[i] != st[i - 1];
+        for (size_t i = 0; i < nrf; i++)
+            spaces_refused += i == 0 || rf[i] != rf[i - 1];
+        free(st);
+        free(rf);
+        int speakers = o.nspaces * o.speakers, up = atomic_load(&prog->speakers_up);
+        printf("spaces=%d created=%zu create_failed=%zu create_per_s=%.1f create_p50_ms=%.2f create_p99_ms=%.2f "
+               "create_max_ms=%.2f setup_retried=%zu speakers=%d speakers_up=%d speaker_refused=%d "
+               "speaker_reconnects=%d speaker_pages=%llu speaker_late_pages=%llu speaker_dropped_pages=%llu "
+               "spaces_stalled=%zu spaces_refused=%zu hls_playlists=%llu hls_segments=%llu hls_failed=%llu\n",
+               o.nspaces, setup.created, setup.failed, setup.create_per_s, setup.create_p50_ms, setup.create_p99_ms,
+               setup.create_max_ms, setup.retried, speakers, up, atomic_load(&prog->speaker_refused),
+               atomic_load(&prog->speaker_reconnects), (unsigned long long)atomic_load(&prog->speaker_pages),
+               (unsigned long long)atomic_load(&prog->speaker_late),
+               (unsigned long long)atomic_load(&prog->speaker_dropped), spaces_stalled, spaces_refused,
+               (unsigned long long)atomic_load(&prog->hls_playlists),
+               (unsigned long long)atomic_load(&prog->hls_segments), (unsigned long long)atomic_load(&prog->hls_failed));
+    }
     fflush(stdout);
+    if (atomic_load(&prog->tls_error_set))
+        fprintf(stderr, "loadtest: TLS: %s\n", prog->tls_error);
     free(joins);
+    free(hs);
     free(bytes);
     free(res);
     free(det);

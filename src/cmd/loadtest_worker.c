@@ -3,11 +3,14 @@
  * slowloris, garbage, oversized heads, and the metadata hammer that measures details latency). */
 #include "spacecast/loadtest.h"
 #include "spacecast/common.h"
+#include "spacecast/dial.h"
+#include "spacecast/tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,15 +18,27 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum { LT_WAIT = 0, LT_CONNECTING, LT_HEAD, LT_BODY, LT_DONE };
+#include <openssl/err.h>
+
+const char *sc_lt_live_path(const sc_lt_opts_t *o, int idx, char *buf, size_t cap)
+{
+    if (o->nspaces <= 0)
+        return o->live_path;
+    snprintf(buf, cap, o->icecast_pw ? "/%s.ogg" : "/spaces/%s/live.ogg", o->spaces[idx % o->nspaces].id);
+    return buf;
+}
+
+enum { LT_WAIT = 0, LT_CONNECTING, LT_HANDSHAKE, LT_HEAD, LT_BODY, LT_DONE };
 
 typedef struct lt_conn {
     int fd;
     int idx;              /* global listener index */
     uint8_t st;
     uint8_t stalled;      /* inside a stall right now */
+    uint8_t tls;          /* this attempt speaks TLS (the URL's, or a redirect's scheme) */
     uint16_t hlen;
-    uint64_t first_try_ms, next_try_ms, last_data_ms;
+    SSL *ssl;
+    uint64_t first_try_ms, next_try_ms, last_data_ms, attempt_ms;
     struct sockaddr_in to; /* where this attempt goes: the target, or where a redirect sent us */
     char path[128];        /* the redirect's path; "" = o->live_path */
     char head[640];
@@ -70,6 +85,82 @@ static int lt_connect(const sc_lt_opts_t *o, int idx, const struct sockaddr_in *
     return fd;
 }
 
+/* --- TLS (this process's context and, with --tls-resume, the session every listener resumes) --- */
+
+static SSL_CTX *lt_tls;
+static SSL_SESSION *lt_seed;
+
+static void lt_tls_error(sc_lt_progress_t *prog, const char *why)
+{
+    if (atomic_exchange(&prog->tls_error_set, 1) == 0)
+        snprintf(prog->tls_error, sizeof prog->tls_error, "%.199s", why);
+}
+
+/* This process's client context; with --tls-resume one full handshake (and a request, so the
+ * TLS 1.3 ticket is read) gives the session all of its listeners resume. 0 or -1. */
+static int lt_tls_init(const sc_lt_opts_t *o, sc_lt_progress_t *prog)
+{
+    char err[512];
+    if (!(lt_tls = sc_tls_client_ctx(o->ca_file, err, sizeof err))) {
+        lt_tls_error(prog, err);
+        return -1;
+    }
+    if (o->insecure)
+        SSL_CTX_set_verify(lt_tls, SSL_VERIFY_NONE, NULL);
+    if (!o->tls_resume)
+        return 0;
+    char ip[INET_ADDRSTRLEN], port[8];
+    inet_ntop(AF_INET, &o->target.sin_addr, ip, sizeof ip);
+    snprintf(port, sizeof port, "%u", ntohs(o->target.sin_port));
+    sc_stream_t st;
+    if (sc_stream_open(&st, ip, port, lt_tls, &lt_seed, AF_INET, 5000, err, sizeof err) < 0) {
+        lt_tls_error(prog, err);
+        return -1;
+    }
+    char req[300], buf[4096];
+    int n = snprintf(req, sizeof req, "GET /healthz HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", o->host);
+    if (sc_stream_write(&st, req, (size_t)n) == 0)
+        while (sc_stream_read(&st, buf, sizeof buf) > 0)
+            ;
+    sc_stream_close(&st); /* the session lands in lt_seed */
+    return lt_seed ? 0 : -1;
+}
+
+static void lt_close(lt_conn_t *c)
+{
+    if (c->ssl)
+        SSL_free(c->ssl); /* no close_notify: a player that goes away just goes */
+    c->ssl = NULL;
+    ERR_clear_error();
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+}
+
+/* recv, or SSL_read: bytes, 0 at the end, -1 with errno (EAGAIN: nothing now). */
+static ssize_t lt_recv(lt_conn_t *c, void *buf, size_t len)
+{
+    if (!c->ssl)
+        return recv(c->fd, buf, len, 0);
+    size_t n = 0;
+    if (SSL_read_ex(c->ssl, buf, len, &n) == 1)
+        return (ssize_t)n;
+    int e = SSL_get_error(c->ssl, 0);
+    ERR_clear_error();
+    if (e == SSL_ERROR_ZERO_RETURN)
+        return 0;
+    errno = e == SSL_ERROR_WANT_READ ? EAGAIN : EIO;
+    return -1;
+}
+
+static int lt_send(lt_conn_t *c, const void *p, size_t n)
+{
+    size_t w = 0;
+    if (c->ssl)
+        return SSL_write_ex(c->ssl, p, n, &w) == 1 && w == n ? 0 : -1;
+    return send(c->fd, p, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -1;
+}
+
 static int retry_after_s(const char *head)
 {
     const char *p = strcasestr(head, "\r\nRetry-After:");
@@ -79,10 +170,14 @@ static int retry_after_s(const char *head)
 int sc_lt_parse_location(const char *head, const struct in_addr *target, struct sockaddr_in *to, char *path,
                          size_t pathcap)
 {
-    const char *p = strcasestr(head, "\r\nLocation: http://");
+    const char *p = strcasestr(head, "\r\nLocation: http");
     if (!p)
         return 0;
-    p += strlen("\r\nLocation: http://");
+    p += strlen("\r\nLocation: http");
+    int tls = *p == 's';
+    if (strncmp(p + tls, "://", 3))
+        return 0;
+    p += tls + 3;
     char host[64];
     int hl = (int)strcspn(p, ":/\r");
     if (hl <= 0 || hl >= (int)sizeof host)
@@ -90,7 +185,7 @@ int sc_lt_parse_location(const char *head, const struct in_addr *target, struct 
     memcpy(host, p, (size_t)hl);
     host[hl] = '\0';
     p += hl;
-    unsigned long port = 80;
+    unsigned long port = tls ? 443 : 80;
     if (*p == ':') {
         char *after;
         port = strtoul(p + 1, &after, 10);
@@ -107,16 +202,18 @@ int sc_lt_parse_location(const char *head, const struct in_addr *target, struct 
     *to = (struct sockaddr_in){ .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr = a };
     memcpy(path, p, pl);
     path[pl] = '\0';
-    return 1;
+    return tls ? 2 : 1;
 }
 
 /* A redirect (a full instance sending its overflow to an edge) is followed at most 4 times per
  * listener. Returns 1 if c now points there. */
 static int follow_redirect(const sc_lt_opts_t *o, lt_conn_t *c)
 {
-    if (c->r.redirected >= 4 ||
-        !sc_lt_parse_location(c->head, &o->target.sin_addr, &c->to, c->path, sizeof c->path))
-        return 0;
+    int kind = c->r.redirected < 4 ? sc_lt_parse_location(c->head, &o->target.sin_addr, &c->to, c->path, sizeof c->path)
+                                   : 0;
+    if (!kind || (kind == 2 && !lt_tls))
+        return 0; /* an https redirect from a plain-HTTP run: no CAs were given to check it */
+    c->tls = kind == 2;
     c->r.redirected++;
     return 1;
 }
@@ -124,11 +221,10 @@ static int follow_redirect(const sc_lt_opts_t *o, lt_conn_t *c)
 /* After a refusal or a failed attempt: when to try again, by policy (-> LT_DONE if never). */
 static void schedule_retry(const sc_lt_opts_t *o, lt_conn_t *c, uint64_t now, int retry_after)
 {
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
+    lt_close(c);
     c->hlen = 0;
     c->to = o->target; /* a player retries the URL it was given, not where it was sent */
+    c->tls = (uint8_t)o->tls;
     c->path[0] = '\0';
     if (o->retry == SC_LT_RETRY_NONE) {
         c->st = LT_DONE;
@@ -152,6 +248,7 @@ static void start_attempt(const sc_lt_opts_t *o, int ep, lt_conn_t *c, uint64_t 
     if (!c->first_try_ms)
         c->first_try_ms = now;
     c->r.attempts++;
+    c->attempt_ms = now;
     c->fd = lt_connect(o, c->idx, &c->to);
     if (c->fd < 0) {
         atomic_fetch_add(&prog->failed, 1);
@@ -163,6 +260,14 @@ static void start_attempt(const sc_lt_opts_t *o, int ep, lt_conn_t *c, uint64_t 
     epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
 }
 
+static int send_request(const sc_lt_opts_t *o, lt_conn_t *c)
+{
+    char req[512], own[128];
+    int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: spacecast-loadtest\r\n\r\n",
+                     c->path[0] ? c->path : sc_lt_live_path(o, c->idx, own, sizeof own), o->host);
+    return lt_send(c, req, (size_t)n);
+}
+
 static void on_event(const sc_lt_opts_t *o, int ep, lt_conn_t *c, uint32_t events, uint64_t now,
                      sc_lt_progress_t *prog)
 {
@@ -170,10 +275,43 @@ static void on_event(const sc_lt_opts_t *o, int ep, lt_conn_t *c, uint32_t event
         int err = 0;
         socklen_t l = sizeof err;
         getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &l);
-        char req[512];
-        int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: spacecast-loadtest\r\n\r\n",
-                         c->path[0] ? c->path : o->live_path, o->host);
-        if (err || (events & (EPOLLERR | EPOLLHUP)) || send(c->fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+        if (!err && !(events & (EPOLLERR | EPOLLHUP)) && c->tls) {
+            c->ssl = sc_tls_client_new(lt_tls, c->fd, o->host);
+            if (c->ssl && lt_seed)
+                SSL_set_session(c->ssl, lt_seed);
+            c->st = LT_HANDSHAKE;
+        } else if (err || (events & (EPOLLERR | EPOLLHUP)) || send_request(o, c) < 0) {
+            atomic_fetch_add(&prog->failed, 1);
+            schedule_retry(o, c, now, -1);
+            return;
+        } else {
+            c->st = LT_HEAD;
+            struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
+            epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+            return;
+        }
+    }
+    if (c->st == LT_HANDSHAKE) {
+        int r = c->ssl ? SSL_do_handshake(c->ssl) : -1;
+        int e = r == 1 ? SSL_ERROR_NONE : c->ssl ? SSL_get_error(c->ssl, r) : SSL_ERROR_SSL;
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+            struct epoll_event ev = { .events = e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT, .data.ptr = c };
+            epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev);
+            return;
+        }
+        if (r != 1) {
+            char why[300];
+            lt_tls_error(prog, sc_tls_client_error(c->ssl, why, sizeof why));
+            atomic_fetch_add(&prog->hs_failed, 1);
+            atomic_fetch_add(&prog->failed, 1);
+            schedule_retry(o, c, now, -1);
+            return;
+        }
+        atomic_fetch_add(&prog->handshakes, 1);
+        if (c->r.hs_ms < 0)
+            c->r.hs_ms = (float)(now - c->attempt_ms);
+        c->r.resumed = (uint8_t)SSL_session_reused(c->ssl);
+        if (send_request(o, c) < 0) {
             atomic_fetch_add(&prog->failed, 1);
             schedule_retry(o, c, now, -1);
             return;
@@ -185,15 +323,14 @@ static void on_event(const sc_lt_opts_t *o, int ep, lt_conn_t *c, uint32_t event
     }
     char buf[65536];
     for (;;) {
-        ssize_t r = recv(c->fd, buf, sizeof buf, 0);
+        ssize_t r = lt_recv(c, buf, sizeof buf);
         if (r < 0 && errno == EAGAIN)
             return;
         if (r <= 0) { /* closed */
             if (c->st == LT_BODY) {
                 c->st = LT_DONE;
                 c->r.whole_hold = 0;
-                close(c->fd);
-                c->fd = -1;
+                lt_close(c);
                 atomic_fetch_sub(&prog->connected, 1);
             } else {
                 atomic_fetch_add(&prog->failed, 1);
@@ -220,8 +357,7 @@ static void on_event(const sc_lt_opts_t *o, int ep, lt_conn_t *c, uint32_t event
             sscanf(c->head, "HTTP/1.%*d %d", &status);
             c->r.status = status;
             if ((status == 301 || status == 302 || status == 307 || status == 308) && follow_redirect(o, c)) {
-                close(c->fd); /* off to the edge at once: a redirect is not a refusal */
-                c->fd = -1;
+                lt_close(c); /* off to the edge at once: a redirect is not a refusal */
                 c->hlen = 0;
                 start_attempt(o, ep, c, now, prog);
                 return;
@@ -231,8 +367,7 @@ static void on_event(const sc_lt_opts_t *o, int ep, lt_conn_t *c, uint32_t event
                 if (status == 503 || status == 429)
                     schedule_retry(o, c, now, retry_after_s(c->head));
                 else {
-                    close(c->fd);
-                    c->fd = -1;
+                    lt_close(c);
                     c->st = LT_DONE;
                 }
                 return;
@@ -270,15 +405,20 @@ static void on_event(const sc_lt_opts_t *o, int ep, lt_conn_t *c, uint32_t event
 int sc_lt_worker(const sc_lt_opts_t *o, int first, int count, int fd, sc_lt_progress_t *prog, uint64_t t_end_ms)
 {
     srand((unsigned)(getpid() ^ sc_now_ns()));
+    int tls_ok = !o->tls || lt_tls_init(o, prog) == 0; /* else nobody joins; prog->tls_error says why */
     int ep = epoll_create1(EPOLL_CLOEXEC);
     lt_conn_t *cs = sc_calloc((size_t)count, sizeof *cs);
-    uint64_t t0 = sc_now_ms();
+    uint64_t t0 = sc_now_ms() + (uint64_t)o->settle_ms;
     for (int i = 0; i < count; i++) {
         cs[i].fd = -1;
         cs[i].idx = first + i;
         cs[i].r.join_ms = -1;
+        cs[i].r.hs_ms = -1;
         cs[i].r.ogg_ok = 1;
+        cs[i].r.space = o->nspaces > 0 ? (first + i) % o->nspaces : 0;
         cs[i].to = o->target;
+        cs[i].tls = (uint8_t)o->tls;
+        cs[i].st = tls_ok ? LT_WAIT : LT_DONE;
         cs[i].next_try_ms = o->storm ? t0 : t0 + (uint64_t)(first + i) * 1000 / (uint64_t)o->join_rate;
     }
     struct epoll_event evs[1024];
@@ -307,7 +447,7 @@ int sc_lt_worker(const sc_lt_opts_t *o, int first, int count, int fd, sc_lt_prog
     }
     for (int i = 0; i < count; i++) {
         if (cs[i].fd >= 0) {
-            close(cs[i].fd);
+            lt_close(&cs[i]);
             if (cs[i].st == LT_BODY)
                 atomic_fetch_sub(&prog->connected, 1);
         }
@@ -316,6 +456,8 @@ int sc_lt_worker(const sc_lt_opts_t *o, int first, int count, int fd, sc_lt_prog
     }
     free(cs);
     close(ep);
+    SSL_SESSION_free(lt_seed);
+    SSL_CTX_free(lt_tls);
     return 0;
 }
 
@@ -325,6 +467,7 @@ enum { AT_FLOOD = 1, AT_SLOW, AT_GARBAGE, AT_OVERSIZED, AT_HAMMER };
 
 typedef struct at_conn {
     int fd, kind;
+    SSL *ssl;             /* the hammer over TLS: handshaken at open (blocking; a few connections) */
     uint64_t t_sent, t_next;
     size_t got, need;
     int busy;
@@ -335,8 +478,25 @@ static at_conn_t *at_open(const sc_lt_opts_t *o, int ep, int kind, int idx)
     int fd = lt_connect(o, idx, &o->target);
     if (fd < 0)
         return NULL;
+    SSL *ssl = NULL;
+    if (kind == AT_HAMMER && lt_tls) {
+        struct pollfd pf = { .fd = fd, .events = POLLOUT };
+        int flags = fcntl(fd, F_GETFL);
+        fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+        struct timeval tv = { 5, 0 };
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+        ssl = poll(&pf, 1, 5000) == 1 ? sc_tls_client_new(lt_tls, fd, o->host) : NULL;
+        if (!ssl || SSL_connect(ssl) != 1) {
+            SSL_free(ssl);
+            ERR_clear_error();
+            close(fd);
+            return NULL;
+        }
+        fcntl(fd, F_SETFL, flags);
+    }
     at_conn_t *a = sc_calloc(1, sizeof *a);
     a->fd = fd;
+    a->ssl = ssl;
     a->kind = kind;
     struct epoll_event ev = { .events = EPOLLIN, .data.ptr = a };
     epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
@@ -345,13 +505,32 @@ static at_conn_t *at_open(const sc_lt_opts_t *o, int ep, int kind, int idx)
 
 static void at_close(at_conn_t *a)
 {
+    SSL_free(a->ssl);
+    ERR_clear_error();
     close(a->fd);
     free(a);
+}
+
+static ssize_t at_recv(at_conn_t *a, void *buf, size_t len)
+{
+    if (!a->ssl)
+        return recv(a->fd, buf, len, 0);
+    size_t n = 0;
+    if (SSL_read_ex(a->ssl, buf, len, &n) == 1)
+        return (ssize_t)n;
+    int e = SSL_get_error(a->ssl, 0);
+    ERR_clear_error();
+    return e == SSL_ERROR_WANT_READ ? (errno = EAGAIN, -1) : e == SSL_ERROR_ZERO_RETURN ? 0 : -1;
 }
 
 int sc_lt_attacker(const sc_lt_opts_t *o, int fd, sc_lt_progress_t *prog, uint64_t t_end_ms)
 {
     srand((unsigned)(getpid() ^ sc_now_ns()));
+    char err[512];
+    if (o->tls && o->hammer_rate && !(lt_tls = sc_tls_client_ctx(o->ca_file, err, sizeof err)))
+        lt_tls_error(prog, err);
+    if (lt_tls && o->insecure)
+        SSL_CTX_set_verify(lt_tls, SSL_VERIFY_NONE, NULL);
     int ep = epoll_create1(EPOLL_CLOEXEC);
     size_t nheld = (size_t)(o->flood + o->slowloris) + 64;
     at_conn_t **held = sc_calloc(nheld, sizeof *held);
@@ -372,7 +551,7 @@ int sc_lt_attacker(const sc_lt_opts_t *o, int fd, sc_lt_progress_t *prog, uint64
     char *big = NULL;
     if (o->oversized_rate) {
         big = sc_malloc(70000);
-        int n = snprintf(big, 70000, "GET %s HTTP/1.1\r\nHost: x\r\nX-Big: ", o->api_path);
+        int n = snprintf(big, 70000, "GET %s HTTP/1.1\r\nHost: x\r\nX-Big: ", o->api_path[0] ? o->api_path : "/");
         memset(big + n, 'a', 65536);
         memcpy(big + n + 65536, "\r\n\r\n", 4);
     }
@@ -411,9 +590,13 @@ int sc_lt_attacker(const sc_lt_opts_t *o, int fd, sc_lt_progress_t *prog, uint64
             }
             if (a->busy)
                 continue;
-            char req[400];
-            int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", o->api_path, o->host);
-            if (send(a->fd, req, (size_t)n, MSG_NOSIGNAL) == n) {
+            char req[400], path[96];
+            if (o->nspaces > 0) /* many Spaces: any of them, as visitors of a directory would */
+                snprintf(path, sizeof path, "/api/spaces/%s", o->spaces[rand() % o->nspaces].id);
+            int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n",
+                             o->nspaces > 0 ? path : o->api_path, o->host);
+            size_t w = 0;
+            if (a->ssl ? SSL_write_ex(a->ssl, req, (size_t)n, &w) == 1 : send(a->fd, req, (size_t)n, MSG_NOSIGNAL) == n) {
                 a->busy = 1;
                 a->t_sent = sc_now_ns() / 1000;
                 a->got = a->need = 0;
@@ -436,8 +619,10 @@ int sc_lt_attacker(const sc_lt_opts_t *o, int fd, sc_lt_progress_t *prog, uint64
         for (int i = 0; i < n; i++) {
             at_conn_t *a = evs[i].data.ptr;
             char buf[16384];
-            ssize_t r = recv(a->fd, buf, sizeof buf - 1, 0);
+            ssize_t r = at_recv(a, buf, sizeof buf - 1);
             if (a->kind == AT_HAMMER) {
+                if (r < 0 && errno == EAGAIN)
+                    continue; /* a TLS record not whole yet */
                 if (r <= 0) {
                     for (int k = 0; k < nham; k++)
                         if (ham[k] == a)
@@ -474,5 +659,6 @@ int sc_lt_attacker(const sc_lt_opts_t *o, int fd, sc_lt_progress_t *prog, uint64
     }
     free(big);
     close(ep);
+    SSL_CTX_free(lt_tls);
     return 0;
 }

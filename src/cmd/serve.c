@@ -16,19 +16,22 @@
 #include "spacecast/server.h"
 #include "spacecast/space.h"
 #include "spacecast/store.h"
+#include "spacecast/tls.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static void serve_usage(FILE *out)
 {
     fprintf(out, "usage: spacecast serve [-c FILE] [--listen HOST:PORT] [--data DIR] [--demo] [options]\n\n"
                  "Runs the spacecast server. Settings come from the embedded defaults, then the INI\n"
-                 "file given with -c (sections [server], [limits], [audio]), then these flags.\n"
-                 "SIGTERM stops gracefully; SIGHUP reloads [limits] from the file (flags still win).\n\n"
+                 "file given with -c (sections [server], [tls], [rtc], [limits], [audio]), then these flags.\n"
+                 "SIGTERM stops gracefully; SIGHUP reloads [limits] from the file (flags still win) and\n"
+                 "the TLS certificate.\n\n"
                  "  -c, --config FILE            INI configuration file\n");
     sc_config_print_help(out);
 }
@@ -113,17 +116,17 @@ static void start_demo(void)
     sc_space_t **all = sc_spaces_all(&n);
     for (size_t i = 0; i < n && !s; i++)
         if (!strcmp(all[i]->title, "spacecast demo") && all[i]->state != SC_SPACE_ENDED)
-            s = all[i];
-    free(all);
+            s = sc_space_ref(all[i]);
+    sc_spaces_release(all, n);
     if (!s)
-        s = sc_space_create("spacecast demo", 0, 1, sc_config()->max_listeners_per_space);
+        s = sc_space_create("spacecast demo", NULL, 0, 1, sc_config()->max_listeners_per_space);
     if (!s)
         return;
     if (s->state == SC_SPACE_SCHEDULED)
         sc_space_start(s);
     char token[SC_TOKEN_MAX];
     sc_space_host_token(s, token, sizeof token);
-    sc_engine_demo_speaker(s);
+    sc_demo_speaker_start(s);
     const char *base = sc_config()->public_url;
     printf("\nspacecast demo Space is live:\n"
            "  open in a browser:  %s/s/%s\n"
@@ -133,13 +136,23 @@ static void start_demo(void)
            "  admin key:          %s   (creates Spaces: POST /api/spaces; also in %s/admin.key)\n\n",
            base, s->id, base, s->id, base, s->id, token, token, sc_config()->admin_key, sc_config()->data);
     fflush(stdout);
+    sc_space_unref(s);
 }
 
-/* SIGHUP: [limits] from the file again, then the flags over it (a flag wins over the file),
+#define SC_TLS_CHECK_MS 60000 /* the certificate files are looked at once a minute */
+
+static sc_tls_server_t *sc_tls; /* HTTPS: certificates and handshakes; NULL without tls_cert */
+static char sc_https_base[256]; /* where tls_redirect sends plain requests */
+
+/* SIGHUP: the TLS certificate and key again (new handshakes take them; a bad pair changes
+ * nothing); [limits] from the file again, then the flags over it (a flag wins over the file),
  * then the descriptor clamp; published whole, so no worker sees half of it. */
 static void reload(const char *config_path, int argc, char **argv)
 {
-    char err[256];
+    char err[512], q[600];
+    if (sc_tls && sc_tls_server_reload(sc_tls, err, sizeof err) != 0)
+        sc_log_error("event=tls_reload_failed trigger=sighup err=%s note=\"the previous certificate stays in use\"",
+                     sc_log_quote(err, q, sizeof q));
     if (!config_path) {
         sc_log_info("event=reload skipped=no_config_file");
         return;
@@ -156,6 +169,42 @@ static void reload(const char *config_path, int argc, char **argv)
     next.max_connections = sc_server_fd_limit(next.max_connections);
     sc_config_publish(&next);
     sc_log_info("event=reload file=%s", config_path);
+}
+
+/* The certificate, when there is one (a bad one stops the start, naming the file). 0 or -1. */
+static int tls_init(const sc_config_t *cfg)
+{
+    char err[512], q[600];
+    if (!cfg->tls_cert[0] && !cfg->tls_key[0]) {
+        if (!cfg->listen_tls[0] && !cfg->tls_redirect)
+            return 0;
+        sc_log_error("event=tls_config_error err=\"listen_tls and tls_redirect need tls_cert and tls_key\"");
+        return -1;
+    }
+    if (!cfg->tls_cert[0] || !cfg->tls_key[0]) {
+        sc_log_error("event=tls_config_error err=\"tls_cert and tls_key go together\"");
+        return -1;
+    }
+    if (!(sc_tls = sc_tls_server_new(cfg->tls_cert, cfg->tls_key, err, sizeof err))) {
+        sc_log_error("event=tls_config_error err=%s", sc_log_quote(err, q, sizeof q));
+        return -1;
+    }
+    return 0;
+}
+
+/* The https base a plain port redirects to: the public URL when it is https (a redirect must
+ * never point back at plain HTTP), else listen_tls. */
+static void tls_redirect_base(const sc_config_t *cfg)
+{
+    if (!sc_tls)
+        return;
+    if (!strncmp(cfg->public_url, "https://", 8))
+        snprintf(sc_https_base, sizeof sc_https_base, "%.255s", cfg->public_url);
+    else
+        snprintf(sc_https_base, sizeof sc_https_base, "https://%s", cfg->listen_tls[0] ? cfg->listen_tls : cfg->listen);
+    sc_https_base[strcspn(sc_https_base, "?#")] = '\0';
+    for (size_t n = strlen(sc_https_base); n > 8 && sc_https_base[n - 1] == '/'; n--)
+        sc_https_base[n - 1] = '\0';
 }
 
 /* Everything from the store to the sockets, nothing running yet. 0 or -1 (logged). */
@@ -177,17 +226,22 @@ static int serve_init(sc_config_t *cfg, sc_store_t **store)
     }
     if (resolve_admin_key(cfg) != 0)
         return -1;
+    if (tls_init(cfg) != 0)
+        return -1;
     if (!cfg->public_url[0])
-        snprintf(cfg->public_url, sizeof cfg->public_url, "http://%s", cfg->listen);
+        snprintf(cfg->public_url, sizeof cfg->public_url, "%s://%s", sc_tls ? "https" : "http",
+                 sc_tls && cfg->listen_tls[0] ? cfg->listen_tls : cfg->listen);
+    tls_redirect_base(cfg);
     sc_config_publish(cfg);
 
+    sc_engine_init(); /* the lobby, before the rooms the Spaces load with */
     sc_spaces_init(*store, token_key);
     sc_http_set_router(&sc_api_router);
     sc_http_set_gate(sc_api_gate); /* credentials are checked before a body is asked for */
     sc_api_live_metrics_register();
     sc_api_reactions_start();
     sc_api_proxy_start(); /* the answer cache (clips), and an edge's fetches from its origin */
-    if (sc_server_init(&sc_http_proto) != 0)
+    if (sc_server_init(&sc_http_proto, sc_tls, sc_https_base[0] && cfg->tls_redirect ? sc_https_base : NULL) != 0)
         return -1;
     if (sc_spaces_load() != 0) {
         sc_log_error("event=load_failed");
@@ -204,12 +258,23 @@ static int serve_run(const sigset_t *signals, const char *config_path, int argc,
         return -1;
     if (!cfg->relay_from[0] && sc_rtc_start(cfg) < 0) /* speakers publish at the origin */
         return -1;
-    if (cfg->relay_from[0] && sc_relay_start(cfg->relay_from) != 0)
+    if (cfg->relay_from[0] && sc_relay_start(cfg->relay_from, cfg->relay_ca_file) != 0)
         return -1;
     sc_server_start();
+    if (sc_tls) {
+        sc_tls_log_fanout();
+        if (sc_tls_server_start(sc_tls, SC_TLS_CHECK_MS) != 0)
+            return -1;
+    }
+    /* the main thread waits for signals and, once a second, keeps the Space model's house
+     * (stores what a full disk refused, retires Spaces that ended a while ago) */
     for (;;) {
-        int sig = 0;
-        sigwait(signals, &sig);
+        struct timespec second = { 1, 0 };
+        int sig = sigtimedwait(signals, NULL, &second);
+        if (sig < 0) {
+            sc_spaces_housekeeping();
+            continue;
+        }
         if (sig != SIGHUP)
             break;
         reload(config_path, argc, argv);
@@ -219,8 +284,11 @@ static int serve_run(const sigset_t *signals, const char *config_path, int argc,
     sc_relay_stop();
     sc_api_proxy_stop(); /* before the workers: its answers are posted to their loops */
     sc_rtc_stop();    /* speakers' sessions first: they hold ingest slots of the engine's Spaces */
+    sc_demo_speaker_stop();
     sc_engine_stop(); /* flushes and syncs recordings */
     sc_server_stop(); /* each worker closes its connections on its own thread */
+    sc_tls_server_free(sc_tls); /* after the connections: the last references on its contexts */
+    sc_tls = NULL;
     sc_spaces_flush(); /* then the numbers (those listeners' time included) and timelines */
     return 0;
 }

@@ -7,6 +7,7 @@
 #include "spacecast/common.h"
 #include "spacecast/dial.h"
 #include "spacecast/ogg.h"
+#include "spacecast/tls.h"
 #include "spacecast/wav.h"
 #include "spacecast/whip_client.h"
 
@@ -30,7 +31,7 @@ static int sc_speak_fec = -1; /* --fec PERCENT; -1: SPEAK_FEC_WHIP with --whip, 
 static void on_signal(int sig) { (void)sig; sc_speak_stop = 1; }
 
 typedef struct speak {
-    int fd;
+    sc_stream_t *st;        /* the Icecast PUT's connection (plain or TLS) */
     sc_whip_client_t *whip; /* --whip: packets go as SRTP, not Ogg pages */
     sc_ogg_writer_t ogg;
     int64_t granule;
@@ -39,27 +40,16 @@ typedef struct speak {
     int quiet;
 } speak_t;
 
-static int send_all(int fd, const void *p, size_t n)
+/* One chunk of the chunked request body, in one write (one TLS record). */
+static int send_chunk(sc_stream_t *st, const uint8_t *p, size_t n)
 {
-    const char *c = p;
-    while (n) {
-        ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        c += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* One chunk of the chunked request body. */
-static int send_chunk(int fd, const uint8_t *p, size_t n)
-{
-    char hdr[16];
-    int hl = snprintf(hdr, sizeof hdr, "%zx\r\n", n);
-    return send_all(fd, hdr, (size_t)hl) || send_all(fd, p, n) || send_all(fd, "\r\n", 2) ? -1 : 0;
+    uint8_t buf[SC_OGG_PAGE_MAX + 32];
+    int hl = snprintf((char *)buf, sizeof buf, "%zx\r\n", n);
+    if (n > sizeof buf - (size_t)hl - 2)
+        return -1;
+    memcpy(buf + hl, p, n);
+    memcpy(buf + hl + n, "\r\n", 2);
+    return sc_stream_write(st, buf, (size_t)hl + n + 2);
 }
 
 static int send_page(speak_t *s, uint8_t flags, const uint8_t *pkt, size_t len)
@@ -67,7 +57,7 @@ static int send_page(speak_t *s, uint8_t flags, const uint8_t *pkt, size_t len)
     uint8_t page[SC_OGG_PAGE_MAX];
     const uint8_t *pk[] = { pkt };
     ssize_t n = sc_ogg_write_page(&s->ogg, flags, s->granule, pk, &len, 1, page, sizeof page);
-    return n < 0 ? -1 : send_chunk(s->fd, page, (size_t)n);
+    return n < 0 ? -1 : send_chunk(s->st, page, (size_t)n);
 }
 
 static void ts_add_ns(struct timespec *t, long long ns)
@@ -220,22 +210,13 @@ static int speak_wav(speak_t *s, const char *path, int loop, double duration)
 
 /* --- the connection ---------------------------------------------------------------------- */
 
-/* http://HOST:PORT/{spaces|s}/ID[/...] */
-static int parse_url(const char *url, char *host, size_t hsz, char *port, size_t psz, char *id, size_t isz)
+/* http(s)://HOST[:PORT]/{spaces|s}/ID[/...] → u (the server) and the Space's id. */
+static int parse_url(const char *url, sc_url_t *u, char *id, size_t isz)
 {
-    if (strncmp(url, "http://", 7) != 0)
+    if (sc_url_parse(url, u) < 0)
         return -1;
-    const char *p = url + 7, *slash = strchr(p, '/');
-    if (!slash)
-        return -1;
-    const char *colon = memchr(p, ':', (size_t)(slash - p));
-    size_t hl = (size_t)((colon ? colon : slash) - p);
-    if (hl == 0 || hl >= hsz)
-        return -1;
-    memcpy(host, p, hl);
-    host[hl] = '\0';
-    snprintf(port, psz, "%.*s", colon ? (int)(slash - colon - 1) : 2, colon ? colon + 1 : "80");
-    const char *sp = !strncmp(slash, "/spaces/", 8) ? slash + 8 : !strncmp(slash, "/s/", 3) ? slash + 3 : NULL;
+    const char *p = u->path;
+    const char *sp = !strncmp(p, "/spaces/", 8) ? p + 8 : !strncmp(p, "/s/", 3) ? p + 3 : NULL;
     if (!sp)
         return -1;
     size_t il = strcspn(sp, "/?#");
@@ -247,14 +228,14 @@ static int parse_url(const char *url, char *host, size_t hsz, char *port, size_t
 }
 
 /* Read a response head; print the server's error message if it is not `want`. */
-static int read_status(int fd, int want)
+static int read_status(sc_stream_t *st, int want)
 {
     char buf[4096];
     size_t n = 0;
     struct timeval tv = { 10, 0 };
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(st->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     while (n < sizeof buf - 1) {
-        ssize_t r = recv(fd, buf + n, sizeof buf - 1 - n, 0);
+        ssize_t r = sc_stream_read(st, buf + n, sizeof buf - 1 - n);
         if (r <= 0)
             break;
         n += (size_t)r;
@@ -268,7 +249,7 @@ static int read_status(int fd, int want)
             return 0;
         char *msg = strstr(end, "\"message\":\"");
         if (!msg && n < sizeof buf - 1) { /* the body may follow in the next read */
-            ssize_t r2 = recv(fd, buf + n, sizeof buf - 1 - n, 0);
+            ssize_t r2 = sc_stream_read(st, buf + n, sizeof buf - 1 - n);
             if (r2 > 0) {
                 n += (size_t)r2;
                 buf[n] = '\0';
@@ -288,12 +269,12 @@ static int read_status(int fd, int want)
     return -1;
 }
 
-static int speak_whip(const char *host, const char *port, const char *id, const char *token, const char *file,
+static int speak_whip(const sc_url_t *u, SSL_CTX *tls, const char *id, const char *token, const char *file,
                       int is_ogg, int loop, double duration, int quiet)
 {
     char err[512];
-    speak_t s = { .fd = -1, .quiet = quiet };
-    s.whip = sc_whip_client_open(host, port, id, token, err, sizeof err);
+    speak_t s = { .quiet = quiet };
+    s.whip = sc_whip_client_open(u->host, u->port, tls, id, token, err, sizeof err);
     if (!s.whip) {
         fprintf(stderr, "speak: %s\n", err);
         return 1;
@@ -312,19 +293,77 @@ static int speak_whip(const char *host, const char *port, const char *id, const 
     return rc == 0 ? 0 : 1;
 }
 
+/* The Icecast PUT (or, with whip, WHIP) to the server u; the file is already checked. */
+static int speak_stream(const sc_url_t *u, SSL_CTX *tls, const char *id, const char *token, const char *file,
+                        int is_ogg, int whip, int loop, double duration, int quiet)
+{
+    if (whip)
+        return speak_whip(u, tls, id, token, file, is_ogg, loop, duration, quiet);
+    char err[512];
+    sc_stream_t st;
+    if (sc_stream_open(&st, u->host, u->port, tls, NULL, AF_UNSPEC, 0, err, sizeof err) < 0) {
+        fprintf(stderr, "speak: %s\n", err);
+        return 1;
+    }
+    /* Basic auth: base64("source:" TOKEN) */
+    char cred[600], b64[820];
+    int cl = snprintf(cred, sizeof cred, "source:%s", token);
+    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    size_t o = 0;
+    for (int i = 0; i < cl; i += 3) {
+        uint32_t v = (uint32_t)(uint8_t)cred[i] << 16 | (i + 1 < cl ? (uint32_t)(uint8_t)cred[i + 1] << 8 : 0) |
+                     (i + 2 < cl ? (uint8_t)cred[i + 2] : 0);
+        b64[o++] = tbl[v >> 18 & 63];
+        b64[o++] = tbl[v >> 12 & 63];
+        b64[o++] = i + 1 < cl ? tbl[v >> 6 & 63] : '=';
+        b64[o++] = i + 2 < cl ? tbl[v & 63] : '=';
+    }
+    b64[o] = '\0';
+    char req[1200], auth[300];
+    int rl = snprintf(req, sizeof req,
+                      "PUT /spaces/%s/source HTTP/1.1\r\nHost: %s\r\nAuthorization: Basic %s\r\n"
+                      "Content-Type: audio/ogg\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n"
+                      "User-Agent: spacecast-speak/" SC_VERSION "\r\n\r\n",
+                      id, sc_url_authority(u, auth, sizeof auth), b64);
+    if (sc_stream_write(&st, req, (size_t)rl) < 0 || read_status(&st, 100) < 0) {
+        sc_stream_close(&st);
+        return 1;
+    }
+    speak_t s = { .st = &st, .quiet = quiet };
+    sc_ogg_writer_init(&s.ogg, (uint32_t)sc_now_ns());
+    if (!quiet)
+        fprintf(stderr, "event=speak_start space=%s file=%s format=%s\n", id, file, is_ogg ? "ogg" : "wav");
+    int rc = is_ogg ? speak_ogg(&s, file, loop, duration) : speak_wav(&s, file, loop, duration);
+    if (rc == 0) { /* end of stream: an EOS page, the terminal chunk, and the server's answer */
+        s.granule += 960;
+        if (send_page(&s, SC_OGG_EOS, sc_opus_silence, SC_OPUS_SILENCE_LEN) < 0 || sc_stream_write(&st, "0\r\n\r\n", 5) < 0 ||
+            read_status(&st, 200) < 0)
+            rc = -1;
+    } else {
+        fprintf(stderr, "speak: the connection to the server was lost\n");
+    }
+    sc_stream_close(&st);
+    if (!quiet)
+        fprintf(stderr, "event=speak_done packets=%llu seconds=%.2f\n", (unsigned long long)s.packets,
+                (double)s.granule / 48000.0);
+    return rc == 0 ? 0 : 1;
+}
+
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: spacecast speak URL --token TOKEN [--whip] [--fec PERCENT] [--loop] [--duration S] [--quiet] FILE\n\n"
+    fprintf(out, "usage: spacecast speak URL --token TOKEN [--whip] [--fec PERCENT] [--ca-file PEM] [--loop]\n"
+                 "                       [--duration S] [--quiet] FILE\n\n"
                  "Publishes FILE (Ogg/Opus or WAV: 16/24-bit or float PCM, 8-48 kHz) into a Space in real\n"
-                 "time as a speaker. URL is the Space (http://HOST:PORT/spaces/ID or /s/ID). The token is the\n"
-                 "speaker's (or $SPACECAST_TOKEN). --whip publishes over WebRTC (WHIP) instead of the\n"
+                 "time as a speaker. URL is the Space (http(s)://HOST[:PORT]/spaces/ID or /s/ID). The token is\n"
+                 "the speaker's (or $SPACECAST_TOKEN). --whip publishes over WebRTC (WHIP) instead of the\n"
                  "Icecast protocol. A WAV file is encoded at 32 kbit/s; with --whip its packets carry in-band\n"
-                 "FEC for 10 %% loss (--fec PERCENT to change, 0 for none).\n");
+                 "FEC for 10 %% loss (--fec PERCENT to change, 0 for none). Over https the server's certificate\n"
+                 "and name are verified against the system's CAs, or --ca-file (or $SPACECAST_CA_FILE).\n");
 }
 
 int sc_cmd_speak(int argc, char **argv)
 {
-    const char *url = NULL, *file = NULL, *token = getenv("SPACECAST_TOKEN");
+    const char *url = NULL, *file = NULL, *token = getenv("SPACECAST_TOKEN"), *ca_file = getenv("SPACECAST_CA_FILE");
     int loop = 0, quiet = 0, whip = 0;
     double duration = 0;
     for (int i = 1; i < argc; i++) {
@@ -333,6 +372,8 @@ int sc_cmd_speak(int argc, char **argv)
             return 0;
         } else if (!strcmp(argv[i], "--token") && i + 1 < argc) {
             token = argv[++i];
+        } else if (!strcmp(argv[i], "--ca-file") && i + 1 < argc) {
+            ca_file = argv[++i];
         } else if (!strcmp(argv[i], "--duration") && i + 1 < argc) {
             duration = atof(argv[++i]);
         } else if (!strcmp(argv[i], "--loop")) {
@@ -357,8 +398,9 @@ int sc_cmd_speak(int argc, char **argv)
             return 2;
         }
     }
-    char host[256], port[16], id[64];
-    if (!url || !file || !token || parse_url(url, host, sizeof host, port, sizeof port, id, sizeof id) < 0) {
+    char id[64];
+    sc_url_t u;
+    if (!url || !file || !token || parse_url(url, &u, id, sizeof id) < 0) {
         usage(stderr);
         return 2;
     }
@@ -379,54 +421,13 @@ int sc_cmd_speak(int argc, char **argv)
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     signal(SIGPIPE, SIG_IGN);
-    if (whip)
-        return speak_whip(host, port, id, token, file, is_ogg, loop, duration, quiet);
-    int fd = sc_dial(host, port, AF_UNSPEC, 0);
-    if (fd < 0) {
-        fprintf(stderr, "speak: cannot connect to %s:%s\n", host, port);
-        return 1;
+    char err[512];
+    SSL_CTX *tls = NULL;
+    if (u.tls && !(tls = sc_tls_client_ctx(ca_file, err, sizeof err))) {
+        fprintf(stderr, "speak: %s\n", err);
+        return 2;
     }
-    /* Basic auth: base64("source:" TOKEN) */
-    char cred[600], b64[820];
-    int cl = snprintf(cred, sizeof cred, "source:%s", token);
-    static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    size_t o = 0;
-    for (int i = 0; i < cl; i += 3) {
-        uint32_t v = (uint32_t)(uint8_t)cred[i] << 16 | (i + 1 < cl ? (uint32_t)(uint8_t)cred[i + 1] << 8 : 0) |
-                     (i + 2 < cl ? (uint8_t)cred[i + 2] : 0);
-        b64[o++] = tbl[v >> 18 & 63];
-        b64[o++] = tbl[v >> 12 & 63];
-        b64[o++] = i + 1 < cl ? tbl[v >> 6 & 63] : '=';
-        b64[o++] = i + 2 < cl ? tbl[v & 63] : '=';
-    }
-    b64[o] = '\0';
-    char req[1200];
-    int rl = snprintf(req, sizeof req,
-                      "PUT /spaces/%s/source HTTP/1.1\r\nHost: %s:%s\r\nAuthorization: Basic %s\r\n"
-                      "Content-Type: audio/ogg\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n"
-                      "User-Agent: spacecast-speak/" SC_VERSION "\r\n\r\n",
-                      id, host, port, b64);
-    if (send_all(fd, req, (size_t)rl) < 0 || read_status(fd, 100) < 0) {
-        close(fd);
-        return 1;
-    }
-    speak_t s = { .fd = fd, .quiet = quiet };
-    sc_ogg_writer_init(&s.ogg, (uint32_t)sc_now_ns());
-    if (!quiet)
-        fprintf(stderr, "event=speak_start space=%s file=%s format=%s\n", id, file, is_ogg ? "ogg" : "wav");
-    int rc = is_ogg ? speak_ogg(&s, file, loop, duration) : speak_wav(&s, file, loop, duration);
-    if (rc == 0) { /* end of stream: an EOS page, the terminal chunk, and the server's answer */
-        static const uint8_t silence[] = { 0xf8, 0xff, 0xfe };
-        s.granule += 960;
-        if (send_page(&s, SC_OGG_EOS, silence, sizeof silence) < 0 || send_all(fd, "0\r\n\r\n", 5) < 0 ||
-            read_status(fd, 200) < 0)
-            rc = -1;
-    } else {
-        fprintf(stderr, "speak: the connection to the server was lost\n");
-    }
-    close(fd);
-    if (!quiet)
-        fprintf(stderr, "event=speak_done packets=%llu seconds=%.2f\n", (unsigned long long)s.packets,
-                (double)s.granule / 48000.0);
-    return rc == 0 ? 0 : 1;
+    int rc = speak_stream(&u, tls, id, token, file, is_ogg, whip, loop, duration, quiet);
+    SSL_CTX_free(tls);
+    return rc;
 }

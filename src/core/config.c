@@ -32,10 +32,17 @@ static const sc_opt_t sc_opts[] = {
     S("server", log_level, "debug, info, warn or error"),
     S("server", web_root, "directory of the web app's static files"),
     S("server", relay_from, "origin base URL: run as an edge relaying its live Spaces"),
-    S("server", public_url, "base URL used in API answers (default http://LISTEN)"),
+    S("server", relay_ca_file, "PEM file of the CAs an https relay origin is verified against; empty: the system's"),
+    S("server", public_url, "base URL used in API answers (default http(s)://LISTEN)"),
     I("server", workers, 0, 64, "event-loop threads (0 = one per core)"),
     B("server", demo, "create a live demo Space with a synthetic speaker"),
+    I("server", space_retire_s, 0, 31536000,
+      "seconds an ended Space stays in memory; then its replay comes from disk and its details from the store"),
     B("server", io_uring, "send to listeners in batches with io_uring where the kernel allows (else one sendmsg each)"),
+    S("tls", tls_cert, "PEM certificate chain (leaf first); with tls_key, every route is served over HTTPS"),
+    S("tls", tls_key, "PEM private key of tls_cert (ECDSA P-256 recommended: cheapest handshakes)"),
+    S("tls", listen_tls, "HOST:PORT for HTTPS beside listen; empty with a certificate: listen itself is HTTPS"),
+    B("tls", tls_redirect, "with listen_tls: the plain port answers every request but /healthz with a 308 to https"),
     S("rtc", rtc_listen, "UDP HOST:PORT for WebRTC media (WHIP/WHEP); empty = the listen address, off = none"),
     S("rtc", rtc_candidate, "IP:PORT announced to WebRTC peers (behind NAT); empty = the bound address"),
     I("rtc", rtc_max_sessions, 1, 100000, "WebRTC sessions (WHIP + WHEP), server-wide"),
@@ -70,6 +77,7 @@ void sc_config_defaults(sc_config_t *c)
 #endif
     c->workers = 0;
     c->io_uring = 1;
+    c->space_retire_s = 600;
     c->rtc_max_sessions = 256;
     c->max_connections = 19000;
     c->reserved_fds = 200;

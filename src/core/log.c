@@ -11,6 +11,8 @@ static const char *const sc_log_names[] = { "debug", "info", "warn", "error", "f
 
 void sc_log_set_level(sc_log_level_t lvl) { sc_log_min = (int)lvl; }
 
+int sc_log_enabled(sc_log_level_t lvl) { return (int)lvl >= sc_log_min; }
+
 int sc_log_level_parse(const char *s)
 {
     for (size_t i = 0; i < SC_ARRAY_LEN(sc_log_names); i++)

@@ -56,6 +56,7 @@ static const struct {
     { 206, "Partial Content" },
     { 304, "Not Modified" },
     { 307, "Temporary Redirect" },
+    { 308, "Permanent Redirect" },
     { 400, "Bad Request" },
     { 401, "Unauthorized" },
     { 403, "Forbidden" },
@@ -424,6 +425,14 @@ static int read_body(sc_conn_t *c)
  * otherwise: nobody unauthenticated is invited to upload. Returns 1 to go on reading. */
 static void route(sc_req_t *r);
 
+/* Let go of what the handler (or the gate) held for the request. */
+static void req_release(sc_req_t *r)
+{
+    if (r->release)
+        r->release(r->release_arg);
+    r->release = NULL;
+}
+
 static int expect_continue(sc_conn_t *c, const sc_http_request_t *req, const sc_route_t *rt,
                            const sc_slice_t *args)
 {
@@ -439,10 +448,13 @@ static int expect_continue(sc_conn_t *c, const sc_http_request_t *req, const sc_
     sc_conn_set_state(c, SC_CONN_RESPOND);
     if (!rt) {
         route(&r); /* its 404 or 405 */
+        req_release(&r);
     } else {
         memcpy(r.args, args, sizeof r.args);
         h->route = (uint16_t)sc_router_index(sc_http_routes, rt);
-        if (sc_http_gate(&r, rt->flags)) {
+        int pass = sc_http_gate(&r, rt->flags);
+        req_release(&r);
+        if (pass) {
             h->keepalive = keepalive;
             sc_conn_set_state(c, SC_CONN_BODY);
             sc_conn_write(c, cont, sizeof cont - 1);
@@ -501,8 +513,31 @@ static int http_on_data(sc_conn_t *c)
 }
 
 /* Find the handler and run it, or answer what no handler will. */
+/* The plain port of a server that has HTTPS (tls_redirect): every request but the health check
+ * goes to the same target over https, method and body kept (308). */
+static int redirect_to_tls(sc_req_t *r)
+{
+    const char *base = r->conn->listener->https_base;
+    const sc_slice_t t = r->http->target;
+    if (!base || sc_slice_eq(r->http->path, "/healthz") || t.len == 0 || t.base[0] != '/' || t.len > 2048)
+        return 0;
+    for (size_t i = 0; i < t.len; i++)
+        if ((unsigned char)t.base[i] <= 0x20 || (unsigned char)t.base[i] >= 0x7f) /* the parser lets none by: be sure */
+            return 0;
+    hc(r->conn)->route = (uint16_t)sc_router_index(sc_http_routes, NULL);
+    char *hdr = sc_malloc(t.len + 300);
+    snprintf(hdr, t.len + 300, "Location: %.256s%.*s\r\n", base, (int)t.len, t.base);
+    sc_http_respond_json(r, 308, json_pack("{s:{s:s,s:s}}", "error", "code", "use_https", "message",
+                                           "this server speaks HTTPS: the same path there"),
+                         hdr);
+    free(hdr);
+    return 1;
+}
+
 static void route(sc_req_t *r)
 {
+    if (redirect_to_tls(r))
+        return;
     if (sc_slice_eq(r->http->method, "OPTIONS") && sc_slice_eq(r->http->target, "*")) {
         hc(r->conn)->route = (uint16_t)sc_router_index(sc_http_routes, NULL);
         /* a question about the server itself (RFC 9110 9.3.7): libshout (ices2, GStreamer's
@@ -544,6 +579,7 @@ static void dispatch(sc_conn_t *c)
     r.body = sc_slice(c->rbuf + h->head_len, h->body_expected == SC_CHUNKED ? 0 : h->body_expected);
     sc_conn_set_state(c, SC_CONN_RESPOND);
     route(&r);
+    req_release(&r); /* what the handler held for the request (its Space) */
     if (!r.responded && c->io.loop && c->state == SC_CONN_RESPOND)
         sc_http_error(&r, 500, "internal", "no response");
 }

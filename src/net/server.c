@@ -6,8 +6,10 @@
 #include "spacecast/addr.h"
 #include "spacecast/common.h"
 #include "spacecast/config.h"
+#include "spacecast/join.h"
 #include "spacecast/log.h"
 #include "spacecast/metrics.h"
+#include "spacecast/tls.h"
 #include "spacecast/uring.h"
 
 #include <errno.h>
@@ -30,11 +32,9 @@ static struct {
     /* admission */
     atomic_int open_conns;
     _Atomic uint16_t *per_ip;        /* connection counts by hash of address */
-    pthread_mutex_t join_mu;         /* the join bucket */
-    double join_tokens;
-    uint64_t join_refill_ms;
     int spare_fd;                    /* kept open so EMFILE can still be answered */
-} sc_srv = { .join_mu = PTHREAD_MUTEX_INITIALIZER, .spare_fd = -1 };
+    sc_tls_server_t *tls;            /* the caller's (serve.c); NULL: no HTTPS */
+} sc_srv = { .spare_fd = -1 };
 
 /* --- listening sockets ---------------------------------------------------------------- */
 
@@ -70,29 +70,16 @@ static uint32_t ip_hash(const struct sockaddr_in6 *a)
     return h & (SC_PER_IP_SLOTS - 1);
 }
 
-int sc_server_join_admit(void)
-{
-    const sc_config_t *cfg = sc_config();
-    int wait = 0;
-    pthread_mutex_lock(&sc_srv.join_mu);
-    uint64_t now = sc_now_ms();
-    sc_srv.join_tokens += (double)(now - sc_srv.join_refill_ms) * cfg->join_rate / 1000.0;
-    if (sc_srv.join_tokens > cfg->join_burst)
-        sc_srv.join_tokens = cfg->join_burst;
-    sc_srv.join_refill_ms = now;
-    if (sc_srv.join_tokens >= 1.0)
-        sc_srv.join_tokens -= 1.0;
-    else
-        wait = 1 + (int)((1.0 - sc_srv.join_tokens) / cfg->join_rate);
-    pthread_mutex_unlock(&sc_srv.join_mu);
-    return wait;
-}
-
 /* A fast, honest refusal: one write, then a close that lets the client read it (conn.c
- * lingers: closing over the unread request would send a reset that can overtake the answer). */
-static void refuse_now(sc_worker_t *w, int fd, const struct sockaddr_in6 *peer, int status, const char *code,
-                       const char *message)
+ * lingers: closing over the unread request would send a reset that can overtake the answer).
+ * On a TLS port there is no way to say it before a handshake: the connection is just closed. */
+static void refuse_now(sc_worker_t *w, int fd, const struct sockaddr_in6 *peer, int tls, int status,
+                       const char *code, const char *message)
 {
+    if (tls) {
+        close(fd);
+        return;
+    }
     char body[256];
     int retry = sc_retry_jitter_s();
     int bl = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\",\"retry_after\":%d}}", code,
@@ -149,7 +136,7 @@ static void on_accept(sc_io_t *io, uint32_t events)
         if (open_now > limit) {
             atomic_fetch_sub(&sc_srv.open_conns, 1);
             sc_conn_refused(SC_REFUSE_MAX_CONNECTIONS);
-            refuse_now(w, fd, &peer, 503, "over_capacity", "the server is at its connection limit");
+            refuse_now(w, fd, &peer, l->tls != NULL, 503, "over_capacity", "the server is at its connection limit");
             continue;
         }
         uint32_t h = ip_hash(&peer);
@@ -157,7 +144,8 @@ static void on_accept(sc_io_t *io, uint32_t events)
             atomic_fetch_sub(&sc_srv.per_ip[h], 1);
             atomic_fetch_sub(&sc_srv.open_conns, 1);
             sc_conn_refused(SC_REFUSE_PER_IP);
-            refuse_now(w, fd, &peer, 429, "too_many_connections", "too many connections from your address");
+            refuse_now(w, fd, &peer, l->tls != NULL, 429, "too_many_connections",
+                       "too many connections from your address");
             continue;
         }
         if (l->api_port)
@@ -172,6 +160,14 @@ static void on_accept(sc_io_t *io, uint32_t events)
             continue;
         }
         c->ip_hash = h;
+        if (l->tls) {
+            /* a handshake costs what a join does, and a storm of joins is a storm of them: on the
+             * public port each takes a join token first (the join then takes no second one) */
+            int admitted = l->api_port || sc_join_admit() == 0;
+            c->join_paid = (uint8_t)(admitted && !l->api_port);
+            if (sc_conn_tls_accept(c, admitted) != SC_OK)
+                continue; /* waiting for a token (its timer asks again), or closed */
+        }
         /* a player's request is usually in the socket by the time we accept it (it is sent as
          * soon as the handshake completes): read it now rather than one loop turn later, which
          * with a sweep under way is one slice of sends later (join p99 at 10,000: see
@@ -220,14 +216,17 @@ static void stop_listening(sc_loop_t *l, void *arg)
     sc_worker_t *w = arg;
     listener_close(&w->listen);
     listener_close(&w->api_listen);
+    listener_close(&w->tls_listen);
 }
 
 static int listener_open(sc_worker_t *w, sc_listener_t *l, const char *hostport, const sc_proto_t *proto,
-                         int api_port)
+                         int api_port, sc_tls_server_t *tls, const char *https_base)
 {
     l->proto = proto;
     l->api_port = api_port;
     l->on_closed = conn_closed;
+    l->tls = tls;
+    l->https_base = https_base;
     int fd = listen_socket(hostport);
     if (fd < 0)
         return -1;
@@ -277,15 +276,15 @@ int sc_server_fd_limit(int want)
     return want;
 }
 
-int sc_server_init(const sc_proto_t *proto)
+int sc_server_init(const sc_proto_t *proto, sc_tls_server_t *tls, const char *https_base)
 {
     const sc_config_t *cfg = sc_config();
-    sc_srv.join_tokens = cfg->join_burst;
-    sc_srv.join_refill_ms = sc_now_ms();
+    sc_join_init(cfg->join_burst);
     sc_srv.per_ip = sc_calloc(SC_PER_IP_SLOTS, sizeof *sc_srv.per_ip);
     sc_srv.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     sc_srv.nworkers = worker_count(cfg);
     sc_srv.workers = sc_calloc((size_t)sc_srv.nworkers, sizeof *sc_srv.workers);
+    sc_srv.tls = tls;
     for (int i = 0; i < sc_srv.nworkers; i++) {
         sc_worker_t *w = &sc_srv.workers[i];
         w->index = i;
@@ -296,12 +295,20 @@ int sc_server_init(const sc_proto_t *proto)
         if (cfg->io_uring && !(w->uring = sc_uring_new(SC_PUMP_BATCH)) && i == 0)
             sc_log_warn("event=io_uring_unavailable fallback=sendmsg");
         sc_loop_set_wake_hook(w->loop, worker_wake, w);
-        if (listener_open(w, &w->listen, cfg->listen, proto, 0) != 0)
+        /* HTTPS: on listen_tls's port, or on listen itself without one; and on the API port
+         * (tokens travel there) whenever there is a certificate */
+        int own_tls_port = tls && cfg->listen_tls[0];
+        if (listener_open(w, &w->listen, cfg->listen, proto, 0, own_tls_port ? NULL : tls,
+                          own_tls_port ? https_base : NULL) != 0)
             return -1;
-        if (cfg->api_listen[0] && listener_open(w, &w->api_listen, cfg->api_listen, proto, 1) != 0)
+        if (cfg->api_listen[0] && listener_open(w, &w->api_listen, cfg->api_listen, proto, 1, tls, NULL) != 0)
+            return -1;
+        if (own_tls_port && listener_open(w, &w->tls_listen, cfg->listen_tls, proto, 0, tls, NULL) != 0)
             return -1;
     }
     sc_conn_metrics_register();
+    if (tls)
+        sc_conn_tls_metrics_register();
     sc_metrics_register("server", server_metrics, NULL);
     return 0;
 }
@@ -311,8 +318,10 @@ void sc_server_start(void)
     const sc_config_t *cfg = sc_config();
     for (int i = 0; i < sc_srv.nworkers; i++)
         pthread_create(&sc_srv.workers[i].thread, NULL, worker_main, &sc_srv.workers[i]);
-    sc_log_info("event=listening addr=%s api_addr=%s workers=%d url=%s", cfg->listen,
-                cfg->api_listen[0] ? cfg->api_listen : "-", sc_srv.nworkers, cfg->public_url);
+    sc_log_info("event=listening addr=%s api_addr=%s tls_addr=%s workers=%d url=%s", cfg->listen,
+                cfg->api_listen[0] ? cfg->api_listen : "-",
+                !sc_srv.tls ? "-" : cfg->listen_tls[0] ? cfg->listen_tls : cfg->listen, sc_srv.nworkers,
+                cfg->public_url);
 }
 
 void sc_server_stop_accepting(void)
@@ -331,6 +340,8 @@ void sc_server_stop(void)
         sc_loop_free(w->loop); /* runs the deferred frees of the closed connections */
         w->loop = NULL;
         sc_conn_worker_done(w);
+        SSL_CTX_free(w->tls_ctx);
+        w->tls_ctx = NULL;
     }
     free(sc_srv.workers);
     sc_srv.workers = NULL;

@@ -24,6 +24,7 @@
 
 struct sc_whip_client {
     char host[256], port[16], token[1024], location[256];
+    SSL_CTX *tls;           /* https: the signalling is verified TLS (borrowed) */
     int udp;
     struct sockaddr_in server;
     char ufrag[9], pwd[25];
@@ -44,9 +45,12 @@ struct sc_whip_client {
 static int http(sc_whip_client_t *c, const char *method, const char *path, const char *ctype, const char *body,
                 char *resp, size_t respsz, char **resp_body)
 {
-    int fd = sc_dial(c->host, c->port, AF_INET, 0); /* IPv4, as our UDP side */
-    if (fd < 0)
+    sc_stream_t st;
+    char err[256];
+    if (sc_stream_open(&st, c->host, c->port, c->tls, NULL, AF_INET, 10000, err, sizeof err) < 0) { /* IPv4, as our UDP side */
+        snprintf(resp, respsz, "%s", err);
         return -1;
+    }
     size_t blen = body ? strlen(body) : 0;
     char head[2048];
     int n = snprintf(head, sizeof head,
@@ -54,13 +58,13 @@ static int http(sc_whip_client_t *c, const char *method, const char *path, const
                      "Connection: close\r\n\r\n",
                      method, path, c->host, c->port, c->token, ctype ? "Content-Type: " : "", ctype ? ctype : "",
                      ctype ? "\r\n" : "", blen);
-    int ok = n > 0 && (size_t)n < sizeof head && send(fd, head, (size_t)n, MSG_NOSIGNAL) == n &&
-             (!blen || send(fd, body, blen, MSG_NOSIGNAL) == (ssize_t)blen);
+    int ok = n > 0 && (size_t)n < sizeof head && sc_stream_write(&st, head, (size_t)n) == 0 &&
+             (!blen || sc_stream_write(&st, body, blen) == 0);
     size_t got = 0;
     ssize_t r;
-    while (ok && got + 1 < respsz && (r = recv(fd, resp + got, respsz - 1 - got, 0)) > 0)
+    while (ok && got + 1 < respsz && (r = sc_stream_read(&st, resp + got, respsz - 1 - got)) > 0)
         got += (size_t)r;
-    close(fd);
+    sc_stream_close(&st);
     resp[got] = '\0';
     return ok ? sc_whip_response_status(resp, resp_body) : -1;
 }
@@ -173,10 +177,11 @@ static int dtls(sc_whip_client_t *c)
     return c->srtp ? 0 : -1;
 }
 
-sc_whip_client_t *sc_whip_client_open(const char *host, const char *port, const char *id, const char *token,
-                                      char *err, size_t errsz)
+sc_whip_client_t *sc_whip_client_open(const char *host, const char *port, SSL_CTX *tls, const char *id,
+                                      const char *token, char *err, size_t errsz)
 {
     sc_whip_client_t *c = sc_calloc(1, sizeof *c);
+    c->tls = tls;
     snprintf(c->host, sizeof c->host, "%s", host);
     snprintf(c->port, sizeof c->port, "%s", port);
     snprintf(c->token, sizeof c->token, "%s", token);
@@ -207,7 +212,7 @@ sc_whip_client_t *sc_whip_client_open(const char *host, const char *port, const 
     const char *why = NULL;
     if (st != 201 || sc_sdp_parse(body, strlen(body), &c->answer, &why) != 0 || c->answer.fp_len != 32 ||
         !c->answer.cand_ip[0]) {
-        snprintf(err, errsz, "WHIP answered %d: %.200s", st, st == 201 ? (why ? why : "no candidate") : body ? body : "");
+        snprintf(err, errsz, "WHIP answered %d: %.200s", st, st == 201 ? (why ? why : "no candidate") : body ? body : resp);
         free(resp);
         goto fail;
     }

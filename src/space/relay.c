@@ -12,6 +12,7 @@
 #include "spacecast/ogg.h"
 #include "spacecast/config.h"
 #include "spacecast/space.h"
+#include "spacecast/tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,8 +35,9 @@ typedef struct sc_fetcher {
 } sc_fetcher_t;
 
 static struct {
-    char host[256];
-    char port[16];
+    sc_url_t origin;
+    char authority[300];     /* Host header */
+    SSL_CTX *tls;            /* https origin: verified against relay_ca_file or the system's CAs */
     char edge_name[128];
     pthread_t poller;
     atomic_int running;
@@ -45,27 +47,27 @@ static struct {
 
 /* --- a tiny blocking HTTP/1.1 client for the origin ---------------------------------- */
 
-static int origin_connect(int timeout_ms) { return sc_dial(sc_rl.host, sc_rl.port, AF_UNSPEC, timeout_ms); }
-
-static int send_all(int fd, const char *p, size_t n)
+/* A connection to the origin (TLS verified when it is https); 0 or -1 (logged at debug: the
+ * callers say what failed). */
+static int origin_connect(sc_stream_t *st, SSL_SESSION **session, int timeout_ms)
 {
-    while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w <= 0)
-            return -1;
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
+    char err[512], q[600];
+    if (sc_stream_open(st, sc_rl.origin.host, sc_rl.origin.port, sc_rl.tls, session, AF_UNSPEC, timeout_ms, err,
+                       sizeof err) == 0)
+        return 0;
+    sc_log_debug("event=origin_connect_failed err=%s", sc_log_quote(err, q, sizeof q));
+    if (sc_rl.tls && !strstr(err, "cannot connect")) /* a certificate problem must not look like an outage */
+        sc_log_warn("event=origin_tls_failed err=%s", sc_log_quote(err, q, sizeof q));
+    return -1;
 }
 
 /* Read the response head into buf; returns the status, with the bytes after the head left
  * at buf[*body_off .. *len). */
-static int read_head(int fd, char *buf, size_t cap, size_t *len, size_t *body_off)
+static int read_head(sc_stream_t *st, char *buf, size_t cap, size_t *len, size_t *body_off)
 {
     *len = 0;
     while (*len < cap - 1) {
-        ssize_t n = recv(fd, buf + *len, cap - 1 - *len, 0);
+        ssize_t n = sc_stream_read(st, buf + *len, cap - 1 - *len);
         if (n <= 0)
             return -1;
         *len += (size_t)n;
@@ -105,30 +107,32 @@ static void head_value(const char *head, size_t head_len, const char *name, char
 }
 
 /* A request to the origin with its whole answer: status (or -1), the body (malloc'd, NUL after
- * it, at most max_body bytes: more is an error), and two headers the edge passes on. */
-static int origin_exchange(const char *method, const char *path, const char *body, size_t max_body, char **out,
-                           size_t *out_len, char *ctype, size_t ctype_sz, char *cache, size_t cache_sz)
+ * it, at most max_body bytes: more is an error), and two headers the edge passes on. session is
+ * the calling thread's own TLS session (resumed on its next request). */
+static int origin_exchange(SSL_SESSION **session, const char *method, const char *path, const char *body,
+                           size_t max_body, char **out, size_t *out_len, char *ctype, size_t ctype_sz, char *cache,
+                           size_t cache_sz)
 {
-    int fd = origin_connect(3000);
-    if (fd < 0)
+    sc_stream_t st;
+    if (origin_connect(&st, session, 3000) < 0)
         return -1;
     char req[1024];
     int n = snprintf(req, sizeof req,
-                     "%s %s HTTP/1.1\r\nHost: %s:%s\r\nConnection: close\r\nAuthorization: Bearer %s\r\n"
+                     "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nAuthorization: Bearer %s\r\n"
                      "User-Agent: spacecast-edge/" SC_VERSION "\r\n"
                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                     method, path, sc_rl.host, sc_rl.port, sc_config()->admin_key, body ? strlen(body) : 0);
-    if (n < 0 || (size_t)n >= sizeof req || send_all(fd, req, (size_t)n) < 0 ||
-        (body && send_all(fd, body, strlen(body)) < 0)) {
-        close(fd);
+                     method, path, sc_rl.authority, sc_config()->admin_key, body ? strlen(body) : 0);
+    if (n < 0 || (size_t)n >= sizeof req || sc_stream_write(&st, req, (size_t)n) < 0 ||
+        (body && sc_stream_write(&st, body, strlen(body)) < 0)) {
+        sc_stream_close(&st);
         return -1;
     }
     size_t cap = 1 << 16, len, off;
     char *buf = sc_malloc(cap);
-    int status = read_head(fd, buf, cap, &len, &off);
+    int status = read_head(&st, buf, cap, &len, &off);
     if (status < 0) {
         free(buf);
-        close(fd);
+        sc_stream_close(&st);
         return -1;
     }
     if (ctype)
@@ -146,13 +150,13 @@ static int origin_exchange(const char *method, const char *path, const char *bod
             cap *= 2;
             buf = sc_realloc(buf, cap);
         }
-        ssize_t r = recv(fd, buf + blen, cap - blen - 1, 0);
+        ssize_t r = sc_stream_read(&st, buf + blen, cap - blen - 1);
         if (r <= 0)
             break;
         blen += (size_t)r;
     }
     buf[blen] = '\0';
-    close(fd);
+    sc_stream_close(&st);
     if (out && status >= 0) {
         *out = buf;
         if (out_len)
@@ -163,18 +167,21 @@ static int origin_exchange(const char *method, const char *path, const char *bod
     return status;
 }
 
-/* A small request/response (API): body into a malloc'd string. Returns status or -1. */
+/* A small request/response (API): body into a malloc'd string. Returns status or -1. The poller
+ * alone calls it: its TLS session (resumed on the next request) is its own. */
 static int origin_request(const char *method, const char *path, const char *body, char **out)
 {
-    return origin_exchange(method, path, body, 16u << 20, out, NULL, NULL, 0, NULL, 0);
+    static SSL_SESSION *session;
+    return origin_exchange(&session, method, path, body, 16u << 20, out, NULL, NULL, 0, NULL, 0);
 }
 
 int sc_relay_origin_get(const char *path, size_t max_body, char **body, size_t *len, char *ctype, size_t ctype_sz,
                         char *cache, size_t cache_sz)
 {
-    if (!sc_rl.host[0])
+    if (!atomic_load(&sc_rl.running))
         return -1;
-    return origin_exchange("GET", path, NULL, max_body, body, len, ctype, ctype_sz, cache, cache_sz);
+    /* no session to resume: several threads fetch, and these requests are rare (once per answer) */
+    return origin_exchange(NULL, "GET", path, NULL, max_body, body, len, ctype, ctype_sz, cache, cache_sz);
 }
 
 /* --- fetcher: origin live.ogg → local mixer -------------------------------------------- */
@@ -198,31 +205,33 @@ static void *fetcher_main(void *arg)
 {
     sc_fetcher_t *f = arg;
     sc_space_t *s = f->space;
+    SSL_SESSION *session = NULL; /* this thread's, for resumed reconnections */
     int backoff = 250;
     while (atomic_load(&f->running) && space_live(s)) {
-        int fd = origin_connect(3000);
+        sc_stream_t st;
         int fed = 0;
-        if (fd >= 0) {
-            char req[512];
+        if (origin_connect(&st, &session, 3000) == 0) {
+            char req[768];
             /* the admin key tells the origin this is an edge, not one more listener */
-            int n = snprintf(req, sizeof req, "GET /spaces/%s/live.ogg HTTP/1.1\r\nHost: %s:%s\r\n"
+            int n = snprintf(req, sizeof req, "GET /spaces/%s/live.ogg HTTP/1.1\r\nHost: %s\r\n"
                                               "User-Agent: spacecast-edge/" SC_VERSION "\r\n"
                                               "Authorization: Bearer %s\r\n\r\n",
-                             s->id, sc_rl.host, sc_rl.port, sc_config()->admin_key);
+                             s->id, sc_rl.authority, sc_config()->admin_key);
             char buf[16384];
             size_t len, off;
-            int status = send_all(fd, req, (size_t)n) == 0 ? read_head(fd, buf, sizeof buf, &len, &off) : -1;
+            int status = sc_stream_write(&st, req, (size_t)n) == 0 ? read_head(&st, buf, sizeof buf, &len, &off) : -1;
             if (status == 200) {
                 sc_ingest_slot_t slot = { 0 };
                 pthread_mutex_lock(&s->mu);
                 uint32_t gen = s->speakers[0].generation;
                 pthread_mutex_unlock(&s->mu);
                 if (sc_ingest_claim(&slot, s, 0, gen, 0, 0) == 0) {
-                    sc_log_info("event=relay_connected space=%s origin=%s:%s", s->id, sc_rl.host, sc_rl.port);
+                    sc_log_info("event=relay_connected space=%s origin=%s tls=%d", s->id, sc_rl.authority,
+                                sc_rl.tls != NULL);
                     sc_ogg_reader_t *rd = sc_ogg_reader_new(on_relay_packet, &slot);
                     int rc = sc_ogg_reader_feed(rd, (uint8_t *)buf + off, len - off);
                     while (rc == SC_OK && atomic_load(&f->running)) {
-                        ssize_t r = recv(fd, buf, sizeof buf, 0);
+                        ssize_t r = sc_stream_read(&st, buf, sizeof buf);
                         if (r <= 0)
                             break;
                         fed = 1;
@@ -234,10 +243,10 @@ static void *fetcher_main(void *arg)
                     sc_ingest_release(&slot);
                 }
             } else if (status == 409) {
-                close(fd);
+                sc_stream_close(&st);
                 break; /* ended at the origin: the poller ends it here */
             }
-            close(fd);
+            sc_stream_close(&st);
         }
         if (fed)
             backoff = 250;
@@ -247,6 +256,7 @@ static void *fetcher_main(void *arg)
             usleep(50000);
         backoff = SC_MIN(backoff * 2, SC_RELAY_BACKOFF_MAX_MS);
     }
+    SSL_SESSION_free(session);
     atomic_store(&f->done, 1);
     return NULL;
 }
@@ -263,6 +273,7 @@ static void ensure_fetcher(sc_space_t *s)
         }
         if (f && atomic_load(&f->done)) { /* reap a finished one */
             pthread_join(f->thread, NULL);
+            sc_space_unref(f->space);
             free(f);
             sc_rl.fetchers[i] = NULL;
         }
@@ -271,7 +282,7 @@ static void ensure_fetcher(sc_space_t *s)
     }
     if (free_slot >= 0) {
         sc_fetcher_t *f = sc_calloc(1, sizeof *f);
-        f->space = s;
+        f->space = sc_space_ref(s); /* the fetcher's, let go when it is reaped */
         atomic_store(&f->running, 1);
         sc_rl.fetchers[free_slot] = f;
         pthread_create(&f->thread, NULL, fetcher_main, f);
@@ -289,11 +300,15 @@ static void mirror(json_t *o)
     json_t *sched = json_object_get(o, "scheduled_start");
     if (!id || !title || !state || !sc_token_valid_id(sc_slice_cstr(id)))
         return;
-    sc_space_t *s = sc_space_find(sc_slice_cstr(id));
+    sc_space_t *s = sc_space_get(sc_slice_cstr(id));
     if (!s) {
         if (!strcmp(state, "ended"))
             return; /* nothing to relay */
-        s = sc_space_create_mirror(id, title, json_is_integer(sched) ? (int64_t)json_integer_value(sched) : 0);
+        /* the host's name is shown on the edge's pages too (add_host checks it) */
+        s = sc_space_create_mirror(id, title, json_string_value(json_object_get(o, "host")),
+                                   json_is_integer(sched) ? (int64_t)json_integer_value(sched) : 0);
+        if (!s)
+            return; /* the store refused it: the next poll tries again */
     }
     s->relayed = 1;
     json_t *pin = json_object_get(o, "pin"); /* the origin's pinned link, shown here too */
@@ -309,6 +324,7 @@ static void mirror(json_t *o)
     } else if (!strcmp(state, "ended") && s->state != SC_SPACE_ENDED) {
         sc_space_end(s);
     }
+    sc_space_unref(s);
 }
 
 static void report_tallies(void)
@@ -355,7 +371,7 @@ static void report_tallies(void)
         free(answer);
         free(body);
     }
-    free(all);
+    sc_spaces_release(all, n);
 }
 
 static void *poller_main(void *arg)
@@ -373,7 +389,7 @@ static void *poller_main(void *arg)
             json_array_foreach(arr, i, o) mirror(o);
             json_decref(j);
         } else {
-            sc_log_warn("event=origin_unreachable origin=%s:%s status=%d", sc_rl.host, sc_rl.port, status);
+            sc_log_warn("event=origin_unreachable origin=%s status=%d", sc_rl.authority, status);
         }
         free(body);
         report_tallies();
@@ -384,32 +400,22 @@ static void *poller_main(void *arg)
     return NULL;
 }
 
-int sc_relay_start(const char *origin_url)
+int sc_relay_start(const char *origin_url, const char *ca_file)
 {
-    const char *p = origin_url;
-    if (strncmp(p, "http://", 7) != 0) {
-        sc_log_error("event=relay_bad_url url=%s note=\"http://HOST:PORT only\"", origin_url);
+    if (sc_url_parse(origin_url, &sc_rl.origin) < 0) {
+        sc_log_error("event=relay_bad_url url=%s note=\"http(s)://HOST[:PORT]\"", origin_url);
         return -1;
     }
-    p += 7;
-    const char *colon = strchr(p, ':'), *slash = strchr(p, '/');
-    size_t hl = colon ? (size_t)(colon - p) : slash ? (size_t)(slash - p) : strlen(p);
-    if (hl == 0 || hl >= sizeof sc_rl.host)
+    sc_url_authority(&sc_rl.origin, sc_rl.authority, sizeof sc_rl.authority);
+    char err[512], q[600];
+    if (sc_rl.origin.tls && !(sc_rl.tls = sc_tls_client_ctx(ca_file, err, sizeof err))) {
+        sc_log_error("event=relay_tls_failed err=%s", sc_log_quote(err, q, sizeof q));
         return -1;
-    memcpy(sc_rl.host, p, hl);
-    sc_rl.host[hl] = '\0';
-    if (colon) {
-        size_t pl = slash ? (size_t)(slash - colon - 1) : strlen(colon + 1);
-        if (pl == 0 || pl >= sizeof sc_rl.port)
-            return -1;
-        memcpy(sc_rl.port, colon + 1, pl);
-        sc_rl.port[pl] = '\0';
-    } else {
-        snprintf(sc_rl.port, sizeof sc_rl.port, "80");
     }
     snprintf(sc_rl.edge_name, sizeof sc_rl.edge_name, "%s", sc_config()->listen);
     atomic_store(&sc_rl.running, 1);
-    sc_log_info("event=relay_started origin=%s:%s edge=%s", sc_rl.host, sc_rl.port, sc_rl.edge_name);
+    sc_log_info("event=relay_started origin=%s tls=%d ca_file=%s edge=%s", sc_rl.authority, sc_rl.tls != NULL,
+                ca_file && *ca_file ? ca_file : "system", sc_rl.edge_name);
     return pthread_create(&sc_rl.poller, NULL, poller_main, NULL) == 0 ? 0 : -1;
 }
 
@@ -427,8 +433,11 @@ void sc_relay_stop(void)
         sc_fetcher_t *f = sc_rl.fetchers[i];
         if (f) {
             pthread_join(f->thread, NULL); /* recv() wakes within its 3 s timeout */
+            sc_space_unref(f->space);
             free(f);
             sc_rl.fetchers[i] = NULL;
         }
     }
+    SSL_CTX_free(sc_rl.tls);
+    sc_rl.tls = NULL;
 }

@@ -15,6 +15,8 @@ void *sc_space__read_store(void *(*fn)(sc_store_t *, void *), void *arg);
 void sc_space__audience_second(sc_space_t *s);
 /** The Space ended: its last reactions out, its numbers stored. */
 void sc_space__audience_end(sc_space_t *s);
+/** Free what #19 keeps with a Space (its numbers, timeline, cached chapters): its last reference went. */
+void sc_space__extras_free(sc_space_t *s);
 /** Where the recording is now (ms), or -1 when nothing records. */
 int64_t sc_space__recording_ms(sc_space_t *s);
 /** Open the speaker timeline of a recorded Space going (or still) live. */

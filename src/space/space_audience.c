@@ -5,6 +5,7 @@
 #include "spacecast/common.h"
 #include "spacecast/log.h"
 #include "spacecast/space.h"
+#include "spacecast/timeline.h"
 #include "space-int.h"
 
 #include <stdio.h>
@@ -115,7 +116,16 @@ void sc_spaces_flush(void)
         sc_space__timeline_close(all[i], -1);
         save_stats(all[i]);
     }
-    free(all);
+    sc_spaces_release(all, n);
+}
+
+void sc_space__extras_free(sc_space_t *s)
+{
+    sc_timeline_close(s->timeline, -1);
+    s->timeline = NULL;
+    sc_stats_free(atomic_load(&s->stats));
+    json_decref(s->reactions_last);
+    sc_page_unref(s->chapters);
 }
 
 /* --- edges -------------------------------------------------------------------------------- */

@@ -7,6 +7,7 @@
 #include "spacecast/config.h"
 #include "spacecast/log.h"
 #include "spacecast/recorder.h"
+#include "spacecast/room.h"
 #include "spacecast/space.h"
 #include "spacecast/timeline.h"
 #include "space-int.h"
@@ -20,9 +21,11 @@
 
 int64_t sc_space__recording_ms(sc_space_t *s)
 {
-    pthread_mutex_lock(&s->audio_mu);
-    int64_t ms = s->rec ? sc_recorder_position_ms(s->rec) : -1;
-    pthread_mutex_unlock(&s->audio_mu);
+    if (!s->room)
+        return -1;
+    pthread_mutex_lock(&s->room->mu); /* the recorder is the room's, written by its tick */
+    int64_t ms = s->room->rec ? sc_recorder_position_ms(s->room->rec) : -1;
+    pthread_mutex_unlock(&s->room->mu);
     return ms;
 }
 

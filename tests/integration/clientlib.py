@@ -163,6 +163,12 @@ def first_sound(samples, rate, freq, block_ms=20):
     return None
 
 
+def silent_blocks(samples, freq, rate=48000, block_ms=20):
+    """How many whole 20 ms blocks of `samples` do not carry `freq` (a gap, a chop, a stall)."""
+    n = rate * block_ms // 1000
+    return sum(1 for k in range(0, len(samples) - n, n) if sclib.tone_level(samples[k:k + n], freq, rate) < 300)
+
+
 def unprivileged_user():
     """(uid, gid) of a user VLC agrees to run as (it refuses root): 'nobody' on Debian."""
     try:
@@ -285,9 +291,7 @@ def check_player(space, name, cmd_for, seconds=4, max_delay=0.5, user=None):
         i = first_sound(samples, rate, space.freq)
         assert i is not None, "%s: no tone in %d samples; it said:\n%s" % (name, len(samples), log[-2000:])
         heard = samples[i:]
-        block = rate // 50
-        gaps = sum(1 for k in range(0, len(heard) - block, block)
-                   if sclib.tone_level(heard[k:k + block], space.freq, rate) < 300)
+        gaps = silent_blocks(heard, space.freq, rate)
         print("%s: first sound %.3f s after connecting, %.2f s heard, %d silent 20 ms blocks after it"
               % (name, delay if delay is not None else -1, len(heard) / rate, gaps), flush=True)
         assert len(heard) >= rate, "%s: only %.2f s of tone" % (name, len(heard) / rate)
@@ -297,9 +301,12 @@ def check_player(space, name, cmd_for, seconds=4, max_delay=0.5, user=None):
         shutil.rmtree(d, ignore_errors=True)
 
 
-def check_publisher(name, start, freq, settle=4.0, listen=2.0):
+def check_publisher(name, start, freq, settle=4.0, listen=2.0, steady=0.0, log_has=()):
     """A source client publishes a tone into a fresh live Space: `start(server, sid, token)` starts it
-    (returns its Popen); listeners must hear the tone in live.ogg, and the server must have logged it."""
+    (returns its Popen); listeners must hear the tone in live.ogg. With `steady` seconds, a listener
+    who joins once it is heard must then hear it for that long with at most two silent 20 ms blocks
+    (a client that sends in bursts must not come out chopped). Each of `log_has` must be in the
+    server's log (which path its audio took)."""
     with sclib.Server() as server:
         sid, host = sclib.create_space(server, name)
         sclib.start_space(server, sid, host)
@@ -316,6 +323,17 @@ def check_publisher(name, start, freq, settle=4.0, listen=2.0):
                 out = p.stdout.read() if p.stdout else b""
             assert heard, "%s: no %g Hz in the mix; it said:\n%s\nserver:\n%s" % (
                 name, freq, out.decode(errors="replace")[-1500:], server.read_log()[-1500:])
+            if steady:
+                a, _ = sclib.capture("%s/spaces/%s/live.ogg" % (server.base, sid), steady)
+                i = first_sound(a, 48000, freq)
+                gaps = silent_blocks(a[i:], freq) if i is not None else -1
+                print("%s: %.1f s heard steady, first sound at %.2f s, %d silent 20 ms blocks after it"
+                      % (name, len(a) / 48000, (i or 0) / 48000, gaps), flush=True)
+                assert i is not None and i < 48000 // 2 and 0 <= gaps <= 2, \
+                    "%s: first sound at sample %s, %d silent blocks in %.1f s\nserver:\n%s" % (
+                        name, i, gaps, len(a) / 48000, server.read_log()[-1500:])
+            for want in log_has:
+                assert want in server.read_log(), "%s: the server never logged %r" % (name, want)
         finally:
             if p.poll() is None:
                 p.terminate()

@@ -1,12 +1,15 @@
 """Shared helpers for spacecast integration tests: start the real binary on a free loopback
 port, call the API, publish and capture audio with ffmpeg, measure tones. Stdlib only."""
 import array
+import base64
+import hashlib
 import json
 import math
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -19,7 +22,8 @@ BIN = os.environ.get("SPACECAST_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "spacecast")
 SOURCE_DIR = os.environ.get("SC_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
 ADMIN_KEY = "test-admin-key-0123456789"
-SANITIZED = os.environ.get("SC_SANITIZE", "").upper() in ("ON", "1", "TRUE")
+SANITIZER = os.environ.get("SC_SANITIZE", "").lower()  # "address" (ASan+UBSan), "thread" (TSan) or ""
+SANITIZED = SANITIZER in ("on", "1", "true", "address", "thread")
 # memory bounds are looser under ASan (shadow memory, quarantine)
 MEM_SLACK = 8 if SANITIZED else 1
 # sanitizer reports found in any server log this process started; Results counts them as failures
@@ -34,10 +38,113 @@ def free_port():
     return port
 
 
-class Server:
-    """A spacecast server process of this test's own, on loopback, stopped by PID."""
+class TestCA:
+    """A certificate authority made at test time with the openssl CLI: ECDSA P-256 keys, leaf
+    certificates for loopback names (good, expired, wrong-named, naming an OCSP responder), and
+    `openssl ocsp` as that responder. Nothing is trusted outside the tests that pass its file."""
 
-    def __init__(self, *flags, data=None, port=None, env=None):
+    def __init__(self, dir=None):
+        self.dir = dir or tempfile.mkdtemp(prefix="sc-ca-")
+        os.makedirs(self.dir, exist_ok=True)
+        self.ca = os.path.join(self.dir, "ca.pem")
+        self.ca_key = os.path.join(self.dir, "ca.key")
+        self.n = 0
+        with open(os.path.join(self.dir, "index.txt"), "w"):
+            pass
+        with open(os.path.join(self.dir, "serial"), "w") as f:
+            f.write("1000\n")
+        self.cnf = os.path.join(self.dir, "ca.cnf")
+        with open(self.cnf, "w") as f:
+            f.write("""[ca]
+default_ca = test
+[test]
+dir = %s
+database = $dir/index.txt
+serial = $dir/serial
+new_certs_dir = $dir
+default_md = sha256
+policy = anything
+copy_extensions = copy
+unique_subject = no
+[anything]
+commonName = supplied
+[leaf]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+[ocsp_signer]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = OCSPSigning
+""" % self.dir)
+        self._run("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                  "-keyout", self.ca_key, "-out", self.ca, "-days", "30", "-subj", "/CN=spacecast test CA",
+                  "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+
+    def _run(self, *cmd):
+        p = subprocess.run(cmd, capture_output=True)
+        if p.returncode:
+            raise RuntimeError("%s: %s" % (" ".join(cmd[:3]), p.stderr.decode(errors="replace")))
+        return p.stdout
+
+    def issue(self, sans=("DNS:localhost", "IP:127.0.0.1"), days=30, expired=False, ocsp_url=None, rsa=False,
+              ext="leaf", name=None):
+        """A key and a certificate (then the CA: a full chain) signed by this CA; returns (chain, key)."""
+        self.n += 1
+        base = os.path.join(self.dir, name or "leaf%d" % self.n)
+        key, csr, crt, chain = base + ".key", base + ".csr", base + ".crt", base + ".pem"
+        newkey = ["-newkey", "rsa:2048"] if rsa else ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]
+        req = ["openssl", "req", "-new", *newkey, "-nodes", "-keyout", key, "-out", csr,
+               "-subj", "/CN=%s" % (sans[0].split(":", 1)[1] if sans else "spacecast")]
+        if sans:
+            req += ["-addext", "subjectAltName=" + ",".join(sans)]
+        if ocsp_url:
+            req += ["-addext", "authorityInfoAccess=OCSP;URI:" + ocsp_url]
+        self._run(*req)
+        when = ["-startdate", "20200101000000Z", "-enddate", "20200201000000Z"] if expired else ["-days", str(days)]
+        self._run("openssl", "ca", "-batch", "-notext", "-config", self.cnf, "-extensions", ext, "-cert", self.ca,
+                  "-keyfile", self.ca_key, "-in", csr, "-out", crt, *when)
+        with open(chain, "w") as out:
+            out.write(open(crt).read() + open(self.ca).read())
+        return chain, key
+
+    def revoke(self, chain):
+        self._run("openssl", "ca", "-config", self.cnf, "-cert", self.ca, "-keyfile", self.ca_key,
+                  "-revoke", chain.replace(".pem", ".crt"))
+
+    def ocsp_responder(self, port):
+        """`openssl ocsp` answering for this CA on port (signed by a delegated responder certificate);
+        the caller stops it by PID."""
+        signer, signer_key = self.issue(sans=(), ext="ocsp_signer", name="ocsp-signer")
+        return subprocess.Popen(["openssl", "ocsp", "-index", os.path.join(self.dir, "index.txt"), "-port",
+                                 str(port), "-rsigner", signer.replace(".pem", ".crt"), "-rkey", signer_key, "-CA",
+                                 self.ca, "-nmin", "60", "-ignore_err"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    @staticmethod
+    def spki_hash(key):
+        """base64(SHA-256(SubjectPublicKeyInfo)) of a key: what Chromium's
+        --ignore-certificate-errors-spki-list takes."""
+        der = subprocess.run(["openssl", "pkey", "-in", key, "-pubout", "-outform", "DER"], capture_output=True,
+                             check=True).stdout
+        return base64.b64encode(hashlib.sha256(der).digest()).decode()
+
+    def context(self):
+        """A Python client context that trusts only this CA."""
+        return ssl.create_default_context(cafile=self.ca)
+
+    def cleanup(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Server:
+    """A spacecast server process of this test's own, on loopback, stopped by PID. With tls=(ca,
+    chain, key) `listen` itself is HTTPS (base says https://) and api() trusts that CA."""
+
+    def __init__(self, *flags, data=None, port=None, env=None, tls=None):
+        self.tls = tls
+        if tls:
+            flags = ("--tls-cert", tls[1], "--tls-key", tls[2]) + tuple(flags)
         self.port = port or free_port()
         self.own_data = data is None
         self.data = data or tempfile.mkdtemp(prefix="sc-test-")
@@ -48,7 +155,10 @@ class Server:
 
     @property
     def base(self):
-        return "http://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("https" if self.tls else "http", self.port)
+
+    def context(self):
+        return self.tls[0].context() if self.tls else None
 
     def start(self, timeout=10):
         cmd = [BIN, "serve", "--listen", "127.0.0.1:%d" % self.port, "--data", self.data,
@@ -63,7 +173,9 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError("server exited with %s; log:\n%s" % (self.proc.returncode, self.read_log()))
             try:
-                with urllib.request.urlopen(self.base + "/healthz", timeout=1) as r:
+                # readiness only: a test may serve a certificate no client should accept
+                probe = ssl._create_unverified_context() if self.tls else None
+                with urllib.request.urlopen(self.base + "/healthz", timeout=1, context=probe) as r:
                     if r.status == 200:
                         return self
             except (urllib.error.URLError, ConnectionError, OSError):
@@ -92,7 +204,8 @@ class Server:
 
     def check_sanitizers(self):
         log = self.read_log()
-        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                       "WARNING: ThreadSanitizer"):
             if marker in log[getattr(self, "_checked", 0):]:
                 at = log.index(marker, getattr(self, "_checked", 0))
                 FINDINGS.append(log[max(0, at - 200): at + 3000])
@@ -123,7 +236,8 @@ def api(server, method, path, body=None, token=None, headers=None, timeout=10):
     for k, v in (headers or {}).items():
         req.add_header(k, v)
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        ctx = server.context() if hasattr(server, "context") else None
+        with urllib.request.urlopen(req, timeout=timeout, context=ctx) as r:
             raw, status, hdrs = r.read(), r.status, r.headers
     except urllib.error.HTTPError as e:
         raw, status, hdrs = e.read(), e.code, e.headers
@@ -152,18 +266,26 @@ def invite(server, sid, host_token, name, role="speaker"):
     return j["token"]
 
 
+def ffmpeg_tls(server):
+    """ffmpeg (GnuTLS) options that verify a TLS server against its test CA; none for plain HTTP."""
+    return ["-tls_verify", "1", "-ca_file", server.tls[0].ca] if getattr(server, "tls", None) else []
+
+
 def publish_tone(server, sid, token, freq, seconds, extra=()):
-    """ffmpeg publishes a sine tone as a speaker (Icecast protocol), in real time."""
+    """ffmpeg publishes a sine tone as a speaker (Icecast protocol, over TLS to a TLS server), in
+    real time."""
     url = "icecast://source:%s@127.0.0.1:%d/spaces/%s/source" % (token, server.port, sid)
+    tls = ["-tls", "1"] + ffmpeg_tls(server) if getattr(server, "tls", None) else []
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i",
            "sine=f=%g:d=%g" % (freq, seconds), "-c:a", "libopus", "-b:a", "32k", "-page_duration", "20000",
-           *extra, "-content_type", "audio/ogg", "-f", "ogg", url]
+           *extra, *tls, "-content_type", "audio/ogg", "-f", "ogg", url]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def capture(url, seconds, timeout=None):
-    """Decode `seconds` of audio from url with ffmpeg; returns (samples as array('h'), stderr text)."""
-    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-i", url, "-t", str(seconds),
+def capture(url, seconds, timeout=None, input_opts=()):
+    """Decode `seconds` of audio from url with ffmpeg; returns (samples as array('h'), stderr text).
+    input_opts go before -i (ffmpeg_tls(server) for an https URL)."""
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-v", "error", *input_opts, "-i", url, "-t", str(seconds),
            "-f", "s16le", "-ac", "1", "-ar", "48000", "-"]
     p = subprocess.run(cmd, capture_output=True, timeout=timeout or seconds + 20)
     a = array.array("h")

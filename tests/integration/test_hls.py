@@ -425,6 +425,27 @@ def test_edge_thousand_listeners(srv):
     assert origin.get(base + "live.m3u8", 0) <= took * 2 + 4, "playlist refreshes: %d" % origin[base + "live.m3u8"]
 
 
+def test_edge_ahead_part(srv):
+    """A player a little ahead of the origin (a part of the next segment, not the hinted one)
+    gets it through the edge once it exists, the origin asked once: a 404 would not be cached,
+    and every player behind the edge would bring the same request back."""
+    import threading
+    pl = parse(get(srv.base + "/spaces/%s/hls/live.m3u8" % C.sid)[2].decode())
+    msn, _, hint = pl["hint"]
+    uri = re.sub(r"-\d+\.\d+\.m4s$", "-%d.3.m4s" % (msn + 1), hint)
+    url = C.edge.base + "/spaces/%s/hls/%s" % (C.sid, uri)
+    got = []
+    ths = [threading.Thread(target=lambda: got.append(get(url, timeout=15))) for _ in range(3)]
+    for th in ths:
+        th.start()
+    for th in ths:
+        th.join()
+    assert [g[0] for g in got] == [200] * 3, [(g[0], g[2][:80]) for g in got]
+    assert all(g[2][4:8] == b"moof" for g in got)
+    n = C.edge.origin_requests().get("/spaces/%s/hls/%s" % (C.sid, uri), 0)
+    assert n == 1, "the origin was asked %d times for %s" % (n, uri)
+
+
 def test_ffmpeg_via_edge(srv):
     pcm, err = capture(C.edge.base + "/spaces/%s/hls/live.m3u8" % C.sid, 4)
     assert err.strip() == "", "decoder said: " + err
@@ -475,6 +496,8 @@ with Server("--workers", "2") as srv:
         C.edge = Edge(srv.port)
         R.case("nginx edge: %d listeners, one origin request per object" % LISTENERS,
                test_edge_thousand_listeners, srv)
+        R.case("a part of the next segment through nginx: held until it exists, one origin request",
+               test_edge_ahead_part, srv)
         R.case("ffmpeg decodes the HLS through nginx", test_ffmpeg_via_edge, srv)
         R.case("end: EXT-X-ENDLIST, replay.m3u8 is a VOD that decodes", test_end_and_replay, srv)
     finally:

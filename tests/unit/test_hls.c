@@ -218,6 +218,17 @@ static void test_pipeline(void **state)
     assert_int_equal(w.msn, 1);
     assert_int_equal(w.part, 9);
     assert_int_equal(sc_hls_find(h, "o0-1.m4s", &part, &w), SC_ERR);  /* another epoch */
+    /* the next segment, whole or any of its parts, is waited for too: a player slightly
+     * ahead of us behind a cache must not get an uncacheable 404 (#14) */
+    snprintf(name, sizeof name, "%s-2.3.m4s", prefix);
+    assert_int_equal(sc_hls_find(h, name, &part, &w), SC_AGAIN);
+    assert_int_equal(w.msn, 2);
+    assert_int_equal(w.part, 3);
+    snprintf(name, sizeof name, "%s-2.m4s", prefix);
+    assert_int_equal(sc_hls_find(h, name, &part, &w), SC_AGAIN);
+    assert_int_equal(w.part, -1);
+    snprintf(name, sizeof name, "%s-3.0.m4s", prefix);
+    assert_int_equal(sc_hls_find(h, name, &part, &w), SC_ERR);        /* beyond the next segment */
     snprintf(name, sizeof name, "%s-9.m4s", prefix);
     assert_int_equal(sc_hls_find(h, name, &part, &w), SC_ERR);        /* far ahead */
     snprintf(name, sizeof name, "%s-0.10.m4s", prefix);
@@ -277,12 +288,45 @@ static void test_pipeline(void **state)
     opus_encoder_destroy(enc);
 }
 
+/* A blocking playlist answer may be served by a cache for SC_HLS_BLOCKED_MAX_AGE_S: every part it
+ * names must still be served by the origin that long after it stops being listed (#14: a 404
+ * is not cached, so each player behind the cache would bring the request back). */
+static void test_parts_outlive_cached_playlists(void **state)
+{
+    (void)state;
+    int err;
+    enc = opus_encoder_create(48000, 1, OPUS_APPLICATION_AUDIO, &err);
+    sc_hls_t *h = sc_hls_new("keep", NULL, 312, 0);
+    push_tone(h, 105); /* 2.1 s: segment 1 is being built, segment 0's parts are listed */
+    char *pl = wait_playlist(h, SC_HLS_OPUS, "-1.0.m4s\"");
+    char prefix[32], name[64];
+    assert_int_equal(sscanf(strstr(pl, "#EXT-X-MAP:URI=\"") + 16, "%31[^-]", prefix), 1);
+    assert_non_null(strstr(pl, "-0.9.m4s\"")); /* what a cache may now keep for 6 s */
+    free(pl);
+    /* 6 s later (three segments): the cached copy is still served; its parts must be too */
+    push_tone(h, 300);
+    pl = wait_playlist(h, SC_HLS_OPUS, "-4.0.m4s\"");
+    assert_null(strstr(pl, "-0.9.m4s\"")); /* no longer listed... */
+    free(pl);
+    sc_page_t *part;
+    sc_hls_wait_t w = { 0 };
+    for (int k = 0; k < SC_HLS_PARTS; k++) {
+        snprintf(name, sizeof name, "%s-0.%d.m4s", prefix, k);
+        assert_int_equal(sc_hls_find(h, name, &part, &w), SC_OK); /* ...but still served */
+        sc_page_unref(part);
+    }
+    sc_hls_end(h);
+    free(wait_playlist(h, SC_HLS_OPUS, "#EXT-X-ENDLIST\n"));
+    opus_encoder_destroy(enc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_init_boxes),
         cmocka_unit_test(test_fragment_offsets),
         cmocka_unit_test(test_pipeline),
+        cmocka_unit_test(test_parts_outlive_cached_playlists),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

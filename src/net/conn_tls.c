@@ -1,0 +1,247 @@
+/* conn_tls.c — a connection's TLS, as transports (conn.h) that conn.c reads and writes through:
+ *
+ *   waiting      admission has no join token for its handshake yet: the socket is not read and
+ *                the timer asks again every SC_TLS_ADMIT_RETRY_MS, until header_timeout_ms
+ *   handshaking  the handshake runs on readiness; not done within header_timeout_ms of the
+ *                accept, the connection is closed
+ *   user         records by SSL_write straight from the shared pages (one record per call,
+ *                buffers released when empty), SSL_read for what comes in
+ *   ktls         the kernel encrypts: pages go out as plain sendmsg, in the io_uring batch too
+ *
+ * A write that finds the socket full leaves a record inside the SSL; the same bytes must be
+ * offered again, so the connection is marked tr_busy and nothing skips it forward meanwhile. */
+#include "spacecast/conn.h"
+#include "spacecast/common.h"
+#include "spacecast/join.h"
+#include "spacecast/config.h"
+#include "spacecast/metrics.h"
+#include "spacecast/server.h"
+#include "spacecast/tls.h"
+#include "spacecast/worker-t.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+#define SC_TLS_ADMIT_RETRY_MS 20
+#define SC_TLS_RECORD 16384 /* the largest record's plaintext: one SSL_write at most */
+
+static const sc_transport_t tls_waiting, tls_handshaking, tls_user, tls_ktls;
+
+/* Several small pieces (a response head and its body, two pages) become one record and one
+ * send: copied here first, a worker's own buffer, never a listener's. */
+static _Thread_local uint8_t tls_scratch[SC_TLS_RECORD];
+
+
+static void tls_release(sc_conn_t *c)
+{
+    sc_tls_close(c->ssl);
+    c->ssl = NULL;
+}
+
+/* --- established: user-space records ------------------------------------------------------ */
+
+static ssize_t user_recv(sc_conn_t *c, void *buf, size_t len)
+{
+    int want = 0;
+    ssize_t n = sc_tls_read(c->ssl, buf, len, &want);
+    if (n == -EAGAIN && want == SC_TLS_WANT_WRITE) /* a TLS 1.3 KeyUpdate answer met a full socket */
+        sc_loop_mod(&c->io, c->io.events | EPOLLOUT);
+    return n;
+}
+
+static ssize_t user_write(sc_conn_t *c, const void *p, size_t len)
+{
+    int want = 0;
+    ssize_t n = sc_tls_write(c->ssl, p, len, &want);
+    if (n == -EAGAIN && want == SC_TLS_WANT_READ)
+        return -EIO; /* only renegotiation wants that, and it is off */
+    c->tr_busy = n == -EAGAIN;
+    return n;
+}
+
+static ssize_t user_sendv(sc_conn_t *c, const struct iovec *iov, size_t niov)
+{
+    if (niov == 1 || iov[0].iov_len >= SC_TLS_RECORD)
+        return user_write(c, iov[0].iov_base, iov[0].iov_len);
+    size_t n = 0;
+    for (size_t i = 0; i < niov && n < SC_TLS_RECORD; i++) {
+        size_t k = SC_MIN(iov[i].iov_len, SC_TLS_RECORD - n);
+        memcpy(tls_scratch + n, iov[i].iov_base, k);
+        n += k;
+    }
+    return user_write(c, tls_scratch, n);
+}
+
+/* sendfile cannot encrypt: the file's bytes go through the scratch (a replay, a static file) */
+static ssize_t user_sendfile(sc_conn_t *c, int fd, uint64_t *off, size_t len)
+{
+    ssize_t r = pread(fd, tls_scratch, SC_MIN(len, sizeof tls_scratch), (off_t)*off);
+    if (r <= 0)
+        return r == 0 ? -EIO : -errno; /* the file shrank under us */
+    ssize_t n = user_write(c, tls_scratch, (size_t)r);
+    if (n > 0)
+        *off += (uint64_t)n;
+    return n;
+}
+
+static size_t user_pending(sc_conn_t *c) { return c->ssl ? (size_t)sc_tls_pending(c->ssl) : 0; }
+
+static const sc_transport_t tls_user = {
+    .name = "tls",
+    .recv = user_recv,
+    .sendv = user_sendv,
+    .sendfile = user_sendfile,
+    .pending = user_pending,
+    .close = tls_release,
+};
+
+/* --- established: kernel TLS ---------------------------------------------------------------- */
+
+static ssize_t ktls_sendv(sc_conn_t *c, const struct iovec *iov, size_t niov)
+{
+    return sc_transport_plain.sendv(c, iov, niov);
+}
+
+static ssize_t ktls_sendfile(sc_conn_t *c, int fd, uint64_t *off, size_t len)
+{
+    return sc_transport_plain.sendfile(c, fd, off, len);
+}
+
+static const sc_transport_t tls_ktls = {
+    .name = "ktls",
+    .recv = user_recv,
+    .sendv = ktls_sendv,
+    .sendfile = ktls_sendfile,
+    .pending = user_pending,
+    .close = tls_release,
+    .batchable = 1,
+};
+
+/* --- the handshake ------------------------------------------------------------------------- */
+
+static _Atomic uint64_t sc_tls_ktls_conns, sc_tls_user_conns;
+
+static void conn_tls_metrics(sc_metrics_buf_t *b, void *arg)
+{
+    (void)arg;
+    sc_metrics_printf(b, "# HELP spacecast_tls_connections_total TLS connections established, by who encrypts what "
+                         "they send.\n# TYPE spacecast_tls_connections_total counter\n"
+                         "spacecast_tls_connections_total{send=\"ktls\"} %llu\n"
+                         "spacecast_tls_connections_total{send=\"ssl_write\"} %llu\n",
+                      (unsigned long long)atomic_load(&sc_tls_ktls_conns),
+                      (unsigned long long)atomic_load(&sc_tls_user_conns));
+}
+
+void sc_conn_tls_metrics_register(void) { sc_metrics_register("conn_tls", conn_tls_metrics, NULL); }
+
+static int hs_step(sc_conn_t *c)
+{
+    switch (sc_tls_handshake(c->listener->tls, c->ssl)) {
+    case SC_TLS_OK:
+        break;
+    case SC_TLS_WANT_READ:
+        sc_loop_mod(&c->io, EPOLLIN | EPOLLRDHUP);
+        return SC_AGAIN;
+    case SC_TLS_WANT_WRITE:
+        sc_loop_mod(&c->io, EPOLLOUT);
+        return SC_AGAIN;
+    default:
+        sc_conn_close(c, "tls_handshake_failed");
+        return SC_ERR;
+    }
+    int ktls = sc_tls_ktls_send(c->ssl);
+    atomic_fetch_add_explicit(ktls ? &sc_tls_ktls_conns : &sc_tls_user_conns, 1, memory_order_relaxed);
+    c->tr = ktls ? &tls_ktls : &tls_user;
+    sc_loop_mod(&c->io, c->paused_read ? 0 : (EPOLLIN | EPOLLRDHUP));
+    return SC_OK;
+}
+
+/* The handshake, and the request after it, must come within header_timeout_ms of the accept
+ * (last_progress_ms holds the accept's time until the connection streams). */
+static uint64_t hs_left_ms(sc_conn_t *c)
+{
+    uint64_t spent = sc_loop_now(c->io.loop) - c->last_progress_ms, limit = (uint64_t)sc_config()->header_timeout_ms;
+    return spent >= limit ? 0 : limit - spent;
+}
+
+static int hs_timeout(sc_conn_t *c)
+{
+    sc_tls_server_count_timeout(c->listener->tls);
+    sc_conn_refused(SC_REFUSE_HEADER_TIMEOUT);
+    sc_conn_close(c, "tls_handshake_timeout");
+    return 1;
+}
+
+static const sc_transport_t tls_handshaking = {
+    .name = "tls_handshake",
+    .handshake = hs_step,
+    .recv = user_recv,
+    .sendv = user_sendv,
+    .sendfile = user_sendfile,
+    .pending = user_pending,
+    .on_timer = hs_timeout,
+    .close = tls_release,
+};
+
+static int hs_start(sc_conn_t *c)
+{
+    sc_worker_t *w = c->worker;
+    SSL_CTX *ctx = sc_tls_server_ctx(c->listener->tls, &w->tls_ctx, &w->tls_gen);
+    c->ssl = sc_tls_accept_new(ctx, c->io.fd);
+    if (!c->ssl) {
+        sc_conn_close(c, "tls_no_memory");
+        return SC_ERR;
+    }
+    c->tr = &tls_handshaking;
+    sc_loop_mod(&c->io, EPOLLIN | EPOLLRDHUP);
+    return SC_OK;
+}
+
+/* --- waiting for admission ------------------------------------------------------------------ */
+
+static int wait_step(sc_conn_t *c)
+{
+    (void)c;
+    return SC_AGAIN; /* not watched for input: nothing comes here until admitted */
+}
+
+static int wait_timer(sc_conn_t *c)
+{
+    uint64_t left = hs_left_ms(c);
+    if (left == 0) {
+        sc_conn_refused(SC_REFUSE_JOIN_RATE);
+        return hs_timeout(c);
+    }
+    sc_timerwheel_t *tw = sc_loop_timers(c->io.loop);
+    if (sc_join_admit() != 0) {
+        sc_timer_arm(tw, &c->timer, sc_loop_now(c->io.loop), SC_MIN(left, SC_TLS_ADMIT_RETRY_MS));
+        return 1;
+    }
+    c->join_paid = 1;
+    sc_timer_arm(tw, &c->timer, sc_loop_now(c->io.loop), left);
+    if (hs_start(c) == SC_OK)
+        sc_conn_read_now(c); /* the ClientHello has most likely been waiting in the socket */
+    return 1;
+}
+
+static const sc_transport_t tls_waiting = {
+    .name = "tls_wait",
+    .handshake = wait_step,
+    .recv = user_recv,
+    .sendv = user_sendv,
+    .sendfile = user_sendfile,
+    .on_timer = wait_timer,
+    .close = tls_release,
+};
+
+int sc_conn_tls_accept(sc_conn_t *c, int admitted)
+{
+    c->last_progress_ms = sc_loop_now(c->io.loop);
+    if (admitted)
+        return hs_start(c);
+    c->tr = &tls_waiting;
+    sc_loop_mod(&c->io, 0);
+    sc_timer_arm(sc_loop_timers(c->io.loop), &c->timer, c->last_progress_ms,
+                 SC_MIN(hs_left_ms(c), SC_TLS_ADMIT_RETRY_MS));
+    return SC_AGAIN;
+}

@@ -1,0 +1,647 @@
+/* tls.c — the server's TLS contexts (policy, renewal, session tickets, the maintenance
+ * thread) and a connection's non-blocking handshake and record I/O. See tls.h; the design
+ * and its numbers are in docs/tls.md. Our clients' side is in tls_client.c, stapling in ocsp.c. */
+#include "spacecast/tls.h"
+#include "spacecast/common.h"
+#include "spacecast/log.h"
+#include "spacecast/metrics.h"
+#include "spacecast/ocsp.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+/* Mozilla's "intermediate" TLS 1.2 list without DHE (no dhparam to manage): forward secrecy
+ * and an AEAD on every suite. TLS 1.3 keeps OpenSSL's default three. */
+const char sc_tls_ciphers12[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+                                "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+                                "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+static const char sc_tls_groups[] = "X25519:P-256:P-384";
+
+#define SC_TLS_TICKET_KEYS 3          /* the current key and two before it */
+#define SC_TLS_TICKET_ROTATE_S 3600   /* a ticket stays good 2-3 hours: SC_TLS_SESSION_S */
+#define SC_TLS_SESSION_S 7200
+#define SC_TLS_OCSP_TIMEOUT_MS 5000
+#define SC_TLS_EXPIRY_WARN_S (7 * 86400)
+
+typedef struct tls_key {
+    uint8_t name[16], aes[32], hmac[32];
+} tls_key_t;
+
+/* One certificate generation, hung on its SSL_CTX (ex_data), freed with it. */
+typedef struct tls_cert {
+    sc_tls_server_t *t;
+    sc_ocsp_staple_t *staple; /* NULL: no responder named */
+} tls_cert_t;
+
+typedef struct file_sig {
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime;
+} file_sig_t;
+
+struct sc_tls_server {
+    char cert_file[512], key_file[512];
+    pthread_mutex_t mu;          /* cur, sigs; held briefly by workers when the generation moves */
+    SSL_CTX *cur;
+    atomic_uint gen;
+    file_sig_t sig_cert, sig_key; /* of the files last tried (loaded or not) */
+    int64_t not_after;
+    pthread_rwlock_t keys_mu;
+    tls_key_t keys[SC_TLS_TICKET_KEYS];
+    int nkeys;
+    int64_t keys_rotated;
+    _Atomic uint64_t full, resumed, failed, timeouts, reloads, reload_failures, ocsp_fetches, ocsp_failures;
+    atomic_int ocsp_ok;
+    /* maintenance thread */
+    pthread_t thread;
+    int running, check_ms;
+    pthread_mutex_t wait_mu;
+    pthread_cond_t wait_cv;
+};
+
+static int sc_tls_cert_idx = -1;
+static pthread_once_t sc_tls_once = PTHREAD_ONCE_INIT;
+
+static void cert_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    (void)parent, (void)ad, (void)idx, (void)argl, (void)argp;
+    tls_cert_t *c = ptr;
+    if (c) {
+        sc_ocsp_staple_free(c->staple);
+        free(c);
+    }
+}
+
+static void tls_init_once(void) { sc_tls_cert_idx = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, cert_free); }
+
+static const char *ssl_err(char *out, size_t n)
+{
+    unsigned long e = ERR_get_error();
+    if (!e)
+        snprintf(out, n, "unknown error");
+    else
+        ERR_error_string_n(e, out, n);
+    ERR_clear_error();
+    return out;
+}
+
+/* --- policy callbacks -------------------------------------------------------------------- */
+
+/* ALPN: we speak HTTP/1.1 only. A client offering it gets it; one offering only other
+ * protocols (h2-only) gets no ALPN answer and may still try HTTP/1.1, as nginx lets it. */
+static int alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen, const unsigned char *in,
+                       unsigned int inlen, void *arg)
+{
+    (void)ssl, (void)arg;
+    for (unsigned i = 0; i < inlen;) {
+        unsigned l = in[i];
+        if (i + 1 + l > inlen)
+            break;
+        if (l == 8 && !memcmp(in + i + 1, "http/1.1", 8)) {
+            *out = in + i + 1;
+            *outlen = (unsigned char)l;
+            return SSL_TLSEXT_ERR_OK;
+        }
+        i += 1 + l;
+    }
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
+static int ocsp_status(SSL *ssl, void *arg)
+{
+    tls_cert_t *c = arg;
+    unsigned char *der = NULL;
+    long len = c->staple ? sc_ocsp_staple_copy(c->staple, sc_wall_s(), &der) : 0;
+    if (len <= 0)
+        return SSL_TLSEXT_ERR_NOACK;
+    if (!SSL_set_tlsext_status_ocsp_resp(ssl, der, len)) {
+        OPENSSL_free(der);
+        return SSL_TLSEXT_ERR_NOACK;
+    }
+    return SSL_TLSEXT_ERR_OK;
+}
+
+/* Session tickets under our own keys: the same keys serve every certificate generation, so a
+ * renewal does not cost every returning listener a full handshake; rotated hourly, a key
+ * decrypts for two more hours, then tickets under it mean a full handshake. */
+static int ticket_key(SSL *ssl, unsigned char name[16], unsigned char iv[EVP_MAX_IV_LENGTH], EVP_CIPHER_CTX *cctx,
+                      EVP_MAC_CTX *hctx, int enc)
+{
+    tls_cert_t *c = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), sc_tls_cert_idx);
+    sc_tls_server_t *t = c->t;
+    int rc = 0;
+    pthread_rwlock_rdlock(&t->keys_mu);
+    const tls_key_t *k = NULL;
+    if (enc) {
+        k = &t->keys[0];
+        if (RAND_bytes(iv, 16) == 1) {
+            memcpy(name, k->name, 16);
+            rc = 1;
+        }
+    } else {
+        for (int i = 0; i < t->nkeys && !k; i++)
+            if (!memcmp(name, t->keys[i].name, 16)) {
+                k = &t->keys[i];
+                rc = i == 0 ? 1 : 2; /* 2: good, but issue a ticket under the current key */
+            }
+    }
+    if (k) {
+        OSSL_PARAM params[] = {
+            OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, (void *)k->hmac, sizeof k->hmac),
+            OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+            OSSL_PARAM_construct_end(),
+        };
+        int ok = enc ? EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv)
+                     : EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv);
+        if (!ok || !EVP_MAC_CTX_set_params(hctx, params))
+            rc = -1;
+    }
+    pthread_rwlock_unlock(&t->keys_mu);
+    return rc;
+}
+
+void sc_tls_server_rotate_ticket_keys(sc_tls_server_t *t)
+{
+    tls_key_t k;
+    if (RAND_bytes((uint8_t *)&k, sizeof k) != 1)
+        return; /* keep the old keys rather than use weak ones */
+    pthread_rwlock_wrlock(&t->keys_mu);
+    memmove(&t->keys[1], &t->keys[0], sizeof t->keys[0] * (SC_TLS_TICKET_KEYS - 1));
+    t->keys[0] = k;
+    if (t->nkeys < SC_TLS_TICKET_KEYS)
+        t->nkeys++;
+    t->keys_rotated = sc_wall_s();
+    pthread_rwlock_unlock(&t->keys_mu);
+    OPENSSL_cleanse(&k, sizeof k);
+}
+
+/* --- contexts ------------------------------------------------------------------------------ */
+
+static const char *key_desc(EVP_PKEY *k, char *out, size_t n)
+{
+    char group[64] = "";
+    size_t gl = 0;
+    if (EVP_PKEY_is_a(k, "EC") && EVP_PKEY_get_utf8_string_param(k, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group, &gl))
+        snprintf(out, n, "ECDSA-%s", group);
+    else
+        snprintf(out, n, "%s-%d", EVP_PKEY_get0_type_name(k) ? EVP_PKEY_get0_type_name(k) : "key", EVP_PKEY_get_bits(k));
+    return out;
+}
+
+static int64_t cert_not_after(X509 *x)
+{
+    struct tm tm;
+    if (!x || !ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm))
+        return 0;
+    return (int64_t)timegm(&tm);
+}
+
+static SSL_CTX *build_ctx(sc_tls_server_t *t, char *err, size_t errsz)
+{
+    char e[256];
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx) {
+        snprintf(err, errsz, "SSL_CTX_new: %s", ssl_err(e, sizeof e));
+        return NULL;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    /* no renegotiation (a client-driven CPU sink), no compression, EOF without close_notify is
+     * an ordinary end (players just close), kernel TLS where the kernel has it */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_IGNORE_UNEXPECTED_EOF |
+                                 SSL_OP_ENABLE_KTLS);
+    /* buffers released whenever empty: an idle listener keeps no 16 KB record buffers; a
+     * write may return after one record; a retried write may come from another address */
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
+                              SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF); /* tickets only: no shared cache, no lock */
+    SSL_CTX_set_timeout(ctx, SC_TLS_SESSION_S);
+    SSL_CTX_set_num_tickets(ctx, 1); /* one per handshake: players keep one connection */
+    SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key);
+    SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
+    if (!SSL_CTX_set_cipher_list(ctx, sc_tls_ciphers12) || !SSL_CTX_set1_groups_list(ctx, sc_tls_groups)) {
+        snprintf(err, errsz, "cipher policy: %s", ssl_err(e, sizeof e));
+        goto fail;
+    }
+    if (SSL_CTX_use_certificate_chain_file(ctx, t->cert_file) != 1) {
+        snprintf(err, errsz, "certificate %s: %s", t->cert_file, ssl_err(e, sizeof e));
+        goto fail;
+    }
+    BIO *kb = BIO_new_file(t->key_file, "r");
+    EVP_PKEY *key = kb ? PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL) : NULL;
+    BIO_free(kb);
+    if (!key) {
+        snprintf(err, errsz, "key %s: %s", t->key_file, ssl_err(e, sizeof e));
+        goto fail;
+    }
+    /* said plainly: the usual renewal mistake is a new certificate beside the old key */
+    if (X509_check_private_key(SSL_CTX_get0_certificate(ctx), key) != 1) {
+        snprintf(err, errsz, "key %s does not match certificate %s", t->key_file, t->cert_file);
+        EVP_PKEY_free(key);
+        ERR_clear_error();
+        goto fail;
+    }
+    int used = SSL_CTX_use_PrivateKey(ctx, key);
+    EVP_PKEY_free(key);
+    if (used != 1) {
+        snprintf(err, errsz, "key %s: %s", t->key_file, ssl_err(e, sizeof e));
+        goto fail;
+    }
+    tls_cert_t *c = sc_calloc(1, sizeof *c);
+    c->t = t;
+    SSL_CTX_set_ex_data(ctx, sc_tls_cert_idx, c);
+    X509 *leaf = SSL_CTX_get0_certificate(ctx);
+    STACK_OF(X509) *chain = NULL;
+    SSL_CTX_get0_chain_certs(ctx, &chain);
+    char why[160] = "";
+    c->staple = sc_ocsp_staple_new(leaf, chain, why, sizeof why);
+    if (!c->staple)
+        sc_log_info("event=tls_ocsp stapling=off reason=\"%s\"", why);
+    SSL_CTX_set_tlsext_status_cb(ctx, ocsp_status);
+    SSL_CTX_set_tlsext_status_arg(ctx, c);
+    return ctx;
+fail:
+    SSL_CTX_free(ctx);
+    return NULL;
+}
+
+static void file_sig(const char *path, file_sig_t *s)
+{
+    struct stat st;
+    memset(s, 0, sizeof *s);
+    if (stat(path, &st) == 0) /* follows symlinks: certbot's live/ links move to new archive files */
+        *s = (file_sig_t){ st.st_dev, st.st_ino, st.st_size, st.st_mtim };
+}
+
+static int sig_eq(const file_sig_t *a, const file_sig_t *b)
+{
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime.tv_sec == b->mtime.tv_sec &&
+           a->mtime.tv_nsec == b->mtime.tv_nsec;
+}
+
+static void log_cert(SSL_CTX *ctx, unsigned gen, const char *event)
+{
+    X509 *x = SSL_CTX_get0_certificate(ctx);
+    char subj[256] = "", kd[64] = "", q[300];
+    X509_NAME_oneline(X509_get_subject_name(x), subj, sizeof subj);
+    int64_t na = cert_not_after(x), left = na - sc_wall_s();
+    key_desc(SSL_CTX_get0_privatekey(ctx), kd, sizeof kd);
+    sc_log_info("event=%s generation=%u subject=%s key=%s not_after=%lld days_left=%lld", event, gen,
+                sc_log_quote(subj, q, sizeof q), kd, (long long)na, (long long)(left / 86400));
+    if (left < SC_TLS_EXPIRY_WARN_S)
+        sc_log_warn("event=tls_cert_expiring days_left=%lld not_after=%lld", (long long)(left / 86400),
+                    (long long)na);
+}
+
+sc_tls_server_t *sc_tls_server_new(const char *cert_file, const char *key_file, char *err, size_t errsz)
+{
+    pthread_once(&sc_tls_once, tls_init_once);
+    if (sc_tls_cert_idx < 0) {
+        snprintf(err, errsz, "no OpenSSL ex_data index");
+        return NULL;
+    }
+    sc_tls_server_t *t = sc_calloc(1, sizeof *t);
+    snprintf(t->cert_file, sizeof t->cert_file, "%s", cert_file);
+    snprintf(t->key_file, sizeof t->key_file, "%s", key_file);
+    pthread_mutex_init(&t->mu, NULL);
+    pthread_rwlock_init(&t->keys_mu, NULL);
+    pthread_mutex_init(&t->wait_mu, NULL);
+    pthread_cond_init(&t->wait_cv, NULL);
+    sc_tls_server_rotate_ticket_keys(t);
+    if (sc_tls_server_reload(t, err, errsz) != 0) {
+        sc_tls_server_free(t);
+        return NULL;
+    }
+    return t;
+}
+
+int sc_tls_server_reload(sc_tls_server_t *t, char *err, size_t errsz)
+{
+    file_sig_t sc, sk;
+    file_sig(t->cert_file, &sc); /* before reading: a change during the load is seen next time */
+    file_sig(t->key_file, &sk);
+    SSL_CTX *ctx = build_ctx(t, err, errsz);
+    pthread_mutex_lock(&t->mu);
+    t->sig_cert = sc;
+    t->sig_key = sk;
+    if (!ctx) {
+        pthread_mutex_unlock(&t->mu);
+        atomic_fetch_add(&t->reload_failures, 1);
+        return -1;
+    }
+    SSL_CTX *old = t->cur;
+    t->cur = ctx;
+    t->not_after = cert_not_after(SSL_CTX_get0_certificate(ctx));
+    unsigned gen = atomic_fetch_add(&t->gen, 1) + 1;
+    pthread_mutex_unlock(&t->mu);
+    SSL_CTX_free(old); /* the workers' caches and open connections hold their own references */
+    if (old)
+        atomic_fetch_add(&t->reloads, 1);
+    atomic_store(&t->ocsp_ok, 0);
+    log_cert(ctx, gen, old ? "tls_reloaded" : "tls_loaded");
+    if (t->running) { /* the new certificate's staple: fetched by the maintenance thread now */
+        pthread_mutex_lock(&t->wait_mu);
+        pthread_cond_signal(&t->wait_cv);
+        pthread_mutex_unlock(&t->wait_mu);
+    }
+    return 0;
+}
+
+SSL_CTX *sc_tls_server_ctx(sc_tls_server_t *t, SSL_CTX **cache, unsigned *gen)
+{
+    if (*cache && *gen == atomic_load_explicit(&t->gen, memory_order_acquire))
+        return *cache;
+    pthread_mutex_lock(&t->mu);
+    SSL_CTX *cur = t->cur;
+    SSL_CTX_up_ref(cur);
+    *gen = atomic_load(&t->gen);
+    pthread_mutex_unlock(&t->mu);
+    SSL_CTX_free(*cache);
+    *cache = cur;
+    return cur;
+}
+
+/* The current certificate's staple (a reference on the context keeps it alive meanwhile). */
+static sc_ocsp_staple_t *current_staple(sc_tls_server_t *t, SSL_CTX **hold)
+{
+    pthread_mutex_lock(&t->mu);
+    SSL_CTX *ctx = t->cur;
+    SSL_CTX_up_ref(ctx);
+    pthread_mutex_unlock(&t->mu);
+    tls_cert_t *c = SSL_CTX_get_ex_data(ctx, sc_tls_cert_idx);
+    *hold = ctx;
+    return c ? c->staple : NULL;
+}
+
+int sc_tls_server_refresh_ocsp(sc_tls_server_t *t)
+{
+    SSL_CTX *hold;
+    sc_ocsp_staple_t *s = current_staple(t, &hold);
+    int rc = 1;
+    if (s) {
+        char err[256], q[300];
+        atomic_fetch_add(&t->ocsp_fetches, 1);
+        rc = sc_ocsp_staple_refresh(s, SC_TLS_OCSP_TIMEOUT_MS, err, sizeof err);
+        if (rc == 0) {
+            sc_log_info("event=tls_ocsp_stapled responder=%s", sc_ocsp_staple_url(s));
+        } else {
+            atomic_fetch_add(&t->ocsp_failures, 1);
+            sc_log_warn("event=tls_ocsp_failed responder=%s err=%s", sc_ocsp_staple_url(s),
+                        sc_log_quote(err, q, sizeof q));
+        }
+        unsigned char *der = NULL;
+        long len = sc_ocsp_staple_copy(s, sc_wall_s(), &der);
+        OPENSSL_free(der);
+        atomic_store(&t->ocsp_ok, len > 0);
+    }
+    SSL_CTX_free(hold);
+    return rc;
+}
+
+void sc_tls_log_fanout(void)
+{
+    char ulps[256] = "";
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "r");
+    if (f) {
+        if (!fgets(ulps, sizeof ulps, f))
+            ulps[0] = '\0';
+        fclose(f);
+    }
+    ulps[strcspn(ulps, "\n")] = '\0';
+    if (strstr(ulps, "tls"))
+        sc_log_info("event=tls_fanout mode=ktls_where_offered note=\"the kernel offers TLS: connections whose "
+                    "cipher it takes send pages with sendmsg/io_uring, the others with SSL_write\"");
+    else
+        sc_log_info("event=tls_fanout mode=ssl_write reason=\"no kernel TLS (tcp_available_ulp: %s)\" "
+                    "note=\"each page is encrypted per listener straight from the shared page, buffers released "
+                    "between pages\"", ulps[0] ? ulps : "none");
+}
+
+/* --- maintenance ------------------------------------------------------------------------- */
+
+static void maintain(sc_tls_server_t *t, uint64_t *next_check)
+{
+    uint64_t now_ms = sc_now_ms();
+    if (now_ms >= *next_check) {
+        *next_check = now_ms + (uint64_t)t->check_ms;
+        file_sig_t sc, sk;
+        file_sig(t->cert_file, &sc);
+        file_sig(t->key_file, &sk);
+        pthread_mutex_lock(&t->mu);
+        int changed = !sig_eq(&sc, &t->sig_cert) || !sig_eq(&sk, &t->sig_key);
+        pthread_mutex_unlock(&t->mu);
+        char err[512], q[600];
+        if (changed && sc_tls_server_reload(t, err, sizeof err) != 0)
+            sc_log_error("event=tls_reload_failed trigger=file_changed err=%s note=\"the previous certificate "
+                         "stays in use\"", sc_log_quote(err, q, sizeof q));
+    }
+    if (sc_wall_s() - t->keys_rotated >= SC_TLS_TICKET_ROTATE_S)
+        sc_tls_server_rotate_ticket_keys(t);
+    SSL_CTX *hold;
+    sc_ocsp_staple_t *s = current_staple(t, &hold);
+    int due = s && sc_ocsp_staple_refresh_at(s) <= sc_wall_s();
+    SSL_CTX_free(hold);
+    if (due)
+        sc_tls_server_refresh_ocsp(t);
+}
+
+static void *maintenance_main(void *arg)
+{
+    sc_tls_server_t *t = arg;
+    uint64_t next_check = sc_now_ms() + (uint64_t)t->check_ms;
+    pthread_mutex_lock(&t->wait_mu);
+    while (t->running) {
+        pthread_mutex_unlock(&t->wait_mu);
+        maintain(t, &next_check);
+        pthread_mutex_lock(&t->wait_mu);
+        if (!t->running)
+            break;
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += 1;
+        pthread_cond_timedwait(&t->wait_cv, &t->wait_mu, &until);
+    }
+    pthread_mutex_unlock(&t->wait_mu);
+    return NULL;
+}
+
+static void tls_metrics(sc_metrics_buf_t *b, void *arg)
+{
+    sc_tls_stats_t st;
+    sc_tls_server_stats(arg, &st);
+    sc_metrics_printf(b, "# HELP spacecast_tls_handshakes_total TLS handshakes completed (full or resumed) or failed.\n"
+                         "# TYPE spacecast_tls_handshakes_total counter\n"
+                         "spacecast_tls_handshakes_total{kind=\"full\"} %llu\n"
+                         "spacecast_tls_handshakes_total{kind=\"resumed\"} %llu\n"
+                         "spacecast_tls_handshakes_total{kind=\"failed\"} %llu\n",
+                      (unsigned long long)st.full, (unsigned long long)st.resumed, (unsigned long long)st.failed);
+    sc_metrics_printf(b, "# HELP spacecast_tls_handshake_timeouts_total Handshakes not done within header_timeout_ms.\n"
+                         "# TYPE spacecast_tls_handshake_timeouts_total counter\n"
+                         "spacecast_tls_handshake_timeouts_total %llu\n",
+                      (unsigned long long)st.timeouts);
+    sc_metrics_printf(b, "# TYPE spacecast_tls_reloads_total counter\nspacecast_tls_reloads_total %llu\n"
+                         "# TYPE spacecast_tls_reload_failures_total counter\nspacecast_tls_reload_failures_total %llu\n",
+                      (unsigned long long)st.reloads, (unsigned long long)st.reload_failures);
+    sc_metrics_printf(b, "# HELP spacecast_tls_certificate_expiry_seconds The served certificate's notAfter (Unix time).\n"
+                         "# TYPE spacecast_tls_certificate_expiry_seconds gauge\n"
+                         "spacecast_tls_certificate_expiry_seconds %lld\n",
+                      (long long)st.not_after);
+    sc_metrics_printf(b, "# HELP spacecast_tls_ocsp_stapled 1 while a valid OCSP response is stapled to handshakes.\n"
+                         "# TYPE spacecast_tls_ocsp_stapled gauge\nspacecast_tls_ocsp_stapled %d\n"
+                         "# TYPE spacecast_tls_ocsp_fetch_failures_total counter\n"
+                         "spacecast_tls_ocsp_fetch_failures_total %llu\n",
+                      st.ocsp_stapling, (unsigned long long)st.ocsp_failures);
+}
+
+int sc_tls_server_start(sc_tls_server_t *t, int check_ms)
+{
+    sc_metrics_register("tls", tls_metrics, t);
+    t->check_ms = check_ms > 0 ? check_ms : 60000;
+    t->running = 1;
+    if (pthread_create(&t->thread, NULL, maintenance_main, t) != 0) {
+        t->running = 0;
+        return -1;
+    }
+    return 0;
+}
+
+void sc_tls_server_free(sc_tls_server_t *t)
+{
+    if (!t)
+        return;
+    sc_metrics_unregister(tls_metrics, t);
+    pthread_mutex_lock(&t->wait_mu);
+    int was_running = t->running;
+    t->running = 0;
+    pthread_cond_signal(&t->wait_cv);
+    pthread_mutex_unlock(&t->wait_mu);
+    if (was_running)
+        pthread_join(t->thread, NULL);
+    SSL_CTX_free(t->cur);
+    OPENSSL_cleanse(t->keys, sizeof t->keys);
+    pthread_mutex_destroy(&t->mu);
+    pthread_rwlock_destroy(&t->keys_mu);
+    pthread_mutex_destroy(&t->wait_mu);
+    pthread_cond_destroy(&t->wait_cv);
+    free(t);
+}
+
+void sc_tls_server_stats(sc_tls_server_t *t, sc_tls_stats_t *o)
+{
+    o->full = atomic_load(&t->full);
+    o->resumed = atomic_load(&t->resumed);
+    o->failed = atomic_load(&t->failed);
+    o->timeouts = atomic_load(&t->timeouts);
+    o->reloads = atomic_load(&t->reloads);
+    o->reload_failures = atomic_load(&t->reload_failures);
+    o->ocsp_fetches = atomic_load(&t->ocsp_fetches);
+    o->ocsp_failures = atomic_load(&t->ocsp_failures);
+    o->ocsp_stapling = atomic_load(&t->ocsp_ok);
+    pthread_mutex_lock(&t->mu);
+    o->not_after = t->not_after;
+    pthread_mutex_unlock(&t->mu);
+    o->generation = atomic_load(&t->gen);
+}
+
+void sc_tls_server_count_timeout(sc_tls_server_t *t) { atomic_fetch_add_explicit(&t->timeouts, 1, memory_order_relaxed); }
+
+/* --- one connection ------------------------------------------------------------------------ */
+
+SSL *sc_tls_accept_new(SSL_CTX *ctx, int fd)
+{
+    SSL *ssl = SSL_new(ctx);
+    if (!ssl)
+        return NULL;
+    if (SSL_set_fd(ssl, fd) != 1) { /* a socket BIO: the one kernel TLS can take over */
+        SSL_free(ssl);
+        ERR_clear_error();
+        return NULL;
+    }
+    SSL_set_accept_state(ssl);
+    return ssl;
+}
+
+/* What a failed call wants; the error queue is left empty for the next call on this thread. */
+static int want_of(SSL *ssl, int ret, int *sys_errno)
+{
+    int e = SSL_get_error(ssl, ret);
+    *sys_errno = errno;
+    if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE && sc_log_enabled(SC_LOG_DEBUG)) {
+        char buf[256];
+        sc_log_debug("event=tls_error ssl_error=%d err=\"%s\"", e, ssl_err(buf, sizeof buf));
+    }
+    ERR_clear_error();
+    switch (e) {
+    case SSL_ERROR_WANT_READ: return SC_TLS_WANT_READ;
+    case SSL_ERROR_WANT_WRITE: return SC_TLS_WANT_WRITE;
+    case SSL_ERROR_ZERO_RETURN: return SC_TLS_CLOSED;
+    default: return SC_TLS_ERROR;
+    }
+}
+
+int sc_tls_handshake(sc_tls_server_t *t, SSL *ssl)
+{
+    int r = SSL_do_handshake(ssl), sys;
+    if (r == 1) {
+        atomic_fetch_add_explicit(SSL_session_reused(ssl) ? &t->resumed : &t->full, 1, memory_order_relaxed);
+        return SC_TLS_OK;
+    }
+    int w = want_of(ssl, r, &sys);
+    if (w == SC_TLS_WANT_READ || w == SC_TLS_WANT_WRITE)
+        return w;
+    atomic_fetch_add_explicit(&t->failed, 1, memory_order_relaxed);
+    return SC_TLS_ERROR;
+}
+
+int sc_tls_ktls_send(SSL *ssl) { return BIO_get_ktls_send(SSL_get_wbio(ssl)) ? 1 : 0; }
+
+ssize_t sc_tls_read(SSL *ssl, void *buf, size_t len, int *want)
+{
+    size_t n = 0;
+    if (SSL_read_ex(ssl, buf, len, &n) == 1)
+        return (ssize_t)n;
+    int sys, w = want_of(ssl, 0, &sys);
+    if (w == SC_TLS_WANT_READ || w == SC_TLS_WANT_WRITE) {
+        *want = w;
+        return -EAGAIN;
+    }
+    if (w == SC_TLS_CLOSED)
+        return 0;
+    return sys == ECONNRESET ? -ECONNRESET : -EIO;
+}
+
+ssize_t sc_tls_write(SSL *ssl, const void *buf, size_t len, int *want)
+{
+    size_t n = 0;
+    if (SSL_write_ex(ssl, buf, len, &n) == 1)
+        return (ssize_t)n;
+    int sys, w = want_of(ssl, 0, &sys);
+    if (w == SC_TLS_WANT_READ || w == SC_TLS_WANT_WRITE) {
+        *want = w;
+        return -EAGAIN;
+    }
+    return sys == EPIPE || sys == ECONNRESET ? -EPIPE : -EIO;
+}
+
+int sc_tls_pending(SSL *ssl) { return SSL_pending(ssl); }
+
+void sc_tls_close(SSL *ssl)
+{
+    if (!ssl)
+        return;
+    if (SSL_is_init_finished(ssl) && !(SSL_get_shutdown(ssl) & SSL_SENT_SHUTDOWN))
+        SSL_shutdown(ssl); /* one close_notify if the socket takes it; we never wait for theirs */
+    ERR_clear_error();
+    SSL_free(ssl);
+}

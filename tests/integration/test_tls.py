@@ -1,0 +1,354 @@
+"""HTTPS end to end (docs/tls.md) with real clients, over a CA made here with the openssl CLI:
+curl on the web app, the API, SSE, HLS and a replay Range; ffmpeg publishing to the Icecast
+source route and listening to live.ogg over TLS (the tone measured); the WebSocket speaker link
+and `spacecast speak --whip` over https; every client (curl, ffmpeg, speak, loadtest, an edge's
+relay) refusing an expired and a wrong-named certificate; the plain port's redirect; a
+handshake that never finishes closed at header_timeout_ms; OCSP stapled from the responder the
+certificate names; resumed handshakes; and a renewal by SIGHUP under load with no listener
+dropped while new handshakes get the new certificate."""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import struct
+import subprocess
+import tempfile
+import threading
+import time
+
+from sclib import (ADMIN_KEY, BIN, Results, Server, TestCA, api, capture, create_space, ffmpeg_tls, free_port,
+                   has_tone, invite, publish_tone, start_space)
+
+R = Results()
+CA = TestCA()
+GOOD = CA.issue()
+EXPIRED = CA.issue(expired=True)
+WRONG = CA.issue(sans=("DNS:wrong.example",))
+RENEWED = CA.issue()
+TONE = os.path.join(CA.dir, "tone.wav")
+subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "sine=f=1700:d=10:sample_rate=48000", TONE], check=True)
+
+
+def tls_server(cert=GOOD, *flags):
+    return Server("--workers", "2", *flags, tls=(CA, cert[0], cert[1]))
+
+
+def curl(*args, ca=True):
+    cmd = ["curl", "-sS", "--max-time", "10"] + (["--cacert", CA.ca] if ca else []) + list(args)
+    return subprocess.run(cmd, capture_output=True)
+
+
+def metric(srv, name, base=None):
+    body = curl((base or srv.base) + "/metrics").stdout
+    m = re.search(r"^%s (\d+)" % re.escape(name), body.decode(), re.M)
+    return int(m.group(1)) if m else None
+
+
+def tls_socket(port, host="127.0.0.1"):
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    return CA.context().wrap_socket(raw, server_hostname=host)
+
+
+def peer_serial(port):
+    with tls_socket(port) as s:
+        der = s.getpeercert(binary_form=True)
+    p = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-serial"], input=der, capture_output=True)
+    return p.stdout.decode().strip()
+
+
+def wait_for(fn, timeout, what):
+    end = time.time() + timeout
+    while time.time() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def opus_packets(freq, seconds):
+    """Opus packets of a tone (ffmpeg), out of their Ogg pages."""
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "t.ogg")
+        subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "sine=f=%g:d=%g" % (freq, seconds),
+                        "-c:a", "libopus", "-b:a", "32k", "-frame_duration", "20", "-f", "ogg", path], check=True)
+        data = open(path, "rb").read()
+    pkts, cur, pos = [], b"", 0
+    while pos + 27 <= len(data) and data[pos:pos + 4] == b"OggS":
+        nseg = data[pos + 26]
+        lace = data[pos + 27: pos + 27 + nseg]
+        body = pos + 27 + nseg
+        for l in lace:
+            cur += data[body: body + l]
+            body += l
+            if l < 255:
+                pkts.append(cur)
+                cur = b""
+        pos = body
+    return [p for p in pkts if not p.startswith(b"OpusHead") and not p.startswith(b"OpusTags")]
+
+
+# --- cases --------------------------------------------------------------------------------------
+
+def every_route(srv):
+    st, j, _ = api(srv, "POST", "/api/spaces", {"title": "over TLS"}, token=ADMIN_KEY)
+    assert st == 201, (st, j)
+    sid, host = j["id"], j["host_token"]
+    assert all(u.startswith("https://127.0.0.1:%d/" % srv.port) for u in j["urls"].values()), j["urls"]
+    start_space(srv, sid, host)
+    page = curl(srv.base + "/s/" + sid)
+    assert page.returncode == 0 and b"<html" in page.stdout.lower(), page.stderr
+    lst = curl(srv.base + "/api/spaces")
+    assert lst.returncode == 0 and sid in lst.stdout.decode(), lst.stderr
+    alpn = curl("-v", "-o", "/dev/null", srv.base + "/healthz")
+    assert b"ALPN: server accepted http/1.1" in alpn.stderr, alpn.stderr.decode()[-600:]
+
+    tok = invite(srv, sid, host, "icecast")
+    feed = publish_tone(srv, sid, tok, 440, 30)  # ffmpeg -tls 1, verifying our CA
+    try:
+        time.sleep(2.5)
+        a, err = capture(srv.base + "/spaces/%s/live.ogg" % sid, 3, input_opts=ffmpeg_tls(srv))
+        assert err.strip() == "", err
+        assert has_tone(a, 440, others=(300.0, 1000.0)), "440 Hz (ffmpeg over TLS) not heard over TLS"
+
+        # the WebSocket speaker link over wss: hello, then 1000 Hz packets heard in the mix
+        wtok = invite(srv, sid, host, "ws")
+        ws = tls_socket(srv.port)
+        ws.sendall(("GET /spaces/%s/speak?token=%s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nUpgrade: websocket\r\n"
+                    "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                    "Sec-WebSocket-Version: 13\r\n\r\n" % (sid, wtok, srv.port)).encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += ws.recv(4096)
+        assert head.startswith(b"HTTP/1.1 101"), head[:200]
+        pkts = opus_packets(1000, 8)
+        stop = threading.Event()
+
+        def send():
+            t0 = time.time()
+            for i, p in enumerate(pkts):
+                if stop.is_set():
+                    return
+                payload = struct.pack(">HHI", i & 0xFFFF, 0, i * 960) + p
+                mask = b"\x01\x02\x03\x04"
+                n = len(payload)
+                hdr = bytes([0x82]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + struct.pack(">H", n))
+                ws.sendall(hdr + mask + bytes(c ^ mask[k % 4] for k, c in enumerate(payload)))
+                time.sleep(max(0, t0 + (i + 1) * 0.02 - time.time()))
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        time.sleep(2.0)
+        a, err = capture(srv.base + "/spaces/%s/live.ogg" % sid, 2.5, input_opts=ffmpeg_tls(srv))
+        stop.set()
+        sender.join(2)
+        ws.close()
+        assert has_tone(a, 1000, others=(300.0, 1700.0)), "the wss speaker not heard"
+
+        # SSE over TLS
+        ev = tls_socket(srv.port)
+        ev.sendall(("GET /api/spaces/%s/events HTTP/1.1\r\nHost: x\r\n\r\n" % sid).encode())
+        got = b""
+        end = time.time() + 4
+        while b"event: tally" not in got and time.time() < end:
+            got += ev.recv(65536)
+        ev.close()
+        assert b"text/event-stream" in got and b"event: tally" in got, got[:300]
+
+        # HLS: the playlist and a segment it names
+        pl = curl(srv.base + "/spaces/%s/hls/live.m3u8" % sid)
+        assert pl.returncode == 0 and pl.stdout.startswith(b"#EXTM3U"), pl.stdout[:200]
+        uri = [l for l in pl.stdout.decode().splitlines() if l and not l.startswith("#")]
+        assert uri, pl.stdout.decode()
+        seg = curl("-o", "-", "-w", "%{http_code}", srv.base + "/spaces/%s/hls/%s" % (sid, uri[-1].split("?")[0]))
+        assert seg.stdout.endswith(b"200") and len(seg.stdout) > 1000, seg.stdout[-50:]
+
+        # the replay with Range (a file sent through TLS, not sendfile)
+        rp = curl("-r", "0-99", "-o", "-", "-w", "\n%{http_code}", srv.base + "/spaces/%s/replay.ogg" % sid)
+        body, code = rp.stdout.rsplit(b"\n", 1)
+        assert code == b"206" and len(body) == 100 and body.startswith(b"OggS"), (code, len(body), body[:8])
+    finally:
+        feed.kill()
+        feed.wait()
+
+    # WHIP signalling over https (media over DTLS-SRTP as ever): 1700 Hz heard
+    wav = TONE
+    whip_tok = invite(srv, sid, host, "whip")
+    spk = subprocess.Popen([BIN, "speak", "%s/spaces/%s" % (srv.base, sid), "--token", whip_tok, "--whip",
+                            "--ca-file", CA.ca, "--quiet", "--duration", "8", wav], stderr=subprocess.PIPE)
+    try:
+        time.sleep(3)
+        a, _ = capture(srv.base + "/spaces/%s/live.ogg" % sid, 2.5, input_opts=ffmpeg_tls(srv))
+        assert has_tone(a, 1700, others=(300.0, 1000.0)), "the WHIP speaker (https signalling) not heard"
+    finally:
+        spk.kill()
+        spk.wait()
+    assert metric(srv, 'spacecast_tls_handshakes_total{kind="full"}') >= 8
+
+
+def refusals():
+    """Each client, shown an expired and then a wrong-named certificate, refuses it."""
+    for cert, why_curl, why_speak in ((EXPIRED, "expired", "expired"), (WRONG, "127.0.0.1", "mismatch")):
+        with tls_server(cert) as srv:
+            url = "https://127.0.0.1:%d/healthz" % srv.port
+            c = curl(url)
+            assert c.returncode == 60 and why_curl in c.stderr.decode(), (c.returncode, c.stderr)
+            f = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-tls_verify", "1", "-ca_file", CA.ca, "-i",
+                                "https://127.0.0.1:%d/spaces/x/live.ogg" % srv.port, "-t", "1", "-f", "null", "-"],
+                               capture_output=True, timeout=20)
+            assert f.returncode != 0, "ffmpeg accepted the certificate"
+            sp = subprocess.run([BIN, "speak", "https://127.0.0.1:%d/spaces/abc" % srv.port, "--token", "t",
+                                 "--ca-file", CA.ca, "--quiet", TONE], capture_output=True, timeout=20)
+            assert sp.returncode != 0 and why_speak in sp.stderr.decode(), sp.stderr
+            lt = subprocess.run([BIN, "loadtest", "https://127.0.0.1:%d/spaces/abc" % srv.port, "--listeners", "3",
+                                 "--duration", "1", "--retry", "none", "--ca-file", CA.ca, "--quiet"],
+                                capture_output=True, timeout=30)
+            out = lt.stdout.decode()
+            assert "joined=0" in out and "handshakes=0" in out and why_speak in lt.stderr.decode(), (out, lt.stderr)
+            edge = Server("--workers", "1", "--relay-from", "https://127.0.0.1:%d" % srv.port,
+                          "--relay-ca-file", CA.ca).start()
+            try:
+                wait_for(lambda: "origin_tls_failed" in edge.read_log(), 5, "the edge to say why")
+                assert why_speak in edge.read_log()
+            finally:
+                edge.cleanup()
+
+
+def redirect_and_timeout():
+    tport = free_port()
+    srv = Server("--workers", "1", "--listen-tls", "127.0.0.1:%d" % tport, "--tls-cert", GOOD[0], "--tls-key",
+                 GOOD[1], "--tls-redirect", "--header-timeout-ms", "600").start()
+    try:
+        r = curl("-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "http://127.0.0.1:%d/s/abc?x=1" % srv.port)
+        assert r.stdout.decode() == "308 https://127.0.0.1:%d/s/abc?x=1" % tport, r.stdout
+        h = curl("http://127.0.0.1:%d/healthz" % srv.port)
+        assert h.returncode == 0 and b"ok" in h.stdout.lower(), h.stdout
+        ok = curl("https://127.0.0.1:%d/healthz" % tport)
+        assert ok.returncode == 0, ok.stderr
+        mk = curl("-H", "Authorization: Bearer " + ADMIN_KEY, "-d", '{"title":"urls"}',
+                  "https://127.0.0.1:%d/api/spaces" % tport)
+        j = json.loads(mk.stdout)
+        assert j["urls"]["live"].startswith("https://127.0.0.1:%d/" % tport), j
+        api_redirect = curl("-o", "/dev/null", "-w", "%{http_code}", "-d", "{}", "http://127.0.0.1:%d/api/spaces" % srv.port)
+        assert api_redirect.stdout == b"308", api_redirect.stdout
+        # a handshake that never finishes: nothing sent, then half a ClientHello
+        for first in (b"", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"):
+            s = socket.create_connection(("127.0.0.1", tport), timeout=5)
+            s.sendall(first)
+            t0 = time.time()
+            try:
+                gone = s.recv(100) == b""
+            except ConnectionResetError:
+                gone = True
+            took = time.time() - t0
+            s.close()
+            assert gone and took < 2.5, (gone, took)
+        assert metric(srv, "spacecast_tls_handshake_timeouts_total", "https://127.0.0.1:%d" % tport) == 2
+    finally:
+        srv.cleanup()
+
+
+def ocsp_stapling():
+    port = free_port()
+    leaf = CA.issue(ocsp_url="http://127.0.0.1:%d/" % port)
+    responder = CA.ocsp_responder(port)  # after the issue: it reads the CA's index once, at start
+    try:
+        with tls_server(leaf) as srv:
+            wait_for(lambda: metric(srv, "spacecast_tls_ocsp_stapled") == 1, 8, "a staple")
+            p = subprocess.run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % srv.port, "-status",
+                                "-CAfile", CA.ca], input=b"", capture_output=True, timeout=10)
+            out = p.stdout.decode()
+            assert "OCSP Response Status: successful" in out and "Cert Status: good" in out, out[:1500]
+            c = curl("--cert-status", srv.base + "/healthz")
+            assert c.returncode == 0, c.stderr
+    finally:
+        responder.kill()
+        responder.wait()
+
+
+def resumption():
+    with tls_server() as srv:
+        sid, host = create_space(srv, "resume")
+        start_space(srv, sid, host)
+        lt = subprocess.run([BIN, "loadtest", "%s/spaces/%s" % (srv.base, sid), "--listeners", "50", "--storm",
+                             "--duration", "2", "--tls-resume", "--ca-file", CA.ca, "--quiet"],
+                            capture_output=True, timeout=60)
+        out = lt.stdout.decode()
+        assert "joined=50 " in out and "resumed=50 " in out, out + lt.stderr.decode()
+        assert metric(srv, 'spacecast_tls_handshakes_total{kind="resumed"}') >= 50
+
+
+def renewal_under_load():
+    d = tempfile.mkdtemp(prefix="sc-renew-")
+    cert, key = os.path.join(d, "live.pem"), os.path.join(d, "live.key")
+    shutil.copy(GOOD[0], cert)
+    shutil.copy(GOOD[1], key)
+    srv = Server("--workers", "2", "--tls-cert", cert, "--tls-key", key, tls=None)
+    srv.tls = (CA, cert, key)
+    srv.start()
+    try:
+        sid, host = create_space(srv, "renewal")
+        start_space(srv, sid, host)
+        before = peer_serial(srv.port)
+        n = 300
+        lt = subprocess.Popen([BIN, "loadtest", "%s/spaces/%s" % (srv.base, sid), "--listeners", str(n),
+                               "--join-rate", "300", "--duration", "8", "--retry", "none", "--ca-file", CA.ca,
+                               "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(3)
+        shutil.copy(WRONG[1], key)  # a broken renewal first: another certificate's key
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "tls_reload_failed" in srv.read_log(), 3, "the failed reload to be logged")
+        assert peer_serial(srv.port) == before, "a bad pair replaced the certificate"
+        shutil.copy(RENEWED[0], cert)
+        shutil.copy(RENEWED[1], key)
+        srv.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: peer_serial(srv.port) != before, 3, "new handshakes to get the renewed certificate")
+        out, err = lt.communicate(timeout=60)
+        out = out.decode()
+        assert "joined=%d " % n in out and "attempts=%d " % n in out, out + err.decode()
+        assert " stalls=0 " in out and "stalled_listeners=0 " in out, out
+        assert metric(srv, "spacecast_tls_reloads_total") == 1
+        assert metric(srv, "spacecast_tls_reload_failures_total") == 1
+    finally:
+        srv.cleanup()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def relay_over_https():
+    with tls_server() as origin:
+        edge = Server("--workers", "1", "--relay-from", origin.base, "--relay-ca-file", CA.ca).start()
+        try:
+            sid, host = create_space(origin, "relayed over TLS")
+            start_space(origin, sid, host)
+            tok = invite(origin, sid, host, "voice")
+            feed = publish_tone(origin, sid, tok, 880, 20)
+            try:
+                wait_for(lambda: api(edge, "GET", "/api/spaces/" + sid)[0] == 200, 6, "the edge to mirror the Space")
+                time.sleep(3)
+                a, err = capture(edge.base + "/spaces/%s/live.ogg" % sid, 2.5)
+                assert has_tone(a, 880), "the edge does not relay the https origin"
+                assert "event=relay_connected" in edge.read_log() and "tls=1" in edge.read_log()
+            finally:
+                feed.kill()
+                feed.wait()
+        finally:
+            edge.cleanup()
+
+
+try:
+    with tls_server() as srv:
+        R.case("every route over https with curl, ffmpeg (source and listener), wss, SSE, HLS, Range, WHIP",
+               every_route, srv)
+    R.case("curl, ffmpeg, speak, loadtest and an edge refuse an expired and a wrong-named certificate", refusals)
+    R.case("the plain port redirects to https (but /healthz); a handshake not done in time is closed",
+           redirect_and_timeout)
+    R.case("OCSP: the staple from the responder the certificate names, seen by openssl and curl", ocsp_stapling)
+    R.case("loadtest --tls-resume: every listener's handshake resumed", resumption)
+    R.case("SIGHUP renewal under 300 TLS listeners: none dropped, new handshakes get the new certificate",
+           renewal_under_load)
+    R.case("an edge relays an https origin, verifying it with relay_ca_file", relay_over_https)
+finally:
+    CA.cleanup()
+R.finish()
