@@ -259,6 +259,20 @@ sc_space_rc_t sc_space_mark(sc_space_t *s, const char *title, int64_t *at_ms);
  *  says it will not change again. NULL when the Space is not recorded or has no recording yet. */
 sc_page_t *sc_space_chapters(sc_space_t *s, int *final);
 #define SC_CHAPTERS_LIVE_MS 2000
+/** What the files around the model (reactions and numbers, the speaker timeline) do at a
+ *  Space's moments; the model calls them through these and never by name. Any may be NULL. */
+typedef struct sc_space_hooks {
+    void (*live)(sc_space_t *s);                 /* it went live (or was loaded live after a restart) */
+    int64_t (*ending)(sc_space_t *s);            /* it is ending: before its recording closes */
+    void (*ended)(sc_space_t *s, int64_t ending); /* it ended (ending: what ending returned) */
+    void (*second)(sc_space_t *s);               /* once a second while it plays */
+    void (*speaking)(sc_space_t *s);             /* the speakers audible may have changed */
+    void (*freed)(sc_space_t *s);                /* its last reference went */
+} sc_space_hooks_t;
+/** Set the hooks (once, before Spaces are loaded; borrowed). */
+void sc_space_set_hooks(const sc_space_hooks_t *hooks);
+/** Hook #19's files to the model: reactions, numbers, the speaker timeline (cmd/serve.c). */
+void sc_space_extras_start(void);
 /** The Space's numbers, loaded from the store when not in memory; with create, made when there
  *  are none. NULL otherwise. */
 sc_stats_t *sc_space_stats(sc_space_t *s, int create);

@@ -239,6 +239,7 @@ static int serve_init(sc_config_t *cfg, sc_store_t **store)
     sc_http_set_router(&sc_api_router);
     sc_http_set_gate(sc_api_gate); /* credentials are checked before a body is asked for */
     sc_api_live_metrics_register();
+    sc_space_extras_start(); /* reactions, numbers, the speaker timeline: before Spaces load */
     sc_api_reactions_start();
     sc_api_proxy_start(); /* the answer cache (clips), and an edge's fetches from its origin */
     if (sc_server_init(&sc_http_proto, sc_tls, sc_https_base[0] && cfg->tls_redirect ? sc_https_base : NULL) != 0)

@@ -13,10 +13,6 @@ int sc_space__with_store(const char *what, sc_space_t *s, const void *arg, int (
 void *sc_space__read_store(void *(*fn)(sc_store_t *, void *), void *arg);
 /** Once a second for a Space that is not over: reactions out, the audience into its minute. */
 void sc_space__audience_second(sc_space_t *s);
-/** The Space ended: its last reactions out, its numbers stored. */
-void sc_space__audience_end(sc_space_t *s);
-/** Free what #19 keeps with a Space (its numbers, timeline, cached chapters): its last reference went. */
-void sc_space__extras_free(sc_space_t *s);
 /** Where the recording is now (ms), or -1 when nothing records. */
 int64_t sc_space__recording_ms(sc_space_t *s);
 /** Open the speaker timeline of a recorded Space going (or still) live. */

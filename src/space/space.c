@@ -95,6 +95,17 @@ static int store_put(const char *what, sc_space_t *s, const void *row,
     return rc;
 }
 
+/* What the files around the model do at a Space's moments (#19: space_audience.c registers
+ * them): called through pointers, so the model never names them and they only call down. */
+static const sc_space_hooks_t *sc_hooks;
+#define HOOK(name, ...)                                                                            \
+    do {                                                                                           \
+        if (sc_hooks && sc_hooks->name)                                                            \
+            sc_hooks->name(__VA_ARGS__);                                                           \
+    } while (0)
+
+void sc_space_set_hooks(const sc_space_hooks_t *hooks) { sc_hooks = hooks; }
+
 int sc_space__with_store(const char *what, sc_space_t *s, const void *arg, int (*fn)(sc_store_t *, const void *))
 {
     return store_put(what, s, arg, fn);
@@ -253,7 +264,7 @@ static void space_destroy(sc_space_t *s)
     sc_chain_destroy(&s->events_host);
     sc_page_unref(s->details);
     sc_page_unref(s->details_sse);
-    sc_space__extras_free(s);
+    HOOK(freed, s);
     free(s->requests);
     free(s->edges);
     pthread_mutex_destroy(&s->mu);
@@ -613,8 +624,7 @@ sc_space_rc_t sc_space_start(sc_space_t *s)
     atomic_fetch_add(&sc_reg_version, 1);
     if (s->room)
         sc_room_go_live(s->room, s->started_at);
-    sc_space__timeline_open(s);
-    sc_space_stats(s, 1); /* the audience curve starts with the Space */
+    HOOK(live, s); /* the speaker timeline opens, the audience curve starts */
     sc_space_changed(s);
     sc_space_event(s, "state", json_pack("{s:s}", "state", "live"), 0);
     sc_log_info("event=space_live space=%s", s->id);
@@ -640,15 +650,14 @@ sc_space_rc_t sc_space_end(sc_space_t *s)
         s->started_at = s->ended_at;
     s->unsaved = 1;
     pthread_mutex_unlock(&s->mu);
-    int64_t at = sc_space__recording_ms(s); /* before the recording closes */
+    int64_t at = sc_hooks && sc_hooks->ending ? sc_hooks->ending(s) : -1; /* before the recording closes */
     atomic_fetch_add(&sc_reg_version, 1);
     if (s->room) {
         sc_engine_remove_room(s->room); /* no tick after this: the end-of-stream page is the last */
         sc_room_end(s->room);
         sc_server_wake_workers(); /* listeners get that page now, then are closed */
     }
-    sc_space__timeline_close(s, at);
-    sc_space__audience_end(s);
+    HOOK(ended, s, at);
     sc_space_changed(s);
     json_t *urls = sc_space_urls(s);
     sc_space_event(s, "state", json_pack("{s:s,s:O}", "state", "ended", "replay", json_object_get(urls, "replay")), 0);
@@ -921,7 +930,7 @@ void sc_space_tick_second(sc_space_t *s)
     char *txt = dirty ? rebuild_locked(s) : NULL;
     pthread_mutex_unlock(&s->mu);
     free(txt);
-    sc_space__audience_second(s);
+    HOOK(second, s);
     sc_space_event(s, "tally",
                    json_pack("{s:i,s:I,s:I}", "listeners", atomic_load(&s->listeners) + atomic_load(&s->edge_listeners),
                              "peak", (json_int_t)atomic_load(&s->peak), "total_joins",
@@ -966,7 +975,7 @@ static void space_on_speaking(void *owner, const sc_mixer_speaker_state_t *st, s
         sc_space_changed(s);
         sc_space_event(s, "speaking", json_pack("{s:o}", "speakers", arr), 0);
     }
-    sc_space_timeline_speaking(s); /* chapters: who was audible when (also after a speaker left) */
+    HOOK(speaking, s); /* chapters: who was audible when (also after a speaker left) */
 }
 
 static void space_on_second(void *owner) { sc_space_tick_second(owner); }
@@ -1023,8 +1032,7 @@ void sc_space_loaded(sc_space_t *s)
     host_first(s);
     space_audio_init(s);
     if (s->state == SC_SPACE_LIVE && !s->transient) { /* restarted while live: the timeline and numbers go on */
-        sc_space__timeline_open(s);
-        sc_space_stats(s, 1);
+        HOOK(live, s);
     }
     sc_space_changed(s);
 }

@@ -102,11 +102,39 @@ void sc_space__audience_second(sc_space_t *s)
         publish_reactions(s, st, counts, sum);
 }
 
-void sc_space__audience_end(sc_space_t *s)
+/* The hooks the model calls (space.h): what #19 does at a Space's moments. */
+static void on_live(sc_space_t *s)
 {
+    sc_space__timeline_open(s);
+    sc_space_stats(s, 1); /* the audience curve starts with the Space */
+}
+
+static void on_ended(sc_space_t *s, int64_t at_ms)
+{
+    sc_space__timeline_close(s, at_ms);
     sc_space__audience_second(s); /* the last second's reactions and audience */
     save_stats(s);
 }
+
+static void on_freed(sc_space_t *s)
+{
+    sc_timeline_close(s->timeline, -1);
+    s->timeline = NULL;
+    sc_stats_free(atomic_load(&s->stats));
+    json_decref(s->reactions_last);
+    sc_page_unref(s->chapters);
+}
+
+static const sc_space_hooks_t sc_extras_hooks = {
+    .live = on_live,
+    .ending = sc_space__recording_ms,
+    .ended = on_ended,
+    .second = sc_space__audience_second,
+    .speaking = sc_space_timeline_speaking,
+    .freed = on_freed,
+};
+
+void sc_space_extras_start(void) { sc_space_set_hooks(&sc_extras_hooks); }
 
 void sc_spaces_flush(void)
 {
@@ -117,15 +145,6 @@ void sc_spaces_flush(void)
         save_stats(all[i]);
     }
     sc_spaces_release(all, n);
-}
-
-void sc_space__extras_free(sc_space_t *s)
-{
-    sc_timeline_close(s->timeline, -1);
-    s->timeline = NULL;
-    sc_stats_free(atomic_load(&s->stats));
-    json_decref(s->reactions_last);
-    sc_page_unref(s->chapters);
 }
 
 /* --- edges -------------------------------------------------------------------------------- */
