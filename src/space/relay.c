@@ -42,6 +42,7 @@ static struct {
     atomic_int running;
     pthread_mutex_t mu;
     sc_fetcher_t *fetchers[SC_RELAY_MAX];
+    int report_status;       /* the last tally report's answer (poller), to log changes only */
 } sc_rl = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 /* --- a tiny blocking HTTP/1.1 client for the origin ---------------------------------- */
@@ -282,8 +283,19 @@ static void report_tallies(void)
         json_decref(j);
         char path[128];
         snprintf(path, sizeof path, "/api/spaces/%s/edges", s->id);
-        if (!body || origin_request("POST", path, body, NULL) != 204)
-            sc_log_debug("event=relay_report_failed space=%s", s->id);
+        int status = body ? origin_request("POST", path, body, NULL) : -1;
+        if (status != 204 && status != sc_rl.report_status) {
+            /* said once per change, loudly when the origin refuses us: this edge's listeners
+             * are then missing from the origin's tally (a wrong or missing admin key) */
+            if (status == 401 || status == 403 || status == 429)
+                sc_log_error("event=relay_report_refused space=%s status=%d note=\"the origin's tally misses this "
+                             "edge's listeners: start the edge with the origin's admin key\"", s->id, status);
+            else
+                sc_log_warn("event=relay_report_failed space=%s status=%d", s->id, status);
+        } else if (status == 204 && sc_rl.report_status != 204 && sc_rl.report_status != 0) {
+            sc_log_info("event=relay_report_ok space=%s", s->id);
+        }
+        sc_rl.report_status = status;
         free(body);
     }
     free(all);
