@@ -19,9 +19,11 @@ const RANK = { listener: 0, speaker: 1, cohost: 2, host: 3 };
 const atLeast = (role) => !!me && RANK[me.role] >= RANK[role];
 
 /* The Icecast source command for a speaker, with this server's real address: 20 ms Ogg pages
- * (ffmpeg's default of one page a second adds a second of delay) and a bit rate (#20.7). */
+ * (ffmpeg's default of one page a second adds a second of delay) and a bit rate (#20.7); over
+ * TLS when this page came over HTTPS (the port it names speaks only TLS). */
 function sourceCommand(id, token) {
-  return `ffmpeg -re -i talk.wav -c:a libopus -b:a 32k -page_duration 20000 -content_type audio/ogg -f ogg icecast://source:${token}@${location.host}/spaces/${id}/source`;
+  const tls = location.protocol === "https:" ? "-tls 1 " : "";
+  return `ffmpeg -re -i talk.wav -c:a libopus -b:a 32k -page_duration 20000 ${tls}-content_type audio/ogg -f ogg icecast://source:${token}@${location.host}/spaces/${id}/source`;
 }
 
 /* Exponential backoff with full jitter, never earlier than the server's Retry-After. */
@@ -46,13 +48,78 @@ async function api(method, path, body, auth) {
   return j;
 }
 
+/* ---- words for when, how long and who (#20.9) ---------------------------------------- */
+/* In the reader's own locale and time zone; the year only when it is not this year. */
+function fmtDay(t) {
+  const o = { weekday: "short", day: "numeric", month: "short" };
+  if (t.getFullYear() !== new Date().getFullYear()) o.year = "numeric";
+  return t.toLocaleDateString(undefined, o);
+}
+const fmtTime = (t) => t.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+const fmtWhen = (t) => `${fmtDay(t)} at ${fmtTime(t)}`;
+function fmtDuration(s) {
+  if (s < 60) return `${Math.max(0, Math.round(s))} s`;
+  const m = Math.round(s / 60);
+  return m < 60 ? `${m} min` : `${Math.floor(m / 60)} h ${String(m % 60).padStart(2, "0")} min`;
+}
+function fmtCountdown(s) {
+  if (s >= 2 * 86400) return `in ${Math.round(s / 86400)} days`;
+  if (s >= 3600) return `in ${Math.floor(s / 3600)}h ${Math.floor(s / 60) % 60}m`;
+  return `in ${Math.floor(s / 60)}m ${String(s % 60).padStart(2, "0")}s`;
+}
+/* When an ended Space ran: "Tue 1 Dec, 14:02–14:44 · 42 min" (both days if it ran past midnight). */
+function fmtRan(d) {
+  const a = new Date(d.started_at * 1000), b = new Date(d.ended_at * 1000);
+  if (d.ended_at - d.started_at < 1) return `${fmtWhen(b)} · it did not go live`;
+  const span = fmtDay(a) === fmtDay(b) ? `${fmtDay(a)}, ${fmtTime(a)}–${fmtTime(b)}` : `${fmtWhen(a)} – ${fmtWhen(b)}`;
+  return `${span} · ${fmtDuration(d.ended_at - d.started_at)}`;
+}
+/* The chip and the line under the title for a Space's state. */
+function stateWords(d) {
+  if (d.state === "live") return { chip: "Live now", line: d.started_at ? `Live since ${fmtTime(new Date(d.started_at * 1000))}` : "" };
+  if (d.state === "ended") return { chip: "Ended", line: d.started_at && d.ended_at ? fmtRan(d) : "" };
+  if (!d.scheduled_start) return { chip: "Not started", line: "Waiting for the host to start" };
+  const when = new Date(d.scheduled_start * 1000), left = Math.round((when - Date.now()) / 1000);
+  return left > 0 ? { chip: "Scheduled", line: `Starts ${fmtWhen(when)} — ${fmtCountdown(left)}` }
+                  : { chip: "Not started", line: `Was due ${fmtWhen(when)} — waiting for the host to start` };
+}
+/* The audience: live numbers while it runs, what it had once it is over. */
+function tallyHtml(d) {
+  if (d.state !== "ended") return `<span id="tally">${d.listeners}</span> listening · peak <span id="peak">${d.peak}</span>`;
+  if (!d.peak) return "Nobody listened live.";
+  return `At most ${d.peak} listened at once · ${d.total_joins} ${d.total_joins === 1 ? "join" : "joins"} in all.`;
+}
+/* A speaker as the page lists them: invited but not sending audio is said, not hidden. */
+function speakerHtml(s, d) {
+  const away = d.state !== "ended" && !s.connected;
+  const role = s.role === "host" ? "host" : s.role === "cohost" ? "co-host" : "";
+  return `<li class="${s.speaking ? "speaking" : ""}${away ? " away" : ""}"${away ? ' title="Invited; their audio is not connected"' : ""}>${esc(s.name)}
+    ${role ? `<small>(${role})</small>` : ""}${s.muted ? " <small>(muted)</small>" : ""}${away ? " <small>· not connected</small>" : ""}</li>`;
+}
+
 /* ---- list ---------------------------------------------------------------------------- */
+/* A live or upcoming Space in the list: its state in words, host, audience or start time. */
+function listCard(s) {
+  const w = stateWords(s);
+  const what = s.state === "live" ? `${s.listeners} listening` : esc(w.line);
+  return `<div class="card"><span class="state ${s.state}">${esc(w.chip)}</span>
+    <a href="/s/${s.id}"><strong>${esc(s.title)}</strong></a> · <span class="notice">hosted by ${esc(s.host)}</span><br>${what}</div>`;
+}
+/* An ended Space: when it ran, and its replay (its page has the player) if it was recorded. */
+function replayCard(s) {
+  return `<div class="card replay"><a href="/s/${s.id}"><strong>${esc(s.title)}</strong></a> · <span class="notice">hosted by ${esc(s.host)}</span>
+    <br><span class="notice">${esc(stateWords(s).line)}</span>
+    ${s.record && s.ended_at > s.started_at ? `<br><a href="/s/${s.id}">▶ Listen to the replay</a>` : '<br><span class="notice">No recording</span>'}</div>`;
+}
+
 async function listPage() {
   let attempt = 0;
   app.innerHTML = `<h1>Spaces</h1><div id="list" class="notice">Loading…</div>
+    <section id="replaysection" hidden><h2>Ended — replays</h2><div id="replays"></div></section>
     <details class="card"><summary>Create a Space</summary>
       <form id="create" class="row"><label>Admin key <input id="key" type="password" autocomplete="off"></label>
       <label>Title <input id="title" required maxlength="256"></label>
+      <label>Host's name <input id="hostname" maxlength="64" placeholder="host"></label>
       <label>Starts <input id="when" type="datetime-local"></label><button>Create</button></form>
       <p id="created" class="notice"></p></details>`;
   $("#key").value = sessionStorage.getItem("adminKey") || "";
@@ -60,6 +127,7 @@ async function listPage() {
     ev.preventDefault();
     const key = $("#key").value; sessionStorage.setItem("adminKey", key);
     const body = { title: $("#title").value };
+    if ($("#hostname").value.trim()) body.host_name = $("#hostname").value.trim();
     if ($("#when").value) body.scheduled_start = Math.floor(new Date($("#when").value).getTime() / 1000);
     try {
       const j = await api("POST", "/api/spaces", body, key);
@@ -68,12 +136,14 @@ async function listPage() {
   };
   const refresh = async () => {
     try {
-      const j = await api("GET", "/api/spaces");
+      /* a page of live (by audience) then upcoming Spaces, and a page of the latest ended ones */
+      const [j, e] = await Promise.all([api("GET", "/api/spaces?limit=100"), api("GET", "/api/spaces?state=ended&limit=20")]);
       attempt = 0;
       const spaces = j.spaces.filter((s) => s.state !== "ended");
-      $("#list").innerHTML = spaces.length ? spaces.map((s) => `<div class="card"><span class="state ${s.state}">${s.state}</span>
-        <a href="/s/${s.id}"><strong>${esc(s.title)}</strong></a> · ${s.listeners} listening</div>`).join("")
-        : "No live or upcoming Spaces.";
+      $("#list").innerHTML = spaces.length ? spaces.map(listCard).join("") : "No live or upcoming Spaces.";
+      const ended = e.spaces;
+      $("#replays").innerHTML = ended.map(replayCard).join("");
+      $("#replaysection").hidden = !ended.length;
       setTimeout(refresh, 5000);
     } catch (e) {
       const wait = backoffMs(attempt++, e.retryAfter);
@@ -91,7 +161,7 @@ function spacePage(id) {
     <div class="card"><div class="row"><button id="play" class="big">▶ Play</button><span id="status" class="notice" role="status"></span></div>
       <audio id="audio" preload="none"></audio><div id="alt"></div></div>
     <div class="card"><h2>Speakers</h2><ul id="speakers" class="speakers"></ul>
-      <p><span id="tally">–</span> listening · peak <span id="peak">–</span></p>
+      <p id="tallyline"><span id="tally">–</span> listening · peak <span id="peak">–</span></p>
       <form id="ask" class="row"><label>Your name <input id="askname" maxlength="64" required></label><button>Request to speak</button></form>
       <p id="asked" class="notice"></p></div>
     <div id="stage"></div><div id="host"></div>`;
@@ -100,18 +170,13 @@ function spacePage(id) {
 
   function render() {
     const d = details;
-    const when = d.scheduled_start ? new Date(d.scheduled_start * 1000) : null;
-    let words = { scheduled: "Scheduled", live: "Live now", ended: "Ended" }[d.state];
-    if (d.state === "scheduled") {
-      const left = when ? Math.round((when - Date.now()) / 1000) : 0;
-      words = left > 0 ? `Starts in ${Math.floor(left / 3600)}h ${Math.floor(left / 60) % 60}m ${left % 60}s`
-                       : "Waiting for the host to start — waiting music is playing";
-    }
-    $("#head").innerHTML = `<span class="state ${d.state}">${esc(words)}</span><h1>${esc(d.title)}</h1>
-      <p class="notice">Hosted by ${esc(d.host)}</p>`;
-    $("#speakers").innerHTML = d.speakers.map((s) => `<li class="${s.speaking ? "speaking" : ""}">${esc(s.name)}
-      ${s.role !== "speaker" ? `<small>(${s.role})</small>` : ""}${s.muted ? " <small>(muted)</small>" : ""}</li>`).join("");
-    $("#tally").textContent = d.listeners; $("#peak").textContent = d.peak;
+    const w = stateWords(d);
+    $("#head").innerHTML = `<span class="state ${d.state}">${esc(w.chip)}</span><h1>${esc(d.title)}</h1>
+      <p class="notice">Hosted by ${esc(d.host)}${w.line ? `<br><span id="when">${esc(w.line)}</span>` : ""}</p>`;
+    $("#speakers").innerHTML = d.speakers.map((s) => speakerHtml(s, d)).join("");
+    $("#tallyline").innerHTML = tallyHtml(d);
+    if (!playing) $("#play").textContent = playLabel();
+    else if (/^Playing/.test(status.textContent)) status.textContent = playingWords();
     /* asking to speak is for listeners of a Space that is not over */
     $("#ask").hidden = d.state === "ended" || atLeast("speaker");
     if (d.state === "ended") {
@@ -142,7 +207,11 @@ function spacePage(id) {
     /* hosts and cohosts get the requests to speak on their stream */
     es = new EventSource(`/api/spaces/${id}/events` + (atLeast("cohost") ? "?token=" + encodeURIComponent(token) : ""));
     es.addEventListener("space", (ev) => { details = JSON.parse(ev.data); render(); });
-    es.addEventListener("tally", (ev) => { const t = JSON.parse(ev.data); $("#tally").textContent = t.listeners; $("#peak").textContent = t.peak; });
+    es.addEventListener("tally", (ev) => {
+      const t = JSON.parse(ev.data);
+      Object.assign(details, { listeners: t.listeners, peak: t.peak, total_joins: t.total_joins });
+      $("#tallyline").innerHTML = tallyHtml(details);
+    });
     es.addEventListener("request", (ev) => { const r = JSON.parse(ev.data); addRequest(r.name); });
     /* the open requests when the stream (re)starts, and each that is invited, dismissed or lapses */
     es.addEventListener("requests", (ev) => { requests.clear(); JSON.parse(ev.data).requests.forEach((r) => requests.add(r.name)); renderHost(); });
@@ -178,7 +247,7 @@ function spacePage(id) {
         await audio.play();
       }
       if (viaHls) { viaHls = false; if (player) stopHls(); }
-      attempt = 0; status.textContent = "Playing"; $("#alt").textContent = "";
+      attempt = 0; status.textContent = playingWords(); $("#alt").textContent = "";
     } catch (e) {
       if (!playing) return;
       if (e.status === 409) { stopPlaying(); load(); return; }
@@ -202,9 +271,14 @@ function spacePage(id) {
       retryTimer = setTimeout(start, wait);
     }
   }
+  /* Before the start the stream is the lobby's waiting music, and the Space follows in the same
+   * stream when the host starts it: the button and the status say so. */
+  const lobby = () => details && details.state === "scheduled";
+  const playLabel = () => (lobby() ? "▶ Play the waiting music" : "▶ Play");
+  const playingWords = () => (lobby() ? "Playing the waiting music — the Space starts right here when the host starts it" : "Playing");
   function stopPlaying() {
     playing = false;
-    $("#play").textContent = "▶ Play";
+    $("#play").textContent = playLabel();
     if (player) player.stop();
     stopHls(); viaHls = false;
     status.textContent = ""; clearTimeout(retryTimer);
@@ -289,8 +363,8 @@ function spacePage(id) {
         <label>as <select id="invrole"><option value="speaker">speaker</option>${host ? '<option value="cohost">co-host</option>' : ""}</select></label>
         <button>Invite</button></form>
       <p id="invited" class="notice" role="status">${hostNote}</p>
-      <h3>On stage</h3><ul id="stagelist">${d.speakers.filter((s) => s.role !== "host").map((s) => `<li>${esc(s.name)}
-        ${s.role === "cohost" ? "<small>(co-host)</small>" : ""}
+      <h3>Invited speakers</h3><ul id="stagelist">${d.speakers.filter((s) => s.role !== "host").map((s) => `<li>${esc(s.name)}
+        ${s.role === "cohost" ? "<small>(co-host)</small>" : ""}${!s.connected && d.state !== "ended" ? " <small>· not connected</small>" : ""}
         <button data-mute="${esc(s.name)}" data-muted="${s.muted}" aria-label="${s.muted ? "Unmute" : "Mute"} ${esc(s.name)}">${s.muted ? "Unmute" : "Mute"}</button>
         <button data-remove="${esc(s.name)}" aria-label="Remove ${esc(s.name)}">Remove</button></li>`).join("") || "<li class=notice>Nobody yet</li>"}</ul>
       <p class="notice">Speakers can also publish from a terminal, with the token of their invitation:

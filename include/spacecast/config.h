@@ -23,6 +23,7 @@ typedef struct sc_config {
     int workers;             /* event-loop threads; 0 = one per core */
     int io_uring;            /* batch listener sends with io_uring where the kernel allows */
     int demo;
+    int space_retire_s;      /* an ended Space stays in memory this long, then on disk and in the store only */
     /* [tls] */
     char tls_cert[512];      /* PEM: the certificate, then its chain */
     char tls_key[512];       /* PEM private key */

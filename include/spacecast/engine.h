@@ -1,26 +1,33 @@
-/* engine.h — the audio thread: one drift-free 20 ms clock for every Space (never a
- * thread per Space or per speaker). Each tick it mixes each live Space once, plays the
- * lobby audio for scheduled ones, pages the result into the live stream and recorder,
- * then wakes the workers once. */
+/* engine.h — the audio thread: one drift-free 20 ms clock for every room (never a thread per
+ * Space or per speaker). Each tick it plays the lobby audio in rooms that wait and mixes
+ * each live room once (room.h), then wakes the workers once. It knows rooms, not Spaces:
+ * what a room's owner wants to hear about comes back through the room's hooks. */
 #ifndef SC_ENGINE_H
 #define SC_ENGINE_H
 
-#include "spacecast/space.h"
+#include <stddef.h>
+#include <stdint.h>
 
-/** Start the audio thread. 0 or -1. */
+#include "spacecast/room.h"
+
+/** Prepare the lobby audio (the built-in pattern, or lobby_file): before rooms are made, so
+ *  every live stream's OpusHead carries the lobby's pre-skip. sc_engine_start does it if not. */
+void sc_engine_init(void);
+/** Start the audio thread (and the recorder's sync thread, the HLS thread). 0 or -1. */
 int sc_engine_start(void);
-/** Stop and join it. */
+/** Stop and join it; recordings of rooms still live are closed without an end (they resume). */
 void sc_engine_stop(void);
-/** Give a Space its audio state (live stream, mixer; recorder if it is live). At create and load. */
-void sc_engine_space_init(sc_space_t *s);
-/** Called with the Space's state just changed to live / ended (takes audio_mu): opens the
- * recording, or finishes the live stream and the recording (end-of-stream pages, fsync). */
-void sc_engine_space_started(sc_space_t *s);
-void sc_engine_space_ended(sc_space_t *s);
-/** Speaker slot changes, forwarded to the mixer. */
-void sc_engine_speaker_muted(sc_space_t *s, int index, int muted);
-void sc_engine_speaker_removed(sc_space_t *s, int index);
-/** Add the built-in synthetic speaker ("demo-bot") to a live Space (for --demo). */
-void sc_engine_demo_speaker(sc_space_t *s);
+/** Tick r from the next tick on (lobby or live). Thread-safe; not from a room hook. */
+void sc_engine_add_room(sc_room_t *r);
+/** Stop ticking r; once this returns no tick touches it (a tick under way is waited for).
+ *  Thread-safe; not from a room hook. */
+void sc_engine_remove_room(sc_room_t *r);
+/** Rooms ticked now (metrics, tests). */
+size_t sc_engine_rooms(void);
+/** Call fn(arg) on the engine thread at each tick before the rooms are mixed (a synthetic
+ *  speaker: cmd/serve.c's demo bot). NULL to stop. */
+void sc_engine_set_tick_hook(void (*fn)(void *arg), void *arg);
+/** The lobby encoder's pre-skip, for a room's live stream (0 before sc_engine_init). */
+uint16_t sc_engine_lobby_preskip(void);
 
 #endif

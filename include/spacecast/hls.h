@@ -47,11 +47,14 @@ typedef struct sc_hls_wait {
 
 /** Start the HLS thread and register its metrics (once; sc_hls_new does it too). */
 void sc_hls_init(void);
-/** Start HLS for a Space that is live (engine, under audio_mu). data_dir: keep the AAC
+/** Start HLS for a Space that is live (its room, under the room's lock). data_dir: keep the AAC
  * segments under DATA/hls/ID/ for the replay, or NULL. started_at: unix seconds the Space
- * went live, so segment numbers keep counting across a restart. The Space holds it for the
- * life of the process (never freed), so workers may keep the pointer. */
+ * went live, so segment numbers keep counting across a restart. Its owner frees it with
+ * sc_hls_free once nobody can reach it (no parked request, no worker holding the pointer). */
 sc_hls_t *sc_hls_new(const char *space_id, const char *data_dir, uint16_t preskip, int64_t started_at);
+/** Let go of h (any thread): freed now, or by the HLS thread once it is done with it (an
+ *  unfinished h is ended first). NULL-safe. */
+void sc_hls_free(sc_hls_t *h);
 /** Engine thread: one 20 ms Opus packet of the mix (copied). Never blocks; dropped and
  * counted if the HLS thread is seconds behind. */
 void sc_hls_push(sc_hls_t *h, const uint8_t *pkt, size_t len);

@@ -34,7 +34,8 @@ void sc_live_end(sc_live_t *l);
 /** Where a newcomer starts (a reference for the caller, NULL before the first page): the live
  * edge, or with burst_bytes > 0 the newest page from which at least that many bytes of audio
  * are already out, at most max_pages back (a player that reads a big block before it plays
- * starts playing at once). Called under the owner's audio lock, like sc_live_push. */
+ * starts playing at once). With burst_bytes > 0 it reads what sc_live_push writes: call it
+ * under the lock the pushes take (room.h); without, it only takes the chain's own lock. */
 sc_page_t *sc_live_start(sc_live_t *l, size_t burst_bytes, int max_pages);
 /** The header pages every newcomer gets first (a reference for the caller). */
 sc_page_t *sc_live_headers(sc_live_t *l);

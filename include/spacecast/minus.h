@@ -1,5 +1,6 @@
-/* minus.h — where a speaker's mix-minus goes: sinks keyed by (Space, speaker index), one per
- * speaker connection that wants to hear the others (the WebSocket link, a WHEP session).
+/* minus.h — where a speaker's mix-minus goes: sinks keyed by (room owner, speaker index), one
+ * per speaker connection that wants to hear the others (the WebSocket link, a WHEP session).
+ * The key is whatever the room's owner is (a Space): only compared, never looked into.
  *
  * The engine thread publishes each packet into every matching sink's small bounded ring and,
  * if no delivery is pending, posts one task to the sink's loop; the task hands the packets to
@@ -13,7 +14,6 @@
 #include <stdint.h>
 
 #include "spacecast/loop.h"
-#include "spacecast/space.h"
 
 #define SC_MINUS_MAX_OPUS 1275 /* one Opus packet */
 
@@ -22,13 +22,15 @@ typedef struct sc_minus_sink sc_minus_sink_t;
 /** Called on the sink's loop for each packet, in order; seq counts packets, ts samples (48 kHz). */
 typedef void (*sc_minus_deliver_fn)(void *owner, const uint8_t *opus, size_t len, uint16_t seq, uint32_t ts);
 
-/** Start receiving the mix-minus of speaker index of s, delivered on loop to fn(owner, ...). */
-sc_minus_sink_t *sc_minus_open(const sc_space_t *s, uint32_t index, sc_loop_t *loop, sc_minus_deliver_fn fn,
+/** Start receiving the mix-minus of speaker index of the room whose owner is key (a Space),
+ *  delivered on loop to fn(owner, ...). */
+sc_minus_sink_t *sc_minus_open(const void *key, uint32_t index, sc_loop_t *loop, sc_minus_deliver_fn fn,
                                void *owner);
 /** Stop (on the sink's loop thread): fn is never called again once this returns. Returns the
  *  number of packets the ring dropped because the loop fell behind. */
 uint64_t sc_minus_close(sc_minus_sink_t *k);
-/** Engine thread: one mix-minus packet of speaker index of Space ctx (an sc_space_t). */
-void sc_minus_publish(void *ctx, uint32_t index, const uint8_t *opus, size_t len);
+/** Engine thread: one mix-minus packet of speaker index of the room whose owner is key
+ *  (an sc_mixer_minus_cb: the room passes its owner). */
+void sc_minus_publish(void *key, uint32_t index, const uint8_t *opus, size_t len);
 
 #endif

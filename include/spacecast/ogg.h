@@ -27,6 +27,11 @@ enum {
 #define SC_OGG_MAX_TAGS 65536         /* reader: largest OpusTags packet accepted */
 #define SC_OPUS_HEAD_LEN 19           /* OpusHead with mapping family 0 */
 
+/* 20 ms of Opus silence (CELT, mono, one frame, zero bytes of payload): what plays when
+ * nobody does, and what fills an end-of-stream page that must carry a packet. */
+#define SC_OPUS_SILENCE_LEN 3
+extern const uint8_t sc_opus_silence[SC_OPUS_SILENCE_LEN];
+
 /* --- writing --- */
 
 /** One logical stream being written: serial, the next page sequence, last granule. */

@@ -1,6 +1,6 @@
 /* server.h — the running server's sockets: workers (one event loop each, each with its own
  * SO_REUSEPORT listening sockets), admission at accept (the connection budget, per-address
- * counts) and the listener join bucket. It speaks no protocol: every accepted connection
+ * counts; the join bucket is join.c). It speaks no protocol: every accepted connection
  * gets the protocol it was handed (HTTP, from the composition root in cmd/serve.c). */
 #ifndef SC_SERVER_H
 #define SC_SERVER_H
@@ -22,6 +22,8 @@ void sc_server_start(void);
 void sc_server_stop_accepting(void);
 /** Stop the workers: each closes its connections on its own thread; then join and free. */
 void sc_server_stop(void);
+/** How many workers there are (fixed from sc_server_init on). */
+int sc_server_nworkers(void);
 /** Run fn(loop, arg) on every worker's own thread, soon (sc_loop_post; sc_loop_data(loop) is the
  *  worker): how a change reaches connections that live on all of them. */
 void sc_server_each_worker(sc_loop_task_fn fn, void *arg);

@@ -1,7 +1,13 @@
 /* space.h — a Space in memory: state, speakers, tally, the precomputed details JSON,
- * its event chains, and its audio (live stream, mixer, recorder). The registry holds
- * every Space for the life of the process, so a Space pointer never dangles. The model
- * speaks no HTTP: it answers with sc_space_rc_t and sc_space_auth_t, which api/ maps. */
+ * its event chains, and its audio (a room, room.h). The model speaks no HTTP: it answers
+ * with sc_space_rc_t and sc_space_auth_t, which api/ maps.
+ *
+ * Lifetime (docs/internals/architecture.md): a Space is reference counted like sc_page. The
+ * registry (space/registry.c, a hash by id) holds one; so does each request handling it, each
+ * stream reading it (listeners, event subscribers), each session speaking into it (ingest
+ * slots, WebSocket links, WebRTC sessions, edge fetchers) and each parked HLS request. A Space
+ * that ended leaves the registry space_retire_s later (retired): then its replay is served
+ * from disk and its details from the store, and it is freed once the last holder lets go. */
 #ifndef SC_SPACE_H
 #define SC_SPACE_H
 
@@ -46,10 +52,7 @@ typedef enum sc_space_auth {
     SC_AUTH_ROLE,        /* valid, but the role is below what is asked */
 } sc_space_auth_t;
 
-struct sc_live;
-struct sc_mixer;
-struct sc_recorder;
-struct sc_hls;
+struct sc_room;
 
 typedef struct sc_speaker {
     char name[SC_TOKEN_NAME_MAX + 1];
@@ -65,45 +68,53 @@ typedef struct sc_speaker {
     int unsaved;               /* changed in memory, not yet in the store (retried) */
 } sc_speaker_t;
 
+/** What an edge relay reported (origin side). */
+typedef struct sc_space_edge {
+    char name[64];
+    int listeners;
+    int room;                     /* listeners it can still take, less those sent there since */
+    char url[256];                /* its public base URL ("" if it gave none) */
+    uint64_t seen_ms;
+} sc_space_edge_t;
+
+/** An open request to speak. */
+typedef struct sc_space_request {
+    char name[SC_TOKEN_NAME_MAX + 1];
+    int64_t at;    /* wall seconds it was made */
+    uint32_t addr; /* who asked (sc_admit_key): the per-address share */
+} sc_space_request_t;
+
 typedef struct sc_space {
-    pthread_mutex_t mu;        /* metadata: everything below except audio */
-    pthread_mutex_t audio_mu;  /* held by the engine while it ticks this Space, and for start/end */
+    atomic_uint refs;          /* the registry's, and one per holder: sc_space_ref/unref */
+    struct sc_space *hnext;    /* the registry's hash chain (under its lock) */
+    pthread_mutex_t mu;        /* metadata: everything below but the atomics and the room */
     pthread_mutex_t write_mu;  /* one change (and its store write) at a time; taken before mu */
     int unsaved;               /* the Space's row changed in memory, not yet in the store (under mu) */
     sc_space_state_t stored_state; /* the state the store has (under mu) */
     char id[SC_TOKEN_ID_MAX + 1];
     char title[257];
-    sc_space_state_t state;
+    _Atomic sc_space_state_t state; /* written under mu; read anywhere */
     int64_t created_at, scheduled_start, started_at, ended_at;
     int record;
     int max_listeners;
     sc_speaker_t speakers[SC_SPACE_MAX_SPEAKERS];
     size_t nspeakers;
-    struct {
-        char name[SC_TOKEN_NAME_MAX + 1];
-        int64_t at;                   /* wall seconds it was made */
-        uint32_t addr;                /* who asked (sc_admit_key): per-address share */
-    } requests[SC_SPACE_MAX_REQUESTS]; /* open requests to speak, oldest first (under mu) */
+    struct sc_space_request *requests; /* SC_SPACE_MAX_REQUESTS of them, from the first one on
+                                        * (open requests to speak, oldest first; under mu) */
     size_t nrequests;
     /* tally: local direct listeners plus what edges report */
     atomic_int listeners;
     atomic_int edge_listeners;
     atomic_llong peak;
     atomic_llong total_joins;
-    struct {
-        char name[64];
-        int listeners;
-        int room;                     /* listeners it can still take, less those sent there since */
-        char url[256];                /* its public base URL ("" if it gave none) */
-        uint64_t seen_ms;
-    } edges[SC_SPACE_MAX_EDGES];      /* what edge relays report (under mu) */
+    sc_space_edge_t *edges;           /* SC_SPACE_MAX_EDGES of them from the first report (under mu) */
     int relayed;                      /* this server is an edge and mirrors the Space from an origin */
     /* precomputed answers, rebuilt on change: never computed per request */
     sc_page_t *details;        /* the JSON of GET /api/spaces/{id} */
     sc_page_t *details_sse;    /* the same as the first event of a new event stream */
     char etag[32];
     uint64_t version;
-    int tally_dirty;
+    atomic_int tally_dirty;    /* the tally moved: the details are rebuilt within a second */
     /* event streams: one for everyone, one for host and cohosts (adds requests) */
     sc_chain_t events;
     sc_chain_t events_host;
@@ -111,12 +122,12 @@ typedef struct sc_space {
     atomic_int event_streams;       /* open on either chain (admission: net/admit.c) */
     sc_stream_src_t src_live;       /* a listener's: counted in the tally (on_leave) */
     sc_stream_src_t src_live_edge;  /* an edge relay's: the same stream, not a listener */
-    /* audio (engine thread, under audio_mu) */
-    struct sc_live *live;
-    struct sc_mixer *mixer;
-    struct sc_recorder *rec;
-    struct sc_hls *hls;        /* HLS of the live mix; set once live, kept after the end (final playlist) */
-    uint32_t lobby_pos;
+    /* audio: mixer, live stream, recording, HLS (room.h); set before the Space is published,
+     * never replaced; NULL for a Space that had ended before this process started */
+    struct sc_room *room;
+    /* lifetime */
+    uint64_t ended_ms;         /* monotonic ms it ended here (0: not ended, or ended before start) */
+    int transient;             /* read back from the store for a request, in no registry */
 } sc_space_t;
 
 struct sc_store;
@@ -128,21 +139,36 @@ void sc_spaces_init(struct sc_store *store, const uint8_t key[SC_TOKEN_KEY_LEN])
 struct sc_store *sc_spaces_detach_store(void);
 /** Direct-stream listeners of every Space (server-wide admission, metrics). */
 int sc_spaces_listeners(void);
+/** Once a second, off the engine (cmd/serve.c's main thread): store what the disk refused of
+ *  Spaces that no longer play. */
+void sc_spaces_housekeeping(void);
 /** Load every Space from the store (at start). 0 or -1. */
 int sc_spaces_load(void);
-/** Create a Space (persisted) and return it; NULL if the store could not write it. */
-sc_space_t *sc_space_create(const char *title, int64_t scheduled_start, int record, int max_listeners);
-/** Create a local mirror of an origin's Space (edge relays): same id, not recorded. */
-sc_space_t *sc_space_create_mirror(const char *id, const char *title, int64_t scheduled_start);
+/** Create a Space (persisted) and return it with a reference for the caller; NULL if the store
+ *  could not write it. host_name is the host's speaker name (in its tokens and the speaker list;
+ *  a valid token name), NULL = "host". */
+sc_space_t *sc_space_create(const char *title, const char *host_name, int64_t scheduled_start, int record,
+                            int max_listeners);
+/** Create a local mirror of an origin's Space (edge relays): same id and host name, not
+ *  recorded. With a reference for the caller; the one there is if it exists. */
+sc_space_t *sc_space_create_mirror(const char *id, const char *title, const char *host_name, int64_t scheduled_start);
 /** An edge reported its listener count; the tally becomes the sum of fresh reports. */
 void sc_space_edge_report(sc_space_t *s, const char *edge, int listeners, const char *url, int room);
 /** Overflow: pick the fresh edge with the most room for one more listener of this Space, count
  *  that listener against its room, and copy its base URL into url. Returns 1, or 0 if none has room. */
 int sc_space_edge_take(sc_space_t *s, char *url, size_t cap);
-/** Find by id (NULL if unknown). Lock-free readers are fine: Spaces are never freed. */
-sc_space_t *sc_space_find(sc_slice_t id);
-/** Snapshot of all Spaces (caller frees the array, not the Spaces). */
+/** Take a reference (NULL-safe); returns s. */
+sc_space_t *sc_space_ref(sc_space_t *s);
+/** Drop a reference (NULL-safe): the last one frees the Space (its room, its HLS, its
+ *  streams' own pages; readers of pages keep theirs). Any thread. */
+void sc_space_unref(sc_space_t *s);
+/** The Space with this id, with a reference for the caller, or NULL. A retired Space (ended a
+ *  while ago: space_retire_s) is read back from the store, in no registry, for this caller. */
+sc_space_t *sc_space_get(sc_slice_t id);
+/** Every Space in memory, each with a reference; give them back with sc_spaces_release. */
 sc_space_t **sc_spaces_all(size_t *n);
+/** Drop the references of sc_spaces_all and free the array. */
+void sc_spaces_release(sc_space_t **all, size_t n);
 /** Go live / end: SC_SPACE_OK, SC_SPACE_ESTATE when the state does not allow it, or
  *  SC_SPACE_ESTORE when the change was applied but the store did not take it yet (it is
  *  retried once a second; calling again retries at once and answers OK once stored). */
@@ -186,6 +212,10 @@ sc_space_auth_t sc_space_check_token(sc_space_t *s, const char *tok, sc_role_t m
 int sc_space_speaker_index(sc_space_t *s, const sc_token_claims_t *claims);
 /** Rebuild details JSON and publish a `space` event (after any change). Takes s->mu. */
 void sc_space_changed(sc_space_t *s);
+/** A new event subscriber's snapshot event and start point, taken together (references for the
+ *  caller; *start NULL if nothing was published): the stream is the snapshot, then every
+ *  event after *start. */
+void sc_space_subscribe(sc_space_t *s, int host_view, sc_page_t **snapshot, sc_page_t **start);
 /** The snapshot event a new event stream starts with (reference for the caller). */
 sc_page_t *sc_space_details_event(sc_space_t *s);
 /** The precomputed details (reference for the caller) and its ETag. */
@@ -201,6 +231,48 @@ void sc_space_listener_leave(sc_space_t *s);
 void sc_space_tick_second(sc_space_t *s);
 /** URLs of a Space's resources under the server's public URL. */
 json_t *sc_space_urls(const sc_space_t *s);
+json_t *sc_space_urls_of(const char *id);
+/** A Space as a list shows it: details without speakers and max_listeners (times: created_at,
+ *  scheduled_start, started_at, ended_at; 0 = none). A new object. */
+json_t *sc_space_summary_json(const char *id, const char *title, sc_space_state_t state, const char *host,
+                              const int64_t times[4], int listeners, int64_t peak, int64_t total_joins, int record);
+/** s's summary as it is now, and its state and start time at that moment (one lock). */
+json_t *sc_space_summary(sc_space_t *s, sc_space_state_t *state, int64_t *started_at);
+/** Bumped when a Space is added or changes state (the directory rebuilds its lists then). */
+uint64_t sc_spaces_version(void);
+/** Run fn with the store, under the model's store lock (reads for the directory). fn's return,
+ *  or -1 without a store. */
+int sc_spaces_with_store(int (*fn)(struct sc_store *st, void *ctx), void *ctx);
 const char *sc_space_state_name(sc_space_state_t st);
+
+/* --- between the model (space.c) and its registry (registry.c), which calls down into it ---- */
+
+struct sc_store_space;
+struct sc_store_speaker;
+/** Give the model its store and token key (sc_spaces_init does). */
+void sc_space_model_init(struct sc_store *store, const uint8_t key[SC_TOKEN_KEY_LEN]);
+/** Take the store back from the model (sc_spaces_detach_store does). */
+struct sc_store *sc_space_model_detach(void);
+/** The directory's lists are stale (a Space was added, retired, or changed state). */
+void sc_space_bump_version(void);
+/** Writes the store refused so far. */
+uint64_t sc_space_store_errors(void);
+/** Walk the store's Spaces, then its speakers, under the model's store lock. 0 or -1. */
+int sc_space_store_scan(int (*space_cb)(void *ctx, const struct sc_store_space *),
+                        int (*speaker_cb)(void *ctx, const struct sc_store_speaker *), void *ctx);
+/** A new Space, stored, with its audio and details, in no registry; one reference for the
+ *  caller. NULL if the store would not take it. */
+sc_space_t *sc_space_new(const char *id, const char *title, const char *host_name, int64_t scheduled_start,
+                         int record, int max_listeners, int relayed);
+/** A Space from its store row (no speakers, no audio yet): one reference for the caller. */
+sc_space_t *sc_space_from_row(const struct sc_store_space *row);
+/** Add a speaker from its store row (at load). */
+void sc_space_add_speaker_row(sc_space_t *s, const struct sc_store_speaker *row);
+/** Its rows are all read: the host first, the audio, the details. */
+void sc_space_loaded(sc_space_t *s);
+/** A retired Space read back from the store for one holder (one reference; transient), or NULL. */
+sc_space_t *sc_space_read_back(const char *id);
+/** May s leave the registry now: ended grace_ms ago or more, and nothing left to store? */
+int sc_space_retirable(sc_space_t *s, uint64_t now_ms, uint64_t grace_ms);
 
 #endif

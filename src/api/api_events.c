@@ -22,6 +22,7 @@ static void host_left(sc_conn_t *c)
     sc_space_t *s = h->src.owner;
     sc_admit_event_stream_done(&s->event_streams, &c->peer.sin6_addr);
     free(h);
+    sc_space_unref(s);
 }
 
 /* On each worker: close the host-view streams of s whose token no longer holds. */
@@ -40,21 +41,28 @@ static void revoke_on_worker(sc_loop_t *loop, void *arg)
         if (!ok)
             sc_conn_close(c, "token_revoked");
     }
+    sc_space_unref(s); /* the task's */
 }
 
-void sc_api_events_revoked(sc_space_t *s) { sc_server_each_worker(revoke_on_worker, s); }
+void sc_api_events_revoked(sc_space_t *s)
+{
+    for (int i = sc_server_nworkers(); i > 0; i--)
+        sc_space_ref(s); /* one for each worker's task */
+    sc_server_each_worker(revoke_on_worker, s);
+}
 
 /* The first event of a host-view stream: the Space, then the open requests to speak (made
- * before the page was opened: the host sees them at once). One page: the prefix. */
-static sc_page_t *host_snapshot(sc_space_t *s)
+ * before the page was opened: the host sees them at once). One page, the prefix; snap's
+ * reference is taken over. */
+static sc_page_t *with_requests(sc_space_t *s, sc_page_t *snap)
 {
-    sc_page_t *a = sc_space_details_event(s), *b = sc_space_requests_event(s);
-    sc_page_t *p = sc_page_new(a->len + b->len);
-    memcpy(p->data, a->data, a->len);
-    memcpy(p->data + a->len, b->data, b->len);
-    p->len = a->len + b->len;
-    p->flags = a->flags;
-    sc_page_unref(a);
+    sc_page_t *b = sc_space_requests_event(s);
+    sc_page_t *p = sc_page_new(snap->len + b->len);
+    memcpy(p->data, snap->data, snap->len);
+    memcpy(p->data + snap->len, b->data, b->len);
+    p->len = snap->len + b->len;
+    p->flags = snap->flags;
+    sc_page_unref(snap);
     sc_page_unref(b);
     return p;
 }
@@ -73,7 +81,6 @@ void sc_api_events(sc_req_t *r)
             return; /* a token that does not hold up is an error, not a silent downgrade */
         host_view = 1;
     }
-    sc_chain_t *chain = host_view ? &s->events_host : &s->events;
     if (!r->head_only) {
         /* an event stream holds a connection for as long as the page is open: its own caps
          * (server, Space, address) keep them from crowding out listeners and the API */
@@ -93,18 +100,17 @@ void sc_api_events(sc_req_t *r)
     if (r->head_only)
         return;
     const sc_stream_src_t *src = &s->src_events;
-    sc_page_t *snap;
+    sc_page_t *snap, *start;
+    sc_space_subscribe(s, host_view, &snap, &start);
     if (host_view) {
         host_sub_t *h = sc_calloc(1, sizeof *h);
         h->src = s->src_events_host;
         h->src.on_leave = host_left;
         h->claims = claims;
         src = &h->src;
-        snap = host_snapshot(s);
-    } else {
-        snap = sc_space_details_event(s);
+        snap = with_requests(s, snap);
     }
-    sc_page_t *start = sc_chain_start(chain, 0);
     /* the snapshot already says what the newest event said: start after it */
+    sc_space_ref(s); /* the stream's: its on_leave lets go */
     sc_conn_start_stream(r->conn, src, snap, start, start ? start->len : 0);
 }

@@ -5,8 +5,9 @@
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
+#include "spacecast/join.h"
 #include "spacecast/config.h"
-#include "spacecast/live.h"
+#include "spacecast/room.h"
 #include "spacecast/metrics.h"
 #include "spacecast/server.h"
 #include "spacecast/space.h"
@@ -87,7 +88,7 @@ void sc_api_live_get(sc_req_t *r)
     if (!s)
         return;
     const sc_config_t *cfg = sc_config();
-    if (s->state == SC_SPACE_ENDED || !s->live) {
+    if (s->state == SC_SPACE_ENDED || !s->room) {
         sc_http_error_retry(r, 409, "ended", "this Space has ended: listen to the replay", -1, alternatives(s, 0));
         return;
     }
@@ -130,11 +131,8 @@ void sc_api_live_get(sc_req_t *r)
         return;
     }
     size_t burst = burst_for(r);
-    pthread_mutex_lock(&s->audio_mu); /* the live stream is replaced only under audio_mu */
-    sc_live_t *live = s->live;
-    sc_page_t *start = live ? sc_live_start(live, burst, s->src_live.max_lag_pages - 1) : NULL;
-    sc_page_t *hdr = start ? sc_live_headers(live) : NULL;
-    pthread_mutex_unlock(&s->audio_mu);
+    sc_page_t *start = sc_room_live_start(s->room, burst, s->src_live.max_lag_pages - 1);
+    sc_page_t *hdr = start ? sc_live_headers(s->room->live) : NULL;
     if (!start) {
         sc_http_error_retry(r, 503, "starting", "the stream is starting", 1, NULL);
         return;
@@ -152,5 +150,6 @@ void sc_api_live_get(sc_req_t *r)
     sc_http_respond_head(r, 200, "audio/ogg", -1,
                          "Cache-Control: no-cache, no-store\r\nAccess-Control-Allow-Origin: *\r\n"
                          "X-Content-Type-Options: nosniff\r\n");
+    sc_space_ref(s); /* the stream's: its on_leave lets go */
     sc_conn_start_stream(r->conn, is_edge ? &s->src_live_edge : &s->src_live, hdr, start, 0);
 }

@@ -2,8 +2,10 @@
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
+#include "spacecast/directory.h"
 #include "spacecast/config.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 
 static int admin_ok(sc_req_t *r)
@@ -29,7 +31,9 @@ void sc_api_spaces_create(sc_req_t *r)
         sc_http_error(r, 400, "invalid", bad);
         return;
     }
-    sc_space_t *s = sc_space_create(p.title, p.scheduled_start, p.record, p.max_listeners);
+    sc_space_t *s = sc_space_create(p.title, p.host_name, p.scheduled_start, p.record, p.max_listeners);
+    if (s)
+        sc_api_hold_space(r, s); /* the creator's reference, for this request */
     json_decref(b);
     if (!s) {
         sc_http_error_retry(r, 503, "storage_unavailable", "the Space could not be stored: try again", 2, NULL);
@@ -43,15 +47,34 @@ void sc_api_spaces_create(sc_req_t *r)
                          loc);
 }
 
+/* GET /api/spaces[?state=&limit=&cursor=]: a page of the directory (space/directory.c), with
+ * an ETag of its bytes so a client polling an unchanged page gets 304 and no body. */
 void sc_api_spaces_list(sc_req_t *r)
 {
-    size_t n;
-    sc_space_t **all = sc_spaces_all(&n);
-    json_t *arr = json_array();
-    for (size_t i = n; i-- > 0;) /* newest first */
-        json_array_append_new(arr, sc_space_json(all[i]));
-    free(all);
-    sc_http_respond_json(r, 200, json_pack("{s:o}", "spaces", arr), "Cache-Control: no-cache\r\n");
+    sc_dir_query_t q;
+    const char *bad = sc_dir_query_parse(r->http->query, &q);
+    if (bad) {
+        sc_http_error(r, 400, "invalid", bad);
+        return;
+    }
+    size_t len;
+    char *txt = sc_dir_page(&q, &len);
+    if (!txt) {
+        sc_http_error_retry(r, 503, "storage_unavailable", "the list could not be read: try again", 1, NULL);
+        return;
+    }
+    uint64_t h = 14695981039346656037ull; /* FNV-1a: the page's own bytes make its tag */
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)txt[i]) * 1099511628211ull;
+    char etag[24], hdr[96];
+    snprintf(etag, sizeof etag, "\"%016" PRIx64 "\"", h);
+    snprintf(hdr, sizeof hdr, "ETag: %s\r\nCache-Control: no-cache\r\n", etag);
+    const sc_slice_t *inm = sc_http_find_header(r->http, "If-None-Match");
+    if (inm && sc_slice_eq(*inm, etag))
+        sc_http_respond(r, 304, NULL, NULL, 0, hdr);
+    else
+        sc_http_respond(r, 200, "application/json", txt, len, hdr);
+    free(txt);
 }
 
 void sc_api_spaces_get(sc_req_t *r)

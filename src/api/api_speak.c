@@ -11,6 +11,7 @@
 #include "spacecast/log.h"
 #include "spacecast/minus.h"
 #include "spacecast/mixer.h"
+#include "spacecast/room.h"
 #include "spacecast/websocket.h"
 
 #include <stdio.h>
@@ -170,7 +171,9 @@ static void speak_on_close(sc_ws_t *ws)
                 (unsigned long long)sp->packets_out, (unsigned long long)sp->skipped, (unsigned long long)dropped,
                 (unsigned)sc_ws_peer_close_code(ws));
     if (!sp->control_only)
-        sc_ingest_release(&sp->slot);
+        sc_ingest_release(&sp->slot); /* with the slot's reference */
+    else
+        sc_space_unref(sp->slot.space); /* the watching link's own */
     sp->slot.space = NULL;
     sc_loop_defer(sp->loop, speak_free, sp); /* a timer or task of this iteration may still hold sp */
 }
@@ -201,7 +204,7 @@ void sc_api_speak_get(sc_req_t *r)
     sp->control_only = !strcmp(media, "none");
     if (sp->control_only && idx >= 0) {
         /* the speaker's audio comes over WHIP: this link only watches (removed, ended, muted) */
-        sp->slot = (sc_ingest_slot_t){ .space = s, .index = idx, .token_gen = claims.generation };
+        sp->slot = (sc_ingest_slot_t){ .space = sc_space_ref(s), .index = idx, .token_gen = claims.generation };
     } else if (idx < 0 || sc_ingest_claim(&sp->slot, s, idx, claims.generation, 1, 0) != 0) {
         free(sp);
         sc_http_error(r, 401, "unauthorized", "token revoked");
@@ -220,16 +223,12 @@ void sc_api_speak_get(sc_req_t *r)
     sp->muted_seen = s->speakers[idx].muted;
     const char *state = sc_space_state_name(s->state);
     pthread_mutex_unlock(&s->mu);
-    int channels = 1;
-    pthread_mutex_lock(&s->audio_mu);
-    if (s->mixer)
-        channels = sc_mixer_channels(s->mixer);
-    pthread_mutex_unlock(&s->audio_mu);
+    int channels = s->room ? sc_mixer_channels(s->room->mixer) : 1;
 
     sp->ws = sc_ws_accept(r, accept, &sc_speak_handler, sp);
     speak_send_json(sp, json_pack("{s:s,s:s,s:s,s:s,s:b,s:s,s:i,s:i,s:i}", "type", "hello", "space", s->id, "name",
                                   sp->name, "role", sc_role_name(sp->role), "muted", sp->muted_seen, "state", state,
-                                  "rate", SC_MIXER_RATE, "frame", SC_MIXER_FRAME, "channels", channels));
+                                  "rate", SC_RATE, "frame", SC_FRAME, "channels", channels));
     sc_log_info("event=ws_speak_connected space=%s speaker=%s", s->id, sp->name);
     /* the watch closes politely at SC_WS_SPEAK_IDLE_MS; the connection timer is the backstop */
     sp->last_msg_ms = sc_loop_now(sp->loop);

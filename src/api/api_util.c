@@ -5,6 +5,7 @@
 #include "spacecast/config.h"
 #include "spacecast/router.h"
 
+#include <ctype.h>
 #include <openssl/crypto.h>
 #include <pthread.h>
 
@@ -30,11 +31,19 @@ json_t *sc_api_body_object(sc_req_t *r)
     return o;
 }
 
+static void release_space(void *s) { sc_space_unref(s); }
+
+void sc_api_hold_space(sc_req_t *r, sc_space_t *s) { sc_http_hold(r, release_space, s); }
+
 sc_space_t *sc_api_space(sc_req_t *r)
 {
-    sc_space_t *s = sc_space_find(r->args[0]);
+    if (r->release == release_space) /* looked up already for this request (the gate) */
+        return r->release_arg;
+    sc_space_t *s = sc_space_get(r->args[0]);
     if (!s)
         sc_http_error(r, 404, "not_found", "no such Space");
+    else
+        sc_http_hold(r, release_space, s); /* the request's reference, let go when it is answered */
     return s;
 }
 
@@ -103,7 +112,8 @@ int sc_api_space_params(const json_t *b, int max_listeners_limit, int default_re
                         const char **err)
 {
     json_t *title = json_object_get(b, "title"), *sched = json_object_get(b, "scheduled_start"),
-           *record = json_object_get(b, "record"), *maxl = json_object_get(b, "max_listeners");
+           *record = json_object_get(b, "record"), *maxl = json_object_get(b, "max_listeners"),
+           *host = json_object_get(b, "host_name");
     *err = NULL;
     out->scheduled_start = 0;
     if (!json_is_string(title) || json_string_length(title) == 0 || json_string_length(title) > 256 ||
@@ -116,9 +126,15 @@ int sc_api_space_params(const json_t *b, int max_listeners_limit, int default_re
     else if (maxl && (!json_is_integer(maxl) || json_integer_value(maxl) < 1 ||
                       json_integer_value(maxl) > max_listeners_limit))
         *err = "max_listeners: a positive integer within the server's limit";
+    else if (host && !json_is_null(host) &&
+             (!json_is_string(host) || strlen(json_string_value(host)) != json_string_length(host) ||
+              !sc_token_valid_name(sc_slice(json_string_value(host), json_string_length(host)))))
+        /* the host's name is in its tokens as a speaker's is: the same rules */
+        *err = "host_name: 1 to 64 bytes of UTF-8, no control characters, '.', '|', or blanks at either end";
     if (*err)
         return -1;
     out->title = json_string_value(title);
+    out->host_name = json_is_string(host) ? json_string_value(host) : NULL;
     out->record = record ? json_is_true(record) : default_record;
     out->max_listeners = maxl ? (int)json_integer_value(maxl) : max_listeners_limit;
     return 0;
@@ -188,4 +204,43 @@ void sc_api_admin_refuse(sc_req_t *r)
 void sc_api_not_stored(sc_req_t *r, const char *message)
 {
     sc_http_error_retry(r, 503, "storage_unavailable", message, 2, NULL);
+}
+
+int sc_api_source_codec(const sc_slice_t *ct)
+{
+    if (!ct)
+        return SC_CODEC_NONE;
+    sc_slice_t t = *ct;
+    const char *semi = memchr(t.base, ';', t.len);
+    size_t n = semi ? (size_t)(semi - t.base) : t.len;
+    while (n && (t.base[n - 1] == ' ' || t.base[n - 1] == '\t'))
+        n--;
+    sc_slice_t type = sc_slice(t.base, n);
+    static const struct { const char *type; int codec; } known[] = {
+        { "audio/ogg", SC_CODEC_NONE },   { "application/ogg", SC_CODEC_NONE }, { "audio/opus", SC_CODEC_NONE },
+        { "audio/vorbis", SC_CODEC_NONE }, { "audio/x-ogg", SC_CODEC_NONE },   { "audio/webm", -1 },
+        { "application/octet-stream", SC_CODEC_NONE },
+        { "audio/mpeg", SC_CODEC_MP3 },    { "audio/mp3", SC_CODEC_MP3 },      { "audio/mpeg3", SC_CODEC_MP3 },
+        { "audio/x-mpeg", SC_CODEC_MP3 },  { "audio/aac", SC_CODEC_AAC },      { "audio/aacp", SC_CODEC_AAC },
+        { "audio/x-aac", SC_CODEC_AAC },   { "audio/x-hx-aac-adts", SC_CODEC_AAC },
+    };
+    for (size_t i = 0; i < SC_ARRAY_LEN(known); i++) {
+        if (!sc_slice_eq_nocase(type, known[i].type))
+            continue;
+        /* "audio/ogg; codecs=speex": a codec named that we do not decode is refused at once */
+        if (semi && known[i].codec == SC_CODEC_NONE) {
+            /* from ';' to the end of the value (n stops short of ';' by the blanks before it);
+             * parameter names and these values are case-insensitive */
+            char params[256];
+            size_t pl = SC_MIN(t.len - (size_t)(semi - t.base), sizeof params - 1);
+            for (size_t k = 0; k < pl; k++)
+                params[k] = (char)tolower((unsigned char)semi[k]);
+            params[pl] = '\0';
+            if (strstr(params, "codecs=") && !strstr(params, "opus") && !strstr(params, "vorbis") &&
+                !strstr(params, "flac"))
+                return -1;
+        }
+        return known[i].codec;
+    }
+    return -1;
 }

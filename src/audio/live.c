@@ -71,8 +71,7 @@ void sc_live_end(sc_live_t *l)
         return;
     l->ended = 1;
     if (l->pager.n == 0) { /* the EOS page must carry a packet: add 20 ms of silence */
-        static const uint8_t silence[] = { 0xf8, 0xff, 0xfe };
-        sc_pager_add(&l->pager, silence, sizeof silence, 960);
+        sc_pager_add(&l->pager, sc_opus_silence, SC_OPUS_SILENCE_LEN, SC_FRAME);
     }
     sc_page_t *pg = sc_pager_flush(&l->pager, SC_OGG_EOS);
     if (pg) {

@@ -8,7 +8,7 @@
 #include <stdatomic.h>
 
 #define SC_MINUS_RING 10      /* 200 ms of mix-minus; a loop further behind loses the oldest */
-#define SC_MINUS_BUCKETS 1024 /* hash buckets of the (Space, index) → sinks table */
+#define SC_MINUS_BUCKETS 1024 /* hash buckets of the (key, index) → sinks table */
 
 typedef struct sc_minus_pkt {
     uint16_t len, seq;
@@ -18,7 +18,7 @@ typedef struct sc_minus_pkt {
 
 struct sc_minus_sink {
     /* set once before registration */
-    const sc_space_t *space;
+    const void *key;
     uint32_t index;
     sc_loop_t *loop;
     sc_minus_deliver_fn fn;
@@ -36,9 +36,9 @@ struct sc_minus_sink {
 static sc_minus_sink_t *sc_minus_table[SC_MINUS_BUCKETS];
 static pthread_mutex_t sc_minus_mu = PTHREAD_MUTEX_INITIALIZER;
 
-static size_t bucket(const void *space, uint32_t index)
+static size_t bucket(const void *key, uint32_t index)
 {
-    uint64_t h = (uint64_t)(uintptr_t)space * 0x9E3779B97F4A7C15ull + index * 0xC2B2AE3D27D4EB4Full;
+    uint64_t h = (uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15ull + index * 0xC2B2AE3D27D4EB4Full;
     return (size_t)(h >> 40) & (SC_MINUS_BUCKETS - 1);
 }
 
@@ -50,18 +50,18 @@ static void sink_unref(sc_minus_sink_t *k)
     }
 }
 
-sc_minus_sink_t *sc_minus_open(const sc_space_t *s, uint32_t index, sc_loop_t *loop, sc_minus_deliver_fn fn,
+sc_minus_sink_t *sc_minus_open(const void *key, uint32_t index, sc_loop_t *loop, sc_minus_deliver_fn fn,
                                void *owner)
 {
     sc_minus_sink_t *k = sc_calloc(1, sizeof *k);
     pthread_mutex_init(&k->mu, NULL);
     atomic_init(&k->refs, 1);
-    k->space = s;
+    k->key = key;
     k->index = index;
     k->loop = loop;
     k->fn = fn;
     k->owner = owner;
-    size_t b = bucket(s, index);
+    size_t b = bucket(key, index);
     pthread_mutex_lock(&sc_minus_mu);
     k->next = sc_minus_table[b];
     sc_minus_table[b] = k;
@@ -71,7 +71,7 @@ sc_minus_sink_t *sc_minus_open(const sc_space_t *s, uint32_t index, sc_loop_t *l
 
 uint64_t sc_minus_close(sc_minus_sink_t *k)
 {
-    size_t b = bucket(k->space, k->index);
+    size_t b = bucket(k->key, k->index);
     pthread_mutex_lock(&sc_minus_mu);
     for (sc_minus_sink_t **pp = &sc_minus_table[b]; *pp; pp = &(*pp)->next) {
         if (*pp == k) {
@@ -118,7 +118,7 @@ static void sink_deliver(sc_loop_t *l, void *arg)
     sink_unref(k);
 }
 
-/* Engine thread, inside the Space's tick (audio_mu held): O(sinks of this speaker), no I/O. */
+/* Engine thread, inside the room's tick (its lock held): O(sinks of this speaker), no I/O. */
 static void sink_push(sc_minus_sink_t *k, const uint8_t *opus, size_t len, sc_loop_t **post)
 {
     pthread_mutex_lock(&k->mu);
@@ -142,7 +142,7 @@ static void sink_push(sc_minus_sink_t *k, const uint8_t *opus, size_t len, sc_lo
     pthread_mutex_unlock(&k->mu);
 }
 
-void sc_minus_publish(void *ctx, uint32_t index, const uint8_t *opus, size_t len)
+void sc_minus_publish(void *key, uint32_t index, const uint8_t *opus, size_t len)
 {
     if (len == 0 || len > SC_MINUS_MAX_OPUS)
         return;
@@ -151,8 +151,8 @@ void sc_minus_publish(void *ctx, uint32_t index, const uint8_t *opus, size_t len
     sc_loop_t *loops[4];
     int ndue = 0;
     pthread_mutex_lock(&sc_minus_mu);
-    for (sc_minus_sink_t *k = sc_minus_table[bucket(ctx, index)]; k; k = k->next) {
-        if (k->space != ctx || k->index != index)
+    for (sc_minus_sink_t *k = sc_minus_table[bucket(key, index)]; k; k = k->next) {
+        if (k->key != key || k->index != index)
             continue;
         sc_loop_t *post;
         sink_push(k, opus, len, &post);

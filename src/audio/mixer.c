@@ -418,9 +418,18 @@ static void free_dead(speaker_t *s)
 
 typedef struct tick_ctx {
     speaker_t *act[SC_MIXER_MAX_SPEAKERS];
-    int muted[SC_MIXER_MAX_SPEAKERS];
+    int muted[SC_MIXER_MAX_SPEAKERS]; /* as they were when the tick began (m->mu) */
     int n;
 } tick_ctx_t;
+
+/* Was s muted when this tick began? (s->muted itself is another thread's under m->mu.) */
+static int tick_muted(const tick_ctx_t *tc, const speaker_t *s)
+{
+    for (int k = 0; k < tc->n; k++)
+        if (tc->act[k] == s)
+            return tc->muted[k];
+    return 1;
+}
 
 /* The voices of frame t-b (every unmuted speaker), summed once per tick on demand. Frames
  * are asked for oldest first, as the playouts' lazy decoders need. */
@@ -460,7 +469,7 @@ static void window(sc_mixer_t *m, tick_ctx_t *tc, int b, int la, speaker_t *minu
         }
         const float *v = voices(m, tc, fb) + (size_t)from * ch;
         const float *own = NULL;
-        if (minus_of && !minus_of->muted && sc_playout_frame(minus_of->po, fb)->kind != SC_PLAYOUT_NONE)
+        if (minus_of && !tick_muted(tc, minus_of) && sc_playout_frame(minus_of->po, fb)->kind != SC_PLAYOUT_NONE)
             own = sc_playout_pcm(minus_of->po, fb) + (size_t)from * ch;
         for (int i = 0; i < cnt * ch; i++)
             dst[i] = v[i] - (own ? own[i] : 0.0f) + (minus_of && bed ? bed[i] : 0.0f);

@@ -10,6 +10,8 @@
 
 #include <ogg/ogg.h>
 
+const uint8_t sc_opus_silence[SC_OPUS_SILENCE_LEN] = { 0xf8, 0xff, 0xfe };
+
 static void put_le16(uint8_t *p, uint16_t v)
 {
     p[0] = (uint8_t)v;

@@ -142,8 +142,7 @@ int sc_recorder_repair(const char *path, int add_eos)
         sc_pager_init(&p, serial, 1);
         p.ogg.page_seq = seq + 1;
         p.granule = granule;
-        static const uint8_t silence[] = { 0xf8, 0xff, 0xfe };
-        sc_pager_add(&p, silence, sizeof silence, 960);
+        sc_pager_add(&p, sc_opus_silence, SC_OPUS_SILENCE_LEN, SC_FRAME);
         sc_page_t *pg = sc_pager_flush(&p, SC_OGG_EOS);
         if (pg) {
             if (pwrite(fd, pg->data, pg->len, valid) < 0)
@@ -237,8 +236,7 @@ void sc_recorder_finish(sc_recorder_t *r)
     if (!r)
         return;
     if (r->pager.n == 0) {
-        static const uint8_t silence[] = { 0xf8, 0xff, 0xfe };
-        sc_pager_add(&r->pager, silence, sizeof silence, 960);
+        sc_pager_add(&r->pager, sc_opus_silence, SC_OPUS_SILENCE_LEN, SC_FRAME);
     }
     rec_write_page(r, sc_pager_flush(&r->pager, SC_OGG_EOS));
     sc_recorder_close(r);

@@ -153,14 +153,6 @@ static int parse_url(const char *url, const char *allow, sc_lt_opts_t *o)
     return 0;
 }
 
-const char *sc_lt_live_path(const sc_lt_opts_t *o, int idx, char *buf, size_t cap)
-{
-    if (o->nspaces <= 0)
-        return o->live_path;
-    snprintf(buf, cap, o->icecast_pw ? "/%s.ogg" : "/spaces/%s/live.ogg", o->spaces[idx % o->nspaces].id);
-    return buf;
-}
-
 static int cmp_int(const void *a, const void *b)
 {
     int x = *(const int *)a, y = *(const int *)b;

@@ -20,6 +20,14 @@
 
 #include <openssl/err.h>
 
+const char *sc_lt_live_path(const sc_lt_opts_t *o, int idx, char *buf, size_t cap)
+{
+    if (o->nspaces <= 0)
+        return o->live_path;
+    snprintf(buf, cap, o->icecast_pw ? "/%s.ogg" : "/spaces/%s/live.ogg", o->spaces[idx % o->nspaces].id);
+    return buf;
+}
+
 enum { LT_WAIT = 0, LT_CONNECTING, LT_HANDSHAKE, LT_HEAD, LT_BODY, LT_DONE };
 
 typedef struct lt_conn {

@@ -22,6 +22,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static void serve_usage(FILE *out)
@@ -115,17 +116,17 @@ static void start_demo(void)
     sc_space_t **all = sc_spaces_all(&n);
     for (size_t i = 0; i < n && !s; i++)
         if (!strcmp(all[i]->title, "spacecast demo") && all[i]->state != SC_SPACE_ENDED)
-            s = all[i];
-    free(all);
+            s = sc_space_ref(all[i]);
+    sc_spaces_release(all, n);
     if (!s)
-        s = sc_space_create("spacecast demo", 0, 1, sc_config()->max_listeners_per_space);
+        s = sc_space_create("spacecast demo", NULL, 0, 1, sc_config()->max_listeners_per_space);
     if (!s)
         return;
     if (s->state == SC_SPACE_SCHEDULED)
         sc_space_start(s);
     char token[SC_TOKEN_MAX];
     sc_space_host_token(s, token, sizeof token);
-    sc_engine_demo_speaker(s);
+    sc_demo_speaker_start(s);
     const char *base = sc_config()->public_url;
     printf("\nspacecast demo Space is live:\n"
            "  open in a browser:  %s/s/%s\n"
@@ -135,6 +136,7 @@ static void start_demo(void)
            "  admin key:          %s   (creates Spaces: POST /api/spaces; also in %s/admin.key)\n\n",
            base, s->id, base, s->id, base, s->id, token, token, sc_config()->admin_key, sc_config()->data);
     fflush(stdout);
+    sc_space_unref(s);
 }
 
 #define SC_TLS_CHECK_MS 60000 /* the certificate files are looked at once a minute */
@@ -232,6 +234,7 @@ static int serve_init(sc_config_t *cfg, sc_store_t **store)
     tls_redirect_base(cfg);
     sc_config_publish(cfg);
 
+    sc_engine_init(); /* the lobby, before the rooms the Spaces load with */
     sc_spaces_init(*store, token_key);
     sc_http_set_router(&sc_api_router);
     sc_http_set_gate(sc_api_gate); /* credentials are checked before a body is asked for */
@@ -261,9 +264,15 @@ static int serve_run(const sigset_t *signals, const char *config_path, int argc,
         if (sc_tls_server_start(sc_tls, SC_TLS_CHECK_MS) != 0)
             return -1;
     }
+    /* the main thread waits for signals and, once a second, keeps the Space model's house
+     * (stores what a full disk refused, retires Spaces that ended a while ago) */
     for (;;) {
-        int sig = 0;
-        sigwait(signals, &sig);
+        struct timespec second = { 1, 0 };
+        int sig = sigtimedwait(signals, NULL, &second);
+        if (sig < 0) {
+            sc_spaces_housekeeping();
+            continue;
+        }
         if (sig != SIGHUP)
             break;
         reload(config_path, argc, argv);
@@ -272,6 +281,7 @@ static int serve_run(const sigset_t *signals, const char *config_path, int argc,
     sc_server_stop_accepting();
     sc_relay_stop();
     sc_rtc_stop();    /* speakers' sessions first: they hold ingest slots of the engine's Spaces */
+    sc_demo_speaker_stop();
     sc_engine_stop(); /* flushes and syncs recordings */
     sc_server_stop(); /* each worker closes its connections on its own thread */
     sc_tls_server_free(sc_tls); /* after the connections: the last references on its contexts */

@@ -335,9 +335,8 @@ static int speak_stream(const sc_url_t *u, SSL_CTX *tls, const char *id, const c
         fprintf(stderr, "event=speak_start space=%s file=%s format=%s\n", id, file, is_ogg ? "ogg" : "wav");
     int rc = is_ogg ? speak_ogg(&s, file, loop, duration) : speak_wav(&s, file, loop, duration);
     if (rc == 0) { /* end of stream: an EOS page, the terminal chunk, and the server's answer */
-        static const uint8_t silence[] = { 0xf8, 0xff, 0xfe };
         s.granule += 960;
-        if (send_page(&s, SC_OGG_EOS, silence, sizeof silence) < 0 || sc_stream_write(&st, "0\r\n\r\n", 5) < 0 ||
+        if (send_page(&s, SC_OGG_EOS, sc_opus_silence, SC_OPUS_SILENCE_LEN) < 0 || sc_stream_write(&st, "0\r\n\r\n", 5) < 0 ||
             read_status(&st, 200) < 0)
             rc = -1;
     } else {

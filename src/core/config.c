@@ -36,6 +36,8 @@ static const sc_opt_t sc_opts[] = {
     S("server", public_url, "base URL used in API answers (default http(s)://LISTEN)"),
     I("server", workers, 0, 64, "event-loop threads (0 = one per core)"),
     B("server", demo, "create a live demo Space with a synthetic speaker"),
+    I("server", space_retire_s, 0, 31536000,
+      "seconds an ended Space stays in memory; then its replay comes from disk and its details from the store"),
     B("server", io_uring, "send to listeners in batches with io_uring where the kernel allows (else one sendmsg each)"),
     S("tls", tls_cert, "PEM certificate chain (leaf first); with tls_key, every route is served over HTTPS"),
     S("tls", tls_key, "PEM private key of tls_cert (ECDSA P-256 recommended: cheapest handshakes)"),
@@ -83,6 +85,7 @@ void sc_config_defaults(sc_config_t *c)
 #endif
     c->workers = 0;
     c->io_uring = 1;
+    c->space_retire_s = 600;
     c->rtc_max_sessions = 256;
     c->max_connections = 19000;
     c->reserved_fds = 200;

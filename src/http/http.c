@@ -426,6 +426,14 @@ static int read_body(sc_conn_t *c)
  * otherwise: nobody unauthenticated is invited to upload. Returns 1 to go on reading. */
 static void route(sc_req_t *r);
 
+/* Let go of what the handler (or the gate) held for the request. */
+static void req_release(sc_req_t *r)
+{
+    if (r->release)
+        r->release(r->release_arg);
+    r->release = NULL;
+}
+
 static int expect_continue(sc_conn_t *c, const sc_http_request_t *req, const sc_route_t *rt,
                            const sc_slice_t *args)
 {
@@ -441,10 +449,13 @@ static int expect_continue(sc_conn_t *c, const sc_http_request_t *req, const sc_
     sc_conn_set_state(c, SC_CONN_RESPOND);
     if (!rt) {
         route(&r); /* its 404 or 405 */
+        req_release(&r);
     } else {
         memcpy(r.args, args, sizeof r.args);
         h->route = (uint16_t)sc_router_index(sc_http_routes, rt);
-        if (sc_http_gate(&r, rt->flags)) {
+        int pass = sc_http_gate(&r, rt->flags);
+        req_release(&r);
+        if (pass) {
             h->keepalive = keepalive;
             sc_conn_set_state(c, SC_CONN_BODY);
             sc_conn_write(c, cont, sizeof cont - 1);
@@ -569,6 +580,7 @@ static void dispatch(sc_conn_t *c)
     r.body = sc_slice(c->rbuf + h->head_len, h->body_expected == SC_CHUNKED ? 0 : h->body_expected);
     sc_conn_set_state(c, SC_CONN_RESPOND);
     route(&r);
+    req_release(&r); /* what the handler held for the request (its Space) */
     if (!r.responded && c->io.loop && c->state == SC_CONN_RESPOND)
         sc_http_error(&r, 500, "internal", "no response");
 }

@@ -3,6 +3,7 @@
 #include "spacecast/admit.h"
 #include "spacecast/common.h"
 #include "spacecast/config.h"
+#include "spacecast/join.h"
 
 #include <pthread.h>
 
@@ -140,13 +141,9 @@ int sc_admit_held(const sc_admit_places_t *p, sc_admit_key_t key)
 
 static struct {
     pthread_once_t once;
-    pthread_mutex_t join_mu;     /* the server's join bucket */
-    double join_tokens;
-    uint64_t join_ms;
-    int join_started;
     sc_admit_rate_t *joins;      /* by address */
     sc_admit_places_t events;
-} sc_adm = { .once = PTHREAD_ONCE_INIT, .join_mu = PTHREAD_MUTEX_INITIALIZER };
+} sc_adm = { .once = PTHREAD_ONCE_INIT };
 
 static void adm_init(void)
 {
@@ -160,28 +157,6 @@ int sc_admit_conns_per_addr(void)
 {
     const sc_config_t *cfg = sc_config();
     return share(cfg->max_conns_per_ip, cfg->max_connections);
-}
-
-/* The server's bucket: 0 taken, else seconds until a token. */
-static int server_join(const sc_config_t *cfg, uint64_t now)
-{
-    int wait = 0;
-    pthread_mutex_lock(&sc_adm.join_mu);
-    if (!sc_adm.join_started) {
-        sc_adm.join_started = 1;
-        sc_adm.join_tokens = cfg->join_burst;
-        sc_adm.join_ms = now;
-    }
-    sc_adm.join_tokens += (double)(now - sc_adm.join_ms) * cfg->join_rate / 1000.0;
-    if (sc_adm.join_tokens > cfg->join_burst)
-        sc_adm.join_tokens = cfg->join_burst;
-    sc_adm.join_ms = now;
-    if (sc_adm.join_tokens >= 1.0)
-        sc_adm.join_tokens -= 1.0;
-    else
-        wait = seconds_for(1.0 - sc_adm.join_tokens, cfg->join_rate);
-    pthread_mutex_unlock(&sc_adm.join_mu);
-    return wait;
 }
 
 int sc_admit_join(const struct in6_addr *peer, int *per_addr)
@@ -200,7 +175,7 @@ int sc_admit_join(const struct in6_addr *peer, int *per_addr)
             *per_addr = 1;
         return wait;
     }
-    if ((wait = server_join(cfg, now)) != 0)
+    if ((wait = sc_join_admit()) != 0) /* then the server's */
         return wait;
     sc_admit_rate_take(sc_adm.joins, key, rate, burst, now);
     return 0;

@@ -7,6 +7,7 @@
 #include "spacecast/admit.h"
 #include "spacecast/common.h"
 #include "spacecast/config.h"
+#include "spacecast/join.h"
 #include "spacecast/log.h"
 #include "spacecast/metrics.h"
 #include "spacecast/tls.h"
@@ -66,7 +67,6 @@ static uint32_t ip_hash(const struct sockaddr_in6 *a)
 {
     return sc_admit_key(&a->sin6_addr) & (SC_PER_IP_SLOTS - 1);
 }
-
 
 /* A fast, honest refusal: one write, then a close that lets the client read it (conn.c
  * lingers: closing over the unread request would send a reset that can overtake the answer).
@@ -200,11 +200,12 @@ void sc_server_wake_workers(void)
     }
 }
 
+int sc_server_nworkers(void) { return sc_srv.nworkers; }
+
 void sc_server_each_worker(sc_loop_task_fn fn, void *arg)
 {
     for (int i = 0; i < sc_srv.nworkers; i++)
-        if (sc_srv.workers[i].loop)
-            sc_loop_post(sc_srv.workers[i].loop, fn, arg);
+        sc_loop_post(sc_srv.workers[i].loop, fn, arg);
 }
 
 static void listener_close(sc_listener_t *l)
@@ -284,6 +285,7 @@ int sc_server_fd_limit(int want)
 int sc_server_init(const sc_proto_t *proto, sc_tls_server_t *tls, const char *https_base)
 {
     const sc_config_t *cfg = sc_config();
+    sc_join_init(cfg->join_burst);
     sc_srv.per_ip = sc_calloc(2 * SC_PER_IP_SLOTS, sizeof *sc_srv.per_ip); /* public port, then API port */
     sc_srv.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     sc_srv.nworkers = worker_count(cfg);

@@ -208,6 +208,7 @@ static const char *kind_name(sc_rtc_kind_t k) { return k == SC_RTC_WHIP ? "whip"
 
 static void session_free(sc_rtc_session_t *ss)
 {
+    sc_space_unref(ss->space); /* the session's reference, from sc_rtc_session_create */
     sc_dtls_free(ss->dtls);
     sc_srtp_free(ss->srtp);
     free(ss);
@@ -652,7 +653,7 @@ int sc_rtc_session_create(sc_rtc_kind_t kind, sc_space_t *s, int index, const sc
     snprintf(ss->remote_ufrag, sizeof ss->remote_ufrag, "%s", offer->ice_ufrag);
     memcpy(ss->remote_fp, offer->fp, 32);
     ss->pt = m->opus_pt;
-    ss->space = s;
+    ss->space = sc_space_ref(s);
     ss->index = index;
     ss->token_gen = claims->generation;
     snprintf(ss->name, sizeof ss->name, "%s", claims->name);
@@ -676,7 +677,7 @@ int sc_rtc_session_create(sc_rtc_kind_t kind, sc_space_t *s, int index, const sc
         .ice_lite = 1,
     };
     if (sc_sdp_write_answer(answer, answer_cap, offer, &local) < 0) {
-        free(ss);
+        session_free(ss);
         *status = 500;
         *why = "answer too large";
         return -1;
@@ -684,7 +685,7 @@ int sc_rtc_session_create(sc_rtc_kind_t kind, sc_space_t *s, int index, const sc
     pthread_mutex_lock(&sc_rtc.mu);
     if (!sc_rtc.running || sc_rtc.nsessions >= sc_rtc.max_sessions) {
         pthread_mutex_unlock(&sc_rtc.mu);
-        free(ss);
+        session_free(ss);
         sc_rtc_count_reject(SC_RTC_REJ_FULL);
         *status = 503;
         *why = "no room for another WebRTC session; use the WebSocket link";

@@ -6,6 +6,7 @@
 #include "spacecast/common.h"
 #include "spacecast/log.h"
 #include "spacecast/mixer.h"
+#include "spacecast/room.h"
 
 #include <stdio.h>
 
@@ -18,22 +19,23 @@ int sc_ingest_claim(sc_ingest_slot_t *slot, sc_space_t *s, int index, uint32_t t
         pthread_mutex_unlock(&s->mu);
         return -1;
     }
-    slot->space = s;
+    slot->space = sc_space_ref(s); /* the slot's reference, until sc_ingest_release */
     slot->index = index;
     slot->token_gen = token_gen;
     slot->gen = ++sk->ingest_gen; /* the previous connection sees the change and leaves */
     sk->connected = 1;
     int muted = sk->muted;
     pthread_mutex_unlock(&s->mu);
-    pthread_mutex_lock(&s->audio_mu);
-    if (s->mixer) {
-        sc_mixer_remove_speaker(s->mixer, (uint32_t)index);
-        sc_mixer_add_speaker(s->mixer, (uint32_t)index, want_mix_minus);
+    if (s->room) { /* the room's lock makes the replacement one step for a tick and a rival claim */
+        sc_mixer_t *m = s->room->mixer;
+        pthread_mutex_lock(&s->room->mu);
+        sc_mixer_remove_speaker(m, (uint32_t)index);
+        sc_mixer_add_speaker(m, (uint32_t)index, want_mix_minus);
         if (jitter_ms)
-            sc_mixer_set_jitter(s->mixer, (uint32_t)index, jitter_ms, SC_MAX(jitter_ms / 2, 20));
-        sc_mixer_set_muted(s->mixer, (uint32_t)index, muted);
+            sc_mixer_set_jitter(m, (uint32_t)index, jitter_ms, SC_MAX(jitter_ms / 2, SC_FRAME_MS));
+        sc_mixer_set_muted(m, (uint32_t)index, muted);
+        pthread_mutex_unlock(&s->room->mu);
     }
-    pthread_mutex_unlock(&s->audio_mu);
     sc_space_changed(s);
     return 0;
 }
@@ -53,30 +55,30 @@ int sc_ingest_push(const sc_ingest_slot_t *slot, int32_t seq, const uint8_t *pkt
 {
     sc_space_t *s = slot->space;
     atomic_store_explicit(&s->speakers[slot->index].ingest_rx_ms, sc_now_ms(), memory_order_relaxed);
-    /* the mixer pointer never changes while the Space is not ended */
-    return s->mixer ? sc_mixer_push(s->mixer, (uint32_t)slot->index, seq, pkt, len) : -1;
+    /* the room and its mixer are never replaced: no lock */
+    return s->room ? sc_mixer_push(s->room->mixer, (uint32_t)slot->index, seq, pkt, len) : -1;
 }
 
 int sc_ingest_push_pcm(const sc_ingest_slot_t *slot, const float *pcm, int frames)
 {
     sc_space_t *s = slot->space;
     atomic_store_explicit(&s->speakers[slot->index].ingest_rx_ms, sc_now_ms(), memory_order_relaxed);
-    return s->mixer ? sc_mixer_push_pcm(s->mixer, (uint32_t)slot->index, pcm, frames) : -1;
+    return s->room ? sc_mixer_push_pcm(s->room->mixer, (uint32_t)slot->index, pcm, frames) : -1;
 }
 
 int sc_ingest_channels(const sc_ingest_slot_t *slot)
 {
     sc_space_t *s = slot->space;
-    return s->mixer ? sc_mixer_channels(s->mixer) : 1;
+    return s->room ? sc_mixer_channels(s->room->mixer) : 1;
 }
 
 int sc_ingest_ahead(const sc_ingest_slot_t *slot)
 {
     sc_space_t *s = slot->space;
-    if (!s->mixer)
+    if (!s->room)
         return 0;
     sc_mixer_speaker_state_t st[SC_MIXER_MAX_SPEAKERS];
-    size_t n = sc_mixer_speakers(s->mixer, st, SC_ARRAY_LEN(st));
+    size_t n = sc_mixer_speakers(s->room->mixer, st, SC_ARRAY_LEN(st));
     for (size_t i = 0; i < n; i++)
         if (st[i].id == (uint32_t)slot->index)
             /* only while the mix plays it: one still filling its buffer (or a Space not live,
@@ -110,12 +112,12 @@ void sc_ingest_release(sc_ingest_slot_t *slot)
     if (current) {
         sc_mixer_speaker_state_t st[SC_MIXER_MAX_SPEAKERS];
         size_t n = 0;
-        pthread_mutex_lock(&s->audio_mu);
-        if (s->mixer) {
-            n = sc_mixer_speakers(s->mixer, st, SC_ARRAY_LEN(st));
-            sc_mixer_finish_speaker(s->mixer, (uint32_t)slot->index); /* their last words still play */
+        if (s->room) {
+            pthread_mutex_lock(&s->room->mu);
+            n = sc_mixer_speakers(s->room->mixer, st, SC_ARRAY_LEN(st));
+            sc_mixer_finish_speaker(s->room->mixer, (uint32_t)slot->index); /* their last words still play */
+            pthread_mutex_unlock(&s->room->mu);
         }
-        pthread_mutex_unlock(&s->audio_mu);
         /* what the network did to this speaker, as the mix saw it */
         for (size_t i = 0; i < n; i++)
             if (st[i].id == (uint32_t)slot->index)
@@ -130,4 +132,5 @@ void sc_ingest_release(sc_ingest_slot_t *slot)
         sc_space_changed(s);
     }
     slot->space = NULL;
+    sc_space_unref(s);
 }

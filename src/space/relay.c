@@ -221,6 +221,7 @@ static void ensure_fetcher(sc_space_t *s)
         }
         if (f && atomic_load(&f->done)) { /* reap a finished one */
             pthread_join(f->thread, NULL);
+            sc_space_unref(f->space);
             free(f);
             sc_rl.fetchers[i] = NULL;
         }
@@ -229,7 +230,7 @@ static void ensure_fetcher(sc_space_t *s)
     }
     if (free_slot >= 0) {
         sc_fetcher_t *f = sc_calloc(1, sizeof *f);
-        f->space = s;
+        f->space = sc_space_ref(s); /* the fetcher's, let go when it is reaped */
         atomic_store(&f->running, 1);
         sc_rl.fetchers[free_slot] = f;
         pthread_create(&f->thread, NULL, fetcher_main, f);
@@ -247,11 +248,15 @@ static void mirror(json_t *o)
     json_t *sched = json_object_get(o, "scheduled_start");
     if (!id || !title || !state || !sc_token_valid_id(sc_slice_cstr(id)))
         return;
-    sc_space_t *s = sc_space_find(sc_slice_cstr(id));
+    sc_space_t *s = sc_space_get(sc_slice_cstr(id));
     if (!s) {
         if (!strcmp(state, "ended"))
             return; /* nothing to relay */
-        s = sc_space_create_mirror(id, title, json_is_integer(sched) ? (int64_t)json_integer_value(sched) : 0);
+        /* the host's name is shown on the edge's pages too (add_host checks it) */
+        s = sc_space_create_mirror(id, title, json_string_value(json_object_get(o, "host")),
+                                   json_is_integer(sched) ? (int64_t)json_integer_value(sched) : 0);
+        if (!s)
+            return; /* the store refused it: the next poll tries again */
     }
     s->relayed = 1;
     if (!strcmp(state, "live")) {
@@ -262,6 +267,7 @@ static void mirror(json_t *o)
     } else if (!strcmp(state, "ended") && s->state != SC_SPACE_ENDED) {
         sc_space_end(s);
     }
+    sc_space_unref(s);
 }
 
 static void report_tallies(void)
@@ -298,7 +304,7 @@ static void report_tallies(void)
         sc_rl.report_status = status;
         free(body);
     }
-    free(all);
+    sc_spaces_release(all, n);
 }
 
 static void *poller_main(void *arg)
@@ -360,6 +366,7 @@ void sc_relay_stop(void)
         sc_fetcher_t *f = sc_rl.fetchers[i];
         if (f) {
             pthread_join(f->thread, NULL); /* recv() wakes within its 3 s timeout */
+            sc_space_unref(f->space);
             free(f);
             sc_rl.fetchers[i] = NULL;
         }

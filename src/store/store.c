@@ -27,7 +27,8 @@
 struct sc_store {
     sqlite3 *db;
     /* prepared once, reused for every call: the reason the store is single-threaded */
-    sqlite3_stmt *put_space, *put_speaker, *each_space, *each_speaker, *secret_get, *secret_put;
+    sqlite3_stmt *put_space, *put_speaker, *each_space, *each_speaker, *secret_get, *secret_put, *ended_page;
+    sqlite3_stmt *get_space, *speakers_of;
     char path[PATH_MAX];
 };
 
@@ -57,6 +58,8 @@ static const char *const sc_store_migrations[] = {
     " name TEXT PRIMARY KEY NOT NULL,"
     " value BLOB NOT NULL CHECK (length(value) = 32),"
     " created_at INTEGER NOT NULL);",
+    /* 2: the ended Spaces, latest first, page by page (GET /api/spaces?state=ended) */
+    "CREATE INDEX spaces_ended ON spaces (state, ended_at, id);",
 };
 
 /* Upserts, not INSERT OR REPLACE: REPLACE deletes the old row first, which would trip the
@@ -78,6 +81,13 @@ static const char sc_sql_put_speaker[] =
 static const char sc_sql_each_space[] = "SELECT " SPACE_COLS " FROM spaces ORDER BY id";
 static const char sc_sql_each_speaker[] =
     "SELECT space_id, name, role, muted, generation, removed FROM speakers ORDER BY space_id, name";
+static const char sc_sql_get_space[] = "SELECT " SPACE_COLS " FROM spaces WHERE id = ?1";
+static const char sc_sql_speakers_of[] =
+    "SELECT space_id, name, role, muted, generation, removed FROM speakers WHERE space_id = ?1 ORDER BY name";
+/* keyset paging: the page after (ended_at, id), on the spaces_ended index */
+static const char sc_sql_ended_page[] =
+    "SELECT " SPACE_COLS ", (SELECT name FROM speakers WHERE space_id = spaces.id AND role = 3 LIMIT 1)"
+    " FROM spaces WHERE state = 2 AND (ended_at, id) < (?1, ?2) ORDER BY ended_at DESC, id DESC LIMIT ?3";
 static const char sc_sql_secret_get[] = "SELECT value FROM secrets WHERE name = ?1";
 /* OR IGNORE: if another process created it first, we read theirs back */
 static const char sc_sql_secret_put[] = "INSERT OR IGNORE INTO secrets (name, value, created_at) VALUES (?1, ?2, ?3)";
@@ -307,7 +317,10 @@ sc_store_t *sc_store_open(const char *dir, char *err, size_t errsz)
         prepare(s, &s->each_space, sc_sql_each_space, err, errsz) != 0 ||
         prepare(s, &s->each_speaker, sc_sql_each_speaker, err, errsz) != 0 ||
         prepare(s, &s->secret_get, sc_sql_secret_get, err, errsz) != 0 ||
-        prepare(s, &s->secret_put, sc_sql_secret_put, err, errsz) != 0)
+        prepare(s, &s->secret_put, sc_sql_secret_put, err, errsz) != 0 ||
+        prepare(s, &s->ended_page, sc_sql_ended_page, err, errsz) != 0 ||
+        prepare(s, &s->get_space, sc_sql_get_space, err, errsz) != 0 ||
+        prepare(s, &s->speakers_of, sc_sql_speakers_of, err, errsz) != 0)
         goto fail;
     return s;
 fail:
@@ -320,7 +333,7 @@ void sc_store_close(sc_store_t *s)
     if (s == NULL)
         return;
     sqlite3_stmt *all[] = { s->put_space, s->put_speaker, s->each_space, s->each_speaker, s->secret_get,
-                            s->secret_put };
+                            s->secret_put, s->ended_page, s->get_space, s->speakers_of };
     for (size_t i = 0; i < SC_ARRAY_LEN(all); i++)
         sqlite3_finalize(all[i]); /* NULL is a no-op */
     sqlite3_close(s->db);
@@ -390,24 +403,41 @@ static void col_text(sqlite3_stmt *st, int i, char *dst, size_t cap)
     dst[n] = '\0';
 }
 
+/* The SPACE_COLS of the current row. */
+static void col_space(sqlite3_stmt *st, sc_store_space_t *sp)
+{
+    memset(sp, 0, sizeof *sp);
+    col_text(st, 0, sp->id, sizeof sp->id);
+    col_text(st, 1, sp->title, sizeof sp->title);
+    sp->state = sqlite3_column_int(st, 2);
+    sp->created_at = sqlite3_column_int64(st, 3);
+    sp->scheduled_start = sqlite3_column_int64(st, 4);
+    sp->started_at = sqlite3_column_int64(st, 5);
+    sp->ended_at = sqlite3_column_int64(st, 6);
+    sp->record = sqlite3_column_int(st, 7);
+    sp->max_listeners = sqlite3_column_int(st, 8);
+    sp->peak_listeners = sqlite3_column_int64(st, 9);
+    sp->total_joins = sqlite3_column_int64(st, 10);
+}
+
+static void speaker_row(sqlite3_stmt *st, sc_store_speaker_t *sk)
+{
+    memset(sk, 0, sizeof *sk);
+    col_text(st, 0, sk->space_id, sizeof sk->space_id);
+    col_text(st, 1, sk->name, sizeof sk->name);
+    sk->role = sqlite3_column_int(st, 2);
+    sk->muted = sqlite3_column_int(st, 3);
+    sk->generation = (uint32_t)sqlite3_column_int64(st, 4);
+    sk->removed = sqlite3_column_int(st, 5);
+}
+
 int sc_store_each_space(sc_store_t *s, int (*cb)(void *ctx, const sc_store_space_t *), void *ctx)
 {
     sqlite3_stmt *st = s->each_space;
     int rc, ret = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         sc_store_space_t sp;
-        memset(&sp, 0, sizeof sp);
-        col_text(st, 0, sp.id, sizeof sp.id);
-        col_text(st, 1, sp.title, sizeof sp.title);
-        sp.state = sqlite3_column_int(st, 2);
-        sp.created_at = sqlite3_column_int64(st, 3);
-        sp.scheduled_start = sqlite3_column_int64(st, 4);
-        sp.started_at = sqlite3_column_int64(st, 5);
-        sp.ended_at = sqlite3_column_int64(st, 6);
-        sp.record = sqlite3_column_int(st, 7);
-        sp.max_listeners = sqlite3_column_int(st, 8);
-        sp.peak_listeners = sqlite3_column_int64(st, 9);
-        sp.total_joins = sqlite3_column_int64(st, 10);
+        col_space(st, &sp);
         if ((ret = cb(ctx, &sp)) != 0)
             break;
     }
@@ -417,26 +447,49 @@ int sc_store_each_space(sc_store_t *s, int (*cb)(void *ctx, const sc_store_space
     return ret;
 }
 
-int sc_store_each_speaker(sc_store_t *s, int (*cb)(void *ctx, const sc_store_speaker_t *), void *ctx)
+static int each_speaker_of(sc_store_t *s, sqlite3_stmt *st, const char *op,
+                           int (*cb)(void *ctx, const sc_store_speaker_t *), void *ctx)
 {
-    sqlite3_stmt *st = s->each_speaker;
     int rc, ret = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         sc_store_speaker_t sk;
-        memset(&sk, 0, sizeof sk);
-        col_text(st, 0, sk.space_id, sizeof sk.space_id);
-        col_text(st, 1, sk.name, sizeof sk.name);
-        sk.role = sqlite3_column_int(st, 2);
-        sk.muted = sqlite3_column_int(st, 3);
-        sk.generation = (uint32_t)sqlite3_column_int64(st, 4);
-        sk.removed = sqlite3_column_int(st, 5);
+        speaker_row(st, &sk);
         if ((ret = cb(ctx, &sk)) != 0)
             break;
     }
     if (ret == 0 && rc != SQLITE_DONE)
-        ret = store_fail(s, "each_speaker", rc);
+        ret = store_fail(s, op, rc);
     sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return ret;
+}
+
+int sc_store_each_speaker(sc_store_t *s, int (*cb)(void *ctx, const sc_store_speaker_t *), void *ctx)
+{
+    return each_speaker_of(s, s->each_speaker, "each_speaker", cb, ctx);
+}
+
+int sc_store_get_space(sc_store_t *s, const char *id, sc_store_space_t *out)
+{
+    sqlite3_stmt *st = s->get_space;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int ret, rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        col_space(st, out);
+        ret = 1;
+    } else {
+        ret = rc == SQLITE_DONE ? 0 : store_fail(s, "get_space", rc);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
+int sc_store_each_speaker_of(sc_store_t *s, const char *space_id, int (*cb)(void *ctx, const sc_store_speaker_t *),
+                             void *ctx)
+{
+    sqlite3_bind_text(s->speakers_of, 1, space_id, -1, SQLITE_STATIC);
+    return each_speaker_of(s, s->speakers_of, "speakers_of", cb, ctx);
 }
 
 /* 1 found (out filled), 0 absent, -1 error. */
@@ -594,4 +647,27 @@ int sc_store_admin_key(const char *dir, char *out, size_t outsz, int *created)
     if (r == 1 && created)
         *created = 1;
     return admin_key_read(path, out, outsz) == 1 ? 0 : -1;
+}
+
+int sc_store_ended_page(sc_store_t *s, int64_t before_ended_at, const char *before_id, int limit,
+                        int (*cb)(void *ctx, const sc_store_space_t *, const char *host), void *ctx)
+{
+    sqlite3_stmt *st = s->ended_page;
+    sqlite3_bind_int64(st, 1, before_ended_at);
+    sqlite3_bind_text(st, 2, before_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 3, limit);
+    int rc, ret = 0;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        sc_store_space_t sp;
+        char host[65];
+        col_space(st, &sp);
+        col_text(st, 11, host, sizeof host);
+        if ((ret = cb(ctx, &sp, host)) != 0)
+            break;
+    }
+    if (ret == 0 && rc != SQLITE_DONE)
+        ret = store_fail(s, "ended_page", rc);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
 }

@@ -123,14 +123,14 @@ export function rawListener(port, id) {
   });
 }
 
-/** Debian's Chromium; `micWav` becomes its (only) microphone. */
-export function launch(micWav) {
+/** Debian's Chromium; `micWav` becomes its (only) microphone; `extra` more flags. */
+export function launch(micWav, extra = []) {
   return chromium.launch({
     executablePath: CHROMIUM,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
       "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
       `--use-file-for-fake-audio-capture=${micWav}`, "--autoplay-policy=no-user-gesture-required",
-      "--allow-loopback-in-peer-connection"], /* WebRTC to the server on 127.0.0.1 */
+      "--allow-loopback-in-peer-connection", ...extra], /* WebRTC to the server on 127.0.0.1 */
   });
 }
 

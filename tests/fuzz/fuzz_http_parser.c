@@ -1,11 +1,13 @@
 /* fuzz_http_parser.c — libFuzzer target for sc_http_parse_request: no over-read (each parse
  * sees an exactly sized heap copy, so ASan catches one byte past), slices inside the head,
  * and feeding the same bytes in pieces with last_len ends exactly as one whole parse does;
- * then the body framing decision (sc_http_request_framing) of every head that parses. */
+ * then the body framing decision (sc_http_request_framing) of every head that parses, and the
+ * Space list's query (sc_dir_query_parse: state, limit, cursor) of its target. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "spacecast/directory.h"
 #include "spacecast/http_parser.h"
 
 static void check_slice(sc_slice_t s, const char *buf, int headlen)
@@ -58,6 +60,10 @@ static void check_request(const sc_http_request_t *req, const char *buf, size_t 
     if (f == SC_HTTP_FRAMING_LENGTH && (length == 0 || length >= 1000000000000000ull))
         abort();
     if (f >= 0 && req->minor_version == 1 && !sc_http_find_header(req, "host"))
+        abort();
+    sc_dir_query_t q;
+    if (!sc_dir_query_parse(req->query, &q) &&
+        (q.limit < 1 || q.limit > SC_DIR_LIMIT_MAX || (q.has_cursor && (!strchr("lse", q.section) || !q.id[0]))))
         abort();
 }
 

@@ -22,7 +22,8 @@ BIN = os.environ.get("SPACECAST_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "spacecast")
 SOURCE_DIR = os.environ.get("SC_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
 ADMIN_KEY = "test-admin-key-0123456789"
-SANITIZED = os.environ.get("SC_SANITIZE", "").upper() in ("ON", "1", "TRUE")
+SANITIZER = os.environ.get("SC_SANITIZE", "").lower()  # "address" (ASan+UBSan), "thread" (TSan) or ""
+SANITIZED = SANITIZER in ("on", "1", "true", "address", "thread")
 # memory bounds are looser under ASan (shadow memory, quarantine)
 MEM_SLACK = 8 if SANITIZED else 1
 # sanitizer reports found in any server log this process started; Results counts them as failures
@@ -203,7 +204,8 @@ class Server:
 
     def check_sanitizers(self):
         log = self.read_log()
-        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                       "WARNING: ThreadSanitizer"):
             if marker in log[getattr(self, "_checked", 0):]:
                 at = log.index(marker, getattr(self, "_checked", 0))
                 FINDINGS.append(log[max(0, at - 200): at + 3000])

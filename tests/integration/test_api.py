@@ -6,7 +6,7 @@ import signal
 import socket
 import time
 
-from sclib import ADMIN_KEY, Results, Server, api, create_space, invite, start_space
+from sclib import ADMIN_KEY, Results, Server, api, create_space, invite, publish_tone, start_space
 
 R = Results()
 
@@ -87,6 +87,40 @@ def test_speakers(srv):
     assert st == 404
 
 
+def test_host_name_and_presence(srv):
+    """The create API takes the host's name (#20.9: every page said "Hosted by host"); it is the
+    host's name in the speaker list, taken for nobody else; a speaker is `connected` only while
+    their audio is."""
+    sid, host = create_space(srv, "named", host_name="Ada Lovelace")
+    st, d, _ = api(srv, "GET", "/api/spaces/" + sid)
+    assert d["host"] == "Ada Lovelace", d
+    assert [(s["name"], s["role"], s["connected"]) for s in d["speakers"]] == [("Ada Lovelace", "host", False)], d
+    st, j, _ = api(srv, "POST", "/api/spaces/%s/speakers" % sid, {"name": "Ada Lovelace"}, token=host)
+    assert st == 409, "the host's name is taken"
+    start_space(srv, sid, host)  # the host token names the host
+    st, d, _ = api(srv, "GET", "/api/spaces/" + create_space(srv, "plain")[0])
+    assert d["host"] == "host", d
+    for bad in ("", " Ada", "a|b", "a.b", "x" * 65, 7):
+        st, j, _ = api(srv, "POST", "/api/spaces", {"title": "t", "host_name": bad}, token=ADMIN_KEY)
+        assert st == 400 and "host_name" in j["error"]["message"], (bad, st, j)
+    tok = invite(srv, sid, host, "bo")
+    invite(srv, sid, host, "never")
+    p = publish_tone(srv, sid, tok, 440, 4)
+    try:
+        deadline, sp = time.time() + 5, {}
+        while time.time() < deadline and not sp.get("bo", {}).get("connected"):
+            time.sleep(0.2)
+            sp = {s["name"]: s for s in api(srv, "GET", "/api/spaces/" + sid)[1]["speakers"]}
+        assert sp["bo"]["connected"] is True and sp["never"]["connected"] is False, sp
+    finally:
+        p.wait(15)
+    deadline = time.time() + 5
+    while time.time() < deadline and sp["bo"]["connected"]:
+        time.sleep(0.2)
+        sp = {s["name"]: s for s in api(srv, "GET", "/api/spaces/" + sid)[1]["speakers"]}
+    assert sp["bo"]["connected"] is False, "still connected after its source ended: %s" % sp
+
+
 def test_requests_and_events(srv):
     sid, host = create_space(srv, "requests")
     start_space(srv, sid, host)
@@ -110,7 +144,7 @@ def test_requests_and_events(srv):
 def test_restart_keeps_everything():
     srv = Server("--workers", "2").start()
     try:
-        sid, host = create_space(srv, "durable")
+        sid, host = create_space(srv, "durable", host_name="Zoë")
         start_space(srv, sid, host)
         keep = invite(srv, sid, host, "keep")
         gone = invite(srv, sid, host, "gone")
@@ -122,7 +156,7 @@ def test_restart_keeps_everything():
                 assert code == 0, "SIGTERM must exit cleanly (%s)" % code
             srv.start()
             st, d, _ = api(srv, "GET", "/api/spaces/" + sid)
-            assert st == 200 and d["state"] == "live", d
+            assert st == 200 and d["state"] == "live" and d["host"] == "Zoë", d
             sp = {s["name"]: s for s in d["speakers"]}
             assert sp["keep"]["muted"] is True and "gone" not in sp, sp
             st, _, _ = api(srv, "PATCH", "/api/spaces/%s/speakers/keep" % sid, {"muted": True}, token=host)
@@ -140,5 +174,7 @@ with Server("--workers", "2") as srv:
     R.case("create, list, details with ETag, start, end, wrong states", test_lifecycle, srv)
     R.case("invite, mute, remove: a removed speaker's token dies at once", test_speakers, srv)
     R.case("requests to speak reach the host's event stream only; tally each second", test_requests_and_events, srv)
+    R.case("host_name: the host's name in details and speakers, taken; speakers connected only while sending",
+           test_host_name_and_presence, srv)
 R.case("SIGTERM and kill -9: Spaces, speakers, mutes, revocations and tokens survive", test_restart_keeps_everything)
 R.finish()

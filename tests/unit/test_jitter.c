@@ -9,9 +9,11 @@
 #include "spacecast/jitter.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 static sc_jitter_out_t out; /* 4 KB: keep it off the test's stack */
-static int64_t now = 1000000; /* a fake clock in 48 kHz samples: a pop is a 20 ms tick */
+static _Atomic int64_t now = 1000000; /* a fake clock in 48 kHz samples: a pop is a 20 ms tick; the
+                                      * concurrent-push test reads it on another thread */
 
 static int push(sc_jitter_t *j, int32_t seq, int fec)
 {

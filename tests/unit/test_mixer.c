@@ -13,6 +13,7 @@
 #include <math.h>
 #include <opus/opus.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -24,8 +25,8 @@
 
 /* ---- a fake clock: a tick is 20 ms, pushes arrive at the current tick's time ---- */
 
-static int64_t clk = 1000000;
-static int64_t fake_clock(void) { return clk; }
+static _Atomic int64_t clk = 1000000; /* read by test_concurrent's pusher thread too */
+static int64_t fake_clock(void) { return atomic_load(&clk); }
 
 static sc_mixer_t *new_mixer(const sc_mixer_config_t *cfg)
 {

@@ -1,4 +1,5 @@
-/* test_store.c — SQLite store: roundtrip across reopen, upsert, WAL, errors, secrets, admin key. */
+/* test_store.c — SQLite store: roundtrip across reopen, upsert, WAL, errors, secrets, admin key,
+ * ended Spaces by page. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -210,6 +211,56 @@ static void test_roundtrip_and_update(void **state)
     sc_store_close(s);
 }
 
+typedef struct ended_seen {
+    char ids[16][33];
+    char hosts[16][65];
+    int n;
+} ended_seen_t;
+
+static int ended_cb(void *ctx, const sc_store_space_t *sp, const char *host)
+{
+    ended_seen_t *e = ctx;
+    assert_int_equal(sp->state, 2);
+    snprintf(e->ids[e->n], sizeof e->ids[0], "%s", sp->id);
+    snprintf(e->hosts[e->n++], sizeof e->hosts[0], "%s", host);
+    return 0;
+}
+
+/* Ended Spaces page latest first by (ended_at, id), after a keyset cursor; others never. */
+static void test_ended_page(void **state)
+{
+    fixture_t *f = *state;
+    sc_store_t *s = open_ok(f);
+    /* base b ends at b + 3600: e1 and e2 end in the same second (ties by id, descending) */
+    const struct { const char *id; int state; int64_t base; } rows[] = {
+        { "e1", 2, 100 }, { "e2", 2, 100 }, { "e3", 2, 300 }, { "live", 1, 400 }, { "sched", 0, 500 }, { "e4", 2, 50 },
+    };
+    for (size_t i = 0; i < SC_ARRAY_LEN(rows); i++) {
+        sc_store_space_t sp = space(rows[i].id, "t", rows[i].state, rows[i].base);
+        assert_int_equal(sc_store_put_space(s, &sp), 0);
+    }
+    sc_store_speaker_t h = speaker("e3", "ann", 3, 0, 0);
+    assert_int_equal(sc_store_put_speaker(s, &h), 0);
+    ended_seen_t e = { 0 };
+    assert_int_equal(sc_store_ended_page(s, INT64_MAX, "", 10, ended_cb, &e), 0);
+    assert_int_equal(e.n, 4);
+    const char *want[] = { "e3", "e2", "e1", "e4" };
+    for (int i = 0; i < 4; i++)
+        assert_string_equal(e.ids[i], want[i]);
+    assert_string_equal(e.hosts[0], "ann");
+    assert_string_equal(e.hosts[1], "");
+    /* the page after e2 (ended at 3700) is e1, then e4 */
+    memset(&e, 0, sizeof e);
+    assert_int_equal(sc_store_ended_page(s, 3700, "e2", 1, ended_cb, &e), 0);
+    assert_int_equal(e.n, 1);
+    assert_string_equal(e.ids[0], "e1");
+    memset(&e, 0, sizeof e);
+    assert_int_equal(sc_store_ended_page(s, 3700, "e1", 5, ended_cb, &e), 0);
+    assert_int_equal(e.n, 1);
+    assert_string_equal(e.ids[0], "e4");
+    sc_store_close(s);
+}
+
 static void test_wal_and_schema(void **state)
 {
     fixture_t *f = *state;
@@ -226,7 +277,7 @@ static void test_wal_and_schema(void **state)
     sqlite3_finalize(st);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 1);
+    assert_int_equal(sqlite3_column_int(st, 0), 2); /* 2: the ended-Spaces index */
     sqlite3_finalize(st);
 
     /* SQLITE_BUSY: another writer holds the lock; we wait ~busy_timeout and fail cleanly */
@@ -373,6 +424,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_roundtrip_and_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_and_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ended_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admin_key, setup, teardown),

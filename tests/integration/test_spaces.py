@@ -1,0 +1,119 @@
+"""Many Spaces on one server (#16), as a directory client and an operator see them: GET /api/spaces
+paged with a cursor (at most 100 a page), filtered by state, live Spaces by audience, scheduled ones
+soonest first, ended ones latest first, with an ETag; bad queries answered 400."""
+import time
+
+from sclib import Results, Server, api, create_space, open_stream, start_space
+
+R = Results()
+
+
+def walk(srv, query, limit):
+    """Every page of a listing; returns (Spaces in order, pages)."""
+    out, pages, cursor = [], 0, None
+    while True:
+        q = "/api/spaces?limit=%d%s%s" % (limit, "&" + query if query else "", "&cursor=" + cursor if cursor else "")
+        st, j, _ = api(srv, "GET", q)
+        assert st == 200, (st, j)
+        assert len(j["spaces"]) <= limit, len(j["spaces"])
+        out += j["spaces"]
+        pages += 1
+        cursor = j["next_cursor"]
+        if cursor is None:
+            return out, pages
+        assert pages < 1000, "the cursor never ends"
+
+
+def test_directory(srv):
+    t0 = int(time.time())
+    made = [create_space(srv, "s%d" % i, scheduled_start=t0 + 3600 * (7 - i)) for i in range(7)]
+    sched = [sid for sid, _ in made]
+    live = {}
+    for name in ("big", "small", "mid"):
+        sid, host = create_space(srv, name)
+        start_space(srv, sid, host)
+        live[name] = sid
+    ended = []
+    for i in range(3):
+        sid, host = create_space(srv, "e%d" % i)
+        start_space(srv, sid, host)
+        assert api(srv, "POST", "/api/spaces/%s/end" % sid, token=host)[0] == 200
+        ended.append(sid)
+        time.sleep(1.1)  # ended_at is in seconds: three different ones
+    held = []
+    for name, n in (("big", 3), ("small", 1), ("mid", 2)):
+        for _ in range(n):
+            s, st, _ = open_stream(srv.port, live[name])
+            assert st == 200, st
+            held.append(s)
+    try:
+        time.sleep(1.3)  # the live list is re-sorted by audience once a second
+        st, j, h = api(srv, "GET", "/api/spaces?state=live")
+        assert st == 200 and [s["id"] for s in j["spaces"]] == [live["big"], live["mid"], live["small"]], j
+        assert [s["listeners"] for s in j["spaces"]] == [3, 2, 1], j
+        assert j["next_cursor"] is None and all(s["state"] == "live" for s in j["spaces"])
+        one = j["spaces"][0]
+        for k in ("id", "title", "state", "host", "created_at", "scheduled_start", "started_at", "ended_at",
+                  "listeners", "peak", "total_joins", "record", "urls"):
+            assert k in one, k
+
+        got, pages = walk(srv, "state=scheduled", 3)
+        assert [s["id"] for s in got] == sched[::-1], "soonest first: %s" % [s["title"] for s in got]
+        assert pages == 3, pages
+
+        got, _ = walk(srv, "state=ended", 2)
+        assert [s["id"] for s in got] == ended[::-1], "latest first: %s" % [s["title"] for s in got]
+        assert all(s["state"] == "ended" and s["ended_at"] for s in got)
+
+        # everything: live by audience, then scheduled, then ended; each exactly once, whatever the page size
+        want = [live["big"], live["mid"], live["small"]] + sched[::-1] + ended[::-1]
+        for limit in (1, 4, 5, 13, 100):
+            got, _ = walk(srv, "", limit)
+            assert [s["id"] for s in got] == want, (limit, [s["title"] for s in got])
+
+        # a Space that starts moves from the scheduled list to the live one
+        sid, host = made[-1]
+        start_space(srv, sid, host)
+        time.sleep(0.3)
+        got, _ = walk(srv, "state=scheduled", 100)
+        assert sid not in [s["id"] for s in got]
+        st, j, _ = api(srv, "GET", "/api/spaces?state=live")
+        assert sid in [s["id"] for s in j["spaces"]], j
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_etag(srv):
+    st, j, h = api(srv, "GET", "/api/spaces?state=scheduled&limit=2")
+    assert st == 200 and h["ETag"] and "no-cache" in h["Cache-Control"]
+    st2, _, h2 = api(srv, "GET", "/api/spaces?state=scheduled&limit=2", headers={"If-None-Match": h["ETag"]})
+    assert st2 == 304 and h2["ETag"] == h["ETag"], (st2, h2)
+    create_space(srv, "sooner", scheduled_start=int(time.time()) + 60)
+    time.sleep(0.3)  # a list is rebuilt at most four times a second
+    st3, j3, h3 = api(srv, "GET", "/api/spaces?state=scheduled&limit=2", headers={"If-None-Match": h["ETag"]})
+    assert st3 == 200 and h3["ETag"] != h["ETag"] and j3["spaces"][0]["title"] == "sooner", (st3, j3)
+
+
+def test_limits_and_errors(srv):
+    for i in range(110):
+        create_space(srv, "bulk%d" % i, scheduled_start=int(time.time()) + 86400 + i)
+    time.sleep(0.3)
+    st, j, _ = api(srv, "GET", "/api/spaces?state=scheduled")
+    assert st == 200 and len(j["spaces"]) == 20 and j["next_cursor"], "20 by default"
+    st, j, _ = api(srv, "GET", "/api/spaces?state=scheduled&limit=100")
+    assert st == 200 and len(j["spaces"]) == 100 and j["next_cursor"], "at most 100 a page"
+    live_cursor = "l.3.%s" % j["spaces"][0]["id"]
+    for q in ("limit=0", "limit=101", "limit=abc", "limit=", "state=paused", "state=LIVE", "cursor=",
+              "cursor=zzz", "cursor=s.12", "cursor=s.x.abc", "cursor=s.1.a%20b", "cursor=s.99999999999999999999.a",
+              "state=scheduled&cursor=" + live_cursor):
+        st, j, _ = api(srv, "GET", "/api/spaces?" + q)
+        assert st == 400 and j["error"]["code"] == "invalid", (q, st, j)
+
+
+with Server("--workers", "2") as srv:
+    R.case("directory: live by audience, scheduled soonest first, ended latest first, cursor pages", test_directory,
+           srv)
+    R.case("a page's ETag: 304 while it is the same, a new one when it changes", test_etag, srv)
+    R.case("at most 100 a page, 20 by default; bad state, limit or cursor is 400", test_limits_and_errors, srv)
+R.finish()
