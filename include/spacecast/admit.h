@@ -1,10 +1,10 @@
 /* admit.h — admission budgets that are not the connection count: per client address (an IPv4
- * address, an IPv6 /64) token buckets (listener joins, requests to speak, failed admin keys)
- * and places held for long (event streams), counted server-wide, per owner (a Space) and per
- * address. Every table is fixed in size and indexed by a hash of the address, so a flood of
- * addresses costs no memory; two addresses that collide share a budget (stricter, never
- * looser). One module, so that fair shares between Spaces (#16) extend these checks in one
- * place rather than in every handler. */
+ * address, an IPv6 /64) the listener join share in front of the server's bucket (join.h), and
+ * places held for long (event streams), counted server-wide, per owner (a Space) and per
+ * address; the keys other per-address rate tables (core/ratelimit.h) use. Every table is
+ * fixed in size and indexed by a hash of the address, so a flood of addresses costs no memory;
+ * two addresses that collide share a budget (stricter, never looser). One module, so that fair
+ * shares between Spaces (#16) extend these checks in one place rather than in every handler. */
 #ifndef SC_ADMIT_H
 #define SC_ADMIT_H
 
@@ -19,16 +19,8 @@ typedef uint32_t sc_admit_key_t;
 /** The key of an address. */
 sc_admit_key_t sc_admit_key(const struct in6_addr *a);
 
-/** Token buckets by address: rate tokens a second, at most burst saved. */
-typedef struct sc_admit_rate sc_admit_rate_t;
-
-/** A table of buckets (the caller keeps it for the life of the process). */
-sc_admit_rate_t *sc_admit_rate_new(void);
-/** Take one token from key's bucket: 0 if taken, else whole seconds until one is there
- *  (>= 1: an honest Retry-After). Thread-safe. */
-int sc_admit_rate_take(sc_admit_rate_t *t, sc_admit_key_t key, double rate, double burst, uint64_t now_ms);
-/** The same without taking: 0 if a token is there now, else seconds until one is. */
-int sc_admit_rate_peek(sc_admit_rate_t *t, sc_admit_key_t key, double rate, double burst, uint64_t now_ms);
+/** The key of an address for a rate table (core/ratelimit.h): IPv4 whole, IPv6 by its /64. */
+uint64_t sc_admit_rate_key(const struct in6_addr *a);
 
 /** Why a place was refused (sc_admit_hold). */
 typedef enum sc_admit_why {

@@ -1,5 +1,6 @@
 /* api_speakers.c — invite, mute, remove, and a listener's request to speak. */
 #include "spacecast/admit.h"
+#include "spacecast/ratelimit.h"
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
@@ -106,9 +107,12 @@ void sc_api_speakers_delete(sc_req_t *r)
 #define SC_REQUEST_POST_BURST 5.0
 #define SC_REQUEST_POST_RATE 0.1
 
-static sc_admit_rate_t *sc_request_posts;
+static sc_ratelimit_t *sc_request_posts;
 static pthread_once_t sc_request_posts_once = PTHREAD_ONCE_INIT;
-static void request_posts_init(void) { sc_request_posts = sc_admit_rate_new(); }
+static void request_posts_init(void)
+{
+    sc_request_posts = sc_ratelimit_new(16384, SC_REQUEST_POST_RATE, SC_REQUEST_POST_BURST);
+}
 
 void sc_api_requests_create(sc_req_t *r)
 {
@@ -117,7 +121,8 @@ void sc_api_requests_create(sc_req_t *r)
         return;
     sc_admit_key_t addr = sc_admit_key(&r->conn->peer.sin6_addr);
     pthread_once(&sc_request_posts_once, request_posts_init);
-    int wait = sc_admit_rate_take(sc_request_posts, addr, SC_REQUEST_POST_RATE, SC_REQUEST_POST_BURST, sc_now_ms());
+    uint32_t ms = sc_ratelimit_take(sc_request_posts, sc_admit_rate_key(&r->conn->peer.sin6_addr), sc_now_ms());
+    int wait = ms ? (int)((ms + 999) / 1000) : 0;
     if (wait) {
         sc_conn_refused(SC_REFUSE_RATE_LIMITED);
         sc_http_error_retry(r, 429, "rate_limited", "too many requests to speak from your address", wait, NULL);

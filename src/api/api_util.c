@@ -1,6 +1,7 @@
 /* api_util.c — JSON body parsing with the SPEC's 400 answers, Space lookup, token checks. */
 #include "spacecast/api_util.h"
 #include "spacecast/admit.h"
+#include "spacecast/ratelimit.h"
 #include "spacecast/common.h"
 #include "spacecast/config.h"
 #include "spacecast/router.h"
@@ -145,16 +146,19 @@ int sc_api_space_params(const json_t *b, int max_listeners_limit, int default_re
 #define SC_ADMIN_FAIL_BURST 10.0
 #define SC_ADMIN_FAIL_RATE (10.0 / 60.0)
 
-static sc_admit_rate_t *sc_admin_failures;
+static sc_ratelimit_t *sc_admin_failures;
 static pthread_once_t sc_admin_failures_once = PTHREAD_ONCE_INIT;
-static void admin_failures_init(void) { sc_admin_failures = sc_admit_rate_new(); }
+static void admin_failures_init(void)
+{
+    sc_admin_failures = sc_ratelimit_new(16384, SC_ADMIN_FAIL_RATE, SC_ADMIN_FAIL_BURST);
+}
 
 /* Seconds until this address may try an admin key again (0: now). */
 static int admin_throttled(const sc_req_t *r)
 {
     pthread_once(&sc_admin_failures_once, admin_failures_init);
-    return sc_admit_rate_peek(sc_admin_failures, sc_admit_key(&r->conn->peer.sin6_addr), SC_ADMIN_FAIL_RATE,
-                              SC_ADMIN_FAIL_BURST, sc_now_ms());
+    uint32_t ms = sc_ratelimit_peek(sc_admin_failures, sc_admit_rate_key(&r->conn->peer.sin6_addr), sc_now_ms());
+    return ms ? (int)((ms + 999) / 1000) : 0;
 }
 
 int sc_api_has_admin_key(const sc_req_t *r)
@@ -172,8 +176,7 @@ int sc_api_has_admin_key(const sc_req_t *r)
         return 0; /* over its budget of wrong keys: not even compared */
     if (tok.len == klen && CRYPTO_memcmp(tok.base, key, klen) == 0)
         return 1;
-    sc_admit_rate_take(sc_admin_failures, sc_admit_key(&r->conn->peer.sin6_addr), SC_ADMIN_FAIL_RATE,
-                       SC_ADMIN_FAIL_BURST, sc_now_ms());
+    sc_ratelimit_take(sc_admin_failures, sc_admit_rate_key(&r->conn->peer.sin6_addr), sc_now_ms());
     return 0;
 }
 

@@ -4,20 +4,12 @@
 #include "spacecast/common.h"
 #include "spacecast/config.h"
 #include "spacecast/join.h"
+#include "spacecast/ratelimit.h"
 
 #include <pthread.h>
+#include <string.h>
 
 #define SC_ADMIT_SLOTS 16384 /* per table; a collision shares a budget */
-#define SC_ADMIT_LOCKS 64    /* bucket stripes: a join on one address never waits for another's */
-
-struct sc_admit_rate {
-    pthread_mutex_t mu[SC_ADMIT_LOCKS];
-    struct bucket {
-        float tokens;
-        uint32_t key;   /* the key last seen here, so a collision's first use starts full */
-        uint64_t ms;    /* last refill */
-    } b[SC_ADMIT_SLOTS];
-};
 
 sc_admit_key_t sc_admit_key(const struct in6_addr *a)
 {
@@ -32,59 +24,13 @@ sc_admit_key_t sc_admit_key(const struct in6_addr *a)
     return h ? h : 1;               /* 0 means "empty" in a bucket */
 }
 
-sc_admit_rate_t *sc_admit_rate_new(void)
+uint64_t sc_admit_rate_key(const struct in6_addr *a)
 {
-    sc_admit_rate_t *t = sc_calloc(1, sizeof *t);
-    for (int i = 0; i < SC_ADMIT_LOCKS; i++)
-        pthread_mutex_init(&t->mu[i], NULL);
-    return t;
-}
-
-/* Refill key's bucket to now; caller holds its stripe. */
-static struct bucket *refill(sc_admit_rate_t *t, sc_admit_key_t key, double rate, double burst, uint64_t now_ms)
-{
-    struct bucket *b = &t->b[key % SC_ADMIT_SLOTS];
-    if (b->key != key && (b->key == 0 || now_ms - b->ms > (uint64_t)(burst / rate * 1000.0))) {
-        /* a slot nobody used for as long as a full refill takes: this address starts full */
-        b->key = key;
-        b->tokens = (float)burst;
-        b->ms = now_ms;
-        return b;
-    }
-    double tokens = b->tokens + (double)(now_ms - b->ms) * rate / 1000.0;
-    b->tokens = (float)(tokens > burst ? burst : tokens);
-    b->ms = now_ms;
-    return b;
-}
-
-static int seconds_for(double missing, double rate)
-{
-    int s = (int)(missing / rate + 0.999);
-    return s < 1 ? 1 : s;
-}
-
-int sc_admit_rate_take(sc_admit_rate_t *t, sc_admit_key_t key, double rate, double burst, uint64_t now_ms)
-{
-    pthread_mutex_t *mu = &t->mu[key % SC_ADMIT_LOCKS];
-    pthread_mutex_lock(mu);
-    struct bucket *b = refill(t, key, rate, burst, now_ms);
-    int wait = 0;
-    if (b->tokens >= 1.0f)
-        b->tokens -= 1.0f;
-    else
-        wait = seconds_for(1.0 - b->tokens, rate);
-    pthread_mutex_unlock(mu);
-    return wait;
-}
-
-int sc_admit_rate_peek(sc_admit_rate_t *t, sc_admit_key_t key, double rate, double burst, uint64_t now_ms)
-{
-    pthread_mutex_t *mu = &t->mu[key % SC_ADMIT_LOCKS];
-    pthread_mutex_lock(mu);
-    struct bucket *b = refill(t, key, rate, burst, now_ms);
-    int wait = b->tokens >= 1.0f ? 0 : seconds_for(1.0 - b->tokens, rate);
-    pthread_mutex_unlock(mu);
-    return wait;
+    int v4 = IN6_IS_ADDR_V4MAPPED(a);
+    uint8_t k[9];
+    memcpy(k, a->s6_addr + (v4 ? 12 : 0), v4 ? 4 : 8); /* IPv4 whole, IPv6 the /64 */
+    k[v4 ? 4 : 8] = (uint8_t)v4;
+    return sc_ratelimit_key(k, v4 ? 5u : 9u, 0x5c5cadd7);
 }
 
 void sc_admit_places_init(sc_admit_places_t *p)
@@ -141,17 +87,32 @@ int sc_admit_held(const sc_admit_places_t *p, sc_admit_key_t key)
 
 static struct {
     pthread_once_t once;
-    sc_admit_rate_t *joins;      /* by address */
+    pthread_mutex_t mu;          /* the joins table's making */
+    sc_ratelimit_t *joins;       /* by address, made for join_rate/join_burst as they were */
+    double joins_rate, joins_burst;
     sc_admit_places_t events;
-} sc_adm = { .once = PTHREAD_ONCE_INIT };
+} sc_adm = { .once = PTHREAD_ONCE_INIT, .mu = PTHREAD_MUTEX_INITIALIZER };
 
-static void adm_init(void)
-{
-    sc_adm.joins = sc_admit_rate_new();
-    sc_admit_places_init(&sc_adm.events);
-}
+static void adm_init(void) { sc_admit_places_init(&sc_adm.events); }
 
 static int share(int set, int of) { return set > 0 ? set : SC_MAX(of / 4, 1); }
+
+/* The joins-by-address table for these limits. A reload that changes them starts a new one
+ * (the old one is kept: another worker may be using it, and reloads are rare). */
+static sc_ratelimit_t *joins_table(double rate, double burst)
+{
+    pthread_mutex_lock(&sc_adm.mu);
+    if (!sc_adm.joins || sc_adm.joins_rate != rate || sc_adm.joins_burst != burst) {
+        sc_adm.joins = sc_ratelimit_new(16384, rate, burst);
+        sc_adm.joins_rate = rate;
+        sc_adm.joins_burst = burst;
+    }
+    sc_ratelimit_t *t = sc_adm.joins;
+    pthread_mutex_unlock(&sc_adm.mu);
+    return t;
+}
+
+static int ms_to_s(uint32_t ms) { return ms ? (int)((ms + 999) / 1000) : 0; }
 
 int sc_admit_conns_per_addr(void)
 {
@@ -161,15 +122,14 @@ int sc_admit_conns_per_addr(void)
 
 int sc_admit_join(const struct in6_addr *peer, int *per_addr)
 {
-    pthread_once(&sc_adm.once, adm_init);
     const sc_config_t *cfg = sc_config();
-    double rate = share(cfg->join_rate_per_ip, cfg->join_rate), burst = share(cfg->join_burst_per_ip, cfg->join_burst);
-    sc_admit_key_t key = sc_admit_key(peer);
-    uint64_t now = sc_now_ms();
+    sc_ratelimit_t *mine = joins_table(share(cfg->join_rate_per_ip, cfg->join_rate),
+                                       share(cfg->join_burst_per_ip, cfg->join_burst));
+    uint64_t key = sc_admit_rate_key(peer), now = sc_now_ms();
     if (per_addr)
         *per_addr = 0;
     /* the address's own share first: what it may not have must not come out of everyone's */
-    int wait = sc_admit_rate_peek(sc_adm.joins, key, rate, burst, now);
+    int wait = ms_to_s(sc_ratelimit_peek(mine, key, now));
     if (wait) {
         if (per_addr)
             *per_addr = 1;
@@ -177,7 +137,7 @@ int sc_admit_join(const struct in6_addr *peer, int *per_addr)
     }
     if ((wait = sc_join_admit()) != 0) /* then the server's */
         return wait;
-    sc_admit_rate_take(sc_adm.joins, key, rate, burst, now);
+    sc_ratelimit_take(mine, key, now);
     return 0;
 }
 
