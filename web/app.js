@@ -1,7 +1,7 @@
 /* spacecast web app: the Space list, a Space's page for listeners, and host controls when the
  * URL fragment holds a token (#token=…; fragments never reach the server's logs). Plain JS. */
 "use strict";
-/* global scRms -- from player.js, loaded first */
+/* global scRms -- from player.js, loaded first; ScReactions, ScPin, ScReplay, ScHostExtras, ScStats: #19's files */
 const $ = (sel, el = document) => el.querySelector(sel);
 const app = $("#app");
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
@@ -156,15 +156,17 @@ async function listPage() {
 
 /* ---- a Space --------------------------------------------------------------------------- */
 function spacePage(id) {
-  let details = null, playing = false, attempt = 0, es = null, retryTimer = null, viaHls = false;
-  app.innerHTML = `<div id="head"><p class="notice">Loading the Space…</p></div>
+  let details = null, playing = false, attempt = 0, es = null, retryTimer = null, viaHls = false, replay = null;
+  const startT = +new URLSearchParams(location.search).get("t") || 0; /* a shared moment: /s/{id}?t=… */
+  app.innerHTML = `<div id="head"><p class="notice">Loading the Space…</p></div><div id="pin" hidden></div>
     <div class="card"><div class="row"><button id="play" class="big">▶ Play</button><span id="status" class="notice" role="status"></span></div>
-      <audio id="audio" preload="none"></audio><div id="alt"></div></div>
+      <audio id="audio" preload="none"></audio><div id="alt"></div></div><div id="reactions" hidden></div><div id="replaybox"></div>
     <div class="card"><h2>Speakers</h2><ul id="speakers" class="speakers"></ul>
       <p id="tallyline"><span id="tally">–</span> listening · peak <span id="peak">–</span></p>
       <form id="ask" class="row"><label>Your name <input id="askname" maxlength="64" required></label><button>Request to speak</button></form>
       <p id="asked" class="notice"></p></div>
-    <div id="stage"></div><div id="host"></div>`;
+    <div id="stage"></div><div id="host"></div><div id="hostextras" hidden></div>`;
+  ScReactions.mount($("#reactions"), id, { host: atLeast("cohost") });
   const audio = $("#audio"), status = $("#status");
   window.__level = 0;
 
@@ -184,10 +186,27 @@ function spacePage(id) {
       if (playing) stopPlaying();
       $("#play").hidden = true;
       status.innerHTML = `This Space has ended. <a href="${d.urls.replay}">Listen to the replay</a>`;
-      if (!$("#replay")) $("#alt").innerHTML = `<audio id="replay" controls src="${d.urls.replay}"></audio>`;
     }
+    renderExtras(d);
     if (atLeast("speaker")) renderStage();
     if (atLeast("cohost")) renderHost();
+  }
+
+  /* #19: the pinned link, reactions while live, the replay (ended; or from the beginning while
+   * live), the host's mark and numbers. Their own files; here only where they go. */
+  function renderExtras(d) {
+    ScPin.render($("#pin"), d, atLeast("cohost") ? token : null);
+    ScReactions.show(d.state === "live");
+    ScHostExtras.render($("#hostextras"), d, atLeast("cohost") ? token : null, atLeast("host"));
+    if (d.state === "ended" && d.record && !replay) replay = ScReplay.mount($("#replaybox"), id, { live: false, t: startT });
+    else if (d.state === "ended" && replay) replay.setLive(false);
+    else if (d.state === "live" && !replay && d.record && (startT || !$("#frombeginning"))) {
+      if (startT) replay = ScReplay.mount($("#replaybox"), id, { live: true, t: startT });
+      else {
+        $("#replaybox").innerHTML = `<p class="card"><button id="frombeginning">⏮ Joined late? Play from the beginning</button></p>`;
+        $("#frombeginning").onclick = () => { if (playing) stopPlaying(); replay = ScReplay.mount($("#replaybox"), id, { live: true, t: 0, play: true }); };
+      }
+    }
   }
 
   async function load() {
@@ -213,15 +232,18 @@ function spacePage(id) {
       $("#tallyline").innerHTML = tallyHtml(details);
     });
     es.addEventListener("request", (ev) => { const r = JSON.parse(ev.data); addRequest(r.name); });
+    es.addEventListener("reactions", (ev) => ScReactions.onEvent(JSON.parse(ev.data)));
   }
 
   /* The player: reconnects by itself, honouring Retry-After, and says what is happening. */
   /* WebCodecs where the browser has it (starts at the live edge at once); else <audio> */
-  const player = window.LivePlayer && LivePlayer.supported() ? new LivePlayer(`/spaces/${id}/live.ogg`) : null;
+  /* ?lid: this browser's random id, so the host's unique-listener count can tell people apart */
+  const liveUrl = `/spaces/${id}/live.ogg?lid=${encodeURIComponent(ScReactions.listener)}`;
+  const player = window.LivePlayer && LivePlayer.supported() ? new LivePlayer(liveUrl) : null;
   async function start() {
     clearTimeout(retryTimer);
     status.textContent = "Connecting…";
-    const url = `/spaces/${id}/live.ogg`;
+    const url = liveUrl;
     try {
       if (player) {
         await player.start((why) => {
@@ -240,7 +262,7 @@ function spacePage(id) {
           err.body = details ? { alternatives: { hls: details.urls.hls, replay: details.urls.replay } } : null;
           throw err;
         }
-        audio.src = url + "?t=" + Date.now();
+        audio.src = url + "&t=" + Date.now();
         await audio.play();
       }
       if (viaHls) { viaHls = false; if (player) stopHls(); }
@@ -461,5 +483,5 @@ function spacePage(id) {
   load();
 }
 
-const m = location.pathname.match(/^\/s\/([A-Za-z0-9_-]{1,32})$/);
-if (m) spacePage(m[1]); else listPage();
+const m = location.pathname.match(/^\/s\/([A-Za-z0-9_-]{1,32})(\/stats)?$/);
+if (m && m[2]) ScStats.page(app, m[1], token); else if (m) spacePage(m[1]); else listPage();

@@ -43,6 +43,22 @@ void sc_api_source_put(sc_req_t *r);
 void sc_api_hls_get(sc_req_t *r);
 /* api_speak.c: the WebSocket speaker link */
 void sc_api_speak_get(sc_req_t *r);
+/* api_reactions.c: listeners' emoji, rate-limited per address and per listener */
+void sc_api_reactions_post(sc_req_t *r);
+/** Make the rate limiters and register the reaction counters (once, at start). */
+void sc_api_reactions_start(void);
+/** A client's address as a rate-limit key (IPv4, or its IPv6 /64), keyed with salt. */
+uint64_t sc_api_address_key(const sc_conn_t *c, uint64_t salt);
+/* api_pin.c */
+void sc_api_pin_put(sc_req_t *r);
+void sc_api_pin_delete(sc_req_t *r);
+/* api_timeline.c: chapter marks and chapters.json */
+void sc_api_marks_post(sc_req_t *r);
+void sc_api_chapters_get(sc_req_t *r);
+/* api_clip.c */
+void sc_api_clip_get(sc_req_t *r);
+/* api_stats.c: the host's numbers */
+void sc_api_stats_get(sc_req_t *r);
 /* api_whip.c: WebRTC speakers (WHIP ingest, WHEP mix-minus) */
 void sc_api_whip_post(sc_req_t *r);
 void sc_api_whep_post(sc_req_t *r);

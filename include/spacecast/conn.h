@@ -139,6 +139,7 @@ typedef struct sc_conn {
     int file_fd;          /* replay: sendfile() from here */
     uint64_t file_off, file_end;
     uint64_t last_progress_ms;
+    uint64_t stream_since_ms; /* when streaming began (a listener's listening time) */
     uint64_t bytes_out;
     const sc_stream_src_t *src;
     struct sc_conn *snext, *sprev; /* the worker's list of streaming connections */

@@ -1,5 +1,7 @@
 /* api_edges.c — the origin's side of edge relays: POST /api/spaces/{id}/edges (admin key),
- * where an edge reports its listeners and how many of the origin's overflow it can take. */
+ * where an edge reports its listeners, how many of the origin's overflow it can take, and its
+ * listeners' reactions and numbers since its last report; the answer is the Space's last
+ * second of reactions, for the edge's own listeners. */
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
@@ -40,8 +42,20 @@ void sc_api_edges_report(sc_req_t *r)
                       "{\"edge\": name, \"listeners\": count, \"url\": \"http(s)://...\", \"room\": count}");
         return;
     }
+    uint32_t counts[SC_REACTIONS_N];
+    const json_t *stats;
+    const char *bad;
+    if (sc_api_edge_extras(b, counts, &stats, &bad) != 0) {
+        json_decref(b);
+        sc_http_error(r, 400, "invalid", bad);
+        return;
+    }
     sc_space_edge_report(s, json_string_value(edge), (int)json_integer_value(n), url ? json_string_value(url) : "",
                          room ? (int)json_integer_value(room) : 0);
+    sc_space_edge_extras(s, counts, stats);
     json_decref(b);
-    sc_http_respond(r, 204, NULL, NULL, 0, NULL);
+    /* the answer carries the Space's last second of reactions, summed over every instance, for
+     * the edge to show its own listeners */
+    json_t *last = sc_space_reactions_last(s);
+    sc_http_respond_json(r, 200, json_pack("{s:o}", "reactions", last ? last : json_null()), NULL);
 }

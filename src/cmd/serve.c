@@ -239,6 +239,9 @@ static int serve_init(sc_config_t *cfg, sc_store_t **store)
     sc_http_set_router(&sc_api_router);
     sc_http_set_gate(sc_api_gate); /* credentials are checked before a body is asked for */
     sc_api_live_metrics_register();
+    sc_space_extras_start(); /* reactions, numbers, the speaker timeline: before Spaces load */
+    sc_api_reactions_start();
+    sc_api_proxy_start(); /* the answer cache (clips), and an edge's fetches from its origin */
     if (sc_server_init(&sc_http_proto, sc_tls, sc_https_base[0] && cfg->tls_redirect ? sc_https_base : NULL) != 0)
         return -1;
     if (sc_spaces_load() != 0) {
@@ -280,12 +283,14 @@ static int serve_run(const sigset_t *signals, const char *config_path, int argc,
     sc_log_info("event=shutdown phase=stop_accepting");
     sc_server_stop_accepting();
     sc_relay_stop();
+    sc_api_proxy_stop(); /* before the workers: its answers are posted to their loops */
     sc_rtc_stop();    /* speakers' sessions first: they hold ingest slots of the engine's Spaces */
     sc_demo_speaker_stop();
     sc_engine_stop(); /* flushes and syncs recordings */
     sc_server_stop(); /* each worker closes its connections on its own thread */
     sc_tls_server_free(sc_tls); /* after the connections: the last references on its contexts */
     sc_tls = NULL;
+    sc_spaces_flush(); /* then the numbers (those listeners' time included) and timelines */
     return 0;
 }
 

@@ -326,7 +326,7 @@ void sc_conn_start_stream(sc_conn_t *c, const sc_stream_src_t *src, sc_page_t *p
     c->cur = start;
     c->cur_off = (uint32_t)start_off;
     c->src = src;
-    c->last_progress_ms = sc_loop_now(c->io.loop);
+    c->last_progress_ms = c->stream_since_ms = sc_loop_now(c->io.loop);
     sc_timer_cancel(sc_loop_timers(c->io.loop), &c->timer);
     sc_conn_set_state(c, SC_CONN_STREAM);
     stream_link(c);

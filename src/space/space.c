@@ -11,6 +11,7 @@
 #include "spacecast/room.h"
 #include "spacecast/server.h"
 #include "spacecast/store.h"
+#include "space-int.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -94,6 +95,30 @@ static int store_put(const char *what, sc_space_t *s, const void *row,
     return rc;
 }
 
+/* What the files around the model do at a Space's moments (#19: space_audience.c registers
+ * them): called through pointers, so the model never names them and they only call down. */
+static const sc_space_hooks_t *sc_hooks;
+#define HOOK(name, ...)                                                                            \
+    do {                                                                                           \
+        if (sc_hooks && sc_hooks->name)                                                            \
+            sc_hooks->name(__VA_ARGS__);                                                           \
+    } while (0)
+
+void sc_space_set_hooks(const sc_space_hooks_t *hooks) { sc_hooks = hooks; }
+
+int sc_space__with_store(const char *what, sc_space_t *s, const void *arg, int (*fn)(sc_store_t *, const void *))
+{
+    return store_put(what, s, arg, fn);
+}
+
+void *sc_space__read_store(void *(*fn)(sc_store_t *, void *), void *arg)
+{
+    pthread_mutex_lock(&sc_model.store_mu);
+    void *r = sc_model.store ? fn(sc_model.store, arg) : NULL;
+    pthread_mutex_unlock(&sc_model.store_mu);
+    return r;
+}
+
 static int put_space(sc_store_t *st, const void *row) { return sc_store_put_space(st, row); }
 static int put_speaker(sc_store_t *st, const void *row) { return sc_store_put_speaker(st, row); }
 
@@ -111,6 +136,9 @@ static int persist_space(sc_space_t *s)
     row.ended_at = s->ended_at;
     row.record = s->record;
     row.max_listeners = s->max_listeners;
+    snprintf(row.pin_url, sizeof row.pin_url, "%s", s->pin_url);
+    snprintf(row.pin_text, sizeof row.pin_text, "%s", s->pin_text);
+    row.pin_at = s->pin_at;
     s->unsaved = 0; /* a change made while we write sets it again */
     pthread_mutex_unlock(&s->mu);
     row.peak_listeners = atomic_load(&s->peak);
@@ -209,6 +237,9 @@ static void live_listener_left(sc_conn_t *c)
 {
     sc_space_t *s = c->src->owner;
     sc_space_listener_leave(s);
+    sc_stats_t *st = atomic_load(&s->stats);
+    if (st && c->io.loop)
+        sc_stats_listened(st, sc_loop_now(c->io.loop) - c->stream_since_ms);
     sc_space_unref(s);
 }
 
@@ -233,6 +264,7 @@ static void space_destroy(sc_space_t *s)
     sc_chain_destroy(&s->events_host);
     sc_page_unref(s->details);
     sc_page_unref(s->details_sse);
+    HOOK(freed, s);
     free(s->requests);
     free(s->edges);
     pthread_mutex_destroy(&s->mu);
@@ -302,14 +334,15 @@ json_t *sc_space_urls(const sc_space_t *s) { return sc_space_urls_of(s->id); }
 json_t *sc_space_urls_of(const char *id)
 {
     const char *base = sc_config()->public_url;
-    char page[512], live[512], hls[512], replay[512], events[512];
+    char page[512], live[512], hls[512], replay[512], events[512], chapters[512];
     snprintf(page, sizeof page, "%s/s/%s", base, id);
     snprintf(live, sizeof live, "%s/spaces/%s/live.ogg", base, id);
     snprintf(hls, sizeof hls, "%s/spaces/%s/hls/live.m3u8", base, id);
     snprintf(replay, sizeof replay, "%s/spaces/%s/replay.ogg", base, id);
     snprintf(events, sizeof events, "%s/api/spaces/%s/events", base, id);
-    return json_pack("{s:s,s:s,s:s,s:s,s:s}", "page", page, "live", live, "hls", hls, "replay", replay, "events",
-                     events);
+    snprintf(chapters, sizeof chapters, "%s/spaces/%s/chapters.json", base, id);
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "page", page, "live", live, "hls", hls, "replay", replay, "events",
+                     events, "chapters", chapters);
 }
 
 static json_t *time_or_null(int64_t t) { return t ? json_integer(t) : json_null(); }
@@ -342,6 +375,9 @@ static json_t *space_json_locked(sc_space_t *s)
     json_object_set_new(o, "total_joins", json_integer(atomic_load(&s->total_joins)));
     json_object_set_new(o, "max_listeners", json_integer(s->max_listeners));
     json_object_set_new(o, "record", json_boolean(s->record));
+    json_object_set_new(o, "pin", s->pin_url[0] ? json_pack("{s:s,s:s,s:I}", "url", s->pin_url, "text", s->pin_text,
+                                                            "at", (json_int_t)s->pin_at)
+                                                 : json_null());
     json_object_set_new(o, "urls", sc_space_urls(s));
     return o;
 }
@@ -588,6 +624,7 @@ sc_space_rc_t sc_space_start(sc_space_t *s)
     atomic_fetch_add(&sc_reg_version, 1);
     if (s->room)
         sc_room_go_live(s->room, s->started_at);
+    HOOK(live, s); /* the speaker timeline opens, the audience curve starts */
     sc_space_changed(s);
     sc_space_event(s, "state", json_pack("{s:s}", "state", "live"), 0);
     sc_log_info("event=space_live space=%s", s->id);
@@ -613,12 +650,14 @@ sc_space_rc_t sc_space_end(sc_space_t *s)
         s->started_at = s->ended_at;
     s->unsaved = 1;
     pthread_mutex_unlock(&s->mu);
+    int64_t at = sc_hooks && sc_hooks->ending ? sc_hooks->ending(s) : -1; /* before the recording closes */
     atomic_fetch_add(&sc_reg_version, 1);
     if (s->room) {
         sc_engine_remove_room(s->room); /* no tick after this: the end-of-stream page is the last */
         sc_room_end(s->room);
         sc_server_wake_workers(); /* listeners get that page now, then are closed */
     }
+    HOOK(ended, s, at);
     sc_space_changed(s);
     json_t *urls = sc_space_urls(s);
     sc_space_event(s, "state", json_pack("{s:s,s:O}", "state", "ended", "replay", json_object_get(urls, "replay")), 0);
@@ -831,6 +870,34 @@ sc_space_auth_t sc_space_check_token(sc_space_t *s, const char *tok, sc_role_t m
     return claims->role < min_role ? SC_AUTH_ROLE : SC_AUTH_OK;
 }
 
+/* --- the pinned link ----------------------------------------------------------------- */
+
+sc_space_rc_t sc_space_set_pin(sc_space_t *s, const char *url, const char *text)
+{
+    pthread_mutex_lock(&s->write_mu);
+    pthread_mutex_lock(&s->mu);
+    int same = !strcmp(s->pin_url, url) && !strcmp(s->pin_text, url[0] ? text : "");
+    if (same) { /* pinning again what is pinned (an edge mirroring each second, a retry) */
+        int retry = s->unsaved;
+        pthread_mutex_unlock(&s->mu);
+        if (retry)
+            return settle(s);
+        pthread_mutex_unlock(&s->write_mu);
+        return SC_SPACE_OK;
+    }
+    snprintf(s->pin_url, sizeof s->pin_url, "%s", url);
+    snprintf(s->pin_text, sizeof s->pin_text, "%s", url[0] ? text : "");
+    s->pin_at = url[0] ? sc_wall_s() : 0;
+    s->unsaved = 1;
+    json_t *ev = url[0] ? json_pack("{s:s,s:s,s:I}", "url", s->pin_url, "text", s->pin_text, "at", (json_int_t)s->pin_at)
+                        : json_null();
+    pthread_mutex_unlock(&s->mu);
+    sc_space_changed(s);
+    sc_space_event(s, "pin", json_pack("{s:o}", "pin", ev), 0);
+    sc_log_info("event=pin space=%s pinned=%d", s->id, url[0] != 0);
+    return settle(s);
+}
+
 /* --- tally -------------------------------------------------------------------------- */
 
 void sc_space_listener_join(sc_space_t *s)
@@ -863,6 +930,7 @@ void sc_space_tick_second(sc_space_t *s)
     char *txt = dirty ? rebuild_locked(s) : NULL;
     pthread_mutex_unlock(&s->mu);
     free(txt);
+    HOOK(second, s);
     sc_space_event(s, "tally",
                    json_pack("{s:i,s:I,s:I}", "listeners", atomic_load(&s->listeners) + atomic_load(&s->edge_listeners),
                              "peak", (json_int_t)atomic_load(&s->peak), "total_joins",
@@ -907,6 +975,7 @@ static void space_on_speaking(void *owner, const sc_mixer_speaker_state_t *st, s
         sc_space_changed(s);
         sc_space_event(s, "speaking", json_pack("{s:o}", "speakers", arr), 0);
     }
+    HOOK(speaking, s); /* chapters: who was audible when (also after a speaker left) */
 }
 
 static void space_on_second(void *owner) { sc_space_tick_second(owner); }
@@ -926,6 +995,9 @@ sc_space_t *sc_space_from_row(const sc_store_space_t *row)
     s->max_listeners = row->max_listeners;
     atomic_store(&s->peak, row->peak_listeners);
     atomic_store(&s->total_joins, row->total_joins);
+    snprintf(s->pin_url, sizeof s->pin_url, "%s", row->pin_url);
+    snprintf(s->pin_text, sizeof s->pin_text, "%s", row->pin_text);
+    s->pin_at = row->pin_at;
     return s;
 }
 
@@ -959,6 +1031,9 @@ void sc_space_loaded(sc_space_t *s)
 {
     host_first(s);
     space_audio_init(s);
+    if (s->state == SC_SPACE_LIVE && !s->transient) { /* restarted while live: the timeline and numbers go on */
+        HOOK(live, s);
+    }
     sc_space_changed(s);
 }
 
