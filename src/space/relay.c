@@ -43,6 +43,7 @@ static struct {
     atomic_int running;
     pthread_mutex_t mu;
     sc_fetcher_t *fetchers[SC_RELAY_MAX];
+    int report_status;       /* the last tally report's answer (poller), to log changes only */
 } sc_rl = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 /* --- a tiny blocking HTTP/1.1 client for the origin ---------------------------------- */
@@ -361,8 +362,18 @@ static void report_tallies(void)
         int ok = status == 200 || status == 204;
         sc_space_edge_report_done(s, ok, counts, delta);
         json_decref(delta);
-        if (!ok)
-            sc_log_debug("event=relay_report_failed space=%s status=%d", s->id, status);
+        if (!ok && status != sc_rl.report_status) {
+            /* said once per change, loudly when the origin refuses us: this edge's listeners
+             * are then missing from the origin's tally (a wrong or missing admin key) */
+            if (status == 401 || status == 403 || status == 429)
+                sc_log_error("event=relay_report_refused space=%s status=%d note=\"the origin's tally misses this "
+                             "edge's listeners: start the edge with the origin's admin key\"", s->id, status);
+            else
+                sc_log_warn("event=relay_report_failed space=%s status=%d", s->id, status);
+        } else if (ok && sc_rl.report_status > 0 && sc_rl.report_status != 200 && sc_rl.report_status != 204) {
+            sc_log_info("event=relay_report_ok space=%s", s->id);
+        }
+        sc_rl.report_status = status;
         json_t *a = ok && answer ? json_loads(answer, 0, NULL) : NULL;
         json_t *last = json_object_get(a, "reactions");
         if (json_is_object(last)) /* the origin's sums: shown to this edge's listeners */
