@@ -16,7 +16,7 @@
 
 struct sc_recorder {
     int fd;
-    int failed;
+    atomic_int failed;       /* the engine sets it, the sync thread reads it */
     sc_pager_t pager;
     char path[600];
     struct sc_recorder *next; /* sync list */

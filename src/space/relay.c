@@ -6,6 +6,7 @@
  * blocking threads: an edge relays a handful of Spaces, and each thread sleeps in recv(). */
 #include "spacecast/relay.h"
 #include "spacecast/dial.h"
+#include "spacecast/http_parser.h"
 #include "spacecast/common.h"
 #include "spacecast/ingest.h"
 #include "spacecast/log.h"
@@ -65,20 +66,23 @@ static int origin_connect(sc_stream_t *st, SSL_SESSION **session, int timeout_ms
 static int read_head(sc_stream_t *st, char *buf, size_t cap, size_t *len, size_t *body_off)
 {
     *len = 0;
+    size_t last = 0;
     while (*len < cap - 1) {
         ssize_t n = sc_stream_read(st, buf + *len, cap - 1 - *len);
         if (n <= 0)
             return -1;
         *len += (size_t)n;
         buf[*len] = '\0';
-        char *end = strstr(buf, "\r\n\r\n");
-        if (end) {
-            *body_off = (size_t)(end + 4 - buf);
-            int status = 0;
-            if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
-                return -1;
-            return status;
+        sc_http_response_t res;
+        int head = sc_http_parse_response(buf, *len, last, &res);
+        if (head == SC_INCOMPLETE) {
+            last = *len;
+            continue;
         }
+        if (head < 0)
+            return -1;
+        *body_off = (size_t)head;
+        return res.status;
     }
     return -1;
 }
