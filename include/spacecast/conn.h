@@ -143,6 +143,7 @@ typedef struct sc_conn {
     int file_fd;          /* replay: sendfile() from here */
     uint64_t file_off, file_end;
     uint64_t last_progress_ms;
+    uint64_t stream_since_ms; /* when streaming began (a listener's listening time) */
     uint64_t bytes_out;
     const sc_stream_src_t *src;
     struct sc_conn *snext, *sprev; /* the worker's list of streaming connections */
@@ -228,6 +229,9 @@ typedef enum {
     SC_REFUSE_TOO_LARGE,
     SC_REFUSE_SLOW_LISTENER,
     SC_REFUSE_RATE_LIMITED,
+    SC_REFUSE_ADDR_JOIN_RATE,  /* one address joining faster than its share of the join budget */
+    SC_REFUSE_EVENT_STREAMS,   /* an event stream over its server, Space or address cap */
+    SC_REFUSE_SEND_TIMEOUT,    /* a response the client stopped taking (not a listener stream) */
     SC_REFUSE_NREASONS
 } sc_refusal_t;
 

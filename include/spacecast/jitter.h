@@ -57,6 +57,7 @@ typedef struct sc_jitter_delay {
     int target;     /* the delay the arrival history asks for: its largest lateness + a frame, >= the base */
     int head_delay; /* how long after its on-time arrival the next packet to pop is being played */
     int depth;      /* samples stored */
+    int draining;   /* the speaker has left (sc_jitter_finish): nothing more will come */
 } sc_jitter_delay_t;
 
 typedef struct sc_jitter_stats {

@@ -15,6 +15,9 @@ sc_recorder_t *sc_recorder_open(const char *data_dir, const char *space_id, int 
 /** Add one packet (engine thread). A write error (disk full) stops recording, logged and
  * counted; live audio is not affected. */
 void sc_recorder_push(sc_recorder_t *r, const uint8_t *pkt, size_t len, int samples);
+/** Where the recording is now: ms of audio from its first sample through the last packet
+ *  pushed (the time base of chapters and clips). Caller serialises with push. */
+int64_t sc_recorder_position_ms(const sc_recorder_t *r);
 /** Write the end-of-stream page, sync and close. */
 void sc_recorder_finish(sc_recorder_t *r);
 /** Close without an end-of-stream page (shutdown of a Space that is still live). */

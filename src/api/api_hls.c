@@ -338,6 +338,8 @@ void sc_api_hls_get(sc_req_t *r)
         return;
     }
     sc_hls_t *h = space_hls(s);
+    if (h && s->state == SC_SPACE_LIVE)
+        sc_space_hls_request(s); /* the HLS audience, for the host's numbers */
     if (!strcmp(name, "live.m3u8"))
         media_playlist(r, s, h, SC_HLS_AAC);
     else if (!strcmp(name, "opus.m3u8"))

@@ -33,7 +33,7 @@
 #define SILENCE_DB (-100.0f)
 #define HANGOVER_TICKS 15         /* "speaking" lingers 300 ms after the voice drops */
 #define BACK 4                    /* frames t-3..t: what priming an idle encoder reads */
-#define SWITCH_BACK_TICKS 100     /* mixing a lone speaker this long (2 s) without a pause: forward anyway */
+#define SWITCH_BACK_TICKS 25      /* mixing a lone speaker this long (500 ms) without a pause: forward anyway */
 #define DRAIN_MAX_TICKS 350       /* a leaving speaker's play-out ends after 7 s whatever it holds */
 #define DRAIN_BIT 0x80000000u     /* a leaving speaker's id: its own id is free for a reconnect */
 #define TARGET_LOG_STEP 960       /* log a speaker's jitter target when it moves by 20 ms */

@@ -17,6 +17,7 @@
 struct sc_recorder {
     int fd;
     atomic_int failed;       /* the engine sets it, the sync thread reads it */
+    uint16_t preskip;
     sc_pager_t pager;
     char path[600];
     struct sc_recorder *next; /* sync list */
@@ -166,6 +167,7 @@ sc_recorder_t *sc_recorder_open(const char *data_dir, const char *space_id, int 
     }
     sc_recorder_t *r = sc_calloc(1, sizeof *r);
     sc_recorder_path(data_dir, space_id, r->path, sizeof r->path);
+    r->preskip = preskip;
     uint32_t serial = (uint32_t)sc_now_ns() ^ 0xa5a5a5a5u;
     struct stat st;
     if (resume && stat(r->path, &st) == 0 && st.st_size > 0) {
@@ -199,6 +201,12 @@ listed:
     sc_rec_list = r;
     pthread_mutex_unlock(&sc_rec_mu);
     return r;
+}
+
+int64_t sc_recorder_position_ms(const sc_recorder_t *r)
+{
+    int64_t g = r->pager.granule - r->preskip;
+    return g > 0 ? g / (SC_RATE / 1000) : 0;
 }
 
 void sc_recorder_push(sc_recorder_t *r, const uint8_t *pkt, size_t len, int samples)

@@ -25,7 +25,7 @@
 
 #define SPEAK_LEAD_NS 60000000ll /* at most 60 ms ahead of real time: the server's jitter target */
 
-#define SPEAK_FEC_WHIP 10 /* % expected loss for in-band FEC over WebRTC (UDP loses; TCP does not) */
+#define SPEAK_FEC_WHIP 5 /* % expected loss for in-band FEC over WebRTC (UDP loses; TCP does not) */
 
 static volatile sig_atomic_t sc_speak_stop;
 static int sc_speak_fec = -1; /* --fec PERCENT; -1: SPEAK_FEC_WHIP with --whip, none otherwise */
@@ -361,7 +361,7 @@ static void usage(FILE *out)
                  "time as a speaker. URL is the Space (http(s)://HOST[:PORT]/spaces/ID or /s/ID). The token is\n"
                  "the speaker's (or $SPACECAST_TOKEN). --whip publishes over WebRTC (WHIP) instead of the\n"
                  "Icecast protocol. A WAV file is encoded at 32 kbit/s; with --whip its packets carry in-band\n"
-                 "FEC for 10 %% loss (--fec PERCENT to change, 0 for none). Over https the server's certificate\n"
+                 "FEC for 5 %% loss (--fec PERCENT to change, 0 for none). Over https the server's certificate\n"
                  "and name are verified against the system's CAs, or --ca-file (or $SPACECAST_CA_FILE).\n");
 }
 

@@ -261,12 +261,13 @@ void sc_http_error_retry(sc_req_t *r, int status, const char *code, const char *
                          json_t *alternatives)
 {
     json_t *body = sc_http_error_body(code, message);
-    json_object_set_new(json_object_get(body, "error"), "retry_after", json_integer(retry_after));
+    if (retry_after >= 0)
+        json_object_set_new(json_object_get(body, "error"), "retry_after", json_integer(retry_after));
     if (alternatives)
         json_object_set_new(body, "alternatives", alternatives);
     char hdr[64];
     snprintf(hdr, sizeof hdr, "Retry-After: %d\r\n", retry_after);
-    sc_http_respond_json(r, status, body, hdr);
+    sc_http_respond_json(r, status, body, retry_after >= 0 ? hdr : NULL);
 }
 
 int sc_http_request_token(const sc_req_t *r, char *out, size_t outsz)

@@ -3,6 +3,7 @@
  * so GET /api/spaces/{id} is a memcpy-free send of a shared page. Finding Spaces, loading
  * them and retiring them is registry.c's. */
 #include "spacecast/space.h"
+#include "spacecast/admit.h"
 #include "spacecast/common.h"
 #include "spacecast/config.h"
 #include "spacecast/engine.h"
@@ -11,6 +12,7 @@
 #include "spacecast/room.h"
 #include "spacecast/server.h"
 #include "spacecast/store.h"
+#include "space-int.h"
 
 #include <inttypes.h>
 #include <pthread.h>
@@ -94,6 +96,30 @@ static int store_put(const char *what, sc_space_t *s, const void *row,
     return rc;
 }
 
+/* What the files around the model do at a Space's moments (#19: space_audience.c registers
+ * them): called through pointers, so the model never names them and they only call down. */
+static const sc_space_hooks_t *sc_hooks;
+#define HOOK(name, ...)                                                                            \
+    do {                                                                                           \
+        if (sc_hooks && sc_hooks->name)                                                            \
+            sc_hooks->name(__VA_ARGS__);                                                           \
+    } while (0)
+
+void sc_space_set_hooks(const sc_space_hooks_t *hooks) { sc_hooks = hooks; }
+
+int sc_space__with_store(const char *what, sc_space_t *s, const void *arg, int (*fn)(sc_store_t *, const void *))
+{
+    return store_put(what, s, arg, fn);
+}
+
+void *sc_space__read_store(void *(*fn)(sc_store_t *, void *), void *arg)
+{
+    pthread_mutex_lock(&sc_model.store_mu);
+    void *r = sc_model.store ? fn(sc_model.store, arg) : NULL;
+    pthread_mutex_unlock(&sc_model.store_mu);
+    return r;
+}
+
 static int put_space(sc_store_t *st, const void *row) { return sc_store_put_space(st, row); }
 static int put_speaker(sc_store_t *st, const void *row) { return sc_store_put_speaker(st, row); }
 
@@ -111,6 +137,9 @@ static int persist_space(sc_space_t *s)
     row.ended_at = s->ended_at;
     row.record = s->record;
     row.max_listeners = s->max_listeners;
+    snprintf(row.pin_url, sizeof row.pin_url, "%s", s->pin_url);
+    snprintf(row.pin_text, sizeof row.pin_text, "%s", s->pin_text);
+    row.pin_at = s->pin_at;
     s->unsaved = 0; /* a change made while we write sets it again */
     pthread_mutex_unlock(&s->mu);
     row.peak_listeners = atomic_load(&s->peak);
@@ -209,6 +238,9 @@ static void live_listener_left(sc_conn_t *c)
 {
     sc_space_t *s = c->src->owner;
     sc_space_listener_leave(s);
+    sc_stats_t *st = atomic_load(&s->stats);
+    if (st && c->io.loop)
+        sc_stats_listened(st, sc_loop_now(c->io.loop) - c->stream_since_ms);
     sc_space_unref(s);
 }
 
@@ -233,6 +265,7 @@ static void space_destroy(sc_space_t *s)
     sc_chain_destroy(&s->events_host);
     sc_page_unref(s->details);
     sc_page_unref(s->details_sse);
+    HOOK(freed, s);
     free(s->requests);
     free(s->edges);
     pthread_mutex_destroy(&s->mu);
@@ -246,6 +279,14 @@ void sc_space_unref(sc_space_t *s)
         space_destroy(s);
 }
 
+/* The stream hook of an event stream: its admission place is free again, and its reference. */
+static void events_left(sc_conn_t *c)
+{
+    sc_space_t *s = c->src->owner;
+    sc_admit_event_stream_done(&s->event_streams, &c->peer.sin6_addr);
+    sc_space_unref(s);
+}
+
 static sc_space_t *space_alloc(const char *id)
 {
     sc_space_t *s = sc_calloc(1, sizeof *s);
@@ -256,7 +297,7 @@ static sc_space_t *space_alloc(const char *id)
     sc_chain_init(&s->events);
     sc_chain_init(&s->events_host);
     s->src_events = (sc_stream_src_t){ .chain = &s->events, .kind = SC_STREAM_EVENTS, .owner = s,
-                                       .max_lag_pages = SC_EVENTS_MAX_LAG, .on_leave = stream_left };
+                                       .max_lag_pages = SC_EVENTS_MAX_LAG, .on_leave = events_left };
     s->src_events_host = s->src_events;
     s->src_events_host.chain = &s->events_host;
     return s;
@@ -302,14 +343,15 @@ json_t *sc_space_urls(const sc_space_t *s) { return sc_space_urls_of(s->id); }
 json_t *sc_space_urls_of(const char *id)
 {
     const char *base = sc_config()->public_url;
-    char page[512], live[512], hls[512], replay[512], events[512];
+    char page[512], live[512], hls[512], replay[512], events[512], chapters[512];
     snprintf(page, sizeof page, "%s/s/%s", base, id);
     snprintf(live, sizeof live, "%s/spaces/%s/live.ogg", base, id);
     snprintf(hls, sizeof hls, "%s/spaces/%s/hls/live.m3u8", base, id);
     snprintf(replay, sizeof replay, "%s/spaces/%s/replay.ogg", base, id);
     snprintf(events, sizeof events, "%s/api/spaces/%s/events", base, id);
-    return json_pack("{s:s,s:s,s:s,s:s,s:s}", "page", page, "live", live, "hls", hls, "replay", replay, "events",
-                     events);
+    snprintf(chapters, sizeof chapters, "%s/spaces/%s/chapters.json", base, id);
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "page", page, "live", live, "hls", hls, "replay", replay, "events",
+                     events, "chapters", chapters);
 }
 
 static json_t *time_or_null(int64_t t) { return t ? json_integer(t) : json_null(); }
@@ -342,6 +384,9 @@ static json_t *space_json_locked(sc_space_t *s)
     json_object_set_new(o, "total_joins", json_integer(atomic_load(&s->total_joins)));
     json_object_set_new(o, "max_listeners", json_integer(s->max_listeners));
     json_object_set_new(o, "record", json_boolean(s->record));
+    json_object_set_new(o, "pin", s->pin_url[0] ? json_pack("{s:s,s:s,s:I}", "url", s->pin_url, "text", s->pin_text,
+                                                            "at", (json_int_t)s->pin_at)
+                                                 : json_null());
     json_object_set_new(o, "urls", sc_space_urls(s));
     return o;
 }
@@ -588,6 +633,7 @@ sc_space_rc_t sc_space_start(sc_space_t *s)
     atomic_fetch_add(&sc_reg_version, 1);
     if (s->room)
         sc_room_go_live(s->room, s->started_at);
+    HOOK(live, s); /* the speaker timeline opens, the audience curve starts */
     sc_space_changed(s);
     sc_space_event(s, "state", json_pack("{s:s}", "state", "live"), 0);
     sc_log_info("event=space_live space=%s", s->id);
@@ -613,12 +659,14 @@ sc_space_rc_t sc_space_end(sc_space_t *s)
         s->started_at = s->ended_at;
     s->unsaved = 1;
     pthread_mutex_unlock(&s->mu);
+    int64_t at = sc_hooks && sc_hooks->ending ? sc_hooks->ending(s) : -1; /* before the recording closes */
     atomic_fetch_add(&sc_reg_version, 1);
     if (s->room) {
         sc_engine_remove_room(s->room); /* no tick after this: the end-of-stream page is the last */
         sc_room_end(s->room);
         sc_server_wake_workers(); /* listeners get that page now, then are closed */
     }
+    HOOK(ended, s, at);
     sc_space_changed(s);
     json_t *urls = sc_space_urls(s);
     sc_space_event(s, "state", json_pack("{s:s,s:O}", "state", "ended", "replay", json_object_get(urls, "replay")), 0);
@@ -732,6 +780,7 @@ int sc_space_invite(sc_space_t *s, const char *name, sc_role_t role, char *token
     if (sc_token_sign(sc_model.token_key, &c, token, tokensz) < 0)
         return SC_SPACE_EINVAL;
     sc_space_changed(s);
+    sc_space_request_close(s, sc_slice_cstr(name), "invited"); /* it leaves the list (if it was on it) */
     return i;
 }
 
@@ -782,29 +831,113 @@ sc_space_rc_t sc_space_remove(sc_space_t *s, sc_slice_t name)
     return settle(s);
 }
 
-sc_space_rc_t sc_space_request(sc_space_t *s, const char *name)
+/* Drop requests older than request_ttl_s; caller holds s->mu. The names go into out (the
+ * caller announces them once unlocked); returns how many. */
+static size_t requests_expire_locked(sc_space_t *s, int64_t now, char out[][SC_TOKEN_NAME_MAX + 1], size_t max)
 {
-    pthread_mutex_lock(&s->mu);
-    if (s->state == SC_SPACE_ENDED) {
-        pthread_mutex_unlock(&s->mu);
-        return SC_SPACE_ESTATE;
-    }
+    size_t n = 0, k = 0;
     for (size_t i = 0; i < s->nrequests; i++) {
-        if (!strcmp(s->requests[i], name)) {
-            pthread_mutex_unlock(&s->mu);
-            return SC_SPACE_OK; /* asked already: idempotent */
+        if (now - s->requests[i].at >= sc_config()->request_ttl_s) {
+            if (n < max)
+                snprintf(out[n++], SC_TOKEN_NAME_MAX + 1, "%s", s->requests[i].name);
+            continue;
         }
+        s->requests[k++] = s->requests[i];
     }
-    if (s->nrequests == SC_SPACE_MAX_REQUESTS) {
-        pthread_mutex_unlock(&s->mu);
-        return SC_SPACE_EFULL;
+    s->nrequests = k;
+    return n;
+}
+
+static void request_closed_event(sc_space_t *s, const char *name, const char *reason)
+{
+    sc_space_event(s, "request_closed", json_pack("{s:s,s:s}", "name", name, "reason", reason), 1);
+}
+
+sc_space_rc_t sc_space_request(sc_space_t *s, const char *name, uint32_t addr, int *retry_s)
+{
+    int64_t now = sc_wall_s();
+    char lapsed[SC_SPACE_MAX_REQUESTS][SC_TOKEN_NAME_MAX + 1];
+    sc_space_rc_t rc = SC_SPACE_OK;
+    int added = 0;
+    *retry_s = 0;
+    pthread_mutex_lock(&s->mu);
+    size_t nlapsed = requests_expire_locked(s, now, lapsed, SC_SPACE_MAX_REQUESTS);
+    int i = find_speaker_locked(s, sc_slice_cstr(name));
+    size_t mine = 0, at = s->nrequests;
+    int64_t oldest_mine = 0;
+    for (size_t k = 0; k < s->nrequests; k++) {
+        if (!strcmp(s->requests[k].name, name))
+            at = k;
+        if (s->requests[k].addr == addr && mine++ == 0)
+            oldest_mine = s->requests[k].at;
     }
-    if (!s->requests) /* most Spaces never get one: the list comes with the first */
-        s->requests = sc_calloc(SC_SPACE_MAX_REQUESTS, sizeof *s->requests);
-    snprintf(s->requests[s->nrequests++], sizeof s->requests[0], "%s", name);
+    if (s->state == SC_SPACE_ENDED) {
+        rc = SC_SPACE_ESTATE;
+    } else if (i == 0 || (i > 0 && !s->speakers[i].removed)) {
+        rc = SC_SPACE_ETAKEN; /* "host", or someone on stage: the host would invite a name in use */
+    } else if (at < s->nrequests) {
+        rc = SC_SPACE_OK; /* asked already: idempotent */
+    } else if (mine >= SC_REQUESTS_PER_ADDR) {
+        rc = SC_SPACE_ELIMIT;
+        *retry_s = (int)SC_MAX(oldest_mine + sc_config()->request_ttl_s - now, 1);
+    } else if (s->nrequests == SC_SPACE_MAX_REQUESTS) {
+        rc = SC_SPACE_EFULL;
+        *retry_s = (int)SC_MAX(s->requests[0].at + sc_config()->request_ttl_s - now, 1); /* when the oldest lapses */
+    } else {
+        if (!s->requests) /* most Spaces never get one: the list comes with the first */
+            s->requests = sc_calloc(SC_SPACE_MAX_REQUESTS, sizeof *s->requests);
+        size_t k = s->nrequests++;
+        snprintf(s->requests[k].name, sizeof s->requests[k].name, "%s", name);
+        s->requests[k].at = now;
+        s->requests[k].addr = addr;
+        added = 1;
+    }
     pthread_mutex_unlock(&s->mu);
-    sc_space_event(s, "request", json_pack("{s:s,s:I}", "name", name, "at", (json_int_t)sc_wall_s()), 1);
+    for (size_t k = 0; k < nlapsed; k++)
+        request_closed_event(s, lapsed[k], "expired");
+    if (added)
+        sc_space_event(s, "request", json_pack("{s:s,s:I}", "name", name, "at", (json_int_t)now), 1);
+    return rc;
+}
+
+sc_space_rc_t sc_space_request_close(sc_space_t *s, sc_slice_t name, const char *reason)
+{
+    char copy[SC_TOKEN_NAME_MAX + 1] = "";
+    pthread_mutex_lock(&s->mu);
+    size_t k = 0;
+    for (size_t i = 0; i < s->nrequests; i++) {
+        if (sc_slice_eq(name, s->requests[i].name)) {
+            snprintf(copy, sizeof copy, "%s", s->requests[i].name);
+            continue;
+        }
+        s->requests[k++] = s->requests[i];
+    }
+    s->nrequests = k;
+    pthread_mutex_unlock(&s->mu);
+    if (!copy[0])
+        return SC_SPACE_ENOENT;
+    request_closed_event(s, copy, reason);
     return SC_SPACE_OK;
+}
+
+sc_page_t *sc_space_requests_event(sc_space_t *s)
+{
+    char lapsed[SC_SPACE_MAX_REQUESTS][SC_TOKEN_NAME_MAX + 1];
+    json_t *arr = json_array();
+    pthread_mutex_lock(&s->mu);
+    size_t nlapsed = requests_expire_locked(s, sc_wall_s(), lapsed, SC_SPACE_MAX_REQUESTS);
+    for (size_t i = 0; i < s->nrequests; i++)
+        json_array_append_new(arr, json_pack("{s:s,s:I}", "name", s->requests[i].name, "at",
+                                             (json_int_t)s->requests[i].at));
+    pthread_mutex_unlock(&s->mu);
+    for (size_t k = 0; k < nlapsed; k++)
+        request_closed_event(s, lapsed[k], "expired");
+    json_t *o = json_pack("{s:o}", "requests", arr);
+    char *txt = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    sc_page_t *p = sse_page("requests", txt);
+    free(txt);
+    return p;
 }
 
 int sc_space_speaker_index(sc_space_t *s, const sc_token_claims_t *claims)
@@ -829,6 +962,34 @@ sc_space_auth_t sc_space_check_token(sc_space_t *s, const char *tok, sc_role_t m
     if (idx < 0)
         return SC_AUTH_REVOKED;
     return claims->role < min_role ? SC_AUTH_ROLE : SC_AUTH_OK;
+}
+
+/* --- the pinned link ----------------------------------------------------------------- */
+
+sc_space_rc_t sc_space_set_pin(sc_space_t *s, const char *url, const char *text)
+{
+    pthread_mutex_lock(&s->write_mu);
+    pthread_mutex_lock(&s->mu);
+    int same = !strcmp(s->pin_url, url) && !strcmp(s->pin_text, url[0] ? text : "");
+    if (same) { /* pinning again what is pinned (an edge mirroring each second, a retry) */
+        int retry = s->unsaved;
+        pthread_mutex_unlock(&s->mu);
+        if (retry)
+            return settle(s);
+        pthread_mutex_unlock(&s->write_mu);
+        return SC_SPACE_OK;
+    }
+    snprintf(s->pin_url, sizeof s->pin_url, "%s", url);
+    snprintf(s->pin_text, sizeof s->pin_text, "%s", url[0] ? text : "");
+    s->pin_at = url[0] ? sc_wall_s() : 0;
+    s->unsaved = 1;
+    json_t *ev = url[0] ? json_pack("{s:s,s:s,s:I}", "url", s->pin_url, "text", s->pin_text, "at", (json_int_t)s->pin_at)
+                        : json_null();
+    pthread_mutex_unlock(&s->mu);
+    sc_space_changed(s);
+    sc_space_event(s, "pin", json_pack("{s:o}", "pin", ev), 0);
+    sc_log_info("event=pin space=%s pinned=%d", s->id, url[0] != 0);
+    return settle(s);
 }
 
 /* --- tally -------------------------------------------------------------------------- */
@@ -863,16 +1024,20 @@ void sc_space_tick_second(sc_space_t *s)
     char *txt = dirty ? rebuild_locked(s) : NULL;
     pthread_mutex_unlock(&s->mu);
     free(txt);
+    HOOK(second, s);
     sc_space_event(s, "tally",
                    json_pack("{s:i,s:I,s:I}", "listeners", atomic_load(&s->listeners) + atomic_load(&s->edge_listeners),
                              "peak", (json_int_t)atomic_load(&s->peak), "total_joins",
                              (json_int_t)atomic_load(&s->total_joins)),
                    0);
-    if (dirty) {
-        pthread_mutex_lock(&s->mu);
+    char lapsed[SC_SPACE_MAX_REQUESTS][SC_TOKEN_NAME_MAX + 1];
+    pthread_mutex_lock(&s->mu);
+    if (dirty)
         s->unsaved = 1; /* the tally (peak, joins) is stored with the Space's row */
-        pthread_mutex_unlock(&s->mu);
-    }
+    size_t nlapsed = requests_expire_locked(s, sc_wall_s(), lapsed, SC_SPACE_MAX_REQUESTS);
+    pthread_mutex_unlock(&s->mu);
+    for (size_t k = 0; k < nlapsed; k++) /* the host's list drops what nobody acted on */
+        request_closed_event(s, lapsed[k], "expired");
     sc_space_store_retry(s);
 }
 
@@ -907,6 +1072,7 @@ static void space_on_speaking(void *owner, const sc_mixer_speaker_state_t *st, s
         sc_space_changed(s);
         sc_space_event(s, "speaking", json_pack("{s:o}", "speakers", arr), 0);
     }
+    HOOK(speaking, s); /* chapters: who was audible when (also after a speaker left) */
 }
 
 static void space_on_second(void *owner) { sc_space_tick_second(owner); }
@@ -926,6 +1092,9 @@ sc_space_t *sc_space_from_row(const sc_store_space_t *row)
     s->max_listeners = row->max_listeners;
     atomic_store(&s->peak, row->peak_listeners);
     atomic_store(&s->total_joins, row->total_joins);
+    snprintf(s->pin_url, sizeof s->pin_url, "%s", row->pin_url);
+    snprintf(s->pin_text, sizeof s->pin_text, "%s", row->pin_text);
+    s->pin_at = row->pin_at;
     return s;
 }
 
@@ -959,6 +1128,9 @@ void sc_space_loaded(sc_space_t *s)
 {
     host_first(s);
     space_audio_init(s);
+    if (s->state == SC_SPACE_LIVE && !s->transient) { /* restarted while live: the timeline and numbers go on */
+        HOOK(live, s);
+    }
     sc_space_changed(s);
 }
 

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "spacecast/api_util.h"
@@ -80,8 +81,44 @@ static void test_invalid(void **state)
     assert_int_equal(params(big, &p, &why), -1); /* over 256 bytes */
 }
 
+static int ctype(const char *s)
+{
+    /* an exact-size heap copy: under ASan a read past the header value is caught */
+    size_t n = strlen(s);
+    char *b = malloc(n ? n : 1);
+    memcpy(b, s, n);
+    sc_slice_t v = sc_slice(b, n);
+    int rc = sc_api_source_codec(&v);
+    free(b);
+    return rc;
+}
+
+static void test_source_codec(void **state)
+{
+    (void)state;
+    assert_int_equal(sc_api_source_codec(NULL), SC_CODEC_NONE); /* no Content-Type: look at the bytes */
+    assert_int_equal(ctype("audio/ogg"), SC_CODEC_NONE);
+    assert_int_equal(ctype("application/octet-stream"), SC_CODEC_NONE);
+    assert_int_equal(ctype("audio/mpeg"), SC_CODEC_MP3);
+    assert_int_equal(ctype("AUDIO/AAC"), SC_CODEC_AAC);
+    assert_int_equal(ctype("audio/ogg; codecs=opus"), SC_CODEC_NONE);
+    assert_int_equal(ctype("audio/ogg ; Codecs=\"Vorbis\""), SC_CODEC_NONE);
+    assert_int_equal(ctype("audio/ogg; charset=x"), SC_CODEC_NONE);
+    assert_int_equal(ctype("audio/ogg; codecs=speex"), -1);
+    assert_int_equal(ctype("audio/webm"), -1);
+    assert_int_equal(ctype("video/mp4"), -1);
+    assert_int_equal(ctype(""), -1);
+    assert_int_equal(ctype("audio/ogg    ;codecs=speex"), -1);
+    /* the parameters end where the value ends: blanks before ';' once stretched them past it,
+     * here onto the "opus" that follows in memory, which then let speex in */
+    static const char buf[] = "audio/ogg    ;codecs=speexopus";
+    sc_slice_t v = sc_slice(buf, sizeof buf - 1 - 4);
+    assert_int_equal(sc_api_source_codec(&v), -1);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = { cmocka_unit_test(test_valid), cmocka_unit_test(test_invalid) };
+    const struct CMUnitTest tests[] = { cmocka_unit_test(test_valid), cmocka_unit_test(test_invalid),
+                                        cmocka_unit_test(test_source_codec) };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

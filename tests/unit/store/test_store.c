@@ -101,6 +101,9 @@ static void assert_space_eq(const sc_store_space_t *a, const sc_store_space_t *b
     assert_int_equal(a->max_listeners, b->max_listeners);
     assert_int_equal(a->peak_listeners, b->peak_listeners);
     assert_int_equal(a->total_joins, b->total_joins);
+    assert_string_equal(a->pin_url, b->pin_url);
+    assert_string_equal(a->pin_text, b->pin_text);
+    assert_int_equal(a->pin_at, b->pin_at);
 }
 
 static void assert_speaker_eq(const sc_store_speaker_t *a, const sc_store_speaker_t *b)
@@ -277,7 +280,7 @@ static void test_wal_and_schema(void **state)
     sqlite3_finalize(st);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 2); /* 2: the ended-Spaces index */
+    assert_int_equal(sqlite3_column_int(st, 0), 3); /* 2: the ended-Spaces index; 3: pins and numbers */
     sqlite3_finalize(st);
 
     /* SQLITE_BUSY: another writer holds the lock; we wait ~busy_timeout and fail cleanly */
@@ -299,6 +302,61 @@ static void test_wal_and_schema(void **state)
     assert_null(sc_store_open(f->dir, f->err, sizeof f->err));
     assert_non_null(strstr(f->err, "newer"));
     assert_null(strchr(f->err, '\n'));
+}
+
+/* A database of schema 1 (before pins and numbers) is brought to 3 with its rows kept; the pin
+ * and the numbers then go in and come back. */
+static void test_migrate_pin_and_stats(void **state)
+{
+    fixture_t *f = *state;
+    char path[128];
+    snprintf(path, sizeof path, "%s/spacecast.db", f->dir);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+                                  "CREATE TABLE spaces (id TEXT PRIMARY KEY NOT NULL, title TEXT NOT NULL,"
+                                  " state INTEGER NOT NULL CHECK (state BETWEEN 0 AND 2), created_at INTEGER NOT NULL"
+                                  " DEFAULT 0, scheduled_start INTEGER NOT NULL DEFAULT 0, started_at INTEGER NOT NULL"
+                                  " DEFAULT 0, ended_at INTEGER NOT NULL DEFAULT 0, record INTEGER NOT NULL DEFAULT 0,"
+                                  " max_listeners INTEGER NOT NULL DEFAULT 0, peak_listeners INTEGER NOT NULL DEFAULT 0,"
+                                  " total_joins INTEGER NOT NULL DEFAULT 0);"
+                                  "CREATE TABLE speakers (space_id TEXT NOT NULL REFERENCES spaces(id), name TEXT NOT"
+                                  " NULL, role INTEGER NOT NULL, muted INTEGER NOT NULL DEFAULT 0, generation INTEGER"
+                                  " NOT NULL DEFAULT 0, removed INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (space_id,"
+                                  " name)) WITHOUT ROWID;"
+                                  "CREATE TABLE secrets (name TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL CHECK"
+                                  " (length(value) = 32), created_at INTEGER NOT NULL);"
+                                  "INSERT INTO spaces (id, title, state, peak_listeners) VALUES ('old', 'Old', 2, 77);"
+                                  "PRAGMA user_version = 1;",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    sc_store_t *s = open_ok(f);
+    collect_t c;
+    memset(&c, 0, sizeof c);
+    load(s, &c);
+    assert_int_equal(c.nsp, 1);
+    assert_string_equal(c.sp[0].id, "old");
+    assert_int_equal(c.sp[0].peak_listeners, 77);
+    assert_string_equal(c.sp[0].pin_url, "");
+    sc_store_space_t sp = c.sp[0];
+    snprintf(sp.pin_url, sizeof sp.pin_url, "https://example.com/x");
+    snprintf(sp.pin_text, sizeof sp.pin_text, "Read <this>");
+    sp.pin_at = 1800000000;
+    assert_int_equal(sc_store_put_space(s, &sp), 0);
+    assert_null(sc_store_get_stats(s, "old"));
+    assert_int_equal(sc_store_put_stats(s, "old", "{\"v\":1}", 1), 0);
+    assert_int_equal(sc_store_put_stats(s, "old", "{\"v\":2}", 2), 0);
+    assert_int_equal(sc_store_put_stats(s, "nope", "{}", 2), -1); /* only a stored Space has numbers */
+    sc_store_close(s);
+    s = open_ok(f);
+    memset(&c, 0, sizeof c);
+    load(s, &c);
+    assert_space_eq(&c.sp[0], &sp);
+    char *stats = sc_store_get_stats(s, "old");
+    assert_string_equal(stats, "{\"v\":2}");
+    free(stats);
+    sc_store_close(s);
 }
 
 static void test_open_errors(void **state)
@@ -426,6 +484,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_wal_and_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ended_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_pin_and_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret, setup, teardown),
         cmocka_unit_test_setup_teardown(test_admin_key, setup, teardown),
     };
