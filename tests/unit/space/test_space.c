@@ -96,6 +96,7 @@ static void test_create_find_many(void **state)
 static void test_results_and_tokens(void **state)
 {
     (void)state;
+    int retry = 0;
     sc_space_t *s = sc_space_create("results", "alice", 0, 0, 10);
     assert_non_null(s);
     assert_string_equal(s->speakers[0].name, "alice");
@@ -122,11 +123,11 @@ static void test_results_and_tokens(void **state)
     assert_int_equal(sc_space_check_token(s, otok, SC_ROLE_LISTENER, &c), SC_AUTH_OTHER_SPACE);
     assert_int_equal(sc_space_start(s), SC_SPACE_OK);
     assert_int_equal(sc_space_start(s), SC_SPACE_ESTATE);
-    assert_int_equal(sc_space_request(s, "dave"), SC_SPACE_OK);
-    assert_int_equal(sc_space_request(s, "dave"), SC_SPACE_OK); /* asked already: idempotent */
+    assert_int_equal(sc_space_request(s, "dave", 1, &retry), SC_SPACE_OK);
+    assert_int_equal(sc_space_request(s, "dave", 1, &retry), SC_SPACE_OK); /* asked already: idempotent */
     assert_int_equal(sc_space_end(s), SC_SPACE_OK);
     assert_int_equal(sc_space_end(s), SC_SPACE_ESTATE);
-    assert_int_equal(sc_space_request(s, "erin"), SC_SPACE_ESTATE);
+    assert_int_equal(sc_space_request(s, "erin", 1, &retry), SC_SPACE_ESTATE);
     sc_space_unref(other);
     sc_space_unref(s);
 }
@@ -147,6 +148,7 @@ static void chain_text(sc_page_t *p, char *out, size_t cap)
 static void test_events_in_order(void **state)
 {
     (void)state;
+    int retry = 0;
     sc_space_t *s = sc_space_create("events", NULL, 0, 0, 10);
     sc_page_t *snap, *start;
     sc_space_subscribe(s, 1, &snap, &start);
@@ -156,7 +158,7 @@ static void test_events_in_order(void **state)
     char tok[SC_TOKEN_MAX];
     sc_space_invite(s, "one", SC_ROLE_SPEAKER, tok, sizeof tok);
     sc_space_start(s);
-    sc_space_request(s, "two");
+    sc_space_request(s, "two", 1, &retry);
     static char text[1 << 16];
     chain_text(sc_page_next(start), text, sizeof text);
     const char *inv = strstr(text, "\"name\":\"one\""), *live = strstr(text, "event: state\ndata: {\"state\":\"live\"}");
