@@ -241,7 +241,7 @@ static void session_close(sc_rtc_session_t *ss, const char *why)
     pthread_mutex_unlock(&sc_rtc.mu);
     sc_log_info("event=rtc_closed kind=%s space=%s speaker=%s session=%s why=%s packets_in=%llu packets_out=%llu "
                 "dropped=%llu",
-                kind_name(ss->kind), ss->space->id, ss->name, ss->id, why, (unsigned long long)ss->packets_in,
+                kind_name(ss->kind), ss->space->id, sc_log_q(ss->name), ss->id, why, (unsigned long long)ss->packets_in,
                 (unsigned long long)ss->packets_out, (unsigned long long)dropped);
     session_free(ss);
 }
@@ -287,7 +287,7 @@ static int session_secure(sc_rtc_session_t *ss)
     char peer[80];
     addr_text(&ss->peer, peer, sizeof peer);
     sc_log_info("event=rtc_connected kind=%s space=%s speaker=%s session=%s peer=%s", kind_name(ss->kind),
-                ss->space->id, ss->name, ss->id, peer);
+                ss->space->id, sc_log_q(ss->name), ss->id, peer);
     return 0;
 }
 
@@ -414,7 +414,7 @@ static void on_dtls(const uint8_t *p, size_t n, const struct sockaddr_in6 *from,
     send_dtls_output(ss);
     if (rc != 0) {
         sc_rtc_count_reject(SC_RTC_REJ_DTLS_FAILED);
-        sc_log_warn("event=rtc_dtls_failed space=%s speaker=%s session=%s err=\"%s\"", ss->space->id, ss->name,
+        sc_log_warn("event=rtc_dtls_failed space=%s speaker=%s session=%s err=\"%s\"", ss->space->id, sc_log_q(ss->name),
                     ss->id, sc_dtls_error(ss->dtls));
         session_close(ss, "dtls_failed");
         return;
@@ -729,7 +729,8 @@ int sc_rtc_session_create(sc_rtc_kind_t kind, sc_space_t *s, int index, const sc
     sc_rtc.nsessions++;
     pthread_mutex_unlock(&sc_rtc.mu);
     memcpy(id, ss->id, SC_RTC_ID_LEN + 1);
-    sc_log_info("event=rtc_offer kind=%s space=%s speaker=%s session=%s", kind_name(kind), s->id, ss->name, ss->id);
+    sc_log_info("event=rtc_offer kind=%s space=%s speaker=%s session=%s", kind_name(kind), s->id, sc_log_q(ss->name),
+                ss->id);
     return 0;
 }
 
