@@ -67,6 +67,10 @@ typedef struct sc_proto {
     void (*on_drained)(struct sc_conn *c);
     /** The connection is closing: release what the protocol owns (never frees c). Default: nothing. */
     void (*on_close)(struct sc_conn *c);
+    /** The bytes of a refusal at accept, before any connection state exists (over capacity,
+     *  too many from one address): a malloc'ed answer in the protocol's words (its length in
+     *  *len), the client to come back after retry_after seconds. NULL: the socket is just closed. */
+    char *(*refusal)(int status, const char *code, const char *message, int retry_after, size_t *len);
 } sc_proto_t;
 
 #define SC_CONN_RBUF_DEFAULT 65536 /* input buffered at most by a protocol that does not say */

@@ -24,7 +24,8 @@
 
 struct sc_recorder {
     int fd;
-    int failed;               /* writing failed and the disk has not taken a page since */
+    atomic_int failed;        /* the disk refused a page and has not taken one since (the engine sets it,
+                               * the sync thread reads it) */
     off_t good;               /* the file's length after its last whole page */
     uint64_t retry_ms;        /* failing: the next page to try is the first after this */
     uint64_t gap_from_ms;

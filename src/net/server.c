@@ -71,23 +71,17 @@ static uint32_t ip_hash(const struct sockaddr_in6 *a)
 /* A fast, honest refusal: one write, then a close that lets the client read it (conn.c
  * lingers: closing over the unread request would send a reset that can overtake the answer).
  * On a TLS port there is no way to say it before a handshake: the connection is just closed. */
-static void refuse_now(sc_worker_t *w, int fd, const struct sockaddr_in6 *peer, int tls, int status,
-                       const char *code, const char *message)
+static void refuse_now(sc_worker_t *w, const sc_listener_t *l, int fd, const struct sockaddr_in6 *peer,
+                       int status, const char *code, const char *message)
 {
-    if (tls) {
+    size_t n = 0;
+    char *resp = l->tls || !l->proto->refusal ? NULL
+                                              : l->proto->refusal(status, code, message, sc_retry_jitter_s(), &n);
+    if (!resp) {
         close(fd);
         return;
     }
-    char body[256];
-    int retry = sc_retry_jitter_s();
-    int bl = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\",\"retry_after\":%d}}", code,
-                      message, retry);
-    char *resp = sc_malloc(512);
-    int n = snprintf(resp, 512,
-                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nRetry-After: %d\r\n"
-                     "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
-                     status, status == 503 ? "Service Unavailable" : "Too Many Requests", retry, bl, body);
-    if (sc_conn_refuse(w, fd, peer, resp, (size_t)n))
+    if (sc_conn_refuse(w, fd, peer, resp, n))
         return;
     /* no room to linger (a flood of them): the plain way, which may reach a few as a reset */
     ssize_t wr = write(fd, resp, (size_t)n);
@@ -134,7 +128,7 @@ static void on_accept(sc_io_t *io, uint32_t events)
         if (open_now > limit) {
             atomic_fetch_sub(&sc_srv.open_conns, 1);
             sc_conn_refused(SC_REFUSE_MAX_CONNECTIONS);
-            refuse_now(w, fd, &peer, l->tls != NULL, 503, "over_capacity", "the server is at its connection limit");
+            refuse_now(w, l, fd, &peer, 503, "over_capacity", "the server is at its connection limit");
             continue;
         }
         /* per address (an IPv6 /64) and per port: the API port has its own budget, so an
@@ -144,7 +138,7 @@ static void on_accept(sc_io_t *io, uint32_t events)
             atomic_fetch_sub(&sc_srv.per_ip[h], 1);
             atomic_fetch_sub(&sc_srv.open_conns, 1);
             sc_conn_refused(SC_REFUSE_PER_IP);
-            refuse_now(w, fd, &peer, l->tls != NULL, 429, "too_many_connections",
+            refuse_now(w, l, fd, &peer, 429, "too_many_connections",
                        "too many connections from your address");
             continue;
         }

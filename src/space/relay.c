@@ -6,6 +6,7 @@
  * blocking threads: an edge relays a handful of Spaces, and each thread sleeps in recv(). */
 #include "spacecast/relay.h"
 #include "spacecast/dial.h"
+#include "spacecast/http_parser.h"
 #include "spacecast/common.h"
 #include "spacecast/ingest.h"
 #include "spacecast/log.h"
@@ -67,20 +68,23 @@ static int origin_connect(sc_stream_t *st, SSL_SESSION **session, int timeout_ms
 static int read_head(sc_stream_t *st, char *buf, size_t cap, size_t *len, size_t *body_off)
 {
     *len = 0;
+    size_t last = 0;
     while (*len < cap - 1) {
         ssize_t n = sc_stream_read(st, buf + *len, cap - 1 - *len);
         if (n <= 0)
             return -1;
         *len += (size_t)n;
         buf[*len] = '\0';
-        char *end = strstr(buf, "\r\n\r\n");
-        if (end) {
-            *body_off = (size_t)(end + 4 - buf);
-            int status = 0;
-            if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
-                return -1;
-            return status;
+        sc_http_response_t res;
+        int head = sc_http_parse_response(buf, *len, last, &res);
+        if (head == SC_INCOMPLETE) {
+            last = *len;
+            continue;
         }
+        if (head < 0)
+            return -1;
+        *body_off = (size_t)head;
+        return res.status;
     }
     return -1;
 }
@@ -311,7 +315,8 @@ static void mirror(json_t *o)
         if (!s)
             return; /* the store refused it: the next poll tries again */
     }
-    s->relayed = 1;
+    if (!atomic_load(&s->relayed)) /* a mirror loaded from the store at a restart */
+        atomic_store(&s->relayed, 1);
     json_t *pin = json_object_get(o, "pin"); /* the origin's pinned link, shown here too */
     const char *pin_url = json_string_value(json_object_get(pin, "url"));
     const char *pin_text = json_string_value(json_object_get(pin, "text"));
