@@ -41,10 +41,11 @@ run-tls: build
 	  --tls-cert data/dev-tls/cert.pem --tls-key data/dev-tls/key.pem
 
 # Every test: unit + integration (real binary, real clients), the same suite under
-# ASan+UBSan, and every fuzz target for FUZZ_SECONDS.
+# ASan+UBSan and under ThreadSanitizer, and every fuzz target for FUZZ_SECONDS.
 test: build browser-deps
 	cd $(BUILD) && ctest --output-on-failure -j2
 	$(MAKE) test-asan
+	$(MAKE) test-tsan
 	$(MAKE) fuzz
 
 # playwright-core from the lockfile, for the Chromium tests (Debian's /usr/bin/chromium)

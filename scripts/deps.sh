@@ -10,6 +10,7 @@ PKGS=(build-essential cmake pkg-config clang
       vlc-bin vlc-plugin-base mpv mplayer gstreamer1.0-tools gstreamer1.0-plugins-base
       gstreamer1.0-plugins-good liquidsoap darkice ices2
       prometheus # promtool lints /metrics
+      libnss3-tools # certutil: tests/browser/test_tls.mjs gives a Chromium our test CA (docs/tls.md)
       # speech fidelity (bench/fidelity, test_speech_fidelity.py): numpy for STOI, real speech
       # (Allison's prompts, espeak-ng), callgrind for bench/space_cost.sh
       python3-numpy espeak-ng asterisk-core-sounds-en-g722 valgrind)

@@ -232,6 +232,9 @@ function spacePage(id) {
       $("#tallyline").innerHTML = tallyHtml(details);
     });
     es.addEventListener("request", (ev) => { const r = JSON.parse(ev.data); addRequest(r.name); });
+    /* the open requests when the stream (re)starts, and each that is invited, dismissed or lapses */
+    es.addEventListener("requests", (ev) => { requests.clear(); JSON.parse(ev.data).requests.forEach((r) => requests.add(r.name)); renderHost(); });
+    es.addEventListener("request_closed", (ev) => { requests.delete(JSON.parse(ev.data).name); renderHost(); });
     es.addEventListener("reactions", (ev) => ScReactions.onEvent(JSON.parse(ev.data)));
   }
 
@@ -377,7 +380,7 @@ function spacePage(id) {
     el.innerHTML = `<h2>${host ? "Host" : "Co-host"} controls</h2><div class="row">
       ${host && d.state === "scheduled" ? '<button id="start">Start the Space</button>' : ""}
       ${host && d.state !== "ended" ? '<button id="end">End the Space</button>' : ""}</div>
-      <h3>Requests to speak</h3><ul id="reqs">${[...requests].map((n) => `<li>${esc(n)} <button data-invite="${esc(n)}">Invite to speak</button></li>`).join("") || "<li class=notice>None yet</li>"}</ul>
+      <h3>Requests to speak</h3><ul id="reqs">${[...requests].map((n) => `<li>${esc(n)} <button data-invite="${esc(n)}">Invite to speak</button> <button data-dismiss="${esc(n)}">Dismiss</button></li>`).join("") || "<li class=notice>None yet</li>"}</ul>
       <form id="inviteform" class="row"><label>Invite <input id="invname" maxlength="64" required placeholder="name"></label>
         <label>as <select id="invrole"><option value="speaker">speaker</option>${host ? '<option value="cohost">co-host</option>' : ""}</select></label>
         <button>Invite</button></form>
@@ -401,6 +404,8 @@ function spacePage(id) {
     if ($("#start")) $("#start").onclick = () => act(() => api("POST", `/api/spaces/${id}/start`, null, token));
     if ($("#end")) $("#end").onclick = () => act(() => api("POST", `/api/spaces/${id}/end`, null, token));
     el.querySelectorAll("[data-invite]").forEach((b) => (b.onclick = () => invite(b.dataset.invite, "speaker")));
+    el.querySelectorAll("[data-dismiss]").forEach((b) => (b.onclick = () => act(() =>
+      api("DELETE", `/api/spaces/${id}/requests/${encodeURIComponent(b.dataset.dismiss)}`, null, token))));
     $("#inviteform").onsubmit = (ev) => { ev.preventDefault(); invite($("#invname").value, $("#invrole").value); };
     el.querySelectorAll("[data-mute]").forEach((b) => (b.onclick = () => act(() =>
       api("PATCH", `/api/spaces/${id}/speakers/${encodeURIComponent(b.dataset.mute)}`, { muted: b.dataset.muted !== "true" }, token))));

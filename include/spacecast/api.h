@@ -4,6 +4,7 @@
 #define SC_API_H
 
 #include "spacecast/http.h"
+#include "spacecast/space.h"
 #include "spacecast/router.h"
 
 /** The application's routes, in match order (api/routes.c). */
@@ -21,8 +22,12 @@ void sc_api_speakers_invite(sc_req_t *r);
 void sc_api_speakers_patch(sc_req_t *r);
 void sc_api_speakers_delete(sc_req_t *r);
 void sc_api_requests_create(sc_req_t *r);
+void sc_api_requests_dismiss(sc_req_t *r);
 /* api_events.c */
 void sc_api_events(sc_req_t *r);
+/** A token of s was revoked (speaker removed, host tokens reissued): close the host-view event
+ *  streams opened with one, on every worker. */
+void sc_api_events_revoked(sc_space_t *s);
 /* api_metrics.c */
 void sc_api_metrics(sc_req_t *r);
 void sc_api_healthz(sc_req_t *r);

@@ -41,6 +41,12 @@ typedef struct sc_config {
     int max_conns_per_ip;
     int join_rate;           /* listener joins admitted per second (token bucket) */
     int join_burst;
+    int join_rate_per_ip;    /* 0 = join_rate / 4 */
+    int join_burst_per_ip;   /* 0 = join_burst / 4 */
+    int max_event_streams;   /* 0 = max_connections / 2 (and never more) */
+    int max_event_streams_per_space; /* 0 = max_event_streams */
+    int max_event_streams_per_ip;
+    int request_ttl_s;       /* an open request to speak lapses after this */
     int header_timeout_ms;
     int idle_timeout_ms;
     int max_header_bytes;

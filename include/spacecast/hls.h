@@ -13,11 +13,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "spacecast/common.h"
+
 #include "spacecast/page.h"
 
 enum { SC_HLS_AAC = 0, SC_HLS_OPUS = 1, SC_HLS_NREND = 2 };
 
-#define SC_HLS_RATE 48000
+#define SC_HLS_RATE SC_RATE
 #define SC_HLS_PARTS 10                                     /* parts per segment */
 #define SC_HLS_PART_SAMPLES 9600                            /* 200 ms */
 #define SC_HLS_SEGMENT_SAMPLES (SC_HLS_PARTS * SC_HLS_PART_SAMPLES) /* 2 s */

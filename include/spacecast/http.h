@@ -58,7 +58,8 @@ void sc_http_respond_json(sc_req_t *r, int status, json_t *obj, const char *extr
 /** Send the SPEC error body {"error":{"code","message"}}. */
 void sc_http_error(sc_req_t *r, int status, const char *code, const char *message);
 /** An error that tells the client when to come back (429/503): Retry-After (seconds) and,
- * if given, an "alternatives" object (takes over the reference) naming where audio can still be had. */
+ * if given, an "alternatives" object (takes over the reference) naming where audio can still be had.
+ * retry_after < 0: never (no Retry-After: coming back will not help), alternatives only. */
 void sc_http_error_retry(sc_req_t *r, int status, const char *code, const char *message, int retry_after,
                          json_t *alternatives);
 /** Queue only a response head (for streaming and file responses: the caller queues the body

@@ -20,6 +20,8 @@ void sc_ratelimit_free(sc_ratelimit_t *rl);
 /** Take one token from key's bucket at now_ms (any monotonic clock): 0 when taken, else the
  *  milliseconds until one will be there (nothing taken). Thread-safe. */
 uint32_t sc_ratelimit_take(sc_ratelimit_t *rl, uint64_t key, uint64_t now_ms);
+/** The same without taking: 0 when a token is there now, else the milliseconds until one is. */
+uint32_t sc_ratelimit_peek(sc_ratelimit_t *rl, uint64_t key, uint64_t now_ms);
 /** Busy buckets evicted by other keys since start (a table too small for its crowd). */
 uint64_t sc_ratelimit_evictions(const sc_ratelimit_t *rl);
 /** A 64-bit key of bytes, keyed with a per-process secret so a client cannot aim collisions. */

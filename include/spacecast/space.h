@@ -24,6 +24,7 @@
 
 #define SC_SPACE_MAX_SPEAKERS 16 /* the host counts as one */
 #define SC_SPACE_MAX_REQUESTS 64
+#define SC_REQUESTS_PER_ADDR 3    /* open requests one client address may hold in a Space */
 #define SC_SPACE_MAX_EDGES 64
 #define SC_EDGE_STALE_MS 5000 /* an edge that stops reporting stops counting */
 #define SC_EVENTS_MAX_LAG 1024 /* event pages a subscriber may fall behind before it is skipped */
@@ -40,6 +41,7 @@ typedef enum sc_space_rc {
     SC_SPACE_EPERM = -5,  /* never allowed (removing the host) */
     SC_SPACE_EINVAL = -6, /* not a name or role one may invite */
     SC_SPACE_ESTORE = -7, /* the store did not take it: not acknowledged (retry; see the function) */
+    SC_SPACE_ELIMIT = -8, /* this client's share is used (requests to speak per address) */
 } sc_space_rc_t;
 
 /** Why a token does not hold up for a Space (sc_space_check_token). */
@@ -81,6 +83,13 @@ typedef struct sc_space_edge {
     uint64_t seen_ms;
 } sc_space_edge_t;
 
+/** An open request to speak. */
+typedef struct sc_space_request {
+    char name[SC_TOKEN_NAME_MAX + 1];
+    int64_t at;    /* wall seconds it was made */
+    uint32_t addr; /* who asked (sc_admit_key): the per-address share */
+} sc_space_request_t;
+
 typedef struct sc_space {
     atomic_uint refs;          /* the registry's, and one per holder: sc_space_ref/unref */
     struct sc_space *hnext;    /* the registry's hash chain (under its lock) */
@@ -96,7 +105,8 @@ typedef struct sc_space {
     int max_listeners;
     sc_speaker_t speakers[SC_SPACE_MAX_SPEAKERS];
     size_t nspeakers;
-    char (*requests)[SC_TOKEN_NAME_MAX + 1]; /* SC_SPACE_MAX_REQUESTS of them, from the first one on */
+    struct sc_space_request *requests; /* SC_SPACE_MAX_REQUESTS of them, from the first one on
+                                        * (open requests to speak, oldest first; under mu) */
     size_t nrequests;
     /* tally: local direct listeners plus what edges report */
     atomic_int listeners;
@@ -104,7 +114,7 @@ typedef struct sc_space {
     atomic_llong peak;
     atomic_llong total_joins;
     sc_space_edge_t *edges;           /* SC_SPACE_MAX_EDGES of them from the first report (under mu) */
-    int relayed;                      /* this server is an edge and mirrors the Space from an origin */
+    atomic_int relayed;               /* this server is an edge and mirrors the Space from an origin (set by its poller, read anywhere) */
     /* precomputed answers, rebuilt on change: never computed per request */
     sc_page_t *details;        /* the JSON of GET /api/spaces/{id} */
     sc_page_t *details_sse;    /* the same as the first event of a new event stream */
@@ -115,6 +125,7 @@ typedef struct sc_space {
     sc_chain_t events;
     sc_chain_t events_host;
     sc_stream_src_t src_events, src_events_host; /* what streaming connections read */
+    atomic_int event_streams;       /* open on either chain (admission: net/admit.c) */
     sc_stream_src_t src_live;       /* a listener's: counted in the tally (on_leave) */
     sc_stream_src_t src_live_edge;  /* an edge relay's: the same stream, not a listener */
     /* audio: mixer, live stream, recording, HLS (room.h); set before the Space is published,
@@ -190,9 +201,16 @@ sc_space_rc_t sc_space_set_muted(sc_space_t *s, sc_slice_t name, int muted);
 /** Remove a speaker (their tokens die at once): SC_SPACE_OK, SC_SPACE_ENOENT, SC_SPACE_EPERM for
  *  the host, or SC_SPACE_ESTORE: removed now, not yet stored (retried; removing again retries). */
 sc_space_rc_t sc_space_remove(sc_space_t *s, sc_slice_t name);
-/** A listener asks to speak (goes to the host's event stream): SC_SPACE_OK (also when asked
- *  already), SC_SPACE_ESTATE once ended, SC_SPACE_EFULL when the list is full. */
-sc_space_rc_t sc_space_request(sc_space_t *s, const char *name);
+/** A listener at address addr (sc_admit_key) asks to speak under name; the host and cohosts
+ *  see it on their event stream until it is invited, dismissed or lapses (request_ttl_s).
+ *  SC_SPACE_OK (also when asked already), SC_SPACE_ESTATE once ended, SC_SPACE_ETAKEN for the
+ *  host's or a speaker's name, SC_SPACE_ELIMIT when addr holds SC_REQUESTS_PER_ADDR, or
+ *  SC_SPACE_EFULL when the list is full; then *retry_s says when a place frees up. */
+sc_space_rc_t sc_space_request(sc_space_t *s, const char *name, uint32_t addr, int *retry_s);
+/** Take name off the requests (reason: "invited", "dismissed"): SC_SPACE_OK or SC_SPACE_ENOENT. */
+sc_space_rc_t sc_space_request_close(sc_space_t *s, sc_slice_t name, const char *reason);
+/** The open requests as an event page for a new host-view stream ("requests"; reference for the caller). */
+sc_page_t *sc_space_requests_event(sc_space_t *s);
 /** Sign the host's token (valid token_ttl_s past now, or past the scheduled start). */
 int sc_space_host_token(sc_space_t *s, char *out, size_t outsz);
 /** The claims of the host's current token (what the admin key acts with). */

@@ -5,6 +5,9 @@
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
+#include "spacecast/log.h"
+
+#include <stdatomic.h>
 
 int sc_api_valid_base_url(const char *u)
 {
@@ -22,7 +25,17 @@ int sc_api_valid_base_url(const char *u)
 void sc_api_edges_report(sc_req_t *r)
 {
     if (!sc_api_has_admin_key(r)) {
-        sc_http_error(r, 401, "unauthorized", "edges report with the admin key");
+        /* an edge without our key relays audio but its listeners go uncounted: say so here
+         * too, at most once a minute (a misconfigured edge reports every second) */
+        static _Atomic uint64_t said_ms;
+        uint64_t now = sc_now_ms(), last = atomic_load(&said_ms);
+        if (now - last >= 60000 && atomic_compare_exchange_strong(&said_ms, &last, now)) {
+            char peer[64];
+            sc_log_warn("event=edge_report_refused peer=%s space=%.*s note=\"an edge without the admin key: its "
+                        "listeners are not in the tally\"",
+                        sc_conn_peer_str(r->conn, peer, sizeof peer), (int)SC_MIN(r->args[0].len, 64), r->args[0].base);
+        }
+        sc_api_admin_refuse(r);
         return;
     }
     sc_space_t *s = sc_api_space(r);

@@ -1,6 +1,7 @@
 /* api_live.c — GET /spaces/{id}/live.ogg: the listener join. Admission (per-Space and server
  * limits, the join-rate bucket, overflow to an edge relay with room), then the live stream's
  * header pages and a cursor at its live edge; from then on the connection is a stream reader. */
+#include "spacecast/admit.h"
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
@@ -106,7 +107,7 @@ void sc_api_live_get(sc_req_t *r)
         return;
     const sc_config_t *cfg = sc_config();
     if (s->state == SC_SPACE_ENDED || !s->room) {
-        sc_http_error_retry(r, 409, "ended", "this Space has ended: listen to the replay", 0, alternatives(s, 0));
+        sc_http_error_retry(r, 409, "ended", "this Space has ended: listen to the replay", -1, alternatives(s, 0));
         return;
     }
     /* an edge relay (admin key) is not a listener: its listeners are counted by the edge,
@@ -140,10 +141,11 @@ void sc_api_live_get(sc_req_t *r)
         return;
     }
     /* a TLS connection paid its join token for its handshake (server.c); one join per handshake */
-    int wait = is_edge || r->conn->join_paid ? 0 : sc_join_admit();
+    int per_addr = 0;
+    int wait = is_edge || r->conn->join_paid ? 0 : sc_admit_join(&r->conn->peer.sin6_addr, &per_addr);
     r->conn->join_paid = 0;
     if (wait) {
-        sc_conn_refused(SC_REFUSE_JOIN_RATE);
+        sc_conn_refused(per_addr ? SC_REFUSE_ADDR_JOIN_RATE : SC_REFUSE_JOIN_RATE);
         sc_space_refused(s, SC_STATS_BUSY);
         sc_http_error_retry(r, 503, "busy", "many listeners are joining: try again in a moment", wait + (int)(sc_rand32() % 3),
                             alternatives(s, 1));

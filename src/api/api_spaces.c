@@ -150,6 +150,8 @@ void sc_api_spaces_host_token(sc_req_t *r)
         sc_http_error(r, 500, "internal", "could not sign a token");
         return;
     }
+    if (revoke)
+        sc_api_events_revoked(s);
     sc_http_respond_json(r, 201, json_pack("{s:s,s:s,s:b}", "id", s->id, "host_token", token, "revoked", revoke),
                          "Cache-Control: no-store\r\n");
 }

@@ -16,6 +16,7 @@ static const sc_route_t routes[] = {
     { "PATCH", "/api/spaces/{}/speakers/{}", sc_api_speakers_patch, SC_ROUTE_TOKEN, "speakers_patch" },
     { "DELETE", "/api/spaces/{}/speakers/{}", sc_api_speakers_delete, SC_ROUTE_TOKEN, "speakers_delete" },
     { "POST", "/api/spaces/{}/requests", sc_api_requests_create, 0, "requests_create" },
+    { "DELETE", "/api/spaces/{}/requests/{}", sc_api_requests_dismiss, SC_ROUTE_TOKEN, "requests_dismiss" },
     { "GET", "/api/spaces/{}/events", sc_api_events, 0, "events" },
     { "POST", "/api/spaces/{}/edges", sc_api_edges_report, SC_ROUTE_ADMIN, "edges_report" },
     { "POST", "/api/spaces/{}/reactions", sc_api_reactions_post, SC_ROUTE_PUBLIC, "reactions" },

@@ -70,8 +70,8 @@ int sc_playout_packet_lbrr(const uint8_t *pkt, size_t len)
         return 0; /* CELT-only: no SILK layer, no LBRR */
     /* the VAD and LBRR flags are the first range-coded bits, each with probability 1/2, so
      * they sit verbatim at the top of the first byte (libopus >= 1.5 has opus_packet_has_lbrr) */
-    int spf = opus_packet_get_samples_per_frame(pkt, 48000);
-    int nb = spf > 960 ? spf / 960 : 1; /* 40 and 60 ms Opus frames hold 2 or 3 SILK frames */
+    int spf = opus_packet_get_samples_per_frame(pkt, SC_RATE);
+    int nb = spf > SC_FRAME ? spf / SC_FRAME : 1; /* 40 and 60 ms Opus frames hold 2 or 3 SILK frames */
     int lbrr = (frames[0][0] >> (7 - nb)) & 1;
     if (opus_packet_get_nb_channels(pkt) == 2)
         lbrr |= (frames[0][0] >> (6 - 2 * nb)) & 1;
@@ -86,8 +86,8 @@ int sc_playout_packet_vad(const uint8_t *pkt, size_t len)
     int n = opus_packet_parse(pkt, (opus_int32)len, &toc, frames, sizes, NULL);
     if (n <= 0)
         return 0;
-    int spf = opus_packet_get_samples_per_frame(pkt, 48000);
-    int nb = spf > 960 ? spf / 960 : 1;
+    int spf = opus_packet_get_samples_per_frame(pkt, SC_RATE);
+    int nb = spf > SC_FRAME ? spf / SC_FRAME : 1;
     for (int f = 0; f < n; f++) {
         if (sizes[f] == 0)
             continue; /* DTX */
@@ -108,7 +108,7 @@ sc_playout_t *sc_playout_new(int channels, int target_samples)
     if (channels < 1 || channels > 2)
         return NULL;
     int err;
-    OpusDecoder *dec = opus_decoder_create(48000, channels, &err);
+    OpusDecoder *dec = opus_decoder_create(SC_RATE, channels, &err);
     if (!dec)
         return NULL;
     sc_playout_t *p = sc_calloc(1, sizeof *p);
@@ -147,7 +147,7 @@ int sc_playout_push(sc_playout_t *p, int32_t seq, const uint8_t *opus, size_t le
     if (!opus || len == 0 || len > SC_JITTER_MAX_PACKET ||
         opus_packet_parse(opus, (opus_int32)len, &toc, frames, sizes, NULL) <= 0)
         return -1;
-    int samples = opus_packet_get_nb_samples(opus, (opus_int32)len, 48000);
+    int samples = opus_packet_get_nb_samples(opus, (opus_int32)len, SC_RATE);
     if (samples <= 0)
         return -1;
     unsigned flags = (sc_playout_packet_lbrr(opus, len) ? SC_JITTER_F_FEC : 0) |

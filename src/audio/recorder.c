@@ -16,7 +16,7 @@
 
 struct sc_recorder {
     int fd;
-    int failed;
+    atomic_int failed;       /* the engine sets it, the sync thread reads it */
     uint16_t preskip;
     sc_pager_t pager;
     char path[600];

@@ -214,6 +214,8 @@ static int serve_init(sc_config_t *cfg, sc_store_t **store)
     sc_log_set_level(lvl < 0 ? SC_LOG_INFO : (sc_log_level_t)lvl);
     cfg->max_connections = sc_server_fd_limit(cfg->max_connections);
     char err[256];
+    if (resolve_admin_key(cfg) != 0) /* before the store: a refused key leaves nothing open */
+        return -1;
     *store = sc_store_open(cfg->data, err, sizeof err);
     if (!*store) {
         sc_log_error("event=store_open_failed data=%s err=\"%s\"", cfg->data, err);
@@ -224,8 +226,6 @@ static int serve_init(sc_config_t *cfg, sc_store_t **store)
         sc_log_error("event=secret_failed");
         return -1;
     }
-    if (resolve_admin_key(cfg) != 0)
-        return -1;
     if (tls_init(cfg) != 0)
         return -1;
     if (!cfg->public_url[0])
@@ -336,7 +336,11 @@ int sc_cmd_serve(int argc, char **argv)
 
     sc_store_t *store = NULL;
     if (serve_init(&cfg, &store) != 0) {
+        sc_spaces_detach_store();
+        sc_store_close(store); /* NULL-safe */
         fprintf(stderr, "spacecast: could not start (see the log line above)\n");
+        sc_store_t *held = sc_spaces_detach_store(); /* the model's, if it got that far */
+        sc_store_close(held ? held : store);
         return 1;
     }
     if (cfg.demo)

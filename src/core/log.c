@@ -8,6 +8,7 @@
 
 static volatile int sc_log_min = SC_LOG_INFO;
 static const char *const sc_log_names[] = { "debug", "info", "warn", "error", "fatal" };
+_Static_assert(SC_ARRAY_LEN(sc_log_names) == SC_LOG_FATAL + 1, "a name for every log level");
 
 void sc_log_set_level(sc_log_level_t lvl) { sc_log_min = (int)lvl; }
 

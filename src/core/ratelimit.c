@@ -87,7 +87,9 @@ static double level(const sc_ratelimit_t *rl, const slot_t *s, uint64_t now)
     return t > rl->burst ? rl->burst : t;
 }
 
-uint32_t sc_ratelimit_take(sc_ratelimit_t *rl, uint64_t key, uint64_t now_ms)
+/* Find (or make) key's bucket, refill it to now and take a token if asked and there is one:
+ * 0 when one was there, else the milliseconds until one will be. */
+static uint32_t bucket(sc_ratelimit_t *rl, uint64_t key, uint64_t now_ms, int take)
 {
     if (key == 0)
         key = 1; /* 0 marks an empty slot */
@@ -111,6 +113,10 @@ uint32_t sc_ratelimit_take(sc_ratelimit_t *rl, uint64_t key, uint64_t now_ms)
         }
     }
     if (!s) {
+        if (!take) { /* a key with no bucket has a full one */
+            pthread_mutex_unlock(mu);
+            return 0;
+        }
         if (!spare)
             atomic_fetch_add_explicit(&rl->evictions, 1, memory_order_relaxed);
         s = spare ? spare : oldest;
@@ -119,14 +125,17 @@ uint32_t sc_ratelimit_take(sc_ratelimit_t *rl, uint64_t key, uint64_t now_ms)
         s->stamp_ms = now_ms;
     }
     double t = level(rl, s, now_ms);
-    s->stamp_ms = now_ms > s->stamp_ms ? now_ms : s->stamp_ms;
     uint32_t wait = 0;
-    if (t >= 1.0) {
-        s->tokens = t - 1.0;
-    } else {
-        s->tokens = t;
+    if (t < 1.0)
         wait = rl->per_ms > 0 ? (uint32_t)((1.0 - t) / rl->per_ms) + 1 : UINT32_MAX;
+    if (take) {
+        s->stamp_ms = now_ms > s->stamp_ms ? now_ms : s->stamp_ms;
+        s->tokens = wait ? t : t - 1.0;
     }
     pthread_mutex_unlock(mu);
     return wait;
 }
+
+uint32_t sc_ratelimit_take(sc_ratelimit_t *rl, uint64_t key, uint64_t now_ms) { return bucket(rl, key, now_ms, 1); }
+
+uint32_t sc_ratelimit_peek(sc_ratelimit_t *rl, uint64_t key, uint64_t now_ms) { return bucket(rl, key, now_ms, 0); }

@@ -261,12 +261,13 @@ void sc_http_error_retry(sc_req_t *r, int status, const char *code, const char *
                          json_t *alternatives)
 {
     json_t *body = sc_http_error_body(code, message);
-    json_object_set_new(json_object_get(body, "error"), "retry_after", json_integer(retry_after));
+    if (retry_after >= 0)
+        json_object_set_new(json_object_get(body, "error"), "retry_after", json_integer(retry_after));
     if (alternatives)
         json_object_set_new(body, "alternatives", alternatives);
     char hdr[64];
     snprintf(hdr, sizeof hdr, "Retry-After: %d\r\n", retry_after);
-    sc_http_respond_json(r, status, body, hdr);
+    sc_http_respond_json(r, status, body, retry_after >= 0 ? hdr : NULL);
 }
 
 int sc_http_request_token(const sc_req_t *r, char *out, size_t outsz)
@@ -621,6 +622,24 @@ static void http_on_close(sc_conn_t *c)
     }
 }
 
+/* A refusal at accept (net/server.c), in the same envelope as every other error of ours. */
+static char *http_refusal(int status, const char *code, const char *message, int retry_after, size_t *len)
+{
+    json_t *body = sc_http_error_body(code, message);
+    json_object_set_new(json_object_get(body, "error"), "retry_after", json_integer(retry_after));
+    char *txt = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    size_t blen = strlen(txt), cap = SC_HEAD_MAX + blen;
+    char *out = sc_malloc(cap);
+    int n = snprintf(out, cap,
+                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nRetry-After: %d\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                     status, sc_http_reason(status), retry_after, blen, txt);
+    free(txt);
+    *len = (size_t)SC_MIN((size_t)n, cap - 1);
+    return out;
+}
+
 const sc_proto_t sc_http_proto = {
     .name = "http",
     .conn_size = sizeof(sc_http_conn_t),
@@ -632,6 +651,7 @@ const sc_proto_t sc_http_proto = {
     .on_timeout = http_on_timeout,
     .on_drained = http_on_drained,
     .on_close = http_on_close,
+    .refusal = http_refusal,
 };
 
 /* --- for handlers ---------------------------------------------------------------------- */

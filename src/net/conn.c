@@ -80,7 +80,8 @@ _Static_assert(SC_ARRAY_LEN(sc_state_names) == SC_CONN_NSTATES, "a name for ever
 static const char *const sc_refusal_names[] = { "max_connections", "per_ip",         "space_full",
                                                 "server_full",     "join_rate",      "header_timeout",
                                                 "idle_timeout",    "malformed",      "too_large",
-                                                "slow_listener",   "rate_limited" };
+                                                "slow_listener",   "rate_limited",   "addr_join_rate",
+                                                "event_streams",   "send_timeout" };
 _Static_assert(SC_ARRAY_LEN(sc_refusal_names) == SC_REFUSE_NREASONS, "a name for every refusal reason");
 
 const char *sc_conn_state_name(sc_conn_state_t st)
@@ -441,7 +442,10 @@ static int conn_sent(sc_conn_t *c, ssize_t n, int from_iov)
 {
     if (n == -EAGAIN) {
         sc_loop_mod(&c->io, c->paused_read ? EPOLLOUT : (EPOLLIN | EPOLLRDHUP | EPOLLOUT));
-        if (c->src && !sc_timer_armed(&c->timer))
+        /* a client that stops taking a response (a listener's stream, or a replay, a file, a
+         * JSON answer) is dropped after listener_drop_ms without progress: it must not hold
+         * its connection, and the file's descriptor, for ever */
+        if ((c->src || c->state == SC_CONN_RESPOND) && !sc_timer_armed(&c->timer))
             sc_timer_arm(sc_loop_timers(c->io.loop), &c->timer, sc_loop_now(c->io.loop),
                          (uint64_t)sc_config()->listener_drop_ms);
         return SC_AGAIN;
@@ -824,12 +828,12 @@ static void conn_on_timer(sc_timer_t *t)
     }
     if (c->tr->on_timer && c->tr->on_timer(c))
         return;
-    if (c->src) {
-        /* a listener that took no bytes for listener_drop_ms is dropped: its memory is bounded */
+    if (c->src || (c->state == SC_CONN_RESPOND && !conn_output_done(c))) {
+        /* a client that took no bytes for listener_drop_ms is dropped: its memory is bounded */
         uint64_t now = sc_loop_now(c->io.loop), drop = (uint64_t)sc_config()->listener_drop_ms;
         if (now - c->last_progress_ms >= drop) {
-            sc_conn_refused(SC_REFUSE_SLOW_LISTENER);
-            sc_conn_close(c, "slow_listener");
+            sc_conn_refused(c->src ? SC_REFUSE_SLOW_LISTENER : SC_REFUSE_SEND_TIMEOUT);
+            sc_conn_close(c, c->src ? "slow_listener" : "send_timeout");
         } else {
             sc_timer_arm(sc_loop_timers(c->io.loop), &c->timer, now, drop - (now - c->last_progress_ms));
         }

@@ -10,6 +10,7 @@
  *
  * A write that finds the socket full leaves a record inside the SSL; the same bytes must be
  * offered again, so the connection is marked tr_busy and nothing skips it forward meanwhile. */
+#include "spacecast/admit.h"
 #include "spacecast/conn.h"
 #include "spacecast/common.h"
 #include "spacecast/join.h"
@@ -213,7 +214,7 @@ static int wait_timer(sc_conn_t *c)
         return hs_timeout(c);
     }
     sc_timerwheel_t *tw = sc_loop_timers(c->io.loop);
-    if (sc_join_admit() != 0) {
+    if (sc_admit_join(&c->peer.sin6_addr, NULL) != 0) {
         sc_timer_arm(tw, &c->timer, sc_loop_now(c->io.loop), SC_MIN(left, SC_TLS_ADMIT_RETRY_MS));
         return 1;
     }

@@ -89,8 +89,9 @@ const char *sc_dir_query_parse(sc_slice_t query, sc_dir_query_t *q)
     ssize_t n = sc_http_query_get(query, "state", v, sizeof v);
     if (n >= 0) {
         static const char *const names[] = { "", "live", "scheduled", "ended" };
+        _Static_assert(SC_ARRAY_LEN(names) == SC_DIR_ENDED + 1, "a name for every filter");
         q->filter = (sc_dir_filter_t)-1;
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < (int)SC_ARRAY_LEN(names); i++)
             if (!strcmp(v, names[i]))
                 q->filter = (sc_dir_filter_t)i;
         if ((int)q->filter < 0)

@@ -6,6 +6,7 @@
  * blocking threads: an edge relays a handful of Spaces, and each thread sleeps in recv(). */
 #include "spacecast/relay.h"
 #include "spacecast/dial.h"
+#include "spacecast/http_parser.h"
 #include "spacecast/common.h"
 #include "spacecast/ingest.h"
 #include "spacecast/log.h"
@@ -43,6 +44,7 @@ static struct {
     atomic_int running;
     pthread_mutex_t mu;
     sc_fetcher_t *fetchers[SC_RELAY_MAX];
+    int report_status;       /* the last tally report's answer (poller), to log changes only */
 } sc_rl = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 /* --- a tiny blocking HTTP/1.1 client for the origin ---------------------------------- */
@@ -66,20 +68,23 @@ static int origin_connect(sc_stream_t *st, SSL_SESSION **session, int timeout_ms
 static int read_head(sc_stream_t *st, char *buf, size_t cap, size_t *len, size_t *body_off)
 {
     *len = 0;
+    size_t last = 0;
     while (*len < cap - 1) {
         ssize_t n = sc_stream_read(st, buf + *len, cap - 1 - *len);
         if (n <= 0)
             return -1;
         *len += (size_t)n;
         buf[*len] = '\0';
-        char *end = strstr(buf, "\r\n\r\n");
-        if (end) {
-            *body_off = (size_t)(end + 4 - buf);
-            int status = 0;
-            if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
-                return -1;
-            return status;
+        sc_http_response_t res;
+        int head = sc_http_parse_response(buf, *len, last, &res);
+        if (head == SC_INCOMPLETE) {
+            last = *len;
+            continue;
         }
+        if (head < 0)
+            return -1;
+        *body_off = (size_t)head;
+        return res.status;
     }
     return -1;
 }
@@ -310,7 +315,8 @@ static void mirror(json_t *o)
         if (!s)
             return; /* the store refused it: the next poll tries again */
     }
-    s->relayed = 1;
+    if (!atomic_load(&s->relayed)) /* a mirror loaded from the store at a restart */
+        atomic_store(&s->relayed, 1);
     json_t *pin = json_object_get(o, "pin"); /* the origin's pinned link, shown here too */
     const char *pin_url = json_string_value(json_object_get(pin, "url"));
     const char *pin_text = json_string_value(json_object_get(pin, "text"));
@@ -361,8 +367,18 @@ static void report_tallies(void)
         int ok = status == 200 || status == 204;
         sc_space_edge_report_done(s, ok, counts, delta);
         json_decref(delta);
-        if (!ok)
-            sc_log_debug("event=relay_report_failed space=%s status=%d", s->id, status);
+        if (!ok && status != sc_rl.report_status) {
+            /* said once per change, loudly when the origin refuses us: this edge's listeners
+             * are then missing from the origin's tally (a wrong or missing admin key) */
+            if (status == 401 || status == 403 || status == 429)
+                sc_log_error("event=relay_report_refused space=%s status=%d note=\"the origin's tally misses this "
+                             "edge's listeners: start the edge with the origin's admin key\"", s->id, status);
+            else
+                sc_log_warn("event=relay_report_failed space=%s status=%d", s->id, status);
+        } else if (ok && sc_rl.report_status > 0 && sc_rl.report_status != 200 && sc_rl.report_status != 204) {
+            sc_log_info("event=relay_report_ok space=%s", s->id);
+        }
+        sc_rl.report_status = status;
         json_t *a = ok && answer ? json_loads(answer, 0, NULL) : NULL;
         json_t *last = json_object_get(a, "reactions");
         if (json_is_object(last)) /* the origin's sums: shown to this edge's listeners */

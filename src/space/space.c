@@ -3,6 +3,7 @@
  * so GET /api/spaces/{id} is a memcpy-free send of a shared page. Finding Spaces, loading
  * them and retiring them is registry.c's. */
 #include "spacecast/space.h"
+#include "spacecast/admit.h"
 #include "spacecast/common.h"
 #include "spacecast/config.h"
 #include "spacecast/engine.h"
@@ -278,6 +279,14 @@ void sc_space_unref(sc_space_t *s)
         space_destroy(s);
 }
 
+/* The stream hook of an event stream: its admission place is free again, and its reference. */
+static void events_left(sc_conn_t *c)
+{
+    sc_space_t *s = c->src->owner;
+    sc_admit_event_stream_done(&s->event_streams, &c->peer.sin6_addr);
+    sc_space_unref(s);
+}
+
 static sc_space_t *space_alloc(const char *id)
 {
     sc_space_t *s = sc_calloc(1, sizeof *s);
@@ -288,7 +297,7 @@ static sc_space_t *space_alloc(const char *id)
     sc_chain_init(&s->events);
     sc_chain_init(&s->events_host);
     s->src_events = (sc_stream_src_t){ .chain = &s->events, .kind = SC_STREAM_EVENTS, .owner = s,
-                                       .max_lag_pages = SC_EVENTS_MAX_LAG, .on_leave = stream_left };
+                                       .max_lag_pages = SC_EVENTS_MAX_LAG, .on_leave = events_left };
     s->src_events_host = s->src_events;
     s->src_events_host.chain = &s->events_host;
     return s;
@@ -771,6 +780,7 @@ int sc_space_invite(sc_space_t *s, const char *name, sc_role_t role, char *token
     if (sc_token_sign(sc_model.token_key, &c, token, tokensz) < 0)
         return SC_SPACE_EINVAL;
     sc_space_changed(s);
+    sc_space_request_close(s, sc_slice_cstr(name), "invited"); /* it leaves the list (if it was on it) */
     return i;
 }
 
@@ -821,29 +831,113 @@ sc_space_rc_t sc_space_remove(sc_space_t *s, sc_slice_t name)
     return settle(s);
 }
 
-sc_space_rc_t sc_space_request(sc_space_t *s, const char *name)
+/* Drop requests older than request_ttl_s; caller holds s->mu. The names go into out (the
+ * caller announces them once unlocked); returns how many. */
+static size_t requests_expire_locked(sc_space_t *s, int64_t now, char out[][SC_TOKEN_NAME_MAX + 1], size_t max)
 {
-    pthread_mutex_lock(&s->mu);
-    if (s->state == SC_SPACE_ENDED) {
-        pthread_mutex_unlock(&s->mu);
-        return SC_SPACE_ESTATE;
-    }
+    size_t n = 0, k = 0;
     for (size_t i = 0; i < s->nrequests; i++) {
-        if (!strcmp(s->requests[i], name)) {
-            pthread_mutex_unlock(&s->mu);
-            return SC_SPACE_OK; /* asked already: idempotent */
+        if (now - s->requests[i].at >= sc_config()->request_ttl_s) {
+            if (n < max)
+                snprintf(out[n++], SC_TOKEN_NAME_MAX + 1, "%s", s->requests[i].name);
+            continue;
         }
+        s->requests[k++] = s->requests[i];
     }
-    if (s->nrequests == SC_SPACE_MAX_REQUESTS) {
-        pthread_mutex_unlock(&s->mu);
-        return SC_SPACE_EFULL;
+    s->nrequests = k;
+    return n;
+}
+
+static void request_closed_event(sc_space_t *s, const char *name, const char *reason)
+{
+    sc_space_event(s, "request_closed", json_pack("{s:s,s:s}", "name", name, "reason", reason), 1);
+}
+
+sc_space_rc_t sc_space_request(sc_space_t *s, const char *name, uint32_t addr, int *retry_s)
+{
+    int64_t now = sc_wall_s();
+    char lapsed[SC_SPACE_MAX_REQUESTS][SC_TOKEN_NAME_MAX + 1];
+    sc_space_rc_t rc = SC_SPACE_OK;
+    int added = 0;
+    *retry_s = 0;
+    pthread_mutex_lock(&s->mu);
+    size_t nlapsed = requests_expire_locked(s, now, lapsed, SC_SPACE_MAX_REQUESTS);
+    int i = find_speaker_locked(s, sc_slice_cstr(name));
+    size_t mine = 0, at = s->nrequests;
+    int64_t oldest_mine = 0;
+    for (size_t k = 0; k < s->nrequests; k++) {
+        if (!strcmp(s->requests[k].name, name))
+            at = k;
+        if (s->requests[k].addr == addr && mine++ == 0)
+            oldest_mine = s->requests[k].at;
     }
-    if (!s->requests) /* most Spaces never get one: the list comes with the first */
-        s->requests = sc_calloc(SC_SPACE_MAX_REQUESTS, sizeof *s->requests);
-    snprintf(s->requests[s->nrequests++], sizeof s->requests[0], "%s", name);
+    if (s->state == SC_SPACE_ENDED) {
+        rc = SC_SPACE_ESTATE;
+    } else if (i == 0 || (i > 0 && !s->speakers[i].removed)) {
+        rc = SC_SPACE_ETAKEN; /* "host", or someone on stage: the host would invite a name in use */
+    } else if (at < s->nrequests) {
+        rc = SC_SPACE_OK; /* asked already: idempotent */
+    } else if (mine >= SC_REQUESTS_PER_ADDR) {
+        rc = SC_SPACE_ELIMIT;
+        *retry_s = (int)SC_MAX(oldest_mine + sc_config()->request_ttl_s - now, 1);
+    } else if (s->nrequests == SC_SPACE_MAX_REQUESTS) {
+        rc = SC_SPACE_EFULL;
+        *retry_s = (int)SC_MAX(s->requests[0].at + sc_config()->request_ttl_s - now, 1); /* when the oldest lapses */
+    } else {
+        if (!s->requests) /* most Spaces never get one: the list comes with the first */
+            s->requests = sc_calloc(SC_SPACE_MAX_REQUESTS, sizeof *s->requests);
+        size_t k = s->nrequests++;
+        snprintf(s->requests[k].name, sizeof s->requests[k].name, "%s", name);
+        s->requests[k].at = now;
+        s->requests[k].addr = addr;
+        added = 1;
+    }
     pthread_mutex_unlock(&s->mu);
-    sc_space_event(s, "request", json_pack("{s:s,s:I}", "name", name, "at", (json_int_t)sc_wall_s()), 1);
+    for (size_t k = 0; k < nlapsed; k++)
+        request_closed_event(s, lapsed[k], "expired");
+    if (added)
+        sc_space_event(s, "request", json_pack("{s:s,s:I}", "name", name, "at", (json_int_t)now), 1);
+    return rc;
+}
+
+sc_space_rc_t sc_space_request_close(sc_space_t *s, sc_slice_t name, const char *reason)
+{
+    char copy[SC_TOKEN_NAME_MAX + 1] = "";
+    pthread_mutex_lock(&s->mu);
+    size_t k = 0;
+    for (size_t i = 0; i < s->nrequests; i++) {
+        if (sc_slice_eq(name, s->requests[i].name)) {
+            snprintf(copy, sizeof copy, "%s", s->requests[i].name);
+            continue;
+        }
+        s->requests[k++] = s->requests[i];
+    }
+    s->nrequests = k;
+    pthread_mutex_unlock(&s->mu);
+    if (!copy[0])
+        return SC_SPACE_ENOENT;
+    request_closed_event(s, copy, reason);
     return SC_SPACE_OK;
+}
+
+sc_page_t *sc_space_requests_event(sc_space_t *s)
+{
+    char lapsed[SC_SPACE_MAX_REQUESTS][SC_TOKEN_NAME_MAX + 1];
+    json_t *arr = json_array();
+    pthread_mutex_lock(&s->mu);
+    size_t nlapsed = requests_expire_locked(s, sc_wall_s(), lapsed, SC_SPACE_MAX_REQUESTS);
+    for (size_t i = 0; i < s->nrequests; i++)
+        json_array_append_new(arr, json_pack("{s:s,s:I}", "name", s->requests[i].name, "at",
+                                             (json_int_t)s->requests[i].at));
+    pthread_mutex_unlock(&s->mu);
+    for (size_t k = 0; k < nlapsed; k++)
+        request_closed_event(s, lapsed[k], "expired");
+    json_t *o = json_pack("{s:o}", "requests", arr);
+    char *txt = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    sc_page_t *p = sse_page("requests", txt);
+    free(txt);
+    return p;
 }
 
 int sc_space_speaker_index(sc_space_t *s, const sc_token_claims_t *claims)
@@ -936,11 +1030,14 @@ void sc_space_tick_second(sc_space_t *s)
                              "peak", (json_int_t)atomic_load(&s->peak), "total_joins",
                              (json_int_t)atomic_load(&s->total_joins)),
                    0);
-    if (dirty) {
-        pthread_mutex_lock(&s->mu);
+    char lapsed[SC_SPACE_MAX_REQUESTS][SC_TOKEN_NAME_MAX + 1];
+    pthread_mutex_lock(&s->mu);
+    if (dirty)
         s->unsaved = 1; /* the tally (peak, joins) is stored with the Space's row */
-        pthread_mutex_unlock(&s->mu);
-    }
+    size_t nlapsed = requests_expire_locked(s, sc_wall_s(), lapsed, SC_SPACE_MAX_REQUESTS);
+    pthread_mutex_unlock(&s->mu);
+    for (size_t k = 0; k < nlapsed; k++) /* the host's list drops what nobody acted on */
+        request_closed_event(s, lapsed[k], "expired");
     sc_space_store_retry(s);
 }
 

@@ -31,6 +31,24 @@ static void test_burst_then_wait(void **state)
     sc_ratelimit_free(rl);
 }
 
+/* peek says what take would, and takes nothing (the per-address join share, wrong admin keys) */
+static void test_peek(void **state)
+{
+    (void)state;
+    sc_ratelimit_t *rl = sc_ratelimit_new(1024, 1.0, 2.0);
+    assert_int_equal(sc_ratelimit_peek(rl, 7, 1000), 0); /* a key never seen: a full bucket */
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(sc_ratelimit_peek(rl, 7, 1000), 0);
+    assert_int_equal(sc_ratelimit_take(rl, 7, 1000), 0);
+    assert_int_equal(sc_ratelimit_take(rl, 7, 1000), 0);
+    uint32_t wait = sc_ratelimit_peek(rl, 7, 1000);
+    assert_true(wait > 900 && wait <= 1001);
+    assert_int_equal(sc_ratelimit_peek(rl, 7, 2001), 0);
+    assert_int_equal(sc_ratelimit_take(rl, 7, 2001), 0); /* the peeks took nothing */
+    assert_true(sc_ratelimit_take(rl, 7, 2001) > 0);
+    sc_ratelimit_free(rl);
+}
+
 /* Over a simulated minute at 20 tries a second, a key gets its burst plus its rate, no more. */
 static void test_rate_holds(void **state)
 {
@@ -75,6 +93,7 @@ int main(void)
         cmocka_unit_test(test_rate_holds),
         cmocka_unit_test(test_small_table),
         cmocka_unit_test(test_key),
+        cmocka_unit_test(test_peek),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -620,6 +620,38 @@ static void test_framing(void **state)
     }
 }
 
+/* Responses: what the edge relay, speak, the WHIP client and loadtest read. */
+static void test_response(void **state)
+{
+    (void)state;
+    sc_http_response_t res;
+    static const char ok[] = "HTTP/1.1 201 Created\r\nLocation: /spaces/a/whip/b\r\nContent-Length: 3\r\n\r\nv=0";
+    int n = sc_http_parse_response(ok, sizeof ok - 1, 0, &res);
+    assert_int_equal(n, (int)(sizeof ok - 1 - 3));
+    assert_int_equal(res.status, 201);
+    assert_int_equal(res.minor_version, 1);
+    assert_true(sc_slice_eq(res.reason, "Created"));
+    const sc_slice_t *loc = sc_http_response_header(&res, "location");
+    assert_non_null(loc);
+    assert_true(sc_slice_eq(*loc, "/spaces/a/whip/b"));
+    assert_null(sc_http_response_header(&res, "ETag"));
+    /* no reason phrase (with or without its space), HTTP/1.0, a bare LF */
+    static const char *const fine[] = { "HTTP/1.1 204\r\n\r\n", "HTTP/1.1 204 \r\n\r\n",
+                                        "HTTP/1.0 200 OK\n\n" };
+    for (size_t i = 0; i < SC_ARRAY_LEN(fine); i++)
+        assert_int_equal(sc_http_parse_response(fine[i], strlen(fine[i]), 0, &res), (int)strlen(fine[i]));
+    /* byte by byte: incomplete until the blank line, then the same answer */
+    for (size_t k = 1; k < sizeof ok - 4; k++)
+        assert_int_equal(sc_http_parse_response(ok, k, k > 1 ? k - 1 : 0, &res), SC_INCOMPLETE);
+    static const char *const bad[] = { "HTTP/2 200 OK\r\n\r\n", "HTTP/1.1 20 OK\r\n\r\n",
+                                       "HTTP/1.1 2000 OK\r\n\r\n", "HTTP/1.1 099 X\r\n\r\n",
+                                       "HTTP/1.1 200 OK\r\nBad Header: x\r\n\r\n", "ICY 200 OK\r\n\r\n",
+                                       "HTTP/1.1 200 OK\r\n folded\r\n\r\n", "HTTP/1.1 200 O\x01K\r\n\r\n" };
+    for (size_t i = 0; i < SC_ARRAY_LEN(bad); i++)
+        if (sc_http_parse_response(bad[i], strlen(bad[i]), 0, &res) != -1)
+            fail_msg("accepted: %s", bad[i]);
+}
+
 int main(void)
 {
     guard_init();
@@ -631,7 +663,7 @@ int main(void)
         cmocka_unit_test(test_chunked_malformed), cmocka_unit_test(test_range),
         cmocka_unit_test(test_url_decode),     cmocka_unit_test(test_query_get),
         cmocka_unit_test(test_base64),         cmocka_unit_test(test_basic_bearer),
-        cmocka_unit_test(test_framing),
+        cmocka_unit_test(test_framing),        cmocka_unit_test(test_response),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
