@@ -68,6 +68,9 @@ struct sc_pagecache *sc_api_cache(void);
  *  as long as the origin's max-age says; every request for one key while it is being fetched
  *  waits for the same origin request, which is made off the workers (the requests park). */
 void sc_api_proxy(sc_req_t *r, const char *key, const char *origin_path);
+/** Is s's recording (its chapters, its clips) the origin's? On an edge: a Space it mirrors, or one
+ *  it mirrored and has retired since (read back from its store, no longer marked relayed). */
+int sc_api_from_origin(const sc_space_t *s);
 /** Start the cache and the proxy's fetch threads, register their metrics (once, at start). */
 void sc_api_proxy_start(void);
 /** Stop the fetch threads (waiting requests are closed with their connections). */

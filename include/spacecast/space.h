@@ -114,7 +114,7 @@ typedef struct sc_space {
     atomic_llong peak;
     atomic_llong total_joins;
     sc_space_edge_t *edges;           /* SC_SPACE_MAX_EDGES of them from the first report (under mu) */
-    int relayed;                      /* this server is an edge and mirrors the Space from an origin */
+    atomic_int relayed;               /* this server is an edge and mirrors the Space from an origin (set by its poller, read anywhere) */
     /* precomputed answers, rebuilt on change: never computed per request */
     sc_page_t *details;        /* the JSON of GET /api/spaces/{id} */
     sc_page_t *details_sse;    /* the same as the first event of a new event stream */

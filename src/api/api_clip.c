@@ -41,7 +41,7 @@ void sc_api_clip_get(sc_req_t *r)
     }
     char key[128];
     snprintf(key, sizeof key, "clip:%s:%" PRId64 ":%" PRId64, s->id, start, end);
-    if (s->relayed) {
+    if (sc_api_from_origin(s)) {
         char path[192];
         snprintf(path, sizeof path, "/spaces/%s/clip.ogg?start=%" PRId64 ".%03d&end=%" PRId64 ".%03d", s->id,
                  start / 1000, (int)(start % 1000), end / 1000, (int)(end % 1000));

@@ -8,6 +8,7 @@
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
+#include "spacecast/config.h"
 #include "spacecast/log.h"
 #include "spacecast/metrics.h"
 #include "spacecast/pagecache.h"
@@ -92,6 +93,8 @@ void sc_api_respond_body(sc_req_t *r, const char *range, sc_page_t *page, const 
     }
     sc_http_respond_page(r, 200, ctype, page, hdr);
 }
+
+int sc_api_from_origin(const sc_space_t *s) { return s->relayed || (!s->record && sc_config()->relay_from[0]); }
 
 /* max-age of a Cache-Control value (0 when absent, or when it says not to keep it). */
 static long max_age(const char *cc)

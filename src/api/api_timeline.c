@@ -49,7 +49,7 @@ void sc_api_chapters_get(sc_req_t *r)
     sc_space_t *s = sc_api_space(r);
     if (!s)
         return;
-    if (s->relayed) {
+    if (sc_api_from_origin(s)) {
         char key[96], path[128];
         snprintf(key, sizeof key, "chapters:%s", s->id);
         snprintf(path, sizeof path, "/spaces/%s/chapters.json", s->id);

@@ -315,7 +315,8 @@ static void mirror(json_t *o)
         if (!s)
             return; /* the store refused it: the next poll tries again */
     }
-    s->relayed = 1;
+    if (!atomic_load(&s->relayed)) /* a mirror loaded from the store at a restart */
+        atomic_store(&s->relayed, 1);
     json_t *pin = json_object_get(o, "pin"); /* the origin's pinned link, shown here too */
     const char *pin_url = json_string_value(json_object_get(pin, "url"));
     const char *pin_text = json_string_value(json_object_get(pin, "text"));

@@ -117,7 +117,9 @@ def through_edges():
     origin = Server("--workers", "2").start()
     edges = []
     try:
-        edges = [Server("--workers", "1", "--relay-from", origin.base).start() for _ in range(2)]
+        # edges retire an ended Space after a second: its clips must still come from the origin
+        edges = [Server("--workers", "1", "--relay-from", origin.base, "--space-retire-s", "1").start()
+                 for _ in range(2)]
         sid, host = create_space(origin, "Relayed cheers")
         start_space(origin, sid, host)
         tok = invite(origin, sid, host, "voice")
@@ -173,6 +175,18 @@ def through_edges():
             assert max(j["audience_per_minute"]["edges"]) >= 2, j["audience_per_minute"]
             assert j["reactions"]["total"] == 15, j["reactions"]
         R.case("the edges' listeners and reactions count in the origin's numbers", numbers)
+
+        def after_retire():
+            path = "/spaces/%s/clip.ogg?start=0.5&end=1.5" % sid
+            want = urllib.request.urlopen(origin.base + path, timeout=10).read()
+            assert api(origin, "POST", "/api/spaces/%s/end" % sid, token=host)[0] == 200
+            e = edges[0]
+            wait_for(lambda: "space_retired" in e.read_log(), 8, "the edge to retire the ended Space")
+            with urllib.request.urlopen(e.base + path, timeout=10) as r:
+                assert r.status == 200 and r.read() == want
+            st, j, _ = api(e, "GET", "/spaces/%s/chapters.json" % sid)
+            assert st == 200 and j["chapters"], (st, j)
+        R.case("an edge that has retired the ended Space still answers its clips from the origin", after_retire)
         for s in subs:
             s.close()
         spk.kill()
