@@ -18,7 +18,6 @@
 #include "spacecast/loop.h"
 #include "spacecast/metrics.h"
 #include "spacecast/minus.h"
-#include "spacecast/mixer.h"
 #include "spacecast/rtp.h"
 #include "spacecast/stun.h"
 
