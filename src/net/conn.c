@@ -1,7 +1,8 @@
 /* conn.c — a connection's bytes: reads into the request buffer, sendmsg of the output
  * queue (owned bytes, a prefix page, then shared chain pages), sendfile for replays,
  * timeouts, and closing. What the bytes mean is the protocol's (c->proto): this file calls
- * its hooks and knows no protocol by name. */
+ * its hooks and knows no protocol by name. How they meet the socket is the transport's
+ * (c->tr): plain system calls here, or TLS (conn_tls.c). */
 #include "spacecast/conn.h"
 #include "spacecast/addr.h"
 #include "spacecast/common.h"

@@ -152,8 +152,8 @@ static int ticket_key(SSL *ssl, unsigned char name[16], unsigned char iv[EVP_MAX
     pthread_rwlock_rdlock(&t->keys_mu);
     const tls_key_t *k = NULL;
     if (enc) {
-        k = &t->keys[0];
-        if (RAND_bytes(iv, 16) == 1) {
+        if (RAND_bytes(iv, 16) == 1) { /* else no ticket this time: a full handshake next time */
+            k = &t->keys[0];
             memcpy(name, k->name, 16);
             rc = 1;
         }
