@@ -1,5 +1,5 @@
 /* http_parser.h — zero-copy, resumable HTTP/1.1 request- and response-head parsers (picohttpparser's
- * shape: slices into the caller's buffer, -2 "need more", -1 malformed), an in-place
+ * shape: slices into the caller's buffer, SC_INCOMPLETE "need more", -1 malformed), an in-place
  * chunked-body decoder, and small helpers for Range, query strings and auth headers. */
 #ifndef SC_HTTP_PARSER_H
 #define SC_HTTP_PARSER_H
@@ -33,7 +33,7 @@ typedef struct sc_http_request {
 
 /** Parse a request head in buf[0..len); last_len is len at the previous call that returned
  * SC_INCOMPLETE (0 the first time) so the end-of-head search never rescans. Returns the head
- * length (>0), SC_INCOMPLETE (-2) or -1 if malformed. Slices in req point into buf. */
+ * length (>0), SC_INCOMPLETE or -1 if malformed. Slices in req point into buf. */
 int sc_http_parse_request(const char *buf, size_t len, size_t last_len, sc_http_request_t *req);
 
 /** A response head, as our own clients read it (the edge relay, speak, the WHIP client,

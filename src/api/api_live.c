@@ -5,12 +5,10 @@
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
-#include "spacecast/join.h"
 #include "spacecast/config.h"
 #include "spacecast/room.h"
 #include "spacecast/metrics.h"
 #include "spacecast/ratelimit.h"
-#include "spacecast/server.h"
 #include "spacecast/space.h"
 
 #include <netinet/in.h>

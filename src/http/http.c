@@ -240,8 +240,13 @@ void sc_http_respond_page(sc_req_t *r, int status, const char *ctype, sc_page_t 
 
 void sc_http_respond_json(sc_req_t *r, int status, json_t *obj, const char *extra_headers)
 {
-    char *s = json_dumps(obj, JSON_COMPACT);
+    char *s = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
     json_decref(obj);
+    if (!s) { /* only an allocation jansson could not make, or a handler's NULL: still an answer */
+        static const char oops[] = "{\"error\":{\"code\":\"internal\",\"message\":\"no response body\"}}";
+        sc_http_respond(r, 500, "application/json", oops, sizeof oops - 1, NULL);
+        return;
+    }
     size_t len = strlen(s);
     sc_http_respond(r, status, "application/json", s, len, extra_headers);
     free(s);

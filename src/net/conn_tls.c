@@ -13,7 +13,6 @@
 #include "spacecast/admit.h"
 #include "spacecast/conn.h"
 #include "spacecast/common.h"
-#include "spacecast/join.h"
 #include "spacecast/config.h"
 #include "spacecast/metrics.h"
 #include "spacecast/server.h"
