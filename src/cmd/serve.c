@@ -336,8 +336,6 @@ int sc_cmd_serve(int argc, char **argv)
 
     sc_store_t *store = NULL;
     if (serve_init(&cfg, &store) != 0) {
-        sc_spaces_detach_store();
-        sc_store_close(store); /* NULL-safe */
         fprintf(stderr, "spacecast: could not start (see the log line above)\n");
         sc_store_t *held = sc_spaces_detach_store(); /* the model's, if it got that far */
         sc_store_close(held ? held : store);
