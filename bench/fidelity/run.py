@@ -2,7 +2,7 @@
 """bench/fidelity/run.py — speech fidelity through the real binary, beside the floor (one libopus
 encode), under the impairments of issue #17. Prints a Markdown table for docs/BENCHMARKS.md.
 
-    /usr/bin/python3 bench/fidelity/run.py [--seconds 60] [--only NAME,...]
+    /usr/bin/python3 bench/fidelity/run.py [--seconds 60] [--only "PART;PART..."]  (cases whose name contains a PART)
 
 Needs ffmpeg, espeak-ng, asterisk-core-sounds-en-g722 and python3-numpy (scripts/deps.sh), and
 build/spacecast (or $SPACECAST_BIN). Each case takes its length in real time."""
@@ -62,7 +62,7 @@ def main():
     ap.add_argument("--only", default="")
     a = ap.parse_args()
     kinds = [a.speech]
-    only = [s.strip() for s in a.only.split(",") if s.strip()]
+    only = [s.strip() for s in a.only.split(";") if s.strip()]
     for kind in kinds:
         tmp = tempfile.mkdtemp(prefix="sc-fidelity-")
         try:
