@@ -54,8 +54,11 @@ void sc_hls_init(void);
  * life of the process (never freed), so workers may keep the pointer. */
 sc_hls_t *sc_hls_new(const char *space_id, const char *data_dir, uint16_t preskip, int64_t started_at);
 /** Engine thread: one 20 ms Opus packet of the mix (copied). Never blocks; dropped and
- * counted if the HLS thread is seconds behind. */
+ * counted if the HLS thread is seconds behind. Taken up at the next sc_hls_kick. */
 void sc_hls_push(sc_hls_t *h, const uint8_t *pkt, size_t len);
+/** Engine thread, once per tick after every room's push: wake the HLS thread once for all of
+ *  them (not once per packet: a thousand live Spaces would wake it 50,000 times a second). */
+void sc_hls_kick(void);
 /** A request for a rendition (any thread, cheap): the AAC rendition is encoded only while
  *  someone asks for it, so the first request starts it (warm: its first playlist lists the last
  *  two segments) and a minute without one stops it. The Opus rendition always runs. */

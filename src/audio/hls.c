@@ -137,6 +137,7 @@ static struct {
     pthread_cond_t cond;
     pthread_t thread;
     sc_hls_t *active;
+    int kicked;          /* work is queued for the HLS thread (under mu) */
     atomic_ullong segments, dropped, parked;
     atomic_ullong aac_starts;
     atomic_int aac_running;
@@ -787,12 +788,10 @@ static void retire(sc_hls_t *h)
 static void *hls_main(void *arg)
 {
     (void)arg;
+    uint64_t next_deadlines = 0;
     pthread_mutex_lock(&g.mu);
     for (;;) {
-        int any = 0;
-        for (sc_hls_t *h = g.active; h && !any; h = h->next)
-            any = h->qhead || (h->end_req && !h->finished) || h->aac_start_req;
-        if (!any) {
+        if (!g.kicked) { /* a kick: the engine's tick queued packets, or a request wants something */
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
             ts.tv_nsec += 100 * 1000000L; /* parked requests time out even when no audio flows */
@@ -802,6 +801,7 @@ static void *hls_main(void *arg)
             }
             pthread_cond_timedwait(&g.cond, &g.mu, &ts);
         }
+        g.kicked = 0;
         /* take every queue at once; nodes leave the list only on this thread */
         sc_hls_t *head = g.active;
         for (sc_hls_t *h = head; h; h = h->next) {
@@ -814,6 +814,10 @@ static void *hls_main(void *arg)
         }
         pthread_mutex_unlock(&g.mu);
         uint64_t now = sc_now_ms();
+        int deadlines = now >= next_deadlines;
+        if (deadlines)
+            next_deadlines = now + 100;
+        uint64_t idle = (uint64_t)atomic_load(&g.aac_idle_ms);
         for (sc_hls_t *h = head; h; h = h->next) {
             for (qpkt_t *q = h->work, *nq; q; q = nq) {
                 nq = q->next;
@@ -825,19 +829,19 @@ static void *hls_main(void *arg)
                 if (!h->ending && !h->finished && a->enabled && !a->running)
                     aac_start(h);
                 h->want_aac = 0;
-            } else if (a->running && !h->ending &&
-                       now - atomic_load(&h->aac_wanted_ms) > (uint64_t)atomic_load(&g.aac_idle_ms)) {
+            } else if (a->running && !h->ending && now - atomic_load(&h->aac_wanted_ms) > idle) {
                 aac_stop(h);
             }
             if (h->ending && !h->finished)
                 finish(h);
-            pthread_mutex_lock(&h->mu);
-            wake_ready(h, 0); /* deadlines */
-            pthread_mutex_unlock(&h->mu);
+            if (deadlines) { /* parts wake their waiters as they come; this is for the deadlines */
+                pthread_mutex_lock(&h->mu);
+                wake_ready(h, 0);
+                pthread_mutex_unlock(&h->mu);
+            }
         }
-        now = sc_now_ms();
         pthread_mutex_lock(&g.mu);
-        for (sc_hls_t **pp = &g.active; *pp;) {
+        for (sc_hls_t **pp = &g.active; deadlines && *pp;) {
             sc_hls_t *h = *pp;
             if (h->finished && now >= h->retire_ms) {
                 *pp = h->next;
@@ -963,7 +967,16 @@ void sc_hls_push(sc_hls_t *h, const uint8_t *pkt, size_t len)
         h->qhead = q;
     h->qtail = q;
     h->qlen++;
-    pthread_cond_signal(&g.cond);
+    pthread_mutex_unlock(&g.mu); /* the engine kicks the HLS thread once per tick (sc_hls_kick) */
+}
+
+void sc_hls_kick(void)
+{
+    pthread_mutex_lock(&g.mu);
+    if (g.active) {
+        g.kicked = 1;
+        pthread_cond_signal(&g.cond);
+    }
     pthread_mutex_unlock(&g.mu);
 }
 
@@ -977,6 +990,7 @@ void sc_hls_want(sc_hls_t *h, int rend)
     pthread_mutex_lock(&g.mu);
     if (!h->end_req) {
         h->aac_start_req = 1;
+        g.kicked = 1;
         pthread_cond_signal(&g.cond);
     }
     pthread_mutex_unlock(&g.mu);
@@ -988,6 +1002,7 @@ void sc_hls_end(sc_hls_t *h)
         return;
     pthread_mutex_lock(&g.mu);
     h->end_req = 1;
+    g.kicked = 1;
     pthread_cond_signal(&g.cond);
     pthread_mutex_unlock(&g.mu);
 }

@@ -129,6 +129,7 @@ static void push_tone(sc_hls_t *h, int packets)
         int n = opus_encode_float(enc, pcm, 960, pkt, sizeof pkt);
         assert_true(n > 0);
         sc_hls_push(h, pkt, (size_t)n);
+        sc_hls_kick(); /* as the engine does after each tick */
     }
 }
 
