@@ -1,12 +1,13 @@
 # spacecast — `make run` serves a demo Space; `make test` runs every test.
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
+BUILD_TSAN ?= build-tsan
 BUILD_FUZZ ?= build-fuzz
 JOBS       ?= $(shell nproc)
 FUZZ_SECONDS ?= 60
 LISTEN     ?= 127.0.0.1:8000
 
-.PHONY: all deps build web-deps run run-tls test test-unit test-asan browser-deps fuzz bench clean
+.PHONY: all deps build web-deps run run-tls test test-unit test-asan test-tsan browser-deps fuzz bench clean
 
 all: build
 
@@ -40,10 +41,11 @@ run-tls: build
 	  --tls-cert data/dev-tls/cert.pem --tls-key data/dev-tls/key.pem
 
 # Every test: unit + integration (real binary, real clients), the same suite under
-# ASan+UBSan, and every fuzz target for FUZZ_SECONDS.
+# ASan+UBSan and under ThreadSanitizer, and every fuzz target for FUZZ_SECONDS.
 test: build browser-deps
 	cd $(BUILD) && ctest --output-on-failure -j2
 	$(MAKE) test-asan
+	$(MAKE) test-tsan
 	$(MAKE) fuzz
 
 # playwright-core from the lockfile, for the Chromium tests (Debian's /usr/bin/chromium)
@@ -56,6 +58,14 @@ test-asan: deps
 	cd $(BUILD_ASAN) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	  ctest --output-on-failure -j2 -LE browser
 
+# ThreadSanitizer: unit + integration (not the browser tests: Chromium is not ours). A report
+# in a server's log fails its test (sclib), a report in a unit test fails it (halt_on_error).
+test-tsan: deps
+	@cmake -S . -B $(BUILD_TSAN) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSC_TSAN=ON >/dev/null
+	@cmake --build $(BUILD_TSAN) -j$(JOBS)
+	cd $(BUILD_TSAN) && TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$(CURDIR)/tests/tsan.supp" \
+	  ctest --output-on-failure -j2 -LE browser $(TSAN_CTEST_ARGS)
+
 fuzz: deps
 	@CC=clang cmake -S . -B $(BUILD_FUZZ) -DCMAKE_BUILD_TYPE=Debug -DSC_FUZZ=ON >/dev/null
 	@cmake --build $(BUILD_FUZZ) -j$(JOBS)
@@ -65,4 +75,4 @@ bench: build
 	bash bench/run.sh
 
 clean:
-	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_FUZZ)
+	rm -rf $(BUILD) $(BUILD_ASAN) $(BUILD_TSAN) $(BUILD_FUZZ)

@@ -4,6 +4,6 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=${BUILD:-$here/../build}
 echo "## mixer CPU per Space"; echo; "$build/bench_mixer"; echo
-for b in "$here"/api_details.sh "$here"/fanout.sh "$here"/night.sh "$here"/edges.sh "$here"/latency.sh; do
+for b in "$here"/api_details.sh "$here"/fanout.sh "$here"/night.sh "$here"/edges.sh "$here"/latency.sh "$here"/reactions.sh; do
   echo "## $(basename "$b" .sh)"; echo; bash "$b"; echo
 done

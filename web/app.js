@@ -1,7 +1,7 @@
 /* spacecast web app: the Space list, a Space's page for listeners, and host controls when the
  * URL fragment holds a token (#token=…; fragments never reach the server's logs). Plain JS. */
 "use strict";
-/* global scRms -- from player.js, loaded first */
+/* global scRms -- from player.js, loaded first; ScReactions, ScPin, ScReplay, ScHostExtras, ScStats: #19's files */
 const $ = (sel, el = document) => el.querySelector(sel);
 const app = $("#app");
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
@@ -19,9 +19,11 @@ const RANK = { listener: 0, speaker: 1, cohost: 2, host: 3 };
 const atLeast = (role) => !!me && RANK[me.role] >= RANK[role];
 
 /* The Icecast source command for a speaker, with this server's real address: 20 ms Ogg pages
- * (ffmpeg's default of one page a second adds a second of delay) and a bit rate (#20.7). */
+ * (ffmpeg's default of one page a second adds a second of delay) and a bit rate (#20.7); over
+ * TLS when this page came over HTTPS (the port it names speaks only TLS). */
 function sourceCommand(id, token) {
-  return `ffmpeg -re -i talk.wav -c:a libopus -b:a 32k -page_duration 20000 -content_type audio/ogg -f ogg icecast://source:${token}@${location.host}/spaces/${id}/source`;
+  const tls = location.protocol === "https:" ? "-tls 1 " : "";
+  return `ffmpeg -re -i talk.wav -c:a libopus -b:a 32k -page_duration 20000 ${tls}-content_type audio/ogg -f ogg icecast://source:${token}@${location.host}/spaces/${id}/source`;
 }
 
 /* Exponential backoff with full jitter, never earlier than the server's Retry-After. */
@@ -154,15 +156,17 @@ async function listPage() {
 
 /* ---- a Space --------------------------------------------------------------------------- */
 function spacePage(id) {
-  let details = null, playing = false, attempt = 0, es = null, retryTimer = null, viaHls = false;
-  app.innerHTML = `<div id="head"><p class="notice">Loading the Space…</p></div>
+  let details = null, playing = false, attempt = 0, es = null, retryTimer = null, viaHls = false, replay = null;
+  const startT = +new URLSearchParams(location.search).get("t") || 0; /* a shared moment: /s/{id}?t=… */
+  app.innerHTML = `<div id="head"><p class="notice">Loading the Space…</p></div><div id="pin" hidden></div>
     <div class="card"><div class="row"><button id="play" class="big">▶ Play</button><span id="status" class="notice" role="status"></span></div>
-      <audio id="audio" preload="none"></audio><div id="alt"></div></div>
+      <audio id="audio" preload="none"></audio><div id="alt"></div></div><div id="reactions" hidden></div><div id="replaybox"></div>
     <div class="card"><h2>Speakers</h2><ul id="speakers" class="speakers"></ul>
       <p id="tallyline"><span id="tally">–</span> listening · peak <span id="peak">–</span></p>
       <form id="ask" class="row"><label>Your name <input id="askname" maxlength="64" required></label><button>Request to speak</button></form>
       <p id="asked" class="notice"></p></div>
-    <div id="stage"></div><div id="host"></div>`;
+    <div id="stage"></div><div id="host"></div><div id="hostextras" hidden></div>`;
+  ScReactions.mount($("#reactions"), id, { host: atLeast("cohost") });
   const audio = $("#audio"), status = $("#status");
   window.__level = 0;
 
@@ -182,10 +186,27 @@ function spacePage(id) {
       if (playing) stopPlaying();
       $("#play").hidden = true;
       status.innerHTML = `This Space has ended. <a href="${d.urls.replay}">Listen to the replay</a>`;
-      if (!$("#replay")) $("#alt").innerHTML = `<audio id="replay" controls src="${d.urls.replay}"></audio>`;
     }
+    renderExtras(d);
     if (atLeast("speaker")) renderStage();
     if (atLeast("cohost")) renderHost();
+  }
+
+  /* #19: the pinned link, reactions while live, the replay (ended; or from the beginning while
+   * live), the host's mark and numbers. Their own files; here only where they go. */
+  function renderExtras(d) {
+    ScPin.render($("#pin"), d, atLeast("cohost") ? token : null);
+    ScReactions.show(d.state === "live");
+    ScHostExtras.render($("#hostextras"), d, atLeast("cohost") ? token : null, atLeast("host"));
+    if (d.state === "ended" && d.record && !replay) replay = ScReplay.mount($("#replaybox"), id, { live: false, t: startT });
+    else if (d.state === "ended" && replay) replay.setLive(false);
+    else if (d.state === "live" && !replay && d.record && (startT || !$("#frombeginning"))) {
+      if (startT) replay = ScReplay.mount($("#replaybox"), id, { live: true, t: startT });
+      else {
+        $("#replaybox").innerHTML = `<p class="card"><button id="frombeginning">⏮ Joined late? Play from the beginning</button></p>`;
+        $("#frombeginning").onclick = () => { if (playing) stopPlaying(); replay = ScReplay.mount($("#replaybox"), id, { live: true, t: 0, play: true }); };
+      }
+    }
   }
 
   async function load() {
@@ -211,15 +232,21 @@ function spacePage(id) {
       $("#tallyline").innerHTML = tallyHtml(details);
     });
     es.addEventListener("request", (ev) => { const r = JSON.parse(ev.data); addRequest(r.name); });
+    /* the open requests when the stream (re)starts, and each that is invited, dismissed or lapses */
+    es.addEventListener("requests", (ev) => { requests.clear(); JSON.parse(ev.data).requests.forEach((r) => requests.add(r.name)); renderHost(); });
+    es.addEventListener("request_closed", (ev) => { requests.delete(JSON.parse(ev.data).name); renderHost(); });
+    es.addEventListener("reactions", (ev) => ScReactions.onEvent(JSON.parse(ev.data)));
   }
 
   /* The player: reconnects by itself, honouring Retry-After, and says what is happening. */
   /* WebCodecs where the browser has it (starts at the live edge at once); else <audio> */
-  const player = window.LivePlayer && LivePlayer.supported() ? new LivePlayer(`/spaces/${id}/live.ogg`) : null;
+  /* ?lid: this browser's random id, so the host's unique-listener count can tell people apart */
+  const liveUrl = `/spaces/${id}/live.ogg?lid=${encodeURIComponent(ScReactions.listener)}`;
+  const player = window.LivePlayer && LivePlayer.supported() ? new LivePlayer(liveUrl) : null;
   async function start() {
     clearTimeout(retryTimer);
     status.textContent = "Connecting…";
-    const url = `/spaces/${id}/live.ogg`;
+    const url = liveUrl;
     try {
       if (player) {
         await player.start((why) => {
@@ -238,7 +265,7 @@ function spacePage(id) {
           err.body = details ? { alternatives: { hls: details.urls.hls, replay: details.urls.replay } } : null;
           throw err;
         }
-        audio.src = url + "?t=" + Date.now();
+        audio.src = url + "&t=" + Date.now();
         await audio.play();
       }
       if (viaHls) { viaHls = false; if (player) stopHls(); }
@@ -353,7 +380,7 @@ function spacePage(id) {
     el.innerHTML = `<h2>${host ? "Host" : "Co-host"} controls</h2><div class="row">
       ${host && d.state === "scheduled" ? '<button id="start">Start the Space</button>' : ""}
       ${host && d.state !== "ended" ? '<button id="end">End the Space</button>' : ""}</div>
-      <h3>Requests to speak</h3><ul id="reqs">${[...requests].map((n) => `<li>${esc(n)} <button data-invite="${esc(n)}">Invite to speak</button></li>`).join("") || "<li class=notice>None yet</li>"}</ul>
+      <h3>Requests to speak</h3><ul id="reqs">${[...requests].map((n) => `<li>${esc(n)} <button data-invite="${esc(n)}">Invite to speak</button> <button data-dismiss="${esc(n)}">Dismiss</button></li>`).join("") || "<li class=notice>None yet</li>"}</ul>
       <form id="inviteform" class="row"><label>Invite <input id="invname" maxlength="64" required placeholder="name"></label>
         <label>as <select id="invrole"><option value="speaker">speaker</option>${host ? '<option value="cohost">co-host</option>' : ""}</select></label>
         <button>Invite</button></form>
@@ -377,6 +404,8 @@ function spacePage(id) {
     if ($("#start")) $("#start").onclick = () => act(() => api("POST", `/api/spaces/${id}/start`, null, token));
     if ($("#end")) $("#end").onclick = () => act(() => api("POST", `/api/spaces/${id}/end`, null, token));
     el.querySelectorAll("[data-invite]").forEach((b) => (b.onclick = () => invite(b.dataset.invite, "speaker")));
+    el.querySelectorAll("[data-dismiss]").forEach((b) => (b.onclick = () => act(() =>
+      api("DELETE", `/api/spaces/${id}/requests/${encodeURIComponent(b.dataset.dismiss)}`, null, token))));
     $("#inviteform").onsubmit = (ev) => { ev.preventDefault(); invite($("#invname").value, $("#invrole").value); };
     el.querySelectorAll("[data-mute]").forEach((b) => (b.onclick = () => act(() =>
       api("PATCH", `/api/spaces/${id}/speakers/${encodeURIComponent(b.dataset.mute)}`, { muted: b.dataset.muted !== "true" }, token))));
@@ -459,5 +488,5 @@ function spacePage(id) {
   load();
 }
 
-const m = location.pathname.match(/^\/s\/([A-Za-z0-9_-]{1,32})$/);
-if (m) spacePage(m[1]); else listPage();
+const m = location.pathname.match(/^\/s\/([A-Za-z0-9_-]{1,32})(\/stats)?$/);
+if (m && m[2]) ScStats.page(app, m[1], token); else if (m) spacePage(m[1]); else listPage();

@@ -4,6 +4,7 @@
 #define SC_API_H
 
 #include "spacecast/http.h"
+#include "spacecast/space.h"
 #include "spacecast/router.h"
 
 /** The application's routes, in match order (api/routes.c). */
@@ -21,8 +22,12 @@ void sc_api_speakers_invite(sc_req_t *r);
 void sc_api_speakers_patch(sc_req_t *r);
 void sc_api_speakers_delete(sc_req_t *r);
 void sc_api_requests_create(sc_req_t *r);
+void sc_api_requests_dismiss(sc_req_t *r);
 /* api_events.c */
 void sc_api_events(sc_req_t *r);
+/** A token of s was revoked (speaker removed, host tokens reissued): close the host-view event
+ *  streams opened with one, on every worker. */
+void sc_api_events_revoked(sc_space_t *s);
 /* api_metrics.c */
 void sc_api_metrics(sc_req_t *r);
 void sc_api_healthz(sc_req_t *r);
@@ -43,6 +48,22 @@ void sc_api_source_put(sc_req_t *r);
 void sc_api_hls_get(sc_req_t *r);
 /* api_speak.c: the WebSocket speaker link */
 void sc_api_speak_get(sc_req_t *r);
+/* api_reactions.c: listeners' emoji, rate-limited per address and per listener */
+void sc_api_reactions_post(sc_req_t *r);
+/** Make the rate limiters and register the reaction counters (once, at start). */
+void sc_api_reactions_start(void);
+/** A client's address as a rate-limit key (IPv4, or its IPv6 /64), keyed with salt. */
+uint64_t sc_api_address_key(const sc_conn_t *c, uint64_t salt);
+/* api_pin.c */
+void sc_api_pin_put(sc_req_t *r);
+void sc_api_pin_delete(sc_req_t *r);
+/* api_timeline.c: chapter marks and chapters.json */
+void sc_api_marks_post(sc_req_t *r);
+void sc_api_chapters_get(sc_req_t *r);
+/* api_clip.c */
+void sc_api_clip_get(sc_req_t *r);
+/* api_stats.c: the host's numbers */
+void sc_api_stats_get(sc_req_t *r);
 /* api_whip.c: WebRTC speakers (WHIP ingest, WHEP mix-minus) */
 void sc_api_whip_post(sc_req_t *r);
 void sc_api_whep_post(sc_req_t *r);

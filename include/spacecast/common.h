@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Non-blocking calls return these; system errors are negative errno (libuv style). */
-enum { SC_OK = 0, SC_AGAIN = -10001, SC_ERR = -10002, SC_INCOMPLETE = -2 };
+/* Non-blocking calls return these; system errors are negative errno (libuv style), so ours sit
+ * far below every errno. SC_INCOMPLETE: a parser needs more bytes. */
+enum { SC_OK = 0, SC_AGAIN = -10001, SC_ERR = -10002, SC_INCOMPLETE = -10003 };
 
 /* The audio clock everything runs on: 48 kHz Opus, one 20 ms frame per engine tick. */
 #define SC_RATE 48000                          /* samples per second: Opus' own rate */

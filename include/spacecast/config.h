@@ -23,6 +23,7 @@ typedef struct sc_config {
     int workers;             /* event-loop threads; 0 = one per core */
     int io_uring;            /* batch listener sends with io_uring where the kernel allows */
     int demo;
+    int space_retire_s;      /* an ended Space stays in memory this long, then on disk and in the store only */
     /* [tls] */
     char tls_cert[512];      /* PEM: the certificate, then its chain */
     char tls_key[512];       /* PEM private key */
@@ -40,6 +41,12 @@ typedef struct sc_config {
     int max_conns_per_ip;
     int join_rate;           /* listener joins admitted per second (token bucket) */
     int join_burst;
+    int join_rate_per_ip;    /* 0 = join_rate / 4 */
+    int join_burst_per_ip;   /* 0 = join_burst / 4 */
+    int max_event_streams;   /* 0 = max_connections / 2 (and never more) */
+    int max_event_streams_per_space; /* 0 = max_event_streams */
+    int max_event_streams_per_ip;
+    int request_ttl_s;       /* an open request to speak lapses after this */
     int header_timeout_ms;
     int idle_timeout_ms;
     int max_header_bytes;

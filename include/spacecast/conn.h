@@ -67,6 +67,10 @@ typedef struct sc_proto {
     void (*on_drained)(struct sc_conn *c);
     /** The connection is closing: release what the protocol owns (never frees c). Default: nothing. */
     void (*on_close)(struct sc_conn *c);
+    /** The bytes of a refusal at accept, before any connection state exists (over capacity,
+     *  too many from one address): a malloc'ed answer in the protocol's words (its length in
+     *  *len), the client to come back after retry_after seconds. NULL: the socket is just closed. */
+    char *(*refusal)(int status, const char *code, const char *message, int retry_after, size_t *len);
 } sc_proto_t;
 
 #define SC_CONN_RBUF_DEFAULT 65536 /* input buffered at most by a protocol that does not say */
@@ -139,6 +143,7 @@ typedef struct sc_conn {
     int file_fd;          /* replay: sendfile() from here */
     uint64_t file_off, file_end;
     uint64_t last_progress_ms;
+    uint64_t stream_since_ms; /* when streaming began (a listener's listening time) */
     uint64_t bytes_out;
     const sc_stream_src_t *src;
     struct sc_conn *snext, *sprev; /* the worker's list of streaming connections */
@@ -224,6 +229,9 @@ typedef enum {
     SC_REFUSE_TOO_LARGE,
     SC_REFUSE_SLOW_LISTENER,
     SC_REFUSE_RATE_LIMITED,
+    SC_REFUSE_ADDR_JOIN_RATE,  /* one address joining faster than its share of the join budget */
+    SC_REFUSE_EVENT_STREAMS,   /* an event stream over its server, Space or address cap */
+    SC_REFUSE_SEND_TIMEOUT,    /* a response the client stopped taking (not a listener stream) */
     SC_REFUSE_NREASONS
 } sc_refusal_t;
 

@@ -14,11 +14,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "spacecast/common.h"
+
 #include "spacecast/page.h"
 
 enum { SC_HLS_AAC = 0, SC_HLS_OPUS = 1, SC_HLS_NREND = 2 };
 
-#define SC_HLS_RATE 48000
+#define SC_HLS_RATE SC_RATE
 #define SC_HLS_PARTS 10                                     /* parts per segment */
 #define SC_HLS_PART_SAMPLES 9600                            /* 200 ms */
 #define SC_HLS_SEGMENT_SAMPLES (SC_HLS_PARTS * SC_HLS_PART_SAMPLES) /* 2 s */
@@ -50,9 +52,12 @@ typedef struct sc_hls_wait {
 void sc_hls_init(void);
 /** Start HLS for a Space that is live (its room, under the room's lock). data_dir: keep the Opus
  * segments under DATA/hls/ID/ for the replay, or NULL. started_at: unix seconds the Space
- * went live, so segment numbers keep counting across a restart. The Space holds it for the
- * life of the process (never freed), so workers may keep the pointer. */
+ * went live, so segment numbers keep counting across a restart. Its owner frees it with
+ * sc_hls_free once nobody can reach it (no parked request, no worker holding the pointer). */
 sc_hls_t *sc_hls_new(const char *space_id, const char *data_dir, uint16_t preskip, int64_t started_at);
+/** Let go of h (any thread): freed now, or by the HLS thread once it is done with it (an
+ *  unfinished h is ended first). NULL-safe. */
+void sc_hls_free(sc_hls_t *h);
 /** Engine thread: one 20 ms Opus packet of the mix (copied). Never blocks; dropped and
  * counted if the HLS thread is seconds behind. Taken up at the next sc_hls_kick. */
 void sc_hls_push(sc_hls_t *h, const uint8_t *pkt, size_t len);

@@ -21,6 +21,10 @@ typedef struct sc_req {
     sc_slice_t args[SC_ROUTE_MAX_ARGS]; /* path captures, e.g. {id}, {name} */
     int head_only;                      /* HEAD request: headers, no body */
     int responded;
+    /** What the handler holds for the length of the request (a Space reference): let go of by
+     *  HTTP once the handler returns. Set with sc_http_hold. */
+    void (*release)(void *arg);
+    void *release_arg;
 } sc_req_t;
 
 /** The protocol of every connection a listener accepts: hand it to the server (cmd/serve.c).
@@ -54,7 +58,8 @@ void sc_http_respond_json(sc_req_t *r, int status, json_t *obj, const char *extr
 /** Send the SPEC error body {"error":{"code","message"}}. */
 void sc_http_error(sc_req_t *r, int status, const char *code, const char *message);
 /** An error that tells the client when to come back (429/503): Retry-After (seconds) and,
- * if given, an "alternatives" object (takes over the reference) naming where audio can still be had. */
+ * if given, an "alternatives" object (takes over the reference) naming where audio can still be had.
+ * retry_after < 0: never (no Retry-After: coming back will not help), alternatives only. */
 void sc_http_error_retry(sc_req_t *r, int status, const char *code, const char *message, int retry_after,
                          json_t *alternatives);
 /** Queue only a response head (for streaming and file responses: the caller queues the body
@@ -69,6 +74,13 @@ int sc_http_request_token(const sc_req_t *r, char *out, size_t outsz);
 /** The JSON error envelope {"error":{"code","message"}} (new reference): the one shape every
  *  error of ours has, whoever writes it. */
 json_t *sc_http_error_body(const char *code, const char *message);
+/** Hold arg for the rest of this request: release(arg) runs when the handler has returned.
+ *  One hold per request (the Space it names). */
+static inline void sc_http_hold(sc_req_t *r, void (*release)(void *arg), void *arg)
+{
+    r->release = release;
+    r->release_arg = arg;
+}
 /** This connection carries no second request (it ends after this answer). */
 void sc_http_no_keepalive(sc_req_t *r);
 

@@ -1,5 +1,5 @@
-/* http_parser.h — zero-copy, resumable HTTP/1.1 request-head parser (picohttpparser's
- * shape: slices into the caller's buffer, -2 "need more", -1 malformed), an in-place
+/* http_parser.h — zero-copy, resumable HTTP/1.1 request- and response-head parsers (picohttpparser's
+ * shape: slices into the caller's buffer, SC_INCOMPLETE "need more", -1 malformed), an in-place
  * chunked-body decoder, and small helpers for Range, query strings and auth headers. */
 #ifndef SC_HTTP_PARSER_H
 #define SC_HTTP_PARSER_H
@@ -33,8 +33,25 @@ typedef struct sc_http_request {
 
 /** Parse a request head in buf[0..len); last_len is len at the previous call that returned
  * SC_INCOMPLETE (0 the first time) so the end-of-head search never rescans. Returns the head
- * length (>0), SC_INCOMPLETE (-2) or -1 if malformed. Slices in req point into buf. */
+ * length (>0), SC_INCOMPLETE or -1 if malformed. Slices in req point into buf. */
 int sc_http_parse_request(const char *buf, size_t len, size_t last_len, sc_http_request_t *req);
+
+/** A response head, as our own clients read it (the edge relay, speak, the WHIP client,
+ *  loadtest): slices into the caller's buffer. */
+typedef struct sc_http_response {
+    int minor_version; /* HTTP/1.x */
+    int status;        /* 100..999 */
+    sc_slice_t reason; /* may be empty */
+    size_t num_headers;
+    sc_http_header_t headers[SC_HTTP_MAX_HEADERS];
+} sc_http_response_t;
+
+/** Parse a response head in buf[0..len), resumable as sc_http_parse_request (last_len: len at
+ *  the previous SC_INCOMPLETE). Returns the head length (the body starts there), SC_INCOMPLETE,
+ *  or -1 if it is no HTTP/1.x response head. Fuzzed (fuzz_http_response). */
+int sc_http_parse_response(const char *buf, size_t len, size_t last_len, sc_http_response_t *res);
+/** First header of a response named name (case-insensitive), or NULL. */
+const sc_slice_t *sc_http_response_header(const sc_http_response_t *res, const char *name);
 
 /** First header named name (case-insensitive), or NULL; the slice points into req's buffer. */
 const sc_slice_t *sc_http_find_header(const sc_http_request_t *req, const char *name);

@@ -42,7 +42,8 @@ int sc_ingest_channels(const sc_ingest_slot_t *slot);
 /** Is a source connected for this speaker that delivered audio in the last SC_INGEST_BUSY_MS?
  *  (Icecast's "Mountpoint in use": a second source is refused, not swapped in.) */
 int sc_ingest_busy(sc_space_t *s, int index);
-/** The connection ends: if it is still current, the speaker leaves the mix. */
+/** The connection ends: if it is still current, the speaker leaves the mix. The slot's
+ *  reference on the Space (taken by sc_ingest_claim) goes. */
 void sc_ingest_release(sc_ingest_slot_t *slot);
 
 #endif

@@ -15,10 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "spacecast/common.h"
+
 #define SC_JITTER_CAPACITY 1024       /* slots, a power of two: 2.56 s of 2.5 ms packets */
 #define SC_JITTER_MAX_PACKET 4000     /* bytes; one Opus frame is at most 1275 */
 #define SC_JITTER_MAX_BYTES (2 * 1024 * 1024) /* stored bytes: 5 s of stereo float PCM (decoded sources) */
-#define SC_JITTER_RATE 48000
+#define SC_JITTER_RATE SC_RATE
 #define SC_JITTER_MAX_SAMPLES (5 * SC_JITTER_RATE) /* stored duration: darkice's 2 s bursts fit twice */
 #define SC_JITTER_ABSENT_SAMPLES 9600 /* 200 ms of nothing: the speaker is absent */
 #define SC_JITTER_SLACK 960           /* 20 ms: playout this far behind target is worth a time-scale step */
@@ -55,6 +57,7 @@ typedef struct sc_jitter_delay {
     int target;     /* the delay the arrival history asks for: its largest lateness + a frame, >= the base */
     int head_delay; /* how long after its on-time arrival the next packet to pop is being played */
     int depth;      /* samples stored */
+    int draining;   /* the speaker has left (sc_jitter_finish): nothing more will come */
 } sc_jitter_delay_t;
 
 typedef struct sc_jitter_stats {

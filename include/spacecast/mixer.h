@@ -15,9 +15,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "spacecast/common.h"
+
 #define SC_MIXER_MAX_SPEAKERS 16
-#define SC_MIXER_RATE 48000
-#define SC_MIXER_FRAME 960          /* samples per channel per tick: 20 ms */
+#define SC_MIXER_RATE SC_RATE
+#define SC_MIXER_FRAME SC_FRAME     /* samples per channel per tick: 20 ms */
 #define SC_MIXER_MAX_PACKET 4000    /* largest Opus packet accepted from a speaker */
 #define SC_MIXER_SPEAKING_DB (-45.0f)
 #define SC_MIXER_QUIET_DB (-50.0f)   /* quieter than this, a speaker's mix-minus is the listener mix */

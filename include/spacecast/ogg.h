@@ -53,6 +53,14 @@ ssize_t sc_ogg_write_page(sc_ogg_writer_t *w, uint8_t flags, int64_t granule,
                           uint8_t *out, size_t outcap);
 /** Rewrite the sequence number of a page built in place (caller's bytes) and fix its CRC; no-op if len < 27. */
 void sc_ogg_page_set_seq(uint8_t *page, size_t len, uint32_t seq);
+/** Length of the whole, CRC-valid page at p (capture pattern, version 0, its lacing and body
+ *  within avail), or 0 when there is none there. Pure: any bytes. */
+size_t sc_ogg_page_check(const uint8_t *p, size_t avail);
+/** Restamp a whole page in place (a cut of a recording): header flags, granule, serial and
+ *  sequence, CRC recomputed. No-op if it is not a page's length. */
+void sc_ogg_page_restamp(uint8_t *page, size_t len, uint8_t flags, int64_t granule, uint32_t serial, uint32_t seq);
+/** Granule position of a page header (at least 27 bytes). */
+int64_t sc_ogg_page_granule(const uint8_t *page);
 /** Build the OpusHead packet (RFC 7845 §5.1): channels, pre_skip, input rate, gain 0, mapping family 0. Returns 19. */
 size_t sc_opus_head_build(uint8_t out[SC_OPUS_HEAD_LEN], int channels, uint16_t pre_skip, uint32_t input_rate);
 /** Build an OpusTags packet (vendor string, optional "KEY=value" comments) into out; length or -1 if it doesn't fit. */

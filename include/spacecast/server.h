@@ -22,6 +22,11 @@ void sc_server_start(void);
 void sc_server_stop_accepting(void);
 /** Stop the workers: each closes its connections on its own thread; then join and free. */
 void sc_server_stop(void);
+/** How many workers there are (fixed from sc_server_init on). */
+int sc_server_nworkers(void);
+/** Run fn(loop, arg) on every worker's own thread, soon (sc_loop_post; sc_loop_data(loop) is the
+ *  worker): how a change reaches connections that live on all of them. */
+void sc_server_each_worker(sc_loop_task_fn fn, void *arg);
 /** Wake every worker so it pumps its streaming connections (after pages were published). */
 void sc_server_wake_workers(void);
 /** Raise RLIMIT_NOFILE as far as allowed and return how many connections fit in it (want,

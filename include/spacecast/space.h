@@ -1,7 +1,13 @@
 /* space.h — a Space in memory: state, speakers, tally, the precomputed details JSON,
- * its event chains, and its audio (live stream, mixer, recorder). The registry holds
- * every Space for the life of the process, so a Space pointer never dangles. The model
- * speaks no HTTP: it answers with sc_space_rc_t and sc_space_auth_t, which api/ maps. */
+ * its event chains, and its audio (a room, room.h). The model speaks no HTTP: it answers
+ * with sc_space_rc_t and sc_space_auth_t, which api/ maps.
+ *
+ * Lifetime (docs/internals/architecture.md): a Space is reference counted like sc_page. The
+ * registry (space/registry.c, a hash by id) holds one; so does each request handling it, each
+ * stream reading it (listeners, event subscribers), each session speaking into it (ingest
+ * slots, WebSocket links, WebRTC sessions, edge fetchers) and each parked HLS request. A Space
+ * that ended leaves the registry space_retire_s later (retired): then its replay is served
+ * from disk and its details from the store, and it is freed once the last holder lets go. */
 #ifndef SC_SPACE_H
 #define SC_SPACE_H
 
@@ -12,10 +18,13 @@
 
 #include "spacecast/conn.h"
 #include "spacecast/page.h"
+#include "spacecast/reactions.h"
+#include "spacecast/stats.h"
 #include "spacecast/token.h"
 
 #define SC_SPACE_MAX_SPEAKERS 16 /* the host counts as one */
 #define SC_SPACE_MAX_REQUESTS 64
+#define SC_REQUESTS_PER_ADDR 3    /* open requests one client address may hold in a Space */
 #define SC_SPACE_MAX_EDGES 64
 #define SC_EDGE_STALE_MS 5000 /* an edge that stops reporting stops counting */
 #define SC_EVENTS_MAX_LAG 1024 /* event pages a subscriber may fall behind before it is skipped */
@@ -32,6 +41,7 @@ typedef enum sc_space_rc {
     SC_SPACE_EPERM = -5,  /* never allowed (removing the host) */
     SC_SPACE_EINVAL = -6, /* not a name or role one may invite */
     SC_SPACE_ESTORE = -7, /* the store did not take it: not acknowledged (retry; see the function) */
+    SC_SPACE_ELIMIT = -8, /* this client's share is used (requests to speak per address) */
 } sc_space_rc_t;
 
 /** Why a token does not hold up for a Space (sc_space_check_token). */
@@ -44,7 +54,11 @@ typedef enum sc_space_auth {
     SC_AUTH_ROLE,        /* valid, but the role is below what is asked */
 } sc_space_auth_t;
 
+#define SC_PIN_URL_MAX 512  /* bytes of a pinned link */
+#define SC_PIN_TEXT_MAX 280 /* bytes of its text */
+
 struct sc_room;
+struct sc_timeline;
 
 typedef struct sc_speaker {
     char name[SC_TOKEN_NAME_MAX + 1];
@@ -60,49 +74,77 @@ typedef struct sc_speaker {
     int unsaved;               /* changed in memory, not yet in the store (retried) */
 } sc_speaker_t;
 
+/** What an edge relay reported (origin side). */
+typedef struct sc_space_edge {
+    char name[64];
+    int listeners;
+    int room;                     /* listeners it can still take, less those sent there since */
+    char url[256];                /* its public base URL ("" if it gave none) */
+    uint64_t seen_ms;
+} sc_space_edge_t;
+
+/** An open request to speak. */
+typedef struct sc_space_request {
+    char name[SC_TOKEN_NAME_MAX + 1];
+    int64_t at;    /* wall seconds it was made */
+    uint32_t addr; /* who asked (sc_admit_key): the per-address share */
+} sc_space_request_t;
+
 typedef struct sc_space {
+    atomic_uint refs;          /* the registry's, and one per holder: sc_space_ref/unref */
+    struct sc_space *hnext;    /* the registry's hash chain (under its lock) */
     pthread_mutex_t mu;        /* metadata: everything below but the atomics and the room */
     pthread_mutex_t write_mu;  /* one change (and its store write) at a time; taken before mu */
     int unsaved;               /* the Space's row changed in memory, not yet in the store (under mu) */
     sc_space_state_t stored_state; /* the state the store has (under mu) */
     char id[SC_TOKEN_ID_MAX + 1];
     char title[257];
-    sc_space_state_t state;
+    _Atomic sc_space_state_t state; /* written under mu; read anywhere */
     int64_t created_at, scheduled_start, started_at, ended_at;
     int record;
     int max_listeners;
     sc_speaker_t speakers[SC_SPACE_MAX_SPEAKERS];
     size_t nspeakers;
-    char requests[SC_SPACE_MAX_REQUESTS][SC_TOKEN_NAME_MAX + 1];
+    struct sc_space_request *requests; /* SC_SPACE_MAX_REQUESTS of them, from the first one on
+                                        * (open requests to speak, oldest first; under mu) */
     size_t nrequests;
     /* tally: local direct listeners plus what edges report */
     atomic_int listeners;
     atomic_int edge_listeners;
     atomic_llong peak;
     atomic_llong total_joins;
-    struct {
-        char name[64];
-        int listeners;
-        int room;                     /* listeners it can still take, less those sent there since */
-        char url[256];                /* its public base URL ("" if it gave none) */
-        uint64_t seen_ms;
-    } edges[SC_SPACE_MAX_EDGES];      /* what edge relays report (under mu) */
-    int relayed;                      /* this server is an edge and mirrors the Space from an origin */
+    sc_space_edge_t *edges;           /* SC_SPACE_MAX_EDGES of them from the first report (under mu) */
+    atomic_int relayed;               /* this server is an edge and mirrors the Space from an origin (set by its poller, read anywhere) */
     /* precomputed answers, rebuilt on change: never computed per request */
     sc_page_t *details;        /* the JSON of GET /api/spaces/{id} */
     sc_page_t *details_sse;    /* the same as the first event of a new event stream */
     char etag[32];
     uint64_t version;
-    int tally_dirty;
+    atomic_int tally_dirty;    /* the tally moved: the details are rebuilt within a second */
     /* event streams: one for everyone, one for host and cohosts (adds requests) */
     sc_chain_t events;
     sc_chain_t events_host;
     sc_stream_src_t src_events, src_events_host; /* what streaming connections read */
+    atomic_int event_streams;       /* open on either chain (admission: net/admit.c) */
     sc_stream_src_t src_live;       /* a listener's: counted in the tally (on_leave) */
     sc_stream_src_t src_live_edge;  /* an edge relay's: the same stream, not a listener */
     /* audio: mixer, live stream, recording, HLS (room.h); set before the Space is published,
      * never replaced; NULL for a Space that had ended before this process started */
     struct sc_room *room;
+    /* lifetime */
+    uint64_t ended_ms;         /* monotonic ms it ended here (0: not ended, or ended before start) */
+    int transient;             /* read back from the store for a request, in no registry */
+    /* what listeners and hosts see beyond the audio (#19) */
+    char pin_url[SC_PIN_URL_MAX + 1];  /* "" when nothing is pinned (under mu) */
+    char pin_text[SC_PIN_TEXT_MAX + 1];
+    int64_t pin_at;
+    sc_reactions_t reactions;          /* counted by workers, drained once a second */
+    int64_t reactions_at;              /* the second of the last reactions event (under mu) */
+    json_t *reactions_last;            /* its data, for the edges' reports (under mu) */
+    _Atomic(sc_stats_t *) stats;       /* the host's numbers: made on first use, freed with the Space */
+    struct sc_timeline *timeline;      /* the speaker timeline while recording (under mu) */
+    sc_page_t *chapters;               /* chapters.json as last built (under mu) */
+    uint64_t chapters_until_ms;        /* rebuilt after this (a live Space's grow) */
 } sc_space_t;
 
 struct sc_store;
@@ -119,21 +161,31 @@ int sc_spaces_listeners(void);
 void sc_spaces_housekeeping(void);
 /** Load every Space from the store (at start). 0 or -1. */
 int sc_spaces_load(void);
-/** Create a Space (persisted) and return it; NULL if the store could not write it. host_name is
- *  the host's speaker name (in its tokens and the speaker list; a valid token name), NULL = "host". */
+/** Create a Space (persisted) and return it with a reference for the caller; NULL if the store
+ *  could not write it. host_name is the host's speaker name (in its tokens and the speaker list;
+ *  a valid token name), NULL = "host". */
 sc_space_t *sc_space_create(const char *title, const char *host_name, int64_t scheduled_start, int record,
                             int max_listeners);
-/** Create a local mirror of an origin's Space (edge relays): same id and host name, not recorded. */
+/** Create a local mirror of an origin's Space (edge relays): same id and host name, not
+ *  recorded. With a reference for the caller; the one there is if it exists. */
 sc_space_t *sc_space_create_mirror(const char *id, const char *title, const char *host_name, int64_t scheduled_start);
 /** An edge reported its listener count; the tally becomes the sum of fresh reports. */
 void sc_space_edge_report(sc_space_t *s, const char *edge, int listeners, const char *url, int room);
 /** Overflow: pick the fresh edge with the most room for one more listener of this Space, count
  *  that listener against its room, and copy its base URL into url. Returns 1, or 0 if none has room. */
 int sc_space_edge_take(sc_space_t *s, char *url, size_t cap);
-/** Find by id (NULL if unknown). Lock-free readers are fine: Spaces are never freed. */
-sc_space_t *sc_space_find(sc_slice_t id);
-/** Snapshot of all Spaces (caller frees the array, not the Spaces). */
+/** Take a reference (NULL-safe); returns s. */
+sc_space_t *sc_space_ref(sc_space_t *s);
+/** Drop a reference (NULL-safe): the last one frees the Space (its room, its HLS, its
+ *  streams' own pages; readers of pages keep theirs). Any thread. */
+void sc_space_unref(sc_space_t *s);
+/** The Space with this id, with a reference for the caller, or NULL. A retired Space (ended a
+ *  while ago: space_retire_s) is read back from the store, in no registry, for this caller. */
+sc_space_t *sc_space_get(sc_slice_t id);
+/** Every Space in memory, each with a reference; give them back with sc_spaces_release. */
 sc_space_t **sc_spaces_all(size_t *n);
+/** Drop the references of sc_spaces_all and free the array. */
+void sc_spaces_release(sc_space_t **all, size_t n);
 /** Go live / end: SC_SPACE_OK, SC_SPACE_ESTATE when the state does not allow it, or
  *  SC_SPACE_ESTORE when the change was applied but the store did not take it yet (it is
  *  retried once a second; calling again retries at once and answers OK once stored). */
@@ -149,9 +201,16 @@ sc_space_rc_t sc_space_set_muted(sc_space_t *s, sc_slice_t name, int muted);
 /** Remove a speaker (their tokens die at once): SC_SPACE_OK, SC_SPACE_ENOENT, SC_SPACE_EPERM for
  *  the host, or SC_SPACE_ESTORE: removed now, not yet stored (retried; removing again retries). */
 sc_space_rc_t sc_space_remove(sc_space_t *s, sc_slice_t name);
-/** A listener asks to speak (goes to the host's event stream): SC_SPACE_OK (also when asked
- *  already), SC_SPACE_ESTATE once ended, SC_SPACE_EFULL when the list is full. */
-sc_space_rc_t sc_space_request(sc_space_t *s, const char *name);
+/** A listener at address addr (sc_admit_key) asks to speak under name; the host and cohosts
+ *  see it on their event stream until it is invited, dismissed or lapses (request_ttl_s).
+ *  SC_SPACE_OK (also when asked already), SC_SPACE_ESTATE once ended, SC_SPACE_ETAKEN for the
+ *  host's or a speaker's name, SC_SPACE_ELIMIT when addr holds SC_REQUESTS_PER_ADDR, or
+ *  SC_SPACE_EFULL when the list is full; then *retry_s says when a place frees up. */
+sc_space_rc_t sc_space_request(sc_space_t *s, const char *name, uint32_t addr, int *retry_s);
+/** Take name off the requests (reason: "invited", "dismissed"): SC_SPACE_OK or SC_SPACE_ENOENT. */
+sc_space_rc_t sc_space_request_close(sc_space_t *s, sc_slice_t name, const char *reason);
+/** The open requests as an event page for a new host-view stream ("requests"; reference for the caller). */
+sc_page_t *sc_space_requests_event(sc_space_t *s);
 /** Sign the host's token (valid token_ttl_s past now, or past the scheduled start). */
 int sc_space_host_token(sc_space_t *s, char *out, size_t outsz);
 /** The claims of the host's current token (what the admin key acts with). */
@@ -170,6 +229,10 @@ sc_space_auth_t sc_space_check_token(sc_space_t *s, const char *tok, sc_role_t m
 int sc_space_speaker_index(sc_space_t *s, const sc_token_claims_t *claims);
 /** Rebuild details JSON and publish a `space` event (after any change). Takes s->mu. */
 void sc_space_changed(sc_space_t *s);
+/** A new event subscriber's snapshot event and start point, taken together (references for the
+ *  caller; *start NULL if nothing was published): the stream is the snapshot, then every
+ *  event after *start. */
+void sc_space_subscribe(sc_space_t *s, int host_view, sc_page_t **snapshot, sc_page_t **start);
 /** The snapshot event a new event stream starts with (reference for the caller). */
 sc_page_t *sc_space_details_event(sc_space_t *s);
 /** The precomputed details (reference for the caller) and its ETag. */
@@ -183,6 +246,62 @@ void sc_space_listener_join(sc_space_t *s);
 void sc_space_listener_leave(sc_space_t *s);
 /** Once a second (engine): tally event, details refresh if the tally moved. */
 void sc_space_tick_second(sc_space_t *s);
+
+/* --- reactions, pin, timeline, numbers (#19) ------------------------------------------------ */
+
+/** Pin a link (the API checked it: http(s), printable) with its text; url "" unpins. Published
+ *  at once (details and a `pin` event). SC_SPACE_OK, or SC_SPACE_ESTORE (shown now, stored later). */
+sc_space_rc_t sc_space_set_pin(sc_space_t *s, const char *url, const char *text);
+/** A listener's reaction (idx in reactions.h's set): counted, sent out with the next second's
+ *  `reactions` event. Lock-free. */
+void sc_space_react(sc_space_t *s, int idx);
+/** Origin: an edge's report carried its listeners' reactions (counts) and numbers (stats delta,
+ *  validated by the caller; may be NULL). */
+void sc_space_edge_extras(sc_space_t *s, const uint32_t counts[SC_REACTIONS_N], const json_t *stats_delta);
+/** Origin: the last `reactions` event's data with its second ("at"), for an edge to show its
+ *  own listeners (a new reference), or NULL when there was none yet. */
+json_t *sc_space_reactions_last(sc_space_t *s);
+/** Edge: take what the edge's listeners sent since the last report (counts), and its numbers'
+ *  news (a new object or NULL); sc_space_edge_report_done says whether the origin took them. */
+json_t *sc_space_edge_take_extras(sc_space_t *s, uint32_t counts[SC_REACTIONS_N]);
+void sc_space_edge_report_done(sc_space_t *s, int ok, const uint32_t counts[SC_REACTIONS_N], const json_t *stats_delta);
+/** Edge: the origin's last `reactions` event (as sc_space_reactions_last): shown here once. */
+void sc_space_reactions_from_origin(sc_space_t *s, const json_t *last);
+/** The speakers audible now changed (engine thread): a line in the speaker timeline. */
+void sc_space_timeline_speaking(sc_space_t *s);
+/** A host's chapter mark at this moment of the recording: SC_SPACE_OK with its position in
+ *  *at_ms, SC_SPACE_ESTATE when not live, SC_SPACE_ENOENT when not recorded, SC_SPACE_ESTORE
+ *  when the disk did not take it. */
+sc_space_rc_t sc_space_mark(sc_space_t *s, const char *title, int64_t *at_ms);
+/** chapters.json (a reference), rebuilt at most every SC_CHAPTERS_LIVE_MS while live; *final
+ *  says it will not change again. NULL when the Space is not recorded or has no recording yet. */
+sc_page_t *sc_space_chapters(sc_space_t *s, int *final);
+#define SC_CHAPTERS_LIVE_MS 2000
+/** What the files around the model (reactions and numbers, the speaker timeline) do at a
+ *  Space's moments; the model calls them through these and never by name. Any may be NULL. */
+typedef struct sc_space_hooks {
+    void (*live)(sc_space_t *s);                 /* it went live (or was loaded live after a restart) */
+    int64_t (*ending)(sc_space_t *s);            /* it is ending: before its recording closes */
+    void (*ended)(sc_space_t *s, int64_t ending); /* it ended (ending: what ending returned) */
+    void (*second)(sc_space_t *s);               /* once a second while it plays */
+    void (*speaking)(sc_space_t *s);             /* the speakers audible may have changed */
+    void (*freed)(sc_space_t *s);                /* its last reference went */
+} sc_space_hooks_t;
+/** Set the hooks (once, before Spaces are loaded; borrowed). */
+void sc_space_set_hooks(const sc_space_hooks_t *hooks);
+/** Hook #19's files to the model: reactions, numbers, the speaker timeline (cmd/serve.c). */
+void sc_space_extras_start(void);
+/** The Space's numbers, loaded from the store when not in memory; with create, made when there
+ *  are none. NULL otherwise. */
+sc_stats_t *sc_space_stats(sc_space_t *s, int create);
+/** Count a listener who joined (who: what tells listeners apart), a refusal or overflow, an
+ *  HLS request. Lock-free after the first. */
+void sc_space_listener_seen(sc_space_t *s, uint64_t who);
+void sc_space_refused(sc_space_t *s, sc_stats_reason_t why);
+void sc_space_hls_request(sc_space_t *s);
+/** At shutdown: every Space's numbers stored, timelines synced and closed. */
+void sc_spaces_flush(void);
+
 /** URLs of a Space's resources under the server's public URL. */
 json_t *sc_space_urls(const sc_space_t *s);
 json_t *sc_space_urls_of(const char *id);
@@ -198,5 +317,35 @@ uint64_t sc_spaces_version(void);
  *  or -1 without a store. */
 int sc_spaces_with_store(int (*fn)(struct sc_store *st, void *ctx), void *ctx);
 const char *sc_space_state_name(sc_space_state_t st);
+
+/* --- between the model (space.c) and its registry (registry.c), which calls down into it ---- */
+
+struct sc_store_space;
+struct sc_store_speaker;
+/** Give the model its store and token key (sc_spaces_init does). */
+void sc_space_model_init(struct sc_store *store, const uint8_t key[SC_TOKEN_KEY_LEN]);
+/** Take the store back from the model (sc_spaces_detach_store does). */
+struct sc_store *sc_space_model_detach(void);
+/** The directory's lists are stale (a Space was added, retired, or changed state). */
+void sc_space_bump_version(void);
+/** Writes the store refused so far. */
+uint64_t sc_space_store_errors(void);
+/** Walk the store's Spaces, then its speakers, under the model's store lock. 0 or -1. */
+int sc_space_store_scan(int (*space_cb)(void *ctx, const struct sc_store_space *),
+                        int (*speaker_cb)(void *ctx, const struct sc_store_speaker *), void *ctx);
+/** A new Space, stored, with its audio and details, in no registry; one reference for the
+ *  caller. NULL if the store would not take it. */
+sc_space_t *sc_space_new(const char *id, const char *title, const char *host_name, int64_t scheduled_start,
+                         int record, int max_listeners, int relayed);
+/** A Space from its store row (no speakers, no audio yet): one reference for the caller. */
+sc_space_t *sc_space_from_row(const struct sc_store_space *row);
+/** Add a speaker from its store row (at load). */
+void sc_space_add_speaker_row(sc_space_t *s, const struct sc_store_speaker *row);
+/** Its rows are all read: the host first, the audio, the details. */
+void sc_space_loaded(sc_space_t *s);
+/** A retired Space read back from the store for one holder (one reference; transient), or NULL. */
+sc_space_t *sc_space_read_back(const char *id);
+/** May s leave the registry now: ended grace_ms ago or more, and nothing left to store? */
+int sc_space_retirable(sc_space_t *s, uint64_t now_ms, uint64_t grace_ms);
 
 #endif

@@ -26,6 +26,9 @@ typedef struct sc_store_space {
     int record;
     int max_listeners;
     int64_t peak_listeners, total_joins;
+    char pin_url[513];   /* the pinned link, "" when none */
+    char pin_text[281];
+    int64_t pin_at;      /* when it was pinned (unix s) */
 } sc_store_space_t;
 
 typedef struct sc_store_speaker {
@@ -54,11 +57,20 @@ int sc_store_put_speaker(sc_store_t *s, const sc_store_speaker_t *sk);
 int sc_store_each_space(sc_store_t *s, int (*cb)(void *ctx, const sc_store_space_t *), void *ctx);
 /** Call cb for every speaker, ordered by (space_id, name); same returns as sc_store_each_space. cb must not call sc_store_each_speaker. */
 int sc_store_each_speaker(sc_store_t *s, int (*cb)(void *ctx, const sc_store_speaker_t *), void *ctx);
+/** One space by id: 1 with *out filled, 0 if there is none, -1 on a database error. */
+int sc_store_get_space(sc_store_t *s, const char *id, sc_store_space_t *out);
+/** Call cb for every speaker of one space, by name; returns as sc_store_each_speaker. */
+int sc_store_each_speaker_of(sc_store_t *s, const char *space_id, int (*cb)(void *ctx, const sc_store_speaker_t *),
+                             void *ctx);
 /** Ended Spaces, latest first: up to limit of them that come after (before_ended_at, before_id) in
  *  (ended_at, id) descending order (INT64_MAX and "" for the first page), each with its host's
  *  name ("" if none). Same returns as sc_store_each_space. */
 int sc_store_ended_page(sc_store_t *s, int64_t before_ended_at, const char *before_id, int limit,
                         int (*cb)(void *ctx, const sc_store_space_t *, const char *host), void *ctx);
+/** Insert or replace a Space's numbers (sc_stats_save's text). Returns 0 or -1 (logged). */
+int sc_store_put_stats(sc_store_t *s, const char *space_id, const char *data, int64_t now);
+/** A Space's numbers as stored (malloc'd; the caller frees), or NULL when none or on error. */
+char *sc_store_get_stats(sc_store_t *s, const char *space_id);
 /** Get-or-create the named 32-byte random secret (e.g. the token signing key, so tokens survive a restart). Returns 0 or -1. */
 int sc_store_secret(sc_store_t *s, const char *name, uint8_t out[32]);
 /** Read DIR/admin.key, or create it (32 hex chars, mode 0600) if missing; *created (may be NULL) says which. out needs >= 33 bytes. Returns 0 or -1 (logged). */

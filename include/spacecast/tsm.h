@@ -12,10 +12,10 @@
 #define SC_TSM_WINDOW 1440   /* frames sc_tsm_period reads: two of the longest periods */
 #define SC_TSM_VOICED 0.9f   /* correlation above which a period can go or repeat unheard */
 
-/** Best pitch period (frames) of x over its first SC_TSM_WINDOW frames (ch channels,
- *  interleaved, analysed as their sum); *corr gets the normalized correlation (-1..1) of the
- *  two consecutive periods there. */
-int sc_tsm_period(const float *x, int ch, float *corr);
+/** Best pitch period (frames) of x over its first n frames (at most SC_TSM_WINDOW are read;
+ *  fewer limit the period to n / 2), ch channels interleaved, analysed as their sum; *corr
+ *  gets the normalized correlation (-1..1) of the two consecutive periods there. */
+int sc_tsm_period(const float *x, int n, int ch, float *corr);
 /** RMS of n frames in dBFS (-100 for silence). */
 float sc_tsm_level_db(const float *x, int n, int ch);
 /** Remove r frames at frame s of x (n frames), crossfading the xf frames before the cut into

@@ -1,8 +1,13 @@
 /* api_edges.c — the origin's side of edge relays: POST /api/spaces/{id}/edges (admin key),
- * where an edge reports its listeners and how many of the origin's overflow it can take. */
+ * where an edge reports its listeners, how many of the origin's overflow it can take, and its
+ * listeners' reactions and numbers since its last report; the answer is the Space's last
+ * second of reactions, for the edge's own listeners. */
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
+#include "spacecast/log.h"
+
+#include <stdatomic.h>
 
 int sc_api_valid_base_url(const char *u)
 {
@@ -20,7 +25,18 @@ int sc_api_valid_base_url(const char *u)
 void sc_api_edges_report(sc_req_t *r)
 {
     if (!sc_api_has_admin_key(r)) {
-        sc_http_error(r, 401, "unauthorized", "edges report with the admin key");
+        /* an edge without our key relays audio but its listeners go uncounted: say so here
+         * too, at most once a minute (a misconfigured edge reports every second) */
+        static _Atomic uint64_t said_ms;
+        uint64_t now = sc_now_ms(), last = atomic_load(&said_ms);
+        if (now - last >= 60000 && atomic_compare_exchange_strong(&said_ms, &last, now)) {
+            char peer[64], space[65];
+            snprintf(space, sizeof space, "%.*s", (int)SC_MIN(r->args[0].len, 64), r->args[0].base);
+            sc_log_warn("event=edge_report_refused peer=%s space=%s note=\"an edge without the admin key: its "
+                        "listeners are not in the tally\"",
+                        sc_conn_peer_str(r->conn, peer, sizeof peer), sc_log_q(space));
+        }
+        sc_api_admin_refuse(r);
         return;
     }
     sc_space_t *s = sc_api_space(r);
@@ -40,8 +56,20 @@ void sc_api_edges_report(sc_req_t *r)
                       "{\"edge\": name, \"listeners\": count, \"url\": \"http(s)://...\", \"room\": count}");
         return;
     }
+    uint32_t counts[SC_REACTIONS_N];
+    const json_t *stats;
+    const char *bad;
+    if (sc_api_edge_extras(b, counts, &stats, &bad) != 0) {
+        json_decref(b);
+        sc_http_error(r, 400, "invalid", bad);
+        return;
+    }
     sc_space_edge_report(s, json_string_value(edge), (int)json_integer_value(n), url ? json_string_value(url) : "",
                          room ? (int)json_integer_value(room) : 0);
+    sc_space_edge_extras(s, counts, stats);
     json_decref(b);
-    sc_http_respond(r, 204, NULL, NULL, 0, NULL);
+    /* the answer carries the Space's last second of reactions, summed over every instance, for
+     * the edge to show its own listeners */
+    json_t *last = sc_space_reactions_last(s);
+    sc_http_respond_json(r, 200, json_pack("{s:o}", "reactions", last ? last : json_null()), NULL);
 }

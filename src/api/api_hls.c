@@ -31,6 +31,7 @@
 typedef struct parked {
     sc_hls_wait_t w; /* first: the wake callback gets this pointer back */
     sc_hls_t *h;
+    sc_space_t *space; /* a reference: h is the Space's, so the Space stays while this waits */
     sc_conn_t *conn; /* NULL once the connection closed while the wake was in flight */
     sc_loop_t *loop;
     int head_only;
@@ -72,6 +73,19 @@ static void not_live(sc_req_t *r, sc_space_t *s)
         sc_http_error(r, 409, "ended", "this Space has ended: its replay is hls/replay.m3u8 and replay.ogg");
 }
 
+static parked_t *parked_new(sc_space_t *s)
+{
+    parked_t *p = sc_calloc(1, sizeof *p);
+    p->space = sc_space_ref(s);
+    return p;
+}
+
+static void parked_free(parked_t *p)
+{
+    sc_space_unref(p->space);
+    free(p);
+}
+
 /* --- answers --------------------------------------------------------------------------- */
 
 static void answer(sc_req_t *r, parked_t *p)
@@ -109,7 +123,7 @@ static void wake_task(sc_loop_t *loop, void *arg)
         sc_req_t r = sc_http_unpark(c, p->head_only);
         answer(&r, p);
     }
-    free(p);
+    parked_free(p);
 }
 
 /* HLS thread, under the Space's HLS lock: only hand over. */
@@ -124,7 +138,7 @@ static void parked_on_close(sc_conn_t *c, void *ctx)
     (void)c;
     parked_t *p = ctx;
     if (sc_hls_unwait(p->h, &p->w))
-        free(p);
+        parked_free(p);
     else
         p->conn = NULL; /* the wake is on its way to this loop: wake_task frees */
 }
@@ -152,7 +166,7 @@ static void park_or_answer(sc_req_t *r, sc_hls_t *h, parked_t *p)
         sc_http_error(r, 400, "too_far_ahead", "_HLS_msn is beyond the next segment");
     else
         answer(r, p);
-    free(p);
+    parked_free(p);
 }
 
 /* --- playlists ------------------------------------------------------------------------- */
@@ -182,7 +196,7 @@ static void media_playlist(sc_req_t *r, sc_space_t *s, sc_hls_t *h, int rend)
         sc_http_error(r, 400, "bad_query", "_HLS_msn/_HLS_part must be numbers, _HLS_part with _HLS_msn");
         return;
     }
-    parked_t *p = sc_calloc(1, sizeof *p);
+    parked_t *p = parked_new(s);
     p->w.rend = rend;
     p->w.msn = has_msn > 0 ? (uint64_t)msn : 0; /* plain reload: as soon as a playlist exists */
     p->w.part = has_part > 0 ? (int)part : -1;
@@ -295,14 +309,14 @@ static void media_file(sc_req_t *r, sc_space_t *s, sc_hls_t *h, const char *name
         return;
     }
     if (h) {
-        parked_t *p = sc_calloc(1, sizeof *p);
+        parked_t *p = parked_new(s);
         sc_page_t *page;
         if (name[0] == 'a') /* an AAC file (its rendition's prefix): a player of it is still there */
             sc_hls_want(h, SC_HLS_AAC);
         int rc = sc_hls_find(h, name, &page, &p->w);
         if (rc == SC_OK) {
             sc_http_respond_page(r, 200, MP4, page, IMMUTABLE); /* shared, not copied */
-            free(p);
+            parked_free(p);
             return;
         }
         if (rc == SC_AGAIN) { /* the part a preload hint names: held until it exists */
@@ -310,7 +324,7 @@ static void media_file(sc_req_t *r, sc_space_t *s, sc_hls_t *h, const char *name
             park_or_answer(r, h, p);
             return;
         }
-        free(p);
+        parked_free(p);
     }
     from_disk(r, s, name);
 }
@@ -326,6 +340,8 @@ void sc_api_hls_get(sc_req_t *r)
         return;
     }
     sc_hls_t *h = space_hls(s);
+    if (h && s->state == SC_SPACE_LIVE)
+        sc_space_hls_request(s); /* the HLS audience, for the host's numbers */
     if (!strcmp(name, "live.m3u8")) {
         sc_hls_want(h, SC_HLS_AAC); /* encoded only while asked for: this starts (or keeps) it */
         media_playlist(r, s, h, SC_HLS_AAC);

@@ -1,14 +1,14 @@
 /* api_live.c — GET /spaces/{id}/live.ogg: the listener join. Admission (per-Space and server
  * limits, the join-rate bucket, overflow to an edge relay with room), then the live stream's
  * header pages and a cursor at its live edge; from then on the connection is a stream reader. */
+#include "spacecast/admit.h"
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
-#include "spacecast/join.h"
 #include "spacecast/config.h"
 #include "spacecast/room.h"
 #include "spacecast/metrics.h"
-#include "spacecast/server.h"
+#include "spacecast/ratelimit.h"
 #include "spacecast/space.h"
 
 #include <netinet/in.h>
@@ -60,6 +60,7 @@ static int overflow_to_edge(sc_req_t *r, sc_space_t *s)
     snprintf(url, sizeof url, "%s/spaces/%s/live.ogg", base, s->id);
     snprintf(hdr, sizeof hdr, "Location: %s\r\nCache-Control: no-store\r\nAccess-Control-Allow-Origin: *\r\n", url);
     atomic_fetch_add(&sc_overflow_edge, 1);
+    sc_space_refused(s, SC_STATS_OVERFLOW_EDGE);
     sc_http_respond_json(r, 307, json_pack("{s:s}", "redirect", url), hdr);
     return 1;
 }
@@ -81,6 +82,22 @@ static size_t burst_for(const sc_req_t *r)
     return 0;
 }
 
+/* What tells one listener from another for the unique count: the address (an IPv6 /64), the
+ * User-Agent, and the web app's random player id (?lid=) when there is one. A fixed salt: the
+ * sketch is stored, and a listener coming back after a restart must hash the same. */
+static uint64_t listener_key(const sc_req_t *r)
+{
+    uint64_t k = sc_api_address_key(r->conn, 0x9e3779b97f4a7c15ULL);
+    const sc_slice_t *ua = sc_http_find_header(r->http, "User-Agent");
+    if (ua)
+        k = sc_ratelimit_key(ua->base, ua->len, k);
+    char lid[65];
+    ssize_t n = sc_http_query_get(r->http->query, "lid", lid, sizeof lid);
+    if (n > 0)
+        k = sc_ratelimit_key(lid, (size_t)n, k);
+    return k;
+}
+
 void sc_api_live_get(sc_req_t *r)
 {
     sc_space_t *s = sc_api_space(r);
@@ -88,7 +105,7 @@ void sc_api_live_get(sc_req_t *r)
         return;
     const sc_config_t *cfg = sc_config();
     if (s->state == SC_SPACE_ENDED || !s->room) {
-        sc_http_error_retry(r, 409, "ended", "this Space has ended: listen to the replay", 0, alternatives(s, 0));
+        sc_http_error_retry(r, 409, "ended", "this Space has ended: listen to the replay", -1, alternatives(s, 0));
         return;
     }
     /* an edge relay (admin key) is not a listener: its listeners are counted by the edge,
@@ -101,6 +118,7 @@ void sc_api_live_get(sc_req_t *r)
         if (overflow_to_edge(r, s))
             return;
         sc_conn_refused(SC_REFUSE_SPACE_FULL);
+        sc_space_refused(s, SC_STATS_SPACE_FULL);
         sc_http_error_retry(r, 503, "space_full", "this Space is full: try HLS, or again soon", retry,
                             alternatives(s, 0));
         return;
@@ -109,6 +127,7 @@ void sc_api_live_get(sc_req_t *r)
         if (overflow_to_edge(r, s))
             return;
         sc_conn_refused(SC_REFUSE_SERVER_FULL);
+        sc_space_refused(s, SC_STATS_SERVER_FULL);
         sc_http_error_retry(r, 503, "server_full", "this server is full: try HLS, or again soon", retry,
                             alternatives(s, 0));
         return;
@@ -120,10 +139,12 @@ void sc_api_live_get(sc_req_t *r)
         return;
     }
     /* a TLS connection paid its join token for its handshake (server.c); one join per handshake */
-    int wait = is_edge || r->conn->join_paid ? 0 : sc_join_admit();
+    int per_addr = 0;
+    int wait = is_edge || r->conn->join_paid ? 0 : sc_admit_join(&r->conn->peer.sin6_addr, &per_addr);
     r->conn->join_paid = 0;
     if (wait) {
-        sc_conn_refused(SC_REFUSE_JOIN_RATE);
+        sc_conn_refused(per_addr ? SC_REFUSE_ADDR_JOIN_RATE : SC_REFUSE_JOIN_RATE);
+        sc_space_refused(s, SC_STATS_BUSY);
         sc_http_error_retry(r, 503, "busy", "many listeners are joining: try again in a moment", wait + (int)(sc_rand32() % 3),
                             alternatives(s, 1));
         return;
@@ -144,9 +165,11 @@ void sc_api_live_get(sc_req_t *r)
     if (!is_edge) {
         atomic_fetch_add(&sc_joins, 1);
         sc_space_listener_join(s); /* the stream's on_leave counts the leave */
+        sc_space_listener_seen(s, listener_key(r));
     }
     sc_http_respond_head(r, 200, "audio/ogg", -1,
                          "Cache-Control: no-cache, no-store\r\nAccess-Control-Allow-Origin: *\r\n"
                          "X-Content-Type-Options: nosniff\r\n");
+    sc_space_ref(s); /* the stream's: its on_leave lets go */
     sc_conn_start_stream(r->conn, is_edge ? &s->src_live_edge : &s->src_live, hdr, start, 0);
 }

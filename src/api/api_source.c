@@ -29,7 +29,7 @@ typedef struct sc_source {
     sc_http_chunked_t chunked;
     int is_chunked;
     uint64_t remaining;  /* Content-Length left, or UINT64_MAX until close */
-    uint64_t packets;
+    uint64_t packets;     /* codec packets: Ogg packets, or MP3/AAC frames decoded */
     int failed;
     uint32_t pending;     /* body bytes at rbuf[0..pending) not fed yet: the mix has enough */
     uint64_t rx_ms;       /* when the peer last sent something */
@@ -47,6 +47,8 @@ static int on_packet(void *ctx, const uint8_t *pkt, size_t len, int samples)
 static void on_pcm(void *ctx, const float *pcm, int frames)
 {
     sc_source_t *src = ctx;
+    if (!src->ogg)
+        src->packets++; /* a raw stream's frame (Ogg packets are counted as they come out of Ogg) */
     sc_ingest_push_pcm(&src->slot, pcm, frames);
 }
 
@@ -72,43 +74,6 @@ static int on_other(void *ctx, int codec, const uint8_t *pkt, size_t len)
         return -1;
     src->packets++;
     return sc_decoder_packet(src->dec, pkt, len);
-}
-
-/* The media type of a source's Content-Type (parameters aside): the codec it announces,
- * SC_CODEC_NONE for "look at the bytes" (absent, generic, Ogg: the Ogg reader tells which
- * codec), or -1 for one we cannot take (refused before 100 Continue / 200). */
-static int declared_codec(const sc_slice_t *ct)
-{
-    if (!ct)
-        return SC_CODEC_NONE;
-    sc_slice_t t = *ct;
-    const char *semi = memchr(t.base, ';', t.len);
-    size_t n = semi ? (size_t)(semi - t.base) : t.len;
-    while (n && (t.base[n - 1] == ' ' || t.base[n - 1] == '\t'))
-        n--;
-    sc_slice_t type = sc_slice(t.base, n);
-    static const struct { const char *type; int codec; } known[] = {
-        { "audio/ogg", SC_CODEC_NONE },   { "application/ogg", SC_CODEC_NONE }, { "audio/opus", SC_CODEC_NONE },
-        { "audio/vorbis", SC_CODEC_NONE }, { "audio/x-ogg", SC_CODEC_NONE },   { "audio/webm", -1 },
-        { "application/octet-stream", SC_CODEC_NONE },
-        { "audio/mpeg", SC_CODEC_MP3 },    { "audio/mp3", SC_CODEC_MP3 },      { "audio/mpeg3", SC_CODEC_MP3 },
-        { "audio/x-mpeg", SC_CODEC_MP3 },  { "audio/aac", SC_CODEC_AAC },      { "audio/aacp", SC_CODEC_AAC },
-        { "audio/x-aac", SC_CODEC_AAC },   { "audio/x-hx-aac-adts", SC_CODEC_AAC },
-    };
-    for (size_t i = 0; i < SC_ARRAY_LEN(known); i++) {
-        if (!sc_slice_eq_nocase(type, known[i].type))
-            continue;
-        /* "audio/ogg; codecs=speex": a codec named that we do not decode is refused at once */
-        if (semi && known[i].codec == SC_CODEC_NONE) {
-            sc_slice_t params = sc_slice(semi, t.len - n);
-            const char *cs = memmem(params.base, params.len, "codecs=", 7);
-            if (cs && !memmem(params.base, params.len, "opus", 4) && !memmem(params.base, params.len, "vorbis", 6) &&
-                !memmem(params.base, params.len, "flac", 4))
-                return -1;
-        }
-        return known[i].codec;
-    }
-    return -1;
 }
 
 static void source_fail(sc_conn_t *c, int status, const char *code, const char *msg)
@@ -298,7 +263,7 @@ void sc_api_source_put(sc_req_t *r)
         sc_http_error(r, 409, "ended", "this Space has ended");
         return;
     }
-    int declared = declared_codec(sc_http_find_header(r->http, "Content-Type"));
+    int declared = sc_api_source_codec(sc_http_find_header(r->http, "Content-Type"));
     if (declared < 0) {
         sc_http_error(r, 415, "unsupported_media",
                       "send Ogg (Opus, Vorbis, FLAC: audio/ogg), MP3 (audio/mpeg) or AAC (audio/aac, ADTS)");
@@ -311,7 +276,7 @@ void sc_api_source_put(sc_req_t *r)
         /* two auto-reconnecting clients on one token would replace each other forever: the one
          * sending keeps the slot (Icecast: "Mountpoint in use"); the host and speaker hear why */
         char peer[64];
-        sc_log_warn("event=source_refused space=%s speaker=%s peer=%s reason=in_use", s->id, claims.name,
+        sc_log_warn("event=source_refused space=%s speaker=%s peer=%s reason=in_use", s->id, sc_log_q(claims.name),
                     sc_conn_peer_str(r->conn, peer, sizeof peer));
         sc_space_event(s, "source_refused",
                        json_pack("{s:s,s:s}", "name", claims.name, "reason", "another source is sending for this speaker"),
@@ -333,7 +298,7 @@ void sc_api_source_put(sc_req_t *r)
     const sc_slice_t *expect = sc_http_find_header(r->http, "Expect");
     int want_continue = expect && sc_slice_eq_nocase(*expect, "100-continue");
     int legacy = sc_slice_eq(r->http->method, "SOURCE");
-    sc_log_info("event=source_connected space=%s speaker=%s", s->id, claims.name);
+    sc_log_info("event=source_connected space=%s speaker=%s", s->id, sc_log_q(claims.name));
     sc_http_take_over(r, 200);
     /* upgrade first: from here on, drained output no longer means "response done" */
     sc_conn_upgrade(c, &sc_source_proto, src);

@@ -32,6 +32,8 @@ void sc_api_spaces_create(sc_req_t *r)
         return;
     }
     sc_space_t *s = sc_space_create(p.title, p.host_name, p.scheduled_start, p.record, p.max_listeners);
+    if (s)
+        sc_api_hold_space(r, s); /* the creator's reference, for this request */
     json_decref(b);
     if (!s) {
         sc_http_error_retry(r, 503, "storage_unavailable", "the Space could not be stored: try again", 2, NULL);
@@ -148,6 +150,8 @@ void sc_api_spaces_host_token(sc_req_t *r)
         sc_http_error(r, 500, "internal", "could not sign a token");
         return;
     }
+    if (revoke)
+        sc_api_events_revoked(s);
     sc_http_respond_json(r, 201, json_pack("{s:s,s:s,s:b}", "id", s->id, "host_token", token, "revoked", revoke),
                          "Cache-Control: no-store\r\n");
 }

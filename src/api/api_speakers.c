@@ -1,11 +1,14 @@
 /* api_speakers.c — invite, mute, remove, and a listener's request to speak. */
+#include "spacecast/admit.h"
+#include "spacecast/ratelimit.h"
 #include "spacecast/api.h"
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
+#include "spacecast/config.h"
 
+#include <pthread.h>
 #include <stdio.h>
 
-#define SC_REQUESTS_RETRY_S 30 /* a full list of requests to speak empties at the host's pace */
 
 void sc_api_speakers_invite(sc_req_t *r)
 {
@@ -96,6 +99,19 @@ void sc_api_speakers_delete(sc_req_t *r)
         sc_api_not_stored(r, "removed now, but the revocation could not be stored yet: send this again");
     else
         sc_http_respond(r, 204, NULL, NULL, 0, NULL);
+    if (rc == SC_SPACE_OK || rc == SC_SPACE_ESTORE)
+        sc_api_events_revoked(s); /* a removed cohost hears no more requests to speak */
+}
+
+/* Requests to speak posted per address: five at once, then one every ten seconds. */
+#define SC_REQUEST_POST_BURST 5.0
+#define SC_REQUEST_POST_RATE 0.1
+
+static sc_ratelimit_t *sc_request_posts;
+static pthread_once_t sc_request_posts_once = PTHREAD_ONCE_INIT;
+static void request_posts_init(void)
+{
+    sc_request_posts = sc_ratelimit_new(16384, SC_REQUEST_POST_RATE, SC_REQUEST_POST_BURST);
 }
 
 void sc_api_requests_create(sc_req_t *r)
@@ -103,6 +119,15 @@ void sc_api_requests_create(sc_req_t *r)
     sc_space_t *s = sc_api_space(r);
     if (!s)
         return;
+    sc_admit_key_t addr = sc_admit_key(&r->conn->peer.sin6_addr);
+    pthread_once(&sc_request_posts_once, request_posts_init);
+    uint32_t ms = sc_ratelimit_take(sc_request_posts, sc_admit_rate_key(&r->conn->peer.sin6_addr), sc_now_ms());
+    int wait = ms ? (int)((ms + 999) / 1000) : 0;
+    if (wait) {
+        sc_conn_refused(SC_REFUSE_RATE_LIMITED);
+        sc_http_error_retry(r, 429, "rate_limited", "too many requests to speak from your address", wait, NULL);
+        return;
+    }
     json_t *b = sc_api_body_object(r);
     if (!b)
         return;
@@ -112,15 +137,33 @@ void sc_api_requests_create(sc_req_t *r)
         sc_http_error(r, 400, "invalid", "name: 1 to 64 printable bytes, no '.', '|' or control characters");
         return;
     }
-    sc_space_rc_t rc = sc_space_request(s, json_string_value(name));
+    int retry = 0;
+    sc_space_rc_t rc = sc_space_request(s, json_string_value(name), addr, &retry);
     json_decref(b);
     if (rc == SC_SPACE_ESTATE) {
         sc_http_error(r, 409, "wrong_state", "the Space has ended");
+    } else if (rc == SC_SPACE_ETAKEN) {
+        sc_http_error(r, 409, "name_taken", "that name is the host's or a speaker's: ask under your own");
+    } else if (rc == SC_SPACE_ELIMIT) {
+        sc_http_error_retry(r, 429, "rate_limited", "your address has enough open requests to speak", retry, NULL);
+    } else if (rc == SC_SPACE_EFULL) {
+        sc_http_error_retry(r, 429, "rate_limited", "too many open requests to speak", retry, NULL);
+    } else {
+        sc_http_respond_json(r, 202, json_pack("{s:s,s:i}", "status", "requested", "expires_in", sc_config()->request_ttl_s),
+                             NULL);
+    }
+}
+
+/* DELETE /api/spaces/{id}/requests/{name} (host, cohost): dismiss a request to speak. */
+void sc_api_requests_dismiss(sc_req_t *r)
+{
+    sc_space_t *s = sc_api_space(r);
+    sc_token_claims_t claims;
+    if (!s || sc_api_auth(r, s, SC_ROLE_COHOST, &claims) != 0)
+        return;
+    if (sc_space_request_close(s, r->args[1], "dismissed") != SC_SPACE_OK) {
+        sc_http_error(r, 404, "not_found", "no such request to speak");
         return;
     }
-    if (rc == SC_SPACE_EFULL) {
-        sc_http_error_retry(r, 429, "rate_limited", "too many open requests to speak", SC_REQUESTS_RETRY_S, NULL);
-        return;
-    }
-    sc_http_respond_json(r, 202, json_pack("{s:s}", "status", "requested"), NULL);
+    sc_http_respond(r, 204, NULL, NULL, 0, NULL);
 }

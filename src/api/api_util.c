@@ -1,10 +1,14 @@
 /* api_util.c — JSON body parsing with the SPEC's 400 answers, Space lookup, token checks. */
 #include "spacecast/api_util.h"
+#include "spacecast/admit.h"
+#include "spacecast/ratelimit.h"
 #include "spacecast/common.h"
 #include "spacecast/config.h"
 #include "spacecast/router.h"
 
+#include <ctype.h>
 #include <openssl/crypto.h>
+#include <pthread.h>
 
 #include <stdio.h>
 #include <time.h>
@@ -28,11 +32,19 @@ json_t *sc_api_body_object(sc_req_t *r)
     return o;
 }
 
+static void release_space(void *s) { sc_space_unref(s); }
+
+void sc_api_hold_space(sc_req_t *r, sc_space_t *s) { sc_http_hold(r, release_space, s); }
+
 sc_space_t *sc_api_space(sc_req_t *r)
 {
-    sc_space_t *s = sc_space_find(r->args[0]);
+    if (r->release == release_space) /* looked up already for this request (the gate) */
+        return r->release_arg;
+    sc_space_t *s = sc_space_get(r->args[0]);
     if (!s)
         sc_http_error(r, 404, "not_found", "no such Space");
+    else
+        sc_http_hold(r, release_space, s); /* the request's reference, let go when it is answered */
     return s;
 }
 
@@ -129,14 +141,43 @@ int sc_api_space_params(const json_t *b, int max_listeners_limit, int default_re
     return 0;
 }
 
+/* Wrong admin keys, per address: ten, then one more every six seconds, so guessing even a
+ * short key from one address (or a /64) is hopeless. */
+#define SC_ADMIN_FAIL_BURST 10.0
+#define SC_ADMIN_FAIL_RATE (10.0 / 60.0)
+
+static sc_ratelimit_t *sc_admin_failures;
+static pthread_once_t sc_admin_failures_once = PTHREAD_ONCE_INIT;
+static void admin_failures_init(void)
+{
+    sc_admin_failures = sc_ratelimit_new(16384, SC_ADMIN_FAIL_RATE, SC_ADMIN_FAIL_BURST);
+}
+
+/* Seconds until this address may try an admin key again (0: now). */
+static int admin_throttled(const sc_req_t *r)
+{
+    pthread_once(&sc_admin_failures_once, admin_failures_init);
+    uint32_t ms = sc_ratelimit_peek(sc_admin_failures, sc_admit_rate_key(&r->conn->peer.sin6_addr), sc_now_ms());
+    return ms ? (int)((ms + 999) / 1000) : 0;
+}
+
 int sc_api_has_admin_key(const sc_req_t *r)
 {
     const char *key = sc_config()->admin_key;
     const sc_slice_t *auth = sc_http_find_header(r->http, "Authorization");
     sc_slice_t tok;
     size_t klen = strlen(key);
-    return auth && sc_http_parse_bearer(*auth, &tok) == 0 && klen && tok.len == klen &&
-           CRYPTO_memcmp(tok.base, key, klen) == 0;
+    if (!auth || sc_http_parse_bearer(*auth, &tok) != 0 || !klen)
+        return 0;
+    /* a Bearer with a '.' is a token of ours (payload.signature), not a try at the admin key */
+    if (memchr(tok.base, '.', tok.len))
+        return 0;
+    if (admin_throttled(r))
+        return 0; /* over its budget of wrong keys: not even compared */
+    if (tok.len == klen && CRYPTO_memcmp(tok.base, key, klen) == 0)
+        return 1;
+    sc_ratelimit_take(sc_admin_failures, sc_admit_rate_key(&r->conn->peer.sin6_addr), sc_now_ms());
+    return 0;
 }
 
 int sc_api_gate(sc_req_t *r, unsigned route_flags)
@@ -154,7 +195,10 @@ int sc_api_gate(sc_req_t *r, unsigned route_flags)
 
 void sc_api_admin_refuse(sc_req_t *r)
 {
-    if (!sc_http_find_header(r->http, "Authorization"))
+    int wait = admin_throttled(r);
+    if (wait)
+        sc_http_error_retry(r, 429, "rate_limited", "too many wrong admin keys from your address", wait, NULL);
+    else if (!sc_http_find_header(r->http, "Authorization"))
         sc_http_error(r, 401, "unauthorized", "the admin key is required (Authorization: Bearer KEY)");
     else
         sc_http_error(r, 403, "forbidden", "wrong admin key");
@@ -163,4 +207,43 @@ void sc_api_admin_refuse(sc_req_t *r)
 void sc_api_not_stored(sc_req_t *r, const char *message)
 {
     sc_http_error_retry(r, 503, "storage_unavailable", message, 2, NULL);
+}
+
+int sc_api_source_codec(const sc_slice_t *ct)
+{
+    if (!ct)
+        return SC_CODEC_NONE;
+    sc_slice_t t = *ct;
+    const char *semi = memchr(t.base, ';', t.len);
+    size_t n = semi ? (size_t)(semi - t.base) : t.len;
+    while (n && (t.base[n - 1] == ' ' || t.base[n - 1] == '\t'))
+        n--;
+    sc_slice_t type = sc_slice(t.base, n);
+    static const struct { const char *type; int codec; } known[] = {
+        { "audio/ogg", SC_CODEC_NONE },   { "application/ogg", SC_CODEC_NONE }, { "audio/opus", SC_CODEC_NONE },
+        { "audio/vorbis", SC_CODEC_NONE }, { "audio/x-ogg", SC_CODEC_NONE },   { "audio/webm", -1 },
+        { "application/octet-stream", SC_CODEC_NONE },
+        { "audio/mpeg", SC_CODEC_MP3 },    { "audio/mp3", SC_CODEC_MP3 },      { "audio/mpeg3", SC_CODEC_MP3 },
+        { "audio/x-mpeg", SC_CODEC_MP3 },  { "audio/aac", SC_CODEC_AAC },      { "audio/aacp", SC_CODEC_AAC },
+        { "audio/x-aac", SC_CODEC_AAC },   { "audio/x-hx-aac-adts", SC_CODEC_AAC },
+    };
+    for (size_t i = 0; i < SC_ARRAY_LEN(known); i++) {
+        if (!sc_slice_eq_nocase(type, known[i].type))
+            continue;
+        /* "audio/ogg; codecs=speex": a codec named that we do not decode is refused at once */
+        if (semi && known[i].codec == SC_CODEC_NONE) {
+            /* from ';' to the end of the value (n stops short of ';' by the blanks before it);
+             * parameter names and these values are case-insensitive */
+            char params[256];
+            size_t pl = SC_MIN(t.len - (size_t)(semi - t.base), sizeof params - 1);
+            for (size_t k = 0; k < pl; k++)
+                params[k] = (char)tolower((unsigned char)semi[k]);
+            params[pl] = '\0';
+            if (strstr(params, "codecs=") && !strstr(params, "opus") && !strstr(params, "vorbis") &&
+                !strstr(params, "flac"))
+                return -1;
+        }
+        return known[i].codec;
+    }
+    return -1;
 }

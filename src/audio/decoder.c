@@ -12,7 +12,7 @@
 #include <libavutil/opt.h>
 #include <libswresample/swresample.h>
 
-#define OUT_RATE 48000
+#define OUT_RATE SC_RATE
 #define MAX_BAD_PACKETS 50 /* in a row: the stream is not what it claims */
 #define MAX_SKIPPED 64     /* FLAC metadata packets between the mapping header and audio */
 

@@ -97,6 +97,8 @@ typedef struct rend {
 
 struct sc_hls {
     struct sc_hls *next; /* g.active */
+    int in_active;       /* on g.active (g.mu): only the HLS thread takes it off */
+    int free_req;        /* sc_hls_free was called while on g.active (g.mu): the HLS thread frees */
     char id[64];
     char dir[600];
     uint64_t msn0;
@@ -785,6 +787,21 @@ static void retire(sc_hls_t *h)
     pthread_mutex_unlock(&h->mu);
 }
 
+/* The handle's own memory; nobody else holds it any more (sc_hls_free). */
+static void hls_destroy(sc_hls_t *h)
+{
+    retire(h);
+    codecs_free(h);
+    for (qpkt_t *q = h->qhead, *nq; q; q = nq) {
+        nq = q->next;
+        free(q);
+    }
+    if (h->index_fd >= 0)
+        close(h->index_fd);
+    pthread_mutex_destroy(&h->mu);
+    free(h);
+}
+
 static void *hls_main(void *arg)
 {
     (void)arg;
@@ -843,9 +860,13 @@ static void *hls_main(void *arg)
         pthread_mutex_lock(&g.mu);
         for (sc_hls_t **pp = &g.active; deadlines && *pp;) {
             sc_hls_t *h = *pp;
-            if (h->finished && now >= h->retire_ms) {
+            if (h->finished && (now >= h->retire_ms || h->free_req)) {
                 *pp = h->next;
-                retire(h);
+                h->in_active = 0;
+                if (h->free_req)
+                    hls_destroy(h); /* its owner let go while we still had it */
+                else
+                    retire(h);
             } else {
                 pp = &h->next;
             }
@@ -883,7 +904,7 @@ static void hls_init_once(void)
     pthread_cond_init(&g.cond, &ca);
     pthread_condattr_destroy(&ca);
     av_log_set_level(AV_LOG_ERROR);
-    /* one thread for every Space, for the life of the process: Spaces (and their HLS) are never freed */
+    /* one thread for every Space, for the life of the process */
     if (pthread_create(&g.thread, NULL, hls_main, NULL) == 0)
         pthread_detach(g.thread);
     else
@@ -940,8 +961,25 @@ sc_hls_t *sc_hls_new(const char *space_id, const char *data_dir, uint16_t preski
     pthread_mutex_lock(&g.mu);
     h->next = g.active;
     g.active = h;
+    h->in_active = 1;
     pthread_mutex_unlock(&g.mu);
     return h;
+}
+
+void sc_hls_free(sc_hls_t *h)
+{
+    if (!h)
+        return;
+    pthread_mutex_lock(&g.mu);
+    int active = h->in_active;
+    if (active) { /* the HLS thread may be working on it: it ends it, then frees it */
+        h->free_req = 1;
+        h->end_req = 1;
+        pthread_cond_signal(&g.cond);
+    }
+    pthread_mutex_unlock(&g.mu);
+    if (!active)
+        hls_destroy(h);
 }
 
 void sc_hls_push(sc_hls_t *h, const uint8_t *pkt, size_t len)

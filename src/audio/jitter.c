@@ -25,8 +25,8 @@
 #define HIST_BUCKET (SC_JITTER_RATE / 2) /* half a second of arrivals per bucket */
 #define HIST_BUCKETS 30                  /* 15 s of history: a stall every 5-10 s keeps its delay */
 #define TARGET_MARGIN 960                /* a frame above the worst lateness: the tick's own granularity */
-#define RESUME_PACKETS 10                /* after absent, this many arrivals show a backlog or not */
-#define RESUME_SHIFT (3 * 960)           /* ... all later than this: the sender paused, a new baseline */
+#define RESUME_AFTER 4800                /* after absent, an arrival 100 ms after the first shows ... */
+#define RESUME_SHIFT (3 * 960)           /* ... still this late: the sender paused, a new baseline */
 
 enum { ST_EMPTY, ST_BUFFERING, ST_PLAYING };
 
@@ -65,8 +65,8 @@ struct sc_jitter {
     int starve;         /* samples concealed since the buffer ran dry (time inserted) */
     int wait;           /* samples waited while buffering with something stored */
     int late_run;
-    int resume_n;       /* back from absent: packets left to tell a stall's backlog from a pause */
-    int64_t resume_min; /* their smallest lateness so far */
+    int resuming;       /* back from absent: telling a stall's backlog from a pause */
+    int64_t resume_at;  /* arrival of the first packet after absent (-1: none yet) */
     bucket_t hist[HIST_BUCKETS];
     int64_t last_now;   /* the audio thread's clock at its last pop (for stats readers) */
     uint32_t generation;
@@ -104,7 +104,7 @@ static void hist_clear(sc_jitter_t *j)
 {
     for (int i = 0; i < HIST_BUCKETS; i++)
         j->hist[i].id = -1;
-    j->resume_n = 0;
+    j->resuming = 0;
 }
 
 /* Smallest transit and largest lateness over the window; 0 when there is no history. */
@@ -130,14 +130,18 @@ static void hist_add(sc_jitter_t *j, int64_t now, int64_t transit)
 {
     int64_t lo = transit, maxd = 0;
     int64_t d = hist_span(j, now, &lo, &maxd) && lo < transit ? transit - lo : 0;
-    if (j->resume_n > 0) {
-        /* back from absent: a backlog arriving at once (a stall) comes down to lateness 0
-         * within a few packets; a sender that paused and went on at real time stays late
-         * by the whole pause: that is a new baseline, not delay */
-        j->resume_min = j->resume_n == RESUME_PACKETS ? d : SC_MIN(j->resume_min, d);
-        if (--j->resume_n == 0 && j->resume_min > RESUME_SHIFT) {
-            hist_clear(j);
-            d = 0;
+    if (j->resuming) {
+        /* back from absent: a stall's backlog arrives at once and what follows is on time
+         * (lateness back near 0); a sender that paused and went on at real time is still "late"
+         * by the whole pause a while later: that is a new baseline, not delay */
+        if (j->resume_at < 0)
+            j->resume_at = now;
+        else if (now - j->resume_at >= RESUME_AFTER) {
+            j->resuming = 0;
+            if (d > RESUME_SHIFT) {
+                hist_clear(j);
+                d = 0;
+            }
         }
     }
     int64_t id = now / HIST_BUCKET;
@@ -429,7 +433,8 @@ void sc_jitter_pop(sc_jitter_t *j, sc_jitter_out_t *out, int64_t now)
         } else if (j->starve + j->last_samples > SC_JITTER_ABSENT_SAMPLES) {
             j->state = ST_BUFFERING; /* gone quiet: silence, then refill to target before playing */
             j->wait = 0;
-            j->resume_n = RESUME_PACKETS; /* what comes next: a stall's backlog, or a new talk? */
+            j->resuming = 1; /* what comes next: a stall's backlog, or a new talk? */
+            j->resume_at = -1;
         } else {
             /* ran dry: the next packet is late, not lost, so conceal without moving head */
             out->kind = SC_JITTER_PLC;
@@ -456,6 +461,7 @@ void sc_jitter_delay(sc_jitter_t *j, int64_t now, sc_jitter_delay_t *out)
     pthread_mutex_lock(&j->mu);
     out->target = target_locked(j, now);
     out->depth = j->depth;
+    out->draining = j->draining;
     int64_t lo, hi;
     if (j->state == ST_PLAYING && hist_span(j, now, &lo, &hi))
         out->head_delay = (int)SC_MAX(SC_MIN(now - j->play_media - lo, (int64_t)INT_MAX / 2), (int64_t)INT_MIN / 2);

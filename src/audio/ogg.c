@@ -111,6 +111,43 @@ void sc_ogg_page_set_seq(uint8_t *page, size_t len, uint32_t seq)
     page_crc_set(page, header_len, len - header_len);
 }
 
+size_t sc_ogg_page_check(const uint8_t *p, size_t avail)
+{
+    if (avail < SC_OGG_HEADER_MIN || memcmp(p, "OggS", 4) != 0 || p[4] != 0)
+        return 0;
+    size_t header_len = SC_OGG_HEADER_MIN + (size_t)p[26];
+    if (header_len > avail)
+        return 0;
+    size_t body = 0;
+    for (size_t i = 0; i < p[26]; i++)
+        body += p[SC_OGG_HEADER_MIN + i];
+    if (header_len + body > avail)
+        return 0;
+    /* the CRC is computed over the page with its CRC field zeroed: check on a copy */
+    uint8_t copy[SC_OGG_PAGE_MAX];
+    memcpy(copy, p, header_len + body);
+    page_crc_set(copy, header_len, body);
+    return memcmp(copy + 22, p + 22, 4) == 0 ? header_len + body : 0;
+}
+
+int64_t sc_ogg_page_granule(const uint8_t *page)
+{
+    return (int64_t)((uint64_t)get_le32(page + 6) | (uint64_t)get_le32(page + 10) << 32);
+}
+
+void sc_ogg_page_restamp(uint8_t *page, size_t len, uint8_t flags, int64_t granule, uint32_t serial, uint32_t seq)
+{
+    if (len < SC_OGG_HEADER_MIN || SC_OGG_HEADER_MIN + (size_t)page[26] > len)
+        return;
+    size_t header_len = SC_OGG_HEADER_MIN + (size_t)page[26];
+    page[5] = flags;
+    put_le32(page + 6, (uint32_t)(uint64_t)granule);
+    put_le32(page + 10, (uint32_t)((uint64_t)granule >> 32));
+    put_le32(page + 14, serial);
+    put_le32(page + 18, seq);
+    page_crc_set(page, header_len, len - header_len);
+}
+
 size_t sc_opus_head_build(uint8_t out[SC_OPUS_HEAD_LEN], int channels, uint16_t pre_skip, uint32_t input_rate)
 {
     memcpy(out, "OpusHead", 8);

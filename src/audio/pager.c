@@ -53,7 +53,7 @@ sc_page_t *sc_pager_flush(sc_pager_t *p, uint8_t ogg_flags)
 sc_page_t *sc_pager_headers(uint32_t serial, uint32_t first_seq, int channels, uint16_t preskip, const char *title)
 {
     uint8_t head[SC_OPUS_HEAD_LEN], tags[SC_PAGER_HEADER_BYTES];
-    size_t hl = sc_opus_head_build(head, channels, preskip, 48000);
+    size_t hl = sc_opus_head_build(head, channels, preskip, SC_RATE);
     char tcomment[200];
     snprintf(tcomment, sizeof tcomment, "TITLE=%s", title);
     const char *comments[] = { tcomment };

@@ -26,7 +26,7 @@
 #define FIFO_CAP (FRAME * 3 + SC_TSM_WINDOW + 5760 + FRAME) /* look-ahead for an edit, the longest packet, an insert */
 #define WARM 4                   /* packets replayed into a reset decoder before the one wanted (~16 dB SNR; 2 gave 7) */
 #define XF_LOW 240               /* 5 ms crossfade for cuts and inserts in low-energy audio */
-#define VOICED_EXCESS (3 * FRAME) /* voiced speech is sped up only when this far (60 ms) behind */
+#define VOICED_EXCESS (5 * FRAME) /* voiced speech is sped up only when this far (100 ms) behind */
 #define VOICED_EVERY 10          /* ticks between voiced edits: a period per 200 ms, a few percent */
 #define LOW_DB (-55.0f)          /* always low energy below this */
 #define LOUD_DB (-40.0f)         /* never low energy above this; active whatever the VAD said */
@@ -70,8 +70,8 @@ int sc_playout_packet_lbrr(const uint8_t *pkt, size_t len)
         return 0; /* CELT-only: no SILK layer, no LBRR */
     /* the VAD and LBRR flags are the first range-coded bits, each with probability 1/2, so
      * they sit verbatim at the top of the first byte (libopus >= 1.5 has opus_packet_has_lbrr) */
-    int spf = opus_packet_get_samples_per_frame(pkt, 48000);
-    int nb = spf > 960 ? spf / 960 : 1; /* 40 and 60 ms Opus frames hold 2 or 3 SILK frames */
+    int spf = opus_packet_get_samples_per_frame(pkt, SC_RATE);
+    int nb = spf > SC_FRAME ? spf / SC_FRAME : 1; /* 40 and 60 ms Opus frames hold 2 or 3 SILK frames */
     int lbrr = (frames[0][0] >> (7 - nb)) & 1;
     if (opus_packet_get_nb_channels(pkt) == 2)
         lbrr |= (frames[0][0] >> (6 - 2 * nb)) & 1;
@@ -86,8 +86,8 @@ int sc_playout_packet_vad(const uint8_t *pkt, size_t len)
     int n = opus_packet_parse(pkt, (opus_int32)len, &toc, frames, sizes, NULL);
     if (n <= 0)
         return 0;
-    int spf = opus_packet_get_samples_per_frame(pkt, 48000);
-    int nb = spf > 960 ? spf / 960 : 1;
+    int spf = opus_packet_get_samples_per_frame(pkt, SC_RATE);
+    int nb = spf > SC_FRAME ? spf / SC_FRAME : 1;
     for (int f = 0; f < n; f++) {
         if (sizes[f] == 0)
             continue; /* DTX */
@@ -108,7 +108,7 @@ sc_playout_t *sc_playout_new(int channels, int target_samples)
     if (channels < 1 || channels > 2)
         return NULL;
     int err;
-    OpusDecoder *dec = opus_decoder_create(48000, channels, &err);
+    OpusDecoder *dec = opus_decoder_create(SC_RATE, channels, &err);
     if (!dec)
         return NULL;
     sc_playout_t *p = sc_calloc(1, sizeof *p);
@@ -147,7 +147,7 @@ int sc_playout_push(sc_playout_t *p, int32_t seq, const uint8_t *opus, size_t le
     if (!opus || len == 0 || len > SC_JITTER_MAX_PACKET ||
         opus_packet_parse(opus, (opus_int32)len, &toc, frames, sizes, NULL) <= 0)
         return -1;
-    int samples = opus_packet_get_nb_samples(opus, (opus_int32)len, 48000);
+    int samples = opus_packet_get_nb_samples(opus, (opus_int32)len, SC_RATE);
     if (samples <= 0)
         return -1;
     unsigned flags = (sc_playout_packet_lbrr(opus, len) ? SC_JITTER_F_FEC : 0) |
@@ -305,9 +305,11 @@ static int low_energy(const sc_playout_t *p, float db)
 static int edit(sc_playout_t *p, int op, int excess)
 {
     int ch = p->ch, n = p->fifo_n;
-    if (n < FRAME + SC_TSM_WINDOW)
+    /* speeding up waits for plenty of audio; stretching must work from a single packet, since
+     * a shallow buffer is exactly when it is needed */
+    if (n < (op == OP_STRETCH ? FRAME : FRAME + SC_TSM_WINDOW))
         return 0;
-    float db = sc_tsm_level_db(p->fifo, SC_TSM_WINDOW, ch);
+    float db = sc_tsm_level_db(p->fifo, SC_MIN(n, SC_TSM_WINDOW), ch);
     int r_align = (n - FRAME) % FRAME; /* frames past the last packet boundary after this tick */
     if (low_energy(p, db)) {
         int r;
@@ -323,7 +325,8 @@ static int edit(sc_playout_t *p, int op, int excess)
         }
         if (op == OP_STRETCH || (op == OP_NONE && r_align > FRAME / 2)) {
             r = r_align > 0 ? FRAME - r_align : FRAME;
-            if (SC_MAX(r, XF_LOW) + XF_LOW > n || n + r > FIFO_CAP)
+            r = SC_MIN(r, n - 2 * XF_LOW); /* what one packet allows */
+            if (r <= 0 || SC_MAX(r, XF_LOW) + XF_LOW > n || n + r > FIFO_CAP)
                 return 0;
             p->fifo_n = sc_tsm_insert(p->fifo, n, ch, r, XF_LOW, 1);
             p->st.expanded += (uint64_t)r;
@@ -336,7 +339,7 @@ static int edit(sc_playout_t *p, int op, int excess)
     if (op == OP_ACCEL && excess < VOICED_EXCESS)
         return 0; /* a little late: wait for a pause rather than touch speech */
     float corr;
-    int tau = sc_tsm_period(p->fifo, ch, &corr);
+    int tau = sc_tsm_period(p->fifo, n, ch, &corr);
     if (corr < SC_TSM_VOICED)
         return 0; /* not periodic (a consonant, a transition): leave it alone */
     p->last_voiced_op = p->t;
@@ -345,7 +348,7 @@ static int edit(sc_playout_t *p, int op, int excess)
         p->st.accelerated += (uint64_t)tau;
         return -tau;
     }
-    if (n + tau > FIFO_CAP)
+    if (n + tau > FIFO_CAP || 2 * tau > n)
         return 0;
     p->fifo_n = sc_tsm_insert(p->fifo, n, ch, tau, tau, 0);
     p->st.expanded += (uint64_t)tau;
@@ -390,7 +393,11 @@ void sc_playout_tick(sc_playout_t *p, int64_t now)
     sc_jitter_delay(p->jb, now, &d);
     int slack = sc_jitter_slack(p->jb);
     int excess = d.head_delay + FRAME + p->fifo_n - d.target; /* + the packet in hand: depth = target at rest */
-    int op = excess > slack ? OP_ACCEL : excess < -slack ? OP_STRETCH : OP_NONE;
+    /* below target is the riskier side (the next loss or stall runs dry, FEC comes too late):
+     * stretch at half the slack, accelerate only past all of it */
+    int op = excess > slack ? OP_ACCEL : excess < -slack / 2 ? OP_STRETCH : OP_NONE;
+    if (d.draining) /* the speaker has left: nothing to wait for, nothing to catch up with */
+        op = OP_NONE;
 
     if (!p->pcm_mode && p->fifo_n == 0) {
         pop(p, now);
@@ -424,7 +431,7 @@ void sc_playout_tick(sc_playout_t *p, int64_t now)
         keep_packet(f, jo);
         kept = 1;
     }
-    int need = FRAME + (op != OP_NONE || p->fifo_n % FRAME ? SC_TSM_WINDOW + FRAME : 0);
+    int need = FRAME + (op == OP_ACCEL || p->fifo_n % FRAME ? SC_TSM_WINDOW + FRAME : op == OP_STRETCH ? FRAME : 0);
     for (;;) {
         if (!p->pending) {
             if (p->fifo_n >= need)

@@ -8,6 +8,8 @@
 #include <math.h>
 #include <string.h>
 
+#define SC_MIN(a, b) ((a) < (b) ? (a) : (b))
+
 #define DECIM 12                             /* 48 kHz -> 4 kHz for the coarse search */
 #define CORR_LEN 50                          /* 12.5 ms of 4 kHz samples compared per lag */
 #define LAG_LO (SC_TSM_MIN_LAG / DECIM)
@@ -36,10 +38,19 @@ static float ncorr(const float *x, int ch, int a, int b, int len)
     return (float)(xy / sqrt(xx * yy));
 }
 
-int sc_tsm_period(const float *x, int ch, float *corr)
+int sc_tsm_period(const float *x, int n, int ch, float *corr)
 {
+    if (n > SC_TSM_WINDOW)
+        n = SC_TSM_WINDOW;
+    int nd = n / DECIM;                                   /* 4 kHz samples we have */
+    int corr_len = nd >= CORR_LEN + LAG_HI ? CORR_LEN : nd / 2; /* shorter input: shorter look */
+    int lag_hi = SC_MIN(LAG_HI, nd - corr_len);
+    int max_tau = SC_MIN(SC_TSM_MAX_LAG, n / 2);      /* two periods must fit */
+    *corr = 0.0f;
+    if (lag_hi < LAG_LO || max_tau < SC_TSM_MIN_LAG)
+        return SC_TSM_MIN_LAG;
     float d[CORR_LEN + LAG_HI];
-    for (int i = 0; i < CORR_LEN + LAG_HI; i++) {
+    for (int i = 0; i < corr_len + lag_hi; i++) {
         float s = 0;
         for (int k = 0; k < DECIM; k++)
             s += mono(x, i * DECIM + k, ch);
@@ -47,9 +58,9 @@ int sc_tsm_period(const float *x, int ch, float *corr)
     }
     int best = LAG_LO;
     double best_c = -2;
-    for (int lag = LAG_LO; lag <= LAG_HI; lag++) {
+    for (int lag = LAG_LO; lag <= lag_hi; lag++) {
         double xy = 0, xx = 0, yy = 0;
-        for (int i = 0; i < CORR_LEN; i++) {
+        for (int i = 0; i < corr_len; i++) {
             xy += (double)d[i] * d[i + lag];
             xx += (double)d[i] * d[i];
             yy += (double)d[i + lag] * d[i + lag];
@@ -64,8 +75,8 @@ int sc_tsm_period(const float *x, int ch, float *corr)
     int lo = best * DECIM - DECIM + 1, hi = best * DECIM + DECIM - 1;
     if (lo < SC_TSM_MIN_LAG)
         lo = SC_TSM_MIN_LAG;
-    if (hi > SC_TSM_MAX_LAG)
-        hi = SC_TSM_MAX_LAG;
+    if (hi > max_tau)
+        hi = max_tau;
     int tau = lo;
     float bc = -2;
     for (int t = lo; t <= hi; t += 2) {
@@ -76,7 +87,7 @@ int sc_tsm_period(const float *x, int ch, float *corr)
         }
     }
     for (int t = tau - 1; t <= tau + 1; t += 2) /* the odd neighbours skipped above */
-        if (t >= SC_TSM_MIN_LAG && t <= SC_TSM_MAX_LAG) {
+        if (t >= SC_TSM_MIN_LAG && t <= max_tau) {
             float c = ncorr(x, ch, 0, t, t);
             if (c > bc) {
                 bc = c;

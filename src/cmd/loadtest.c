@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #define SC_LT_PER_PROC 18000
-#define SC_LT_PER_SOURCE 10000
+#define SC_LT_PER_SOURCE 100
 
 static void usage(FILE *out)
 {
@@ -32,7 +32,7 @@ static void usage(FILE *out)
             "Only loopback targets unless --allow-host names the address. Every run ends by itself.\n\n"
             "  --listeners N          listeners to run (default 100)\n"
             "  --procs P              processes (default: one per 18,000 listeners)\n"
-            "  --source-addrs K       source addresses 127.x.y.2.. (default: one per 10,000; x.y from the\n"
+            "  --source-addrs K       source addresses 127.x.y.2.. (default: one per 100; x.y from the\n"
             "                         low 16 bits of the process ID, so runs side by side differ)\n"
             "  --join-rate R          joins per second (default 1000)\n"
             "  --storm                everyone at once instead\n"
@@ -289,7 +289,9 @@ int sc_cmd_loadtest(int argc, char **argv)
     /* connect() takes ports of one parity first (the other half is left to bind()): once the
      * ~14,000 of its half on one source address are used, every further connect scans them all
      * in the kernel (__inet_hash_connect), seconds at a time at 14,000, and the whole process
-     * stops reading meanwhile. So a source address per 10,000 listeners, not per 28,000. */
+     * stops reading meanwhile. And a crowd comes from many addresses: the server gives one
+     * address a quarter of its connections and of its join budget (a client, not an
+     * audience). So a source address per 100 listeners (up to 250 of them). */
     if (o.source_addrs <= 0)
         o.source_addrs = (o.listeners + o.nspaces * (o.speakers + o.hls_per_space) + SC_LT_PER_SOURCE - 1) /
                          SC_LT_PER_SOURCE;

@@ -3,6 +3,7 @@
  * at once (poll), with the create latency of each; or the Spaces of an earlier run read from
  * an ids file, so one run can create 100,000 and later runs measure them. */
 #include "spacecast/common.h"
+#include "spacecast/http_parser.h"
 #include "spacecast/loadtest.h"
 
 #include <errno.h>
@@ -112,23 +113,23 @@ static int build_request(const setup_t *su, const api_conn_t *c, char *out, size
 static int response(api_conn_t *c, const char **body, int *retry_after)
 {
     c->in[c->inlen] = '\0';
-    char *end = strstr(c->in, "\r\n\r\n");
-    if (!end)
+    sc_http_response_t res;
+    int h = sc_http_parse_response(c->in, c->inlen, 0, &res);
+    if (h == SC_INCOMPLETE)
         return c->inlen >= RESP_MAX - 1 ? -1 : 0;
-    int status = 0;
-    if (sscanf(c->in, "HTTP/1.%*d %d", &status) != 1)
+    if (h < 0)
         return -1;
-    const char *cl = strcasestr(c->in, "\r\nContent-Length:");
-    size_t head = (size_t)(end + 4 - c->in), blen = cl && cl < end ? (size_t)atol(cl + 17) : 0;
+    const sc_slice_t *cl = sc_http_response_header(&res, "Content-Length");
+    const sc_slice_t *ra = sc_http_response_header(&res, "Retry-After");
+    size_t head = (size_t)h, blen = cl ? (size_t)strtoull(cl->base, NULL, 10) : 0;
     if (head + blen >= RESP_MAX)
         return -1;
     if (c->inlen < head + blen)
         return 0;
-    const char *ra = strcasestr(c->in, "\r\nRetry-After:");
-    *retry_after = ra && ra < end ? atoi(ra + 14) : -1;
-    *body = end + 4;
+    *retry_after = ra ? atoi(ra->base) : -1;
+    *body = c->in + head;
     c->in[head + blen] = '\0';
-    return status;
+    return res.status;
 }
 
 static const char *json_str(json_t *o, const char *key)

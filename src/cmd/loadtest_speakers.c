@@ -4,6 +4,7 @@
  * playlist reload every 2 s and the newest segment). One process for thousands of streams:
  * the tone is encoded once per speaker slot at start, and each stream only pages its packets. */
 #include "spacecast/common.h"
+#include "spacecast/http_parser.h"
 #include "spacecast/loadtest.h"
 #include "spacecast/ogg.h"
 #include "spacecast/pager.h"
@@ -20,7 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define FRAME 960              /* 20 ms at 48 kHz */
+#define FRAME SC_FRAME          /* 20 ms at 48 kHz */
 #define LOOP_PACKETS 50        /* one second of tone, looped: a whole number of periods */
 #define PEND_MAX 8192          /* unsent bytes a stream may hold before pages are dropped */
 #define RETRY_MS 1000          /* a refused or broken speaker tries again after this */
@@ -49,7 +50,7 @@ typedef struct stream {
     uint8_t pend[PEND_MAX];
     /* HLS poller: the response being read */
     char in[8192];
-    size_t inlen, need;
+    size_t inlen, need, head; /* head: where the body starts */
     int status;
     uint64_t reload_ms;     /* when this reload began */
     char seg[96];           /* newest segment listed */
@@ -64,7 +65,7 @@ static tone_t *g_tones;
 static void tone_encode(tone_t *t, int k)
 {
     int err;
-    OpusEncoder *enc = opus_encoder_create(48000, 1, OPUS_APPLICATION_AUDIO, &err);
+    OpusEncoder *enc = opus_encoder_create(SC_RATE, 1, OPUS_APPLICATION_AUDIO, &err);
     opus_encoder_ctl(enc, OPUS_SET_BITRATE(32000));
     double f = 440.0 + 220.0 * k;
     float pcm[FRAME];
@@ -72,7 +73,7 @@ static void tone_encode(tone_t *t, int k)
      * last one does, so the loop point does not click */
     for (int n = 0; n < 2 * LOOP_PACKETS; n++) {
         for (int i = 0; i < FRAME; i++)
-            pcm[i] = (float)(0.3 * sin(2 * M_PI * f * (double)(n * FRAME + i) / 48000.0));
+            pcm[i] = (float)(0.3 * sin(2 * M_PI * f * (double)(n * FRAME + i) / SC_RATE));
         uint8_t buf[400];
         int len = opus_encode_float(enc, pcm, FRAME, buf, sizeof buf);
         if (n >= LOOP_PACKETS && len > 0) {
@@ -218,10 +219,11 @@ static void speaker_start(int ep, stream_t *s, int idx, uint64_t now)
 static void speaker_on_head(int ep, stream_t *s, uint64_t now)
 {
     s->in[s->inlen] = '\0';
-    if (!strstr(s->in, "\r\n\r\n"))
+    sc_http_response_t res;
+    int h = sc_http_parse_response(s->in, s->inlen, 0, &res);
+    if (h == SC_INCOMPLETE)
         return;
-    int status = 0;
-    sscanf(s->in, "HTTP/1.%*d %d", &status);
+    int status = h > 0 ? res.status : 0;
     if (status != 100 && status != 200) {
         atomic_fetch_add(&g_prog->speaker_refused, 1);
         drop(ep, s, now);
@@ -330,16 +332,17 @@ static void hls_on_data(int ep, stream_t *s, const char *buf, size_t n, uint64_t
     s->inlen += n;
     s->in[SC_MIN(s->inlen, sizeof s->in - 1)] = '\0';
     if (!s->need) {
-        char *end = strstr(s->in, "\r\n\r\n");
-        if (!end) {
-            if (s->inlen >= sizeof s->in - 1)
+        sc_http_response_t res;
+        int h = sc_http_parse_response(s->in, SC_MIN(s->inlen, sizeof s->in - 1), 0, &res);
+        if (h <= 0) {
+            if (h < 0 || s->inlen >= sizeof s->in - 1)
                 drop(ep, s, now);
             return;
         }
-        const char *cl = strcasestr(s->in, "\r\nContent-Length:");
-        s->status = 0;
-        sscanf(s->in, "HTTP/1.%*d %d", &s->status);
-        s->need = (size_t)(end + 4 - s->in) + (cl && cl < end ? (size_t)atol(cl + 17) : 0);
+        const sc_slice_t *cl = sc_http_response_header(&res, "Content-Length");
+        s->status = res.status;
+        s->head = (size_t)h;
+        s->need = (size_t)h + (cl ? (size_t)strtoull(cl->base, NULL, 10) : 0);
     }
     if (s->inlen < s->need)
         return;
@@ -348,7 +351,7 @@ static void hls_on_data(int ep, stream_t *s, const char *buf, size_t n, uint64_t
         atomic_fetch_add(&g_prog->hls_failed, 1);
     } else if (s->st == H_PLAYLIST) {
         atomic_fetch_add(&g_prog->hls_playlists, 1);
-        newest_segment(s, strstr(s->in, "\r\n\r\n") + 4);
+        newest_segment(s, s->in + s->head);
         if (s->seg[0] && strcmp(s->seg, s->last_seg) != 0) {
             snprintf(s->last_seg, sizeof s->last_seg, "%s", s->seg);
             s->st = H_SEGMENT;
@@ -397,9 +400,10 @@ static void on_event(int ep, stream_t *s, uint32_t ev, uint64_t now)
         memcpy(s->in + s->inlen, buf, take);
         s->inlen += take;
         s->in[s->inlen] = '\0';
-        int status = 0;
-        if (sscanf(s->in, "HTTP/1.%*d %d", &status) == 1 && status >= 200 && status < 300) {
-            if (strstr(s->in, "\r\n\r\n"))
+        sc_http_response_t res;
+        int h = sc_http_parse_response(s->in, s->inlen, 0, &res);
+        if (h == SC_INCOMPLETE || (h > 0 && res.status >= 200 && res.status < 300)) {
+            if (h > 0)
                 s->inlen = 0;
             return;
         }

@@ -3,6 +3,7 @@
  * slowloris, garbage, oversized heads, and the metadata hammer that measures details latency). */
 #include "spacecast/loadtest.h"
 #include "spacecast/common.h"
+#include "spacecast/http_parser.h"
 #include "spacecast/dial.h"
 #include "spacecast/tls.h"
 
@@ -161,10 +162,10 @@ static int lt_send(lt_conn_t *c, const void *p, size_t n)
     return send(c->fd, p, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -1;
 }
 
-static int retry_after_s(const char *head)
+static int retry_after_s(const sc_http_response_t *res)
 {
-    const char *p = strcasestr(head, "\r\nRetry-After:");
-    return p ? atoi(p + 14) : -1;
+    const sc_slice_t *v = sc_http_response_header(res, "Retry-After");
+    return v && v->len && v->base[0] >= '0' && v->base[0] <= '9' ? atoi(v->base) : -1;
 }
 
 int sc_lt_parse_location(const char *head, const struct in_addr *target, struct sockaddr_in *to, char *path,
@@ -342,19 +343,20 @@ static void on_event(const sc_lt_opts_t *o, int ep, lt_conn_t *c, uint32_t event
         size_t blen = (size_t)r;
         if (c->st == LT_HEAD) {
             size_t take = SC_MIN(blen, sizeof c->head - 1 - c->hlen);
+            size_t before = c->hlen;
             memcpy(c->head + c->hlen, buf, take);
             c->hlen += (uint16_t)take;
             c->head[c->hlen] = '\0';
-            char *end = strstr(c->head, "\r\n\r\n");
-            if (!end) {
-                if (c->hlen >= sizeof c->head - 1) {
+            sc_http_response_t res;
+            int head = sc_http_parse_response(c->head, c->hlen, before, &res);
+            if (head <= 0) {
+                if (head == -1 || c->hlen >= sizeof c->head - 1) {
                     atomic_fetch_add(&prog->failed, 1);
                     schedule_retry(o, c, now, -1);
                 }
                 return;
             }
-            int status = 0;
-            sscanf(c->head, "HTTP/1.%*d %d", &status);
+            int status = res.status;
             c->r.status = status;
             if ((status == 301 || status == 302 || status == 307 || status == 308) && follow_redirect(o, c)) {
                 lt_close(c); /* off to the edge at once: a redirect is not a refusal */
@@ -365,14 +367,14 @@ static void on_event(const sc_lt_opts_t *o, int ep, lt_conn_t *c, uint32_t event
             if (status != 200) {
                 atomic_fetch_add(&prog->refused, 1);
                 if (status == 503 || status == 429)
-                    schedule_retry(o, c, now, retry_after_s(c->head));
+                    schedule_retry(o, c, now, retry_after_s(&res));
                 else {
                     lt_close(c);
                     c->st = LT_DONE;
                 }
                 return;
             }
-            size_t head_bytes = (size_t)(end + 4 - c->head);
+            size_t head_bytes = (size_t)head;
             size_t consumed_before = c->hlen - take; /* bytes of head from earlier reads */
             size_t in_this = head_bytes - consumed_before;
             body = buf + in_this;
@@ -632,10 +634,12 @@ int sc_lt_attacker(const sc_lt_opts_t *o, int fd, sc_lt_progress_t *prog, uint64
                     continue;
                 }
                 buf[r] = '\0';
-                if (!a->need) {
-                    char *e = strstr(buf, "\r\n\r\n"), *cl = strcasestr(buf, "\r\nContent-Length:");
-                    if (e && cl)
-                        a->need = (size_t)(e + 4 - buf) + (size_t)atol(cl + 17);
+                if (!a->need) { /* the answer's size, from its head (in its first read, as a rule) */
+                    sc_http_response_t res;
+                    int head = sc_http_parse_response(buf, (size_t)r, 0, &res);
+                    const sc_slice_t *cl = head > 0 ? sc_http_response_header(&res, "Content-Length") : NULL;
+                    if (cl)
+                        a->need = (size_t)head + (size_t)strtoull(cl->base, NULL, 10);
                 }
                 a->got += (size_t)r;
                 if (a->need && a->got >= a->need) {

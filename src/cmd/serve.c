@@ -117,8 +117,8 @@ static void start_demo(void)
     sc_space_t **all = sc_spaces_all(&n);
     for (size_t i = 0; i < n && !s; i++)
         if (!strcmp(all[i]->title, "spacecast demo") && all[i]->state != SC_SPACE_ENDED)
-            s = all[i];
-    free(all);
+            s = sc_space_ref(all[i]);
+    sc_spaces_release(all, n);
     if (!s)
         s = sc_space_create("spacecast demo", NULL, 0, 1, sc_config()->max_listeners_per_space);
     if (!s)
@@ -137,6 +137,7 @@ static void start_demo(void)
            "  admin key:          %s   (creates Spaces: POST /api/spaces; also in %s/admin.key)\n\n",
            base, s->id, base, s->id, base, s->id, token, token, sc_config()->admin_key, sc_config()->data);
     fflush(stdout);
+    sc_space_unref(s);
 }
 
 #define SC_TLS_CHECK_MS 60000 /* the certificate files are looked at once a minute */
@@ -214,6 +215,8 @@ static int serve_init(sc_config_t *cfg, sc_store_t **store)
     sc_log_set_level(lvl < 0 ? SC_LOG_INFO : (sc_log_level_t)lvl);
     cfg->max_connections = sc_server_fd_limit(cfg->max_connections);
     char err[256];
+    if (resolve_admin_key(cfg) != 0) /* before the store: a refused key leaves nothing open */
+        return -1;
     *store = sc_store_open(cfg->data, err, sizeof err);
     if (!*store) {
         sc_log_error("event=store_open_failed data=%s err=\"%s\"", cfg->data, err);
@@ -224,8 +227,6 @@ static int serve_init(sc_config_t *cfg, sc_store_t **store)
         sc_log_error("event=secret_failed");
         return -1;
     }
-    if (resolve_admin_key(cfg) != 0)
-        return -1;
     if (tls_init(cfg) != 0)
         return -1;
     if (!cfg->public_url[0])
@@ -239,6 +240,9 @@ static int serve_init(sc_config_t *cfg, sc_store_t **store)
     sc_http_set_router(&sc_api_router);
     sc_http_set_gate(sc_api_gate); /* credentials are checked before a body is asked for */
     sc_api_live_metrics_register();
+    sc_space_extras_start(); /* reactions, numbers, the speaker timeline: before Spaces load */
+    sc_api_reactions_start();
+    sc_api_proxy_start(); /* the answer cache (clips), and an edge's fetches from its origin */
     if (sc_server_init(&sc_http_proto, sc_tls, sc_https_base[0] && cfg->tls_redirect ? sc_https_base : NULL) != 0)
         return -1;
     if (sc_spaces_load() != 0) {
@@ -281,12 +285,14 @@ static int serve_run(const sigset_t *signals, const char *config_path, int argc,
     sc_log_info("event=shutdown phase=stop_accepting");
     sc_server_stop_accepting();
     sc_relay_stop();
+    sc_api_proxy_stop(); /* before the workers: its answers are posted to their loops */
     sc_rtc_stop();    /* speakers' sessions first: they hold ingest slots of the engine's Spaces */
     sc_demo_speaker_stop();
     sc_engine_stop(); /* flushes and syncs recordings */
     sc_server_stop(); /* each worker closes its connections on its own thread */
     sc_tls_server_free(sc_tls); /* after the connections: the last references on its contexts */
     sc_tls = NULL;
+    sc_spaces_flush(); /* then the numbers (those listeners' time included) and timelines */
     return 0;
 }
 
@@ -333,6 +339,8 @@ int sc_cmd_serve(int argc, char **argv)
     sc_store_t *store = NULL;
     if (serve_init(&cfg, &store) != 0) {
         fprintf(stderr, "spacecast: could not start (see the log line above)\n");
+        sc_store_t *held = sc_spaces_detach_store(); /* the model's, if it got that far */
+        sc_store_close(held ? held : store);
         return 1;
     }
     if (cfg.demo)

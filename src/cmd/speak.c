@@ -6,6 +6,7 @@
 #include "spacecast/cmd.h"
 #include "spacecast/common.h"
 #include "spacecast/dial.h"
+#include "spacecast/http_parser.h"
 #include "spacecast/ogg.h"
 #include "spacecast/tls.h"
 #include "spacecast/wav.h"
@@ -24,7 +25,8 @@
 
 #define SPEAK_LEAD_NS 60000000ll /* at most 60 ms ahead of real time: the server's jitter target */
 
-#define SPEAK_FEC_WHIP 10 /* % expected loss for in-band FEC over WebRTC (UDP loses; TCP does not) */
+#define SPEAK_WHIP_LINGER_NS 500000000l /* wait this long after the last packet before the DELETE */
+#define SPEAK_FEC_WHIP 5 /* % expected loss for in-band FEC over WebRTC (UDP loses; TCP does not) */
 
 static volatile sig_atomic_t sc_speak_stop;
 static int sc_speak_fec = -1; /* --fec PERCENT; -1: SPEAK_FEC_WHIP with --whip, none otherwise */
@@ -84,7 +86,7 @@ static int speak_packet(speak_t *s, const uint8_t *pkt, size_t len, int samples)
     if (s->whip ? sc_whip_client_send(s->whip, pkt, len, samples) < 0 : send_page(s, 0, pkt, len) < 0)
         return -1;
     s->packets++;
-    ts_add_ns(&s->next, (long long)samples * 1000000000ll / 48000);
+    ts_add_ns(&s->next, (long long)samples * 1000000000ll / SC_RATE);
     return 0;
 }
 
@@ -95,7 +97,7 @@ static int send_headers(speak_t *s, int channels, uint16_t preskip)
         return 0;
     }
     uint8_t head[SC_OPUS_HEAD_LEN], tags[256];
-    size_t hl = sc_opus_head_build(head, channels, preskip, 48000);
+    size_t hl = sc_opus_head_build(head, channels, preskip, SC_RATE);
     ssize_t tl = sc_opus_tags_build(tags, sizeof tags, "spacecast speak", NULL, 0);
     if (send_page(s, SC_OGG_BOS, head, hl) < 0 || send_page(s, 0, tags, (size_t)tl) < 0)
         return -1;
@@ -144,7 +146,7 @@ static int speak_ogg(speak_t *s, const char *path, int loop, double duration)
         int rc = 0;
         while (rc == 0 && !sc_speak_stop && (n = fread(buf, 1, sizeof buf, f)) > 0) {
             rc = sc_ogg_reader_feed(rd, buf, n);
-            if (duration > 0 && (double)s->granule / 48000.0 >= duration)
+            if (duration > 0 && (double)s->granule / SC_RATE >= duration)
                 sc_speak_stop = 1;
         }
         if (rc != 0 && !o.failed && !sc_speak_stop)
@@ -177,9 +179,9 @@ static int speak_wav(speak_t *s, const char *path, int loop, double duration)
     opus_int32 lookahead = 312;
     opus_encoder_ctl(enc, OPUS_GET_LOOKAHEAD(&lookahead));
     int frame = rate / 50; /* 20 ms at the file's rate */
-    float pcm[960];
+    float pcm[SC_FRAME];
     uint8_t pkt[1500];
-    int rc = send_headers(s, 1, (uint16_t)(lookahead * (48000 / rate)));
+    int rc = send_headers(s, 1, (uint16_t)(lookahead * (SC_RATE / rate)));
     while (rc == 0 && !sc_speak_stop) {
         int got = sc_wav_read_mono(w, pcm, frame);
         if (got < frame) {
@@ -190,9 +192,9 @@ static int speak_wav(speak_t *s, const char *path, int loop, double duration)
                 sc_wav_rewind(w);
         }
         int len = opus_encode_float(enc, pcm, frame, pkt, sizeof pkt);
-        if (len < 0 || speak_packet(s, pkt, (size_t)len, 960) < 0)
+        if (len < 0 || speak_packet(s, pkt, (size_t)len, SC_FRAME) < 0)
             rc = -1;
-        if (duration > 0 && (double)s->granule / 48000.0 >= duration)
+        if (duration > 0 && (double)s->granule / SC_RATE >= duration)
             break;
         if (!loop && got < frame)
             break;
@@ -200,7 +202,7 @@ static int speak_wav(speak_t *s, const char *path, int loop, double duration)
     if (rc == 0 && !sc_speak_stop) { /* the encoder still holds its lookahead: the last words */
         memset(pcm, 0, sizeof pcm);
         int len = opus_encode_float(enc, pcm, frame, pkt, sizeof pkt);
-        if (len < 0 || speak_packet(s, pkt, (size_t)len, 960) < 0)
+        if (len < 0 || speak_packet(s, pkt, (size_t)len, SC_FRAME) < 0)
             rc = -1;
     }
     opus_encoder_destroy(enc);
@@ -234,27 +236,30 @@ static int read_status(sc_stream_t *st, int want)
     size_t n = 0;
     struct timeval tv = { 10, 0 };
     setsockopt(st->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    size_t last = 0;
     while (n < sizeof buf - 1) {
         ssize_t r = sc_stream_read(st, buf + n, sizeof buf - 1 - n);
         if (r <= 0)
             break;
         n += (size_t)r;
         buf[n] = '\0';
-        char *end = strstr(buf, "\r\n\r\n");
-        if (!end)
+        sc_http_response_t res;
+        int head = sc_http_parse_response(buf, n, last, &res);
+        if (head == SC_INCOMPLETE) {
+            last = n;
             continue;
-        int status = 0;
-        sscanf(buf, "HTTP/1.%*d %d", &status);
+        }
+        int status = head > 0 ? res.status : 0;
         if (status == want)
             return 0;
-        char *msg = strstr(end, "\"message\":\"");
-        if (!msg && n < sizeof buf - 1) { /* the body may follow in the next read */
+        char *msg = head > 0 ? strstr(buf + head, "\"message\":\"") : NULL;
+        if (head > 0 && !msg && n < sizeof buf - 1) { /* the body may follow in the next read */
             ssize_t r2 = sc_stream_read(st, buf + n, sizeof buf - 1 - n);
             if (r2 > 0) {
                 n += (size_t)r2;
                 buf[n] = '\0';
             }
-            msg = strstr(strstr(buf, "\r\n\r\n"), "\"message\":\"");
+            msg = strstr(buf + head, "\"message\":\"");
         }
         if (msg) {
             msg += 11;
@@ -287,8 +292,10 @@ static int speak_whip(const sc_url_t *u, SSL_CTX *tls, const char *id, const cha
         fprintf(stderr, "speak: the WebRTC session ended (removed, replaced, or the Space ended)\n");
     if (!quiet)
         fprintf(stderr, "event=speak_done packets=%llu seconds=%.2f receiver_reports=%llu\n",
-                (unsigned long long)s.packets, (double)s.granule / 48000.0,
+                (unsigned long long)s.packets, (double)s.granule / SC_RATE,
                 (unsigned long long)sc_whip_client_reports(s.whip));
+    if (rc == 0 && !sc_speak_stop) /* the last packets may still be on their way: DELETE ends the session */
+        nanosleep(&(struct timespec){ 0, SPEAK_WHIP_LINGER_NS }, NULL);
     sc_whip_client_close(s.whip);
     return rc == 0 ? 0 : 1;
 }
@@ -335,7 +342,7 @@ static int speak_stream(const sc_url_t *u, SSL_CTX *tls, const char *id, const c
         fprintf(stderr, "event=speak_start space=%s file=%s format=%s\n", id, file, is_ogg ? "ogg" : "wav");
     int rc = is_ogg ? speak_ogg(&s, file, loop, duration) : speak_wav(&s, file, loop, duration);
     if (rc == 0) { /* end of stream: an EOS page, the terminal chunk, and the server's answer */
-        s.granule += 960;
+        s.granule += SC_FRAME;
         if (send_page(&s, SC_OGG_EOS, sc_opus_silence, SC_OPUS_SILENCE_LEN) < 0 || sc_stream_write(&st, "0\r\n\r\n", 5) < 0 ||
             read_status(&st, 200) < 0)
             rc = -1;
@@ -345,7 +352,7 @@ static int speak_stream(const sc_url_t *u, SSL_CTX *tls, const char *id, const c
     sc_stream_close(&st);
     if (!quiet)
         fprintf(stderr, "event=speak_done packets=%llu seconds=%.2f\n", (unsigned long long)s.packets,
-                (double)s.granule / 48000.0);
+                (double)s.granule / SC_RATE);
     return rc == 0 ? 0 : 1;
 }
 
@@ -357,7 +364,7 @@ static void usage(FILE *out)
                  "time as a speaker. URL is the Space (http(s)://HOST[:PORT]/spaces/ID or /s/ID). The token is\n"
                  "the speaker's (or $SPACECAST_TOKEN). --whip publishes over WebRTC (WHIP) instead of the\n"
                  "Icecast protocol. A WAV file is encoded at 32 kbit/s; with --whip its packets carry in-band\n"
-                 "FEC for 10 %% loss (--fec PERCENT to change, 0 for none). Over https the server's certificate\n"
+                 "FEC for 5 %% loss (--fec PERCENT to change, 0 for none). Over https the server's certificate\n"
                  "and name are verified against the system's CAs, or --ca-file (or $SPACECAST_CA_FILE).\n");
 }
 

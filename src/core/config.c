@@ -36,6 +36,8 @@ static const sc_opt_t sc_opts[] = {
     S("server", public_url, "base URL used in API answers (default http(s)://LISTEN)"),
     I("server", workers, 0, 64, "event-loop threads (0 = one per core)"),
     B("server", demo, "create a live demo Space with a synthetic speaker"),
+    I("server", space_retire_s, 0, 31536000,
+      "seconds an ended Space stays in memory; then its replay comes from disk and its details from the store"),
     B("server", io_uring, "send to listeners in batches with io_uring where the kernel allows (else one sendmsg each)"),
     S("tls", tls_cert, "PEM certificate chain (leaf first); with tls_key, every route is served over HTTPS"),
     S("tls", tls_key, "PEM private key of tls_cert (ECDSA P-256 recommended: cheapest handshakes)"),
@@ -48,9 +50,17 @@ static const sc_opt_t sc_opts[] = {
     I("limits", reserved_fds, 0, 10000, "connections kept back for speakers, hosts and the API"),
     I("limits", max_listeners, 1, 1000000, "direct-stream listeners, server-wide"),
     I("limits", max_listeners_per_space, 1, 1000000, "direct-stream listeners per Space (default for new Spaces)"),
-    I("limits", max_conns_per_ip, 1, 1000000, "open connections per client address"),
+    I("limits", max_conns_per_ip, 0, 1000000,
+      "open connections per client address (IPv6: per /64; 0 = a quarter of max_connections)"),
     I("limits", join_rate, 1, 1000000, "listener joins admitted per second"),
     I("limits", join_burst, 1, 1000000, "listener joins admitted at once before join_rate applies"),
+    I("limits", join_rate_per_ip, 0, 1000000, "listener joins per second from one address (0 = a quarter of join_rate)"),
+    I("limits", join_burst_per_ip, 0, 1000000, "listener joins at once from one address (0 = a quarter of join_burst)"),
+    I("limits", max_event_streams, 0, 1000000,
+      "event streams (SSE), server-wide (0 = half of max_connections; never more than that)"),
+    I("limits", max_event_streams_per_space, 0, 1000000, "event streams of one Space (0 = max_event_streams)"),
+    I("limits", max_event_streams_per_ip, 1, 100000, "event streams from one client address"),
+    I("limits", request_ttl_s, 5, 86400, "a request to speak nobody acted on lapses after this (it may be made again)"),
     I("limits", header_timeout_ms, 100, 600000, "time for a client to send a complete request head"),
     I("limits", idle_timeout_ms, 100, 3600000, "keep-alive connections idle this long are closed"),
     I("limits", max_header_bytes, 1024, 65536, "largest request head"),
@@ -76,12 +86,15 @@ void sc_config_defaults(sc_config_t *c)
 #endif
     c->workers = 0;
     c->io_uring = 1;
+    c->space_retire_s = 600;
     c->rtc_max_sessions = 256;
     c->max_connections = 19000;
     c->reserved_fds = 200;
     c->max_listeners = 18000;
     c->max_listeners_per_space = 18000;
-    c->max_conns_per_ip = 20000; /* loopback tests come from few addresses; lower it in production */
+    c->max_conns_per_ip = 0; /* a quarter of max_connections: one address never takes them all */
+    c->max_event_streams_per_ip = 32;
+    c->request_ttl_s = 300;
     c->join_rate = 2000;
     c->join_burst = 6000;
     c->header_timeout_ms = 5000;

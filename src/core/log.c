@@ -8,6 +8,7 @@
 
 static volatile int sc_log_min = SC_LOG_INFO;
 static const char *const sc_log_names[] = { "debug", "info", "warn", "error", "fatal" };
+_Static_assert(SC_ARRAY_LEN(sc_log_names) == SC_LOG_FATAL + 1, "a name for every log level");
 
 void sc_log_set_level(sc_log_level_t lvl) { sc_log_min = (int)lvl; }
 
@@ -73,4 +74,12 @@ const char *sc_log_quote(const char *s, char *out, size_t outsz)
         out[o++] = '"';
     out[o] = '\0';
     return out;
+}
+
+const char *sc_log_q(const char *s)
+{
+    static __thread char ring[8][208];
+    static __thread unsigned next;
+    char *out = ring[next++ % 8];
+    return sc_log_quote(s ? s : "", out, sizeof ring[0]);
 }

@@ -26,6 +26,7 @@
 
 static const char sc_b64url_alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 static const char *const sc_role_names[] = { "listener", "speaker", "cohost", "host" };
+_Static_assert(SC_ARRAY_LEN(sc_role_names) == SC_ROLE_HOST + 1, "a name for every role");
 
 const char *sc_role_name(sc_role_t r)
 {

@@ -240,8 +240,13 @@ void sc_http_respond_page(sc_req_t *r, int status, const char *ctype, sc_page_t 
 
 void sc_http_respond_json(sc_req_t *r, int status, json_t *obj, const char *extra_headers)
 {
-    char *s = json_dumps(obj, JSON_COMPACT);
+    char *s = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
     json_decref(obj);
+    if (!s) { /* only an allocation jansson could not make, or a handler's NULL: still an answer */
+        static const char oops[] = "{\"error\":{\"code\":\"internal\",\"message\":\"no response body\"}}";
+        sc_http_respond(r, 500, "application/json", oops, sizeof oops - 1, NULL);
+        return;
+    }
     size_t len = strlen(s);
     sc_http_respond(r, status, "application/json", s, len, extra_headers);
     free(s);
@@ -261,12 +266,13 @@ void sc_http_error_retry(sc_req_t *r, int status, const char *code, const char *
                          json_t *alternatives)
 {
     json_t *body = sc_http_error_body(code, message);
-    json_object_set_new(json_object_get(body, "error"), "retry_after", json_integer(retry_after));
+    if (retry_after >= 0)
+        json_object_set_new(json_object_get(body, "error"), "retry_after", json_integer(retry_after));
     if (alternatives)
         json_object_set_new(body, "alternatives", alternatives);
     char hdr[64];
     snprintf(hdr, sizeof hdr, "Retry-After: %d\r\n", retry_after);
-    sc_http_respond_json(r, status, body, hdr);
+    sc_http_respond_json(r, status, body, retry_after >= 0 ? hdr : NULL);
 }
 
 int sc_http_request_token(const sc_req_t *r, char *out, size_t outsz)
@@ -425,6 +431,14 @@ static int read_body(sc_conn_t *c)
  * otherwise: nobody unauthenticated is invited to upload. Returns 1 to go on reading. */
 static void route(sc_req_t *r);
 
+/* Let go of what the handler (or the gate) held for the request. */
+static void req_release(sc_req_t *r)
+{
+    if (r->release)
+        r->release(r->release_arg);
+    r->release = NULL;
+}
+
 static int expect_continue(sc_conn_t *c, const sc_http_request_t *req, const sc_route_t *rt,
                            const sc_slice_t *args)
 {
@@ -440,10 +454,13 @@ static int expect_continue(sc_conn_t *c, const sc_http_request_t *req, const sc_
     sc_conn_set_state(c, SC_CONN_RESPOND);
     if (!rt) {
         route(&r); /* its 404 or 405 */
+        req_release(&r);
     } else {
         memcpy(r.args, args, sizeof r.args);
         h->route = (uint16_t)sc_router_index(sc_http_routes, rt);
-        if (sc_http_gate(&r, rt->flags)) {
+        int pass = sc_http_gate(&r, rt->flags);
+        req_release(&r);
+        if (pass) {
             h->keepalive = keepalive;
             sc_conn_set_state(c, SC_CONN_BODY);
             sc_conn_write(c, cont, sizeof cont - 1);
@@ -568,6 +585,7 @@ static void dispatch(sc_conn_t *c)
     r.body = sc_slice(c->rbuf + h->head_len, h->body_expected == SC_CHUNKED ? 0 : h->body_expected);
     sc_conn_set_state(c, SC_CONN_RESPOND);
     route(&r);
+    req_release(&r); /* what the handler held for the request (its Space) */
     if (!r.responded && c->io.loop && c->state == SC_CONN_RESPOND)
         sc_http_error(&r, 500, "internal", "no response");
 }
@@ -609,6 +627,24 @@ static void http_on_close(sc_conn_t *c)
     }
 }
 
+/* A refusal at accept (net/server.c), in the same envelope as every other error of ours. */
+static char *http_refusal(int status, const char *code, const char *message, int retry_after, size_t *len)
+{
+    json_t *body = sc_http_error_body(code, message);
+    json_object_set_new(json_object_get(body, "error"), "retry_after", json_integer(retry_after));
+    char *txt = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    size_t blen = strlen(txt), cap = SC_HEAD_MAX + blen;
+    char *out = sc_malloc(cap);
+    int n = snprintf(out, cap,
+                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nRetry-After: %d\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                     status, sc_http_reason(status), retry_after, blen, txt);
+    free(txt);
+    *len = (size_t)SC_MIN((size_t)n, cap - 1);
+    return out;
+}
+
 const sc_proto_t sc_http_proto = {
     .name = "http",
     .conn_size = sizeof(sc_http_conn_t),
@@ -620,6 +656,7 @@ const sc_proto_t sc_http_proto = {
     .on_timeout = http_on_timeout,
     .on_drained = http_on_drained,
     .on_close = http_on_close,
+    .refusal = http_refusal,
 };
 
 /* --- for handlers ---------------------------------------------------------------------- */

@@ -106,6 +106,44 @@ static int eat_eol(const char *buf, size_t *p)
     return 0;
 }
 
+/* The header fields of a complete head from *p up to its empty line; *p is left at that
+ * line. Every loop stops at the LF of its line at the latest, so none can run past the head. */
+static int parse_fields(const char *buf, size_t *pp, sc_http_header_t *headers, size_t *num)
+{
+    size_t p = *pp, s;
+    *num = 0;
+    for (;;) {
+        if (buf[p] == '\r' || buf[p] == '\n')
+            break;
+        if (is_ows(buf[p]))
+            return -1; /* obs-fold: a smuggling vector, RFC 9112 lets us reject it */
+        if (*num == SC_HTTP_MAX_HEADERS)
+            return -1;
+        sc_http_header_t *h = &headers[*num];
+        s = p;
+        while (is_tchar((unsigned char)buf[p]))
+            p++;
+        if (p == s || buf[p] != ':')
+            return -1; /* also rejects whitespace before the colon */
+        h->name = sc_slice(buf + s, p - s);
+        p++;
+        while (is_ows(buf[p]))
+            p++;
+        s = p;
+        while (buf[p] != '\r' && buf[p] != '\n') {
+            if (is_ctl((unsigned char)buf[p]))
+                return -1;
+            p++;
+        }
+        h->value = trim_ows(sc_slice(buf + s, p - s));
+        if (eat_eol(buf, &p) < 0)
+            return -1;
+        (*num)++;
+    }
+    *pp = p;
+    return 0;
+}
+
 /* Parse a complete head buf[start..end), which ends with an empty line. Every loop below
  * stops at the LF of its line at the latest, so none can run past end. */
 static int parse_head(const char *buf, size_t start, size_t end, sc_http_request_t *req)
@@ -146,34 +184,8 @@ static int parse_head(const char *buf, size_t start, size_t end, sc_http_request
     if (eat_eol(buf, &p) < 0)
         return -1;
 
-    for (;;) {
-        if (buf[p] == '\r' || buf[p] == '\n')
-            break;
-        if (is_ows(buf[p]))
-            return -1; /* obs-fold: a smuggling vector, RFC 9112 lets us reject it */
-        if (req->num_headers == SC_HTTP_MAX_HEADERS)
-            return -1;
-        sc_http_header_t *h = &req->headers[req->num_headers];
-        s = p;
-        while (is_tchar((unsigned char)buf[p]))
-            p++;
-        if (p == s || buf[p] != ':')
-            return -1; /* also rejects whitespace before the colon */
-        h->name = sc_slice(buf + s, p - s);
-        p++;
-        while (is_ows(buf[p]))
-            p++;
-        s = p;
-        while (buf[p] != '\r' && buf[p] != '\n') {
-            if (is_ctl((unsigned char)buf[p]))
-                return -1;
-            p++;
-        }
-        h->value = trim_ows(sc_slice(buf + s, p - s));
-        if (eat_eol(buf, &p) < 0)
-            return -1;
-        req->num_headers++;
-    }
+    if (parse_fields(buf, &p, req->headers, &req->num_headers) < 0)
+        return -1;
     if (eat_eol(buf, &p) < 0 || p != end)
         return -1;
     return 0;
@@ -618,4 +630,55 @@ int sc_http_parse_bearer(sc_slice_t value, sc_slice_t *token)
         return -1;
     *token = t;
     return 0;
+}
+
+/* --- responses (our own clients: the edge relay, speak, the WHIP client, loadtest) --------- */
+
+int sc_http_parse_response(const char *buf, size_t len, size_t last_len, sc_http_response_t *res)
+{
+    res->num_headers = 0;
+    size_t from = last_len >= 3 ? last_len - 3 : 0, end;
+    int r = find_head_end(buf, len, from, &end);
+    if (r <= 0)
+        return r == 0 ? SC_INCOMPLETE : -1;
+    if (end > INT_MAX)
+        return -1;
+    /* "HTTP/1.x" SP 3DIGIT [SP reason] EOL: the reason may be empty, its space too */
+    size_t p = 0;
+    if (end < 13 || memcmp(buf, "HTTP/1.", 7) != 0 || (buf[7] != '0' && buf[7] != '1') || buf[8] != ' ')
+        return -1;
+    res->minor_version = buf[7] - '0';
+    p = 9;
+    int status = 0;
+    for (int i = 0; i < 3; i++, p++) {
+        if (buf[p] < '0' || buf[p] > '9')
+            return -1;
+        status = status * 10 + (buf[p] - '0');
+    }
+    if (status < 100)
+        return -1;
+    res->status = status;
+    size_t s = p;
+    if (buf[p] == ' ') {
+        s = ++p;
+        while (buf[p] != '\r' && buf[p] != '\n') {
+            if (is_ctl((unsigned char)buf[p]))
+                return -1;
+            p++;
+        }
+    }
+    res->reason = sc_slice(buf + s, p - s);
+    if (eat_eol(buf, &p) < 0 || parse_fields(buf, &p, res->headers, &res->num_headers) < 0)
+        return -1;
+    if (eat_eol(buf, &p) < 0 || p != end)
+        return -1;
+    return (int)end;
+}
+
+const sc_slice_t *sc_http_response_header(const sc_http_response_t *res, const char *name)
+{
+    for (size_t i = 0; i < res->num_headers; i++)
+        if (sc_slice_eq_nocase(res->headers[i].name, name))
+            return &res->headers[i].value;
+    return NULL;
 }

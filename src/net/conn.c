@@ -1,7 +1,8 @@
 /* conn.c — a connection's bytes: reads into the request buffer, sendmsg of the output
  * queue (owned bytes, a prefix page, then shared chain pages), sendfile for replays,
  * timeouts, and closing. What the bytes mean is the protocol's (c->proto): this file calls
- * its hooks and knows no protocol by name. */
+ * its hooks and knows no protocol by name. How they meet the socket is the transport's
+ * (c->tr): plain system calls here, or TLS (conn_tls.c). */
 #include "spacecast/conn.h"
 #include "spacecast/addr.h"
 #include "spacecast/common.h"
@@ -80,7 +81,8 @@ _Static_assert(SC_ARRAY_LEN(sc_state_names) == SC_CONN_NSTATES, "a name for ever
 static const char *const sc_refusal_names[] = { "max_connections", "per_ip",         "space_full",
                                                 "server_full",     "join_rate",      "header_timeout",
                                                 "idle_timeout",    "malformed",      "too_large",
-                                                "slow_listener",   "rate_limited" };
+                                                "slow_listener",   "rate_limited",   "addr_join_rate",
+                                                "event_streams",   "send_timeout" };
 _Static_assert(SC_ARRAY_LEN(sc_refusal_names) == SC_REFUSE_NREASONS, "a name for every refusal reason");
 
 const char *sc_conn_state_name(sc_conn_state_t st)
@@ -326,7 +328,7 @@ void sc_conn_start_stream(sc_conn_t *c, const sc_stream_src_t *src, sc_page_t *p
     c->cur = start;
     c->cur_off = (uint32_t)start_off;
     c->src = src;
-    c->last_progress_ms = sc_loop_now(c->io.loop);
+    c->last_progress_ms = c->stream_since_ms = sc_loop_now(c->io.loop);
     sc_timer_cancel(sc_loop_timers(c->io.loop), &c->timer);
     sc_conn_set_state(c, SC_CONN_STREAM);
     stream_link(c);
@@ -441,7 +443,10 @@ static int conn_sent(sc_conn_t *c, ssize_t n, int from_iov)
 {
     if (n == -EAGAIN) {
         sc_loop_mod(&c->io, c->paused_read ? EPOLLOUT : (EPOLLIN | EPOLLRDHUP | EPOLLOUT));
-        if (c->src && !sc_timer_armed(&c->timer))
+        /* a client that stops taking a response (a listener's stream, or a replay, a file, a
+         * JSON answer) is dropped after listener_drop_ms without progress: it must not hold
+         * its connection, and the file's descriptor, for ever */
+        if ((c->src || c->state == SC_CONN_RESPOND) && !sc_timer_armed(&c->timer))
             sc_timer_arm(sc_loop_timers(c->io.loop), &c->timer, sc_loop_now(c->io.loop),
                          (uint64_t)sc_config()->listener_drop_ms);
         return SC_AGAIN;
@@ -824,12 +829,12 @@ static void conn_on_timer(sc_timer_t *t)
     }
     if (c->tr->on_timer && c->tr->on_timer(c))
         return;
-    if (c->src) {
-        /* a listener that took no bytes for listener_drop_ms is dropped: its memory is bounded */
+    if (c->src || (c->state == SC_CONN_RESPOND && !conn_output_done(c))) {
+        /* a client that took no bytes for listener_drop_ms is dropped: its memory is bounded */
         uint64_t now = sc_loop_now(c->io.loop), drop = (uint64_t)sc_config()->listener_drop_ms;
         if (now - c->last_progress_ms >= drop) {
-            sc_conn_refused(SC_REFUSE_SLOW_LISTENER);
-            sc_conn_close(c, "slow_listener");
+            sc_conn_refused(c->src ? SC_REFUSE_SLOW_LISTENER : SC_REFUSE_SEND_TIMEOUT);
+            sc_conn_close(c, c->src ? "slow_listener" : "send_timeout");
         } else {
             sc_timer_arm(sc_loop_timers(c->io.loop), &c->timer, now, drop - (now - c->last_progress_ms));
         }

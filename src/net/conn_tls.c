@@ -10,9 +10,9 @@
  *
  * A write that finds the socket full leaves a record inside the SSL; the same bytes must be
  * offered again, so the connection is marked tr_busy and nothing skips it forward meanwhile. */
+#include "spacecast/admit.h"
 #include "spacecast/conn.h"
 #include "spacecast/common.h"
-#include "spacecast/join.h"
 #include "spacecast/config.h"
 #include "spacecast/metrics.h"
 #include "spacecast/server.h"
@@ -164,13 +164,17 @@ static uint64_t hs_left_ms(sc_conn_t *c)
     return spent >= limit ? 0 : limit - spent;
 }
 
-static int hs_timeout(sc_conn_t *c)
+/* Out of time: counted once, under why (a stalled handshake is a header timeout; one that never
+ * got a join token, a join-rate refusal), and as a TLS handshake timeout. */
+static int hs_expire(sc_conn_t *c, sc_refusal_t why)
 {
     sc_tls_server_count_timeout(c->listener->tls);
-    sc_conn_refused(SC_REFUSE_HEADER_TIMEOUT);
-    sc_conn_close(c, "tls_handshake_timeout");
+    sc_conn_refused(why);
+    sc_conn_close(c, why == SC_REFUSE_JOIN_RATE ? "tls_admission_timeout" : "tls_handshake_timeout");
     return 1;
 }
+
+static int hs_timeout(sc_conn_t *c) { return hs_expire(c, SC_REFUSE_HEADER_TIMEOUT); }
 
 static const sc_transport_t tls_handshaking = {
     .name = "tls_handshake",
@@ -208,12 +212,10 @@ static int wait_step(sc_conn_t *c)
 static int wait_timer(sc_conn_t *c)
 {
     uint64_t left = hs_left_ms(c);
-    if (left == 0) {
-        sc_conn_refused(SC_REFUSE_JOIN_RATE);
-        return hs_timeout(c);
-    }
+    if (left == 0)
+        return hs_expire(c, SC_REFUSE_JOIN_RATE);
     sc_timerwheel_t *tw = sc_loop_timers(c->io.loop);
-    if (sc_join_admit() != 0) {
+    if (sc_admit_join(&c->peer.sin6_addr, NULL) != 0) {
         sc_timer_arm(tw, &c->timer, sc_loop_now(c->io.loop), SC_MIN(left, SC_TLS_ADMIT_RETRY_MS));
         return 1;
     }

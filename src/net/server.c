@@ -4,6 +4,7 @@
  * What the accepted bytes mean is the protocol's (sc_proto_t): this file speaks none. */
 #include "spacecast/server.h"
 #include "spacecast/addr.h"
+#include "spacecast/admit.h"
 #include "spacecast/common.h"
 #include "spacecast/config.h"
 #include "spacecast/join.h"
@@ -64,32 +65,23 @@ static int listen_socket(const char *hostport)
 
 static uint32_t ip_hash(const struct sockaddr_in6 *a)
 {
-    uint32_t h = 2166136261u; /* FNV-1a over the address bytes */
-    for (int i = 0; i < 16; i++)
-        h = (h ^ a->sin6_addr.s6_addr[i]) * 16777619u;
-    return h & (SC_PER_IP_SLOTS - 1);
+    return sc_admit_key(&a->sin6_addr) & (SC_PER_IP_SLOTS - 1);
 }
 
 /* A fast, honest refusal: one write, then a close that lets the client read it (conn.c
  * lingers: closing over the unread request would send a reset that can overtake the answer).
  * On a TLS port there is no way to say it before a handshake: the connection is just closed. */
-static void refuse_now(sc_worker_t *w, int fd, const struct sockaddr_in6 *peer, int tls, int status,
-                       const char *code, const char *message)
+static void refuse_now(sc_worker_t *w, const sc_listener_t *l, int fd, const struct sockaddr_in6 *peer,
+                       int status, const char *code, const char *message)
 {
-    if (tls) {
+    size_t n = 0;
+    char *resp = l->tls || !l->proto->refusal ? NULL
+                                              : l->proto->refusal(status, code, message, sc_retry_jitter_s(), &n);
+    if (!resp) {
         close(fd);
         return;
     }
-    char body[256];
-    int retry = sc_retry_jitter_s();
-    int bl = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\",\"retry_after\":%d}}", code,
-                      message, retry);
-    char *resp = sc_malloc(512);
-    int n = snprintf(resp, 512,
-                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nRetry-After: %d\r\n"
-                     "Content-Length: %d\r\nConnection: close\r\n\r\n%s",
-                     status, status == 503 ? "Service Unavailable" : "Too Many Requests", retry, bl, body);
-    if (sc_conn_refuse(w, fd, peer, resp, (size_t)n))
+    if (sc_conn_refuse(w, fd, peer, resp, n))
         return;
     /* no room to linger (a flood of them): the plain way, which may reach a few as a reset */
     ssize_t wr = write(fd, resp, (size_t)n);
@@ -136,20 +128,20 @@ static void on_accept(sc_io_t *io, uint32_t events)
         if (open_now > limit) {
             atomic_fetch_sub(&sc_srv.open_conns, 1);
             sc_conn_refused(SC_REFUSE_MAX_CONNECTIONS);
-            refuse_now(w, fd, &peer, l->tls != NULL, 503, "over_capacity", "the server is at its connection limit");
+            refuse_now(w, l, fd, &peer, 503, "over_capacity", "the server is at its connection limit");
             continue;
         }
-        uint32_t h = ip_hash(&peer);
-        if (!l->api_port && atomic_fetch_add(&sc_srv.per_ip[h], 1) >= cfg->max_conns_per_ip) {
+        /* per address (an IPv6 /64) and per port: the API port has its own budget, so an
+         * audience behind the host's NAT cannot lock the host out, nor one address the API */
+        uint32_t h = ip_hash(&peer) + (l->api_port ? SC_PER_IP_SLOTS : 0);
+        if (atomic_fetch_add(&sc_srv.per_ip[h], 1) >= sc_admit_conns_per_addr()) {
             atomic_fetch_sub(&sc_srv.per_ip[h], 1);
             atomic_fetch_sub(&sc_srv.open_conns, 1);
             sc_conn_refused(SC_REFUSE_PER_IP);
-            refuse_now(w, fd, &peer, l->tls != NULL, 429, "too_many_connections",
+            refuse_now(w, l, fd, &peer, 429, "too_many_connections",
                        "too many connections from your address");
             continue;
         }
-        if (l->api_port)
-            atomic_fetch_add(&sc_srv.per_ip[h], 1);
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* audio pages must not wait for Nagle */
         sc_conn_t *c = sc_conn_new(w, l, fd, &peer);
@@ -163,7 +155,7 @@ static void on_accept(sc_io_t *io, uint32_t events)
         if (l->tls) {
             /* a handshake costs what a join does, and a storm of joins is a storm of them: on the
              * public port each takes a join token first (the join then takes no second one) */
-            int admitted = l->api_port || sc_join_admit() == 0;
+            int admitted = l->api_port || sc_admit_join(&peer.sin6_addr, NULL) == 0;
             c->join_paid = (uint8_t)(admitted && !l->api_port);
             if (sc_conn_tls_accept(c, admitted) != SC_OK)
                 continue; /* waiting for a token (its timer asks again), or closed */
@@ -200,6 +192,14 @@ void sc_server_wake_workers(void)
         atomic_store_explicit(&sc_srv.workers[i].pump_new, 1, memory_order_release);
         sc_loop_wake(sc_srv.workers[i].loop);
     }
+}
+
+int sc_server_nworkers(void) { return sc_srv.nworkers; }
+
+void sc_server_each_worker(sc_loop_task_fn fn, void *arg)
+{
+    for (int i = 0; i < sc_srv.nworkers; i++)
+        sc_loop_post(sc_srv.workers[i].loop, fn, arg);
 }
 
 static void listener_close(sc_listener_t *l)
@@ -280,7 +280,7 @@ int sc_server_init(const sc_proto_t *proto, sc_tls_server_t *tls, const char *ht
 {
     const sc_config_t *cfg = sc_config();
     sc_join_init(cfg->join_burst);
-    sc_srv.per_ip = sc_calloc(SC_PER_IP_SLOTS, sizeof *sc_srv.per_ip);
+    sc_srv.per_ip = sc_calloc(2 * SC_PER_IP_SLOTS, sizeof *sc_srv.per_ip); /* public port, then API port */
     sc_srv.spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     sc_srv.nworkers = worker_count(cfg);
     sc_srv.workers = sc_calloc((size_t)sc_srv.nworkers, sizeof *sc_srv.workers);

@@ -3,6 +3,7 @@
 #include "spacecast/whip_client.h"
 #include "spacecast/common.h"
 #include "spacecast/dial.h"
+#include "spacecast/http_parser.h"
 #include "spacecast/dtls.h"
 #include "spacecast/rtp.h"
 #include "spacecast/sdp.h"
@@ -69,33 +70,47 @@ static int http(sc_whip_client_t *c, const char *method, const char *path, const
     return ok ? sc_whip_response_status(resp, resp_body) : -1;
 }
 
+/* The head of an answer read to its end (or cut off: then what there is, taken as a whole
+ * head). Returns where the body starts, or -1 if it is no HTTP/1.x response. */
+static int answer_head(const char *resp, sc_http_response_t *res, char *scratch, size_t cap)
+{
+    size_t len = strlen(resp);
+    int head = sc_http_parse_response(resp, len, 0, res);
+    if (head != SC_INCOMPLETE)
+        return head;
+    /* a cut-off answer (the connection ended inside the head): end it and read that */
+    size_t k = len > 0 && resp[len - 1] == '\n' ? 0 : len > 0 && resp[len - 1] == '\r' ? 1 : 2;
+    if (len + k + 2 >= cap)
+        return -1;
+    memcpy(scratch, resp, len);
+    memcpy(scratch + len, &"\r\n\r\n"[2 - k], k + 2);
+    return sc_http_parse_response(scratch, len + k + 2, 0, res) > 0 ? (int)len : -1;
+}
+
+#define SC_WHIP_HEAD_MAX 8192 /* a cut-off head we still read */
+
 int sc_whip_response_status(char *resp, char **body)
 {
-    int status = 0;
-    if (sscanf(resp, "HTTP/1.1 %d", &status) != 1)
+    sc_http_response_t res;
+    static __thread char scratch[SC_WHIP_HEAD_MAX];
+    int head = answer_head(resp, &res, scratch, sizeof scratch);
+    if (head < 0)
         return -1;
-    char *end = strstr(resp, "\r\n\r\n");
     if (body)
-        *body = end ? end + 4 : resp + strlen(resp);
-    return status;
+        *body = resp + head;
+    return res.status;
 }
 
 void sc_whip_header_value(const char *resp, const char *name, char *out, size_t n)
 {
     out[0] = '\0';
-    size_t nl = strlen(name);
-    for (const char *p = strstr(resp, "\r\n"); p && p[2] != '\r'; p = strstr(p + 2, "\r\n")) {
-        if (!strncasecmp(p + 2, name, nl) && p[2 + nl] == ':') {
-            const char *v = p + 3 + nl;
-            while (*v == ' ')
-                v++;
-            const char *e = strstr(v, "\r\n");
-            if (!e) /* a cut-off answer: take what there is */
-                e = v + strlen(v);
-            snprintf(out, n, "%.*s", (int)(e - v), v);
-            return;
-        }
-    }
+    sc_http_response_t res;
+    static __thread char scratch[SC_WHIP_HEAD_MAX];
+    if (answer_head(resp, &res, scratch, sizeof scratch) < 0)
+        return;
+    const sc_slice_t *v = sc_http_response_header(&res, name);
+    if (v)
+        snprintf(out, n, "%.*s", (int)v->len, v->base);
 }
 
 /* --- UDP ------------------------------------------------------------------------------------ */

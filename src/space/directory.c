@@ -20,7 +20,7 @@
 
 typedef struct dir_entry {
     int64_t key;              /* live: audience; scheduled: when it starts */
-    sc_space_t *s;            /* Spaces are never freed while the process runs */
+    sc_space_t *s;            /* a reference: the snapshot may outlive the Space's registry entry */
 } dir_entry_t;
 
 typedef struct dir_snap {
@@ -89,8 +89,9 @@ const char *sc_dir_query_parse(sc_slice_t query, sc_dir_query_t *q)
     ssize_t n = sc_http_query_get(query, "state", v, sizeof v);
     if (n >= 0) {
         static const char *const names[] = { "", "live", "scheduled", "ended" };
+        _Static_assert(SC_ARRAY_LEN(names) == SC_DIR_ENDED + 1, "a name for every filter");
         q->filter = (sc_dir_filter_t)-1;
-        for (int i = 0; i < 4; i++)
+        for (int i = 0; i < (int)SC_ARRAY_LEN(names); i++)
             if (!strcmp(v, names[i]))
                 q->filter = (sc_dir_filter_t)i;
         if ((int)q->filter < 0)
@@ -118,8 +119,11 @@ const char *sc_dir_query_parse(sc_slice_t query, sc_dir_query_t *q)
 
 static void snap_unref(dir_snap_t *sn)
 {
-    if (sn && atomic_fetch_sub(&sn->refs, 1) == 1)
+    if (sn && atomic_fetch_sub(&sn->refs, 1) == 1) {
+        for (size_t i = 0; i < sn->n; i++)
+            sc_space_unref(sn->e[i].s);
         free(sn);
+    }
 }
 
 static int64_t sched_key(const sc_space_t *s) { return s->scheduled_start ? s->scheduled_start : s->created_at; }
@@ -150,7 +154,9 @@ static dir_snap_t *snap_build(const dir_list_t *l, uint64_t version)
         int64_t key = l->desc ? atomic_load(&s->listeners) + atomic_load(&s->edge_listeners) : sched_key(s);
         pthread_mutex_unlock(&s->mu);
         if (in)
-            sn->e[sn->n++] = (dir_entry_t){ key, s };
+            sn->e[sn->n++] = (dir_entry_t){ key, s }; /* its reference from sc_spaces_all */
+        else
+            sc_space_unref(s);
     }
     free(all);
     qsort(sn->e, sn->n, sizeof *sn->e, l->desc ? cmp_desc : cmp_asc);

@@ -19,7 +19,7 @@ int sc_ingest_claim(sc_ingest_slot_t *slot, sc_space_t *s, int index, uint32_t t
         pthread_mutex_unlock(&s->mu);
         return -1;
     }
-    slot->space = s;
+    slot->space = sc_space_ref(s); /* the slot's reference, until sc_ingest_release */
     slot->index = index;
     slot->token_gen = token_gen;
     slot->gen = ++sk->ingest_gen; /* the previous connection sees the change and leaves */
@@ -132,4 +132,5 @@ void sc_ingest_release(sc_ingest_slot_t *slot)
         sc_space_changed(s);
     }
     slot->space = NULL;
+    sc_space_unref(s);
 }

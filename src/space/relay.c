@@ -6,6 +6,7 @@
  * blocking threads: an edge relays a handful of Spaces, and each thread sleeps in recv(). */
 #include "spacecast/relay.h"
 #include "spacecast/dial.h"
+#include "spacecast/http_parser.h"
 #include "spacecast/common.h"
 #include "spacecast/ingest.h"
 #include "spacecast/log.h"
@@ -20,6 +21,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -42,6 +44,7 @@ static struct {
     atomic_int running;
     pthread_mutex_t mu;
     sc_fetcher_t *fetchers[SC_RELAY_MAX];
+    int report_status;       /* the last tally report's answer (poller), to log changes only */
 } sc_rl = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 /* --- a tiny blocking HTTP/1.1 client for the origin ---------------------------------- */
@@ -65,38 +68,67 @@ static int origin_connect(sc_stream_t *st, SSL_SESSION **session, int timeout_ms
 static int read_head(sc_stream_t *st, char *buf, size_t cap, size_t *len, size_t *body_off)
 {
     *len = 0;
+    size_t last = 0;
     while (*len < cap - 1) {
         ssize_t n = sc_stream_read(st, buf + *len, cap - 1 - *len);
         if (n <= 0)
             return -1;
         *len += (size_t)n;
         buf[*len] = '\0';
-        char *end = strstr(buf, "\r\n\r\n");
-        if (end) {
-            *body_off = (size_t)(end + 4 - buf);
-            int status = 0;
-            if (sscanf(buf, "HTTP/1.%*d %d", &status) != 1)
-                return -1;
-            return status;
+        sc_http_response_t res;
+        int head = sc_http_parse_response(buf, *len, last, &res);
+        if (head == SC_INCOMPLETE) {
+            last = *len;
+            continue;
         }
+        if (head < 0)
+            return -1;
+        *body_off = (size_t)head;
+        return res.status;
     }
     return -1;
 }
 
-/* A small request/response (API): body into a malloc'd string. Returns status or -1. The poller
- * alone calls it: its TLS session (resumed on the next request) is its own. */
-static int origin_request(const char *method, const char *path, const char *body, char **out)
+/* The value of header name in a response head (NUL-terminated), copied into out ("" if absent). */
+static void head_value(const char *head, size_t head_len, const char *name, char *out, size_t outsz)
 {
-    static SSL_SESSION *session;
+    out[0] = '\0';
+    size_t nl = strlen(name);
+    for (const char *p = head; p && p < head + head_len;) {
+        const char *eol = memmem(p, (size_t)(head + head_len - p), "\r\n", 2);
+        if (!eol)
+            break;
+        if ((size_t)(eol - p) > nl + 1 && strncasecmp(p, name, nl) == 0 && p[nl] == ':') {
+            const char *v = p + nl + 1;
+            while (v < eol && (*v == ' ' || *v == '\t'))
+                v++;
+            size_t n = SC_MIN((size_t)(eol - v), outsz - 1);
+            memcpy(out, v, n);
+            out[n] = '\0';
+            return;
+        }
+        p = eol + 2;
+    }
+}
+
+/* A request to the origin with its whole answer: status (or -1), the body (malloc'd, NUL after
+ * it, at most max_body bytes: more is an error), and two headers the edge passes on. session is
+ * the calling thread's own TLS session (resumed on its next request). */
+static int origin_exchange(SSL_SESSION **session, const char *method, const char *path, const char *body,
+                           size_t max_body, char **out, size_t *out_len, char *ctype, size_t ctype_sz, char *cache,
+                           size_t cache_sz)
+{
     sc_stream_t st;
-    if (origin_connect(&st, &session, 3000) < 0)
+    if (origin_connect(&st, session, 3000) < 0)
         return -1;
     char req[1024];
     int n = snprintf(req, sizeof req,
                      "%s %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nAuthorization: Bearer %s\r\n"
+                     "User-Agent: spacecast-edge/" SC_VERSION "\r\n"
                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
                      method, path, sc_rl.authority, sc_config()->admin_key, body ? strlen(body) : 0);
-    if (sc_stream_write(&st, req, (size_t)n) < 0 || (body && sc_stream_write(&st, body, strlen(body)) < 0)) {
+    if (n < 0 || (size_t)n >= sizeof req || sc_stream_write(&st, req, (size_t)n) < 0 ||
+        (body && sc_stream_write(&st, body, strlen(body)) < 0)) {
         sc_stream_close(&st);
         return -1;
     }
@@ -108,12 +140,18 @@ static int origin_request(const char *method, const char *path, const char *body
         sc_stream_close(&st);
         return -1;
     }
+    if (ctype)
+        head_value(buf, off, "Content-Type", ctype, ctype_sz);
+    if (cache)
+        head_value(buf, off, "Cache-Control", cache, cache_sz);
     size_t blen = len - off;
     memmove(buf, buf + off, blen);
     for (;;) { /* Connection: close: the body ends with the connection */
         if (blen + 4096 > cap) {
-            if (cap >= (16u << 20))
-                break; /* no Space list is this large */
+            if (cap > max_body + 4096) {
+                status = -1; /* more than any answer we asked for may be */
+                break;
+            }
             cap *= 2;
             buf = sc_realloc(buf, cap);
         }
@@ -124,11 +162,31 @@ static int origin_request(const char *method, const char *path, const char *body
     }
     buf[blen] = '\0';
     sc_stream_close(&st);
-    if (out)
+    if (out && status >= 0) {
         *out = buf;
-    else
+        if (out_len)
+            *out_len = blen;
+    } else {
         free(buf);
+    }
     return status;
+}
+
+/* A small request/response (API): body into a malloc'd string. Returns status or -1. The poller
+ * alone calls it: its TLS session (resumed on the next request) is its own. */
+static int origin_request(const char *method, const char *path, const char *body, char **out)
+{
+    static SSL_SESSION *session;
+    return origin_exchange(&session, method, path, body, 16u << 20, out, NULL, NULL, 0, NULL, 0);
+}
+
+int sc_relay_origin_get(const char *path, size_t max_body, char **body, size_t *len, char *ctype, size_t ctype_sz,
+                        char *cache, size_t cache_sz)
+{
+    if (!atomic_load(&sc_rl.running))
+        return -1;
+    /* no session to resume: several threads fetch, and these requests are rare (once per answer) */
+    return origin_exchange(NULL, "GET", path, NULL, max_body, body, len, ctype, ctype_sz, cache, cache_sz);
 }
 
 /* --- fetcher: origin live.ogg → local mixer -------------------------------------------- */
@@ -220,6 +278,7 @@ static void ensure_fetcher(sc_space_t *s)
         }
         if (f && atomic_load(&f->done)) { /* reap a finished one */
             pthread_join(f->thread, NULL);
+            sc_space_unref(f->space);
             free(f);
             sc_rl.fetchers[i] = NULL;
         }
@@ -228,7 +287,7 @@ static void ensure_fetcher(sc_space_t *s)
     }
     if (free_slot >= 0) {
         sc_fetcher_t *f = sc_calloc(1, sizeof *f);
-        f->space = s;
+        f->space = sc_space_ref(s); /* the fetcher's, let go when it is reaped */
         atomic_store(&f->running, 1);
         sc_rl.fetchers[free_slot] = f;
         pthread_create(&f->thread, NULL, fetcher_main, f);
@@ -246,15 +305,23 @@ static void mirror(json_t *o)
     json_t *sched = json_object_get(o, "scheduled_start");
     if (!id || !title || !state || !sc_token_valid_id(sc_slice_cstr(id)))
         return;
-    sc_space_t *s = sc_space_find(sc_slice_cstr(id));
+    sc_space_t *s = sc_space_get(sc_slice_cstr(id));
     if (!s) {
         if (!strcmp(state, "ended"))
             return; /* nothing to relay */
         /* the host's name is shown on the edge's pages too (add_host checks it) */
         s = sc_space_create_mirror(id, title, json_string_value(json_object_get(o, "host")),
                                    json_is_integer(sched) ? (int64_t)json_integer_value(sched) : 0);
+        if (!s)
+            return; /* the store refused it: the next poll tries again */
     }
-    s->relayed = 1;
+    if (!atomic_load(&s->relayed)) /* a mirror loaded from the store at a restart */
+        atomic_store(&s->relayed, 1);
+    json_t *pin = json_object_get(o, "pin"); /* the origin's pinned link, shown here too */
+    const char *pin_url = json_string_value(json_object_get(pin, "url"));
+    const char *pin_text = json_string_value(json_object_get(pin, "text"));
+    if (!pin_url || strlen(pin_url) <= SC_PIN_URL_MAX)
+        sc_space_set_pin(s, pin_url ? pin_url : "", pin_text && strlen(pin_text) <= SC_PIN_TEXT_MAX ? pin_text : "");
     if (!strcmp(state, "live")) {
         if (s->state == SC_SPACE_SCHEDULED)
             sc_space_start(s);
@@ -263,6 +330,7 @@ static void mirror(json_t *o)
     } else if (!strcmp(state, "ended") && s->state != SC_SPACE_ENDED) {
         sc_space_end(s);
     }
+    sc_space_unref(s);
 }
 
 static void report_tallies(void)
@@ -280,15 +348,46 @@ static void report_tallies(void)
         int room = SC_MIN(s->max_listeners - here, cfg->max_listeners - sc_spaces_listeners());
         json_t *j = json_pack("{s:s,s:i,s:s,s:i}", "edge", sc_rl.edge_name, "listeners", here, "url",
                               cfg->public_url, "room", room > 0 ? room : 0);
+        /* this edge's listeners' reactions and numbers go with the tally: the origin's work is
+         * one report per edge per second, whatever the crowd here */
+        uint32_t counts[SC_REACTIONS_N];
+        json_t *delta = sc_space_edge_take_extras(s, counts);
+        uint64_t c64[SC_REACTIONS_N];
+        for (int k = 0; k < SC_REACTIONS_N; k++)
+            c64[k] = counts[k];
+        json_object_set_new(j, "reactions", sc_reactions_json(c64));
+        if (delta)
+            json_object_set(j, "stats", delta);
         char *body = j ? json_dumps(j, JSON_COMPACT) : NULL;
         json_decref(j);
         char path[128];
         snprintf(path, sizeof path, "/api/spaces/%s/edges", s->id);
-        if (!body || origin_request("POST", path, body, NULL) != 204)
-            sc_log_debug("event=relay_report_failed space=%s", s->id);
+        char *answer = NULL;
+        int status = body ? origin_request("POST", path, body, &answer) : -1;
+        int ok = status == 200 || status == 204;
+        sc_space_edge_report_done(s, ok, counts, delta);
+        json_decref(delta);
+        if (!ok && status != sc_rl.report_status) {
+            /* said once per change, loudly when the origin refuses us: this edge's listeners
+             * are then missing from the origin's tally (a wrong or missing admin key) */
+            if (status == 401 || status == 403 || status == 429)
+                sc_log_error("event=relay_report_refused space=%s status=%d note=\"the origin's tally misses this "
+                             "edge's listeners: start the edge with the origin's admin key\"", s->id, status);
+            else
+                sc_log_warn("event=relay_report_failed space=%s status=%d", s->id, status);
+        } else if (ok && sc_rl.report_status > 0 && sc_rl.report_status != 200 && sc_rl.report_status != 204) {
+            sc_log_info("event=relay_report_ok space=%s", s->id);
+        }
+        sc_rl.report_status = status;
+        json_t *a = ok && answer ? json_loads(answer, 0, NULL) : NULL;
+        json_t *last = json_object_get(a, "reactions");
+        if (json_is_object(last)) /* the origin's sums: shown to this edge's listeners */
+            sc_space_reactions_from_origin(s, last);
+        json_decref(a);
+        free(answer);
         free(body);
     }
-    free(all);
+    sc_spaces_release(all, n);
 }
 
 static void *poller_main(void *arg)
@@ -350,6 +449,7 @@ void sc_relay_stop(void)
         sc_fetcher_t *f = sc_rl.fetchers[i];
         if (f) {
             pthread_join(f->thread, NULL); /* recv() wakes within its 3 s timeout */
+            sc_space_unref(f->space);
             free(f);
             sc_rl.fetchers[i] = NULL;
         }

@@ -1,32 +1,28 @@
-/* space.c — the Space model and registry. Every change rebuilds the details JSON once
- * and publishes an event, so GET /api/spaces/{id} is a memcpy-free send of a shared page. */
+/* space.c — the Space model: one Space's state, speakers, tally and lifecycle, written
+ * through to the store. Every change rebuilds the details JSON once and publishes an event,
+ * so GET /api/spaces/{id} is a memcpy-free send of a shared page. Finding Spaces, loading
+ * them and retiring them is registry.c's. */
 #include "spacecast/space.h"
+#include "spacecast/admit.h"
 #include "spacecast/common.h"
 #include "spacecast/config.h"
 #include "spacecast/engine.h"
 #include "spacecast/log.h"
-#include "spacecast/metrics.h"
-#include "spacecast/recorder.h"
+#include "spacecast/hls.h"
 #include "spacecast/room.h"
 #include "spacecast/server.h"
 #include "spacecast/store.h"
+#include "space-int.h"
 
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 
-typedef struct sc_registry {
-    pthread_rwlock_t lock;
-    sc_space_t **all;
-    size_t n, cap;
-} sc_registry_t;
-
-static sc_registry_t sc_reg = { .lock = PTHREAD_RWLOCK_INITIALIZER };
-
-/* Bumped whenever a Space is added or changes state: the directory's lists are stale then. */
+/* Bumped whenever a Space is added, changes state or leaves: the directory's lists are stale then. */
 static _Atomic uint64_t sc_reg_version;
 
 uint64_t sc_spaces_version(void) { return atomic_load(&sc_reg_version); }
+void sc_space_bump_version(void) { atomic_fetch_add(&sc_reg_version, 1); }
 
 /* What the model was given at start (sc_spaces_init), and its server-wide counters. */
 static struct {
@@ -37,20 +33,16 @@ static struct {
     _Atomic uint64_t store_errors;
 } sc_model = { .store_mu = PTHREAD_MUTEX_INITIALIZER };
 
-static void spaces_metrics(sc_metrics_buf_t *b, void *arg);
-
-void sc_spaces_init(sc_store_t *store, const uint8_t key[SC_TOKEN_KEY_LEN])
+void sc_space_model_init(sc_store_t *store, const uint8_t key[SC_TOKEN_KEY_LEN])
 {
     pthread_mutex_lock(&sc_model.store_mu);
     sc_model.store = store;
     pthread_mutex_unlock(&sc_model.store_mu);
     memcpy(sc_model.token_key, key, SC_TOKEN_KEY_LEN);
-    sc_metrics_register("spaces", spaces_metrics, NULL);
 }
 
-sc_store_t *sc_spaces_detach_store(void)
+sc_store_t *sc_space_model_detach(void)
 {
-    sc_metrics_unregister(spaces_metrics, NULL);
     pthread_mutex_lock(&sc_model.store_mu);
     sc_store_t *st = sc_model.store;
     sc_model.store = NULL;
@@ -59,6 +51,19 @@ sc_store_t *sc_spaces_detach_store(void)
 }
 
 int sc_spaces_listeners(void) { return atomic_load(&sc_model.listeners); }
+uint64_t sc_space_store_errors(void) { return atomic_load(&sc_model.store_errors); }
+
+int sc_space_store_scan(int (*space_cb)(void *ctx, const sc_store_space_t *),
+                        int (*speaker_cb)(void *ctx, const sc_store_speaker_t *), void *ctx)
+{
+    pthread_mutex_lock(&sc_model.store_mu);
+    int rc = sc_model.store && (!space_cb || sc_store_each_space(sc_model.store, space_cb, ctx) == 0) &&
+                     (!speaker_cb || sc_store_each_speaker(sc_model.store, speaker_cb, ctx) == 0)
+                 ? 0
+                 : -1;
+    pthread_mutex_unlock(&sc_model.store_mu);
+    return rc;
+}
 
 static const char *const sc_state_names[] = { "scheduled", "live", "ended" };
 _Static_assert(SC_ARRAY_LEN(sc_state_names) == SC_SPACE_NSTATES, "a name for every Space state");
@@ -91,6 +96,30 @@ static int store_put(const char *what, sc_space_t *s, const void *row,
     return rc;
 }
 
+/* What the files around the model do at a Space's moments (#19: space_audience.c registers
+ * them): called through pointers, so the model never names them and they only call down. */
+static const sc_space_hooks_t *sc_hooks;
+#define HOOK(name, ...)                                                                            \
+    do {                                                                                           \
+        if (sc_hooks && sc_hooks->name)                                                            \
+            sc_hooks->name(__VA_ARGS__);                                                           \
+    } while (0)
+
+void sc_space_set_hooks(const sc_space_hooks_t *hooks) { sc_hooks = hooks; }
+
+int sc_space__with_store(const char *what, sc_space_t *s, const void *arg, int (*fn)(sc_store_t *, const void *))
+{
+    return store_put(what, s, arg, fn);
+}
+
+void *sc_space__read_store(void *(*fn)(sc_store_t *, void *), void *arg)
+{
+    pthread_mutex_lock(&sc_model.store_mu);
+    void *r = sc_model.store ? fn(sc_model.store, arg) : NULL;
+    pthread_mutex_unlock(&sc_model.store_mu);
+    return r;
+}
+
 static int put_space(sc_store_t *st, const void *row) { return sc_store_put_space(st, row); }
 static int put_speaker(sc_store_t *st, const void *row) { return sc_store_put_speaker(st, row); }
 
@@ -108,6 +137,9 @@ static int persist_space(sc_space_t *s)
     row.ended_at = s->ended_at;
     row.record = s->record;
     row.max_listeners = s->max_listeners;
+    snprintf(row.pin_url, sizeof row.pin_url, "%s", s->pin_url);
+    snprintf(row.pin_text, sizeof row.pin_text, "%s", s->pin_text);
+    row.pin_at = s->pin_at;
     s->unsaved = 0; /* a change made while we write sets it again */
     pthread_mutex_unlock(&s->mu);
     row.peak_listeners = atomic_load(&s->peak);
@@ -198,21 +230,74 @@ void sc_space_store_retry(sc_space_t *s)
     pthread_mutex_unlock(&s->write_mu);
 }
 
-/* --- registry ----------------------------------------------------------------------- */
+/* --- references ----------------------------------------------------------------------- */
 
-/* The stream hook of a counted listener (src_live): it left. */
-static void live_listener_left(sc_conn_t *c) { sc_space_listener_leave(c->src->owner); }
+/* The stream hooks: a counted listener (src_live) left; an edge relay or an event subscriber
+ * left. Each stream held a reference from its start. */
+static void live_listener_left(sc_conn_t *c)
+{
+    sc_space_t *s = c->src->owner;
+    sc_space_listener_leave(s);
+    sc_stats_t *st = atomic_load(&s->stats);
+    if (st && c->io.loop)
+        sc_stats_listened(st, sc_loop_now(c->io.loop) - c->stream_since_ms);
+    sc_space_unref(s);
+}
+
+static void stream_left(sc_conn_t *c) { sc_space_unref(c->src->owner); }
+
+sc_space_t *sc_space_ref(sc_space_t *s)
+{
+    if (s)
+        atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    return s;
+}
+
+/* The last reference went. The room left the engine when the Space ended (a Space leaves the
+ * registry only then), so nothing ticks it; readers of its pages keep their own references. */
+static void space_destroy(sc_space_t *s)
+{
+    if (s->room) {
+        sc_hls_free(sc_room_hls(s->room));
+        sc_room_free(s->room);
+    }
+    sc_chain_destroy(&s->events);
+    sc_chain_destroy(&s->events_host);
+    sc_page_unref(s->details);
+    sc_page_unref(s->details_sse);
+    HOOK(freed, s);
+    free(s->requests);
+    free(s->edges);
+    pthread_mutex_destroy(&s->mu);
+    pthread_mutex_destroy(&s->write_mu);
+    free(s);
+}
+
+void sc_space_unref(sc_space_t *s)
+{
+    if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+        space_destroy(s);
+}
+
+/* The stream hook of an event stream: its admission place is free again, and its reference. */
+static void events_left(sc_conn_t *c)
+{
+    sc_space_t *s = c->src->owner;
+    sc_admit_event_stream_done(&s->event_streams, &c->peer.sin6_addr);
+    sc_space_unref(s);
+}
 
 static sc_space_t *space_alloc(const char *id)
 {
     sc_space_t *s = sc_calloc(1, sizeof *s);
+    atomic_init(&s->refs, 1);
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->write_mu, NULL);
     snprintf(s->id, sizeof s->id, "%s", id);
     sc_chain_init(&s->events);
     sc_chain_init(&s->events_host);
     s->src_events = (sc_stream_src_t){ .chain = &s->events, .kind = SC_STREAM_EVENTS, .owner = s,
-                                       .max_lag_pages = SC_EVENTS_MAX_LAG };
+                                       .max_lag_pages = SC_EVENTS_MAX_LAG, .on_leave = events_left };
     s->src_events_host = s->src_events;
     s->src_events_host.chain = &s->events_host;
     return s;
@@ -229,13 +314,7 @@ static int frames_per_page(const sc_config_t *cfg) { return SC_MAX(1, cfg->page_
 static void space_audio_init(sc_space_t *s)
 {
     const sc_config_t *cfg = sc_config();
-    if (s->state == SC_SPACE_ENDED) {
-        if (s->record) { /* a crash during end may have left the file without its last page */
-            char path[600];
-            sc_recorder_path(cfg->data, s->id, path, sizeof path);
-            sc_recorder_repair(path, 1);
-        }
-    } else {
+    if (s->state != SC_SPACE_ENDED) {
         sc_room_config_t rc = { .id = s->id,
                                 .title = s->title,
                                 .data_dir = s->record ? cfg->data : NULL,
@@ -254,43 +333,7 @@ static void space_audio_init(sc_space_t *s)
                                      .max_lag_pages = SC_MAX(2, cfg->listener_max_lag_ms / page_ms),
                                      .on_leave = live_listener_left };
     s->src_live_edge = s->src_live; /* an edge relay: not a listener, not counted */
-    s->src_live_edge.on_leave = NULL;
-}
-
-static void registry_add(sc_space_t *s)
-{
-    pthread_rwlock_wrlock(&sc_reg.lock);
-    if (sc_reg.n == sc_reg.cap) {
-        sc_reg.cap = sc_reg.cap ? sc_reg.cap * 2 : 64;
-        sc_reg.all = sc_realloc(sc_reg.all, sc_reg.cap * sizeof *sc_reg.all);
-    }
-    sc_reg.all[sc_reg.n++] = s;
-    pthread_rwlock_unlock(&sc_reg.lock);
-    atomic_fetch_add(&sc_reg_version, 1);
-}
-
-sc_space_t *sc_space_find(sc_slice_t id)
-{
-    if (id.len == 0 || id.len > SC_TOKEN_ID_MAX)
-        return NULL;
-    sc_space_t *found = NULL;
-    pthread_rwlock_rdlock(&sc_reg.lock);
-    for (size_t i = 0; i < sc_reg.n && !found; i++)
-        if (sc_slice_eq(id, sc_reg.all[i]->id))
-            found = sc_reg.all[i];
-    pthread_rwlock_unlock(&sc_reg.lock);
-    return found;
-}
-
-sc_space_t **sc_spaces_all(size_t *n)
-{
-    pthread_rwlock_rdlock(&sc_reg.lock);
-    sc_space_t **copy = sc_malloc((sc_reg.n ? sc_reg.n : 1) * sizeof *copy);
-    if (sc_reg.n) /* memcpy from NULL is undefined even for 0 bytes */
-        memcpy(copy, sc_reg.all, sc_reg.n * sizeof *copy);
-    *n = sc_reg.n;
-    pthread_rwlock_unlock(&sc_reg.lock);
-    return copy;
+    s->src_live_edge.on_leave = stream_left;
 }
 
 /* --- JSON --------------------------------------------------------------------------- */
@@ -300,14 +343,15 @@ json_t *sc_space_urls(const sc_space_t *s) { return sc_space_urls_of(s->id); }
 json_t *sc_space_urls_of(const char *id)
 {
     const char *base = sc_config()->public_url;
-    char page[512], live[512], hls[512], replay[512], events[512];
+    char page[512], live[512], hls[512], replay[512], events[512], chapters[512];
     snprintf(page, sizeof page, "%s/s/%s", base, id);
     snprintf(live, sizeof live, "%s/spaces/%s/live.ogg", base, id);
     snprintf(hls, sizeof hls, "%s/spaces/%s/hls/live.m3u8", base, id);
     snprintf(replay, sizeof replay, "%s/spaces/%s/replay.ogg", base, id);
     snprintf(events, sizeof events, "%s/api/spaces/%s/events", base, id);
-    return json_pack("{s:s,s:s,s:s,s:s,s:s}", "page", page, "live", live, "hls", hls, "replay", replay, "events",
-                     events);
+    snprintf(chapters, sizeof chapters, "%s/spaces/%s/chapters.json", base, id);
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:s}", "page", page, "live", live, "hls", hls, "replay", replay, "events",
+                     events, "chapters", chapters);
 }
 
 static json_t *time_or_null(int64_t t) { return t ? json_integer(t) : json_null(); }
@@ -340,6 +384,9 @@ static json_t *space_json_locked(sc_space_t *s)
     json_object_set_new(o, "total_joins", json_integer(atomic_load(&s->total_joins)));
     json_object_set_new(o, "max_listeners", json_integer(s->max_listeners));
     json_object_set_new(o, "record", json_boolean(s->record));
+    json_object_set_new(o, "pin", s->pin_url[0] ? json_pack("{s:s,s:s,s:I}", "url", s->pin_url, "text", s->pin_text,
+                                                            "at", (json_int_t)s->pin_at)
+                                                 : json_null());
     json_object_set_new(o, "urls", sc_space_urls(s));
     return o;
 }
@@ -400,14 +447,20 @@ static sc_page_t *sse_page(const char *type, const char *data)
     return p;
 }
 
+/* Events are appended under s->mu, the lock every change of s takes: two changes on two
+ * threads publish in the order they changed the Space, and a new subscriber's snapshot and
+ * start point (sc_space_subscribe) are taken together. */
 void sc_space_event(sc_space_t *s, const char *type, json_t *data, int host_only)
 {
     char *txt = json_dumps(data, JSON_COMPACT);
     json_decref(data);
-    if (!host_only)
-        sc_chain_append(&s->events, sse_page(type, txt));
-    sc_chain_append(&s->events_host, sse_page(type, txt));
+    sc_page_t *pub = host_only ? NULL : sse_page(type, txt), *host = sse_page(type, txt);
     free(txt);
+    pthread_mutex_lock(&s->mu);
+    if (pub)
+        sc_chain_append(&s->events, pub);
+    sc_chain_append(&s->events_host, host);
+    pthread_mutex_unlock(&s->mu);
 }
 
 /* Rebuild the details page; caller holds s->mu. Returns the JSON text (caller frees). */
@@ -433,10 +486,18 @@ void sc_space_changed(sc_space_t *s)
 {
     pthread_mutex_lock(&s->mu);
     char *txt = rebuild_locked(s);
-    pthread_mutex_unlock(&s->mu);
-    sc_chain_append(&s->events, sse_page("space", txt));
+    sc_chain_append(&s->events, sse_page("space", txt)); /* in the order of the changes */
     sc_chain_append(&s->events_host, sse_page("space", txt));
+    pthread_mutex_unlock(&s->mu);
     free(txt);
+}
+
+void sc_space_subscribe(sc_space_t *s, int host_view, sc_page_t **snapshot, sc_page_t **start)
+{
+    pthread_mutex_lock(&s->mu);
+    *snapshot = sc_page_ref(s->details_sse);
+    *start = sc_chain_start(host_view ? &s->events_host : &s->events, 0);
+    pthread_mutex_unlock(&s->mu);
 }
 
 sc_page_t *sc_space_details_event(sc_space_t *s)
@@ -466,8 +527,8 @@ static void add_host(sc_space_t *s, const char *name)
     s->nspeakers = 1;
 }
 
-static sc_space_t *space_new(const char *id, const char *title, const char *host_name, int64_t scheduled_start,
-                             int record, int max_listeners, int relayed)
+sc_space_t *sc_space_new(const char *id, const char *title, const char *host_name, int64_t scheduled_start,
+                         int record, int max_listeners, int relayed)
 {
     sc_space_t *s = space_alloc(id);
     s->relayed = relayed;
@@ -479,43 +540,22 @@ static sc_space_t *space_new(const char *id, const char *title, const char *host
     add_host(s, host_name);
     if (persist_space(s) != 0) {
         /* a Space that would not survive a restart is not created: the caller says 503 */
-        sc_chain_destroy(&s->events);
-        sc_chain_destroy(&s->events_host);
-        pthread_mutex_destroy(&s->mu);
-        pthread_mutex_destroy(&s->write_mu);
-        free(s);
+        space_destroy(s);
         return NULL;
     }
     persist_speaker(s, 0); /* if this fails it is retried; a Space with no host row gets one at load */
     space_audio_init(s);
     sc_space_changed(s);
-    registry_add(s);
     sc_log_info("event=space_created space=%s relayed=%d", s->id, relayed);
     return s;
-}
-
-sc_space_t *sc_space_create(const char *title, const char *host_name, int64_t scheduled_start, int record,
-                            int max_listeners)
-{
-    char id[13];
-    do /* no leading '-' or '_': an id must never look like a command-line option */
-        sc_token_random_id(id, 12);
-    while (id[0] == '-' || id[0] == '_' || sc_space_find(sc_slice_cstr(id)));
-    return space_new(id, title, host_name, scheduled_start, record, max_listeners, 0);
-}
-
-sc_space_t *sc_space_create_mirror(const char *id, const char *title, const char *host_name, int64_t scheduled_start)
-{
-    sc_space_t *s = sc_space_find(sc_slice_cstr(id));
-    if (s)
-        return s;
-    return space_new(id, title, host_name, scheduled_start, 0, sc_config()->max_listeners_per_space, 1);
 }
 
 /* Sum of fresh edge reports; caller holds s->mu. */
 static int edges_sum_locked(sc_space_t *s, uint64_t now)
 {
     int sum = 0;
+    if (!s->edges)
+        return 0;
     for (int i = 0; i < SC_SPACE_MAX_EDGES; i++)
         if (s->edges[i].name[0] && now - s->edges[i].seen_ms <= SC_EDGE_STALE_MS)
             sum += s->edges[i].listeners;
@@ -526,6 +566,8 @@ void sc_space_edge_report(sc_space_t *s, const char *edge, int listeners, const 
 {
     uint64_t now = sc_now_ms();
     pthread_mutex_lock(&s->mu);
+    if (!s->edges) /* most Spaces never have an edge: the table comes with the first report */
+        s->edges = sc_calloc(SC_SPACE_MAX_EDGES, sizeof *s->edges);
     int slot = -1;
     for (int i = 0; i < SC_SPACE_MAX_EDGES; i++) {
         if (!strcmp(s->edges[i].name, edge)) {
@@ -557,7 +599,7 @@ int sc_space_edge_take(sc_space_t *s, char *url, size_t cap)
     uint64_t now = sc_now_ms();
     pthread_mutex_lock(&s->mu);
     int best = -1;
-    for (int i = 0; i < SC_SPACE_MAX_EDGES; i++)
+    for (int i = 0; s->edges && i < SC_SPACE_MAX_EDGES; i++)
         if (s->edges[i].name[0] && s->edges[i].url[0] && s->edges[i].room > 0 &&
             now - s->edges[i].seen_ms <= SC_EDGE_STALE_MS && (best < 0 || s->edges[i].room > s->edges[best].room))
             best = i;
@@ -591,6 +633,7 @@ sc_space_rc_t sc_space_start(sc_space_t *s)
     atomic_fetch_add(&sc_reg_version, 1);
     if (s->room)
         sc_room_go_live(s->room, s->started_at);
+    HOOK(live, s); /* the speaker timeline opens, the audience curve starts */
     sc_space_changed(s);
     sc_space_event(s, "state", json_pack("{s:s}", "state", "live"), 0);
     sc_log_info("event=space_live space=%s", s->id);
@@ -611,16 +654,19 @@ sc_space_rc_t sc_space_end(sc_space_t *s)
     }
     s->state = SC_SPACE_ENDED;
     s->ended_at = sc_wall_s();
+    s->ended_ms = sc_now_ms(); /* it leaves the registry space_retire_s after this */
     if (!s->started_at)
         s->started_at = s->ended_at;
     s->unsaved = 1;
     pthread_mutex_unlock(&s->mu);
+    int64_t at = sc_hooks && sc_hooks->ending ? sc_hooks->ending(s) : -1; /* before the recording closes */
     atomic_fetch_add(&sc_reg_version, 1);
     if (s->room) {
         sc_engine_remove_room(s->room); /* no tick after this: the end-of-stream page is the last */
         sc_room_end(s->room);
         sc_server_wake_workers(); /* listeners get that page now, then are closed */
     }
+    HOOK(ended, s, at);
     sc_space_changed(s);
     json_t *urls = sc_space_urls(s);
     sc_space_event(s, "state", json_pack("{s:s,s:O}", "state", "ended", "replay", json_object_get(urls, "replay")), 0);
@@ -734,6 +780,7 @@ int sc_space_invite(sc_space_t *s, const char *name, sc_role_t role, char *token
     if (sc_token_sign(sc_model.token_key, &c, token, tokensz) < 0)
         return SC_SPACE_EINVAL;
     sc_space_changed(s);
+    sc_space_request_close(s, sc_slice_cstr(name), "invited"); /* it leaves the list (if it was on it) */
     return i;
 }
 
@@ -784,27 +831,113 @@ sc_space_rc_t sc_space_remove(sc_space_t *s, sc_slice_t name)
     return settle(s);
 }
 
-sc_space_rc_t sc_space_request(sc_space_t *s, const char *name)
+/* Drop requests older than request_ttl_s; caller holds s->mu. The names go into out (the
+ * caller announces them once unlocked); returns how many. */
+static size_t requests_expire_locked(sc_space_t *s, int64_t now, char out[][SC_TOKEN_NAME_MAX + 1], size_t max)
 {
-    pthread_mutex_lock(&s->mu);
-    if (s->state == SC_SPACE_ENDED) {
-        pthread_mutex_unlock(&s->mu);
-        return SC_SPACE_ESTATE;
-    }
+    size_t n = 0, k = 0;
     for (size_t i = 0; i < s->nrequests; i++) {
-        if (!strcmp(s->requests[i], name)) {
-            pthread_mutex_unlock(&s->mu);
-            return SC_SPACE_OK; /* asked already: idempotent */
+        if (now - s->requests[i].at >= sc_config()->request_ttl_s) {
+            if (n < max)
+                snprintf(out[n++], SC_TOKEN_NAME_MAX + 1, "%s", s->requests[i].name);
+            continue;
         }
+        s->requests[k++] = s->requests[i];
     }
-    if (s->nrequests == SC_SPACE_MAX_REQUESTS) {
-        pthread_mutex_unlock(&s->mu);
-        return SC_SPACE_EFULL;
+    s->nrequests = k;
+    return n;
+}
+
+static void request_closed_event(sc_space_t *s, const char *name, const char *reason)
+{
+    sc_space_event(s, "request_closed", json_pack("{s:s,s:s}", "name", name, "reason", reason), 1);
+}
+
+sc_space_rc_t sc_space_request(sc_space_t *s, const char *name, uint32_t addr, int *retry_s)
+{
+    int64_t now = sc_wall_s();
+    char lapsed[SC_SPACE_MAX_REQUESTS][SC_TOKEN_NAME_MAX + 1];
+    sc_space_rc_t rc = SC_SPACE_OK;
+    int added = 0;
+    *retry_s = 0;
+    pthread_mutex_lock(&s->mu);
+    size_t nlapsed = requests_expire_locked(s, now, lapsed, SC_SPACE_MAX_REQUESTS);
+    int i = find_speaker_locked(s, sc_slice_cstr(name));
+    size_t mine = 0, at = s->nrequests;
+    int64_t oldest_mine = 0;
+    for (size_t k = 0; k < s->nrequests; k++) {
+        if (!strcmp(s->requests[k].name, name))
+            at = k;
+        if (s->requests[k].addr == addr && mine++ == 0)
+            oldest_mine = s->requests[k].at;
     }
-    snprintf(s->requests[s->nrequests++], sizeof s->requests[0], "%s", name);
+    if (s->state == SC_SPACE_ENDED) {
+        rc = SC_SPACE_ESTATE;
+    } else if (i == 0 || (i > 0 && !s->speakers[i].removed)) {
+        rc = SC_SPACE_ETAKEN; /* "host", or someone on stage: the host would invite a name in use */
+    } else if (at < s->nrequests) {
+        rc = SC_SPACE_OK; /* asked already: idempotent */
+    } else if (mine >= SC_REQUESTS_PER_ADDR) {
+        rc = SC_SPACE_ELIMIT;
+        *retry_s = (int)SC_MAX(oldest_mine + sc_config()->request_ttl_s - now, 1);
+    } else if (s->nrequests == SC_SPACE_MAX_REQUESTS) {
+        rc = SC_SPACE_EFULL;
+        *retry_s = (int)SC_MAX(s->requests[0].at + sc_config()->request_ttl_s - now, 1); /* when the oldest lapses */
+    } else {
+        if (!s->requests) /* most Spaces never get one: the list comes with the first */
+            s->requests = sc_calloc(SC_SPACE_MAX_REQUESTS, sizeof *s->requests);
+        size_t k = s->nrequests++;
+        snprintf(s->requests[k].name, sizeof s->requests[k].name, "%s", name);
+        s->requests[k].at = now;
+        s->requests[k].addr = addr;
+        added = 1;
+    }
     pthread_mutex_unlock(&s->mu);
-    sc_space_event(s, "request", json_pack("{s:s,s:I}", "name", name, "at", (json_int_t)sc_wall_s()), 1);
+    for (size_t k = 0; k < nlapsed; k++)
+        request_closed_event(s, lapsed[k], "expired");
+    if (added)
+        sc_space_event(s, "request", json_pack("{s:s,s:I}", "name", name, "at", (json_int_t)now), 1);
+    return rc;
+}
+
+sc_space_rc_t sc_space_request_close(sc_space_t *s, sc_slice_t name, const char *reason)
+{
+    char copy[SC_TOKEN_NAME_MAX + 1] = "";
+    pthread_mutex_lock(&s->mu);
+    size_t k = 0;
+    for (size_t i = 0; i < s->nrequests; i++) {
+        if (sc_slice_eq(name, s->requests[i].name)) {
+            snprintf(copy, sizeof copy, "%s", s->requests[i].name);
+            continue;
+        }
+        s->requests[k++] = s->requests[i];
+    }
+    s->nrequests = k;
+    pthread_mutex_unlock(&s->mu);
+    if (!copy[0])
+        return SC_SPACE_ENOENT;
+    request_closed_event(s, copy, reason);
     return SC_SPACE_OK;
+}
+
+sc_page_t *sc_space_requests_event(sc_space_t *s)
+{
+    char lapsed[SC_SPACE_MAX_REQUESTS][SC_TOKEN_NAME_MAX + 1];
+    json_t *arr = json_array();
+    pthread_mutex_lock(&s->mu);
+    size_t nlapsed = requests_expire_locked(s, sc_wall_s(), lapsed, SC_SPACE_MAX_REQUESTS);
+    for (size_t i = 0; i < s->nrequests; i++)
+        json_array_append_new(arr, json_pack("{s:s,s:I}", "name", s->requests[i].name, "at",
+                                             (json_int_t)s->requests[i].at));
+    pthread_mutex_unlock(&s->mu);
+    for (size_t k = 0; k < nlapsed; k++)
+        request_closed_event(s, lapsed[k], "expired");
+    json_t *o = json_pack("{s:o}", "requests", arr);
+    char *txt = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    sc_page_t *p = sse_page("requests", txt);
+    free(txt);
+    return p;
 }
 
 int sc_space_speaker_index(sc_space_t *s, const sc_token_claims_t *claims)
@@ -829,6 +962,34 @@ sc_space_auth_t sc_space_check_token(sc_space_t *s, const char *tok, sc_role_t m
     if (idx < 0)
         return SC_AUTH_REVOKED;
     return claims->role < min_role ? SC_AUTH_ROLE : SC_AUTH_OK;
+}
+
+/* --- the pinned link ----------------------------------------------------------------- */
+
+sc_space_rc_t sc_space_set_pin(sc_space_t *s, const char *url, const char *text)
+{
+    pthread_mutex_lock(&s->write_mu);
+    pthread_mutex_lock(&s->mu);
+    int same = !strcmp(s->pin_url, url) && !strcmp(s->pin_text, url[0] ? text : "");
+    if (same) { /* pinning again what is pinned (an edge mirroring each second, a retry) */
+        int retry = s->unsaved;
+        pthread_mutex_unlock(&s->mu);
+        if (retry)
+            return settle(s);
+        pthread_mutex_unlock(&s->write_mu);
+        return SC_SPACE_OK;
+    }
+    snprintf(s->pin_url, sizeof s->pin_url, "%s", url);
+    snprintf(s->pin_text, sizeof s->pin_text, "%s", url[0] ? text : "");
+    s->pin_at = url[0] ? sc_wall_s() : 0;
+    s->unsaved = 1;
+    json_t *ev = url[0] ? json_pack("{s:s,s:s,s:I}", "url", s->pin_url, "text", s->pin_text, "at", (json_int_t)s->pin_at)
+                        : json_null();
+    pthread_mutex_unlock(&s->mu);
+    sc_space_changed(s);
+    sc_space_event(s, "pin", json_pack("{s:o}", "pin", ev), 0);
+    sc_log_info("event=pin space=%s pinned=%d", s->id, url[0] != 0);
+    return settle(s);
 }
 
 /* --- tally -------------------------------------------------------------------------- */
@@ -863,16 +1024,20 @@ void sc_space_tick_second(sc_space_t *s)
     char *txt = dirty ? rebuild_locked(s) : NULL;
     pthread_mutex_unlock(&s->mu);
     free(txt);
+    HOOK(second, s);
     sc_space_event(s, "tally",
                    json_pack("{s:i,s:I,s:I}", "listeners", atomic_load(&s->listeners) + atomic_load(&s->edge_listeners),
                              "peak", (json_int_t)atomic_load(&s->peak), "total_joins",
                              (json_int_t)atomic_load(&s->total_joins)),
                    0);
-    if (dirty) {
-        pthread_mutex_lock(&s->mu);
+    char lapsed[SC_SPACE_MAX_REQUESTS][SC_TOKEN_NAME_MAX + 1];
+    pthread_mutex_lock(&s->mu);
+    if (dirty)
         s->unsaved = 1; /* the tally (peak, joins) is stored with the Space's row */
-        pthread_mutex_unlock(&s->mu);
-    }
+    size_t nlapsed = requests_expire_locked(s, sc_wall_s(), lapsed, SC_SPACE_MAX_REQUESTS);
+    pthread_mutex_unlock(&s->mu);
+    for (size_t k = 0; k < nlapsed; k++) /* the host's list drops what nobody acted on */
+        request_closed_event(s, lapsed[k], "expired");
     sc_space_store_retry(s);
 }
 
@@ -907,15 +1072,15 @@ static void space_on_speaking(void *owner, const sc_mixer_speaker_state_t *st, s
         sc_space_changed(s);
         sc_space_event(s, "speaking", json_pack("{s:o}", "speakers", arr), 0);
     }
+    HOOK(speaking, s); /* chapters: who was audible when (also after a speaker left) */
 }
 
 static void space_on_second(void *owner) { sc_space_tick_second(owner); }
 
-/* --- load --------------------------------------------------------------------------- */
+/* --- from the store (the registry loads; a retired Space is read back) --------------- */
 
-static int load_space(void *ctx, const sc_store_space_t *row)
+sc_space_t *sc_space_from_row(const sc_store_space_t *row)
 {
-    (void)ctx;
     sc_space_t *s = space_alloc(row->id);
     snprintf(s->title, sizeof s->title, "%s", row->title);
     s->state = s->stored_state = (sc_space_state_t)row->state;
@@ -927,104 +1092,80 @@ static int load_space(void *ctx, const sc_store_space_t *row)
     s->max_listeners = row->max_listeners;
     atomic_store(&s->peak, row->peak_listeners);
     atomic_store(&s->total_joins, row->total_joins);
-    registry_add(s);
-    return 0;
+    snprintf(s->pin_url, sizeof s->pin_url, "%s", row->pin_url);
+    snprintf(s->pin_text, sizeof s->pin_text, "%s", row->pin_text);
+    s->pin_at = row->pin_at;
+    return s;
 }
 
-static int load_speaker(void *ctx, const sc_store_speaker_t *row)
+void sc_space_add_speaker_row(sc_space_t *s, const sc_store_speaker_t *row)
 {
-    (void)ctx;
-    sc_space_t *s = sc_space_find(sc_slice_cstr(row->space_id));
-    if (!s || s->nspeakers == SC_SPACE_MAX_SPEAKERS)
-        return 0;
+    if (s->nspeakers == SC_SPACE_MAX_SPEAKERS)
+        return;
     sc_speaker_t *sk = &s->speakers[s->nspeakers++];
     snprintf(sk->name, sizeof sk->name, "%s", row->name);
     sk->role = (sc_role_t)row->role;
     sk->muted = row->muted;
     sk->generation = row->generation;
     sk->removed = row->removed;
-    return 0;
 }
 
-int sc_spaces_load(void)
+/* The host is always slot 0. */
+static void host_first(sc_space_t *s)
 {
-    pthread_mutex_lock(&sc_model.store_mu);
-    int rc = sc_model.store && sc_store_each_space(sc_model.store, load_space, NULL) == 0 &&
-                     sc_store_each_speaker(sc_model.store, load_speaker, NULL) == 0
-                 ? 0
-                 : -1;
-    pthread_mutex_unlock(&sc_model.store_mu);
-    if (rc != 0)
-        return -1;
-    size_t n;
-    sc_space_t **all = sc_spaces_all(&n);
-    for (size_t i = 0; i < n; i++) {
-        sc_space_t *s = all[i];
-        /* the host is always slot 0 */
-        for (size_t k = 1; k < s->nspeakers; k++) {
-            if (s->speakers[k].role == SC_ROLE_HOST) {
-                sc_speaker_t t = s->speakers[0];
-                s->speakers[0] = s->speakers[k];
-                s->speakers[k] = t;
-            }
+    for (size_t k = 1; k < s->nspeakers; k++) {
+        if (s->speakers[k].role == SC_ROLE_HOST) {
+            sc_speaker_t t = s->speakers[0];
+            s->speakers[0] = s->speakers[k];
+            s->speakers[k] = t;
         }
-        if (s->nspeakers == 0)
-            add_host(s, NULL);
-        space_audio_init(s);
-        sc_space_changed(s);
     }
-    free(all);
-    sc_log_info("event=spaces_loaded count=%zu", n);
+    if (s->nspeakers == 0)
+        add_host(s, NULL);
+}
+
+void sc_space_loaded(sc_space_t *s)
+{
+    host_first(s);
+    space_audio_init(s);
+    if (s->state == SC_SPACE_LIVE && !s->transient) { /* restarted while live: the timeline and numbers go on */
+        HOOK(live, s);
+    }
+    sc_space_changed(s);
+}
+
+static int read_back_speaker(void *ctx, const sc_store_speaker_t *row)
+{
+    sc_space_add_speaker_row(ctx, row);
     return 0;
 }
 
-/* --- housekeeping ------------------------------------------------------------------- */
-
-void sc_spaces_housekeeping(void)
+sc_space_t *sc_space_read_back(const char *id)
 {
-    size_t n;
-    sc_space_t **all = sc_spaces_all(&n);
-    for (size_t i = 0; i < n; i++)
-        if (!all[i]->room || atomic_load(&all[i]->room->mode) == SC_ROOM_ENDED)
-            sc_space_store_retry(all[i]); /* an end the disk did not take yet; playing ones retry each second */
-    free(all);
-}
-
-/* --- metrics ------------------------------------------------------------------------ */
-
-static void spaces_metrics(sc_metrics_buf_t *b, void *arg)
-{
-    (void)arg;
-    sc_metrics_printf(b, "# HELP spacecast_listeners Listeners of live streams now.\n# TYPE spacecast_listeners gauge\nspacecast_listeners %d\n", sc_spaces_listeners());
-    sc_metrics_printf(b, "# HELP spacecast_store_errors_total Writes the SQLite store refused (busy, disk).\n"
-                         "# TYPE spacecast_store_errors_total counter\nspacecast_store_errors_total %llu\n",
-                      (unsigned long long)atomic_load(&sc_model.store_errors));
-    size_t n;
-    sc_space_t **all = sc_spaces_all(&n);
-    int by_state[SC_SPACE_NSTATES] = { 0 };
-    sc_metrics_printf(b, "# HELP spacecast_space_listeners Listeners per Space (edges included).\n"
-                         "# TYPE spacecast_space_listeners gauge\n");
-    for (size_t i = 0; i < n; i++) {
-        by_state[all[i]->state]++;
-        if (all[i]->state != SC_SPACE_ENDED)
-            sc_metrics_printf(b, "spacecast_space_listeners{space=\"%s\"} %d\n", all[i]->id,
-                              atomic_load(&all[i]->listeners) + atomic_load(&all[i]->edge_listeners));
+    sc_store_space_t row;
+    pthread_mutex_lock(&sc_model.store_mu);
+    int found = sc_model.store ? sc_store_get_space(sc_model.store, id, &row) : -1;
+    if (found != 1) {
+        pthread_mutex_unlock(&sc_model.store_mu);
+        return NULL;
     }
-    sc_metrics_printf(b, "# HELP spacecast_space_peak_listeners Most listeners a Space has had at once.\n"
-                         "# TYPE spacecast_space_peak_listeners gauge\n");
-    for (size_t i = 0; i < n; i++)
-        if (all[i]->state != SC_SPACE_ENDED)
-            sc_metrics_printf(b, "spacecast_space_peak_listeners{space=\"%s\"} %lld\n", all[i]->id,
-                              atomic_load(&all[i]->peak));
-    sc_metrics_printf(b, "# HELP spacecast_space_joins_total Listener joins per Space.\n"
-                         "# TYPE spacecast_space_joins_total counter\n");
-    for (size_t i = 0; i < n; i++)
-        if (all[i]->state != SC_SPACE_ENDED)
-            sc_metrics_printf(b, "spacecast_space_joins_total{space=\"%s\"} %lld\n", all[i]->id,
-                              atomic_load(&all[i]->total_joins));
-    free(all);
-    sc_metrics_printf(b, "# HELP spacecast_spaces Spaces by state.\n# TYPE spacecast_spaces gauge\n");
-    sc_metrics_printf(b, "spacecast_spaces{state=\"scheduled\"} %d\nspacecast_spaces{state=\"live\"} %d\n"
-                         "spacecast_spaces{state=\"ended\"} %d\n",
-                      by_state[0], by_state[1], by_state[2]);
+    sc_space_t *s = sc_space_from_row(&row);
+    sc_store_each_speaker_of(sc_model.store, id, read_back_speaker, s);
+    pthread_mutex_unlock(&sc_model.store_mu);
+    s->transient = 1;
+    host_first(s);
+    space_audio_init(s); /* ended: no room; the stream hooks all the same */
+    sc_space_changed(s);
+    return s;
 }
+
+int sc_space_retirable(sc_space_t *s, uint64_t now_ms, uint64_t grace_ms)
+{
+    if (atomic_load(&s->state) != SC_SPACE_ENDED || sc_space_unsaved(s))
+        return 0;
+    pthread_mutex_lock(&s->mu);
+    uint64_t ended = s->ended_ms;
+    pthread_mutex_unlock(&s->mu);
+    return !ended || now_ms - ended >= grace_ms;
+}
+

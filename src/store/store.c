@@ -28,6 +28,7 @@ struct sc_store {
     sqlite3 *db;
     /* prepared once, reused for every call: the reason the store is single-threaded */
     sqlite3_stmt *put_space, *put_speaker, *each_space, *each_speaker, *secret_get, *secret_put, *ended_page;
+    sqlite3_stmt *get_space, *speakers_of, *put_stats, *get_stats;
     char path[PATH_MAX];
 };
 
@@ -59,20 +60,30 @@ static const char *const sc_store_migrations[] = {
     " created_at INTEGER NOT NULL);",
     /* 2: the ended Spaces, latest first, page by page (GET /api/spaces?state=ended) */
     "CREATE INDEX spaces_ended ON spaces (state, ended_at, id);",
+    /* 3: the pinned link (#19), and each Space's numbers for its host */
+    "ALTER TABLE spaces ADD COLUMN pin_url TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE spaces ADD COLUMN pin_text TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE spaces ADD COLUMN pin_at INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE space_stats ("
+    " space_id TEXT PRIMARY KEY NOT NULL REFERENCES spaces(id),"
+    " data TEXT NOT NULL,"
+    " updated_at INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 /* Upserts, not INSERT OR REPLACE: REPLACE deletes the old row first, which would trip the
  * speakers' foreign key whenever a space is updated. */
 #define SPACE_COLS                                                                                         \
     "id, title, state, created_at, scheduled_start, started_at, ended_at, record, max_listeners, "          \
-    "peak_listeners, total_joins"
+    "peak_listeners, total_joins, pin_url, pin_text, pin_at"
+#define SPACE_NCOLS 14 /* the columns of SPACE_COLS: what a query selects after them comes at this index */
 static const char sc_sql_put_space[] =
-    "INSERT INTO spaces (" SPACE_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    "INSERT INTO spaces (" SPACE_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
     " ON CONFLICT (id) DO UPDATE SET title = excluded.title, state = excluded.state,"
     " created_at = excluded.created_at, scheduled_start = excluded.scheduled_start,"
     " started_at = excluded.started_at, ended_at = excluded.ended_at, record = excluded.record,"
     " max_listeners = excluded.max_listeners, peak_listeners = excluded.peak_listeners,"
-    " total_joins = excluded.total_joins";
+    " total_joins = excluded.total_joins, pin_url = excluded.pin_url, pin_text = excluded.pin_text,"
+    " pin_at = excluded.pin_at";
 static const char sc_sql_put_speaker[] =
     "INSERT INTO speakers (space_id, name, role, muted, generation, removed) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"
     " ON CONFLICT (space_id, name) DO UPDATE SET role = excluded.role, muted = excluded.muted,"
@@ -80,11 +91,18 @@ static const char sc_sql_put_speaker[] =
 static const char sc_sql_each_space[] = "SELECT " SPACE_COLS " FROM spaces ORDER BY id";
 static const char sc_sql_each_speaker[] =
     "SELECT space_id, name, role, muted, generation, removed FROM speakers ORDER BY space_id, name";
+static const char sc_sql_get_space[] = "SELECT " SPACE_COLS " FROM spaces WHERE id = ?1";
+static const char sc_sql_speakers_of[] =
+    "SELECT space_id, name, role, muted, generation, removed FROM speakers WHERE space_id = ?1 ORDER BY name";
 /* keyset paging: the page after (ended_at, id), on the spaces_ended index */
 static const char sc_sql_ended_page[] =
     "SELECT " SPACE_COLS ", (SELECT name FROM speakers WHERE space_id = spaces.id AND role = 3 LIMIT 1)"
     " FROM spaces WHERE state = 2 AND (ended_at, id) < (?1, ?2) ORDER BY ended_at DESC, id DESC LIMIT ?3";
 static const char sc_sql_secret_get[] = "SELECT value FROM secrets WHERE name = ?1";
+static const char sc_sql_put_stats[] =
+    "INSERT INTO space_stats (space_id, data, updated_at) VALUES (?1, ?2, ?3)"
+    " ON CONFLICT (space_id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at";
+static const char sc_sql_get_stats[] = "SELECT data FROM space_stats WHERE space_id = ?1";
 /* OR IGNORE: if another process created it first, we read theirs back */
 static const char sc_sql_secret_put[] = "INSERT OR IGNORE INTO secrets (name, value, created_at) VALUES (?1, ?2, ?3)";
 
@@ -314,7 +332,11 @@ sc_store_t *sc_store_open(const char *dir, char *err, size_t errsz)
         prepare(s, &s->each_speaker, sc_sql_each_speaker, err, errsz) != 0 ||
         prepare(s, &s->secret_get, sc_sql_secret_get, err, errsz) != 0 ||
         prepare(s, &s->secret_put, sc_sql_secret_put, err, errsz) != 0 ||
-        prepare(s, &s->ended_page, sc_sql_ended_page, err, errsz) != 0)
+        prepare(s, &s->ended_page, sc_sql_ended_page, err, errsz) != 0 ||
+        prepare(s, &s->get_space, sc_sql_get_space, err, errsz) != 0 ||
+        prepare(s, &s->speakers_of, sc_sql_speakers_of, err, errsz) != 0 ||
+        prepare(s, &s->put_stats, sc_sql_put_stats, err, errsz) != 0 ||
+        prepare(s, &s->get_stats, sc_sql_get_stats, err, errsz) != 0)
         goto fail;
     return s;
 fail:
@@ -327,7 +349,7 @@ void sc_store_close(sc_store_t *s)
     if (s == NULL)
         return;
     sqlite3_stmt *all[] = { s->put_space, s->put_speaker, s->each_space, s->each_speaker, s->secret_get,
-                            s->secret_put, s->ended_page };
+                            s->secret_put, s->ended_page, s->get_space, s->speakers_of, s->put_stats, s->get_stats };
     for (size_t i = 0; i < SC_ARRAY_LEN(all); i++)
         sqlite3_finalize(all[i]); /* NULL is a no-op */
     sqlite3_close(s->db);
@@ -352,8 +374,9 @@ static int valid_text(const char *p, size_t cap, size_t min)
 
 int sc_store_put_space(sc_store_t *s, const sc_store_space_t *sp)
 {
-    if (!valid_text(sp->id, sizeof sp->id, 1) || !valid_text(sp->title, sizeof sp->title, 0)) {
-        sc_log_error("msg=\"store put_space refused\" reason=\"id or title not terminated\"");
+    if (!valid_text(sp->id, sizeof sp->id, 1) || !valid_text(sp->title, sizeof sp->title, 0) ||
+        !valid_text(sp->pin_url, sizeof sp->pin_url, 0) || !valid_text(sp->pin_text, sizeof sp->pin_text, 0)) {
+        sc_log_error("msg=\"store put_space refused\" reason=\"id, title or pin not terminated\"");
         return -1;
     }
     sqlite3_stmt *st = s->put_space;
@@ -368,6 +391,9 @@ int sc_store_put_space(sc_store_t *s, const sc_store_space_t *sp)
     sqlite3_bind_int(st, 9, sp->max_listeners);
     sqlite3_bind_int64(st, 10, sp->peak_listeners);
     sqlite3_bind_int64(st, 11, sp->total_joins);
+    sqlite3_bind_text(st, 12, sp->pin_url, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 13, sp->pin_text, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 14, sp->pin_at);
     return step_done(s, st, "put_space");
 }
 
@@ -412,6 +438,20 @@ static void col_space(sqlite3_stmt *st, sc_store_space_t *sp)
     sp->max_listeners = sqlite3_column_int(st, 8);
     sp->peak_listeners = sqlite3_column_int64(st, 9);
     sp->total_joins = sqlite3_column_int64(st, 10);
+    col_text(st, 11, sp->pin_url, sizeof sp->pin_url);
+    col_text(st, 12, sp->pin_text, sizeof sp->pin_text);
+    sp->pin_at = sqlite3_column_int64(st, 13);
+}
+
+static void speaker_row(sqlite3_stmt *st, sc_store_speaker_t *sk)
+{
+    memset(sk, 0, sizeof *sk);
+    col_text(st, 0, sk->space_id, sizeof sk->space_id);
+    col_text(st, 1, sk->name, sizeof sk->name);
+    sk->role = sqlite3_column_int(st, 2);
+    sk->muted = sqlite3_column_int(st, 3);
+    sk->generation = (uint32_t)sqlite3_column_int64(st, 4);
+    sk->removed = sqlite3_column_int(st, 5);
 }
 
 int sc_store_each_space(sc_store_t *s, int (*cb)(void *ctx, const sc_store_space_t *), void *ctx)
@@ -430,26 +470,49 @@ int sc_store_each_space(sc_store_t *s, int (*cb)(void *ctx, const sc_store_space
     return ret;
 }
 
-int sc_store_each_speaker(sc_store_t *s, int (*cb)(void *ctx, const sc_store_speaker_t *), void *ctx)
+static int each_speaker_of(sc_store_t *s, sqlite3_stmt *st, const char *op,
+                           int (*cb)(void *ctx, const sc_store_speaker_t *), void *ctx)
 {
-    sqlite3_stmt *st = s->each_speaker;
     int rc, ret = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         sc_store_speaker_t sk;
-        memset(&sk, 0, sizeof sk);
-        col_text(st, 0, sk.space_id, sizeof sk.space_id);
-        col_text(st, 1, sk.name, sizeof sk.name);
-        sk.role = sqlite3_column_int(st, 2);
-        sk.muted = sqlite3_column_int(st, 3);
-        sk.generation = (uint32_t)sqlite3_column_int64(st, 4);
-        sk.removed = sqlite3_column_int(st, 5);
+        speaker_row(st, &sk);
         if ((ret = cb(ctx, &sk)) != 0)
             break;
     }
     if (ret == 0 && rc != SQLITE_DONE)
-        ret = store_fail(s, "each_speaker", rc);
+        ret = store_fail(s, op, rc);
     sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     return ret;
+}
+
+int sc_store_each_speaker(sc_store_t *s, int (*cb)(void *ctx, const sc_store_speaker_t *), void *ctx)
+{
+    return each_speaker_of(s, s->each_speaker, "each_speaker", cb, ctx);
+}
+
+int sc_store_get_space(sc_store_t *s, const char *id, sc_store_space_t *out)
+{
+    sqlite3_stmt *st = s->get_space;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    int ret, rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        col_space(st, out);
+        ret = 1;
+    } else {
+        ret = rc == SQLITE_DONE ? 0 : store_fail(s, "get_space", rc);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return ret;
+}
+
+int sc_store_each_speaker_of(sc_store_t *s, const char *space_id, int (*cb)(void *ctx, const sc_store_speaker_t *),
+                             void *ctx)
+{
+    sqlite3_bind_text(s->speakers_of, 1, space_id, -1, SQLITE_STATIC);
+    return each_speaker_of(s, s->speakers_of, "speakers_of", cb, ctx);
 }
 
 /* 1 found (out filled), 0 absent, -1 error. */
@@ -621,7 +684,7 @@ int sc_store_ended_page(sc_store_t *s, int64_t before_ended_at, const char *befo
         sc_store_space_t sp;
         char host[65];
         col_space(st, &sp);
-        col_text(st, 11, host, sizeof host);
+        col_text(st, SPACE_NCOLS, host, sizeof host);
         if ((ret = cb(ctx, &sp, host)) != 0)
             break;
     }
@@ -630,4 +693,31 @@ int sc_store_ended_page(sc_store_t *s, int64_t before_ended_at, const char *befo
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return ret;
+}
+
+int sc_store_put_stats(sc_store_t *s, const char *space_id, const char *data, int64_t now)
+{
+    sqlite3_stmt *st = s->put_stats;
+    sqlite3_bind_text(st, 1, space_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, data, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, now);
+    return step_done(s, st, "put_stats");
+}
+
+char *sc_store_get_stats(sc_store_t *s, const char *space_id)
+{
+    sqlite3_stmt *st = s->get_stats;
+    sqlite3_bind_text(st, 1, space_id, -1, SQLITE_STATIC);
+    char *out = NULL;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(st, 0);
+        if (t)
+            out = sc_strndup((const char *)t, (size_t)sqlite3_column_bytes(st, 0));
+    } else if (rc != SQLITE_DONE) {
+        store_fail(s, "get_stats", rc);
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return out;
 }

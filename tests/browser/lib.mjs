@@ -74,10 +74,11 @@ export function toneWav(dir, freq, seconds = 20) {
   return f;
 }
 
-/** Decode `seconds` of a live stream with ffmpeg into 48 kHz mono samples (Int16Array). */
-export function record(url, seconds) {
+/** Decode `seconds` of a live stream with ffmpeg into 48 kHz mono samples (Int16Array);
+ *  inputArgs go before -i (an https URL: ["-tls_verify", "1", "-ca_file", CA]). */
+export function record(url, seconds, inputArgs = []) {
   return new Promise((resolve, reject) => {
-    const p = spawn("ffmpeg", ["-nostdin", "-v", "error", "-i", url, "-t", String(seconds),
+    const p = spawn("ffmpeg", ["-nostdin", "-v", "error", ...inputArgs, "-i", url, "-t", String(seconds),
       "-f", "s16le", "-ac", "1", "-ar", "48000", "-"], { stdio: ["ignore", "pipe", "pipe"] });
     const out = []; let err = "";
     p.stdout.on("data", (d) => out.push(d));
@@ -123,14 +124,16 @@ export function rawListener(port, id) {
   });
 }
 
-/** Debian's Chromium; `micWav` becomes its (only) microphone. */
-export function launch(micWav) {
+/** Debian's Chromium; `micWav` becomes its (only) microphone; `extra` more flags; `env` its
+ *  environment (the TLS test gives one a HOME with an NSS store that trusts the test CA). */
+export function launch(micWav, extra = [], env = undefined) {
   return chromium.launch({
     executablePath: CHROMIUM,
+    env,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
       "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
       `--use-file-for-fake-audio-capture=${micWav}`, "--autoplay-policy=no-user-gesture-required",
-      "--allow-loopback-in-peer-connection"], /* WebRTC to the server on 127.0.0.1 */
+      "--allow-loopback-in-peer-connection", ...extra], /* WebRTC to the server on 127.0.0.1 */
   });
 }
 

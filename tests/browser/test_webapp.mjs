@@ -37,7 +37,8 @@ try {
 
   await res.step("the page loads under 100 KB before audio", async () => {
     let bytes = 0;
-    for (const f of ["/", "/web/app.js", "/web/app.css", "/web/player.js", "/web/speaker.js", "/web/rtc.js", "/web/worklet.js"])
+    for (const f of ["/", "/web/app.js", "/web/app.css", "/web/player.js", "/web/speaker.js", "/web/rtc.js", "/web/worklet.js",
+      "/web/reactions.js", "/web/pin.js", "/web/replay.js", "/web/host.js", "/web/stats.js"])
       bytes += (await (await fetch(srv.base + f)).arrayBuffer()).byteLength;
     res.check(bytes < 100 * 1024, `the app weighs ${bytes} bytes`);
   });

@@ -2,13 +2,14 @@
  * and says that Play plays the waiting music; the host's name, not "host"; an invited speaker who
  * is not sending audio is shown as not connected; empty level meters look empty; an ended Space
  * gives when it ran and how long, and its audience as it was, not "0 listening"; the home page
- * lists ended Spaces with their replays. The page runs in en-GB and UTC, so the words are known.
+ * lists ended Spaces with their replays; the host page's source command publishes as written, over
+ * HTTPS too (#20.7). The page runs in en-GB and UTC, so the words are known.
  * Run: node tests/browser/test_webapp_words.mjs (ctest label "browser"). */
 import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { ARTIFACTS, Results, Server, launch, rawListener, sleep, toneWav, until } from "./lib.mjs";
+import { ARTIFACTS, Results, Server, freePort, hasTone, launch, rawListener, record, sleep, toneWav, until } from "./lib.mjs";
 
 const SOUND = 0.004; /* as test_webapp.mjs: what a page playing a tone or the lobby reaches */
 const WD = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
@@ -23,7 +24,7 @@ const res = new Results();
 fs.mkdirSync(ARTIFACTS, { recursive: true });
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "sc-words-"));
 const srv = await new Server().start();
-let browser = null, ffmpeg = null;
+let browser = null, ffmpeg = null, tlsBrowser = null, tlsSrv = null;
 const held = [];
 const shot = (page, name) => page.screenshot({ path: path.join(ARTIFACTS, "words-" + name + ".png"), fullPage: true });
 const text = (page, sel) => page.locator(sel).innerText();
@@ -127,6 +128,42 @@ try {
     await link.click();
     await until("the replay player on its page", () => page.locator("#replay").count());
   });
+
+  await res.step("the command the host page gives a speaker publishes as it is, on the plain and the HTTPS port", async () => {
+    /* a server with listen_tls beside listen, a self-signed certificate (ffmpeg does not verify
+     * by default; Chromium is told to accept it) */
+    const cert = path.join(tmp, "cert.pem"), key = path.join(tmp, "key.pem");
+    const o = spawnSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+      "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert]);
+    res.check(o.status === 0, "openssl: " + o.stderr);
+    const tlsPort = await freePort();
+    tlsSrv = await new Server(["--listen-tls", `127.0.0.1:${tlsPort}`, "--tls-cert", cert, "--tls-key", key]).start();
+    tlsBrowser = await launch(toneWav(tmp, 440), ["--ignore-certificate-errors"]);
+    const s = await tlsSrv.createSpace({ title: "Command" });
+    await tlsSrv.api("POST", `/api/spaces/${s.id}/start`, null, s.host_token);
+    const wav = toneWav(tmp, 660, 30);
+    for (const [base, tls] of [[tlsSrv.base, false], [`https://127.0.0.1:${tlsPort}`, true]]) {
+      const hp = await tlsBrowser.newPage();
+      let pub = null;
+      try {
+        await hp.goto(`${base}/s/${s.id}#token=${s.host_token}`);
+        await hp.fill("#invname", tls ? "over-tls" : "plain");
+        await hp.click("#inviteform button");
+        const cmd = await until("the command with the token", () => hp.locator("#invitecmd").innerText());
+        const port = new URL(base).port;
+        res.check(cmd.includes(`@127.0.0.1:${port}/spaces/${s.id}/source`) && cmd.includes("-tls 1") === tls,
+          `the command for ${base} is wrong: ${cmd}`);
+        pub = spawn("sh", ["-c", "exec " + cmd.replace("talk.wav", wav) + " -v error"], { stdio: "ignore" });
+        await sleep(2500);
+        const a = await record(`${tlsSrv.base}/spaces/${s.id}/live.ogg`, 2);
+        res.check(hasTone(a, 660), `the command from ${base}'s page is not heard: ${cmd}`);
+      } finally {
+        if (pub && pub.exitCode === null) pub.kill();
+        await hp.close();
+      }
+      await sleep(500); /* the first source's last audio played out */
+    }
+  });
 } catch (e) {
   res.failed++;
   console.log("FAIL setup: " + (e.stack || e));
@@ -134,10 +171,12 @@ try {
   held.forEach((s) => s.destroy());
   if (ffmpeg && ffmpeg.exitCode === null) ffmpeg.kill();
   if (browser) await browser.close();
+  if (tlsBrowser) await tlsBrowser.close();
+  if (tlsSrv) await tlsSrv.stop();
   await srv.stop();
   if (res.failed) console.log(srv.log().split("\n").slice(-30).join("\n"));
   console.log(`${res.passed} passed, ${res.failed} failed; screenshots in ${ARTIFACTS}`);
   fs.rmSync(tmp, { recursive: true, force: true });
-  if (!res.failed) fs.rmSync(srv.data, { recursive: true, force: true });
+  if (!res.failed) for (const s of [srv, tlsSrv]) if (s) fs.rmSync(s.data, { recursive: true, force: true });
   process.exit(res.failed ? 1 : 0);
 }

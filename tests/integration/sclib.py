@@ -22,7 +22,8 @@ BIN = os.environ.get("SPACECAST_BIN") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "spacecast")
 SOURCE_DIR = os.environ.get("SC_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..", "..")
 ADMIN_KEY = "test-admin-key-0123456789"
-SANITIZED = os.environ.get("SC_SANITIZE", "").upper() in ("ON", "1", "TRUE")
+SANITIZER = os.environ.get("SC_SANITIZE", "").lower()  # "address" (ASan+UBSan), "thread" (TSan) or ""
+SANITIZED = SANITIZER in ("on", "1", "true", "address", "thread")
 # memory bounds are looser under ASan (shadow memory, quarantine)
 MEM_SLACK = 8 if SANITIZED else 1
 # sanitizer reports found in any server log this process started; Results counts them as failures
@@ -203,7 +204,8 @@ class Server:
 
     def check_sanitizers(self):
         log = self.read_log()
-        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:"):
+        for marker in ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer", "runtime error:",
+                       "WARNING: ThreadSanitizer"):
             if marker in log[getattr(self, "_checked", 0):]:
                 at = log.index(marker, getattr(self, "_checked", 0))
                 FINDINGS.append(log[max(0, at - 200): at + 3000])
@@ -392,3 +394,58 @@ class Results:
             self.failed += len(FINDINGS)
         print("%d passed, %d failed" % (self.passed, self.failed), flush=True)
         sys.exit(1 if self.failed else 0)
+
+
+class EventStream(threading.Thread):
+    """A Space's Server-Sent Events read in the background: events() is every (event, data as
+    JSON) so far, with the time each arrived."""
+
+    def __init__(self, port, sid, token=None):
+        super().__init__(daemon=True)
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        q = "?token=" + token if token else ""
+        self.sock.sendall(("GET /api/spaces/%s/events%s HTTP/1.1\r\nHost: x\r\n\r\n" % (sid, q)).encode())
+        self.buf, self.got, self.stop, self.headed = b"", [], threading.Event(), False
+        self.lock = threading.Lock()
+        self.start()
+
+    def run(self):
+        self.sock.settimeout(0.3)
+        while not self.stop.is_set():
+            try:
+                d = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not d:
+                break
+            self.buf += d
+            if not self.headed:
+                if b"\r\n\r\n" not in self.buf:
+                    continue
+                self.status = int(self.buf.split(b" ", 2)[1])
+                self.buf = self.buf.split(b"\r\n\r\n", 1)[1]
+                self.headed = True
+            body = self.buf
+            while b"\n\n" in body:
+                block, body = body.split(b"\n\n", 1)
+                ev = data = None
+                for line in block.decode(errors="replace").splitlines():
+                    if line.startswith("event: "):
+                        ev = line[7:]
+                    elif line.startswith("data: "):
+                        data = line[6:]
+                if ev:
+                    with self.lock:
+                        self.got.append((time.time(), ev, json.loads(data) if data else None))
+            self.buf = body
+
+    def events(self, name=None):
+        with self.lock:
+            return [(t, e, d) for t, e, d in self.got if name is None or e == name]
+
+    def close(self):
+        self.stop.set()
+        self.join(2)
+        self.sock.close()

@@ -95,7 +95,7 @@ def test_sighup_keeps_flags():
 
 def test_api_port_survives_public_limit():
     api_port = __import__("sclib").free_port()
-    srv = Server("--workers", "2", "--max-connections", "60", "--reserved-fds", "20",
+    srv = Server("--workers", "2", "--max-connections", "60", "--reserved-fds", "20", "--max-conns-per-ip", "100",
                  "--api-listen", "127.0.0.1:%d" % api_port).start()
     held = []
     try:

@@ -27,13 +27,14 @@ def run_all():
     try:
         for _ in range(2):
             edges.append(Server("--workers", "1", "--relay-from", origin.base).start())
-        sid, host = create_space(origin, "relayed")
+        sid, host = create_space(origin, "relayed", host_name="Ada")
         start_space(origin, sid, host)
         tok = invite(origin, sid, host, "voice")
         spk = publish_tone(origin, sid, tok, 880, 60)
         for e in edges:  # each edge mirrors the Space within a couple of seconds
             wait_for(lambda: api(e, "GET", "/api/spaces/" + sid)[0] == 200 and
                      api(e, "GET", "/api/spaces/" + sid)[1]["state"] == "live", 5, "the edge to mirror the Space")
+            assert api(e, "GET", "/api/spaces/" + sid)[1]["host"] == "Ada", "the edge's page names another host"
         time.sleep(1.5)
 
         def every_server_hears():

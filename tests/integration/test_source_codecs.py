@@ -5,13 +5,15 @@ source is sending is refused readably (403 'Mountpoint in use', an event for the
 SOURCE request gets a HTTP/1.0 status line, even for a wrong token."""
 import base64
 import json
+import re
 import socket
 import subprocess
 import threading
 import time
 import urllib.request
 
-from sclib import Results, Server, capture, create_space, has_tone, invite, start_space
+import clientlib
+from sclib import Results, Server, capture, create_space, has_tone, invite, publish_tone, start_space
 
 R = Results()
 
@@ -32,6 +34,8 @@ def publish(srv, sid, tok, freq, fmt, seconds=5):
 
 def test_codec(srv, sid, host, fmt, freq):
     tok = invite(srv, sid, host, fmt)
+    pat = re.compile(r"event=source_closed space=%s speaker=\d+ packets=(\d+)" % sid)
+    closed_before = len(pat.findall(srv.read_log()))
     p = publish(srv, sid, tok, freq, fmt)
     try:
         time.sleep(2.0)
@@ -41,6 +45,12 @@ def test_codec(srv, sid, host, fmt, freq):
         p.wait(15)
     assert p.returncode == 0, p.stderr.read().decode()[-500:]
     assert ("codec=" + fmt) in srv.read_log()
+    # the source's close says how much it sent (MP3 and AAC frames were once counted as 0 packets)
+    deadline = time.time() + 5
+    while time.time() < deadline and len(pat.findall(srv.read_log())) <= closed_before:
+        time.sleep(0.1)
+    sent = [int(n) for n in pat.findall(srv.read_log())[closed_before:]]
+    assert sent and sent[0] > 50, "%s source_closed packets=%s" % (fmt, sent)
 
 
 def raw(srv, head, body=b"", wait=2.0):
@@ -113,6 +123,25 @@ def test_http10_status_lines(srv, sid, host):
     assert out.startswith("HTTP/1.0 200"), out[:200]
 
 
+def test_opus_frame_sizes(srv, sid, host):
+    """Opus in 2.5 ms and in 60 ms frames, in ffmpeg's default one-second pages (a burst of 400
+    packets of 2.5 ms: the jitter buffer is bounded by duration, not by a count of packets):
+    heard for 3 s without a silent 20 ms block."""
+    for fd, freq in (("2.5", 770), ("60", 880)):
+        tok = invite(srv, sid, host, "frames-" + fd.replace(".", "_"))
+        p = publish_tone(srv, sid, tok, freq, 10, extra=("-frame_duration", fd, "-page_duration", "1000000"))
+        try:
+            time.sleep(3.5)
+            a, _ = capture(srv.base + "/spaces/%s/live.ogg" % sid, 3)
+            i = clientlib.first_sound(a, 48000, freq)
+            gaps = clientlib.silent_blocks(a[i:], freq) if i is not None else -1
+            assert i is not None and i < 4800 and 0 <= gaps <= 2, "%s ms frames: first sound at %s, %d gaps" % (fd, i, gaps)
+        finally:
+            p.kill()
+            p.wait()
+        time.sleep(0.5)
+
+
 with Server() as srv:
     sid, host = create_space(srv, "codecs")
     start_space(srv, sid, host)
@@ -122,4 +151,5 @@ with Server() as srv:
     R.case("what cannot be taken is refused before 100 Continue", test_refused_before_continue, srv, sid, host)
     R.case("a second source on a busy speaker is refused, readably", test_second_source_refused, srv, sid, host)
     R.case("HTTP/1.0 sources get HTTP/1.0 status lines", test_http10_status_lines, srv, sid, host)
+    R.case("Opus in 2.5 ms and 60 ms frames is heard without a gap", test_opus_frame_sizes, srv, sid, host)
 R.finish()

@@ -250,6 +250,53 @@ def redirect_and_timeout():
         srv.cleanup()
 
 
+def admission():
+    """A handshake takes a join token on the public port: with one token a second, the second of
+    three handshakes waits for the next token and the third, still without one at
+    header_timeout_ms, is closed; the first then joins live.ogg without a second token."""
+    aport = free_port()
+    srv = tls_server(GOOD, "--join-rate", "1", "--join-burst", "1", "--header-timeout-ms", "1500",
+                     "--api-listen", "127.0.0.1:%d" % aport).start()
+    try:
+        abase = "https://127.0.0.1:%d" % aport  # the API port: its handshakes never wait
+        j = json.loads(curl("-H", "Authorization: Bearer " + ADMIN_KEY, "-d", '{"title":"bucket"}',
+                            abase + "/api/spaces").stdout)
+        assert curl("-X", "POST", "-H", "Authorization: Bearer " + j["host_token"],
+                    abase + "/api/spaces/%s/start" % j["id"]).returncode == 0
+        time.sleep(1.2)  # the readiness probe took the one token; let it come back
+        done = {}
+
+        def shake(k):  # a handshake, then at once a join (the bucket is empty by then)
+            t0 = time.time()
+            try:
+                s = tls_socket(srv.port)
+                took = time.time() - t0
+                s.sendall(("GET /spaces/%s/live.ogg HTTP/1.1\r\nHost: x\r\n\r\n" % j["id"]).encode())
+                done[k] = (took, s, s.recv(4096))
+            except (OSError, ssl.SSLError):
+                done[k] = (time.time() - t0, None, b"")
+        ths = [threading.Thread(target=shake, args=(k,)) for k in range(3)]
+        for t in ths:
+            t.start()
+            time.sleep(0.05)
+        for t in ths:
+            t.join(10)
+        took = sorted(done.values(), key=lambda v: v[0])
+        assert took[0][1] and took[0][0] < 0.5, took
+        assert took[1][1] and 0.6 < took[1][0] < 1.45, took  # the next token, a second later
+        assert took[2][1] is None and took[2][0] >= 1.4, took  # none in time: closed
+        for v in took[:2]:  # each handshake paid for its join: no 503 from the empty bucket
+            assert v[2].startswith(b"HTTP/1.1 200"), v[2][:200]
+        for v in took:
+            if v[1]:
+                v[1].close()
+        body = curl(abase + "/metrics").stdout.decode()
+        assert 'spacecast_refusals_total{reason="join_rate"} 1' in body, body[-3000:]
+        assert "spacecast_tls_handshake_timeouts_total 1" in body
+    finally:
+        srv.cleanup()
+
+
 def ocsp_stapling():
     port = free_port()
     leaf = CA.issue(ocsp_url="http://127.0.0.1:%d/" % port)
@@ -344,6 +391,8 @@ try:
     R.case("curl, ffmpeg, speak, loadtest and an edge refuse an expired and a wrong-named certificate", refusals)
     R.case("the plain port redirects to https (but /healthz); a handshake not done in time is closed",
            redirect_and_timeout)
+    R.case("handshakes wait for join tokens, closed at header_timeout_ms; the handshake pays for the join",
+           admission)
     R.case("OCSP: the staple from the responder the certificate names, seen by openssl and curl", ocsp_stapling)
     R.case("loadtest --tls-resume: every listener's handshake resumed", resumption)
     R.case("SIGHUP renewal under 300 TLS listeners: none dropped, new handshakes get the new certificate",

@@ -11,7 +11,8 @@ Each folder of src/ may use only its own layer and the layers before it. Three c
   2. calls: every sc_ symbol an object file of the library uses is defined in an object of
      the same or a lower layer (nm over the build: a call a local prototype smuggles in is
      caught too);
-  3. no circle: no group of modules that call each other round, inside a layer either.
+  3. no circle: no group of modules that call each other round, inside a layer either;
+  4. unit tests mirror source paths: tests/unit/<folder>/test_<module>.c tests src/<folder>/<module>.c.
 
 Usage: check_layers.py SOURCE_DIR [BUILD_DIR]   (without BUILD_DIR only check 1 runs)
        check_layers.py --self-test                (it fails on an upward include and a circle)
@@ -87,6 +88,25 @@ def check_includes(source_dir):
             elif RANK[tl] > RANK[layer]:
                 line = text.count("\n", 0, m.start()) + 1
                 errors.append("%s:%d: %s includes spacecast/%s.h of %s (up a layer)" % (rel, line, layer, target, tl))
+    return errors
+
+
+def check_test_paths(source_dir):
+    """tests/unit/<folder>/test_<module>.c beside src/<folder>/<module>.c (a test of no single
+    module may sit anywhere under tests/unit/)."""
+    src = os.path.join(source_dir, "src")
+    where = {m: os.path.relpath(os.path.dirname(p), src) for p, m, _ in source_files(src)}
+    errors = []
+    unit = os.path.join(source_dir, "tests", "unit")
+    for root, _, files in os.walk(unit):
+        for f in sorted(files):
+            if not (f.startswith("test_") and f.endswith(".c")):
+                continue
+            module = f[5:-2]
+            folder = os.path.relpath(root, unit)
+            if module in where and where[module] != folder:
+                errors.append("%s: the test of src/%s/%s.c belongs in tests/unit/%s/" % (
+                    os.path.relpath(os.path.join(root, f), source_dir), where[module], module, where[module]))
     return errors
 
 
@@ -205,11 +225,11 @@ def main():
         print(__doc__)
         return 2
     source_dir = sys.argv[1]
-    errors = check_includes(source_dir)
-    checked = "includes"
+    errors = check_includes(source_dir) + check_test_paths(source_dir)
+    checked = "includes, test paths"
     if len(sys.argv) > 2:
         errors += check_calls(source_dir, sys.argv[2])
-        checked = "includes, calls and circles"
+        checked = "includes, test paths, calls and circles"
     for e in errors:
         print("LAYERING " + e)
     print("%d violation(s) of %s (%s)" % (len(errors), " -> ".join(LAYERS), checked))

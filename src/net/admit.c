@@ -1,0 +1,163 @@
+/* admit.c — per-address token buckets and held places (admit.h). Fixed tables indexed by a
+ * hash of the address: no allocation per client, whatever a flood of addresses does. */
+#include "spacecast/admit.h"
+#include "spacecast/common.h"
+#include "spacecast/config.h"
+#include "spacecast/join.h"
+#include "spacecast/ratelimit.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#define SC_ADMIT_SLOTS 16384 /* per table; a collision shares a budget */
+
+sc_admit_key_t sc_admit_key(const struct in6_addr *a)
+{
+    /* IPv4 (v4-mapped): all of it; IPv6: the /64 */
+    int v4 = IN6_IS_ADDR_V4MAPPED(a);
+    const uint8_t *p = a->s6_addr + (v4 ? 12 : 0);
+    int n = v4 ? 4 : 8;
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (int i = 0; i < n; i++)
+        h = (h ^ p[i]) * 16777619u;
+    h ^= (uint32_t)v4 * 0x9e3779b9u; /* 1.2.3.4 and 102:304:: are different clients */
+    return h ? h : 1;               /* 0 means "empty" in a bucket */
+}
+
+uint64_t sc_admit_rate_key(const struct in6_addr *a)
+{
+    int v4 = IN6_IS_ADDR_V4MAPPED(a);
+    uint8_t k[9];
+    memcpy(k, a->s6_addr + (v4 ? 12 : 0), v4 ? 4 : 8); /* IPv4 whole, IPv6 the /64 */
+    k[v4 ? 4 : 8] = (uint8_t)v4;
+    return sc_ratelimit_key(k, v4 ? 5u : 9u, 0x5c5cadd7);
+}
+
+void sc_admit_places_init(sc_admit_places_t *p)
+{
+    atomic_init(&p->total, 0);
+    p->by_addr = sc_calloc(SC_ADMIT_SLOTS, sizeof *p->by_addr);
+}
+
+/* Count one more against c unless it is at max: 1 counted, 0 not. */
+static int inc_below(atomic_int *c, int max)
+{
+    int v = atomic_load(c);
+    while (v < max)
+        if (atomic_compare_exchange_weak(c, &v, v + 1))
+            return 1;
+    return 0;
+}
+
+sc_admit_why_t sc_admit_hold(sc_admit_places_t *p, atomic_int *owner, sc_admit_key_t key, int max_total, int max_owner,
+                             int max_addr)
+{
+    if (!inc_below(&p->total, max_total))
+        return SC_ADMIT_SERVER_FULL;
+    if (!inc_below(owner, max_owner)) {
+        atomic_fetch_sub(&p->total, 1);
+        return SC_ADMIT_OWNER_FULL;
+    }
+    _Atomic uint16_t *a = &p->by_addr[key % SC_ADMIT_SLOTS];
+    uint16_t v = atomic_load(a);
+    for (;;) {
+        if (v >= max_addr || v == UINT16_MAX) {
+            atomic_fetch_sub(owner, 1);
+            atomic_fetch_sub(&p->total, 1);
+            return SC_ADMIT_ADDR_FULL;
+        }
+        if (atomic_compare_exchange_weak(a, &v, (uint16_t)(v + 1)))
+            return SC_ADMIT_OK;
+    }
+}
+
+void sc_admit_release(sc_admit_places_t *p, atomic_int *owner, sc_admit_key_t key)
+{
+    atomic_fetch_sub(&p->by_addr[key % SC_ADMIT_SLOTS], 1);
+    atomic_fetch_sub(owner, 1);
+    atomic_fetch_sub(&p->total, 1);
+}
+
+int sc_admit_held(const sc_admit_places_t *p, sc_admit_key_t key)
+{
+    return atomic_load(&p->by_addr[key % SC_ADMIT_SLOTS]);
+}
+
+/* --- the server's policies ------------------------------------------------------------- */
+
+static struct {
+    pthread_once_t once;
+    pthread_mutex_t mu;          /* the joins table's making */
+    sc_ratelimit_t *joins;       /* by address, made for join_rate/join_burst as they were */
+    double joins_rate, joins_burst;
+    sc_admit_places_t events;
+} sc_adm = { .once = PTHREAD_ONCE_INIT, .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static void adm_init(void) { sc_admit_places_init(&sc_adm.events); }
+
+static int share(int set, int of) { return set > 0 ? set : SC_MAX(of / 4, 1); }
+
+/* The joins-by-address table for these limits. A reload that changes them starts a new one
+ * (the old one is kept: another worker may be using it, and reloads are rare). */
+static sc_ratelimit_t *joins_table(double rate, double burst)
+{
+    pthread_mutex_lock(&sc_adm.mu);
+    if (!sc_adm.joins || sc_adm.joins_rate != rate || sc_adm.joins_burst != burst) {
+        sc_adm.joins = sc_ratelimit_new(16384, rate, burst);
+        sc_adm.joins_rate = rate;
+        sc_adm.joins_burst = burst;
+    }
+    sc_ratelimit_t *t = sc_adm.joins;
+    pthread_mutex_unlock(&sc_adm.mu);
+    return t;
+}
+
+static int ms_to_s(uint32_t ms) { return ms ? (int)((ms + 999) / 1000) : 0; }
+
+int sc_admit_conns_per_addr(void)
+{
+    const sc_config_t *cfg = sc_config();
+    return share(cfg->max_conns_per_ip, cfg->max_connections);
+}
+
+int sc_admit_join(const struct in6_addr *peer, int *per_addr)
+{
+    const sc_config_t *cfg = sc_config();
+    sc_ratelimit_t *mine = joins_table(share(cfg->join_rate_per_ip, cfg->join_rate),
+                                       share(cfg->join_burst_per_ip, cfg->join_burst));
+    uint64_t key = sc_admit_rate_key(peer), now = sc_now_ms();
+    if (per_addr)
+        *per_addr = 0;
+    /* the address's own share first: what it may not have must not come out of everyone's */
+    int wait = ms_to_s(sc_ratelimit_peek(mine, key, now));
+    if (wait) {
+        if (per_addr)
+            *per_addr = 1;
+        return wait;
+    }
+    if ((wait = sc_join_admit()) != 0) /* then the server's */
+        return wait;
+    sc_ratelimit_take(mine, key, now);
+    return 0;
+}
+
+sc_admit_why_t sc_admit_event_stream(atomic_int *space, const struct in6_addr *peer)
+{
+    pthread_once(&sc_adm.once, adm_init);
+    const sc_config_t *cfg = sc_config();
+    int half = SC_MAX(cfg->max_connections / 2, 1); /* the rest are for listeners, speakers and the API */
+    int total = cfg->max_event_streams > 0 ? SC_MIN(cfg->max_event_streams, half) : half;
+    int per_space = cfg->max_event_streams_per_space > 0 ? cfg->max_event_streams_per_space : total;
+    return sc_admit_hold(&sc_adm.events, space, sc_admit_key(peer), total, per_space, cfg->max_event_streams_per_ip);
+}
+
+void sc_admit_event_stream_done(atomic_int *space, const struct in6_addr *peer)
+{
+    sc_admit_release(&sc_adm.events, space, sc_admit_key(peer));
+}
+
+int sc_admit_event_streams(void)
+{
+    pthread_once(&sc_adm.once, adm_init);
+    return atomic_load(&sc_adm.events.total);
+}

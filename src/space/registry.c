@@ -1,0 +1,347 @@
+/* registry.c — every Space in memory, found by id through a hash (Redis keeps its keys in a
+ * dict; this is the same idea at our size). The registry holds one reference on each Space;
+ * sc_space_get hands out another. A Space that ended leaves it space_retire_s later: its id
+ * goes to a small set of retired ids (so a request for it reads it back from the store, and a
+ * request for an id nobody ever issued costs no query), and the Space is freed when its last
+ * holder lets go. Starting up, only Spaces that have not ended are made resident. */
+#include "spacecast/space.h"
+#include "spacecast/common.h"
+#include "spacecast/config.h"
+#include "spacecast/log.h"
+#include "spacecast/metrics.h"
+#include "spacecast/recorder.h"
+#include "spacecast/room.h"
+#include "spacecast/store.h"
+
+#include <pthread.h>
+#include <stdio.h>
+
+#define SC_REG_BUCKETS_MIN 64 /* the table doubles when it holds as many Spaces as buckets */
+
+typedef struct sc_retired {
+    struct sc_retired *next;
+    char id[SC_TOKEN_ID_MAX + 1];
+} sc_retired_t;
+
+static struct {
+    pthread_rwlock_t lock;
+    sc_space_t **b;         /* resident Spaces by hash of id, chained through hnext */
+    size_t nb, n;
+    sc_retired_t **rb;      /* retired ids, chained */
+    size_t nrb, nr;
+} sc_reg = { .lock = PTHREAD_RWLOCK_INITIALIZER };
+
+static uint32_t id_hash(const char *p, size_t n)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)p[i]) * 16777619u;
+    return h;
+}
+
+static int id_is(const char *id, sc_slice_t s) { return sc_slice_eq(s, id); }
+
+/* --- the tables (caller holds the lock) ------------------------------------------------ */
+
+static sc_space_t *find_locked(sc_slice_t id)
+{
+    if (!sc_reg.nb)
+        return NULL;
+    for (sc_space_t *s = sc_reg.b[id_hash(id.base, id.len) & (sc_reg.nb - 1)]; s; s = s->hnext)
+        if (id_is(s->id, id))
+            return s;
+    return NULL;
+}
+
+static int retired_locked(sc_slice_t id)
+{
+    if (!sc_reg.nrb)
+        return 0;
+    for (sc_retired_t *r = sc_reg.rb[id_hash(id.base, id.len) & (sc_reg.nrb - 1)]; r; r = r->next)
+        if (id_is(r->id, id))
+            return 1;
+    return 0;
+}
+
+static void grow_locked(void)
+{
+    size_t nb = sc_reg.nb ? sc_reg.nb * 2 : SC_REG_BUCKETS_MIN;
+    sc_space_t **b = sc_calloc(nb, sizeof *b);
+    for (size_t i = 0; i < sc_reg.nb; i++) {
+        for (sc_space_t *s = sc_reg.b[i], *next; s; s = next) {
+            next = s->hnext;
+            size_t k = id_hash(s->id, strlen(s->id)) & (nb - 1);
+            s->hnext = b[k];
+            b[k] = s;
+        }
+    }
+    free(sc_reg.b);
+    sc_reg.b = b;
+    sc_reg.nb = nb;
+}
+
+static void add_retired_locked(const char *id)
+{
+    if (retired_locked(sc_slice_cstr(id)))
+        return;
+    if (sc_reg.nr >= sc_reg.nrb) { /* rehash the retired set at load factor 1 */
+        size_t nrb = sc_reg.nrb ? sc_reg.nrb * 2 : SC_REG_BUCKETS_MIN;
+        sc_retired_t **rb = sc_calloc(nrb, sizeof *rb);
+        for (size_t i = 0; i < sc_reg.nrb; i++) {
+            for (sc_retired_t *r = sc_reg.rb[i], *next; r; r = next) {
+                next = r->next;
+                size_t k = id_hash(r->id, strlen(r->id)) & (nrb - 1);
+                r->next = rb[k];
+                rb[k] = r;
+            }
+        }
+        free(sc_reg.rb);
+        sc_reg.rb = rb;
+        sc_reg.nrb = nrb;
+    }
+    sc_retired_t *r = sc_calloc(1, sizeof *r);
+    snprintf(r->id, sizeof r->id, "%s", id);
+    size_t k = id_hash(r->id, strlen(r->id)) & (sc_reg.nrb - 1);
+    r->next = sc_reg.rb[k];
+    sc_reg.rb[k] = r;
+    sc_reg.nr++;
+}
+
+/* Make s resident; the registry takes over the caller's reference. */
+static void registry_add(sc_space_t *s)
+{
+    pthread_rwlock_wrlock(&sc_reg.lock);
+    if (sc_reg.n >= sc_reg.nb)
+        grow_locked();
+    size_t k = id_hash(s->id, strlen(s->id)) & (sc_reg.nb - 1);
+    s->hnext = sc_reg.b[k];
+    sc_reg.b[k] = s;
+    sc_reg.n++;
+    pthread_rwlock_unlock(&sc_reg.lock);
+    sc_space_bump_version();
+}
+
+/* --- finding ------------------------------------------------------------------------------ */
+
+sc_space_t *sc_space_get(sc_slice_t id)
+{
+    if (id.len == 0 || id.len > SC_TOKEN_ID_MAX)
+        return NULL;
+    pthread_rwlock_rdlock(&sc_reg.lock);
+    sc_space_t *s = sc_space_ref(find_locked(id));
+    int retired = !s && retired_locked(id);
+    pthread_rwlock_unlock(&sc_reg.lock);
+    if (!retired)
+        return s;
+    char key[SC_TOKEN_ID_MAX + 1];
+    snprintf(key, sizeof key, "%.*s", (int)id.len, id.base);
+    return sc_space_read_back(key); /* replay from disk, details from the store */
+}
+
+sc_space_t **sc_spaces_all(size_t *n)
+{
+    pthread_rwlock_rdlock(&sc_reg.lock);
+    sc_space_t **all = sc_malloc((sc_reg.n ? sc_reg.n : 1) * sizeof *all);
+    size_t k = 0;
+    for (size_t i = 0; i < sc_reg.nb; i++)
+        for (sc_space_t *s = sc_reg.b[i]; s; s = s->hnext)
+            all[k++] = sc_space_ref(s);
+    pthread_rwlock_unlock(&sc_reg.lock);
+    *n = k;
+    return all;
+}
+
+void sc_spaces_release(sc_space_t **all, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        sc_space_unref(all[i]);
+    free(all);
+}
+
+/* --- making ------------------------------------------------------------------------------- */
+
+static int id_taken(const char *id)
+{
+    sc_slice_t s = sc_slice_cstr(id);
+    pthread_rwlock_rdlock(&sc_reg.lock);
+    int taken = find_locked(s) || retired_locked(s);
+    pthread_rwlock_unlock(&sc_reg.lock);
+    return taken;
+}
+
+sc_space_t *sc_space_create(const char *title, const char *host_name, int64_t scheduled_start, int record,
+                            int max_listeners)
+{
+    char id[13];
+    do /* no leading '-' or '_': an id must never look like a command-line option */
+        sc_token_random_id(id, 12);
+    while (id[0] == '-' || id[0] == '_' || id_taken(id));
+    sc_space_t *s = sc_space_new(id, title, host_name, scheduled_start, record, max_listeners, 0);
+    if (s)
+        registry_add(sc_space_ref(s)); /* the registry's; the caller keeps the first */
+    return s;
+}
+
+sc_space_t *sc_space_create_mirror(const char *id, const char *title, const char *host_name, int64_t scheduled_start)
+{
+    sc_space_t *s = sc_space_get(sc_slice_cstr(id));
+    if (s)
+        return s;
+    s = sc_space_new(id, title, host_name, scheduled_start, 0, sc_config()->max_listeners_per_space, 1);
+    if (s)
+        registry_add(sc_space_ref(s));
+    return s;
+}
+
+/* --- loading ------------------------------------------------------------------------------ */
+
+static int load_space(void *ctx, const sc_store_space_t *row)
+{
+    (void)ctx;
+    if (row->state == SC_STORE_ENDED) {
+        /* over already: not resident. A crash during its end may have left the recording
+         * without its last page, which the replay needs. */
+        if (row->record) {
+            char path[600];
+            sc_recorder_path(sc_config()->data, row->id, path, sizeof path);
+            sc_recorder_repair(path, 1);
+        }
+        pthread_rwlock_wrlock(&sc_reg.lock);
+        add_retired_locked(row->id);
+        pthread_rwlock_unlock(&sc_reg.lock);
+        return 0;
+    }
+    registry_add(sc_space_from_row(row));
+    return 0;
+}
+
+static int load_speaker(void *ctx, const sc_store_speaker_t *row)
+{
+    (void)ctx;
+    pthread_rwlock_rdlock(&sc_reg.lock); /* at start: nobody else runs, the lock is for form */
+    sc_space_t *s = find_locked(sc_slice_cstr(row->space_id));
+    pthread_rwlock_unlock(&sc_reg.lock);
+    if (s)
+        sc_space_add_speaker_row(s, row);
+    return 0;
+}
+
+int sc_spaces_load(void)
+{
+    if (sc_space_store_scan(load_space, load_speaker, NULL) != 0)
+        return -1;
+    size_t n;
+    sc_space_t **all = sc_spaces_all(&n);
+    for (size_t i = 0; i < n; i++)
+        sc_space_loaded(all[i]);
+    sc_spaces_release(all, n);
+    pthread_rwlock_rdlock(&sc_reg.lock);
+    size_t retired = sc_reg.nr;
+    pthread_rwlock_unlock(&sc_reg.lock);
+    sc_log_info("event=spaces_loaded count=%zu retired=%zu", n, retired);
+    return 0;
+}
+
+/* --- housekeeping (the main thread, once a second) ----------------------------------------- */
+
+static void retire(sc_space_t *s)
+{
+    pthread_rwlock_wrlock(&sc_reg.lock);
+    int was = 0;
+    if (sc_reg.nb) {
+        for (sc_space_t **pp = &sc_reg.b[id_hash(s->id, strlen(s->id)) & (sc_reg.nb - 1)]; *pp;
+             pp = &(*pp)->hnext) {
+            if (*pp == s) {
+                *pp = s->hnext;
+                s->hnext = NULL;
+                sc_reg.n--;
+                was = 1;
+                break;
+            }
+        }
+    }
+    if (was)
+        add_retired_locked(s->id);
+    pthread_rwlock_unlock(&sc_reg.lock);
+    if (!was)
+        return;
+    sc_space_bump_version();
+    sc_log_info("event=space_retired space=%s", s->id);
+    sc_space_unref(s); /* the registry's: freed now, or when its last holder lets go */
+}
+
+void sc_spaces_housekeeping(void)
+{
+    uint64_t now = sc_now_ms(), grace = (uint64_t)sc_config()->space_retire_s * 1000;
+    size_t n;
+    sc_space_t **all = sc_spaces_all(&n);
+    for (size_t i = 0; i < n; i++) {
+        sc_space_t *s = all[i];
+        if (s->room && atomic_load(&s->room->mode) != SC_ROOM_ENDED)
+            continue; /* playing: its room's second stores what is unsaved */
+        sc_space_store_retry(s); /* an end the disk did not take yet */
+        if (sc_space_retirable(s, now, grace))
+            retire(s);
+    }
+    sc_spaces_release(all, n);
+}
+
+/* --- metrics ------------------------------------------------------------------------------ */
+
+static void spaces_metrics(sc_metrics_buf_t *b, void *arg)
+{
+    (void)arg;
+    sc_metrics_printf(b, "# HELP spacecast_listeners Listeners of live streams now.\n"
+                         "# TYPE spacecast_listeners gauge\nspacecast_listeners %d\n",
+                      sc_spaces_listeners());
+    sc_metrics_printf(b, "# HELP spacecast_store_errors_total Writes the SQLite store refused (busy, disk).\n"
+                         "# TYPE spacecast_store_errors_total counter\nspacecast_store_errors_total %llu\n",
+                      (unsigned long long)sc_space_store_errors());
+    size_t n;
+    sc_space_t **all = sc_spaces_all(&n);
+    int by_state[SC_SPACE_NSTATES] = { 0 };
+    sc_metrics_printf(b, "# HELP spacecast_space_listeners Listeners per Space (edges included).\n"
+                         "# TYPE spacecast_space_listeners gauge\n");
+    for (size_t i = 0; i < n; i++) {
+        sc_space_state_t st = atomic_load(&all[i]->state);
+        by_state[st]++;
+        if (st != SC_SPACE_ENDED)
+            sc_metrics_printf(b, "spacecast_space_listeners{space=\"%s\"} %d\n", all[i]->id,
+                              atomic_load(&all[i]->listeners) + atomic_load(&all[i]->edge_listeners));
+    }
+    sc_metrics_printf(b, "# HELP spacecast_space_peak_listeners Most listeners a Space has had at once.\n"
+                         "# TYPE spacecast_space_peak_listeners gauge\n");
+    for (size_t i = 0; i < n; i++)
+        if (atomic_load(&all[i]->state) != SC_SPACE_ENDED)
+            sc_metrics_printf(b, "spacecast_space_peak_listeners{space=\"%s\"} %lld\n", all[i]->id,
+                              atomic_load(&all[i]->peak));
+    sc_metrics_printf(b, "# HELP spacecast_space_joins_total Listener joins per Space.\n"
+                         "# TYPE spacecast_space_joins_total counter\n");
+    for (size_t i = 0; i < n; i++)
+        if (atomic_load(&all[i]->state) != SC_SPACE_ENDED)
+            sc_metrics_printf(b, "spacecast_space_joins_total{space=\"%s\"} %lld\n", all[i]->id,
+                              atomic_load(&all[i]->total_joins));
+    sc_spaces_release(all, n);
+    pthread_rwlock_rdlock(&sc_reg.lock);
+    size_t retired = sc_reg.nr;
+    pthread_rwlock_unlock(&sc_reg.lock);
+    sc_metrics_printf(b, "# HELP spacecast_spaces Spaces by state (ended: in memory and retired).\n"
+                         "# TYPE spacecast_spaces gauge\n");
+    sc_metrics_printf(b, "spacecast_spaces{state=\"scheduled\"} %d\nspacecast_spaces{state=\"live\"} %d\n"
+                         "spacecast_spaces{state=\"ended\"} %zu\n",
+                      by_state[SC_SPACE_SCHEDULED], by_state[SC_SPACE_LIVE], by_state[SC_SPACE_ENDED] + retired);
+    sc_metrics_printf(b, "# HELP spacecast_spaces_resident Spaces in memory (retired ones are on disk only).\n"
+                         "# TYPE spacecast_spaces_resident gauge\nspacecast_spaces_resident %zu\n", n);
+}
+
+void sc_spaces_init(sc_store_t *store, const uint8_t key[SC_TOKEN_KEY_LEN])
+{
+    sc_space_model_init(store, key);
+    sc_metrics_register("spaces", spaces_metrics, NULL);
+}
+
+sc_store_t *sc_spaces_detach_store(void)
+{
+    sc_metrics_unregister(spaces_metrics, NULL);
+    return sc_space_model_detach();
+}
