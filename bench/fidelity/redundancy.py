@@ -55,15 +55,23 @@ def encode(x, fec_perc):
     return out, la.value
 
 
-def receive(pkts, arrived, k, d, lookahead):
-    """Decode what an ideal receiver with redundancy K and delay D would have."""
+def receive(pkts, arrived, k, d, lookahead, rtt=None):
+    """Decode what an ideal receiver with redundancy K and delay D would have; with rtt (in
+    packets), also what NACK brings back: a lost packet is asked for when the first packet after
+    it arrives and comes back a round trip later (never lost again: the best case)."""
     err = ctypes.c_int()
     dec = ctypes.c_void_p(lib.opus_decoder_create(48000, 1, ctypes.byref(err)))
     n = len(pkts)
 
+    after = [n] * (n + 1)  # the first packet to arrive after i
+    for i in range(n - 2, -1, -1):
+        after[i] = i + 1 if arrived[i + 1] else after[i + 1]
+
     def have(i, turn):  # packet i itself or a redundant copy of it, by the turn of packet `turn`
         if i >= n:
             return False
+        if rtt is not None and after[i] + rtt <= turn + d:
+            return True
         return arrived[i] or any(arrived[j] for j in range(i + 1, min(i + k, turn + d) + 1) if j < n)
 
     out = np.zeros(n * FRAME, dtype=np.float32)
@@ -117,6 +125,14 @@ def main():
             s = measure.stoi(ref, out)
             print("| %d | %d (%d ms) | %.4f | %.1f | %.0f |" % (k, d, d * 20, s, 100 * lost / len(pkts),
                                                                 size * (1 + k) + 1 + 4 * k), flush=True)
+    print()
+    print("| NACK, round trip | playout delay D (packets) | STOI | packets still lost % |")
+    print("|---|---|---|---|")
+    for rtt in (1, 3, 5, 10):
+        for d in (3, 4, 6, 8, 12):
+            out, lost = receive(pkts, arrived, 0, d, la, rtt=rtt)
+            print("| %d ms | %d (%d ms) | %.4f | %.1f |" % (rtt * 20, d, d * 20, measure.stoi(ref, out),
+                                                            100 * lost / len(pkts)), flush=True)
 
 
 if __name__ == "__main__":
