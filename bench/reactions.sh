@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Reactions absorbed while a crowd listens (#19): one instance with N listeners (loadtest, with
-# the details hammer measuring GET /api/spaces/{id}), first alone, then with a reaction storm of
-# RATE/s from CONNS connections on as many loopback addresses (bench_reactions); the listeners'
-# stalls and the details p99 side by side. Then the same storm through two edge relays with the
+# Reactions absorbed while a crowd listens (#19): one instance with N listeners (loadtest), and a
+# probe of GET /api/spaces/{id} at HAMMER/s, first alone, then beside a reaction storm of RATE/s
+# from CONNS connections on as many loopback addresses (bench_reactions); the details latency
+# side by side, the listeners' stalls over the whole run. Then the same storm through two edge relays with the
 # listeners on them: the origin's work for reactions is one report per edge per second, whatever
 # the audience and the storm (its CPU and its edges_report requests, with and without the storm).
 # Usage: N=10000 RATE=25000 HOLD=40 bash bench/reactions.sh        (small: N=500 RATE=2000 HOLD=10)
@@ -14,61 +14,58 @@ GEN=${GEN:-$here/../build/bench_reactions}
 N=${N:-10000}
 RATE=${RATE:-25000}
 CONNS=${CONNS:-2000}     # source addresses: 12.5 reactions/s each at 25,000/s, under the 20/s per address
-HOLD=${HOLD:-40}         # seconds everyone listens (the storm takes the middle of it)
+HOLD=${HOLD:-40}         # seconds everyone listens (the probe alone, then the storm, a third each)
 JOIN=${JOIN:-1000}       # joins per second
-HAMMER=${HAMMER:-200}    # details requests per second
+HAMMER=${HAMMER:-200}    # details requests per second (the probe)
 tmp=$(mktemp -d)
 trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)"
-kv() { tr ' ' '\n' <"$1" | sed -n "s/^$2=//p" | tail -1; }
-storm_s=$(( HOLD / 2 ))
-
-# one run: loadtest on $1 (listeners N), with (storm=1) or without a storm on targets $2
-run() {
-  local url=$1 targets=$2 storm=$3 out=$4
-  "$SC_BIN" loadtest "$url" --listeners "$N" --join-rate "$JOIN" --duration "$HOLD" --hammer "$HAMMER" --quiet \
-    --max-stalls 1000000 >"$out.lt" 2>&1 &
-  local lt=$!
-  sleep $(( N / JOIN + HOLD / 4 ))
-  if [ "$storm" = 1 ]; then
-    "$GEN" "$targets" "$id" --rate "$RATE" --conns "$CONNS" --duration "$storm_s" >"$out.gen"
-  fi
-  wait "$lt" || true
-}
-
-p=$(free_port); start_spacecast "$tmp/one" "$p" --workers 2; pids+=("$SC_PID"); one=$SC_PID
-live_space "$p"; pids+=("$FEED_PID"); id=$SPACE_ID
-sleep 2
-run "http://127.0.0.1:$p/spaces/$id" "127.0.0.1:$p" 0 "$tmp/base"
-c0=$(cpu_ticks "$one")
-run "http://127.0.0.1:$p/spaces/$id" "127.0.0.1:$p" 1 "$tmp/storm"
-total=$(curl -s "http://127.0.0.1:$p/metrics" | awk '/^spacecast_reactions_total/ {s += $2} END {print s}')
-echo "## reactions: one instance, $N listeners, a storm of $RATE/s offered for ${storm_s}s from $CONNS addresses"
-echo
-echo "| | alone | with the storm | storm/alone |"
-echo "|---|---|---|---|"
-python3 - "$tmp" <<'PY'
-import sys
-t = sys.argv[1]
-def kv(path):
+# key=value lines (loadtest's, bench_reactions') as a dict, for the tables' python
+KV='def kv(path):
     d = {}
     for line in open(path):
         for f in line.split():
             if "=" in f:
                 k, v = f.split("=", 1); d[k] = v
-    return d
-b, s, g = kv(t + "/base.lt"), kv(t + "/storm.lt"), kv(t + "/storm.gen")
+    return d'
+
+storm_s=$(( HOLD / 2 ))   # the storm's time in the edges' part
+
+W=$(( HOLD / 3 ))         # each measuring window: the details alone, then with the storm
+p=$(free_port); start_spacecast "$tmp/one" "$p" --workers 2; pids+=("$SC_PID")
+live_space "$p"; pids+=("$FEED_PID"); id=$SPACE_ID
+sleep 2
+"$SC_BIN" loadtest "http://127.0.0.1:$p/spaces/$id" --listeners "$N" --join-rate "$JOIN" --duration "$HOLD" --quiet \
+  --max-stalls 1000000 >"$tmp/one.lt" 2>&1 &
+lt=$!
+sleep $(( N / JOIN + 3 ))  # everyone is in
+# the same probe of GET /api/spaces/{id} (HAMMER/s), first alone, then beside the storm
+"$GEN" "127.0.0.1:$p" "$id" --rate 0 --probe "$HAMMER" --duration "$W" >"$tmp/alone.gen"
+"$GEN" "127.0.0.1:$p" "$id" --rate "$RATE" --conns "$CONNS" --probe "$HAMMER" --duration "$W" >"$tmp/storm.gen"
+wait "$lt" || true
+total=$(curl -s "http://127.0.0.1:$p/metrics" | awk '/^spacecast_reactions_total/ {s += $2} END {print s}')
+echo "## reactions: one instance, $N listeners, a storm of $RATE/s offered for ${W}s from $CONNS addresses"
+echo
+echo "| | details alone | with the storm | storm/alone |"
+echo "|---|---|---|---|"
+python3 - "$tmp" <<PY
+$KV
+import sys
+t = sys.argv[1]
+a, g, lt = kv(t + "/alone.gen"), kv(t + "/storm.gen"), kv(t + "/one.lt")
 def row(name, k):
-    x, y = float(b[k]), float(s[k])
-    print("| %s | %s | %s | %s |" % (name, b[k], s[k], "%.2f" % (y / x) if x else "-"))
-row("listeners joined", "joined")
-row("listener stalls", "stalls")
-row("details p50 (ms)", "details_p50_ms")
-row("details p99 (ms)", "details_p99_ms")
+    x, y = float(a[k]), float(g[k])
+    print("| %s | %s | %s | %s |" % (name, a[k], g[k], "%.2f" % (y / x) if x else "-"))
+row("details p50 (ms)", "probe_p50_ms")
+row("details p99 (ms)", "probe_p99_ms")
+row("details max (ms)", "probe_max_ms")
+print("| details answered (not 200) | %s (%s) | %s (%s) | |" % (a["probe_ok"], a["probe_bad"], g["probe_ok"], g["probe_bad"]))
 print("| reactions offered/s | | %s | |" % g["offered_per_s"])
 print("| reactions absorbed/s (204) | | %s | |" % g["absorbed_per_s"])
-print("| reactions refused (429) / other / errors | | %s / %s / %s | |" % (g["limited"], g["other"], g["errors"]))
+print("| reactions refused (429) / other / errors / not sent (busy) | | %s / %s / %s / %s | |" % (g["limited"], g["other"], g["errors"], g["missed"]))
 print("| reaction answer p50 / p99 / max (ms) | | %s / %s / %s | |" % (g["p50_ms"], g["p99_ms"], g["max_ms"]))
+print()
+print("listeners: joined %s of the whole run, stalls %s, stalled listeners %s" % (lt["joined"], lt["stalls"], lt["stalled_listeners"]))
 PY
 echo "(reactions counted by the server: $total)"
 stop_started
@@ -117,16 +114,10 @@ echo "## reactions through 2 edges: $N listeners on the edges, the same storm po
 echo
 echo "| | no storm | storm | storm/no storm |"
 echo "|---|---|---|---|"
-python3 - "$tmp" "$tot" <<'PY'
+python3 - "$tmp" "$tot" <<PY
+$KV
 import sys
 t, tot = sys.argv[1], sys.argv[2]
-def kv(path):
-    d = {}
-    for line in open(path):
-        for f in line.split():
-            if "=" in f:
-                k, v = f.split("=", 1); d[k] = v
-    return d
 bo, so = open(t + "/ebase.origin").read().split(), open(t + "/estorm.origin").read().split()
 g = kv(t + "/estorm.gen")
 st = sum(int(kv(t + "/estorm.lt%d" % i)["stalls"]) for i in (0, 1))

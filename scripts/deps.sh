@@ -11,6 +11,7 @@ PKGS=(build-essential cmake pkg-config clang
       gstreamer1.0-plugins-good liquidsoap darkice ices2
       prometheus # promtool lints /metrics
       libnss3-tools # certutil: tests/browser/test_tls.mjs gives a Chromium our test CA (docs/tls.md)
+      openssl # s_client -dtls1_2: test_whip's DTLS peer (the media peer stays put once DTLS began)
       # speech fidelity (bench/fidelity, test_speech_fidelity.py): numpy for STOI, real speech
       # (Allison's prompts, espeak-ng), callgrind for bench/space_cost.sh
       python3-numpy espeak-ng asterisk-core-sounds-en-g722 valgrind)

@@ -32,7 +32,9 @@ const ScPin = (() => {
       a.textContent = pin.text || pin.url; /* text, not HTML: whatever the host typed */
       a.id = "pinlink";
       p.append(label, a);
-      if (pin.text) { const u = document.createElement("small"); u.className = "notice"; u.textContent = " " + new URL(pin.url).host; p.append(u); }
+      let host = "";
+      try { host = new URL(pin.url).host; } catch (e) { /* shown without its host */ }
+      if (pin.text && host) { const u = document.createElement("small"); u.className = "notice"; u.textContent = " " + host; p.append(u); }
       el.append(p);
     }
     if (!canPin) return;

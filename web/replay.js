@@ -93,13 +93,14 @@ const ScReplay = (() => {
       } catch (e) { list.innerHTML = `<li class="notice">Chapters unavailable (${esc(e.message)}).</li>`; }
     }
     loadChapters();
+    if (live) refresh = setInterval(loadChapters, 10000); /* a live recording's chapters grow */
     const setLive = (v) => {
+      if (v === live) return;
       live = v;
       clearInterval(refresh);
-      if (live) refresh = setInterval(loadChapters, 10000); else loadChapters();
+      if (live) refresh = setInterval(loadChapters, 10000); else loadChapters(); /* the final ones */
       el.querySelector("h2").textContent = live ? "From the beginning" : "Replay";
     };
-    setLive(live);
     window.__replay = { audio, get chapters() { return chapters; } };
     return { setLive, stop: () => { clearInterval(refresh); audio.pause(); el.textContent = ""; el.className = ""; } };
   }

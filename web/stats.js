@@ -16,7 +16,10 @@ const ScStats = (() => {
     const x = (i) => PAD + (n === 1 ? 0 : (i * (W - 2 * PAD)) / (n - 1));
     const y = (v) => H - PAD - (v * (H - 2 * PAD)) / max;
     const lines = series.map((s) => {
-      const pts = s.values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
+      /* one minute so far: a level line across, not an invisible point */
+      const vals = s.values.length === 1 ? [s.values[0], s.values[0]] : s.values;
+      const xs = s.values.length === 1 ? (i) => PAD + i * (W - 2 * PAD) : x;
+      const pts = vals.map((v, i) => `${xs(i).toFixed(1)},${y(v).toFixed(1)}`).join(" ");
       return `<polyline fill="none" stroke="${s.color}" stroke-width="2" ${s.dash ? 'stroke-dasharray="5 4"' : ""} points="${pts}"><title>${esc(s.name)}</title></polyline>`;
     }).join("");
     const legend = series.map((s, i) => `<text x="${PAD + i * 150}" y="14" fill="${s.color}" font-size="12">— ${esc(s.name)}</text>`).join("");

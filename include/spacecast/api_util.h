@@ -23,6 +23,10 @@ sc_space_t *sc_api_space(sc_req_t *r);
 int sc_api_auth(sc_req_t *r, sc_space_t *s, sc_role_t min_role, sc_token_claims_t *claims);
 /** The same with a token the handler found itself (HTTP Basic auth of a source). */
 int sc_api_auth_token(sc_req_t *r, sc_space_t *s, const char *tok, sc_role_t min_role, sc_token_claims_t *claims);
+/** The common start of a change by a role: the Space (404), the token at min_role (401/403) and the
+ *  body as a JSON object (400). The body (the caller decrefs) with *space set, or NULL with the
+ *  error answered. */
+json_t *sc_api_change_body(sc_req_t *r, sc_role_t min_role, sc_space_t **space);
 /** Does the request carry the admin key as Bearer? 1 or 0; compared in constant time; answers nothing. */
 int sc_api_has_admin_key(const sc_req_t *r);
 /** Answer 401 (no Authorization) or 403 (another key) to a request that needed the admin key. */

@@ -17,6 +17,10 @@ int sc_log_level_parse(const char *s);
 void sc_log(sc_log_level_t lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /** Copy s into out as a logfmt value: quoted and escaped when needed, cut at outsz. Returns out. */
 const char *sc_log_quote(const char *s, char *out, size_t outsz);
+/** sc_log_quote into a buffer of the calling thread's own (one of 8, reused in turn): for a
+ *  value a client chose (a speaker's name) in a log line, as `speaker=%s` with sc_log_q(name),
+ *  so `x level=error` stays one field. At most 200 bytes of it. */
+const char *sc_log_q(const char *s);
 
 #define sc_log_debug(...) sc_log(SC_LOG_DEBUG, __VA_ARGS__)
 #define sc_log_info(...) sc_log(SC_LOG_INFO, __VA_ARGS__)

@@ -12,8 +12,10 @@ typedef struct sc_recorder sc_recorder_t;
  * left by a crash and continue after its last whole page. NULL on error (logged). */
 sc_recorder_t *sc_recorder_open(const char *data_dir, const char *space_id, int channels, uint16_t preskip,
                                 const char *title, int frames_per_page, int resume);
-/** Add one packet (engine thread). A write error (disk full) stops recording, logged and
- * counted; live audio is not affected. */
+/** Add one packet (engine thread). A write error (disk full) is logged and counted; the file
+ * stays at its last whole page and a page a second is tried until the disk takes one again
+ * (the pages between are left out: a gap in the page sequence and the granules). Live audio
+ * is not affected. */
 void sc_recorder_push(sc_recorder_t *r, const uint8_t *pkt, size_t len, int samples);
 /** Where the recording is now: ms of audio from its first sample through the last packet
  *  pushed (the time base of chapters and clips). Caller serialises with push. */
@@ -24,8 +26,11 @@ void sc_recorder_finish(sc_recorder_t *r);
 void sc_recorder_close(sc_recorder_t *r);
 /** Path of a Space's recording into out. */
 void sc_recorder_path(const char *data_dir, const char *space_id, char *out, size_t outsz);
-/** Make sure a finished recording ends with a whole end-of-stream page (after a crash during end). */
+/** Cut a recording back to its whole pages and (add_eos) make sure it ends with an end-of-stream
+ *  page (after a crash, or a disk that was full at the end). 0, or -1 (e.g. still no space). */
 int sc_recorder_repair(const char *path, int add_eos);
+/** Does the recording end with a whole end-of-stream page (finished, nothing torn)? 1 or 0. */
+int sc_recorder_complete(const char *path);
 /** Start/stop the thread that fdatasyncs every open recording once a second. */
 void sc_recorder_sync_start(void);
 void sc_recorder_sync_stop(void);

@@ -30,10 +30,11 @@ void sc_api_edges_report(sc_req_t *r)
         static _Atomic uint64_t said_ms;
         uint64_t now = sc_now_ms(), last = atomic_load(&said_ms);
         if (now - last >= 60000 && atomic_compare_exchange_strong(&said_ms, &last, now)) {
-            char peer[64];
-            sc_log_warn("event=edge_report_refused peer=%s space=%.*s note=\"an edge without the admin key: its "
+            char peer[64], space[65];
+            snprintf(space, sizeof space, "%.*s", (int)SC_MIN(r->args[0].len, 64), r->args[0].base);
+            sc_log_warn("event=edge_report_refused peer=%s space=%s note=\"an edge without the admin key: its "
                         "listeners are not in the tally\"",
-                        sc_conn_peer_str(r->conn, peer, sizeof peer), (int)SC_MIN(r->args[0].len, 64), r->args[0].base);
+                        sc_conn_peer_str(r->conn, peer, sizeof peer), sc_log_q(space));
         }
         sc_api_admin_refuse(r);
         return;

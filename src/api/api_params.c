@@ -1,5 +1,6 @@
 /* api_params.c — what the bodies and queries of reactions, pin, marks, clips and an edge's
- * report may hold: pure checks (no I/O, no Space), so the fuzzers reach every branch. */
+ * report may hold: pure checks (no I/O, no Space), so the fuzzers reach every branch; and the
+ * common start of a change by a role (Space, token, body). */
 #include "spacecast/api_util.h"
 #include "spacecast/common.h"
 
@@ -21,6 +22,15 @@ static int plain_text(const json_t *v, size_t min, size_t max)
         if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
             return 0;
     return 1;
+}
+
+json_t *sc_api_change_body(sc_req_t *r, sc_role_t min_role, sc_space_t **space)
+{
+    sc_token_claims_t claims;
+    *space = sc_api_space(r);
+    if (!*space || sc_api_auth(r, *space, min_role, &claims) != 0)
+        return NULL;
+    return sc_api_body_object(r);
 }
 
 int sc_api_reaction_params(const json_t *b, const char **listener, const char **err)

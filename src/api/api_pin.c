@@ -25,11 +25,8 @@ static void set(sc_req_t *r, sc_space_t *s, const char *url, const char *text, j
 
 void sc_api_pin_put(sc_req_t *r)
 {
-    sc_space_t *s = sc_api_space(r);
-    sc_token_claims_t claims;
-    if (!s || sc_api_auth(r, s, SC_ROLE_COHOST, &claims) != 0)
-        return;
-    json_t *b = sc_api_body_object(r);
+    sc_space_t *s;
+    json_t *b = sc_api_change_body(r, SC_ROLE_COHOST, &s);
     if (!b)
         return;
     const char *url, *text, *bad;

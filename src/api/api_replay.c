@@ -19,6 +19,13 @@ void sc_api_replay_get(sc_req_t *r)
         return;
     char path[600];
     sc_recorder_path(sc_config()->data, s->id, path, sizeof path);
+    /* an ended Space's recording is final, and cacheable for a day, only once it ends with its
+     * end-of-stream page: one cut short (the disk was full at the end, or a crash) is repaired
+     * first (by the recorder's sync thread; here, for a Space that ended before this process
+     * started, whose file nothing else touches), and until then answered no-cache */
+    int complete = s->state == SC_SPACE_ENDED && sc_recorder_complete(path);
+    if (s->state == SC_SPACE_ENDED && !complete && !s->room && sc_recorder_repair(path, 1) == 0)
+        complete = sc_recorder_complete(path);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) < 0) {
@@ -51,7 +58,7 @@ void sc_api_replay_get(sc_req_t *r)
     uint64_t len = size ? end - start + 1 : 0;
     char hdr[256];
     int n = snprintf(hdr, sizeof hdr, "Accept-Ranges: bytes\r\nAccess-Control-Allow-Origin: *\r\nCache-Control: %s\r\n",
-                     s->state == SC_SPACE_ENDED ? "public, max-age=86400" : "no-cache");
+                     complete ? "public, max-age=86400" : "no-cache");
     if (status == 206)
         snprintf(hdr + n, sizeof hdr - (size_t)n, "Content-Range: bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "\r\n", start,
                  end, size);

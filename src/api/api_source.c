@@ -276,7 +276,7 @@ void sc_api_source_put(sc_req_t *r)
         /* two auto-reconnecting clients on one token would replace each other forever: the one
          * sending keeps the slot (Icecast: "Mountpoint in use"); the host and speaker hear why */
         char peer[64];
-        sc_log_warn("event=source_refused space=%s speaker=%s peer=%s reason=in_use", s->id, claims.name,
+        sc_log_warn("event=source_refused space=%s speaker=%s peer=%s reason=in_use", s->id, sc_log_q(claims.name),
                     sc_conn_peer_str(r->conn, peer, sizeof peer));
         sc_space_event(s, "source_refused",
                        json_pack("{s:s,s:s}", "name", claims.name, "reason", "another source is sending for this speaker"),
@@ -298,7 +298,7 @@ void sc_api_source_put(sc_req_t *r)
     const sc_slice_t *expect = sc_http_find_header(r->http, "Expect");
     int want_continue = expect && sc_slice_eq_nocase(*expect, "100-continue");
     int legacy = sc_slice_eq(r->http->method, "SOURCE");
-    sc_log_info("event=source_connected space=%s speaker=%s", s->id, claims.name);
+    sc_log_info("event=source_connected space=%s speaker=%s", s->id, sc_log_q(claims.name));
     sc_http_take_over(r, 200);
     /* upgrade first: from here on, drained output no longer means "response done" */
     sc_conn_upgrade(c, &sc_source_proto, src);

@@ -65,7 +65,7 @@ static void speak_on_minus(void *owner, const uint8_t *opus, size_t len, uint16_
 /* Tell the client why it is being let go, then close. */
 static void speak_finish(sc_speak_t *sp, const char *type, uint16_t code)
 {
-    sc_log_info("event=ws_speak_%s space=%s speaker=%s", type, sp->slot.space->id, sp->name);
+    sc_log_info("event=ws_speak_%s space=%s speaker=%s", type, sp->slot.space->id, sc_log_q(sp->name));
     speak_send_json(sp, json_pack("{s:s}", "type", type));
     sc_ws_close(sp->ws, code, type);
 }
@@ -100,7 +100,7 @@ static void speak_on_watch(sc_timer_t *t)
 {
     sc_speak_t *sp = speak_of_watch(t);
     if (sc_ws_is_open(sp->ws) && sc_loop_now(sp->loop) - sp->last_msg_ms >= SC_WS_SPEAK_IDLE_MS) {
-        sc_log_info("event=ws_speak_idle space=%s speaker=%s", sp->slot.space->id, sp->name);
+        sc_log_info("event=ws_speak_idle space=%s speaker=%s", sp->slot.space->id, sc_log_q(sp->name));
         sc_ws_close(sp->ws, SC_WS_CLOSE_GOING_AWAY, "idle"); /* a reason for the browser, not just a reset */
         return;
     }
@@ -167,7 +167,7 @@ static void speak_on_close(sc_ws_t *ws)
     uint64_t dropped = sp->sink ? sc_minus_close(sp->sink) : 0; /* the engine stops finding it */
     sc_log_info("event=ws_speak_closed space=%s speaker=%s packets_in=%llu packets_out=%llu skipped=%llu "
                 "dropped=%llu peer_code=%u",
-                sp->slot.space->id, sp->name, (unsigned long long)sp->packets_in,
+                sp->slot.space->id, sc_log_q(sp->name), (unsigned long long)sp->packets_in,
                 (unsigned long long)sp->packets_out, (unsigned long long)sp->skipped, (unsigned long long)dropped,
                 (unsigned)sc_ws_peer_close_code(ws));
     if (!sp->control_only)
@@ -229,7 +229,7 @@ void sc_api_speak_get(sc_req_t *r)
     speak_send_json(sp, json_pack("{s:s,s:s,s:s,s:s,s:b,s:s,s:i,s:i,s:i}", "type", "hello", "space", s->id, "name",
                                   sp->name, "role", sc_role_name(sp->role), "muted", sp->muted_seen, "state", state,
                                   "rate", SC_RATE, "frame", SC_FRAME, "channels", channels));
-    sc_log_info("event=ws_speak_connected space=%s speaker=%s", s->id, sp->name);
+    sc_log_info("event=ws_speak_connected space=%s speaker=%s", s->id, sc_log_q(sp->name));
     /* the watch closes politely at SC_WS_SPEAK_IDLE_MS; the connection timer is the backstop */
     sp->last_msg_ms = sc_loop_now(sp->loop);
     sc_ws_set_idle_timeout(sp->ws, SC_WS_SPEAK_IDLE_MS + SC_WS_CLOSE_WAIT_MS);

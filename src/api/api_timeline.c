@@ -12,11 +12,8 @@
 
 void sc_api_marks_post(sc_req_t *r)
 {
-    sc_space_t *s = sc_api_space(r);
-    sc_token_claims_t claims;
-    if (!s || sc_api_auth(r, s, SC_ROLE_COHOST, &claims) != 0)
-        return;
-    json_t *b = sc_api_body_object(r);
+    sc_space_t *s;
+    json_t *b = sc_api_change_body(r, SC_ROLE_COHOST, &s);
     if (!b)
         return;
     const char *title, *bad;

@@ -59,8 +59,8 @@ typedef struct encoder {
 typedef struct speaker {
     struct speaker *next_dead;
     uint32_t id;
-    int muted;         /* guarded by m->mu */
-    int draining;      /* guarded by m->mu; then the tick's */
+    int muted;         /* guarded by m->mu (the tick reads its snapshot) */
+    int draining;      /* guarded by m->mu (the tick reads its snapshot); id too */
     int drain_ticks;
     sc_playout_t *po;
     encoder_t minus;   /* mix-minus encoder, .enc NULL unless asked for */
@@ -418,7 +418,9 @@ static void free_dead(speaker_t *s)
 
 typedef struct tick_ctx {
     speaker_t *act[SC_MIXER_MAX_SPEAKERS];
-    int muted[SC_MIXER_MAX_SPEAKERS]; /* as they were when the tick began (m->mu) */
+    /* as they were when the tick began: other threads write them under m->mu */
+    int muted[SC_MIXER_MAX_SPEAKERS], draining[SC_MIXER_MAX_SPEAKERS];
+    uint32_t id[SC_MIXER_MAX_SPEAKERS];
     int n;
 } tick_ctx_t;
 
@@ -595,7 +597,9 @@ int sc_mixer_tick(sc_mixer_t *m, sc_mixer_frame_t *out, sc_mixer_minus_cb cb, vo
     for (int i = 0; i < SC_MIXER_MAX_SPEAKERS; i++)
         if (m->spk[i]) {
             tc.act[tc.n] = m->spk[i];
-            tc.muted[tc.n++] = m->spk[i]->muted;
+            tc.muted[tc.n] = m->spk[i]->muted;
+            tc.draining[tc.n] = m->spk[i]->draining;
+            tc.id[tc.n++] = m->spk[i]->id;
         }
     /* the bed, like the voices, is heard a tick after it is given */
     float *tmp = m->bedbuf[0];
@@ -620,14 +624,17 @@ int sc_mixer_tick(sc_mixer_t *m, sc_mixer_frame_t *out, sc_mixer_minus_cb cb, vo
         speaker_activity(s, sc_playout_frame(s->po, 0), tc.muted[k]);
         s->contributes = s->present && !tc.muted[k];
         speaking += s->speaking;
-        if (s->draining)
+        if (tc.draining[k])
             s->drain_ticks++;
     }
 
     speaker_t *fwd;
     sc_mixer_route_t route = route_for(m, &tc, m->bed_has[0] || m->bed_has[1], &fwd);
     out->route = route;
-    out->forwarded = fwd ? fwd->id & ~DRAIN_BIT : 0;
+    out->forwarded = 0;
+    for (int k = 0; k < tc.n && fwd; k++)
+        if (tc.act[k] == fwd)
+            out->forwarded = tc.id[k] & ~DRAIN_BIT;
     out->mix_peak = 0;
     out->speaking = speaking;
     if (route == SC_MIXER_FORWARDED) {
@@ -657,22 +664,22 @@ int sc_mixer_tick(sc_mixer_t *m, sc_mixer_frame_t *out, sc_mixer_minus_cb cb, vo
 
     for (int k = 0; k < tc.n && cb; k++) {
         speaker_t *s = tc.act[k];
-        if (!s->minus.enc || s->draining)
+        if (!s->minus.enc || tc.draining[k])
             continue;
         if (route == SC_MIXER_SILENT || (route == SC_MIXER_FORWARDED && fwd == s)) {
-            cb(ctx, s->id, silence_pkt, sizeof silence_pkt); /* nobody else to hear */
+            cb(ctx, tc.id[k], silence_pkt, sizeof silence_pkt); /* nobody else to hear */
             continue;
         }
         if (route == SC_MIXER_FORWARDED || !s->contributes || !s->speaking) {
             /* this speaker adds (next to) nothing: what they should hear is the listener packet
              * itself. Only the few who talk cost an encode of their own. */
-            cb(ctx, s->id, m->pkt, out->mix_len);
+            cb(ctx, tc.id[k], m->pkt, out->mix_len);
             continue;
         }
         /* sum once, subtract each: O(N) for N mix-minus outputs (Janus audiobridge) */
         int ml = encode(m, &tc, &s->minus, s, m->mmpkt, NULL);
         if (ml > 0)
-            cb(ctx, s->id, m->mmpkt, (size_t)ml);
+            cb(ctx, tc.id[k], m->mmpkt, (size_t)ml);
     }
 
     pthread_mutex_lock(&m->mu);

@@ -1,5 +1,11 @@
 /* recorder.c — recordings on disk. Appends go to the page cache from the engine thread;
- * a separate thread fdatasyncs once a second, so a slow disk never delays the mix. */
+ * a separate thread fdatasyncs once a second, so a slow disk never delays the mix.
+ *
+ * A write that fails (a full disk) leaves the file at its last whole page and the recording
+ * waiting: a page every second is tried again, and the pages in between are left out, so
+ * the file says where the gap is the way Ogg says it (the page sequence skips, the granule
+ * jumps). A finished recording whose end-of-stream page could not be written is repaired by
+ * the sync thread as soon as the disk takes it. */
 #include "spacecast/recorder.h"
 #include "spacecast/common.h"
 #include "spacecast/pager.h"
@@ -14,9 +20,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define SC_REC_RETRY_MS 1000 /* a failing recording tries one page this often */
+
 struct sc_recorder {
     int fd;
-    atomic_int failed;       /* the engine sets it, the sync thread reads it */
+    atomic_int failed;        /* the disk refused a page and has not taken one since (the engine sets it,
+                               * the sync thread reads it) */
+    off_t good;               /* the file's length after its last whole page */
+    uint64_t retry_ms;        /* failing: the next page to try is the first after this */
+    uint64_t gap_from_ms;
+    uint64_t lost_pages;      /* pages left out in the current gap */
     uint16_t preskip;
     sc_pager_t pager;
     char path[600];
@@ -25,6 +38,10 @@ struct sc_recorder {
 
 static pthread_mutex_t sc_rec_mu = PTHREAD_MUTEX_INITIALIZER;
 static sc_recorder_t *sc_rec_list;
+static struct pending {       /* finished recordings still without their end-of-stream page */
+    struct pending *next;
+    char path[];
+} *sc_rec_pending;
 static pthread_t sc_rec_thread;
 static atomic_int sc_rec_running;
 static _Atomic uint64_t sc_rec_failed;
@@ -51,25 +68,65 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
+static _Atomic uint64_t sc_rec_gaps;
+
+/* The disk refused a page: back to the last whole page, wait, try again later. */
 static void rec_fail(sc_recorder_t *r, int err)
 {
+    if (ftruncate(r->fd, r->good) < 0) {
+        /* then the next page lands after a torn one: the repair at the end (or the next start)
+         * cuts the file back to its whole pages */
+    }
+    r->retry_ms = sc_now_ms() + SC_REC_RETRY_MS;
     if (r->failed)
         return;
     r->failed = 1;
+    r->gap_from_ms = sc_now_ms();
+    r->lost_pages = 0;
     atomic_fetch_add(&sc_rec_failed, 1);
-    sc_log_error("event=recording_failed path=%s err=\"%s\" note=\"live audio continues\"", r->path, strerror(-err));
+    sc_log_error("event=recording_failed path=%s err=\"%s\" note=\"live audio continues; retried every second\"",
+                 r->path, strerror(-err));
 }
 
 static void rec_write_page(sc_recorder_t *r, sc_page_t *pg)
 {
     if (!pg)
         return;
-    if (!r->failed) {
-        int e = write_all(r->fd, pg->data, pg->len);
-        if (e < 0)
-            rec_fail(r, e);
+    if (r->failed && sc_now_ms() < r->retry_ms) {
+        r->lost_pages++; /* left out: the gap the next whole page shows */
+        sc_page_unref(pg);
+        return;
+    }
+    int e = write_all(r->fd, pg->data, pg->len);
+    if (e < 0) {
+        rec_fail(r, e);
+        r->lost_pages++;
+    } else {
+        r->good += (off_t)pg->len;
+        if (r->failed) {
+            r->failed = 0;
+            atomic_fetch_add(&sc_rec_gaps, 1);
+            sc_log_warn("event=recording_resumed_after_gap path=%s gap_ms=%llu lost_pages=%llu", r->path,
+                        (unsigned long long)(sc_now_ms() - r->gap_from_ms), (unsigned long long)r->lost_pages);
+        }
     }
     sc_page_unref(pg);
+}
+
+static int write_all_at(int fd, const uint8_t *p, size_t n, off_t off)
+{
+    while (n) {
+        ssize_t w = pwrite(fd, p, n, off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += w;
+        off += w;
+        n -= (size_t)w;
+    }
+    return 0;
 }
 
 /* Scan whole, CRC-valid pages; return the length of the valid prefix and the last page's
@@ -145,11 +202,16 @@ int sc_recorder_repair(const char *path, int add_eos)
         p.granule = granule;
         sc_pager_add(&p, sc_opus_silence, SC_OPUS_SILENCE_LEN, SC_FRAME);
         sc_page_t *pg = sc_pager_flush(&p, SC_OGG_EOS);
-        if (pg) {
-            if (pwrite(fd, pg->data, pg->len, valid) < 0)
-                sc_log_error("event=recording_repair_failed path=%s", path);
-            sc_page_unref(pg);
+        int rc = pg ? write_all_at(fd, pg->data, pg->len, valid) : -1;
+        sc_page_unref(pg);
+        if (rc < 0) {
+            if (ftruncate(fd, valid) < 0) {
+                /* a torn EOS page is cut by the next repair's scan */
+            }
+            close(fd);
+            return -1; /* the disk is still full: tried again later */
         }
+        sc_log_info("event=recording_finished_by_repair path=%s", path);
     }
     fdatasync(fd);
     close(fd);
@@ -181,6 +243,7 @@ sc_recorder_t *sc_recorder_open(const char *data_dir, const char *space_id, int 
             sc_pager_init(&r->pager, serial, frames_per_page);
             r->pager.ogg.page_seq = seq + 1;
             r->pager.granule = granule;
+            r->good = valid;
             sc_log_info("event=recording_resumed path=%s bytes=%lld", r->path, (long long)valid);
             goto listed;
         }
@@ -194,6 +257,7 @@ sc_recorder_t *sc_recorder_open(const char *data_dir, const char *space_id, int 
         return NULL;
     }
     sc_pager_init(&r->pager, serial, frames_per_page);
+    r->good = 0;
     rec_write_page(r, sc_pager_headers(serial, 0, channels, preskip, title));
 listed:
     pthread_mutex_lock(&sc_rec_mu);
@@ -246,7 +310,18 @@ void sc_recorder_finish(sc_recorder_t *r)
     if (r->pager.n == 0) {
         sc_pager_add(&r->pager, sc_opus_silence, SC_OPUS_SILENCE_LEN, SC_FRAME);
     }
+    r->retry_ms = 0; /* the end is always tried */
     rec_write_page(r, sc_pager_flush(&r->pager, SC_OGG_EOS));
+    if (r->failed) {
+        /* no end-of-stream page yet: the sync thread adds one once the disk takes it */
+        pthread_mutex_lock(&sc_rec_mu);
+        size_t n = strlen(r->path) + 1;
+        struct pending *p = sc_malloc(sizeof *p + n);
+        memcpy(p->path, r->path, n);
+        p->next = sc_rec_pending;
+        sc_rec_pending = p;
+        pthread_mutex_unlock(&sc_rec_mu);
+    }
     sc_recorder_close(r);
 }
 
@@ -259,6 +334,15 @@ static void *sync_main(void *arg)
         for (sc_recorder_t *r = sc_rec_list; r; r = r->next)
             if (!r->failed)
                 fdatasync(r->fd);
+        for (struct pending **pp = &sc_rec_pending; *pp;) {
+            struct pending *p = *pp;
+            if (sc_recorder_repair(p->path, 1) == 0) {
+                *pp = p->next;
+                free(p);
+            } else {
+                pp = &p->next;
+            }
+        }
         pthread_mutex_unlock(&sc_rec_mu);
     }
     return NULL;
@@ -267,9 +351,12 @@ static void *sync_main(void *arg)
 static void recorder_metrics(sc_metrics_buf_t *b, void *arg)
 {
     (void)arg;
-    sc_metrics_printf(b, "# HELP spacecast_recording_failures_total Recordings stopped by a write error (disk full).\n"
+    sc_metrics_printf(b, "# HELP spacecast_recording_failures_total Recordings that hit a write error (disk full).\n"
                          "# TYPE spacecast_recording_failures_total counter\nspacecast_recording_failures_total %llu\n",
                       (unsigned long long)sc_recorder_failures());
+    sc_metrics_printf(b, "# HELP spacecast_recording_gaps_total Recordings that went on after a write error (a gap).\n"
+                         "# TYPE spacecast_recording_gaps_total counter\nspacecast_recording_gaps_total %llu\n",
+                      (unsigned long long)atomic_load(&sc_rec_gaps));
 }
 
 void sc_recorder_sync_start(void)
@@ -285,4 +372,41 @@ void sc_recorder_sync_stop(void)
     if (!atomic_exchange(&sc_rec_running, 0))
         return;
     pthread_join(sc_rec_thread, NULL);
+    pthread_mutex_lock(&sc_rec_mu);
+    while (sc_rec_pending) { /* left for the repair at the next start (the replay checks) */
+        struct pending *p = sc_rec_pending;
+        sc_rec_pending = p->next;
+        free(p);
+    }
+    pthread_mutex_unlock(&sc_rec_mu);
+}
+
+int sc_recorder_complete(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || st.st_size < 27) {
+        if (fd >= 0)
+            close(fd);
+        return 0;
+    }
+    /* the last page (at most 65,307 bytes) must end the file and carry end-of-stream */
+    size_t tail = (size_t)SC_MIN((off_t)(65307 + 27), st.st_size);
+    uint8_t *buf = sc_malloc(tail);
+    ssize_t got = pread(fd, buf, tail, st.st_size - (off_t)tail);
+    close(fd);
+    int ok = 0;
+    for (ssize_t i = got - 27; i >= 0 && !ok; i--) {
+        if (memcmp(buf + i, "OggS", 4) != 0 || i + 27 > got)
+            continue;
+        size_t nseg = buf[i + 26], body = 0;
+        if ((size_t)i + 27 + nseg > (size_t)got)
+            continue;
+        for (size_t k = 0; k < nseg; k++)
+            body += buf[i + 27 + k];
+        if ((size_t)i + 27 + nseg + body == (size_t)got)
+            ok = (buf[i + 5] & SC_OGG_EOS) ? 1 : -1;
+    }
+    free(buf);
+    return ok == 1;
 }

@@ -25,6 +25,7 @@
 
 #define SPEAK_LEAD_NS 60000000ll /* at most 60 ms ahead of real time: the server's jitter target */
 
+#define SPEAK_WHIP_LINGER_NS 500000000l /* wait this long after the last packet before the DELETE */
 #define SPEAK_FEC_WHIP 5 /* % expected loss for in-band FEC over WebRTC (UDP loses; TCP does not) */
 
 static volatile sig_atomic_t sc_speak_stop;
@@ -293,6 +294,8 @@ static int speak_whip(const sc_url_t *u, SSL_CTX *tls, const char *id, const cha
         fprintf(stderr, "event=speak_done packets=%llu seconds=%.2f receiver_reports=%llu\n",
                 (unsigned long long)s.packets, (double)s.granule / SC_RATE,
                 (unsigned long long)sc_whip_client_reports(s.whip));
+    if (rc == 0 && !sc_speak_stop) /* the last packets may still be on their way: DELETE ends the session */
+        nanosleep(&(struct timespec){ 0, SPEAK_WHIP_LINGER_NS }, NULL);
     sc_whip_client_close(s.whip);
     return rc == 0 ? 0 : 1;
 }

@@ -75,3 +75,11 @@ const char *sc_log_quote(const char *s, char *out, size_t outsz)
     out[o] = '\0';
     return out;
 }
+
+const char *sc_log_q(const char *s)
+{
+    static __thread char ring[8][208];
+    static __thread unsigned next;
+    char *out = ring[next++ % 8];
+    return sc_log_quote(s ? s : "", out, sizeof ring[0]);
+}

@@ -41,6 +41,7 @@
 #define SC_RTC_READ_BATCH 256       /* datagrams per readable event, then other work */
 #define SC_RTC_JITTER_MS 40         /* RTP comes paced, not in TCP's lumps: two packets of cushion, FEC's next one in hand */
 #define SC_RTC_MAX_PAIRS 4          /* browser addresses remembered per session (host, loopback, ...) */
+#define SC_RTC_MAX_PER_SPACE (2 * SC_SPACE_MAX_SPEAKERS) /* a WHIP and a WHEP for each speaker */
 
 typedef enum sc_rtc_state {
     SC_RTC_NEW = 0,  /* answer sent, waiting for ICE */
@@ -70,6 +71,7 @@ typedef struct sc_rtc_session {
     int have_peer;
     struct sockaddr_in6 verified[SC_RTC_MAX_PAIRS]; /* addresses that passed a check: we accept from these */
     int nverified;
+    int move_refused;               /* a late nomination was ignored (logged once) */
     sc_dtls_t *dtls;
     sc_srtp_t *srtp;
     uint64_t created_ms, consent_ms, check_ms, rtcp_ms, heard_ms;
@@ -238,7 +240,7 @@ static void session_close(sc_rtc_session_t *ss, const char *why)
     pthread_mutex_unlock(&sc_rtc.mu);
     sc_log_info("event=rtc_closed kind=%s space=%s speaker=%s session=%s why=%s packets_in=%llu packets_out=%llu "
                 "dropped=%llu",
-                kind_name(ss->kind), ss->space->id, ss->name, ss->id, why, (unsigned long long)ss->packets_in,
+                kind_name(ss->kind), ss->space->id, sc_log_q(ss->name), ss->id, why, (unsigned long long)ss->packets_in,
                 (unsigned long long)ss->packets_out, (unsigned long long)dropped);
     session_free(ss);
 }
@@ -284,7 +286,7 @@ static int session_secure(sc_rtc_session_t *ss)
     char peer[80];
     addr_text(&ss->peer, peer, sizeof peer);
     sc_log_info("event=rtc_connected kind=%s space=%s speaker=%s session=%s peer=%s", kind_name(ss->kind),
-                ss->space->id, ss->name, ss->id, peer);
+                ss->space->id, sc_log_q(ss->name), ss->id, peer);
     return 0;
 }
 
@@ -360,8 +362,8 @@ static void on_stun(const uint8_t *p, size_t n, const struct sockaddr_in6 *from,
     ss->consent_ms = ss->heard_ms = now;
     /* A browser checks from each of its addresses (host, loopback, VPN...) and may send DTLS
      * and media on any pair that checked out before it nominates one: accept from all of them,
-     * send to the first until the controlling agent nominates (USE-CANDIDATE), then to that one,
-     * even mid-call (RFC 8445 §8.1.1: a lite agent follows the nomination). */
+     * send to the first until the controlling agent nominates (USE-CANDIDATE), then to that one
+     * (RFC 8445 §8.1.1: a lite agent follows the nomination), up to the start of DTLS. */
     pthread_mutex_lock(&sc_rtc.mu); /* find_by_peer reads these; only this thread writes them */
     if (!is_verified(ss, from)) {
         if (ss->nverified < SC_RTC_MAX_PAIRS)
@@ -369,11 +371,28 @@ static void on_stun(const uint8_t *p, size_t n, const struct sockaddr_in6 *from,
         else
             ss->verified[SC_RTC_MAX_PAIRS - 1] = *from; /* a session is not a place to collect addresses */
     }
+    /* Once DTLS has begun, the peer is the address the handshake runs with, and it proves
+     * itself by completing it (our flights go there and only its answers finish it). A later
+     * nomination could come from anyone who holds the session's ICE password (the token
+     * holder) with a forged source: following it would aim our media at that address. So the
+     * peer moves only before DTLS; a browser whose network changed makes a new session. */
+    int refused = 0;
     if (!ss->have_peer || (m.use_candidate && !same_addr(&ss->peer, from))) {
-        ss->peer = *from;
-        ss->have_peer = 1;
+        if (ss->dtls) {
+            refused = 1;
+        } else {
+            ss->peer = *from;
+            ss->have_peer = 1;
+        }
     }
     pthread_mutex_unlock(&sc_rtc.mu);
+    if (refused && !ss->move_refused) {
+        char a[80];
+        addr_text(from, a, sizeof a);
+        sc_log_warn("event=rtc_nomination_ignored session=%s from=%s note=\"the media peer is fixed once DTLS began\"",
+                    ss->id, a);
+        ss->move_refused = 1;
+    }
     if (ss->state == SC_RTC_NEW)
         ss->state = SC_RTC_ICE;
 }
@@ -394,7 +413,7 @@ static void on_dtls(const uint8_t *p, size_t n, const struct sockaddr_in6 *from,
     send_dtls_output(ss);
     if (rc != 0) {
         sc_rtc_count_reject(SC_RTC_REJ_DTLS_FAILED);
-        sc_log_warn("event=rtc_dtls_failed space=%s speaker=%s session=%s err=\"%s\"", ss->space->id, ss->name,
+        sc_log_warn("event=rtc_dtls_failed space=%s speaker=%s session=%s err=\"%s\"", ss->space->id, sc_log_q(ss->name),
                     ss->id, sc_dtls_error(ss->dtls));
         session_close(ss, "dtls_failed");
         return;
@@ -682,20 +701,35 @@ int sc_rtc_session_create(sc_rtc_kind_t kind, sc_space_t *s, int index, const sc
         return -1;
     }
     pthread_mutex_lock(&sc_rtc.mu);
-    if (!sc_rtc.running || sc_rtc.nsessions >= sc_rtc.max_sessions) {
+    /* A speaker has one session of each kind: a new offer replaces the one before (a reload,
+     * a reconnect), so one token can never hold more than two, whatever it sends. Sessions on
+     * their way out are not counted: a flood of offers cannot fill the server with them. */
+    int active = 0, in_space = 0;
+    for (sc_rtc_session_t *o = sc_rtc.sessions; o; o = o->next) {
+        if (atomic_load(&o->closing) || (o->space == s && o->kind == kind && !strcmp(o->name, ss->name)))
+            continue; /* on its way out, or about to be replaced by this one */
+        active++;
+        in_space += o->space == s;
+    }
+    if (!sc_rtc.running || active >= sc_rtc.max_sessions || in_space >= SC_RTC_MAX_PER_SPACE) {
         pthread_mutex_unlock(&sc_rtc.mu);
         session_free(ss);
         sc_rtc_count_reject(SC_RTC_REJ_FULL);
         *status = 503;
-        *why = "no room for another WebRTC session; use the WebSocket link";
+        *why = in_space >= SC_RTC_MAX_PER_SPACE ? "this Space has all the WebRTC sessions it may; use the WebSocket link"
+                                                : "no room for another WebRTC session; use the WebSocket link";
         return -1;
     }
+    for (sc_rtc_session_t *o = sc_rtc.sessions; o; o = o->next)
+        if (o->space == s && o->kind == kind && !strcmp(o->name, ss->name))
+            atomic_store(&o->closing, 1); /* replaced: the media thread closes it at its next tick */
     ss->next = sc_rtc.sessions;
     sc_rtc.sessions = ss;
     sc_rtc.nsessions++;
     pthread_mutex_unlock(&sc_rtc.mu);
     memcpy(id, ss->id, SC_RTC_ID_LEN + 1);
-    sc_log_info("event=rtc_offer kind=%s space=%s speaker=%s session=%s", kind_name(kind), s->id, ss->name, ss->id);
+    sc_log_info("event=rtc_offer kind=%s space=%s speaker=%s session=%s", kind_name(kind), s->id, sc_log_q(ss->name),
+                ss->id);
     return 0;
 }
 

@@ -401,6 +401,17 @@ class Results:
         sys.exit(1 if self.failed else 0)
 
 
+def wait_for(fn, timeout, what):
+    """fn()'s first truthy value within timeout seconds (polled), else an AssertionError naming what."""
+    end = time.time() + timeout
+    while time.time() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting for " + what)
+
+
 class EventStream(threading.Thread):
     """A Space's Server-Sent Events read in the background: events() is every (event, data as
     JSON) so far, with the time each arrived."""

@@ -12,8 +12,8 @@ import threading
 import time
 import urllib.request
 
-from sclib import (ADMIN_KEY, EventStream, Results, Server, StreamListener, api, create_space, invite, publish_tone,
-                   start_space)
+from sclib import (EventStream, Results, Server, StreamListener, api, create_space, invite, publish_tone, start_space,
+                   wait_for)
 
 R = Results()
 CLAP, FIRE, HEART = "\U0001F44F", "\U0001F525", "\u2764\ufe0f"
@@ -41,16 +41,6 @@ def react(srv, sid, emoji, listener=None, source=None):
     s.close()
     head = resp.split(b"\r\n\r\n", 1)[0].decode()
     return int(head.split(" ", 2)[1]), head
-
-
-def wait_for(fn, timeout, what):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def one_instance():

@@ -11,8 +11,8 @@ import tempfile
 import time
 import urllib.request
 
-from sclib import (ADMIN_KEY, EventStream, Results, Server, StreamListener, api, capture, create_space, has_tone,
-                   invite, publish_tone, start_space, tone_level)
+from sclib import (ADMIN_KEY, EventStream, Results, Server, StreamListener, api, create_space, has_tone, invite,
+                   publish_tone, start_space, tone_level, wait_for)
 
 R = Results()
 PAGE_S = 0.1
@@ -104,9 +104,7 @@ def run():
             st, j, _ = api(srv, "PUT", "/api/spaces/%s/pin" % sid, {"url": "https://example.com/keep", "text": "kept"},
                            token=host)
             assert st == 200
-            deadline = time.time() + 3
-            while len(ev.events("pin")) < 3 and time.time() < deadline:
-                time.sleep(0.1)
+            wait_for(lambda: len(ev.events("pin")) >= 3, 3, "three pin events")
             pins = [d for _, _, d in ev.events("pin")]
             assert len(pins) == 3 and pins[1]["pin"] is None and pins[2]["pin"]["text"] == "kept", (pins, ev.is_alive(), [e for _, e, _ in ev.events()], ev.buf[:200])
         R.case("the pinned link: host and co-host, http(s) only, in the details and as events", pin)

@@ -143,10 +143,41 @@ def test_huge_ids_and_lines(srv):
     assert time.time() - t0 < 3, "huge ids must be answered fast"
 
 
+def logfmt(line):
+    """The fields of one logfmt line: key=value or key="quoted \\"value\\"" (escapes undone)."""
+    import re
+    out = []
+    for m in re.finditer(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)', line):
+        v = m.group(2)
+        if v.startswith('"'):
+            v = re.sub(r'\\(.)', r'\1', v[1:-1])
+        out.append((m.group(1), v))
+    return out
+
+
+def test_log_injection(srv):
+    sid, host = create_space(srv, "logs")
+    start_space(srv, sid, host)
+    name = 'x level=error event=space_ended note="forged"'
+    tok = invite(srv, sid, host, name)
+    auth = "Basic " + base64.b64encode(b"source:" + tok.encode()).decode()
+    st, _, _ = api(srv, "PUT", "/spaces/%s/source" % sid, b"OggS", headers={"Authorization": auth,
+                                                                          "Content-Type": "audio/ogg"})
+    assert st == 200, st
+    time.sleep(0.2)
+    lines = [l for l in srv.read_log().splitlines() if "event=source_connected" in l and sid in l]
+    assert lines, "no source_connected line"
+    f = logfmt(lines[-1])
+    keys = [k for k, _ in f]
+    assert keys.count("level") == 1 and keys.count("event") == 1 and "note" not in keys, f
+    assert dict(f)["speaker"] == name and dict(f)["event"] == "source_connected", f
+
+
 with Server("--workers", "2") as srv:
     R.case("forged, edited, expired and misplaced tokens are refused", test_tokens, srv)
     R.case("listeners cannot publish or control; speakers and cohosts only what they may", test_listener_cannot_publish_or_control, srv)
     R.case("path traversal in static files and replay ids", test_path_traversal, srv)
     R.case("header injection through reflected values", test_header_injection, srv)
     R.case("a Space id of 10 KB is answered fast", test_huge_ids_and_lines, srv)
+    R.case("a speaker's name cannot forge log fields", test_log_injection, srv)
 R.finish()

@@ -337,7 +337,8 @@ def main():
                 start_space(small, s2, h2)
                 st, _, _ = post(small, s2, h2, offer())
                 assert st == 201, st
-                st, body, h = post(small, s2, h2, offer(ufrag="two"))
+                other = invite(small, s2, h2, "other")
+                st, body, h = post(small, s2, other, offer(ufrag="two"))
                 assert st == 503 and h["Retry-After"], (st, body)
                 assert rejected(small, "full") == 1
             finally:
@@ -351,6 +352,77 @@ def main():
                 off.cleanup()
         R.case("no room: 503 + Retry-After; WebRTC off: 503 webrtc_off (the page then uses the WebSocket link)",
                full)
+
+        def one_token_two_sessions():
+            # a speaker's new offer replaces its session of that kind: 260 WHEP offers with one
+            # token hold one session, and a speaker of another Space still gets in (#14)
+            frank = invite(srv, sid, host, "frank")
+            codes = [post(srv, sid, frank, offer(ufrag="f%d" % i, direction="recvonly"), kind="whep")[0]
+                     for i in range(260)]
+            assert codes == [201] * 260, "%d of 260 offers refused" % sum(c != 201 for c in codes)
+            s4, h4 = create_space(srv, "elsewhere")
+            start_space(srv, s4, h4)
+            gina = invite(srv, s4, h4, "gina")
+            st, body, _ = post(srv, s4, gina, offer(ufrag="gina"))
+            assert st == 201, ("another Space's speaker was refused", st, body)
+            deadline = time.time() + 2  # the replaced ones close at the media thread's next tick
+            while time.time() < deadline and metric(srv, "spacecast_rtc_sessions") > 10:
+                time.sleep(0.05)
+            live = metric(srv, "spacecast_rtc_sessions")
+            assert live <= 10, "%d sessions open after one token's 260 offers" % live
+        R.case("one speaker token holds one session of each kind; a flood of offers takes nobody's room",
+               one_token_two_sessions)
+
+        def peer_stays_after_dtls():
+            # the token holder knows the ICE password: a nomination with a forged source after
+            # DTLS must not aim our media (here: the RTCP receiver reports) at that address (#14)
+            key, crt = os.path.join(tmp, "dtls.key"), os.path.join(tmp, "dtls.crt")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                            "-nodes", "-keyout", key, "-out", crt, "-days", "1", "-subj", "/CN=peer"],
+                           check=True, capture_output=True)
+            der = subprocess.run(["openssl", "x509", "-in", crt, "-outform", "DER"], capture_output=True,
+                                 check=True).stdout
+            fp = ":".join("%02X" % b for b in hashlib.sha256(der).digest())
+            hank = invite(srv, sid, host, "hank")
+            st, ans, _ = post(srv, sid, hank, offer(ufrag="hkU").decode().replace(FP, fp).encode())
+            assert st == 201, st
+            f = answer_fields(ans)
+            dest, user = f["candidate"][:2], f["ice-ufrag"] + ":hkU"
+            a = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            a.bind(("127.0.0.1", 0))
+            port_a = a.getsockname()[1]
+            a.settimeout(2)
+            a.sendto(stun_request(user, f["ice-pwd"], os.urandom(12)), dest)
+            a.recv(2000)
+            a.close()  # the DTLS client takes over this address and port
+            dtls = subprocess.Popen(["openssl", "s_client", "-dtls1_2", "-bind", "127.0.0.1:%d" % port_a, "-connect",
+                                     "%s:%d" % dest, "-cert", crt, "-key", key, "-use_srtp", "SRTP_AES128_CM_SHA1_80",
+                                     "-quiet"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                    stderr=subprocess.DEVNULL)
+            try:
+                deadline = time.time() + 5
+                while time.time() < deadline and not re.search(r"rtc_connected kind=whip .*speaker=hank",
+                                                              srv.read_log()):
+                    time.sleep(0.05)
+                assert re.search(r"rtc_connected kind=whip .*speaker=hank", srv.read_log()), "no DTLS"
+                b = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                b.bind(("127.0.0.2", 0))  # "the victim": a nomination from there
+                b.sendto(stun_request(user, f["ice-pwd"], os.urandom(12)), dest)
+                b.settimeout(0.2)
+                media, end = 0, time.time() + 2.5  # receiver reports go out every second
+                while time.time() < end:
+                    try:
+                        media += 128 <= b.recv(2000)[0] <= 191
+                    except socket.timeout:
+                        pass
+                b.close()
+                assert media == 0, "%d RTP/RTCP packets went to a nominated address after DTLS" % media
+                assert "rtc_nomination_ignored" in srv.read_log()
+            finally:
+                dtls.kill()
+                dtls.wait()
+        R.case("once DTLS began, a nomination from another address does not move the media peer",
+               peer_stays_after_dtls)
     finally:
         srv.cleanup()
         shutil.rmtree(tmp, ignore_errors=True)
