@@ -59,6 +59,7 @@ typedef struct sc_config {
     int page_ms;             /* Ogg page duration of the live stream */
     char lobby_file[512];    /* Ogg/Opus waiting audio; empty = built-in pattern */
     int record;              /* record Spaces unless created with record=false */
+    int hls_aac_idle_s;      /* AAC HLS stops this long after its last request (hls.h) */
 } sc_config_t;
 
 /** Fill c with the embedded defaults. */

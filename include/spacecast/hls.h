@@ -1,8 +1,9 @@
 /* hls.h — a live Space's mix as HLS: fragmented MP4 segments of 2 s (ten 200 ms parts,
- * LL-HLS) in two renditions made from the same Opus mix packets: AAC-LC (decoded and
- * re-encoded once per Space, for every player) and Opus (the packets as they are). Every
- * segment, part and playlist is an immutable shared page built once, whatever the
- * audience; recorded Spaces also keep their AAC segments on disk for an HLS replay.
+ * LL-HLS) in two renditions made from the same Opus mix packets: Opus (the packets as they
+ * are, always) and AAC-LC (decoded and re-encoded once per Space, for every player, only while
+ * someone asks for it). Every segment, part and playlist is an immutable shared page built
+ * once, whatever the audience; recorded Spaces also keep their Opus segments on disk for an
+ * HLS replay.
  *
  * Threads: the engine hands over packets (a copy, never blocking on I/O); one HLS thread
  * decodes, encodes, cuts and publishes for every Space; workers look pages up under a
@@ -49,7 +50,7 @@ typedef struct sc_hls_wait {
 
 /** Start the HLS thread and register its metrics (once; sc_hls_new does it too). */
 void sc_hls_init(void);
-/** Start HLS for a Space that is live (its room, under the room's lock). data_dir: keep the AAC
+/** Start HLS for a Space that is live (its room, under the room's lock). data_dir: keep the Opus
  * segments under DATA/hls/ID/ for the replay, or NULL. started_at: unix seconds the Space
  * went live, so segment numbers keep counting across a restart. Its owner frees it with
  * sc_hls_free once nobody can reach it (no parked request, no worker holding the pointer). */
@@ -58,8 +59,17 @@ sc_hls_t *sc_hls_new(const char *space_id, const char *data_dir, uint16_t preski
  *  unfinished h is ended first). NULL-safe. */
 void sc_hls_free(sc_hls_t *h);
 /** Engine thread: one 20 ms Opus packet of the mix (copied). Never blocks; dropped and
- * counted if the HLS thread is seconds behind. */
+ * counted if the HLS thread is seconds behind. Taken up at the next sc_hls_kick. */
 void sc_hls_push(sc_hls_t *h, const uint8_t *pkt, size_t len);
+/** Engine thread, once per tick after every room's push: wake the HLS thread once for all of
+ *  them (not once per packet: a thousand live Spaces would wake it 50,000 times a second). */
+void sc_hls_kick(void);
+/** A request for a rendition (any thread, cheap): the AAC rendition is encoded only while
+ *  someone asks for it, so the first request starts it (warm: its first playlist lists the last
+ *  two segments) and a minute without one stops it. The Opus rendition always runs. */
+void sc_hls_want(sc_hls_t *h, int rend);
+/** How long the AAC rendition runs after the last request for it (default 60 s; tests shorten it). */
+void sc_hls_set_aac_idle_ms(int ms);
 /** Engine thread: the Space ended; the HLS thread cuts the last segment and ends the
  * playlists (EXT-X-ENDLIST). */
 void sc_hls_end(sc_hls_t *h);

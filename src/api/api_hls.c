@@ -311,6 +311,8 @@ static void media_file(sc_req_t *r, sc_space_t *s, sc_hls_t *h, const char *name
     if (h) {
         parked_t *p = parked_new(s);
         sc_page_t *page;
+        if (name[0] == 'a') /* an AAC file (its rendition's prefix): a player of it is still there */
+            sc_hls_want(h, SC_HLS_AAC);
         int rc = sc_hls_find(h, name, &page, &p->w);
         if (rc == SC_OK) {
             sc_http_respond_page(r, 200, MP4, page, IMMUTABLE); /* shared, not copied */
@@ -340,9 +342,10 @@ void sc_api_hls_get(sc_req_t *r)
     sc_hls_t *h = space_hls(s);
     if (h && s->state == SC_SPACE_LIVE)
         sc_space_hls_request(s); /* the HLS audience, for the host's numbers */
-    if (!strcmp(name, "live.m3u8"))
+    if (!strcmp(name, "live.m3u8")) {
+        sc_hls_want(h, SC_HLS_AAC); /* encoded only while asked for: this starts (or keeps) it */
         media_playlist(r, s, h, SC_HLS_AAC);
-    else if (!strcmp(name, "opus.m3u8"))
+    } else if (!strcmp(name, "opus.m3u8"))
         media_playlist(r, s, h, SC_HLS_OPUS);
     else if (!strcmp(name, "master.m3u8"))
         master_playlist(r, s, h);

@@ -3,6 +3,7 @@
  * so granule positions stay true to the wall clock. Each tick walks the rooms that play
  * (lobby or live; ended ones left the list) and tells their owners through hooks. */
 #include "spacecast/engine.h"
+#include "spacecast/hls.h"
 #include "spacecast/common.h"
 #include "spacecast/config.h"
 #include "spacecast/log.h"
@@ -188,6 +189,7 @@ static void tick_all(void)
         const sc_packet_t *lp = sc_eng.nlobby ? &sc_eng.lobby[r->lobby_pos++ % sc_eng.nlobby] : NULL;
         published |= sc_room_tick(r, lp ? lp->data : NULL, lp ? lp->len : 0);
     }
+    sc_hls_kick(); /* the mix packets just queued for HLS, all at once */
     for (sc_room_t *r = sc_eng.rooms; r; r = r->next) {
         int live = atomic_load(&r->mode) == SC_ROOM_LIVE;
         if (speaking_due && live && r->hooks && r->hooks->on_speaking) {

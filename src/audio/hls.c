@@ -1,6 +1,7 @@
 /* hls.c — the HLS pipeline: the engine's Opus mix packets → one HLS thread that, per live
- * Space, wraps the packets as they are into Opus fragments and decodes them once into an
- * AAC-LC encoder; both renditions are cut on the same 200 ms part / 2 s segment timeline,
+ * Space, wraps the packets as they are into Opus fragments and, while someone asks for AAC,
+ * decodes them once into an AAC-LC encoder; both renditions are cut on the same 200 ms part /
+ * 2 s segment timeline,
  * published as shared pages with a playlist rebuilt once per part, and parked blocking
  * requests are woken when their part exists. HTTP is api/api_hls.c; boxes are fmp4.c.
  *
@@ -42,9 +43,16 @@ _Static_assert(PART_KEEP + 1 < KEEP, "a segment whose parts are served is still 
 #define AAC_FRAME 1024
 #define PCM_MAX 5760    /* samples of the longest Opus packet (120 ms) */
 #define RETIRE_MS 60000 /* an ended Space's last segments stay in memory this long, then only on disk */
+/* The AAC rendition is encoded only while someone asks for it: it starts at the first request
+ * and stops after AAC_IDLE_MS without one. It starts warm: the last HIST_PKTS mix packets (6.4 s)
+ * are kept, so a new AAC run begins two segments back and its first playlist lists them at once. */
+#define AAC_IDLE_MS 60000 /* the default of sc_hls_set_aac_idle_ms */
+#define HIST_PKTS 320
+#define AAC_BACK 2      /* complete segments a new AAC run begins with, when the history holds them */
 
 typedef struct qpkt {
     struct qpkt *next;
+    uint64_t t;          /* HLS thread: the Opus rendition's time of its first sample */
     uint16_t len;
     uint8_t data[];
 } qpkt_t;
@@ -65,7 +73,9 @@ typedef struct seg {
 
 typedef struct rend {
     int kind;
-    int enabled;
+    int enabled;         /* may run at all (AAC: libavcodec has an encoder) */
+    int running;         /* HLS thread: being cut now (Opus from the first packet; AAC on demand) */
+    uint64_t first_msn;  /* the first segment of this run: playlists never list earlier ones */
     char name[24];       /* file prefix: a kind letter and the epoch, unique per process start */
     const char *codecs;
     double part_target;
@@ -98,9 +108,15 @@ struct sc_hls {
     int qlen;
     int end_req;
     int64_t wall0_ms;    /* wall clock of the first packet: EXT-X-PROGRAM-DATE-TIME */
+    int aac_start_req;   /* a request wants AAC and it is not running (g.mu) */
+    _Atomic uint64_t aac_wanted_ms; /* the last request for the AAC rendition (sc_now_ms) */
+    atomic_int aac_on;   /* the AAC rendition is running (the fast path of sc_hls_want) */
     /* HLS thread only */
     qpkt_t *work;
-    int ending, started;
+    qpkt_t *hist, *hist_tail; /* the last HIST_PKTS packets processed, oldest first */
+    int nhist;
+    int ending, started, want_aac;
+    int aac_warming;     /* encoding the history of a new AAC run: not published yet */
     OpusDecoder *dec;
     AVCodecContext *aac;
     AVFrame *frame;
@@ -123,8 +139,14 @@ static struct {
     pthread_cond_t cond;
     pthread_t thread;
     sc_hls_t *active;
+    int kicked;          /* work is queued for the HLS thread (under mu) */
     atomic_ullong segments, dropped, parked;
-} g = { .once = PTHREAD_ONCE_INIT, .mu = PTHREAD_MUTEX_INITIALIZER };
+    atomic_ullong aac_starts;
+    atomic_int aac_running;
+    atomic_int aac_idle_ms;
+} g = { .once = PTHREAD_ONCE_INIT, .mu = PTHREAD_MUTEX_INITIALIZER, .aac_idle_ms = AAC_IDLE_MS };
+
+void sc_hls_set_aac_idle_ms(int ms) { atomic_store(&g.aac_idle_ms, ms); }
 
 static int64_t wall_ms(void)
 {
@@ -304,6 +326,8 @@ static sc_page_t *render(sc_hls_t *h, rend_t *r, int finished)
     char *b = sc_malloc(cap);
 #define OUT(...) (n += (size_t)snprintf(b + n, n < cap ? cap - n : 0, __VA_ARGS__))
     uint64_t cur = r->cur_msn, lo = cur > h->msn0 + LIST ? cur - LIST : h->msn0;
+    if (lo < r->first_msn) /* an AAC run started later: its first segment opens the list */
+        lo = r->first_msn;
     OUT("#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:%d\n", SC_HLS_SEGMENT_SAMPLES / SC_HLS_RATE);
     OUT("#EXT-X-PART-INF:PART-TARGET=%.5f\n", r->part_target);
     OUT("#EXT-X-SERVER-CONTROL:CAN-BLOCK-RELOAD=YES,PART-HOLD-BACK=%.5f\n", 3 * r->part_target);
@@ -338,6 +362,8 @@ static sc_page_t *render(sc_hls_t *h, rend_t *r, int finished)
 /* Swap in a new playlist and wake whoever waited for what was just published. */
 static void publish(sc_hls_t *h, rend_t *r, int finished)
 {
+    if (h->aac_warming && r->kind == SC_HLS_AAC)
+        return; /* a starting AAC run is published once, whole (aac_start) */
     sc_page_t *pl = r->cur_msn > h->msn0 ? render(h, r, finished) : NULL, *old;
     pthread_mutex_lock(&h->mu);
     old = r->playlist;
@@ -388,7 +414,7 @@ static void disk_index(sc_hls_t *h, const char *line)
 
 static void disk_start(sc_hls_t *h)
 {
-    if (!h->dir[0] || !h->r[SC_HLS_AAC].init)
+    if (!h->dir[0] || !h->r[SC_HLS_OPUS].init)
         return;
     char parent[600];
     snprintf(parent, sizeof parent, "%s", h->dir);
@@ -406,9 +432,9 @@ static void disk_start(sc_hls_t *h)
         disk_fail(h, "open");
         return;
     }
-    snprintf(line, sizeof line, "%s-init.mp4", h->r[SC_HLS_AAC].name);
-    disk_write(h, line, h->r[SC_HLS_AAC].init->data, h->r[SC_HLS_AAC].init->len);
-    snprintf(line, sizeof line, "M %s-init.mp4\n", h->r[SC_HLS_AAC].name);
+    snprintf(line, sizeof line, "%s-init.mp4", h->r[SC_HLS_OPUS].name);
+    disk_write(h, line, h->r[SC_HLS_OPUS].init->data, h->r[SC_HLS_OPUS].init->len);
+    snprintf(line, sizeof line, "M %s-init.mp4\n", h->r[SC_HLS_OPUS].name);
     disk_index(h, line);
 }
 
@@ -448,7 +474,8 @@ static void seg_complete(sc_hls_t *h, rend_t *r, seg_t *s)
     }
     pthread_mutex_unlock(&h->mu);
     atomic_fetch_add(&g.segments, 1);
-    if (r->kind == SC_HLS_AAC && h->dir[0] && h->index_fd >= 0) {
+    /* the replay copy is the Opus rendition: always cut, from the very packets of the recording */
+    if (r->kind == SC_HLS_OPUS && h->dir[0] && h->index_fd >= 0) {
         char name[64], line[128];
         snprintf(name, sizeof name, "%s-%llu.m4s", r->name, (unsigned long long)s->msn);
         disk_write(h, name, page->data, page->len);
@@ -560,7 +587,7 @@ static void aac_feed(sc_hls_t *h, const float *pcm, int n)
     }
 }
 
-static void codecs_free(sc_hls_t *h)
+static void aac_codecs_free(sc_hls_t *h)
 {
     avcodec_free_context(&h->aac);
     av_frame_free(&h->frame);
@@ -568,11 +595,32 @@ static void codecs_free(sc_hls_t *h)
     if (h->dec)
         opus_decoder_destroy(h->dec);
     h->dec = NULL;
+}
+
+static void codecs_free(sc_hls_t *h)
+{
+    aac_codecs_free(h);
     for (int k = 0; k < SC_HLS_NREND; k++) {
         free(h->r[k].buf);
         h->r[k].buf = NULL;
         h->r[k].cap = 0;
     }
+    for (qpkt_t *q = h->hist, *nq; q; q = nq) {
+        nq = q->next;
+        free(q);
+    }
+    h->hist = h->hist_tail = NULL;
+    h->nhist = 0;
+}
+
+/* A rendition's published pages go (a run that stopped, or an ended Space later); under h->mu. */
+static void rend_clear_locked(rend_t *r)
+{
+    sc_page_unref(r->init);
+    sc_page_unref(r->playlist);
+    r->init = r->playlist = NULL;
+    for (int i = 0; i < KEEP; i++)
+        seg_reset(&r->segs[i], UINT64_MAX, 0);
 }
 
 /* --- the HLS thread ----------------------------------------------------------------------- */
@@ -580,46 +628,126 @@ static void codecs_free(sc_hls_t *h)
 static void start(sc_hls_t *h)
 {
     h->started = 1;
-    int err;
-    h->dec = opus_decoder_create(SC_HLS_RATE, 1, &err);
     sc_fmp4_track_t opus = { .codec = SC_FMP4_OPUS, .channels = 1, .rate = SC_HLS_RATE, .preskip = h->preskip };
-    sc_page_t *oinit = sc_fmp4_init_page(&opus), *ainit = NULL;
-    if (aac_open(h) == 0) {
-        sc_fmp4_track_t aac = { .codec = SC_FMP4_AAC, .channels = 1, .rate = SC_HLS_RATE, .avg_bitrate = AAC_BITRATE,
-                                .asc = h->aac->extradata, .asc_len = (size_t)h->aac->extradata_size };
-        ainit = sc_fmp4_init_page(&aac);
-    } else {
-        sc_log_error("event=hls_aac_unavailable space=%s", h->id); /* Opus HLS still works */
-        avcodec_free_context(&h->aac);
-        av_frame_free(&h->frame);
-        av_packet_free(&h->pkt);
-    }
+    sc_page_t *oinit = sc_fmp4_init_page(&opus);
     pthread_mutex_lock(&h->mu);
     h->r[SC_HLS_OPUS].init = oinit;
-    h->r[SC_HLS_AAC].init = ainit;
-    h->r[SC_HLS_AAC].enabled = ainit != NULL;
+    h->r[SC_HLS_OPUS].running = 1;
     pthread_mutex_unlock(&h->mu);
     disk_start(h);
 }
 
-static void process(sc_hls_t *h, const uint8_t *pkt, size_t len)
+static void aac_decode(sc_hls_t *h, const qpkt_t *q)
 {
-    int n = opus_packet_get_nb_samples(pkt, (opus_int32)len, SC_HLS_RATE);
-    if (n <= 0 || n > PCM_MAX)
+    float pcm[PCM_MAX];
+    int got = opus_decode_float(h->dec, q->data, (opus_int32)q->len, pcm, PCM_MAX, 0);
+    if (got > 0)
+        aac_feed(h, pcm, got);
+}
+
+/* Start the AAC rendition: a fresh encoder, its timeline set to the start of the oldest segment
+ * (at most AAC_BACK back) whose packets are all in the history, and that history encoded now. */
+static void aac_start(sc_hls_t *h)
+{
+    rend_t *o = &h->r[SC_HLS_OPUS], *a = &h->r[SC_HLS_AAC];
+    int err;
+    h->dec = opus_decoder_create(SC_HLS_RATE, 1, &err);
+    if (!h->dec || aac_open(h) != 0) {
+        sc_log_error("event=hls_aac_unavailable space=%s", h->id); /* Opus HLS still works */
+        aac_codecs_free(h);
+        pthread_mutex_lock(&h->mu);
+        a->enabled = 0;
+        wake_ready(h, 1);
+        pthread_mutex_unlock(&h->mu);
         return;
+    }
+    sc_fmp4_track_t aac = { .codec = SC_FMP4_AAC, .channels = 1, .rate = SC_HLS_RATE, .avg_bitrate = AAC_BITRATE,
+                            .asc = h->aac->extradata, .asc_len = (size_t)h->aac->extradata_size };
+    sc_page_t *ainit = sc_fmp4_init_page(&aac);
+    /* the segment being built starts with its first part: closed already, or the one being built */
+    const seg_t *cur = slot(o, o->cur_msn);
+    uint64_t oldest = h->hist ? h->hist->t : o->t, m = o->cur_msn, t0 = cur->msn == m ? cur->t0 : o->part_t0;
+    for (uint64_t back = 1; back <= AAC_BACK && m > h->msn0; back++) {
+        const seg_t *s = slot(o, m - 1);
+        if (s->msn != m - 1 || s->t0 < oldest)
+            break;
+        m--;
+        t0 = s->t0;
+    }
+    if (t0 < oldest) /* the history does not reach that far (it always does, unless packets were lost) */
+        t0 = oldest;
+    pthread_mutex_lock(&h->mu);
+    rend_clear_locked(a);
+    a->init = ainit;
+    a->first_msn = a->cur_msn = m;
+    a->running = 1;
+    pthread_mutex_unlock(&h->mu);
+    a->t = a->part_t0 = t0;
+    a->part_no = (m - h->msn0) * SC_HLS_PARTS;
+    a->n = a->len = 0;
+    h->nfifo = 0;
+    h->aac_pts = (int64_t)t0;
+    uint64_t c0 = sc_now_ns();
+    h->aac_warming = 1;
+    for (qpkt_t *q = h->hist; q; q = q->next)
+        if (q->t >= t0)
+            aac_decode(h, q);
+    h->aac_warming = 0;
+    atomic_store(&h->aac_on, 1); /* counted before anyone is answered from it */
+    atomic_fetch_add(&g.aac_starts, 1);
+    atomic_fetch_add(&g.aac_running, 1);
+    publish(h, a, 0);
+    sc_log_info("event=hls_aac_started space=%s from_msn=%llu warm_ms=%llu cpu_us=%llu", h->id, (unsigned long long)m,
+                (unsigned long long)((o->t - t0) * 1000 / SC_HLS_RATE),
+                (unsigned long long)((sc_now_ns() - c0) / 1000));
+}
+
+/* Nobody asked for AAC for a minute: the encoder goes, and so do its pages. */
+static void aac_stop(sc_hls_t *h)
+{
+    aac_codecs_free(h);
+    rend_t *a = &h->r[SC_HLS_AAC];
+    pthread_mutex_lock(&h->mu);
+    a->running = 0;
+    rend_clear_locked(a);
+    wake_ready(h, 1); /* a blocking request parked on it is answered (not there: retry) */
+    pthread_mutex_unlock(&h->mu);
+    atomic_store(&h->aac_on, 0);
+    atomic_fetch_sub(&g.aac_running, 1);
+    sc_log_info("event=hls_aac_stopped space=%s idle_ms=%d", h->id, atomic_load(&g.aac_idle_ms));
+}
+
+/* One mix packet (q is taken over: it joins the history). */
+static void process(sc_hls_t *h, qpkt_t *q)
+{
+    int n = opus_packet_get_nb_samples(q->data, (opus_int32)q->len, SC_HLS_RATE);
+    if (n <= 0 || n > PCM_MAX) {
+        free(q);
+        return;
+    }
     if (!h->started)
         start(h);
-    add_frame(h, &h->r[SC_HLS_OPUS], pkt, len, (uint32_t)n);
-    if (h->aac && h->dec) {
-        float pcm[PCM_MAX];
-        int got = opus_decode_float(h->dec, pkt, (opus_int32)len, pcm, PCM_MAX, 0);
-        if (got > 0)
-            aac_feed(h, pcm, got);
+    q->t = h->r[SC_HLS_OPUS].t;
+    add_frame(h, &h->r[SC_HLS_OPUS], q->data, q->len, (uint32_t)n);
+    if (h->aac && h->dec)
+        aac_decode(h, q);
+    q->next = NULL;
+    if (h->hist_tail)
+        h->hist_tail->next = q;
+    else
+        h->hist = q;
+    h->hist_tail = q;
+    if (++h->nhist > HIST_PKTS) {
+        qpkt_t *old = h->hist;
+        h->hist = old->next;
+        h->nhist--;
+        free(old);
     }
 }
 
 static void finish(sc_hls_t *h)
 {
+    rend_t *a = &h->r[SC_HLS_AAC];
     if (h->aac) {
         if (h->nfifo)
             aac_encode(h, h->nfifo); /* a short last frame is allowed */
@@ -627,9 +755,15 @@ static void finish(sc_hls_t *h)
             aac_drain(h);
     }
     for (int k = 0; k < SC_HLS_NREND; k++)
-        close_part(h, &h->r[k], 1);
+        if (h->r[k].running)
+            close_part(h, &h->r[k], 1);
     for (int k = 0; k < SC_HLS_NREND; k++)
-        publish(h, &h->r[k], 1);
+        if (h->r[k].running)
+            publish(h, &h->r[k], 1);
+    if (a->running) {
+        atomic_store(&h->aac_on, 0);
+        atomic_fetch_sub(&g.aac_running, 1);
+    }
     pthread_mutex_lock(&h->mu);
     h->finished = 1;
     wake_ready(h, 1);
@@ -648,14 +782,8 @@ static void finish(sc_hls_t *h)
 static void retire(sc_hls_t *h)
 {
     pthread_mutex_lock(&h->mu);
-    for (int k = 0; k < SC_HLS_NREND; k++) {
-        rend_t *r = &h->r[k];
-        sc_page_unref(r->init);
-        sc_page_unref(r->playlist);
-        r->init = r->playlist = NULL;
-        for (int i = 0; i < KEEP; i++)
-            seg_reset(&r->segs[i], UINT64_MAX, 0);
-    }
+    for (int k = 0; k < SC_HLS_NREND; k++)
+        rend_clear_locked(&h->r[k]);
     pthread_mutex_unlock(&h->mu);
 }
 
@@ -677,12 +805,10 @@ static void hls_destroy(sc_hls_t *h)
 static void *hls_main(void *arg)
 {
     (void)arg;
+    uint64_t next_deadlines = 0;
     pthread_mutex_lock(&g.mu);
     for (;;) {
-        int any = 0;
-        for (sc_hls_t *h = g.active; h && !any; h = h->next)
-            any = h->qhead || (h->end_req && !h->finished);
-        if (!any) {
+        if (!g.kicked) { /* a kick: the engine's tick queued packets, or a request wants something */
             struct timespec ts;
             clock_gettime(CLOCK_MONOTONIC, &ts);
             ts.tv_nsec += 100 * 1000000L; /* parked requests time out even when no audio flows */
@@ -692,6 +818,7 @@ static void *hls_main(void *arg)
             }
             pthread_cond_timedwait(&g.cond, &g.mu, &ts);
         }
+        g.kicked = 0;
         /* take every queue at once; nodes leave the list only on this thread */
         sc_hls_t *head = g.active;
         for (sc_hls_t *h = head; h; h = h->next) {
@@ -699,24 +826,39 @@ static void *hls_main(void *arg)
             h->qhead = h->qtail = NULL;
             h->qlen = 0;
             h->ending = h->end_req;
+            h->want_aac |= h->aac_start_req; /* kept until the first packet has come, if need be */
+            h->aac_start_req = 0;
         }
         pthread_mutex_unlock(&g.mu);
+        uint64_t now = sc_now_ms();
+        int deadlines = now >= next_deadlines;
+        if (deadlines)
+            next_deadlines = now + 100;
+        uint64_t idle = (uint64_t)atomic_load(&g.aac_idle_ms);
         for (sc_hls_t *h = head; h; h = h->next) {
             for (qpkt_t *q = h->work, *nq; q; q = nq) {
                 nq = q->next;
-                process(h, q->data, q->len);
-                free(q);
+                process(h, q);
             }
             h->work = NULL;
+            rend_t *a = &h->r[SC_HLS_AAC];
+            if (h->want_aac && (h->started || h->ending)) {
+                if (!h->ending && !h->finished && a->enabled && !a->running)
+                    aac_start(h);
+                h->want_aac = 0;
+            } else if (a->running && !h->ending && now - atomic_load(&h->aac_wanted_ms) > idle) {
+                aac_stop(h);
+            }
             if (h->ending && !h->finished)
                 finish(h);
-            pthread_mutex_lock(&h->mu);
-            wake_ready(h, 0); /* deadlines */
-            pthread_mutex_unlock(&h->mu);
+            if (deadlines) { /* parts wake their waiters as they come; this is for the deadlines */
+                pthread_mutex_lock(&h->mu);
+                wake_ready(h, 0);
+                pthread_mutex_unlock(&h->mu);
+            }
         }
-        uint64_t now = sc_now_ms();
         pthread_mutex_lock(&g.mu);
-        for (sc_hls_t **pp = &g.active; *pp;) {
+        for (sc_hls_t **pp = &g.active; deadlines && *pp;) {
             sc_hls_t *h = *pp;
             if (h->finished && (now >= h->retire_ms || h->free_req)) {
                 *pp = h->next;
@@ -747,6 +889,11 @@ static void hls_metrics(sc_metrics_buf_t *b, void *arg)
     sc_metrics_printf(b, "# HELP spacecast_hls_parked Blocking playlist reloads waiting for their part.\n"
                          "# TYPE spacecast_hls_parked gauge\nspacecast_hls_parked %llu\n",
                       (unsigned long long)parked);
+    sc_metrics_printf(b, "# HELP spacecast_hls_aac_running Live Spaces whose AAC rendition is being encoded (asked for in the last minute).\n"
+                         "# TYPE spacecast_hls_aac_running gauge\nspacecast_hls_aac_running %d\n"
+                         "# HELP spacecast_hls_aac_starts_total AAC renditions started on a request.\n"
+                         "# TYPE spacecast_hls_aac_starts_total counter\nspacecast_hls_aac_starts_total %llu\n",
+                      atomic_load(&g.aac_running), (unsigned long long)atomic_load(&g.aac_starts));
 }
 
 static void hls_init_once(void)
@@ -858,7 +1005,32 @@ void sc_hls_push(sc_hls_t *h, const uint8_t *pkt, size_t len)
         h->qhead = q;
     h->qtail = q;
     h->qlen++;
-    pthread_cond_signal(&g.cond);
+    pthread_mutex_unlock(&g.mu); /* the engine kicks the HLS thread once per tick (sc_hls_kick) */
+}
+
+void sc_hls_kick(void)
+{
+    pthread_mutex_lock(&g.mu);
+    if (g.active) {
+        g.kicked = 1;
+        pthread_cond_signal(&g.cond);
+    }
+    pthread_mutex_unlock(&g.mu);
+}
+
+void sc_hls_want(sc_hls_t *h, int rend)
+{
+    if (!h || rend != SC_HLS_AAC)
+        return; /* the Opus rendition is always cut: it costs no codec work */
+    atomic_store_explicit(&h->aac_wanted_ms, sc_now_ms(), memory_order_relaxed);
+    if (atomic_load_explicit(&h->aac_on, memory_order_relaxed))
+        return;
+    pthread_mutex_lock(&g.mu);
+    if (!h->end_req) {
+        h->aac_start_req = 1;
+        g.kicked = 1;
+        pthread_cond_signal(&g.cond);
+    }
     pthread_mutex_unlock(&g.mu);
 }
 
@@ -868,6 +1040,7 @@ void sc_hls_end(sc_hls_t *h)
         return;
     pthread_mutex_lock(&g.mu);
     h->end_req = 1;
+    g.kicked = 1;
     pthread_cond_signal(&g.cond);
     pthread_mutex_unlock(&g.mu);
 }

@@ -11,6 +11,7 @@
 #include "spacecast/engine.h"
 #include "spacecast/http.h"
 #include "spacecast/log.h"
+#include "spacecast/hls.h"
 #include "spacecast/relay.h"
 #include "spacecast/rtc.h"
 #include "spacecast/server.h"
@@ -255,6 +256,7 @@ static int serve_init(sc_config_t *cfg, sc_store_t **store)
 static int serve_run(const sigset_t *signals, const char *config_path, int argc, char **argv)
 {
     const sc_config_t *cfg = sc_config();
+    sc_hls_set_aac_idle_ms(cfg->hls_aac_idle_s * 1000);
     if (sc_engine_start() != 0)
         return -1;
     if (!cfg->relay_from[0] && sc_rtc_start(cfg) < 0) /* speakers publish at the origin */

@@ -74,6 +74,7 @@ static const sc_opt_t sc_opts[] = {
     I("audio", page_ms, 20, 1000, "duration of one Ogg page of the live stream"),
     S("audio", lobby_file, "Ogg/Opus file played in the lobby (empty: built-in pattern)"),
     B("audio", record, "record Spaces by default"),
+    I("audio", hls_aac_idle_s, 1, 86400, "the AAC rendition of HLS is encoded until nobody asked for it this long"),
 };
 
 void sc_config_defaults(sc_config_t *c)
@@ -108,6 +109,7 @@ void sc_config_defaults(sc_config_t *c)
     c->bitrate = 32000;
     c->page_ms = 100;
     c->record = 1;
+    c->hls_aac_idle_s = 60;
 }
 
 static const sc_opt_t *opt_find(const char *section, const char *key)

@@ -1,9 +1,13 @@
 """Many Spaces on one server (#16), as a directory client and an operator see them: GET /api/spaces
 paged with a cursor (at most 100 a page), filtered by state, live Spaces by audience, scheduled ones
-soonest first, ended ones latest first, with an ETag; bad queries answered 400."""
+soonest first, ended ones latest first, with an ETag; bad queries answered 400. The AAC rendition
+of HLS is encoded only while someone asks for it, and its first playlist is there at once."""
+import re
 import time
+import urllib.request
 
-from sclib import Results, Server, api, create_space, open_stream, start_space
+from sclib import (Results, Server, api, capture, create_space, has_tone, invite, open_stream, publish_tone,
+                   start_space)
 
 R = Results()
 
@@ -111,9 +115,50 @@ def test_limits_and_errors(srv):
         assert st == 400 and j["error"]["code"] == "invalid", (q, st, j)
 
 
+def metric(srv, name):
+    with urllib.request.urlopen(srv.base + "/metrics", timeout=5) as r:
+        m = re.search(r"^%s (\d+)$" % name, r.read().decode(), re.M)
+    return int(m.group(1)) if m else None
+
+
+def test_hls_aac_on_demand():
+    with Server("--hls-aac-idle-s", "2") as srv:
+        sid, host = create_space(srv, "hls")
+        start_space(srv, sid, host)
+        tok = invite(srv, sid, host, "voice")
+        ff = publish_tone(srv, sid, tok, 440, 30)
+        try:
+            base = srv.base + "/spaces/%s/hls/" % sid
+            deadline = time.time() + 15
+            while time.time() < deadline and api(srv, "GET", "/spaces/%s/hls/opus.m3u8" % sid)[2] is None:
+                time.sleep(0.2)
+            time.sleep(5)  # two segments cut, Opus only
+            assert metric(srv, "spacecast_hls_aac_running") == 0, "nobody asked: no AAC"
+            assert b"#EXTINF" in urllib.request.urlopen(base + "opus.m3u8", timeout=5).read()
+            t0 = time.time()
+            with urllib.request.urlopen(base + "live.m3u8", timeout=10) as r:
+                pl = r.read().decode()
+            took = time.time() - t0
+            # warm: the first answer already lists the segments cut before anyone asked
+            assert pl.count("#EXTINF") >= 2 and took < 1.5, (took, pl)
+            assert metric(srv, "spacecast_hls_aac_running") == 1
+            pcm, err = capture(base + "live.m3u8", 3)
+            assert has_tone(pcm, 440), "AAC HLS carries the speaker: %s" % err[-300:]
+            time.sleep(4)  # nobody asks for 2 s and more: it stops
+            assert metric(srv, "spacecast_hls_aac_running") == 0
+            st, _, _ = api(srv, "GET", "/spaces/%s/hls/live.m3u8" % sid)
+            assert st == 200 and metric(srv, "spacecast_hls_aac_running") == 1, "asked again: running again"
+            assert metric(srv, "spacecast_hls_aac_starts_total") == 2
+        finally:
+            ff.kill()
+            ff.wait()
+
+
 with Server("--workers", "2") as srv:
     R.case("directory: live by audience, scheduled soonest first, ended latest first, cursor pages", test_directory,
            srv)
     R.case("a page's ETag: 304 while it is the same, a new one when it changes", test_etag, srv)
     R.case("at most 100 a page, 20 by default; bad state, limit or cursor is 400", test_limits_and_errors, srv)
+R.case("HLS: AAC encoded only while asked for, warm at the first request, stopped when idle",
+       test_hls_aac_on_demand)
 R.finish()

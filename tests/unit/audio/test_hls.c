@@ -1,7 +1,7 @@
 /* test_hls.c — the fMP4 writer's boxes nest exactly and point at their data; the HLS
  * pipeline cuts 200 ms parts and 2 s segments from real Opus packets in both renditions,
  * names them uniquely, parks waiters until their part exists (or their deadline), refuses
- * to park far ahead, and ends with EXT-X-ENDLIST. */
+ * to park far ahead, and ends with EXT-X-ENDLIST; AAC is encoded only while asked for. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -129,6 +129,7 @@ static void push_tone(sc_hls_t *h, int packets)
         int n = opus_encode_float(enc, pcm, 960, pkt, sizeof pkt);
         assert_true(n > 0);
         sc_hls_push(h, pkt, (size_t)n);
+        sc_hls_kick(); /* as the engine does after each tick */
     }
 }
 
@@ -188,8 +189,12 @@ static void test_pipeline(void **state)
     assert_int_equal(sscanf(map + 16, "%31[^-]", prefix), 1);
     assert_int_equal(prefix[0], 'o');
     free(pl);
-    /* AAC too, from the same packets, with 9- or 10-frame parts */
+    /* AAC too, from the same packets, with 9- or 10-frame parts: once asked for, from the
+     * packets kept, so the timeline is the same as if it had run from the start */
+    assert_null(sc_hls_playlist(h, SC_HLS_AAC));
+    sc_hls_want(h, SC_HLS_AAC);
     pl = wait_playlist(h, SC_HLS_AAC, "#EXTINF:2.00533,\n");
+    assert_non_null(strstr(pl, "#EXT-X-MEDIA-SEQUENCE:0\n"));
     assert_true(strstr(pl, "DURATION=0.21333") || strstr(pl, "DURATION=0.19200"));
     free(pl);
 
@@ -320,6 +325,55 @@ static void test_parts_outlive_cached_playlists(void **state)
     opus_encoder_destroy(enc);
 }
 
+/* The AAC rendition costs nothing until asked for; asked, it starts warm (two segments back,
+ * listed at once, numbered from the first one it has); a while without a request, it stops. */
+static void test_aac_on_demand(void **state)
+{
+    (void)state;
+    int err;
+    enc = opus_encoder_create(48000, 1, OPUS_APPLICATION_AUDIO, &err);
+    sc_hls_set_aac_idle_ms(300);
+    sc_hls_t *h = sc_hls_new("demand", NULL, 312, 0);
+    push_tone(h, 350); /* 7 s: segments 0-2 complete, 3 being built; the history holds 6.4 s */
+    free(wait_playlist(h, SC_HLS_OPUS, "-3.4.m4s\""));
+    assert_null(sc_hls_playlist(h, SC_HLS_AAC)); /* nobody asked: never encoded */
+    sc_hls_want(h, SC_HLS_AAC);
+    char *pl = wait_playlist(h, SC_HLS_AAC, "#EXTINF:");
+    /* the history reaches back to segment 1 (6.4 s of 7): it and 2 are listed, 3 has parts */
+    assert_non_null(strstr(pl, "#EXT-X-MEDIA-SEQUENCE:1\n"));
+    assert_non_null(strstr(pl, "-1.m4s\n"));
+    assert_non_null(strstr(pl, "-2.m4s\n"));
+    assert_null(strstr(pl, "-0.m4s\n"));
+    assert_non_null(strstr(pl, "-3.0.m4s\""));
+    free(pl);
+    /* asked for within the idle time, it keeps running */
+    for (int i = 0; i < 4; i++) {
+        usleep(150000);
+        sc_hls_want(h, SC_HLS_AAC);
+        push_tone(h, 8);
+        sc_page_t *p = sc_hls_playlist(h, SC_HLS_AAC);
+        assert_non_null(p);
+        sc_page_unref(p);
+    }
+    /* no request for longer: it stops, its pages go */
+    sc_page_t *p = NULL;
+    for (int i = 0; i < 100; i++) {
+        push_tone(h, 1);
+        usleep(20000);
+        if (!(p = sc_hls_playlist(h, SC_HLS_AAC)))
+            break;
+        sc_page_unref(p);
+    }
+    assert_null(p);
+    /* and starts again when asked */
+    sc_hls_want(h, SC_HLS_AAC);
+    free(wait_playlist(h, SC_HLS_AAC, "#EXTINF:"));
+    sc_hls_end(h);
+    free(wait_playlist(h, SC_HLS_AAC, "#EXT-X-ENDLIST\n"));
+    sc_hls_set_aac_idle_ms(60000);
+    opus_encoder_destroy(enc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -327,6 +381,7 @@ int main(void)
         cmocka_unit_test(test_fragment_offsets),
         cmocka_unit_test(test_pipeline),
         cmocka_unit_test(test_parts_outlive_cached_playlists),
+        cmocka_unit_test(test_aac_on_demand),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
