@@ -994,22 +994,11 @@ sc_space_rc_t sc_space_set_pin(sc_space_t *s, const char *url, const char *text)
 
 /* --- tally -------------------------------------------------------------------------- */
 
-/* Add one to *n if that stays within max: a place taken, never one past the limit, however
- * many workers admit at once. 1 taken, 0 full. */
-static int take_place(atomic_int *n, int max)
-{
-    int v = atomic_load(n);
-    while (v < max)
-        if (atomic_compare_exchange_weak(n, &v, v + 1))
-            return 1;
-    return 0;
-}
-
 sc_space_rc_t sc_space_listener_join(sc_space_t *s, int server_max)
 {
-    if (!take_place(&s->listeners, s->max_listeners))
+    if (!sc_atomic_take_below(&s->listeners, s->max_listeners))
         return SC_SPACE_EFULL;
-    if (!take_place(&sc_model.listeners, server_max)) {
+    if (!sc_atomic_take_below(&sc_model.listeners, server_max)) {
         atomic_fetch_sub(&s->listeners, 1);
         return SC_SPACE_ELIMIT;
     }
