@@ -190,6 +190,12 @@ static int tls_init(const sc_config_t *cfg)
         sc_log_error("event=tls_config_error err=%s", sc_log_quote(err, q, sizeof q));
         return -1;
     }
+    /* beside the store's other secrets: a restart keeps returning listeners' resumptions */
+    char keys[600];
+    snprintf(keys, sizeof keys, "%s/tls_ticket_keys", cfg->data);
+    if (sc_tls_server_keep_ticket_keys(sc_tls, keys) != 0)
+        sc_log_warn("event=tls_ticket_keys_memory_only path=%s note=\"a restart costs every returning client "
+                    "a full handshake\"", keys);
     return 0;
 }
 

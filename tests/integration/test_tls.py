@@ -327,6 +327,57 @@ def resumption():
         assert metric(srv, 'spacecast_tls_handshakes_total{kind="resumed"}') >= 50
 
 
+def tickets_survive_restart():
+    """A listener's session ticket still resumes after the server restarts (its ticket keys are kept in
+    the data dir, 0600), over TLS 1.2 and 1.3; keys left stale or readable by others are replaced."""
+    ctxs = {}
+
+    def session_of(port, version, session=None):
+        ctx = ctxs.get(version)
+        if not ctx:  # a session resumes only through the context that made it
+            ctx = ctxs[version] = CA.context()
+            ctx.minimum_version = ctx.maximum_version = version
+        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10),
+                             server_hostname="127.0.0.1", session=session) as s:
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            while s.recv(4096):  # TLS 1.3 sends its ticket after the handshake: read to the end
+                pass
+            return s.session, s.session_reused
+
+    srv = tls_server().start()
+    try:
+        keys = os.path.join(srv.data, "tls_ticket_keys")
+        assert os.stat(keys).st_mode & 0o777 == 0o600, oct(os.stat(keys).st_mode)
+        versions = (ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3)
+        tickets = {v: session_of(srv.port, v)[0] for v in versions}
+        assert all(session_of(srv.port, v, tickets[v])[1] for v in versions), "no resumption before the restart"
+        srv.stop()
+        srv.start()
+        for v in versions:
+            assert session_of(srv.port, v, tickets[v])[1], "%s: the ticket did not resume after a restart" % v.name
+        assert "event=tls_ticket_keys_loaded keys=1 " in srv.read_log()
+        # keys older than any ticket they sealed (3 h) are not taken back
+        srv.stop()
+        with open(keys, "r+b") as f:
+            blob = bytearray(f.read())
+            blob[8:16] = (int(time.time()) - 3 * 3600 - 60).to_bytes(8, "little")
+            f.seek(0)
+            f.write(blob)
+        srv.start()
+        assert not session_of(srv.port, versions[1], tickets[versions[1]])[1], "stale keys were taken back"
+        assert "reason=stale" in srv.read_log()
+        # keys others could read are never used again
+        fresh = session_of(srv.port, versions[1])[0]
+        srv.stop()
+        os.chmod(keys, 0o644)
+        srv.start()
+        assert not session_of(srv.port, versions[1], fresh)[1], "keys readable by others were used"
+        assert "event=tls_ticket_keys_exposed" in srv.read_log()
+        assert os.stat(keys).st_mode & 0o777 == 0o600
+    finally:
+        srv.cleanup()
+
+
 def renewal_under_load():
     d = tempfile.mkdtemp(prefix="sc-renew-")
     cert, key = os.path.join(d, "live.pem"), os.path.join(d, "live.key")
@@ -448,6 +499,8 @@ try:
            admission)
     R.case("OCSP: the staple from the responder the certificate names, seen by openssl and curl", ocsp_stapling)
     R.case("loadtest --tls-resume: every listener's handshake resumed", resumption)
+    R.case("session tickets resume across a restart (keys kept 0600 in the data dir, stale ones dropped)",
+           tickets_survive_restart)
     R.case("SIGHUP renewal under 300 TLS listeners: none dropped, new handshakes get the new certificate",
            renewal_under_load)
     R.case("an edge relays an https origin, verifying it with relay_ca_file", relay_over_https)
