@@ -95,6 +95,7 @@ typedef struct sc_space {
     struct sc_space *hnext;    /* the registry's hash chain (under its lock) */
     pthread_mutex_t mu;        /* metadata: everything below but the atomics and the room */
     pthread_mutex_t write_mu;  /* one change (and its store write) at a time; taken before mu */
+    pthread_mutex_t room_mu;   /* the room made or dropped, with the engine's list; after write_mu, before mu */
     int unsaved;               /* the Space's row changed in memory, not yet in the store (under mu) */
     sc_space_state_t stored_state; /* the state the store has (under mu) */
     char id[SC_TOKEN_ID_MAX + 1];
@@ -128,9 +129,13 @@ typedef struct sc_space {
     atomic_int event_streams;       /* open on either chain (admission: net/admit.c) */
     sc_stream_src_t src_live;       /* a listener's: counted in the tally (on_leave) */
     sc_stream_src_t src_live_edge;  /* an edge relay's: the same stream, not a listener */
-    /* audio: mixer, live stream, recording, HLS (room.h); set before the Space is published,
-     * never replaced; NULL for a Space that had ended before this process started */
-    struct sc_room *room;
+    /* audio: mixer, live stream, recording, HLS (room.h). NULL for a scheduled Space until a
+     * listener, edge or speaker arrives at its lobby (sc_space_room_use), and again after the
+     * lobby has been idle; made at the latest when it goes live, and from then on never
+     * replaced (sc_space_room_stable). NULL for a Space that ended with none. Set under mu. */
+    _Atomic(struct sc_room *) room;
+    atomic_int room_users;          /* listeners, edge streams and speakers using the room */
+    _Atomic uint64_t room_idle_ms;  /* when the last of them left (sc_now_ms) */
     /* lifetime */
     uint64_t ended_ms;         /* monotonic ms it ended here (0: not ended, or ended before start) */
     int transient;             /* read back from the store for a request, in no registry */
@@ -174,6 +179,17 @@ void sc_space_edge_report(sc_space_t *s, const char *edge, int listeners, const 
 /** Overflow: pick the fresh edge with the most room for one more listener of this Space, count
  *  that listener against its room, and copy its base URL into url. Returns 1, or 0 if none has room. */
 int sc_space_edge_take(sc_space_t *s, char *url, size_t cap);
+/** The room for someone who will use it for a while (a listener, an edge stream, a speaker):
+ *  counted as a user until sc_space_room_done, so a lobby's room is never dropped under them;
+ *  made now for a scheduled Space that has none when create. NULL when there is none. */
+struct sc_room *sc_space_room_use(sc_space_t *s, int create);
+/** A user of the room (sc_space_room_use) is done with it. */
+void sc_space_room_done(sc_space_t *s);
+/** The room of a live or ended Space, which is never replaced: no lock, no count. NULL for a
+ *  scheduled Space (its lobby's room may come and go) and for one that has none. */
+struct sc_room *sc_space_room_stable(sc_space_t *s);
+/** Housekeeping: a scheduled Space whose lobby nobody used for idle_ms loses its room. */
+void sc_space_lobby_check(sc_space_t *s, uint64_t now_ms, uint64_t idle_ms);
 /** Take a reference (NULL-safe); returns s. */
 sc_space_t *sc_space_ref(sc_space_t *s);
 /** Drop a reference (NULL-safe): the last one frees the Space (its room, its HLS, its

@@ -273,11 +273,17 @@ static void retire(sc_space_t *s)
 void sc_spaces_housekeeping(void)
 {
     uint64_t now = sc_now_ms(), grace = (uint64_t)sc_config()->space_retire_s * 1000;
+    uint64_t lobby_idle = (uint64_t)sc_config()->lobby_idle_s * 1000;
     size_t n;
     sc_space_t **all = sc_spaces_all(&n);
     for (size_t i = 0; i < n; i++) {
         sc_space_t *s = all[i];
-        if (s->room && atomic_load(&s->room->mode) != SC_ROOM_ENDED)
+        if (atomic_load(&s->state) == SC_SPACE_SCHEDULED) {
+            sc_space_lobby_check(s, now, lobby_idle); /* a lobby nobody listens to gives its room up */
+            continue;
+        }
+        sc_room_t *room = sc_space_room_stable(s);
+        if (room && atomic_load(&room->mode) != SC_ROOM_ENDED)
             continue; /* playing: its room's second stores what is unsaved */
         sc_space_store_retry(s); /* an end the disk did not take yet */
         if (sc_space_retirable(s, now, grace))

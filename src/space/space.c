@@ -238,13 +238,18 @@ static void live_listener_left(sc_conn_t *c)
 {
     sc_space_t *s = c->src->owner;
     sc_space_listener_leave(s);
+    sc_space_room_done(s);
     sc_stats_t *st = atomic_load(&s->stats);
     if (st && c->io.loop)
         sc_stats_listened(st, sc_loop_now(c->io.loop) - c->stream_since_ms);
     sc_space_unref(s);
 }
 
-static void stream_left(sc_conn_t *c) { sc_space_unref(c->src->owner); }
+static void edge_stream_left(sc_conn_t *c)
+{
+    sc_space_room_done(c->src->owner);
+    sc_space_unref(c->src->owner);
+}
 
 sc_space_t *sc_space_ref(sc_space_t *s)
 {
@@ -270,6 +275,7 @@ static void space_destroy(sc_space_t *s)
     free(s->edges);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->write_mu);
+    pthread_mutex_destroy(&s->room_mu);
     free(s);
 }
 
@@ -293,6 +299,7 @@ static sc_space_t *space_alloc(const char *id)
     atomic_init(&s->refs, 1);
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->write_mu, NULL);
+    pthread_mutex_init(&s->room_mu, NULL);
     snprintf(s->id, sizeof s->id, "%s", id);
     sc_chain_init(&s->events);
     sc_chain_init(&s->events_host);
@@ -310,30 +317,118 @@ static const sc_room_hooks_t sc_space_room_hooks = { .on_speaking = space_on_spe
 
 static int frames_per_page(const sc_config_t *cfg) { return SC_MAX(1, cfg->page_ms / SC_FRAME_MS); }
 
-/* The Space's audio (a room the engine ticks while it plays) and what listeners of it read. */
+/* --- the room: made when the Space starts or someone arrives at its lobby ------------------
+ *
+ * A scheduled Space nobody visits has no room (no mixer, no live stream: ~150 KB, and a tick
+ * every 20 ms). The first listener, edge or speaker to arrive at its lobby makes one; a lobby
+ * nobody has used for lobby_idle_s loses it again (sc_space_lobby_check). Going live makes one
+ * if there is none; from then on the room is never replaced. Lock order: write_mu, room_mu,
+ * then mu; the engine's list is entered with room_mu held but never with mu held (the engine
+ * calls the Space's hooks holding its list). */
+
+/* A new room for s (not yet ticked); caller holds room_mu and mu. What listeners read follows. */
+static sc_room_t *room_make_locked(sc_space_t *s, sc_room_mode_t mode)
+{
+    const sc_config_t *cfg = sc_config();
+    sc_room_config_t rc = { .id = s->id,
+                            .title = s->title,
+                            .data_dir = s->record ? cfg->data : NULL,
+                            .bitrate = cfg->bitrate,
+                            .frames_per_page = frames_per_page(cfg),
+                            .preskip = sc_engine_lobby_preskip() };
+    sc_room_t *r = sc_room_new(&rc, mode, s->started_at, s, &sc_space_room_hooks);
+    if (!r)
+        return NULL;
+    s->src_live.chain = s->src_live_edge.chain = &r->live->chain;
+    atomic_store(&s->room_idle_ms, sc_now_ms());
+    atomic_store_explicit(&s->room, r, memory_order_release);
+    return r;
+}
+
+sc_room_t *sc_space_room_use(sc_space_t *s, int create)
+{
+    pthread_mutex_lock(&s->mu);
+    sc_room_t *r = s->room;
+    if (r)
+        atomic_fetch_add(&s->room_users, 1);
+    pthread_mutex_unlock(&s->mu);
+    if (r || !create)
+        return r;
+    pthread_mutex_lock(&s->room_mu); /* made and put into the engine in one step */
+    pthread_mutex_lock(&s->mu);
+    sc_room_t *fresh = NULL;
+    r = s->room;
+    if (!r && s->state == SC_SPACE_SCHEDULED) /* a live Space has one; an ended one needs none */
+        r = fresh = room_make_locked(s, SC_ROOM_LOBBY);
+    if (r)
+        atomic_fetch_add(&s->room_users, 1);
+    pthread_mutex_unlock(&s->mu);
+    if (fresh)
+        sc_engine_add_room(fresh);
+    pthread_mutex_unlock(&s->room_mu);
+    if (fresh)
+        sc_log_info("event=lobby_opened space=%s", s->id);
+    return r;
+}
+
+void sc_space_room_done(sc_space_t *s)
+{
+    if (atomic_fetch_sub(&s->room_users, 1) == 1)
+        atomic_store(&s->room_idle_ms, sc_now_ms()); /* the lobby's idle time counts from here */
+}
+
+sc_room_t *sc_space_room_stable(sc_space_t *s)
+{
+    if (atomic_load(&s->state) == SC_SPACE_SCHEDULED)
+        return NULL; /* a lobby's room may go: sc_space_room_use */
+    return atomic_load_explicit(&s->room, memory_order_acquire);
+}
+
+void sc_space_lobby_check(sc_space_t *s, uint64_t now_ms, uint64_t idle_ms)
+{
+    if (atomic_load(&s->state) != SC_SPACE_SCHEDULED || !atomic_load_explicit(&s->room, memory_order_relaxed))
+        return;
+    pthread_mutex_lock(&s->room_mu);
+    pthread_mutex_lock(&s->mu);
+    sc_room_t *r = s->room;
+    int drop = r && s->state == SC_SPACE_SCHEDULED && atomic_load(&s->room_users) == 0 &&
+               now_ms - atomic_load(&s->room_idle_ms) >= idle_ms;
+    if (drop) {
+        atomic_store(&s->room, NULL);
+        s->src_live.chain = s->src_live_edge.chain = NULL;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (drop) {
+        sc_engine_remove_room(r); /* not ticked after this */
+        sc_room_free(r);
+    }
+    pthread_mutex_unlock(&s->room_mu);
+    if (drop)
+        sc_log_info("event=lobby_closed space=%s idle_s=%llu", s->id, (unsigned long long)(idle_ms / 1000));
+}
+
+/* What listeners of the Space read; and, for a Space loaded live after a restart, its room
+ * (the recording goes on). A scheduled Space gets its room later (sc_space_room_use). */
 static void space_audio_init(sc_space_t *s)
 {
     const sc_config_t *cfg = sc_config();
-    if (s->state != SC_SPACE_ENDED) {
-        sc_room_config_t rc = { .id = s->id,
-                                .title = s->title,
-                                .data_dir = s->record ? cfg->data : NULL,
-                                .bitrate = cfg->bitrate,
-                                .frames_per_page = frames_per_page(cfg),
-                                .preskip = sc_engine_lobby_preskip() };
-        s->room = sc_room_new(&rc, s->state == SC_SPACE_LIVE ? SC_ROOM_LIVE : SC_ROOM_LOBBY, s->started_at, s,
-                              &sc_space_room_hooks);
-        if (s->room)
-            sc_engine_add_room(s->room);
-    }
     int page_ms = frames_per_page(cfg) * SC_FRAME_MS;
-    s->src_live = (sc_stream_src_t){ .chain = s->room ? &s->room->live->chain : NULL,
+    s->src_live = (sc_stream_src_t){ .chain = NULL,
                                      .kind = SC_STREAM_AUDIO,
                                      .owner = s,
                                      .max_lag_pages = SC_MAX(2, cfg->listener_max_lag_ms / page_ms),
                                      .on_leave = live_listener_left };
     s->src_live_edge = s->src_live; /* an edge relay: not a listener, not counted */
-    s->src_live_edge.on_leave = stream_left;
+    s->src_live_edge.on_leave = edge_stream_left;
+    if (s->state == SC_SPACE_LIVE) {
+        pthread_mutex_lock(&s->room_mu);
+        pthread_mutex_lock(&s->mu);
+        sc_room_t *r = room_make_locked(s, SC_ROOM_LIVE);
+        pthread_mutex_unlock(&s->mu);
+        if (r)
+            sc_engine_add_room(r);
+        pthread_mutex_unlock(&s->room_mu);
+    }
 }
 
 /* --- JSON --------------------------------------------------------------------------- */
@@ -626,13 +721,21 @@ sc_space_rc_t sc_space_start(sc_space_t *s)
         pthread_mutex_unlock(&s->write_mu);
         return SC_SPACE_ESTATE;
     }
+    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_lock(&s->room_mu);
+    pthread_mutex_lock(&s->mu);
     s->state = SC_SPACE_LIVE;
     s->started_at = sc_wall_s();
     s->unsaved = 1;
+    /* its lobby's room goes live; a Space nobody waited in gets its room now */
+    sc_room_t *fresh = s->room ? NULL : room_make_locked(s, SC_ROOM_LOBBY), *room = s->room;
     pthread_mutex_unlock(&s->mu);
+    if (fresh)
+        sc_engine_add_room(fresh);
+    pthread_mutex_unlock(&s->room_mu);
     atomic_fetch_add(&sc_reg_version, 1);
-    if (s->room)
-        sc_room_go_live(s->room, s->started_at);
+    if (room)
+        sc_room_go_live(room, s->started_at);
     HOOK(live, s); /* the speaker timeline opens, the audience curve starts */
     sc_space_changed(s);
     sc_space_event(s, "state", json_pack("{s:s}", "state", "live"), 0);
@@ -661,11 +764,14 @@ sc_space_rc_t sc_space_end(sc_space_t *s)
     pthread_mutex_unlock(&s->mu);
     int64_t at = sc_hooks && sc_hooks->ending ? sc_hooks->ending(s) : -1; /* before the recording closes */
     atomic_fetch_add(&sc_reg_version, 1);
-    if (s->room) {
-        sc_engine_remove_room(s->room); /* no tick after this: the end-of-stream page is the last */
-        sc_room_end(s->room);
+    pthread_mutex_lock(&s->room_mu); /* a lobby's room being made right now is in the engine first */
+    sc_room_t *room = atomic_load(&s->room);
+    if (room) {
+        sc_engine_remove_room(room); /* no tick after this: the end-of-stream page is the last */
+        sc_room_end(room);
         sc_server_wake_workers(); /* listeners get that page now, then are closed */
     }
+    pthread_mutex_unlock(&s->room_mu);
     HOOK(ended, s, at);
     sc_space_changed(s);
     json_t *urls = sc_space_urls(s);
@@ -796,9 +902,9 @@ sc_space_rc_t sc_space_set_muted(sc_space_t *s, sc_slice_t name, int muted)
     }
     s->speakers[i].muted = muted;
     s->speakers[i].unsaved = 1;
-    pthread_mutex_unlock(&s->mu);
-    if (s->room)
+    if (s->room) /* under mu: a lobby's room is dropped only under it */
         sc_mixer_set_muted(s->room->mixer, (uint32_t)i, muted);
+    pthread_mutex_unlock(&s->mu);
     sc_space_changed(s);
     return settle(s);
 }
@@ -824,9 +930,9 @@ sc_space_rc_t sc_space_remove(sc_space_t *s, sc_slice_t name)
     sk->connected = 0;
     sk->speaking = 0;
     sk->unsaved = 1;
-    pthread_mutex_unlock(&s->mu);
     if (s->room)
         sc_mixer_remove_speaker(s->room->mixer, (uint32_t)i);
+    pthread_mutex_unlock(&s->mu);
     sc_space_changed(s);
     return settle(s);
 }
