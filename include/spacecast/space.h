@@ -56,6 +56,14 @@ typedef enum sc_space_auth {
 
 #define SC_PIN_URL_MAX 512  /* bytes of a pinned link */
 #define SC_PIN_TEXT_MAX 280 /* bytes of its text */
+#define SC_SPACE_TITLE_MAX 256 /* bytes of a title */
+
+/** A pinned link (allocated while there is one). */
+typedef struct sc_space_pin {
+    char url[SC_PIN_URL_MAX + 1];
+    char text[SC_PIN_TEXT_MAX + 1];
+    int64_t at;
+} sc_space_pin_t;
 
 struct sc_room;
 struct sc_timeline;
@@ -99,13 +107,18 @@ typedef struct sc_space {
     int unsaved;               /* the Space's row changed in memory, not yet in the store (under mu) */
     sc_space_state_t stored_state; /* the state the store has (under mu) */
     char id[SC_TOKEN_ID_MAX + 1];
-    char title[257];
+    char *title;               /* set at creation, never changed */
     _Atomic sc_space_state_t state; /* written under mu; read anywhere */
     int64_t created_at, scheduled_start, started_at, ended_at;
     int record;
     int max_listeners;
-    sc_speaker_t speakers[SC_SPACE_MAX_SPEAKERS];
+    /* The speakers, host first. A Space with only its host (most scheduled ones) keeps it in
+     * host_slot; the first invitation moves the table to SC_SPACE_MAX_SPEAKERS slots of their
+     * own, once (host_slot stays: a pointer taken before the move still points at memory).
+     * Read under mu, but for ingest_rx_ms; the table is never moved again. */
+    _Atomic(sc_speaker_t *) speakers;
     size_t nspeakers;
+    sc_speaker_t host_slot;
     struct sc_space_request *requests; /* SC_SPACE_MAX_REQUESTS of them, from the first one on
                                         * (open requests to speak, oldest first; under mu) */
     size_t nrequests;
@@ -121,6 +134,7 @@ typedef struct sc_space {
     sc_page_t *details_sse;    /* the same as the first event of a new event stream */
     char etag[32];
     uint64_t version;
+    int details_stale;         /* changed since built: rebuilt at the next request (under mu) */
     atomic_int tally_dirty;    /* the tally moved: the details are rebuilt within a second */
     /* event streams: one for everyone, one for host and cohosts (adds requests) */
     sc_chain_t events;
@@ -140,9 +154,7 @@ typedef struct sc_space {
     uint64_t ended_ms;         /* monotonic ms it ended here (0: not ended, or ended before start) */
     int transient;             /* read back from the store for a request, in no registry */
     /* what listeners and hosts see beyond the audio (#19) */
-    char pin_url[SC_PIN_URL_MAX + 1];  /* "" when nothing is pinned (under mu) */
-    char pin_text[SC_PIN_TEXT_MAX + 1];
-    int64_t pin_at;
+    sc_space_pin_t *pin;               /* NULL when nothing is pinned (under mu) */
     sc_reactions_t reactions;          /* counted by workers, drained once a second */
     int64_t reactions_at;              /* the second of the last reactions event (under mu) */
     json_t *reactions_last;            /* its data, for the edges' reports (under mu) */

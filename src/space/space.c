@@ -137,9 +137,11 @@ static int persist_space(sc_space_t *s)
     row.ended_at = s->ended_at;
     row.record = s->record;
     row.max_listeners = s->max_listeners;
-    snprintf(row.pin_url, sizeof row.pin_url, "%s", s->pin_url);
-    snprintf(row.pin_text, sizeof row.pin_text, "%s", s->pin_text);
-    row.pin_at = s->pin_at;
+    if (s->pin) {
+        snprintf(row.pin_url, sizeof row.pin_url, "%s", s->pin->url);
+        snprintf(row.pin_text, sizeof row.pin_text, "%s", s->pin->text);
+        row.pin_at = s->pin->at;
+    }
     s->unsaved = 0; /* a change made while we write sets it again */
     pthread_mutex_unlock(&s->mu);
     row.peak_listeners = atomic_load(&s->peak);
@@ -273,6 +275,10 @@ static void space_destroy(sc_space_t *s)
     HOOK(freed, s);
     free(s->requests);
     free(s->edges);
+    free(s->pin);
+    free(s->title);
+    if (s->speakers != &s->host_slot)
+        free(s->speakers);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->write_mu);
     pthread_mutex_destroy(&s->room_mu);
@@ -301,6 +307,7 @@ static sc_space_t *space_alloc(const char *id)
     pthread_mutex_init(&s->write_mu, NULL);
     pthread_mutex_init(&s->room_mu, NULL);
     snprintf(s->id, sizeof s->id, "%s", id);
+    atomic_init(&s->speakers, &s->host_slot); /* the host only, until a second speaker comes */
     sc_chain_init(&s->events);
     sc_chain_init(&s->events_host);
     s->src_events = (sc_stream_src_t){ .chain = &s->events, .kind = SC_STREAM_EVENTS, .owner = s,
@@ -479,8 +486,8 @@ static json_t *space_json_locked(sc_space_t *s)
     json_object_set_new(o, "total_joins", json_integer(atomic_load(&s->total_joins)));
     json_object_set_new(o, "max_listeners", json_integer(s->max_listeners));
     json_object_set_new(o, "record", json_boolean(s->record));
-    json_object_set_new(o, "pin", s->pin_url[0] ? json_pack("{s:s,s:s,s:I}", "url", s->pin_url, "text", s->pin_text,
-                                                            "at", (json_int_t)s->pin_at)
+    json_object_set_new(o, "pin", s->pin ? json_pack("{s:s,s:s,s:I}", "url", s->pin->url, "text", s->pin->text,
+                                                     "at", (json_int_t)s->pin->at)
                                                  : json_null());
     json_object_set_new(o, "urls", sc_space_urls(s));
     return o;
@@ -544,21 +551,38 @@ static sc_page_t *sse_page(const char *type, const char *data)
 
 /* Events are appended under s->mu, the lock every change of s takes: two changes on two
  * threads publish in the order they changed the Space, and a new subscriber's snapshot and
- * start point (sc_space_subscribe) are taken together. */
+ * start point (sc_space_subscribe) are taken together.
+ *
+ * Only while someone is subscribed (event_streams, counted at admission, before the
+ * subscription): a Space nobody watches publishes nothing and holds no event pages, and a new
+ * subscriber's snapshot already says everything that was not published. Caller holds mu. */
+static int watched_locked(sc_space_t *s) { return atomic_load(&s->event_streams) > 0; }
+
 void sc_space_event(sc_space_t *s, const char *type, json_t *data, int host_only)
 {
+    if (!atomic_load(&s->event_streams)) { /* nobody to tell (checked again under mu) */
+        json_decref(data);
+        return;
+    }
     char *txt = json_dumps(data, JSON_COMPACT);
     json_decref(data);
     sc_page_t *pub = host_only ? NULL : sse_page(type, txt), *host = sse_page(type, txt);
     free(txt);
     pthread_mutex_lock(&s->mu);
-    if (pub)
-        sc_chain_append(&s->events, pub);
-    sc_chain_append(&s->events_host, host);
+    if (watched_locked(s)) {
+        if (pub)
+            sc_chain_append(&s->events, sc_page_ref(pub));
+        sc_chain_append(&s->events_host, sc_page_ref(host));
+    }
     pthread_mutex_unlock(&s->mu);
+    sc_page_unref(pub);
+    sc_page_unref(host);
 }
 
-/* Rebuild the details page; caller holds s->mu. Returns the JSON text (caller frees). */
+/* Rebuild the details page; caller holds s->mu. Returns the JSON text (caller frees). The
+ * details are built when a change is published to subscribers, or else at the first request
+ * after it (details_stale): precomputed once per change, never per request, and a Space
+ * nobody looks at (a hundred thousand scheduled ones) holds no details page at all. */
 static char *rebuild_locked(sc_space_t *s)
 {
     json_t *o = space_json_locked(s);
@@ -574,30 +598,80 @@ static char *rebuild_locked(sc_space_t *s)
     s->version++;
     snprintf(s->etag, sizeof s->etag, "\"%" PRIx64 "-%" PRIx64 "\"", (uint64_t)s->created_at, s->version);
     s->tally_dirty = 0;
+    s->details_stale = 0;
     return txt;
+}
+
+/* The details are out of date: dropped until asked for, unless someone is subscribed (then
+ * rebuilt now; 1 returned). Caller holds mu. */
+static int stale_locked(sc_space_t *s)
+{
+    if (watched_locked(s)) {
+        free(rebuild_locked(s));
+        return 1;
+    }
+    sc_page_unref(s->details);
+    sc_page_unref(s->details_sse);
+    s->details = s->details_sse = NULL;
+    s->details_stale = 1;
+    s->tally_dirty = 0;
+    return 0;
+}
+
+/* The details changed: built now for the subscribers' `space` event, or dropped until asked for. */
+static void changed_locked(sc_space_t *s)
+{
+    if (!watched_locked(s)) {
+        stale_locked(s);
+        return;
+    }
+    char *txt = rebuild_locked(s);
+    sc_chain_append(&s->events, sse_page("space", txt)); /* in the order of the changes */
+    sc_chain_append(&s->events_host, sse_page("space", txt));
+    free(txt);
+}
+
+/* The details as they are now; caller holds mu. */
+static void fresh_locked(sc_space_t *s)
+{
+    if (s->details_stale || !s->details)
+        free(rebuild_locked(s));
 }
 
 void sc_space_changed(sc_space_t *s)
 {
     pthread_mutex_lock(&s->mu);
-    char *txt = rebuild_locked(s);
-    sc_chain_append(&s->events, sse_page("space", txt)); /* in the order of the changes */
-    sc_chain_append(&s->events_host, sse_page("space", txt));
+    changed_locked(s);
     pthread_mutex_unlock(&s->mu);
-    free(txt);
+}
+
+/* A chain nobody published on yet gets a first page a subscriber can start after (an SSE
+ * comment, never sent: the stream starts past it); caller holds mu. */
+static void chain_origin_locked(sc_chain_t *c)
+{
+    if (c->tail)
+        return;
+    static const char comment[] = ":\n\n";
+    sc_page_t *p = sc_page_from(comment, sizeof comment - 1);
+    p->flags = SC_PAGE_SYNC;
+    sc_chain_append(c, p);
 }
 
 void sc_space_subscribe(sc_space_t *s, int host_view, sc_page_t **snapshot, sc_page_t **start)
 {
     pthread_mutex_lock(&s->mu);
+    fresh_locked(s);
+    sc_chain_t *c = host_view ? &s->events_host : &s->events;
+    chain_origin_locked(c);
     *snapshot = sc_page_ref(s->details_sse);
-    *start = sc_chain_start(host_view ? &s->events_host : &s->events, 0);
+    *start = sc_chain_start(c, 0);
     pthread_mutex_unlock(&s->mu);
 }
 
 sc_page_t *sc_space_details_event(sc_space_t *s)
 {
     pthread_mutex_lock(&s->mu);
+    fresh_locked(s);
     sc_page_t *p = sc_page_ref(s->details_sse);
     pthread_mutex_unlock(&s->mu);
     return p;
@@ -606,6 +680,7 @@ sc_page_t *sc_space_details_event(sc_space_t *s)
 sc_page_t *sc_space_details(sc_space_t *s, char etag[32])
 {
     pthread_mutex_lock(&s->mu);
+    fresh_locked(s);
     sc_page_t *p = sc_page_ref(s->details);
     memcpy(etag, s->etag, 32);
     pthread_mutex_unlock(&s->mu);
@@ -613,6 +688,17 @@ sc_page_t *sc_space_details(sc_space_t *s, char etag[32])
 }
 
 /* --- lifecycle ---------------------------------------------------------------------- */
+
+/* Room for a speaker beyond the host: the table of its own, made once (caller holds mu, or
+ * is the only one who knows s). */
+static void speakers_grow_locked(sc_space_t *s)
+{
+    if (s->speakers != &s->host_slot)
+        return;
+    sc_speaker_t *t = sc_calloc(SC_SPACE_MAX_SPEAKERS, sizeof *t);
+    memcpy(t, &s->host_slot, sizeof *t);
+    atomic_store_explicit(&s->speakers, t, memory_order_release);
+}
 
 static void add_host(sc_space_t *s, const char *name)
 {
@@ -627,7 +713,7 @@ sc_space_t *sc_space_new(const char *id, const char *title, const char *host_nam
 {
     sc_space_t *s = space_alloc(id);
     s->relayed = relayed;
-    snprintf(s->title, sizeof s->title, "%s", title);
+    s->title = sc_strndup(title, strnlen(title, SC_SPACE_TITLE_MAX));
     s->created_at = sc_wall_s();
     s->scheduled_start = scheduled_start;
     s->record = record;
@@ -872,8 +958,10 @@ int sc_space_invite(sc_space_t *s, const char *name, sc_role_t role, char *token
         return SC_SPACE_ESTORE;
     }
     pthread_mutex_lock(&s->mu);
-    if (i < 0)
+    if (i < 0) {
+        speakers_grow_locked(s);
         i = (int)s->nspeakers++; /* write_mu held: nobody added one meanwhile */
+    }
     s->speakers[i] = sk;
     sc_token_claims_t c = { 0 };
     snprintf(c.space_id, sizeof c.space_id, "%s", s->id);
@@ -1076,7 +1164,7 @@ sc_space_rc_t sc_space_set_pin(sc_space_t *s, const char *url, const char *text)
 {
     pthread_mutex_lock(&s->write_mu);
     pthread_mutex_lock(&s->mu);
-    int same = !strcmp(s->pin_url, url) && !strcmp(s->pin_text, url[0] ? text : "");
+    int same = s->pin ? !strcmp(s->pin->url, url) && !strcmp(s->pin->text, url[0] ? text : "") : !url[0];
     if (same) { /* pinning again what is pinned (an edge mirroring each second, a retry) */
         int retry = s->unsaved;
         pthread_mutex_unlock(&s->mu);
@@ -1085,11 +1173,17 @@ sc_space_rc_t sc_space_set_pin(sc_space_t *s, const char *url, const char *text)
         pthread_mutex_unlock(&s->write_mu);
         return SC_SPACE_OK;
     }
-    snprintf(s->pin_url, sizeof s->pin_url, "%s", url);
-    snprintf(s->pin_text, sizeof s->pin_text, "%s", url[0] ? text : "");
-    s->pin_at = url[0] ? sc_wall_s() : 0;
+    free(s->pin); /* a pin costs memory only while there is one */
+    s->pin = NULL;
+    if (url[0]) {
+        s->pin = sc_calloc(1, sizeof *s->pin);
+        snprintf(s->pin->url, sizeof s->pin->url, "%s", url);
+        snprintf(s->pin->text, sizeof s->pin->text, "%s", text);
+        s->pin->at = sc_wall_s();
+    }
     s->unsaved = 1;
-    json_t *ev = url[0] ? json_pack("{s:s,s:s,s:I}", "url", s->pin_url, "text", s->pin_text, "at", (json_int_t)s->pin_at)
+    json_t *ev = s->pin ? json_pack("{s:s,s:s,s:I}", "url", s->pin->url, "text", s->pin->text, "at",
+                                    (json_int_t)s->pin->at)
                         : json_null();
     pthread_mutex_unlock(&s->mu);
     sc_space_changed(s);
@@ -1127,9 +1221,9 @@ void sc_space_tick_second(sc_space_t *s)
         s->tally_dirty = 1;
     }
     int dirty = s->tally_dirty;
-    char *txt = dirty ? rebuild_locked(s) : NULL;
+    if (dirty) /* the tally is in the details (its own event follows) */
+        stale_locked(s);
     pthread_mutex_unlock(&s->mu);
-    free(txt);
     HOOK(second, s);
     sc_space_event(s, "tally",
                    json_pack("{s:i,s:I,s:I}", "listeners", atomic_load(&s->listeners) + atomic_load(&s->edge_listeners),
@@ -1188,7 +1282,7 @@ static void space_on_second(void *owner) { sc_space_tick_second(owner); }
 sc_space_t *sc_space_from_row(const sc_store_space_t *row)
 {
     sc_space_t *s = space_alloc(row->id);
-    snprintf(s->title, sizeof s->title, "%s", row->title);
+    s->title = sc_strndup(row->title, strnlen(row->title, SC_SPACE_TITLE_MAX));
     s->state = s->stored_state = (sc_space_state_t)row->state;
     s->created_at = row->created_at;
     s->scheduled_start = row->scheduled_start;
@@ -1198,9 +1292,12 @@ sc_space_t *sc_space_from_row(const sc_store_space_t *row)
     s->max_listeners = row->max_listeners;
     atomic_store(&s->peak, row->peak_listeners);
     atomic_store(&s->total_joins, row->total_joins);
-    snprintf(s->pin_url, sizeof s->pin_url, "%s", row->pin_url);
-    snprintf(s->pin_text, sizeof s->pin_text, "%s", row->pin_text);
-    s->pin_at = row->pin_at;
+    if (row->pin_url[0]) {
+        s->pin = sc_calloc(1, sizeof *s->pin);
+        snprintf(s->pin->url, sizeof s->pin->url, "%s", row->pin_url);
+        snprintf(s->pin->text, sizeof s->pin->text, "%s", row->pin_text);
+        s->pin->at = row->pin_at;
+    }
     return s;
 }
 
@@ -1208,6 +1305,8 @@ void sc_space_add_speaker_row(sc_space_t *s, const sc_store_speaker_t *row)
 {
     if (s->nspeakers == SC_SPACE_MAX_SPEAKERS)
         return;
+    if (s->nspeakers)
+        speakers_grow_locked(s);
     sc_speaker_t *sk = &s->speakers[s->nspeakers++];
     snprintf(sk->name, sizeof sk->name, "%s", row->name);
     sk->role = (sc_role_t)row->role;

@@ -142,7 +142,7 @@ sc_page_t *sc_space_chapters(sc_space_t *s, int *final)
         pthread_mutex_unlock(&s->mu);
         return p;
     }
-    char title[sizeof s->title];
+    char title[SC_SPACE_TITLE_MAX + 1];
     snprintf(title, sizeof title, "%s", s->title);
     pthread_mutex_unlock(&s->mu);
     if (!s->record || state == SC_SPACE_SCHEDULED)

@@ -191,6 +191,7 @@ static void test_events_in_order(void **state)
     int retry = 0;
     sc_space_t *s = sc_space_create("events", NULL, 0, 0, 10);
     sc_page_t *snap, *start;
+    atomic_fetch_add(&s->event_streams, 1); /* admitted (api_events counts it before subscribing) */
     sc_space_subscribe(s, 1, &snap, &start);
     assert_non_null(snap);
     assert_non_null(strstr((const char *)snap->data, "event: space"));
@@ -210,6 +211,47 @@ static void test_events_in_order(void **state)
     sc_page_unref(snap);
     sc_page_unref(start);
     sc_space_end(s);
+    atomic_fetch_sub(&s->event_streams, 1);
+    sc_space_unref(s);
+}
+
+/* A Space nobody watches publishes no events and keeps no details page: they are built at the
+ * first request after a change, once, and a subscriber's snapshot says what was not published. */
+static void test_details_when_asked(void **state)
+{
+    (void)state;
+    sc_space_t *s = sc_space_create("quiet", NULL, 0, 0, 10);
+    assert_null(s->details);
+    assert_null(s->events.tail);
+    char etag[32], etag2[32];
+    sc_page_t *d = sc_space_details(s, etag);
+    assert_non_null(d);
+    assert_ptr_equal(s->details, d); /* kept: the next request sends the same page */
+    sc_page_t *d2 = sc_space_details(s, etag2);
+    assert_ptr_equal(d2, d);
+    assert_string_equal(etag, etag2);
+    sc_page_unref(d2);
+    char tok[SC_TOKEN_MAX];
+    sc_space_invite(s, "newcomer", SC_ROLE_SPEAKER, tok, sizeof tok);
+    assert_null(s->details); /* out of date: dropped, not rebuilt for nobody */
+    assert_null(s->events.tail);
+    d2 = sc_space_details(s, etag2);
+    assert_non_null(strstr((const char *)d2->data, "newcomer"));
+    assert_string_not_equal(etag, etag2);
+    sc_page_unref(d);
+    sc_page_unref(d2);
+    atomic_fetch_add(&s->event_streams, 1);
+    sc_page_t *snap, *start;
+    sc_space_subscribe(s, 0, &snap, &start);
+    assert_non_null(start); /* a first page to start after, never sent */
+    assert_non_null(strstr((const char *)snap->data, "newcomer"));
+    sc_space_invite(s, "later", SC_ROLE_SPEAKER, tok, sizeof tok);
+    sc_page_t *next = sc_page_next(start);
+    assert_non_null(next); /* watched now: published */
+    assert_non_null(memmem(next->data, next->len, "later", 5));
+    sc_page_unref(snap);
+    sc_page_unref(start);
+    atomic_fetch_sub(&s->event_streams, 1);
     sc_space_unref(s);
 }
 
@@ -262,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_lobby_room),
         cmocka_unit_test(test_results_and_tokens),
         cmocka_unit_test(test_events_in_order),
+        cmocka_unit_test(test_details_when_asked),
         cmocka_unit_test(test_retire_read_back_free),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
