@@ -150,6 +150,11 @@ typedef struct sc_space {
     _Atomic(struct sc_room *) room;
     atomic_int room_users;          /* listeners, edge streams and speakers using the room */
     _Atomic uint64_t room_idle_ms;  /* when the last of them left (sc_now_ms) */
+    /* on the list the housekeeping walks (sc_spaces_attended): it has a room, is live or
+     * ended, or has rows the store did not take; a scheduled Space nobody visits is not, so
+     * a hundred thousand of them cost no work a second (under the list's own lock) */
+    struct sc_space *anext, *aprev;
+    int attended;
     /* lifetime */
     uint64_t ended_ms;         /* monotonic ms it ended here (0: not ended, or ended before start) */
     int transient;             /* read back from the store for a request, in no registry */
@@ -354,6 +359,17 @@ struct sc_store_speaker;
 void sc_space_model_init(struct sc_store *store, const uint8_t key[SC_TOKEN_KEY_LEN]);
 /** Take the store back from the model (sc_spaces_detach_store does). */
 struct sc_store *sc_space_model_detach(void);
+/** Put s on the housekeeping's list (idempotent): it has a room, is live or ended, or has
+ *  unsaved rows. */
+void sc_space_attend(sc_space_t *s);
+/** Take s off it (the housekeeping, when none of that holds any more; retirement). */
+void sc_space_unattend(sc_space_t *s);
+/** Does s still need the housekeeping (a room, not scheduled, or unsaved rows)? */
+int sc_space_needs_attention(sc_space_t *s);
+/** Take s off the list if it no longer needs it (checked and taken off in one step). */
+void sc_space_attention_settle(sc_space_t *s);
+/** The Spaces on the list, each with a reference; give them back with sc_spaces_release. */
+sc_space_t **sc_spaces_attended(size_t *n);
 /** The directory's lists are stale (a Space was added, retired, or changed state). */
 void sc_space_bump_version(void);
 /** Writes the store refused so far. */

@@ -90,6 +90,7 @@ static int store_put(const char *what, sc_space_t *s, const void *row,
     int rc = sc_model.store ? put(sc_model.store, row) : -1;
     pthread_mutex_unlock(&sc_model.store_mu);
     if (rc != 0) {
+        sc_space_attend(s); /* the housekeeping retries it once a second */
         atomic_fetch_add(&sc_model.store_errors, 1);
         sc_log_error("event=store_failed space=%s what=%s", s->id, what);
     }
@@ -232,6 +233,80 @@ void sc_space_store_retry(sc_space_t *s)
     pthread_mutex_unlock(&s->write_mu);
 }
 
+/* --- the housekeeping's list ---------------------------------------------------------- */
+
+static struct {
+    pthread_mutex_t mu;
+    sc_space_t *head;
+    size_t n;
+} sc_attn = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+void sc_space_attend(sc_space_t *s)
+{
+    if (s->transient) /* read back for a request: in no registry, nothing to look after */
+        return;
+    pthread_mutex_lock(&sc_attn.mu);
+    if (!s->attended) {
+        s->attended = 1;
+        s->aprev = NULL;
+        s->anext = sc_attn.head;
+        if (sc_attn.head)
+            sc_attn.head->aprev = s;
+        sc_attn.head = s;
+        sc_attn.n++;
+    }
+    pthread_mutex_unlock(&sc_attn.mu);
+}
+
+static void unattend_locked(sc_space_t *s)
+{
+    if (!s->attended)
+        return;
+    if (s->aprev)
+        s->aprev->anext = s->anext;
+    else
+        sc_attn.head = s->anext;
+    if (s->anext)
+        s->anext->aprev = s->aprev;
+    s->anext = s->aprev = NULL;
+    s->attended = 0;
+    sc_attn.n--;
+}
+
+void sc_space_unattend(sc_space_t *s)
+{
+    pthread_mutex_lock(&sc_attn.mu);
+    unattend_locked(s);
+    pthread_mutex_unlock(&sc_attn.mu);
+}
+
+int sc_space_needs_attention(sc_space_t *s)
+{
+    return atomic_load(&s->state) != SC_SPACE_SCHEDULED || atomic_load(&s->room) || sc_space_unsaved(s);
+}
+
+void sc_space_attention_settle(sc_space_t *s)
+{
+    /* checked and taken off in one step (an attend waits for it); the lock order is this list's
+     * lock, then mu (sc_space_unsaved): nobody attends holding mu */
+    pthread_mutex_lock(&sc_attn.mu);
+    if (s->attended && !sc_space_needs_attention(s))
+        unattend_locked(s);
+    pthread_mutex_unlock(&sc_attn.mu);
+}
+
+sc_space_t **sc_spaces_attended(size_t *n)
+{
+    pthread_mutex_lock(&sc_attn.mu);
+    sc_space_t **all = sc_malloc((sc_attn.n ? sc_attn.n : 1) * sizeof *all);
+    size_t k = 0;
+    for (sc_space_t *s = sc_attn.head; s; s = s->anext)
+        all[k++] = sc_space_ref(s);
+    pthread_mutex_unlock(&sc_attn.mu);
+    *n = k;
+    return all;
+}
+
 /* --- references ----------------------------------------------------------------------- */
 
 /* The stream hooks: a counted listener (src_live) left; an edge relay or an event subscriber
@@ -264,6 +339,7 @@ sc_space_t *sc_space_ref(sc_space_t *s)
  * registry only then), so nothing ticks it; readers of its pages keep their own references. */
 static void space_destroy(sc_space_t *s)
 {
+    sc_space_unattend(s);
     if (s->room) {
         sc_hls_free(sc_room_hls(s->room));
         sc_room_free(s->room);
@@ -373,8 +449,10 @@ sc_room_t *sc_space_room_use(sc_space_t *s, int create)
     if (fresh)
         sc_engine_add_room(fresh);
     pthread_mutex_unlock(&s->room_mu);
-    if (fresh)
+    if (fresh) {
+        sc_space_attend(s); /* the housekeeping drops the room once the lobby is idle */
         sc_log_info("event=lobby_opened space=%s", s->id);
+    }
     return r;
 }
 
@@ -436,6 +514,8 @@ static void space_audio_init(sc_space_t *s)
             sc_engine_add_room(r);
         pthread_mutex_unlock(&s->room_mu);
     }
+    if (s->state != SC_SPACE_SCHEDULED)
+        sc_space_attend(s);
 }
 
 /* --- JSON --------------------------------------------------------------------------- */
@@ -819,6 +899,7 @@ sc_space_rc_t sc_space_start(sc_space_t *s)
     if (fresh)
         sc_engine_add_room(fresh);
     pthread_mutex_unlock(&s->room_mu);
+    sc_space_attend(s);
     atomic_fetch_add(&sc_reg_version, 1);
     if (room)
         sc_room_go_live(room, s->started_at);
@@ -858,6 +939,7 @@ sc_space_rc_t sc_space_end(sc_space_t *s)
         sc_server_wake_workers(); /* listeners get that page now, then are closed */
     }
     pthread_mutex_unlock(&s->room_mu);
+    sc_space_attend(s); /* to be retired */
     HOOK(ended, s, at);
     sc_space_changed(s);
     json_t *urls = sc_space_urls(s);
