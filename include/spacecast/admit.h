@@ -45,8 +45,6 @@ sc_admit_why_t sc_admit_hold(sc_admit_places_t *p, atomic_int *owner, sc_admit_k
                              int max_addr);
 /** Give back a place sc_admit_hold granted. */
 void sc_admit_release(sc_admit_places_t *p, atomic_int *owner, sc_admit_key_t key);
-/** Places key holds now. */
-int sc_admit_held(const sc_admit_places_t *p, sc_admit_key_t key);
 
 /* --- the server's policies over these (limits from sc_config(); thread-safe) ------------- */
 
@@ -63,7 +61,5 @@ int sc_admit_join(const struct in6_addr *peer, int *per_addr);
 sc_admit_why_t sc_admit_event_stream(atomic_int *space, const struct in6_addr *peer);
 /** Give back a place sc_admit_event_stream granted. */
 void sc_admit_event_stream_done(atomic_int *space, const struct in6_addr *peer);
-/** Event streams open server-wide now (metrics). */
-int sc_admit_event_streams(void);
 
 #endif

@@ -274,8 +274,12 @@ sc_page_t *sc_space_details(sc_space_t *s, char etag[32]);
 json_t *sc_space_json(sc_space_t *s);
 /** Publish an SSE event on the public stream (and the host stream), or host stream only. */
 void sc_space_event(sc_space_t *s, const char *type, json_t *data, int host_only);
-/** Tally: a listener joined / left. */
-void sc_space_listener_join(sc_space_t *s);
+/** Tally: take a listener's place, if the Space has one (max_listeners) and the server too
+ *  (server_max, over every Space): SC_SPACE_OK, SC_SPACE_EFULL (the Space) or SC_SPACE_ELIMIT
+ *  (the server). Atomic: workers admitting at once never take one place past a limit.
+ *  sc_space_listener_leave gives it back. */
+sc_space_rc_t sc_space_listener_join(sc_space_t *s, int server_max);
+/** Tally: a listener left. */
 void sc_space_listener_leave(sc_space_t *s);
 /** Once a second (engine): tally event, details refresh if the tally moved. */
 void sc_space_tick_second(sc_space_t *s);

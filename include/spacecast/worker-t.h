@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "spacecast/conn.h"
 #include "spacecast/loop.h"
@@ -26,6 +27,8 @@ typedef struct sc_worker {
     sc_listener_t tls_listen;  /* listen_tls, when HTTPS has a port of its own */
     struct ssl_ctx_st *tls_ctx; /* this worker's reference on the current TLS context (tls.h) */
     unsigned tls_gen;          /* the generation it belongs to */
+    uint64_t hs_turn;          /* the loop turn (its clock) the handshake budget below is for */
+    int hs_steps;              /* handshake steps run in that turn (conn_tls.c) */
     sc_conn_t *streams;        /* streaming connections (listeners, event streams) */
     sc_conn_t *conns;          /* every connection of this worker */
     size_t nstreams;

@@ -98,6 +98,23 @@ static uint64_t listener_key(const sc_req_t *r)
     return k;
 }
 
+/* A full Space (space_full) or server: an edge with room if there is one, else 503 with where
+ * the audio can still be had. */
+static void refuse_full(sc_req_t *r, sc_space_t *s, int space_full)
+{
+    if (overflow_to_edge(r, s))
+        return;
+    sc_conn_refused(space_full ? SC_REFUSE_SPACE_FULL : SC_REFUSE_SERVER_FULL);
+    sc_space_refused(s, space_full ? SC_STATS_SPACE_FULL : SC_STATS_SERVER_FULL);
+    int retry = sc_retry_jitter_s(); /* refused listeners must not come back in step */
+    if (space_full)
+        sc_http_error_retry(r, 503, "space_full", "this Space is full: try HLS, or again soon", retry,
+                            alternatives(s, 0));
+    else
+        sc_http_error_retry(r, 503, "server_full", "this server is full: try HLS, or again soon", retry,
+                            alternatives(s, 0));
+}
+
 void sc_api_live_get(sc_req_t *r)
 {
     sc_space_t *s = sc_api_space(r);
@@ -111,25 +128,12 @@ void sc_api_live_get(sc_req_t *r)
     /* an edge relay (admin key) is not a listener: its listeners are counted by the edge,
      * and it must never be refused by limits meant for the audience */
     int is_edge = sc_api_has_admin_key(r);
-    int retry = sc_retry_jitter_s(); /* refused listeners must not come back in step */
-    if (is_edge) {
-        /* skip admission */
-    } else if (atomic_load(&s->listeners) >= s->max_listeners) {
-        if (overflow_to_edge(r, s))
-            return;
-        sc_conn_refused(SC_REFUSE_SPACE_FULL);
-        sc_space_refused(s, SC_STATS_SPACE_FULL);
-        sc_http_error_retry(r, 503, "space_full", "this Space is full: try HLS, or again soon", retry,
-                            alternatives(s, 0));
+    if (!is_edge && atomic_load(&s->listeners) >= s->max_listeners) {
+        refuse_full(r, s, 1);
         return;
     }
     if (!is_edge && sc_spaces_listeners() >= cfg->max_listeners) {
-        if (overflow_to_edge(r, s))
-            return;
-        sc_conn_refused(SC_REFUSE_SERVER_FULL);
-        sc_space_refused(s, SC_STATS_SERVER_FULL);
-        sc_http_error_retry(r, 503, "server_full", "this server is full: try HLS, or again soon", retry,
-                            alternatives(s, 0));
+        refuse_full(r, s, 0);
         return;
     }
     /* HEAD is how a player asks "is there room?" before it starts: the same answer as GET
@@ -149,6 +153,13 @@ void sc_api_live_get(sc_req_t *r)
                             alternatives(s, 1));
         return;
     }
+    /* the place itself, taken atomically: the checks above answer fast (and HEAD) but two
+     * workers may both pass them for the last place */
+    sc_space_rc_t place = is_edge ? SC_SPACE_OK : sc_space_listener_join(s, cfg->max_listeners);
+    if (place != SC_SPACE_OK) {
+        refuse_full(r, s, place == SC_SPACE_EFULL);
+        return;
+    }
     size_t burst = burst_for(r);
     /* the room, counted as used until the stream ends (a lobby nobody waited in gets one now) */
     sc_room_t *room = sc_space_room_use(s, 1);
@@ -157,6 +168,8 @@ void sc_api_live_get(sc_req_t *r)
     if (!start) {
         if (room)
             sc_space_room_done(s);
+        if (!is_edge)
+            sc_space_listener_leave(s);
         if (s->state == SC_SPACE_ENDED)
             sc_http_error_retry(r, 409, "ended", "this Space has ended: listen to the replay", -1, alternatives(s, 0));
         else
@@ -170,8 +183,7 @@ void sc_api_live_get(sc_req_t *r)
     setsockopt(r->conn->io.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     setsockopt(r->conn->io.fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms, sizeof user_timeout_ms);
     if (!is_edge) {
-        atomic_fetch_add(&sc_joins, 1);
-        sc_space_listener_join(s); /* the stream's on_leave counts the leave */
+        atomic_fetch_add(&sc_joins, 1); /* the stream's on_leave gives the place back */
         sc_space_listener_seen(s, listener_key(r));
     }
     sc_http_respond_head(r, 200, "audio/ogg", -1,

@@ -1,4 +1,4 @@
-/* admit.c — per-address token buckets and held places (admit.h). Fixed tables indexed by a
+/* admit.c — per-address budgets and held places (admit.h). Fixed tables indexed by a keyed
  * hash of the address: no allocation per client, whatever a flood of addresses does. */
 #include "spacecast/admit.h"
 #include "spacecast/common.h"
@@ -6,31 +6,43 @@
 #include "spacecast/join.h"
 #include "spacecast/ratelimit.h"
 
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <string.h>
 
 #define SC_ADMIT_SLOTS 16384 /* per table; a collision shares a budget */
 
+/* The bytes that make an address one client: IPv4 whole, IPv6 its /64, and which it was. */
+static size_t client_bytes(const struct in6_addr *a, uint8_t k[9])
+{
+    int v4 = IN6_IS_ADDR_V4MAPPED(a);
+    memcpy(k, a->s6_addr + (v4 ? 12 : 0), v4 ? 4 : 8);
+    k[v4 ? 4 : 8] = (uint8_t)v4; /* 1.2.3.4 and 102:304:: are different clients */
+    return v4 ? 5u : 9u;
+}
+
+static uint64_t sc_admit_salt;
+static pthread_once_t sc_admit_salt_once = PTHREAD_ONCE_INIT;
+static void salt_init(void)
+{
+    /* keyed per process: nobody can pick addresses that share a victim's counters */
+    if (RAND_bytes((unsigned char *)&sc_admit_salt, sizeof sc_admit_salt) != 1)
+        sc_admit_salt = sc_now_ns() ^ ((uint64_t)sc_rand32() << 32);
+}
+
 sc_admit_key_t sc_admit_key(const struct in6_addr *a)
 {
-    /* IPv4 (v4-mapped): all of it; IPv6: the /64 */
-    int v4 = IN6_IS_ADDR_V4MAPPED(a);
-    const uint8_t *p = a->s6_addr + (v4 ? 12 : 0);
-    int n = v4 ? 4 : 8;
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (int i = 0; i < n; i++)
-        h = (h ^ p[i]) * 16777619u;
-    h ^= (uint32_t)v4 * 0x9e3779b9u; /* 1.2.3.4 and 102:304:: are different clients */
-    return h ? h : 1;               /* 0 means "empty" in a bucket */
+    pthread_once(&sc_admit_salt_once, salt_init);
+    uint8_t k[9];
+    size_t n = client_bytes(a, k);
+    return (sc_admit_key_t)(sc_ratelimit_key(k, n, sc_admit_salt) >> 32);
 }
 
 uint64_t sc_admit_rate_key(const struct in6_addr *a)
 {
-    int v4 = IN6_IS_ADDR_V4MAPPED(a);
     uint8_t k[9];
-    memcpy(k, a->s6_addr + (v4 ? 12 : 0), v4 ? 4 : 8); /* IPv4 whole, IPv6 the /64 */
-    k[v4 ? 4 : 8] = (uint8_t)v4;
-    return sc_ratelimit_key(k, v4 ? 5u : 9u, 0x5c5cadd7);
+    size_t n = client_bytes(a, k);
+    return sc_ratelimit_key(k, n, 0x5c5cadd7); /* the rate table keys it with its own secret */
 }
 
 void sc_admit_places_init(sc_admit_places_t *p)
@@ -39,22 +51,12 @@ void sc_admit_places_init(sc_admit_places_t *p)
     p->by_addr = sc_calloc(SC_ADMIT_SLOTS, sizeof *p->by_addr);
 }
 
-/* Count one more against c unless it is at max: 1 counted, 0 not. */
-static int inc_below(atomic_int *c, int max)
-{
-    int v = atomic_load(c);
-    while (v < max)
-        if (atomic_compare_exchange_weak(c, &v, v + 1))
-            return 1;
-    return 0;
-}
-
 sc_admit_why_t sc_admit_hold(sc_admit_places_t *p, atomic_int *owner, sc_admit_key_t key, int max_total, int max_owner,
                              int max_addr)
 {
-    if (!inc_below(&p->total, max_total))
+    if (!sc_atomic_take_below(&p->total, max_total))
         return SC_ADMIT_SERVER_FULL;
-    if (!inc_below(owner, max_owner)) {
+    if (!sc_atomic_take_below(owner, max_owner)) {
         atomic_fetch_sub(&p->total, 1);
         return SC_ADMIT_OWNER_FULL;
     }
@@ -76,11 +78,6 @@ void sc_admit_release(sc_admit_places_t *p, atomic_int *owner, sc_admit_key_t ke
     atomic_fetch_sub(&p->by_addr[key % SC_ADMIT_SLOTS], 1);
     atomic_fetch_sub(owner, 1);
     atomic_fetch_sub(&p->total, 1);
-}
-
-int sc_admit_held(const sc_admit_places_t *p, sc_admit_key_t key)
-{
-    return atomic_load(&p->by_addr[key % SC_ADMIT_SLOTS]);
 }
 
 /* --- the server's policies ------------------------------------------------------------- */
@@ -154,10 +151,4 @@ sc_admit_why_t sc_admit_event_stream(atomic_int *space, const struct in6_addr *p
 void sc_admit_event_stream_done(atomic_int *space, const struct in6_addr *peer)
 {
     sc_admit_release(&sc_adm.events, space, sc_admit_key(peer));
-}
-
-int sc_admit_event_streams(void)
-{
-    pthread_once(&sc_adm.once, adm_init);
-    return atomic_load(&sc_adm.events.total);
 }

@@ -754,7 +754,10 @@ static void conn_read(sc_conn_t *c)
     if (c->state == SC_CONN_STREAM) {
         /* listeners have nothing to say; read only to notice that they left */
         char sink[512];
-        ssize_t n = c->tr->recv(c, sink, sizeof sink);
+        ssize_t n;
+        do /* what TLS already decrypted raises no event again: drop all of it now */
+            n = c->tr->recv(c, sink, sizeof sink);
+        while (n > 0 && c->tr->pending && c->tr->pending(c));
         if (n == 0 || (n < 0 && n != -EAGAIN && n != -EINTR))
             sc_conn_close(c, "peer_closed");
         return;

@@ -1276,15 +1276,21 @@ sc_space_rc_t sc_space_set_pin(sc_space_t *s, const char *url, const char *text)
 
 /* --- tally -------------------------------------------------------------------------- */
 
-void sc_space_listener_join(sc_space_t *s)
+sc_space_rc_t sc_space_listener_join(sc_space_t *s, int server_max)
 {
-    atomic_fetch_add(&sc_model.listeners, 1);
-    int now = atomic_fetch_add(&s->listeners, 1) + 1 + atomic_load(&s->edge_listeners);
+    if (!sc_atomic_take_below(&s->listeners, s->max_listeners))
+        return SC_SPACE_EFULL;
+    if (!sc_atomic_take_below(&sc_model.listeners, server_max)) {
+        atomic_fetch_sub(&s->listeners, 1);
+        return SC_SPACE_ELIMIT;
+    }
+    int now = atomic_load(&s->listeners) + atomic_load(&s->edge_listeners);
     atomic_fetch_add(&s->total_joins, 1);
     long long peak = atomic_load(&s->peak);
     while (now > peak && !atomic_compare_exchange_weak(&s->peak, &peak, now))
         ;
-    s->tally_dirty = 1; /* a benign race: the engine rebuilds within a second either way */
+    s->tally_dirty = 1; /* the engine rebuilds the details within a second */
+    return SC_SPACE_OK;
 }
 
 void sc_space_listener_leave(sc_space_t *s)

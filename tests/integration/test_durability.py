@@ -166,8 +166,10 @@ def test_private_files(_):
 
 
 def test_admin_key_handling(_):
-    p = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:%d" % free_port(), "--data", tempfile.mkdtemp(),
+    short_data = tempfile.mkdtemp(prefix="sc-short-")
+    p = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:%d" % free_port(), "--data", short_data,
                         "--admin-key", "short"], capture_output=True, timeout=10)
+    subprocess.run(["rm", "-rf", short_data])
     assert p.returncode == 1 and b"admin_key_too_short" in p.stderr, (p.returncode, p.stderr[-300:])
     srv = Server("--workers", "1").start()
     try:

@@ -8,7 +8,8 @@ import subprocess
 import tempfile
 import time
 
-from sclib import (ADMIN_KEY, BIN, MEM_SLACK, Results, Server, StreamListener, api, capture, create_space, has_tone,
+from sclib import (ADMIN_KEY, BIN, MEM_SLACK, TIME_SLACK, Results, Server, StreamListener, api, capture,
+                   create_space, has_tone,
                    invite, publish_tone, start_space, tone_level)
 
 R = Results()
@@ -44,7 +45,7 @@ def test_speaker_drop_and_return(srv):
     time.sleep(0.5)
     lst.finish()
     assert not lst.closed, "the listener was disconnected"
-    assert lst.max_gap() < 1.0, "the listener had a %.1f s gap" % lst.max_gap()
+    assert lst.max_gap() < 1.0 * TIME_SLACK, "the listener had a %.1f s gap" % lst.max_gap()
     a = lst.pcm()
     sec = [a[i * 48000:(i + 1) * 48000] for i in range(len(a) // 48000)]
     heard = [has_tone(s, 660, ratio=5) for s in sec]

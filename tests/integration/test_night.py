@@ -5,7 +5,7 @@ import subprocess
 import threading
 import time
 
-from sclib import BIN, MEM_SLACK, Results, Server, api, create_space, invite, publish_tone, start_space
+from sclib import BIN, MEM_SLACK, TIME_SLACK, Results, Server, api, create_space, invite, publish_tone, start_space
 
 R = Results()
 N = 2000
@@ -84,7 +84,7 @@ def test_attack():
         assert int(listeners["stalls"]) == 0, "listeners stalled under attack: %s" % listeners
         assert spk.poll() is None, "the speaker was disconnected"
         assert int(attack["details"]) > 1000, attack
-        assert float(attack["details_p99_ms"]) < 50, "details p99 under attack: %s" % attack
+        assert float(attack["details_p99_ms"]) < 50 * TIME_SLACK, "details p99 under attack: %s" % attack
         st, body, _ = api(srv, "GET", "/metrics")
         text = body.decode()
         assert 'reason="malformed"' in text and 'reason="header_timeout"' in text

@@ -175,6 +175,30 @@ def overflow():
         origin.cleanup()
 
 
+def wrong_key():
+    """An edge started with another admin key relays the audio, but the origin refuses its
+    tallies: both sides must say so in their logs (#14: its listeners were silently missing)."""
+    origin = Server("--workers", "1").start()
+    edge = None
+    try:
+        sid, host = create_space(origin, "misconfigured")
+        start_space(origin, sid, host)
+        edge = Server("--workers", "1", "--relay-from", origin.base, "--admin-key", "not-the-origins-key-42").start()
+        wait_for(lambda: api(edge, "GET", "/api/spaces/" + sid)[1].get("state") == "live", 5, "the edge to mirror")
+        lst = StreamListener(edge.port, sid)
+        try:
+            wait_for(lambda: "event=relay_report_refused" in edge.read_log(), 5, "the edge to log the refusal")
+            wait_for(lambda: "event=edge_report_refused" in origin.read_log(), 5, "the origin to log the refusal")
+            assert edge.read_log().count("event=relay_report_refused") == 1, "said more than once per change"
+        finally:
+            lst.finish()
+    finally:
+        if edge:
+            edge.cleanup()
+        origin.cleanup()
+
+
 run_all()
 overflow()
+R.case("an edge without the origin's admin key: both sides log the refused tallies", wrong_key)
 R.finish()

@@ -19,8 +19,8 @@ import tempfile
 import threading
 import time
 
-from sclib import (ADMIN_KEY, BIN, Results, Server, TestCA, api, capture, create_space, ffmpeg_tls, free_port,
-                   has_tone, invite, publish_tone, start_space)
+from sclib import (ADMIN_KEY, BIN, LOAD_SCALE, Results, Server, TestCA, api, capture, create_space, ffmpeg_tls,
+                   free_port, has_tone, invite, publish_tone, start_space)
 
 R = Results()
 CA = TestCA()
@@ -339,7 +339,7 @@ def renewal_under_load():
         sid, host = create_space(srv, "renewal")
         start_space(srv, sid, host)
         before = peer_serial(srv.port)
-        n = 300
+        n = int(300 * LOAD_SCALE)
         lt = subprocess.Popen([BIN, "loadtest", "%s/spaces/%s" % (srv.base, sid), "--listeners", str(n),
                                "--join-rate", "300", "--duration", "8", "--retry", "none", "--ca-file", CA.ca,
                                "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)

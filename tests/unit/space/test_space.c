@@ -12,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -262,7 +264,7 @@ static void test_retire_read_back_free(void **state)
     char id[SC_TOKEN_ID_MAX + 1];
     snprintf(id, sizeof id, "%s", s->id);
     sc_space_start(s);
-    sc_space_listener_join(s);
+    assert_int_equal(sc_space_listener_join(s, 1000), SC_SPACE_OK);
     sc_space_listener_leave(s);
     size_t rooms = sc_engine_rooms();
     assert_int_equal(sc_space_end(s), SC_SPACE_OK);
@@ -297,6 +299,42 @@ static void test_retire_read_back_free(void **state)
     sc_space_unref(back);
 }
 
+/* Many workers taking places at once never take one past a limit (the night's "exactly
+ * capacity served", which a check-then-add let slip by one under ThreadSanitizer's timing). */
+static sc_space_t *race_space;
+static atomic_int race_ok;
+
+static void *joiner(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < 200; i++)
+        if (sc_space_listener_join(race_space, 1000000) == SC_SPACE_OK)
+            atomic_fetch_add(&race_ok, 1);
+    return NULL;
+}
+
+static void test_places_exact(void **state)
+{
+    (void)state;
+    race_space = sc_space_create("full", NULL, 0, 0, 150);
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], NULL, joiner, NULL);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    assert_int_equal(atomic_load(&race_ok), 150);
+    assert_int_equal(atomic_load(&race_space->listeners), 150);
+    assert_int_equal(sc_space_listener_join(race_space, 1000000), SC_SPACE_EFULL);
+    sc_space_listener_leave(race_space);
+    int before = sc_spaces_listeners();
+    assert_int_equal(sc_space_listener_join(race_space, before), SC_SPACE_ELIMIT); /* the server's limit */
+    assert_int_equal(atomic_load(&race_space->listeners), 149); /* its place given back */
+    for (int i = 0; i < 149; i++)
+        sc_space_listener_leave(race_space);
+    sc_space_end(race_space);
+    sc_space_unref(race_space);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +344,7 @@ int main(void)
         cmocka_unit_test(test_events_in_order),
         cmocka_unit_test(test_details_when_asked),
         cmocka_unit_test(test_retire_read_back_free),
+        cmocka_unit_test(test_places_exact),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
