@@ -264,11 +264,11 @@ class TcpRelay(threading.Thread):
 
 # --- a case ------------------------------------------------------------------------------
 
-def run_case(ref_wav, sender="tcp", imp=None, tmp=None, settle=None, server_flags=()):
+def run_case(ref_wav, sender="tcp", imp=None, tmp=None, settle=None, server_flags=(), speak_flags=()):
     """Publish ref_wav as one speaker of a recorded Space through the impairment; returns the
     decoded recording (float32 mono 48 kHz) and the server's log. sender: tcp (spacecast speak,
     Icecast PUT), whip (spacecast speak --whip), ffmpeg-readme (the README's command, 20 ms
-    pages), ffmpeg-default (ffmpeg's 1 s pages)."""
+    pages), ffmpeg-default (ffmpeg's 1 s pages); speak_flags go to spacecast speak (--red 0)."""
     tmp = tmp or tempfile.mkdtemp(prefix="sc-fid-")
     imp = imp or Impairment()
     if settle is None:  # the speaker's buffer plays out before the Space ends: ffmpeg's 1 s pages hold 2 s
@@ -289,10 +289,11 @@ def run_case(ref_wav, sender="tcp", imp=None, tmp=None, settle=None, server_flag
         sclib.start_space(srv, sid, host)
         tok = sclib.invite(srv, sid, host, "speaker")
         if sender == "whip":
-            cmd = [sclib.BIN, "speak", "%s/spaces/%s" % (srv.base, sid), "--token", tok, "--whip", "--quiet", ref_wav]
+            cmd = [sclib.BIN, "speak", "%s/spaces/%s" % (srv.base, sid), "--token", tok, "--whip", "--quiet",
+                   *speak_flags, ref_wav]
         elif sender == "tcp":
             cmd = [sclib.BIN, "speak", "http://127.0.0.1:%d/spaces/%s" % (relay.port, sid), "--token", tok, "--quiet",
-                   ref_wav]
+                   *speak_flags, ref_wav]
         else:
             pages = ["-page_duration", "20000"] if sender == "ffmpeg-readme" else []
             cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-re", "-i", ref_wav, "-c:a", "libopus",

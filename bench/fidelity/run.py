@@ -18,7 +18,7 @@ import harness  # noqa: E402
 import measure  # noqa: E402
 
 CASES = [
-    # name, sender, impairment
+    # name, sender, impairment[, speak's flags]
     ("clean, speak (Icecast PUT)", "tcp", {}),
     ("clean, speak --whip", "whip", {}),
     ("clean, README ffmpeg (20 ms pages)", "ffmpeg-readme", {}),
@@ -26,6 +26,8 @@ CASES = [
     ("WHIP, stalls 150 ms every 5 s", "whip", {"stall_ms": 150}),
     ("WHIP, stalls 300 ms every 5 s", "whip", {"stall_ms": 300}),
     ("WHIP, bursty 10 % loss (bursts of 3)", "whip", {"loss": 0.10, "burst": 3}),
+    ("WHIP, bursty 10 % loss, no RED (--red 0)", "whip", {"loss": 0.10, "burst": 3}, ["--red", "0"]),
+    ("WHIP, bursty 10 % loss, 3 RED copies (--red 3)", "whip", {"loss": 0.10, "burst": 3}, ["--red", "3"]),
     ("WHIP, jitter 0-60 ms", "whip", {"jitter_ms": 60}),
     ("TCP, stalls 150 ms every 5 s", "tcp", {"stall_ms": 150}),
     ("TCP, stalls 300 ms every 5 s", "tcp", {"stall_ms": 300}),
@@ -74,11 +76,11 @@ def main():
             print("|---" * (len(HEAD) + 2) + "|")
             fl = harness.floor(ref_wav, tmp)
             print(row("one libopus 32 kbit/s encode (the floor)", measure.report(ref, fl)), flush=True)
-            for name, sender, imp in CASES:
+            for name, sender, imp, *flags in CASES:
                 if only and not any(o in name for o in only):
                     continue
                 out, log, metrics = harness.run_case(ref_wav, sender, harness.Impairment(**imp),
-                                                     tmp=tempfile.mkdtemp(dir=tmp))
+                                                     tmp=tempfile.mkdtemp(dir=tmp), speak_flags=flags[0] if flags else ())
                 c = playout_counters(metrics)
                 extra = "%d/%d/%d/%d; %d/%d/%d" % (c["accelerated"], c["expanded"], c["concealed"], c["fec"],
                                                    c["forwarded"], c["mixed"], c["silent"])

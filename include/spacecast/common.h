@@ -3,6 +3,7 @@
 #define SC_COMMON_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,17 @@ static inline int sc_slice_eq(sc_slice_t a, const char *lit)
     return a.len == n && memcmp(a.base, lit, n) == 0;
 }
 /** Network byte order fields (STUN, RTP, WebSocket, the speaker packet header). */
+/** Add one to *n if that stays within max (a place taken, never one past the limit however
+ *  many threads take at once): 1 taken, 0 full. */
+static inline int sc_atomic_take_below(atomic_int *n, int max)
+{
+    int v = atomic_load(n);
+    while (v < max)
+        if (atomic_compare_exchange_weak(n, &v, v + 1))
+            return 1;
+    return 0;
+}
+
 static inline uint16_t sc_rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static inline uint32_t sc_rd32(const uint8_t *p)
 {

@@ -60,6 +60,7 @@ typedef struct sc_config {
     char lobby_file[512];    /* Ogg/Opus waiting audio; empty = built-in pattern */
     int record;              /* record Spaces unless created with record=false */
     int hls_aac_idle_s;      /* AAC HLS stops this long after its last request (hls.h) */
+    int lobby_idle_s;        /* a scheduled Space's room goes this long after its lobby emptied */
 } sc_config_t;
 
 /** Fill c with the embedded defaults. */

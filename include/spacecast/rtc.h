@@ -43,6 +43,7 @@ typedef struct sc_rtc_stats {
     int sessions;             /* open now */
     int connected;            /* of which with SRTP up */
     uint64_t packets_in, packets_out;
+    uint64_t red_recovered; /* WHIP packets filled from a RED copy */
     uint64_t rejected[SC_RTC_REJ_N];
 } sc_rtc_stats_t;
 

@@ -22,6 +22,7 @@ typedef struct sc_sdp_media {
     int port;        /* 0: rejected/disabled */
     int opus_pt;     /* payload type of opus/48000/2, -1 if none */
     int opus_fec;    /* its fmtp says useinbandfec=1 */
+    int red_pt;      /* payload type of red/48000/2 carrying Opus (RFC 2198), -1 if none */
     sc_sdp_dir_t dir;
     int rtcp_mux;
     uint32_t ssrc;   /* first a=ssrc, 0 if none */
@@ -60,13 +61,16 @@ typedef struct sc_sdp_local {
     uint32_t ssrc;             /* ours when we send, else 0 */
     uint64_t session_id;
     int ice_lite;
+    int red;                   /* answer: take the offer's red/48000/2 (listed first); offer: offer it as PT 63 */
 } sc_sdp_local_t;
 
 /** Write the answer to offer: the offer's audio m-section (its Opus PT, useinbandfec=1,
- *  minptime=10, its mid, rtcp-mux, our direction), every other one rejected; BUNDLE of the
- *  audio mid. Length (excluding NUL), or -1 if cap is too small. */
+ *  minptime=10, its RED PT first when local->red and it offered one, its mid, rtcp-mux, our
+ *  direction), every other one rejected; BUNDLE of the audio mid. Length (excluding NUL), or
+ *  -1 if cap is too small. */
 int sc_sdp_write_answer(char *out, size_t cap, const sc_sdp_t *offer, const sc_sdp_local_t *local);
-/** Write an offer of one audio m-section (mid "0", Opus PT 111) — our client's. */
+/** Write an offer of one audio m-section (mid "0", Opus PT 111, and RED PT 63 first when
+ *  local->red) — our client's. */
 int sc_sdp_write_offer(char *out, size_t cap, const sc_sdp_local_t *local);
 /** "AB:CD:..." of len bytes (out holds 3*len). */
 void sc_sdp_fp_hex(const uint8_t *fp, size_t len, char *out);

@@ -14,13 +14,17 @@
 typedef struct sc_whip_client sc_whip_client_t;
 
 /** Publish to http://host:port/spaces/id/whip (https:// when tls is a client context, which
- *  the caller keeps until sc_whip_client_close) as the speaker whose token this is. Returns the
- *  client with media ready to flow, or NULL with a reason in err. */
+ *  the caller keeps until sc_whip_client_close) as the speaker whose token this is. red > 0
+ *  offers RFC 2198 redundancy and, if the answer takes it, puts copies of the previous `red`
+ *  packets (at most SC_RED_MAX_DEPTH) in each. Returns the client with media ready to flow,
+ *  or NULL with a reason in err. */
 sc_whip_client_t *sc_whip_client_open(const char *host, const char *port, SSL_CTX *tls, const char *id,
-                                      const char *token, char *err, size_t errsz);
+                                      const char *token, int red, char *err, size_t errsz);
 /** Send one Opus packet of `samples` (48 kHz) as the next RTP packet; also answers what came
  *  in meanwhile (RTCP, STUN) and refreshes consent. 0, or -1 if the session is dead. */
 int sc_whip_client_send(sc_whip_client_t *c, const uint8_t *opus, size_t len, int samples);
+/** Copies per packet actually sent (0 when the server did not take RED). */
+int sc_whip_client_red(const sc_whip_client_t *c);
 /** Receiver reports the server sent so far (the browser's encoder reads loss from them). */
 uint64_t sc_whip_client_reports(const sc_whip_client_t *c);
 /** DELETE the session, send close_notify, free. NULL-safe. */

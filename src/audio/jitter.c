@@ -65,6 +65,7 @@ struct sc_jitter {
     int starve;         /* samples concealed since the buffer ran dry (time inserted) */
     int wait;           /* samples waited while buffering with something stored */
     int late_run;
+    uint64_t concealed; /* bit i: seq head-1-i was a hole the decoder concealed (for FEC's lesson) */
     int resuming;       /* back from absent: telling a stall's backlog from a pause */
     int64_t resume_at;  /* arrival of the first packet after absent (-1: none yet) */
     bucket_t hist[HIST_BUCKETS];
@@ -125,11 +126,13 @@ static int hist_span(const sc_jitter_t *j, int64_t now, int64_t *min_t, int64_t 
 
 /* A packet's lateness is its transit minus the smallest transit before it (causal, as NetEq's
  * packet arrival history): a stall's backlog is late by the stall, a page of a bursty sender
- * by the page, while a sender running fast (every packet earlier than the last) is never late. */
-static void hist_add(sc_jitter_t *j, int64_t now, int64_t transit)
+ * by the page, while a sender running fast (every packet earlier than the last) is never late.
+ * extra: what the packet would have needed on top (FEC for the one before it: a frame). */
+static void hist_add(sc_jitter_t *j, int64_t now, int64_t transit, int extra)
 {
     int64_t lo = transit, maxd = 0;
     int64_t d = hist_span(j, now, &lo, &maxd) && lo < transit ? transit - lo : 0;
+    d += extra;
     if (j->resuming) {
         /* back from absent: a stall's backlog arrives at once and what follows is on time
          * (lateness back near 0); a sender that paused and went on at real time is still "late"
@@ -176,6 +179,7 @@ static void drop_oldest(sc_jitter_t *j)
             slot_clear(j, s);
             j->st.dropped++;
             j->head = (uint16_t)(seq + 1);
+            j->concealed = 0;
             return;
         }
     }
@@ -208,6 +212,7 @@ static void restart(sc_jitter_t *j, uint16_t seq, int count_as_dropped)
     j->starve = j->wait = 0;
     j->late_run = 0;
     j->ext_valid = 0;
+    j->concealed = 0;
     hist_clear(j);
 }
 
@@ -299,11 +304,17 @@ int sc_jitter_push(sc_jitter_t *j, int32_t seq, const uint8_t *pkt, size_t len, 
         d = 0;
     }
     int64_t media = media_of(j, seq, s, samples);
-    hist_add(j, now, now - media); /* late ones too: they are what the target must cover */
+    hist_add(j, now, now - media, 0); /* late ones too: they are what the target must cover */
+    /* its FEC could have filled the hole before it, had playout waited a frame longer than
+     * this packet took (a burst whose end came late: RED copies, jitter): learn that too */
+    if ((flags & SC_JITTER_F_FEC) && d <= 1 && d > -64 &&
+        (d == 1 ? j->starve > 0 && !slot_has(j, j->head) : (j->concealed >> -d & 1)))
+        hist_add(j, now, now - media, samples); /* (d == 1: the one before is the head, concealed while dry) */
     if (d < 0) {
         int newest = newest_offset(j);
         if (j->state == ST_BUFFERING && !j->started && newest - d < SC_JITTER_CAPACITY) {
             j->head = s; /* reordered before playout began: start earlier */
+            j->concealed = 0;
             d = 0;
         } else if (++j->late_run >= RESYNC_LATE) {
             restart(j, s, 1);
@@ -319,6 +330,7 @@ int sc_jitter_push(sc_jitter_t *j, int32_t seq, const uint8_t *pkt, size_t len, 
         int step = (old < 0 || old > d - SC_JITTER_CAPACITY) ? d - SC_JITTER_CAPACITY + 1 : 0;
         if (step > 0) {
             j->head = (uint16_t)(j->head + step);
+            j->concealed = 0;
             j->play_media += (int64_t)step * j->last_samples;
         } else {
             uint16_t before = j->head;
@@ -384,6 +396,7 @@ void sc_jitter_pop(sc_jitter_t *j, sc_jitter_out_t *out, int64_t now)
          * reaches it still plays once it has waited as long. */
         if (j->depth >= j->base || j->wait >= j->base || j->draining) {
             j->head = (uint16_t)(j->head + oldest_offset(j));
+            j->concealed = 0;
             j->play_media = slot_of(j, j->head)->media;
             j->state = ST_PLAYING;
             j->starve = j->wait = 0;
@@ -405,6 +418,7 @@ void sc_jitter_pop(sc_jitter_t *j, sc_jitter_out_t *out, int64_t now)
             j->play_media = sl->media + sl->samples;
             slot_clear(j, sl);
             j->head++;
+            j->concealed <<= 1;
             j->started = 1;
             j->starve = 0; /* what was concealed while dry stays inserted: nothing received is skipped */
             j->st.played++;
@@ -413,6 +427,7 @@ void sc_jitter_pop(sc_jitter_t *j, sc_jitter_out_t *out, int64_t now)
             j->head++;
             j->st.lost++;
             j->play_media += j->last_samples;
+            j->concealed = j->concealed << 1 | 1;
             if (j->starve >= j->last_samples) { /* already concealed while we waited for it */
                 j->starve -= j->last_samples;
                 continue;
@@ -425,6 +440,8 @@ void sc_jitter_pop(sc_jitter_t *j, sc_jitter_out_t *out, int64_t now)
             } else {
                 out->kind = SC_JITTER_PLC;
             }
+            if (out->kind == SC_JITTER_FEC)
+                j->concealed &= ~1ull; /* filled: nothing to learn from its successor */
             out->seq = (uint16_t)(next - 1);
             out->samples = j->last_samples;
         } else if (j->draining) {
@@ -487,6 +504,7 @@ void sc_jitter_reset(sc_jitter_t *j)
     j->starve = j->wait = j->late_run = 0;
     j->last_samples = 960;
     j->ext_valid = 0;
+    j->concealed = 0;
     hist_clear(j);
     j->generation++;
     pthread_mutex_unlock(&j->mu);

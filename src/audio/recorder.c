@@ -381,6 +381,24 @@ void sc_recorder_sync_stop(void)
     pthread_mutex_unlock(&sc_rec_mu);
 }
 
+/* Does buf (the file's last got bytes) end with a whole end-of-stream page? 1 yes, -1 it ends
+ * with another page, 0 no page end found in it. */
+static int tail_ends_with_eos(const uint8_t *buf, ssize_t got)
+{
+    for (ssize_t i = got - 27; i >= 0; i--) {
+        if (memcmp(buf + i, "OggS", 4) != 0)
+            continue;
+        size_t nseg = buf[i + 26], body = 0;
+        if ((size_t)i + 27 + nseg > (size_t)got)
+            continue;
+        for (size_t k = 0; k < nseg; k++)
+            body += buf[i + 27 + k];
+        if ((size_t)i + 27 + nseg + body == (size_t)got)
+            return (buf[i + 5] & SC_OGG_EOS) ? 1 : -1;
+    }
+    return 0;
+}
+
 int sc_recorder_complete(const char *path)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -390,23 +408,19 @@ int sc_recorder_complete(const char *path)
             close(fd);
         return 0;
     }
-    /* the last page (at most 65,307 bytes) must end the file and carry end-of-stream */
-    size_t tail = (size_t)SC_MIN((off_t)(65307 + 27), st.st_size);
-    uint8_t *buf = sc_malloc(tail);
-    ssize_t got = pread(fd, buf, tail, st.st_size - (off_t)tail);
-    close(fd);
-    int ok = 0;
-    for (ssize_t i = got - 27; i >= 0 && !ok; i--) {
-        if (memcmp(buf + i, "OggS", 4) != 0 || i + 27 > got)
-            continue;
-        size_t nseg = buf[i + 26], body = 0;
-        if ((size_t)i + 27 + nseg > (size_t)got)
-            continue;
-        for (size_t k = 0; k < nseg; k++)
-            body += buf[i + 27 + k];
-        if ((size_t)i + 27 + nseg + body == (size_t)got)
-            ok = (buf[i + 5] & SC_OGG_EOS) ? 1 : -1;
+    /* the last page must end the file and carry end-of-stream: ours are a few hundred bytes,
+     * so a small tail is read first, then the largest a page can be (65,307 bytes) */
+    static const size_t tails[] = { 4096, 65307 + 27 };
+    int r = 0;
+    uint8_t *buf = sc_malloc(tails[1]);
+    for (size_t k = 0; k < SC_ARRAY_LEN(tails) && r == 0; k++) {
+        size_t tail = (size_t)SC_MIN((off_t)tails[k], st.st_size);
+        ssize_t got = pread(fd, buf, tail, st.st_size - (off_t)tail);
+        r = got > 0 ? tail_ends_with_eos(buf, got) : -1;
+        if ((off_t)tail == st.st_size)
+            break;
     }
     free(buf);
-    return ok == 1;
+    close(fd);
+    return r == 1;
 }

@@ -94,10 +94,11 @@ static int resolve_admin_key(sc_config_t *cfg)
         }
         from = "file";
         if (created) {
-            /* the key goes to whoever started us at a terminal, never into the log */
+            /* printed once, at creation (SPEC §1), on stdout: never into the log stream
+             * (stderr), which is shipped and kept; later starts only read the file */
             sc_log_info("event=admin_key_created file=%s/admin.key", cfg->data);
-            if (isatty(STDOUT_FILENO))
-                printf("admin key (kept in %s/admin.key): %s\n", cfg->data, cfg->admin_key);
+            printf("admin key (kept in %s/admin.key): %s\n", cfg->data, cfg->admin_key);
+            fflush(stdout);
         }
     }
     /* failed guesses are limited per address, but a short key is within reach of a patient

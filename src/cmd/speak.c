@@ -8,6 +8,7 @@
 #include "spacecast/dial.h"
 #include "spacecast/http_parser.h"
 #include "spacecast/ogg.h"
+#include "spacecast/red.h"
 #include "spacecast/tls.h"
 #include "spacecast/wav.h"
 #include "spacecast/whip_client.h"
@@ -27,9 +28,11 @@
 
 #define SPEAK_WHIP_LINGER_NS 500000000l /* wait this long after the last packet before the DELETE */
 #define SPEAK_FEC_WHIP 5 /* % expected loss for in-band FEC over WebRTC (UDP loses; TCP does not) */
+#define SPEAK_RED_WHIP 2 /* RED copies per packet over WebRTC: bursts of 3 (with FEC) cost nothing (docs/webrtc.md) */
 
 static volatile sig_atomic_t sc_speak_stop;
 static int sc_speak_fec = -1; /* --fec PERCENT; -1: SPEAK_FEC_WHIP with --whip, none otherwise */
+static int sc_speak_red = SPEAK_RED_WHIP; /* --red N: copies of the previous packets in each (--whip) */
 static void on_signal(int sig) { (void)sig; sc_speak_stop = 1; }
 
 typedef struct speak {
@@ -279,14 +282,14 @@ static int speak_whip(const sc_url_t *u, SSL_CTX *tls, const char *id, const cha
 {
     char err[512];
     speak_t s = { .quiet = quiet };
-    s.whip = sc_whip_client_open(u->host, u->port, tls, id, token, err, sizeof err);
+    s.whip = sc_whip_client_open(u->host, u->port, tls, id, token, sc_speak_red, err, sizeof err);
     if (!s.whip) {
         fprintf(stderr, "speak: %s\n", err);
         return 1;
     }
     if (!quiet)
-        fprintf(stderr, "event=speak_start space=%s file=%s format=%s transport=whip\n", id, file,
-                is_ogg ? "ogg" : "wav");
+        fprintf(stderr, "event=speak_start space=%s file=%s format=%s transport=whip red=%d\n", id, file,
+                is_ogg ? "ogg" : "wav", sc_whip_client_red(s.whip));
     int rc = is_ogg ? speak_ogg(&s, file, loop, duration) : speak_wav(&s, file, loop, duration);
     if (rc != 0)
         fprintf(stderr, "speak: the WebRTC session ended (removed, replaced, or the Space ended)\n");
@@ -358,13 +361,15 @@ static int speak_stream(const sc_url_t *u, SSL_CTX *tls, const char *id, const c
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: spacecast speak URL --token TOKEN [--whip] [--fec PERCENT] [--ca-file PEM] [--loop]\n"
-                 "                       [--duration S] [--quiet] FILE\n\n"
+    fprintf(out, "usage: spacecast speak URL --token TOKEN [--whip] [--fec PERCENT] [--red N] [--ca-file PEM]\n"
+                 "                       [--loop] [--duration S] [--quiet] FILE\n\n"
                  "Publishes FILE (Ogg/Opus or WAV: 16/24-bit or float PCM, 8-48 kHz) into a Space in real\n"
                  "time as a speaker. URL is the Space (http(s)://HOST[:PORT]/spaces/ID or /s/ID). The token is\n"
                  "the speaker's (or $SPACECAST_TOKEN). --whip publishes over WebRTC (WHIP) instead of the\n"
                  "Icecast protocol. A WAV file is encoded at 32 kbit/s; with --whip its packets carry in-band\n"
-                 "FEC for 5 %% loss (--fec PERCENT to change, 0 for none). Over https the server's certificate\n"
+                 "FEC for 5 %% loss (--fec PERCENT to change, 0 for none), and each RTP packet carries copies\n"
+                 "of the 2 before it (RFC 2198 RED, when the server takes it; --red N for 0-3 copies): a burst\n"
+                 "of 3 lost packets costs nothing, for 3x the bitrate. Over https the server's certificate\n"
                  "and name are verified against the system's CAs, or --ca-file (or $SPACECAST_CA_FILE).\n");
 }
 
@@ -393,6 +398,12 @@ int sc_cmd_speak(int argc, char **argv)
             sc_speak_fec = atoi(argv[++i]);
             if (sc_speak_fec < 0 || sc_speak_fec > 100) {
                 fprintf(stderr, "speak: --fec wants a loss percentage 0-100\n");
+                return 2;
+            }
+        } else if (!strcmp(argv[i], "--red") && i + 1 < argc) {
+            sc_speak_red = atoi(argv[++i]);
+            if (sc_speak_red < 0 || sc_speak_red > SC_RED_MAX_DEPTH) {
+                fprintf(stderr, "speak: --red wants 0-%d copies\n", SC_RED_MAX_DEPTH);
                 return 2;
             }
         } else if (argv[i][0] != '-' && !url) {

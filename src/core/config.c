@@ -75,6 +75,7 @@ static const sc_opt_t sc_opts[] = {
     S("audio", lobby_file, "Ogg/Opus file played in the lobby (empty: built-in pattern)"),
     B("audio", record, "record Spaces by default"),
     I("audio", hls_aac_idle_s, 1, 86400, "the AAC rendition of HLS is encoded until nobody asked for it this long"),
+    I("audio", lobby_idle_s, 1, 86400, "a scheduled Space's lobby nobody listened to this long gives its audio state up"),
 };
 
 void sc_config_defaults(sc_config_t *c)
@@ -110,6 +111,7 @@ void sc_config_defaults(sc_config_t *c)
     c->page_ms = 100;
     c->record = 1;
     c->hls_aac_idle_s = 60;
+    c->lobby_idle_s = 60;
 }
 
 static const sc_opt_t *opt_find(const char *section, const char *key)

@@ -51,22 +51,12 @@ void sc_admit_places_init(sc_admit_places_t *p)
     p->by_addr = sc_calloc(SC_ADMIT_SLOTS, sizeof *p->by_addr);
 }
 
-/* Count one more against c unless it is at max: 1 counted, 0 not. */
-static int inc_below(atomic_int *c, int max)
-{
-    int v = atomic_load(c);
-    while (v < max)
-        if (atomic_compare_exchange_weak(c, &v, v + 1))
-            return 1;
-    return 0;
-}
-
 sc_admit_why_t sc_admit_hold(sc_admit_places_t *p, atomic_int *owner, sc_admit_key_t key, int max_total, int max_owner,
                              int max_addr)
 {
-    if (!inc_below(&p->total, max_total))
+    if (!sc_atomic_take_below(&p->total, max_total))
         return SC_ADMIT_SERVER_FULL;
-    if (!inc_below(owner, max_owner)) {
+    if (!sc_atomic_take_below(owner, max_owner)) {
         atomic_fetch_sub(&p->total, 1);
         return SC_ADMIT_OWNER_FULL;
     }

@@ -18,6 +18,7 @@
 #include "spacecast/loop.h"
 #include "spacecast/metrics.h"
 #include "spacecast/minus.h"
+#include "spacecast/red.h"
 #include "spacecast/rtp.h"
 #include "spacecast/stun.h"
 
@@ -25,6 +26,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <openssl/rand.h>
+#include <opus/opus.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -59,6 +61,7 @@ typedef struct sc_rtc_session {
     char remote_ufrag[257];
     uint8_t remote_fp[32];
     int pt;                         /* the offer's Opus payload type */
+    int red_pt;                     /* its RED payload type, answered for WHIP; -1: plain Opus only */
     /* the speaker */
     sc_space_t *space;
     int index;
@@ -79,6 +82,10 @@ typedef struct sc_rtc_session {
     uint32_t remote_ssrc;
     int have_remote_ssrc;
     sc_rtp_rx_t rx;
+    int rx_any;                     /* sequence numbers had (as a packet or a RED copy): rx_top and */
+    uint16_t rx_top;                /* the 63 before it (bit i: rx_top - i), so a copy of a packet */
+    uint64_t rx_bits;               /* that came is never pushed (it would teach the jitter target) */
+    uint64_t red_recovered;         /* packets that came only as a RED copy */
     uint32_t ssrc, ts0;             /* ours (WHEP) */
     uint16_t seq0;
     uint32_t sent_packets, sent_octets, last_ts;
@@ -100,7 +107,7 @@ static struct {
     sc_rtc_session_t *sessions;
     int nsessions;
     atomic_int connected;
-    _Atomic uint64_t packets_in, packets_out;
+    _Atomic uint64_t packets_in, packets_out, red_recovered;
     _Atomic uint64_t rejected[SC_RTC_REJ_N];
 } sc_rtc = { .fd = -1, .mu = PTHREAD_MUTEX_INITIALIZER };
 
@@ -125,6 +132,7 @@ void sc_rtc_get_stats(sc_rtc_stats_t *out)
     out->connected = atomic_load(&sc_rtc.connected);
     out->packets_in = atomic_load(&sc_rtc.packets_in);
     out->packets_out = atomic_load(&sc_rtc.packets_out);
+    out->red_recovered = atomic_load(&sc_rtc.red_recovered);
     for (int i = 0; i < SC_RTC_REJ_N; i++)
         out->rejected[i] = atomic_load(&sc_rtc.rejected[i]);
 }
@@ -143,6 +151,10 @@ static void rtc_metrics(sc_metrics_buf_t *b, void *arg)
                          "# TYPE spacecast_rtc_packets_total counter\nspacecast_rtc_packets_total{dir=\"in\"} %llu\n"
                          "spacecast_rtc_packets_total{dir=\"out\"} %llu\n",
                       (unsigned long long)rtc.packets_in, (unsigned long long)rtc.packets_out);
+    sc_metrics_printf(b, "# HELP spacecast_rtc_red_recovered_total WHIP packets lost (or not yet come) and "
+                         "filled from a RED copy (RFC 2198) in a later packet.\n"
+                         "# TYPE spacecast_rtc_red_recovered_total counter\nspacecast_rtc_red_recovered_total %llu\n",
+                      (unsigned long long)rtc.red_recovered);
     sc_metrics_printf(b, "# HELP spacecast_rtc_rejected_total WebRTC offers and datagrams refused, by reason.\n"
                          "# TYPE spacecast_rtc_rejected_total counter\n");
     for (int i = 0; i < SC_RTC_REJ_N; i++)
@@ -239,9 +251,9 @@ static void session_close(sc_rtc_session_t *ss, const char *why)
     }
     pthread_mutex_unlock(&sc_rtc.mu);
     sc_log_info("event=rtc_closed kind=%s space=%s speaker=%s session=%s why=%s packets_in=%llu packets_out=%llu "
-                "dropped=%llu",
+                "dropped=%llu red_recovered=%llu",
                 kind_name(ss->kind), ss->space->id, sc_log_q(ss->name), ss->id, why, (unsigned long long)ss->packets_in,
-                (unsigned long long)ss->packets_out, (unsigned long long)dropped);
+                (unsigned long long)ss->packets_out, (unsigned long long)dropped, (unsigned long long)ss->red_recovered);
     session_free(ss);
 }
 
@@ -285,8 +297,8 @@ static int session_secure(sc_rtc_session_t *ss)
     atomic_fetch_add(&sc_rtc.connected, 1);
     char peer[80];
     addr_text(&ss->peer, peer, sizeof peer);
-    sc_log_info("event=rtc_connected kind=%s space=%s speaker=%s session=%s peer=%s", kind_name(ss->kind),
-                ss->space->id, sc_log_q(ss->name), ss->id, peer);
+    sc_log_info("event=rtc_connected kind=%s space=%s speaker=%s session=%s peer=%s red=%s", kind_name(ss->kind),
+                ss->space->id, sc_log_q(ss->name), ss->id, peer, ss->red_pt >= 0 ? "yes" : "no");
     return 0;
 }
 
@@ -444,6 +456,59 @@ static void on_rtcp(sc_rtc_session_t *ss, uint8_t *p, size_t n, uint64_t now)
         ss->closing = 1; /* the browser hung up (pc.close()) */
 }
 
+/* Note sequence number seq as had; 1 if it is new, 0 if it came before (or is too old to tell:
+ * a copy that late is of no use anyway). */
+static int rx_mark(sc_rtc_session_t *ss, uint16_t seq)
+{
+    if (!ss->rx_any) {
+        ss->rx_any = 1;
+        ss->rx_top = seq;
+        ss->rx_bits = 1;
+        return 1;
+    }
+    int d = (int16_t)(uint16_t)(seq - ss->rx_top);
+    if (d > 0) {
+        ss->rx_bits = d >= 64 ? 1 : ss->rx_bits << d | 1;
+        ss->rx_top = seq;
+        return 1;
+    }
+    if (-d >= 64 || (ss->rx_bits >> -d & 1))
+        return 0;
+    ss->rx_bits |= 1ull << -d;
+    return 1;
+}
+
+/* A RED packet (RFC 2198): copies of the packets just before it, then its own. A copy goes to
+ * the jitter buffer only when its packet never came: in time it fills a loss before its turn
+ * (the buffer then has it as if it had come late), too late it teaches the buffer how long
+ * to wait for the next burst. Copies that cannot be placed (a gap, another codec) are
+ * skipped. */
+static void on_red(sc_rtc_session_t *ss, const sc_rtp_hdr_t *h)
+{
+    sc_red_block_t b[SC_RED_MAX_BLOCKS];
+    int n = sc_red_parse(h->payload, h->payload_len, b, SC_RED_MAX_BLOCKS);
+    if (n < 0) {
+        sc_rtc_count_reject(SC_RTC_REJ_RTP_MALFORMED);
+        return;
+    }
+    for (int i = 0; i < n - 1; i++)
+        if (b[i].pt == ss->pt && b[i].len > 0)
+            b[i].samples = opus_packet_get_nb_samples(b[i].data, (opus_int32)b[i].len, SC_RATE);
+    for (int i = sc_red_usable(b, n, (uint8_t)ss->pt); i >= 1; i--) { /* oldest first */
+        const sc_red_block_t *c = &b[n - 1 - i];
+        uint16_t seq = (uint16_t)(h->seq - i);
+        if (!rx_mark(ss, seq))
+            continue;
+        sc_ingest_push(&ss->slot, seq, c->data, c->len);
+        ss->red_recovered++;
+        atomic_fetch_add_explicit(&sc_rtc.red_recovered, 1, memory_order_relaxed);
+    }
+    const sc_red_block_t *primary = &b[n - 1];
+    rx_mark(ss, h->seq);
+    if (primary->pt == ss->pt && primary->len > 0)
+        sc_ingest_push(&ss->slot, h->seq, primary->data, primary->len);
+}
+
 static void on_rtp(uint8_t *p, size_t n, const struct sockaddr_in6 *from, uint64_t now)
 {
     sc_rtc_session_t *ss = find_by_peer(from);
@@ -471,7 +536,7 @@ static void on_rtp(uint8_t *p, size_t n, const struct sockaddr_in6 *from, uint64
     }
     if (ss->kind != SC_RTC_WHIP)
         return; /* a WHEP session is sendonly on our side: nothing of theirs to play */
-    if (h.pt != ss->pt) {
+    if (h.pt != ss->pt && (ss->red_pt < 0 || h.pt != ss->red_pt)) {
         sc_rtc_count_reject(SC_RTC_REJ_RTP_PAYLOAD_TYPE);
         return;
     }
@@ -487,8 +552,13 @@ static void on_rtp(uint8_t *p, size_t n, const struct sockaddr_in6 *from, uint64
     atomic_fetch_add_explicit(&sc_rtc.packets_in, 1, memory_order_relaxed);
     if (h.payload_len == 0)
         return;
+    if (h.pt == ss->red_pt) {
+        on_red(ss, &h);
+        return;
+    }
     /* the jitter buffer orders by the RTP sequence number and recovers a lost packet from its
      * successor's in-band FEC (we answered useinbandfec=1) */
+    rx_mark(ss, h.seq);
     sc_ingest_push(&ss->slot, h.seq, h.payload, h.payload_len);
 }
 
@@ -671,6 +741,7 @@ int sc_rtc_session_create(sc_rtc_kind_t kind, sc_space_t *s, int index, const sc
     snprintf(ss->remote_ufrag, sizeof ss->remote_ufrag, "%s", offer->ice_ufrag);
     memcpy(ss->remote_fp, offer->fp, 32);
     ss->pt = m->opus_pt;
+    ss->red_pt = kind == SC_RTC_WHIP ? m->red_pt : -1; /* we take RED in; WHEP sends plain Opus */
     ss->space = sc_space_ref(s);
     ss->index = index;
     ss->token_gen = claims->generation;
@@ -693,6 +764,7 @@ int sc_rtc_session_create(sc_rtc_kind_t kind, sc_space_t *s, int index, const sc
         .ssrc = kind == SC_RTC_WHEP ? ss->ssrc : 0,
         .session_id = session_id >> 2, /* < 2^63, as SDP wants */
         .ice_lite = 1,
+        .red = ss->red_pt >= 0,
     };
     if (sc_sdp_write_answer(answer, answer_cap, offer, &local) < 0) {
         session_free(ss);

@@ -109,6 +109,10 @@ typedef struct parser {
     sc_sdp_t *out;
     sc_sdp_dir_t session_dir;          /* a direction at session level is each media's default */
     uint8_t fec[SC_SDP_MAX_MEDIA][16]; /* per media, the PTs whose fmtp says useinbandfec=1 */
+    /* per media and PT, what its fmtp says if it reads as a RED list "A/A/...": A when every entry
+     * is the same PT, -2 for any other fmtp, -1 for none */
+    int16_t red_list[SC_SDP_MAX_MEDIA][128];
+    int red_cand[SC_SDP_MAX_MEDIA]; /* the PT of red/48000/2, -1 if none */
     const char *why;
 } parser_t;
 
@@ -129,6 +133,7 @@ static int on_media(parser_t *ps, span_t v)
     sc_sdp_media_t *m = &o->media[o->nmedia++];
     memset(m, 0, sizeof *m);
     m->opus_pt = -1;
+    m->red_pt = -1;
     m->dir = ps->session_dir;
     span_t kind = next_token(&v), port = next_token(&v), proto = next_token(&v);
     while (v.n && v.p[0] == ' ')
@@ -157,27 +162,51 @@ static int in_fmts(const sc_sdp_media_t *m, uint32_t pt)
     return 0;
 }
 
-/* a=rtpmap:<pt> <name>/<clock>[/<channels>]: Opus is always opus/48000/2 (RFC 7587). */
+/* a=rtpmap:<pt> <name>/<clock>[/<channels>]: Opus is always opus/48000/2 (RFC 7587), and
+ * its redundancy red/48000/2 (RFC 2198, as Chromium offers it). The first of each counts. */
 static void on_rtpmap(parser_t *ps, span_t v)
 {
     sc_sdp_media_t *m = cur_media(ps);
     uint32_t pt;
-    if (!m || m->opus_pt >= 0 || parse_uint(next_token(&v), 127, &pt) < 0)
+    if (!m || parse_uint(next_token(&v), 127, &pt) < 0 || !in_fmts(m, pt))
         return;
     span_t enc = next_token(&v);
     span_t name = split_at(&enc, '/', NULL);
     span_t clock = split_at(&enc, '/', NULL);
-    if (span_eq_nocase(name, "opus") && span_eq(clock, "48000") && span_eq(enc, "2") && in_fmts(m, pt))
+    if (!span_eq(clock, "48000") || !span_eq(enc, "2"))
+        return;
+    if (span_eq_nocase(name, "opus") && m->opus_pt < 0)
         m->opus_pt = (int)pt;
+    else if (span_eq_nocase(name, "red") && ps->red_cand[ps->out->nmedia - 1] < 0)
+        ps->red_cand[ps->out->nmedia - 1] = (int)pt;
 }
 
-/* a=fmtp:<pt> k=v;k=v — only useinbandfec=1 matters to us. */
+/* "A/A/..." (RFC 2198's fmtp: the payload types of the primary and of each copy): A when
+ * they are all the same, else -2. */
+static int16_t red_list(span_t v)
+{
+    int16_t same = -2;
+    int found = 1;
+    while (found) {
+        span_t t = split_at(&v, '/', &found);
+        uint32_t pt;
+        if (parse_uint(t, 127, &pt) < 0 || (same >= 0 && (uint32_t)same != pt))
+            return -2;
+        same = (int16_t)pt;
+    }
+    return same;
+}
+
+/* a=fmtp:<pt> k=v;k=v — useinbandfec=1 for Opus, or a RED list. */
 static void on_fmtp(parser_t *ps, span_t v)
 {
     sc_sdp_media_t *m = cur_media(ps);
     uint32_t pt;
     if (!m || parse_uint(next_token(&v), 127, &pt) < 0)
         return;
+    while (v.n && v.p[0] == ' ')
+        v.p++, v.n--;
+    ps->red_list[ps->out->nmedia - 1][pt] = red_list(v);
     while (v.n) {
         span_t param = split_at(&v, ';', NULL);
         span_t t = next_token(&param);
@@ -328,6 +357,9 @@ static int finish(parser_t *ps)
         sc_sdp_media_t *m = &o->media[i];
         if (m->opus_pt >= 0)
             m->opus_fec = (ps->fec[i][m->opus_pt / 8] >> (m->opus_pt % 8)) & 1;
+        int red = ps->red_cand[i]; /* usable when its copies are Opus (or its fmtp does not say) */
+        if (m->opus_pt >= 0 && red >= 0 && (ps->red_list[i][red] == -1 || ps->red_list[i][red] == m->opus_pt))
+            m->red_pt = red;
         if (o->audio < 0 && strcmp(m->kind, "audio") == 0 && m->opus_pt >= 0 && m->port != 0)
             o->audio = i;
     }
@@ -352,7 +384,13 @@ int sc_sdp_parse(const char *text, size_t len, sc_sdp_t *out, const char **why)
         *why = "SDP too long";
         return -1;
     }
-    parser_t ps = { .out = out, .session_dir = SC_SDP_SENDRECV };
+    parser_t ps;
+    memset(&ps, 0, sizeof ps);
+    ps.out = out;
+    ps.session_dir = SC_SDP_SENDRECV;
+    memset(ps.red_list, 0xFF, sizeof ps.red_list); /* -1: no fmtp */
+    for (int i = 0; i < SC_SDP_MAX_MEDIA; i++)
+        ps.red_cand[i] = -1;
     span_t rest = { text, len };
     int first = 1;
     while (rest.n) {
@@ -475,10 +513,14 @@ static void w_session(writer_t *w, const sc_sdp_local_t *l, const char *bundle_m
     wline(w, "a=msid-semantic: WMS *");
 }
 
-/* Our one audio m-section, answer or offer alike. */
-static void w_audio(writer_t *w, const sc_sdp_local_t *l, int pt, const char *mid, sc_sdp_dir_t dir)
+/* Our one audio m-section, answer or offer alike; with red >= 0, RED listed first (Chromium
+ * sends RED only when the answer prefers it to plain Opus). */
+static void w_audio(writer_t *w, const sc_sdp_local_t *l, int pt, int red, const char *mid, sc_sdp_dir_t dir)
 {
-    wline(w, "m=audio 9 UDP/TLS/RTP/SAVPF %d", pt);
+    if (red >= 0)
+        wline(w, "m=audio 9 UDP/TLS/RTP/SAVPF %d %d", red, pt);
+    else
+        wline(w, "m=audio 9 UDP/TLS/RTP/SAVPF %d", pt);
     wline(w, "c=IN IP4 0.0.0.0");
     wline(w, "a=rtcp:9 IN IP4 0.0.0.0");
     wline(w, "a=ice-ufrag:%s", l->ice_ufrag);
@@ -491,6 +533,10 @@ static void w_audio(writer_t *w, const sc_sdp_local_t *l, int pt, const char *mi
     wline(w, "a=rtcp-mux");
     wline(w, "a=rtpmap:%d opus/48000/2", pt);
     wline(w, "a=fmtp:%d minptime=10;useinbandfec=1", pt);
+    if (red >= 0) {
+        wline(w, "a=rtpmap:%d red/48000/2", red);
+        wline(w, "a=fmtp:%d %d/%d", red, pt, pt);
+    }
     if (l->cand_ip && *l->cand_ip && l->cand_port > 0) {
         wline(w, "a=candidate:1 1 udp 2130706431 %s %d typ host", l->cand_ip, l->cand_port);
         wline(w, "a=end-of-candidates");
@@ -512,7 +558,7 @@ int sc_sdp_write_answer(char *out, size_t cap, const sc_sdp_t *offer, const sc_s
     for (int i = 0; i < offer->nmedia; i++) {
         const sc_sdp_media_t *m = &offer->media[i];
         if (i == offer->audio) {
-            w_audio(&w, local, m->opus_pt, m->mid, answer_dir(m->dir, local->dir));
+            w_audio(&w, local, m->opus_pt, local->red ? m->red_pt : -1, m->mid, answer_dir(m->dir, local->dir));
             continue;
         }
         /* rejected: port 0, the offered formats, and out of the BUNDLE group */
@@ -531,7 +577,7 @@ int sc_sdp_write_offer(char *out, size_t cap, const sc_sdp_local_t *local)
         return -1;
     writer_t w = { out, cap, 0, 0 };
     w_session(&w, local, "0");
-    w_audio(&w, local, 111, "0", local->dir);
+    w_audio(&w, local, 111, local->red ? 63 : -1, "0", local->dir);
     return w_end(&w);
 }
 

@@ -5,6 +5,7 @@
 #include "spacecast/dial.h"
 #include "spacecast/http_parser.h"
 #include "spacecast/dtls.h"
+#include "spacecast/red.h"
 #include "spacecast/rtp.h"
 #include "spacecast/sdp.h"
 #include "spacecast/stun.h"
@@ -22,6 +23,7 @@
 #define WC_ICE_MS 3000       /* a check answered within this, or the server is not reachable over UDP */
 #define WC_DTLS_MS 5000
 #define WC_CONSENT_MS 2000   /* binding requests keep consent (and the server's silence timer) fresh */
+#define WC_PAYLOAD_MAX 1200  /* RTP payload: a packet and its RED copies stay under a path's MTU */
 
 struct sc_whip_client {
     char host[256], port[16], token[1024], location[256];
@@ -36,6 +38,8 @@ struct sc_whip_client {
     uint32_t ssrc, ts;
     uint16_t seq;
     int pt, sent;
+    int red_pt;             /* the answer took RED: every packet carries copies of the ones before */
+    sc_red_enc_t red;
     uint64_t reports, consent_ms;
     uint64_t tiebreaker;
 };
@@ -193,7 +197,7 @@ static int dtls(sc_whip_client_t *c)
 }
 
 sc_whip_client_t *sc_whip_client_open(const char *host, const char *port, SSL_CTX *tls, const char *id,
-                                      const char *token, char *err, size_t errsz)
+                                      const char *token, int red, char *err, size_t errsz)
 {
     sc_whip_client_t *c = sc_calloc(1, sizeof *c);
     c->tls = tls;
@@ -218,7 +222,7 @@ sc_whip_client_t *sc_whip_client_open(const char *host, const char *port, SSL_CT
     sc_sdp_local_t local = {
         .ice_ufrag = c->ufrag, .ice_pwd = c->pwd, .fingerprint = sc_dtls_cert_fingerprint(c->cert),
         .setup = "actpass", .cand_ip = "127.0.0.1", .cand_port = ntohs(me.sin_port),
-        .dir = SC_SDP_SENDONLY, .ssrc = c->ssrc, .session_id = 1, .ice_lite = 0,
+        .dir = SC_SDP_SENDONLY, .ssrc = c->ssrc, .session_id = 1, .ice_lite = 0, .red = red > 0,
     };
     snprintf(path, sizeof path, "/spaces/%s/whip", id);
     int st = sc_sdp_write_offer(offer, sizeof offer, &local) < 0
@@ -234,6 +238,8 @@ sc_whip_client_t *sc_whip_client_open(const char *host, const char *port, SSL_CT
     sc_whip_header_value(resp, "Location", c->location, sizeof c->location);
     free(resp);
     c->pt = c->answer.media[c->answer.audio].opus_pt;
+    c->red_pt = red > 0 ? c->answer.media[c->answer.audio].red_pt : -1; /* a server without RED answers without it */
+    sc_red_enc_init(&c->red, c->red_pt >= 0 ? red : 0);
     c->server.sin_family = AF_INET;
     c->server.sin_port = htons((uint16_t)c->answer.cand_port);
     if (inet_pton(AF_INET, c->answer.cand_ip, &c->server.sin_addr) != 1) {
@@ -280,12 +286,20 @@ int sc_whip_client_send(sc_whip_client_t *c, const uint8_t *opus, size_t len, in
         uint8_t txid[12];
         send_check(c, txid);
     }
-    uint8_t pkt[SC_RTP_HEADER + 1500 + 256];
+    uint8_t pkt[SC_RTP_HEADER + WC_PAYLOAD_MAX + 256];
     if (len > 1500)
         return 0;
-    size_t n = sc_rtp_write_header(pkt, c->sent == 0, (uint8_t)c->pt, c->seq++, c->ts, c->ssrc);
-    memcpy(pkt + n, opus, len);
-    n += len;
+    size_t n = sc_rtp_write_header(pkt, c->sent == 0, (uint8_t)(c->red_pt >= 0 ? c->red_pt : c->pt), c->seq++, c->ts,
+                                   c->ssrc);
+    if (c->red_pt >= 0) {
+        ssize_t r = sc_red_enc_packet(&c->red, (uint8_t)c->pt, c->ts, opus, len, pkt + n, WC_PAYLOAD_MAX);
+        if (r < 0)
+            return 0;
+        n += (size_t)r;
+    } else {
+        memcpy(pkt + n, opus, len);
+        n += len;
+    }
     c->ts += (uint32_t)samples;
     c->sent++;
     if (sc_srtp_protect(c->srtp, pkt, &n, sizeof pkt) != 0)
@@ -295,6 +309,8 @@ int sc_whip_client_send(sc_whip_client_t *c, const uint8_t *opus, size_t len, in
 }
 
 uint64_t sc_whip_client_reports(const sc_whip_client_t *c) { return c->reports; }
+
+int sc_whip_client_red(const sc_whip_client_t *c) { return c->red.depth; }
 
 void sc_whip_client_close(sc_whip_client_t *c)
 {

@@ -262,6 +262,39 @@ static void test_target_learns_stalls_and_forgets_slowly(void **state)
     stalls(15); /* 300 ms: absent after 200 */
 }
 
+/* A packet that comes after its predecessor was concealed as lost could have filled it with
+ * its FEC, had playout waited a frame longer than it took: the target learns that frame too
+ * (a RED copy at the end of a burst carries the FEC for the packet before it). */
+static void late_after_loss(int fec, int *target)
+{
+    sc_jitter_t *j = sc_jitter_new(1920, 960);
+    for (int s = 1; s <= 10; s++)
+        if (s < 6 || s > 8) /* 6, 7, 8 lost */
+            push(j, s, 0);
+    for (int s = 1; s <= 5; s++)
+        expect_packet(j, s);
+    for (int s = 6; s <= 8; s++) {
+        pop_(j);
+        assert_int_equal(out.kind, SC_JITTER_PLC);
+        assert_false(out.dry);
+    }
+    push(j, 8, fec); /* a copy of 8, too late to play (its lateness teaches either way) */
+    assert_int_equal(stats(j).late, 1);
+    *target = stats(j).target_samples;
+    sc_jitter_free(j);
+}
+
+static void test_fec_after_a_loss_teaches_a_frame_more(void **state)
+{
+    (void)state;
+    int plain, with_fec;
+    late_after_loss(0, &plain);
+    late_after_loss(1, &with_fec);
+    /* pushed at once at T0, so 10 set the least transit; 8 came 8 ticks later: 8 + 2 frames late */
+    assert_int_equal(plain, (8 + 2) * 960 + 960);
+    assert_int_equal(with_fec, plain + 960);
+}
+
 /* A speaker who stops sending for a second and goes on at real time was silent, not late: the
  * target does not grow by the pause. */
 static void test_pause_is_not_delay(void **state)
@@ -466,6 +499,7 @@ int main(void)
         cmocka_unit_test(test_fast_sender_is_bounded),
         cmocka_unit_test(test_darkice_bursts_of_10ms_packets),
         cmocka_unit_test(test_target_learns_stalls_and_forgets_slowly),
+        cmocka_unit_test(test_fec_after_a_loss_teaches_a_frame_more),
         cmocka_unit_test(test_pause_is_not_delay),
         cmocka_unit_test(test_tail_loss_conceals_once),
         cmocka_unit_test(test_finish_plays_out),

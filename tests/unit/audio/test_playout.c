@@ -18,14 +18,21 @@
 
 static uint8_t pk[MAXP][400];
 static int pl[MAXP];
+static uint8_t pf[MAXP][400]; /* the same talk with in-band FEC (LBRR), as speak --whip sends it */
+static int pfl[MAXP];
 static int64_t now = 5000000;
 
 /* Talk in phrases: 1.5 s of a gliding voice, 0.5 s of silence, as a VOIP encoder sends it. */
-static void encode_talk(int n)
+static void encode_talk(int n, int fec, uint8_t (*pk)[400], int *pl)
 {
     int err;
     OpusEncoder *e = opus_encoder_create(48000, 1, OPUS_APPLICATION_VOIP, &err);
     opus_encoder_ctl(e, OPUS_SET_BITRATE(32000));
+    if (fec) {
+        opus_encoder_ctl(e, OPUS_SET_INBAND_FEC(1));
+        opus_encoder_ctl(e, OPUS_SET_PACKET_LOSS_PERC(5));
+        opus_encoder_ctl(e, OPUS_SET_SIGNAL(OPUS_SIGNAL_VOICE)); /* SILK, which carries LBRR (a glide could go CELT) */
+    }
     float pcm[FRAME];
     double ph = 0;
     for (int k = 0; k < n; k++) {
@@ -131,6 +138,46 @@ static void test_catch_up_in_pauses(void **state)
     sc_playout_free(p);
 }
 
+/* Bursts of 3 lost once a second, the last two then coming as RED copies with the packet after
+ * the burst (rtc.c pushes them oldest first), every packet with FEC for the one before: after
+ * the first bursts the target covers the copies and the FEC in the oldest, and every packet is
+ * played from itself, a copy or FEC; none is left to concealment. */
+static void test_red_bursts_filled(void **state)
+{
+    (void)state;
+    sc_playout_t *p = sc_playout_new(1, 1920);
+    sc_jitter_set_target(sc_playout_jitter(p), 1920, 960); /* WebRTC's */
+    sc_playout_stats_t early;
+    for (int t = 0; t < 1500; t++) { /* 30 s */
+        int ph = t % 50;
+        if (ph < 20 || ph > 22) { /* 20, 21, 22 are lost */
+            if (ph == 23)
+                for (int k = t - 2; k < t; k++)
+                    assert_int_equal(sc_playout_push(p, k, pf[k], (size_t)pfl[k], now), 0);
+            assert_int_equal(sc_playout_push(p, t, pf[t], (size_t)pfl[t], now), 0);
+        }
+        sc_playout_tick(p, now);
+        now += FRAME;
+        if (t == 499)
+            sc_playout_stats(p, &early);
+    }
+    sc_playout_stats_t st;
+    sc_playout_stats(p, &st);
+    sc_jitter_stats_t js;
+    sc_jitter_stats(sc_playout_jitter(p), &js);
+    print_message("RED bursts: first 10 s concealed %llu ms fec %llu ms; last 20 s concealed %llu ms, fec %llu ms, "
+                  "expanded %llu ms, accelerated %llu ms; target %d ms\n",
+                  (unsigned long long)early.concealed / 48, (unsigned long long)early.fec / 48,
+                  (unsigned long long)(st.concealed - early.concealed) / 48,
+                  (unsigned long long)(st.fec - early.fec) / 48,
+                  (unsigned long long)(st.expanded - early.expanded) / 48,
+                  (unsigned long long)(st.accelerated - early.accelerated) / 48, js.target_samples / 48);
+    assert_int_equal(st.concealed - early.concealed, 0);
+    assert_int_equal(st.fec - early.fec, 20 * FRAME); /* the oldest of each burst */
+    assert_true(js.target_samples >= 60 * 48);
+    sc_playout_free(p);
+}
+
 static void test_lazy_decode_matches_a_continuous_decoder(void **state)
 {
     (void)state;
@@ -224,12 +271,17 @@ static void test_packet_flags(void **state)
     assert_true(sc_playout_packet_vad(pk[10], (size_t)pl[10]));  /* talking */
     assert_false(sc_playout_packet_vad(pk[90], (size_t)pl[90])); /* the pause */
     assert_false(sc_playout_packet_lbrr(pk[10], (size_t)pl[10]));
+    int n = 0; /* the FEC encode: LBRR in most packets of a talk (SILK keeps it for voice) */
+    for (int k = 0; k < 1000; k++)
+        n += sc_playout_packet_lbrr(pf[k], (size_t)pfl[k]);
+    assert_true(n > 500);
 }
 
 static int setup(void **state)
 {
     (void)state;
-    encode_talk(MAXP);
+    encode_talk(MAXP, 0, pk, pl);
+    encode_talk(MAXP, 1, pf, pfl);
     return 0;
 }
 
@@ -240,6 +292,7 @@ int main(void)
         cmocka_unit_test(test_clean_stream_is_forwardable_and_free),
         cmocka_unit_test(test_stalls_absorbed_without_deleting_speech),
         cmocka_unit_test(test_catch_up_in_pauses),
+        cmocka_unit_test(test_red_bursts_filled),
         cmocka_unit_test(test_lazy_decode_matches_a_continuous_decoder),
         cmocka_unit_test(test_finish_plays_every_packet),
         cmocka_unit_test(test_pcm_source),

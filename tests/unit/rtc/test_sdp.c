@@ -242,6 +242,30 @@ static void test_parse_chromium_audio(void **state)
     assert_true(m->rtcp_mux);
     assert_int_equal(m->ssrc, 3735928559u);
     assert_string_equal(m->fmts, "111 63 9 0 8 13 110 126");
+    assert_int_equal(m->red_pt, 63); /* red/48000/2 with fmtp 111/111 */
+}
+
+/* RED is taken only when its copies are Opus (RFC 2198's fmtp names their payload types). */
+static void test_parse_red(void **state)
+{
+    (void)state;
+    sc_sdp_t s;
+    const char *why = NULL;
+    assert_int_equal(parse(replaced(chromium_audio, "a=fmtp:63 111/111", "a=fmtp:63 111/111/111"), &s, &why), 0);
+    assert_int_equal(s.media[0].red_pt, 63);
+    assert_int_equal(parse(replaced(chromium_audio, "a=fmtp:63 111/111", "a=fmtp:63 111/9"), &s, &why), 0);
+    assert_int_equal(s.media[0].red_pt, -1);
+    assert_int_equal(parse(replaced(chromium_audio, "a=fmtp:63 111/111", "a=fmtp:63 111/"), &s, &why), 0);
+    assert_int_equal(s.media[0].red_pt, -1);
+    assert_int_equal(parse(replaced(chromium_audio, "a=fmtp:63 111/111", "a=x-none:1"), &s, &why), 0);
+    assert_int_equal(s.media[0].red_pt, 63); /* no fmtp: nothing says otherwise */
+    /* not in the m= line's formats, or another clock: no RED */
+    assert_int_equal(parse(replaced(chromium_audio, "111 63 9 0", "111 9 0"), &s, &why), 0);
+    assert_int_equal(s.media[0].red_pt, -1);
+    assert_int_equal(parse(replaced(chromium_audio, "63 red/48000/2", "63 red/8000"), &s, &why), 0);
+    assert_int_equal(s.media[0].red_pt, -1);
+    assert_int_equal(parse(firefox_audio, &s, &why), 0);
+    assert_int_equal(s.media[0].red_pt, -1);
 }
 
 static void test_parse_firefox_lf(void **state)
@@ -277,7 +301,8 @@ static void test_answer_chromium_audio(void **state)
     assert_int_equal(strlen(buf), (size_t)n);
     assert_non_null(strstr(buf, "v=0\r\no=- 1234567890123 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=ice-lite\r\n"));
     assert_non_null(strstr(buf, "a=group:BUNDLE 0\r\n"));
-    assert_non_null(strstr(buf, "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"));
+    assert_non_null(strstr(buf, "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n")); /* server.red is 0 */
+    assert_null(strstr(buf, "red/48000/2"));
     assert_non_null(strstr(buf, "a=fmtp:111 minptime=10;useinbandfec=1\r\n"));
     assert_non_null(strstr(buf, "a=candidate:1 1 udp 2130706431 192.0.2.10 40000 typ host\r\n"));
     assert_null(strstr(buf, "a=ssrc:")); /* we do not send */
@@ -303,6 +328,21 @@ static void test_answer_chromium_audio(void **state)
     for (int cap = 0; cap <= n; cap++)
         assert_int_equal(sc_sdp_write_answer(buf, (size_t)cap, &offer, &server), -1);
     assert_int_equal(sc_sdp_write_answer(buf, (size_t)n + 1, &offer, &server), n);
+    /* a WHIP server takes RED, listed first: Chromium sends RED only when the answer prefers it */
+    sc_sdp_local_t whip = server;
+    whip.red = 1;
+    n = sc_sdp_write_answer(buf, sizeof buf, &offer, &whip);
+    assert_true(n > 0);
+    assert_non_null(strstr(buf, "m=audio 9 UDP/TLS/RTP/SAVPF 63 111\r\n"));
+    assert_non_null(strstr(buf, "a=rtpmap:63 red/48000/2\r\na=fmtp:63 111/111\r\n"));
+    assert_int_equal(sc_sdp_parse(buf, (size_t)n, &ans, &why), 0);
+    assert_int_equal(ans.media[0].opus_pt, 111);
+    assert_int_equal(ans.media[0].red_pt, 63);
+    /* an offer without RED gets none */
+    assert_int_equal(parse(firefox_audio, &offer, &why), 0);
+    n = sc_sdp_write_answer(buf, sizeof buf, &offer, &whip);
+    assert_true(n > 0);
+    assert_null(strstr(buf, "red/"));
 }
 
 static void test_answer_audio_video(void **state)
@@ -458,11 +498,26 @@ static void test_offer_roundtrip(void **state)
     assert_int_equal(s.media[0].dir, SC_SDP_SENDONLY);
     assert_int_equal(s.media[0].ssrc, 77);
     assert_true(s.media[0].rtcp_mux);
+    assert_int_equal(s.media[0].red_pt, -1);
     /* and a server answers it */
     int m = sc_sdp_write_answer(buf, sizeof buf, &s, &server);
     assert_true(m > 0);
     assert_int_equal(sc_sdp_parse(buf, (size_t)m, &s, &why), 0);
     assert_int_equal(s.media[0].dir, SC_SDP_RECVONLY);
+    /* with RED offered (PT 63 first), a server that takes it answers it */
+    client.red = 1;
+    n = sc_sdp_write_offer(buf, sizeof buf, &client);
+    assert_true(n > 0);
+    assert_non_null(strstr(buf, "m=audio 9 UDP/TLS/RTP/SAVPF 63 111\r\n"));
+    assert_int_equal(sc_sdp_parse(buf, (size_t)n, &s, &why), 0);
+    assert_int_equal(s.media[0].red_pt, 63);
+    sc_sdp_local_t whip = server;
+    whip.red = 1;
+    m = sc_sdp_write_answer(buf, sizeof buf, &s, &whip);
+    assert_true(m > 0);
+    assert_int_equal(sc_sdp_parse(buf, (size_t)m, &s, &why), 0);
+    assert_int_equal(s.media[0].red_pt, 63);
+    client.red = 0;
     /* too small, or a local string that would break a line */
     assert_int_equal(sc_sdp_write_offer(buf, 100, &client), -1);
     assert_string_equal(buf, "");
@@ -483,6 +538,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_chromium_audio),
+        cmocka_unit_test(test_parse_red),
         cmocka_unit_test(test_parse_firefox_lf),
         cmocka_unit_test(test_answer_chromium_audio),
         cmocka_unit_test(test_answer_audio_video),
