@@ -219,8 +219,16 @@ def refusals():
 def redirect_and_timeout():
     tport = free_port()
     srv = Server("--workers", "1", "--listen-tls", "127.0.0.1:%d" % tport, "--tls-cert", GOOD[0], "--tls-key",
-                 GOOD[1], "--tls-redirect", "--header-timeout-ms", "600").start()
+                 GOOD[1], "--tls-redirect", "--header-timeout-ms", "600", "--tls-hsts-max-age", "31536000",
+                 "--tls-hsts-subdomains").start()
     try:
+        # HSTS on every HTTPS answer (a page, the API, an error), never over plain HTTP
+        for path in ("/", "/healthz", "/api/spaces/nope"):
+            hs = curl("-sS", "-o", "/dev/null", "-D", "-", "https://127.0.0.1:%d%s" % (tport, path)).stdout.decode()
+            assert "strict-transport-security: max-age=31536000; includesubdomains\r\n" in hs.lower(), path + hs
+        for path in ("/healthz", "/"):
+            hs = curl("-sS", "-o", "/dev/null", "-D", "-", "http://127.0.0.1:%d%s" % (srv.port, path)).stdout.decode()
+            assert "strict-transport-security" not in hs.lower(), hs
         r = curl("-o", "/dev/null", "-w", "%{http_code} %{redirect_url}", "http://127.0.0.1:%d/s/abc?x=1" % srv.port)
         assert r.stdout.decode() == "308 https://127.0.0.1:%d/s/abc?x=1" % tport, r.stdout
         h = curl("http://127.0.0.1:%d/healthz" % srv.port)
@@ -325,6 +333,9 @@ def resumption():
         out = lt.stdout.decode()
         assert "joined=50 " in out and "resumed=50 " in out, out + lt.stderr.decode()
         assert metric(srv, 'spacecast_tls_handshakes_total{kind="resumed"}') >= 50
+        # HSTS is the operator's choice (it binds browsers for max-age): none by default
+        hs = curl("-sS", "-o", "/dev/null", "-D", "-", srv.base + "/healthz").stdout.decode()
+        assert hs.startswith("HTTP/1.1 200") and "strict-transport-security" not in hs.lower(), hs
 
 
 def tickets_survive_restart():
@@ -493,7 +504,8 @@ try:
         R.case("every route over https with curl, ffmpeg (source and listener), wss, SSE, HLS, Range, WHIP",
                every_route, srv)
     R.case("curl, ffmpeg, speak, loadtest and an edge refuse an expired and a wrong-named certificate", refusals)
-    R.case("the plain port redirects to https (but /healthz); a handshake not done in time is closed",
+    R.case("the plain port redirects to https (but /healthz); HSTS on https answers only; a handshake not done "
+           "in time is closed",
            redirect_and_timeout)
     R.case("handshakes wait for join tokens, closed at header_timeout_ms; the handshake pays for the join",
            admission)
