@@ -29,6 +29,8 @@ typedef struct sc_config {
     char tls_key[512];       /* PEM private key */
     char listen_tls[128];    /* HOST:PORT for HTTPS; "" with a certificate = listen itself is HTTPS */
     int tls_redirect;        /* the plain port answers 308 to https (but /healthz) */
+    int tls_hsts_max_age;    /* s; > 0: HTTPS answers carry Strict-Transport-Security */
+    int tls_hsts_subdomains; /* ... with includeSubDomains */
     /* [rtc] */
     char rtc_listen[128];    /* UDP HOST:PORT of WebRTC media; "" = the listen address, "off" = no WebRTC */
     char rtc_candidate[128]; /* IP:PORT peers are told to send to (NAT, relays); "" = the bound address */
@@ -60,6 +62,7 @@ typedef struct sc_config {
     char lobby_file[512];    /* Ogg/Opus waiting audio; empty = built-in pattern */
     int record;              /* record Spaces unless created with record=false */
     int hls_aac_idle_s;      /* AAC HLS stops this long after its last request (hls.h) */
+    int lobby_idle_s;        /* a scheduled Space's room goes this long after its lobby emptied */
 } sc_config_t;
 
 /** Fill c with the embedded defaults. */

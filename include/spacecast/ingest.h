@@ -12,6 +12,7 @@
 
 typedef struct sc_ingest_slot {
     sc_space_t *space;
+    struct sc_room *room; /* the Space's room, used (sc_space_room_use) from claim to release */
     int index;          /* speaker slot = mixer id */
     uint32_t gen;       /* the speaker's ingest_gen when this connection claimed it */
     uint32_t token_gen; /* the token's generation: removal revokes */

@@ -56,6 +56,14 @@ typedef enum sc_space_auth {
 
 #define SC_PIN_URL_MAX 512  /* bytes of a pinned link */
 #define SC_PIN_TEXT_MAX 280 /* bytes of its text */
+#define SC_SPACE_TITLE_MAX 256 /* bytes of a title */
+
+/** A pinned link (allocated while there is one). */
+typedef struct sc_space_pin {
+    char url[SC_PIN_URL_MAX + 1];
+    char text[SC_PIN_TEXT_MAX + 1];
+    int64_t at;
+} sc_space_pin_t;
 
 struct sc_room;
 struct sc_timeline;
@@ -95,16 +103,22 @@ typedef struct sc_space {
     struct sc_space *hnext;    /* the registry's hash chain (under its lock) */
     pthread_mutex_t mu;        /* metadata: everything below but the atomics and the room */
     pthread_mutex_t write_mu;  /* one change (and its store write) at a time; taken before mu */
+    pthread_mutex_t room_mu;   /* the room made or dropped, with the engine's list; after write_mu, before mu */
     int unsaved;               /* the Space's row changed in memory, not yet in the store (under mu) */
     sc_space_state_t stored_state; /* the state the store has (under mu) */
     char id[SC_TOKEN_ID_MAX + 1];
-    char title[257];
+    char *title;               /* set at creation, never changed */
     _Atomic sc_space_state_t state; /* written under mu; read anywhere */
     int64_t created_at, scheduled_start, started_at, ended_at;
     int record;
     int max_listeners;
-    sc_speaker_t speakers[SC_SPACE_MAX_SPEAKERS];
+    /* The speakers, host first. A Space with only its host (most scheduled ones) keeps it in
+     * host_slot; the first invitation moves the table to SC_SPACE_MAX_SPEAKERS slots of their
+     * own, once (host_slot stays: a pointer taken before the move still points at memory).
+     * Read under mu, but for ingest_rx_ms; the table is never moved again. */
+    _Atomic(sc_speaker_t *) speakers;
     size_t nspeakers;
+    sc_speaker_t host_slot;
     struct sc_space_request *requests; /* SC_SPACE_MAX_REQUESTS of them, from the first one on
                                         * (open requests to speak, oldest first; under mu) */
     size_t nrequests;
@@ -120,6 +134,7 @@ typedef struct sc_space {
     sc_page_t *details_sse;    /* the same as the first event of a new event stream */
     char etag[32];
     uint64_t version;
+    int details_stale;         /* changed since built: rebuilt at the next request (under mu) */
     atomic_int tally_dirty;    /* the tally moved: the details are rebuilt within a second */
     /* event streams: one for everyone, one for host and cohosts (adds requests) */
     sc_chain_t events;
@@ -128,16 +143,23 @@ typedef struct sc_space {
     atomic_int event_streams;       /* open on either chain (admission: net/admit.c) */
     sc_stream_src_t src_live;       /* a listener's: counted in the tally (on_leave) */
     sc_stream_src_t src_live_edge;  /* an edge relay's: the same stream, not a listener */
-    /* audio: mixer, live stream, recording, HLS (room.h); set before the Space is published,
-     * never replaced; NULL for a Space that had ended before this process started */
-    struct sc_room *room;
+    /* audio: mixer, live stream, recording, HLS (room.h). NULL for a scheduled Space until a
+     * listener, edge or speaker arrives at its lobby (sc_space_room_use), and again after the
+     * lobby has been idle; made at the latest when it goes live, and from then on never
+     * replaced (sc_space_room_stable). NULL for a Space that ended with none. Set under mu. */
+    _Atomic(struct sc_room *) room;
+    atomic_int room_users;          /* listeners, edge streams and speakers using the room */
+    _Atomic uint64_t room_idle_ms;  /* when the last of them left (sc_now_ms) */
+    /* on the list the housekeeping walks (sc_spaces_attended): it has a room, is live or
+     * ended, or has rows the store did not take; a scheduled Space nobody visits is not, so
+     * a hundred thousand of them cost no work a second (under the list's own lock) */
+    struct sc_space *anext, *aprev;
+    int attended;
     /* lifetime */
     uint64_t ended_ms;         /* monotonic ms it ended here (0: not ended, or ended before start) */
     int transient;             /* read back from the store for a request, in no registry */
     /* what listeners and hosts see beyond the audio (#19) */
-    char pin_url[SC_PIN_URL_MAX + 1];  /* "" when nothing is pinned (under mu) */
-    char pin_text[SC_PIN_TEXT_MAX + 1];
-    int64_t pin_at;
+    sc_space_pin_t *pin;               /* NULL when nothing is pinned (under mu) */
     sc_reactions_t reactions;          /* counted by workers, drained once a second */
     int64_t reactions_at;              /* the second of the last reactions event (under mu) */
     json_t *reactions_last;            /* its data, for the edges' reports (under mu) */
@@ -174,6 +196,17 @@ void sc_space_edge_report(sc_space_t *s, const char *edge, int listeners, const 
 /** Overflow: pick the fresh edge with the most room for one more listener of this Space, count
  *  that listener against its room, and copy its base URL into url. Returns 1, or 0 if none has room. */
 int sc_space_edge_take(sc_space_t *s, char *url, size_t cap);
+/** The room for someone who will use it for a while (a listener, an edge stream, a speaker):
+ *  counted as a user until sc_space_room_done, so a lobby's room is never dropped under them;
+ *  made now for a scheduled Space that has none when create. NULL when there is none. */
+struct sc_room *sc_space_room_use(sc_space_t *s, int create);
+/** A user of the room (sc_space_room_use) is done with it. */
+void sc_space_room_done(sc_space_t *s);
+/** The room of a live or ended Space, which is never replaced: no lock, no count. NULL for a
+ *  scheduled Space (its lobby's room may come and go) and for one that has none. */
+struct sc_room *sc_space_room_stable(sc_space_t *s);
+/** Housekeeping: a scheduled Space whose lobby nobody used for idle_ms loses its room. */
+void sc_space_lobby_check(sc_space_t *s, uint64_t now_ms, uint64_t idle_ms);
 /** Take a reference (NULL-safe); returns s. */
 sc_space_t *sc_space_ref(sc_space_t *s);
 /** Drop a reference (NULL-safe): the last one frees the Space (its room, its HLS, its
@@ -330,6 +363,17 @@ struct sc_store_speaker;
 void sc_space_model_init(struct sc_store *store, const uint8_t key[SC_TOKEN_KEY_LEN]);
 /** Take the store back from the model (sc_spaces_detach_store does). */
 struct sc_store *sc_space_model_detach(void);
+/** Put s on the housekeeping's list (idempotent): it has a room, is live or ended, or has
+ *  unsaved rows. */
+void sc_space_attend(sc_space_t *s);
+/** Take s off it (the housekeeping, when none of that holds any more; retirement). */
+void sc_space_unattend(sc_space_t *s);
+/** Does s still need the housekeeping (a room, not scheduled, or unsaved rows)? */
+int sc_space_needs_attention(sc_space_t *s);
+/** Take s off the list if it no longer needs it (checked and taken off in one step). */
+void sc_space_attention_settle(sc_space_t *s);
+/** The Spaces on the list, each with a reference; give them back with sc_spaces_release. */
+sc_space_t **sc_spaces_attended(size_t *n);
 /** The directory's lists are stale (a Space was added, retired, or changed state). */
 void sc_space_bump_version(void);
 /** Writes the store refused so far. */

@@ -71,6 +71,11 @@ int sc_store_ended_page(sc_store_t *s, int64_t before_ended_at, const char *befo
 int sc_store_put_stats(sc_store_t *s, const char *space_id, const char *data, int64_t now);
 /** A Space's numbers as stored (malloc'd; the caller frees), or NULL when none or on error. */
 char *sc_store_get_stats(sc_store_t *s, const char *space_id);
+/** Scheduled Spaces, soonest first: up to limit of them after (after_start, after_id) in
+ *  (start, id) ascending order, start being scheduled_start or, when none was given,
+ *  created_at (INT64_MIN and "" for the first page); each with its host's name. Same returns. */
+int sc_store_scheduled_page(sc_store_t *s, int64_t after_start, const char *after_id, int limit,
+                            int (*cb)(void *ctx, const sc_store_space_t *, const char *host), void *ctx);
 /** Get-or-create the named 32-byte random secret (e.g. the token signing key, so tokens survive a restart). Returns 0 or -1. */
 int sc_store_secret(sc_store_t *s, const char *name, uint8_t out[32]);
 /** Read DIR/admin.key, or create it (32 hex chars, mode 0600) if missing; *created (may be NULL) says which. out needs >= 33 bytes. Returns 0 or -1 (logged). */

@@ -73,7 +73,7 @@ void sc_api_clip_get(sc_req_t *r)
         return;
     }
     int ended = s->state == SC_SPACE_ENDED; /* read before the size: a recording that has ended is whole */
-    char a[24], b[24], title[sizeof s->title + 64];
+    char a[24], b[24], title[SC_SPACE_TITLE_MAX + 1 + 64];
     fmt_time(start, a, sizeof a);
     fmt_time(end, b, sizeof b);
     snprintf(title, sizeof title, "%s (%s-%s)", s->title, a, b);

@@ -63,7 +63,12 @@ static int ends_with(const char *s, const char *suffix)
     return n >= k && !strcmp(s + n - k, suffix);
 }
 
-static sc_hls_t *space_hls(sc_space_t *s) { return s->room ? sc_room_hls(s->room) : NULL; }
+/* HLS exists once live, in a room that is then never replaced */
+static sc_hls_t *space_hls(sc_space_t *s)
+{
+    sc_room_t *room = sc_space_room_stable(s);
+    return room ? sc_room_hls(room) : NULL;
+}
 
 static void not_live(sc_req_t *r, sc_space_t *s)
 {

@@ -121,7 +121,7 @@ void sc_api_live_get(sc_req_t *r)
     if (!s)
         return;
     const sc_config_t *cfg = sc_config();
-    if (s->state == SC_SPACE_ENDED || !s->room) {
+    if (s->state == SC_SPACE_ENDED) {
         sc_http_error_retry(r, 409, "ended", "this Space has ended: listen to the replay", -1, alternatives(s, 0));
         return;
     }
@@ -161,12 +161,19 @@ void sc_api_live_get(sc_req_t *r)
         return;
     }
     size_t burst = burst_for(r);
-    sc_page_t *start = sc_room_live_start(s->room, burst, s->src_live.max_lag_pages - 1);
-    sc_page_t *hdr = start ? sc_live_headers(s->room->live) : NULL;
+    /* the room, counted as used until the stream ends (a lobby nobody waited in gets one now) */
+    sc_room_t *room = sc_space_room_use(s, 1);
+    sc_page_t *start = room ? sc_room_live_start(room, burst, s->src_live.max_lag_pages - 1) : NULL;
+    sc_page_t *hdr = start ? sc_live_headers(room->live) : NULL;
     if (!start) {
+        if (room)
+            sc_space_room_done(s);
         if (!is_edge)
             sc_space_listener_leave(s);
-        sc_http_error_retry(r, 503, "starting", "the stream is starting", 1, NULL);
+        if (s->state == SC_SPACE_ENDED)
+            sc_http_error_retry(r, 409, "ended", "this Space has ended: listen to the replay", -1, alternatives(s, 0));
+        else
+            sc_http_error_retry(r, 503, "starting", "the stream is starting", 1, NULL);
         return;
     }
     /* a listener needs little kernel buffer (16 KB is 4 s of 32 kbps; 19k listeners stuck at

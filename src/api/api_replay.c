@@ -24,7 +24,7 @@ void sc_api_replay_get(sc_req_t *r)
      * first (by the recorder's sync thread; here, for a Space that ended before this process
      * started, whose file nothing else touches), and until then answered no-cache */
     int complete = s->state == SC_SPACE_ENDED && sc_recorder_complete(path);
-    if (s->state == SC_SPACE_ENDED && !complete && !s->room && sc_recorder_repair(path, 1) == 0)
+    if (s->state == SC_SPACE_ENDED && !complete && !sc_space_room_stable(s) && sc_recorder_repair(path, 1) == 0)
         complete = sc_recorder_complete(path);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;

@@ -223,7 +223,7 @@ void sc_api_speak_get(sc_req_t *r)
     sp->muted_seen = s->speakers[idx].muted;
     const char *state = sc_space_state_name(s->state);
     pthread_mutex_unlock(&s->mu);
-    int channels = s->room ? sc_mixer_channels(s->room->mixer) : 1;
+    int channels = sp->slot.room ? sc_mixer_channels(sp->slot.room->mixer) : 1;
 
     sp->ws = sc_ws_accept(r, accept, &sc_speak_handler, sp);
     speak_send_json(sp, json_pack("{s:s,s:s,s:s,s:s,s:b,s:s,s:i,s:i,s:i}", "type", "hello", "space", s->id, "name",

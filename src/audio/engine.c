@@ -7,6 +7,7 @@
 #include "spacecast/common.h"
 #include "spacecast/config.h"
 #include "spacecast/log.h"
+#include "spacecast/metrics.h"
 #include "spacecast/ogg.h"
 #include "spacecast/server.h"
 
@@ -41,6 +42,7 @@ static struct {
     void (*tick_hook)(void *);  /* before each tick's mix (the demo bot) */
     void *tick_arg;
     uint64_t ticks;             /* engine thread */
+    _Atomic uint64_t busy_ns;   /* time spent ticking (what the engine costs, for /metrics) */
 } sc_eng = { .rooms_mu = PTHREAD_MUTEX_INITIALIZER };
 
 /* --- lobby audio: encoded once at start, looped by every scheduled Space -------------- */
@@ -178,6 +180,7 @@ uint16_t sc_engine_lobby_preskip(void) { return sc_eng.preskip; }
 
 static void tick_all(void)
 {
+    uint64_t t0 = sc_now_ns();
     int published = 0;
     sc_eng.ticks++;
     int speaking_due = sc_eng.ticks % SC_ROOM_SPEAKING_TICKS == 0;
@@ -203,6 +206,18 @@ static void tick_all(void)
     pthread_mutex_unlock(&sc_eng.rooms_mu);
     if (published || second_due)
         sc_server_wake_workers(); /* one wake per worker per page, not per listener */
+    atomic_fetch_add_explicit(&sc_eng.busy_ns, sc_now_ns() - t0, memory_order_relaxed);
+}
+
+static void engine_metrics(sc_metrics_buf_t *b, void *arg)
+{
+    (void)arg;
+    sc_metrics_printf(b, "# HELP spacecast_engine_rooms Rooms the engine ticks: live Spaces and lobbies someone waits in.\n"
+                         "# TYPE spacecast_engine_rooms gauge\nspacecast_engine_rooms %zu\n",
+                      sc_engine_rooms());
+    sc_metrics_printf(b, "# HELP spacecast_engine_busy_seconds_total Time the engine spent ticking rooms.\n"
+                         "# TYPE spacecast_engine_busy_seconds_total counter\nspacecast_engine_busy_seconds_total %.6f\n",
+                      (double)atomic_load(&sc_eng.busy_ns) / 1e9);
 }
 
 static void *engine_main(void *arg)
@@ -239,6 +254,7 @@ int sc_engine_start(void)
     if (sc_eng.tfd < 0 || timerfd_settime(sc_eng.tfd, 0, &its, NULL) < 0)
         return -1;
     sc_recorder_sync_start();
+    sc_metrics_register("engine", engine_metrics, NULL);
     sc_hls_init();
     atomic_store(&sc_eng.running, 1);
     return pthread_create(&sc_eng.thread, NULL, engine_main, NULL) == 0 ? 0 : -1;
@@ -249,6 +265,7 @@ void sc_engine_stop(void)
     if (!atomic_exchange(&sc_eng.running, 0))
         return;
     pthread_join(sc_eng.thread, NULL);
+    sc_metrics_unregister(engine_metrics, NULL);
     close(sc_eng.tfd);
     sc_recorder_sync_stop();
     /* Spaces still live stay live across a restart: close their recordings without EOS */

@@ -43,6 +43,9 @@ static const sc_opt_t sc_opts[] = {
     S("tls", tls_key, "PEM private key of tls_cert (ECDSA P-256 recommended: cheapest handshakes)"),
     S("tls", listen_tls, "HOST:PORT for HTTPS beside listen; empty with a certificate: listen itself is HTTPS"),
     B("tls", tls_redirect, "with listen_tls: the plain port answers every request but /healthz with a 308 to https"),
+    I("tls", tls_hsts_max_age, 0, 63072000,
+      "seconds browsers must use https only for this host (Strict-Transport-Security on HTTPS answers; 0 = none)"),
+    B("tls", tls_hsts_subdomains, "with tls_hsts_max_age: the rule covers every subdomain too (includeSubDomains)"),
     S("rtc", rtc_listen, "UDP HOST:PORT for WebRTC media (WHIP/WHEP); empty = the listen address, off = none"),
     S("rtc", rtc_candidate, "IP:PORT announced to WebRTC peers (behind NAT); empty = the bound address"),
     I("rtc", rtc_max_sessions, 1, 100000,
@@ -75,6 +78,7 @@ static const sc_opt_t sc_opts[] = {
     S("audio", lobby_file, "Ogg/Opus file played in the lobby (empty: built-in pattern)"),
     B("audio", record, "record Spaces by default"),
     I("audio", hls_aac_idle_s, 1, 86400, "the AAC rendition of HLS is encoded until nobody asked for it this long"),
+    I("audio", lobby_idle_s, 1, 86400, "a scheduled Space's lobby nobody listened to this long gives its audio state up"),
 };
 
 void sc_config_defaults(sc_config_t *c)
@@ -110,6 +114,7 @@ void sc_config_defaults(sc_config_t *c)
     c->page_ms = 100;
     c->record = 1;
     c->hls_aac_idle_s = 60;
+    c->lobby_idle_s = 60;
 }
 
 static const sc_opt_t *opt_find(const char *section, const char *key)

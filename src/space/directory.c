@@ -1,7 +1,10 @@
-/* directory.c — GET /api/spaces as pages: sorted snapshots of the live and scheduled Spaces
- * (an array of {key, Space}, immutable once built, shared by reference), binary-searched for
- * the cursor; the ended ones paged by the store. Why snapshots and not a sort per request: a
- * server holding 100,000 scheduled Spaces would sort (or scan) them all for every page. */
+/* directory.c — GET /api/spaces as pages. Live Spaces from a sorted snapshot (an array of
+ * {audience, Space}, immutable once built, shared by reference, binary-searched for the
+ * cursor): their order moves every second, and they are few. Scheduled and ended ones from the
+ * store, on an index each (keyset queries, O(log n + limit)): a server holding 100,000
+ * scheduled Spaces neither sorts nor scans them for a page, and retired ones stay listed. A
+ * scheduled Space's row is shown as the Space in memory is (its lobby's audience; one that
+ * started already is left to the live list). */
 #include "spacecast/directory.h"
 #include "spacecast/http_parser.h"
 #include "spacecast/space.h"
@@ -16,10 +19,10 @@
 #include <string.h>
 
 #define LIVE_REFRESH_MS 1000  /* live Spaces are re-sorted by audience this often */
-#define MIN_REBUILD_MS 250    /* and no list more often than this, however much changes */
+#define MIN_REBUILD_MS 250    /* and not more often than this, however much changes */
 
 typedef struct dir_entry {
-    int64_t key;              /* live: audience; scheduled: when it starts */
+    int64_t key;              /* the audience */
     sc_space_t *s;            /* a reference: the snapshot may outlive the Space's registry entry */
 } dir_entry_t;
 
@@ -31,17 +34,14 @@ typedef struct dir_snap {
     dir_entry_t e[];
 } dir_snap_t;
 
-/* One list (live or scheduled): the snapshot in use, replaced whole. */
+/* The live list: the snapshot in use, replaced whole. */
 typedef struct dir_list {
     pthread_mutex_t mu;       /* guards cur (a pointer swap and a reference, nothing more) */
     pthread_mutex_t build_mu; /* one builder at a time; the others use the snapshot they have */
     dir_snap_t *cur;
-    sc_space_state_t state;
-    int desc;                 /* keys descending (audience), else ascending (start time) */
 } dir_list_t;
 
-static dir_list_t g_live = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, NULL, SC_SPACE_LIVE, 1 };
-static dir_list_t g_sched = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, NULL, SC_SPACE_SCHEDULED, 0 };
+static dir_list_t g_live = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_MUTEX_INITIALIZER, NULL };
 
 /* --- the query ---------------------------------------------------------------------------- */
 
@@ -126,22 +126,19 @@ static void snap_unref(dir_snap_t *sn)
     }
 }
 
-static int64_t sched_key(const sc_space_t *s) { return s->scheduled_start ? s->scheduled_start : s->created_at; }
-
-static int cmp_entry(const dir_entry_t *a, const dir_entry_t *b, int desc)
+/* Most listeners first; ties by id. */
+static int cmp_desc(const void *pa, const void *pb)
 {
+    const dir_entry_t *a = pa, *b = pb;
     if (a->key != b->key)
-        return (a->key < b->key) == !desc ? -1 : 1;
-    return strcmp(a->s->id, b->s->id); /* ties: by id, ascending either way */
+        return a->key > b->key ? -1 : 1;
+    return strcmp(a->s->id, b->s->id);
 }
 
-static int cmp_asc(const void *a, const void *b) { return cmp_entry(a, b, 0); }
-static int cmp_desc(const void *a, const void *b) { return cmp_entry(a, b, 1); }
-
-static dir_snap_t *snap_build(const dir_list_t *l, uint64_t version)
+static dir_snap_t *snap_build(uint64_t version)
 {
     size_t n;
-    sc_space_t **all = sc_spaces_all(&n);
+    sc_space_t **all = sc_spaces_attended(&n); /* every live Space is on it; few scheduled ones are */
     dir_snap_t *sn = sc_malloc(sizeof *sn + (n ? n : 1) * sizeof(dir_entry_t));
     atomic_init(&sn->refs, 1);
     sn->version = version;
@@ -149,17 +146,15 @@ static dir_snap_t *snap_build(const dir_list_t *l, uint64_t version)
     sn->n = 0;
     for (size_t i = 0; i < n; i++) {
         sc_space_t *s = all[i];
-        pthread_mutex_lock(&s->mu);
-        int in = s->state == l->state;
-        int64_t key = l->desc ? atomic_load(&s->listeners) + atomic_load(&s->edge_listeners) : sched_key(s);
-        pthread_mutex_unlock(&s->mu);
+        int in = atomic_load(&s->state) == SC_SPACE_LIVE;
+        int64_t key = atomic_load(&s->listeners) + atomic_load(&s->edge_listeners);
         if (in)
             sn->e[sn->n++] = (dir_entry_t){ key, s }; /* its reference from sc_spaces_all */
         else
             sc_space_unref(s);
     }
     free(all);
-    qsort(sn->e, sn->n, sizeof *sn->e, l->desc ? cmp_desc : cmp_asc);
+    qsort(sn->e, sn->n, sizeof *sn->e, cmp_desc);
     return sn;
 }
 
@@ -172,7 +167,7 @@ static dir_snap_t *snap_get(dir_list_t *l)
     if (sn)
         atomic_fetch_add(&sn->refs, 1);
     pthread_mutex_unlock(&l->mu);
-    int stale = !sn || sn->version != version || (l->desc && now - sn->built_ms >= LIVE_REFRESH_MS);
+    int stale = !sn || sn->version != version || now - sn->built_ms >= LIVE_REFRESH_MS;
     if (!stale || (sn && now - sn->built_ms < MIN_REBUILD_MS))
         return sn;
     /* one request rebuilds; the others go on with the snapshot they have (if any) */
@@ -182,7 +177,7 @@ static dir_snap_t *snap_get(dir_list_t *l)
     int fresh = l->cur && l->cur != sn && l->cur->version == version; /* built while we waited */
     pthread_mutex_unlock(&l->mu);
     if (!fresh) {
-        dir_snap_t *nsn = snap_build(l, version);
+        dir_snap_t *nsn = snap_build(version);
         pthread_mutex_lock(&l->mu);
         dir_snap_t *old = l->cur;
         l->cur = nsn;
@@ -199,13 +194,13 @@ static dir_snap_t *snap_get(dir_list_t *l)
 }
 
 /* The first entry after (key, id) in the list's order. */
-static size_t snap_after(const dir_snap_t *sn, int desc, int64_t key, const char *id)
+static size_t snap_after(const dir_snap_t *sn, int64_t key, const char *id)
 {
     size_t lo = 0, hi = sn->n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         const dir_entry_t *e = &sn->e[mid];
-        int before = e->key != key ? ((e->key < key) == !desc) : strcmp(e->s->id, id) <= 0;
+        int before = e->key != key ? e->key > key : strcmp(e->s->id, id) <= 0;
         if (before)
             lo = mid + 1;
         else
@@ -232,62 +227,113 @@ static void took(page_t *pg, char section, int64_t key, const char *id)
     snprintf(pg->last_id, sizeof pg->last_id, "%s", id);
 }
 
-/* Spaces of a memory list after the cursor (or from the start); 1 if the list has more. */
-static int from_snapshot(dir_list_t *l, char section, const sc_dir_query_t *q, page_t *pg)
+/* Live Spaces after the cursor (or from the start); 1 if there are more. */
+static int from_live(const sc_dir_query_t *q, page_t *pg)
 {
-    dir_snap_t *sn = snap_get(l);
-    size_t i = q->has_cursor && q->section == section ? snap_after(sn, l->desc, q->key, q->id) : 0;
+    dir_snap_t *sn = snap_get(&g_live);
+    size_t i = q->has_cursor && q->section == 'l' ? snap_after(sn, q->key, q->id) : 0;
     for (; i < sn->n && pg->left > 0; i++) {
         sc_space_state_t st;
         int64_t started_at;
         json_t *o = sc_space_summary(sn->e[i].s, &st, &started_at);
-        if (st != l->state) { /* it started or ended since the snapshot: it is listed there now */
+        if (st != SC_SPACE_LIVE) { /* it ended since the snapshot: it is listed there now */
             json_decref(o);
             continue;
         }
         json_array_append_new(pg->arr, o);
-        took(pg, section, sn->e[i].key, sn->e[i].s->id);
+        took(pg, 'l', sn->e[i].key, sn->e[i].s->id);
     }
     int more = i < sn->n;
     snap_unref(sn);
     return more;
 }
 
-typedef struct ended_ctx {
-    page_t *pg;
-    int64_t before;
-    const char *before_id;
-    int limit, rows;
-} ended_ctx_t;
+/* Rows of one store query, copied out (the store's lock is let go before the Spaces are looked at). */
+typedef struct row_item {
+    json_t *o;
+    int64_t key;
+    char id[SC_TOKEN_ID_MAX + 1];
+} row_item_t;
 
-static int ended_row(void *ctx, const sc_store_space_t *row, const char *host)
+typedef struct store_ctx {
+    char section;             /* 's' or 'e' */
+    int64_t key;
+    const char *id;
+    int limit, n;
+    row_item_t *items;
+} store_ctx_t;
+
+static int store_row(void *ctx, const sc_store_space_t *row, const char *host)
 {
-    ended_ctx_t *ec = ctx;
-    ec->rows++;
-    if (ec->pg->left <= 0)
-        return 0; /* the look-ahead row: there is more */
+    store_ctx_t *sc = ctx;
+    row_item_t *it = &sc->items[sc->n++];
     int64_t times[4] = { row->created_at, row->scheduled_start, row->started_at, row->ended_at };
-    json_array_append_new(ec->pg->arr, sc_space_summary_json(row->id, row->title, SC_SPACE_ENDED, host, times, 0,
-                                                             row->peak_listeners, row->total_joins, row->record));
-    took(ec->pg, 'e', row->ended_at, row->id);
-    return 0;
+    sc_space_state_t st = sc->section == 'e' ? SC_SPACE_ENDED : SC_SPACE_SCHEDULED;
+    it->o = sc_space_summary_json(row->id, row->title, st, host, times, 0, row->peak_listeners, row->total_joins,
+                                  row->record);
+    it->key = sc->section == 'e' ? row->ended_at : row->scheduled_start ? row->scheduled_start : row->created_at;
+    snprintf(it->id, sizeof it->id, "%s", row->id);
+    return sc->n >= sc->limit; /* a page and the look-ahead: enough */
 }
 
-static int ended_query(sc_store_t *st, void *ctx)
+static int store_query(sc_store_t *st, void *ctx)
 {
-    ended_ctx_t *ec = ctx;
-    return sc_store_ended_page(st, ec->before, ec->before_id, ec->limit, ended_row, ec);
+    store_ctx_t *sc = ctx;
+    int rc = sc->section == 'e' ? sc_store_ended_page(st, sc->key, sc->id, sc->limit, store_row, sc)
+                                : sc_store_scheduled_page(st, sc->key, sc->id, sc->limit, store_row, sc);
+    return rc < 0 ? -1 : 0;
 }
 
-/* Ended Spaces from the store after the cursor; 1 if there are more, -1 if the store failed. */
-static int from_store(const sc_dir_query_t *q, page_t *pg)
+/* Scheduled or ended Spaces from the store after the cursor; 1 if there are more, -1 if the
+ * store failed. A scheduled row whose Space has started in memory is left out (the live list
+ * has it), so a page may take more than one query to fill. */
+static int from_store(char section, const sc_dir_query_t *q, page_t *pg)
 {
-    int cur = q->has_cursor && q->section == 'e';
-    ended_ctx_t ec = { .pg = pg, .before = cur ? q->key : INT64_MAX, .before_id = cur ? q->id : "",
-                       .limit = pg->left + 1 };
-    if (sc_spaces_with_store(ended_query, &ec) != 0)
-        return -1;
-    return ec.rows > ec.limit - 1;
+    int cur = q->has_cursor && q->section == section;
+    char after_id[SC_TOKEN_ID_MAX + 1];
+    snprintf(after_id, sizeof after_id, "%s", cur ? q->id : "");
+    int64_t after = cur ? q->key : section == 'e' ? INT64_MAX : INT64_MIN;
+    row_item_t items[SC_DIR_LIMIT_MAX + 1];
+    for (;;) {
+        store_ctx_t sc = { .section = section, .key = after, .id = after_id, .limit = pg->left + 1, .items = items };
+        if (sc_spaces_with_store(store_query, &sc) != 0) {
+            for (int i = 0; i < sc.n; i++)
+                json_decref(items[i].o);
+            return -1;
+        }
+        int i = 0;
+        for (; i < sc.n && pg->left > 0; i++) {
+            row_item_t *it = &items[i];
+            after = it->key;
+            snprintf(after_id, sizeof after_id, "%s", it->id);
+            sc_space_t *m = section == 's' ? sc_space_get(sc_slice_cstr(it->id)) : NULL;
+            if (m) { /* as it is in memory: its lobby's audience, or started already */
+                sc_space_state_t st;
+                int64_t started_at;
+                json_t *o = sc_space_summary(m, &st, &started_at);
+                sc_space_unref(m);
+                json_decref(it->o);
+                it->o = NULL;
+                if (st != SC_SPACE_SCHEDULED) {
+                    json_decref(o);
+                    continue;
+                }
+                it->o = o;
+            }
+            json_array_append_new(pg->arr, it->o);
+            it->o = NULL;
+            took(pg, section, it->key, it->id);
+        }
+        int exhausted = sc.n < sc.limit; /* the store had no look-ahead row for us */
+        int unread = i < sc.n;
+        for (int k = i; k < sc.n; k++)
+            json_decref(items[k].o);
+        if (pg->left == 0)
+            return unread || !exhausted;
+        if (exhausted)
+            return 0;
+        /* skipped rows left the page short: the next rows after the last one seen */
+    }
 }
 
 char *sc_dir_page(const sc_dir_query_t *q, size_t *len)
@@ -301,10 +347,7 @@ char *sc_dir_page(const sc_dir_query_t *q, size_t *len)
         sc_dir_filter_t want = *sec == 'l' ? SC_DIR_LIVE : *sec == 's' ? SC_DIR_SCHEDULED : SC_DIR_ENDED;
         if (q->filter != SC_DIR_ALL && q->filter != want)
             continue;
-        if (*sec == 'e')
-            more = from_store(q, &pg);
-        else
-            more = from_snapshot(*sec == 'l' ? &g_live : &g_sched, *sec, q, &pg);
+        more = *sec == 'l' ? from_live(q, &pg) : from_store(*sec, q, &pg);
         if (more < 0) {
             failed = 1;
             break;

@@ -26,15 +26,17 @@ int sc_ingest_claim(sc_ingest_slot_t *slot, sc_space_t *s, int index, uint32_t t
     sk->connected = 1;
     int muted = sk->muted;
     pthread_mutex_unlock(&s->mu);
-    if (s->room) { /* the room's lock makes the replacement one step for a tick and a rival claim */
-        sc_mixer_t *m = s->room->mixer;
-        pthread_mutex_lock(&s->room->mu);
+    /* a speaker early in the lobby makes its room: the mixer holds the speaker for the start */
+    sc_room_t *r = slot->room = sc_space_room_use(s, 1);
+    if (r) { /* the room's lock makes the replacement one step for a tick and a rival claim */
+        sc_mixer_t *m = r->mixer;
+        pthread_mutex_lock(&r->mu);
         sc_mixer_remove_speaker(m, (uint32_t)index);
         sc_mixer_add_speaker(m, (uint32_t)index, want_mix_minus);
         if (jitter_ms)
             sc_mixer_set_jitter(m, (uint32_t)index, jitter_ms, SC_MAX(jitter_ms / 2, SC_FRAME_MS));
         sc_mixer_set_muted(m, (uint32_t)index, muted);
-        pthread_mutex_unlock(&s->room->mu);
+        pthread_mutex_unlock(&r->mu);
     }
     sc_space_changed(s);
     return 0;
@@ -55,30 +57,28 @@ int sc_ingest_push(const sc_ingest_slot_t *slot, int32_t seq, const uint8_t *pkt
 {
     sc_space_t *s = slot->space;
     atomic_store_explicit(&s->speakers[slot->index].ingest_rx_ms, sc_now_ms(), memory_order_relaxed);
-    /* the room and its mixer are never replaced: no lock */
-    return s->room ? sc_mixer_push(s->room->mixer, (uint32_t)slot->index, seq, pkt, len) : -1;
+    /* the slot uses the room (sc_space_room_use): it stays while the slot does, no lock */
+    return slot->room ? sc_mixer_push(slot->room->mixer, (uint32_t)slot->index, seq, pkt, len) : -1;
 }
 
 int sc_ingest_push_pcm(const sc_ingest_slot_t *slot, const float *pcm, int frames)
 {
     sc_space_t *s = slot->space;
     atomic_store_explicit(&s->speakers[slot->index].ingest_rx_ms, sc_now_ms(), memory_order_relaxed);
-    return s->room ? sc_mixer_push_pcm(s->room->mixer, (uint32_t)slot->index, pcm, frames) : -1;
+    return slot->room ? sc_mixer_push_pcm(slot->room->mixer, (uint32_t)slot->index, pcm, frames) : -1;
 }
 
 int sc_ingest_channels(const sc_ingest_slot_t *slot)
 {
-    sc_space_t *s = slot->space;
-    return s->room ? sc_mixer_channels(s->room->mixer) : 1;
+    return slot->room ? sc_mixer_channels(slot->room->mixer) : 1;
 }
 
 int sc_ingest_ahead(const sc_ingest_slot_t *slot)
 {
-    sc_space_t *s = slot->space;
-    if (!s->room)
+    if (!slot->room)
         return 0;
     sc_mixer_speaker_state_t st[SC_MIXER_MAX_SPEAKERS];
-    size_t n = sc_mixer_speakers(s->room->mixer, st, SC_ARRAY_LEN(st));
+    size_t n = sc_mixer_speakers(slot->room->mixer, st, SC_ARRAY_LEN(st));
     for (size_t i = 0; i < n; i++)
         if (st[i].id == (uint32_t)slot->index)
             /* only while the mix plays it: one still filling its buffer (or a Space not live,
@@ -112,11 +112,12 @@ void sc_ingest_release(sc_ingest_slot_t *slot)
     if (current) {
         sc_mixer_speaker_state_t st[SC_MIXER_MAX_SPEAKERS];
         size_t n = 0;
-        if (s->room) {
-            pthread_mutex_lock(&s->room->mu);
-            n = sc_mixer_speakers(s->room->mixer, st, SC_ARRAY_LEN(st));
-            sc_mixer_finish_speaker(s->room->mixer, (uint32_t)slot->index); /* their last words still play */
-            pthread_mutex_unlock(&s->room->mu);
+        sc_room_t *r = slot->room;
+        if (r) {
+            pthread_mutex_lock(&r->mu);
+            n = sc_mixer_speakers(r->mixer, st, SC_ARRAY_LEN(st));
+            sc_mixer_finish_speaker(r->mixer, (uint32_t)slot->index); /* their last words still play */
+            pthread_mutex_unlock(&r->mu);
         }
         /* what the network did to this speaker, as the mix saw it */
         for (size_t i = 0; i < n; i++)
@@ -131,6 +132,9 @@ void sc_ingest_release(sc_ingest_slot_t *slot)
                             (unsigned long long)st[i].concealed_ms, st[i].buffered_ms);
         sc_space_changed(s);
     }
+    if (slot->room)
+        sc_space_room_done(s);
+    slot->room = NULL;
     slot->space = NULL;
     sc_space_unref(s);
 }

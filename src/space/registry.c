@@ -265,6 +265,7 @@ static void retire(sc_space_t *s)
     pthread_rwlock_unlock(&sc_reg.lock);
     if (!was)
         return;
+    sc_space_unattend(s);
     sc_space_bump_version();
     sc_log_info("event=space_retired space=%s", s->id);
     sc_space_unref(s); /* the registry's: freed now, or when its last holder lets go */
@@ -273,11 +274,20 @@ static void retire(sc_space_t *s)
 void sc_spaces_housekeeping(void)
 {
     uint64_t now = sc_now_ms(), grace = (uint64_t)sc_config()->space_retire_s * 1000;
+    uint64_t lobby_idle = (uint64_t)sc_config()->lobby_idle_s * 1000;
     size_t n;
-    sc_space_t **all = sc_spaces_all(&n);
+    sc_space_t **all = sc_spaces_attended(&n); /* not every Space: those with something to do */
     for (size_t i = 0; i < n; i++) {
         sc_space_t *s = all[i];
-        if (s->room && atomic_load(&s->room->mode) != SC_ROOM_ENDED)
+        if (atomic_load(&s->state) == SC_SPACE_SCHEDULED) {
+            sc_space_lobby_check(s, now, lobby_idle); /* a lobby nobody listens to gives its room up */
+            if (!atomic_load(&s->room))
+                sc_space_store_retry(s); /* no room ticks it: what the disk refused is retried here */
+            sc_space_attention_settle(s);
+            continue;
+        }
+        sc_room_t *room = sc_space_room_stable(s);
+        if (room && atomic_load(&room->mode) != SC_ROOM_ENDED)
             continue; /* playing: its room's second stores what is unsaved */
         sc_space_store_retry(s); /* an end the disk did not take yet */
         if (sc_space_retirable(s, now, grace))
@@ -297,8 +307,10 @@ static void spaces_metrics(sc_metrics_buf_t *b, void *arg)
     sc_metrics_printf(b, "# HELP spacecast_store_errors_total Writes the SQLite store refused (busy, disk).\n"
                          "# TYPE spacecast_store_errors_total counter\nspacecast_store_errors_total %llu\n",
                       (unsigned long long)sc_space_store_errors());
+    /* per Space: those that play (live ones, lobbies someone waits in), never every scheduled
+     * one (a hundred thousand series of zeros); counted by state from the registry's total */
     size_t n;
-    sc_space_t **all = sc_spaces_all(&n);
+    sc_space_t **all = sc_spaces_attended(&n);
     int by_state[SC_SPACE_NSTATES] = { 0 };
     sc_metrics_printf(b, "# HELP spacecast_space_listeners Listeners per Space (edges included).\n"
                          "# TYPE spacecast_space_listeners gauge\n");
@@ -323,15 +335,17 @@ static void spaces_metrics(sc_metrics_buf_t *b, void *arg)
                               atomic_load(&all[i]->total_joins));
     sc_spaces_release(all, n);
     pthread_rwlock_rdlock(&sc_reg.lock);
-    size_t retired = sc_reg.nr;
+    size_t resident = sc_reg.n, retired = sc_reg.nr;
     pthread_rwlock_unlock(&sc_reg.lock);
+    /* what is not on the list is scheduled (nothing else leaves it); a scheduled one on it is counted there */
+    by_state[SC_SPACE_SCHEDULED] = (int)resident - by_state[SC_SPACE_LIVE] - by_state[SC_SPACE_ENDED];
     sc_metrics_printf(b, "# HELP spacecast_spaces Spaces by state (ended: in memory and retired).\n"
                          "# TYPE spacecast_spaces gauge\n");
     sc_metrics_printf(b, "spacecast_spaces{state=\"scheduled\"} %d\nspacecast_spaces{state=\"live\"} %d\n"
                          "spacecast_spaces{state=\"ended\"} %zu\n",
                       by_state[SC_SPACE_SCHEDULED], by_state[SC_SPACE_LIVE], by_state[SC_SPACE_ENDED] + retired);
     sc_metrics_printf(b, "# HELP spacecast_spaces_resident Spaces in memory (retired ones are on disk only).\n"
-                         "# TYPE spacecast_spaces_resident gauge\nspacecast_spaces_resident %zu\n", n);
+                         "# TYPE spacecast_spaces_resident gauge\nspacecast_spaces_resident %zu\n", resident);
 }
 
 void sc_spaces_init(sc_store_t *store, const uint8_t key[SC_TOKEN_KEY_LEN])

@@ -90,6 +90,7 @@ static int store_put(const char *what, sc_space_t *s, const void *row,
     int rc = sc_model.store ? put(sc_model.store, row) : -1;
     pthread_mutex_unlock(&sc_model.store_mu);
     if (rc != 0) {
+        sc_space_attend(s); /* the housekeeping retries it once a second */
         atomic_fetch_add(&sc_model.store_errors, 1);
         sc_log_error("event=store_failed space=%s what=%s", s->id, what);
     }
@@ -137,9 +138,11 @@ static int persist_space(sc_space_t *s)
     row.ended_at = s->ended_at;
     row.record = s->record;
     row.max_listeners = s->max_listeners;
-    snprintf(row.pin_url, sizeof row.pin_url, "%s", s->pin_url);
-    snprintf(row.pin_text, sizeof row.pin_text, "%s", s->pin_text);
-    row.pin_at = s->pin_at;
+    if (s->pin) {
+        snprintf(row.pin_url, sizeof row.pin_url, "%s", s->pin->url);
+        snprintf(row.pin_text, sizeof row.pin_text, "%s", s->pin->text);
+        row.pin_at = s->pin->at;
+    }
     s->unsaved = 0; /* a change made while we write sets it again */
     pthread_mutex_unlock(&s->mu);
     row.peak_listeners = atomic_load(&s->peak);
@@ -230,6 +233,80 @@ void sc_space_store_retry(sc_space_t *s)
     pthread_mutex_unlock(&s->write_mu);
 }
 
+/* --- the housekeeping's list ---------------------------------------------------------- */
+
+static struct {
+    pthread_mutex_t mu;
+    sc_space_t *head;
+    size_t n;
+} sc_attn = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+void sc_space_attend(sc_space_t *s)
+{
+    if (s->transient) /* read back for a request: in no registry, nothing to look after */
+        return;
+    pthread_mutex_lock(&sc_attn.mu);
+    if (!s->attended) {
+        s->attended = 1;
+        s->aprev = NULL;
+        s->anext = sc_attn.head;
+        if (sc_attn.head)
+            sc_attn.head->aprev = s;
+        sc_attn.head = s;
+        sc_attn.n++;
+    }
+    pthread_mutex_unlock(&sc_attn.mu);
+}
+
+static void unattend_locked(sc_space_t *s)
+{
+    if (!s->attended)
+        return;
+    if (s->aprev)
+        s->aprev->anext = s->anext;
+    else
+        sc_attn.head = s->anext;
+    if (s->anext)
+        s->anext->aprev = s->aprev;
+    s->anext = s->aprev = NULL;
+    s->attended = 0;
+    sc_attn.n--;
+}
+
+void sc_space_unattend(sc_space_t *s)
+{
+    pthread_mutex_lock(&sc_attn.mu);
+    unattend_locked(s);
+    pthread_mutex_unlock(&sc_attn.mu);
+}
+
+int sc_space_needs_attention(sc_space_t *s)
+{
+    return atomic_load(&s->state) != SC_SPACE_SCHEDULED || atomic_load(&s->room) || sc_space_unsaved(s);
+}
+
+void sc_space_attention_settle(sc_space_t *s)
+{
+    /* checked and taken off in one step (an attend waits for it); the lock order is this list's
+     * lock, then mu (sc_space_unsaved): nobody attends holding mu */
+    pthread_mutex_lock(&sc_attn.mu);
+    if (s->attended && !sc_space_needs_attention(s))
+        unattend_locked(s);
+    pthread_mutex_unlock(&sc_attn.mu);
+}
+
+sc_space_t **sc_spaces_attended(size_t *n)
+{
+    pthread_mutex_lock(&sc_attn.mu);
+    sc_space_t **all = sc_malloc((sc_attn.n ? sc_attn.n : 1) * sizeof *all);
+    size_t k = 0;
+    for (sc_space_t *s = sc_attn.head; s; s = s->anext)
+        all[k++] = sc_space_ref(s);
+    pthread_mutex_unlock(&sc_attn.mu);
+    *n = k;
+    return all;
+}
+
 /* --- references ----------------------------------------------------------------------- */
 
 /* The stream hooks: a counted listener (src_live) left; an edge relay or an event subscriber
@@ -238,13 +315,18 @@ static void live_listener_left(sc_conn_t *c)
 {
     sc_space_t *s = c->src->owner;
     sc_space_listener_leave(s);
+    sc_space_room_done(s);
     sc_stats_t *st = atomic_load(&s->stats);
     if (st && c->io.loop)
         sc_stats_listened(st, sc_loop_now(c->io.loop) - c->stream_since_ms);
     sc_space_unref(s);
 }
 
-static void stream_left(sc_conn_t *c) { sc_space_unref(c->src->owner); }
+static void edge_stream_left(sc_conn_t *c)
+{
+    sc_space_room_done(c->src->owner);
+    sc_space_unref(c->src->owner);
+}
 
 sc_space_t *sc_space_ref(sc_space_t *s)
 {
@@ -257,6 +339,7 @@ sc_space_t *sc_space_ref(sc_space_t *s)
  * registry only then), so nothing ticks it; readers of its pages keep their own references. */
 static void space_destroy(sc_space_t *s)
 {
+    sc_space_unattend(s);
     if (s->room) {
         sc_hls_free(sc_room_hls(s->room));
         sc_room_free(s->room);
@@ -268,8 +351,13 @@ static void space_destroy(sc_space_t *s)
     HOOK(freed, s);
     free(s->requests);
     free(s->edges);
+    free(s->pin);
+    free(s->title);
+    if (s->speakers != &s->host_slot)
+        free(s->speakers);
     pthread_mutex_destroy(&s->mu);
     pthread_mutex_destroy(&s->write_mu);
+    pthread_mutex_destroy(&s->room_mu);
     free(s);
 }
 
@@ -293,7 +381,9 @@ static sc_space_t *space_alloc(const char *id)
     atomic_init(&s->refs, 1);
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->write_mu, NULL);
+    pthread_mutex_init(&s->room_mu, NULL);
     snprintf(s->id, sizeof s->id, "%s", id);
+    atomic_init(&s->speakers, &s->host_slot); /* the host only, until a second speaker comes */
     sc_chain_init(&s->events);
     sc_chain_init(&s->events_host);
     s->src_events = (sc_stream_src_t){ .chain = &s->events, .kind = SC_STREAM_EVENTS, .owner = s,
@@ -310,30 +400,122 @@ static const sc_room_hooks_t sc_space_room_hooks = { .on_speaking = space_on_spe
 
 static int frames_per_page(const sc_config_t *cfg) { return SC_MAX(1, cfg->page_ms / SC_FRAME_MS); }
 
-/* The Space's audio (a room the engine ticks while it plays) and what listeners of it read. */
+/* --- the room: made when the Space starts or someone arrives at its lobby ------------------
+ *
+ * A scheduled Space nobody visits has no room (no mixer, no live stream: ~150 KB, and a tick
+ * every 20 ms). The first listener, edge or speaker to arrive at its lobby makes one; a lobby
+ * nobody has used for lobby_idle_s loses it again (sc_space_lobby_check). Going live makes one
+ * if there is none; from then on the room is never replaced. Lock order: write_mu, room_mu,
+ * then mu; the engine's list is entered with room_mu held but never with mu held (the engine
+ * calls the Space's hooks holding its list). */
+
+/* A new room for s (not yet ticked); caller holds room_mu and mu. What listeners read follows. */
+static sc_room_t *room_make_locked(sc_space_t *s, sc_room_mode_t mode)
+{
+    const sc_config_t *cfg = sc_config();
+    sc_room_config_t rc = { .id = s->id,
+                            .title = s->title,
+                            .data_dir = s->record ? cfg->data : NULL,
+                            .bitrate = cfg->bitrate,
+                            .frames_per_page = frames_per_page(cfg),
+                            .preskip = sc_engine_lobby_preskip() };
+    sc_room_t *r = sc_room_new(&rc, mode, s->started_at, s, &sc_space_room_hooks);
+    if (!r)
+        return NULL;
+    s->src_live.chain = s->src_live_edge.chain = &r->live->chain;
+    atomic_store(&s->room_idle_ms, sc_now_ms());
+    atomic_store_explicit(&s->room, r, memory_order_release);
+    return r;
+}
+
+sc_room_t *sc_space_room_use(sc_space_t *s, int create)
+{
+    pthread_mutex_lock(&s->mu);
+    sc_room_t *r = s->room;
+    if (r)
+        atomic_fetch_add(&s->room_users, 1);
+    pthread_mutex_unlock(&s->mu);
+    if (r || !create)
+        return r;
+    pthread_mutex_lock(&s->room_mu); /* made and put into the engine in one step */
+    pthread_mutex_lock(&s->mu);
+    sc_room_t *fresh = NULL;
+    r = s->room;
+    if (!r && s->state == SC_SPACE_SCHEDULED) /* a live Space has one; an ended one needs none */
+        r = fresh = room_make_locked(s, SC_ROOM_LOBBY);
+    if (r)
+        atomic_fetch_add(&s->room_users, 1);
+    pthread_mutex_unlock(&s->mu);
+    if (fresh)
+        sc_engine_add_room(fresh);
+    pthread_mutex_unlock(&s->room_mu);
+    if (fresh) {
+        sc_space_attend(s); /* the housekeeping drops the room once the lobby is idle */
+        sc_log_info("event=lobby_opened space=%s", s->id);
+    }
+    return r;
+}
+
+void sc_space_room_done(sc_space_t *s)
+{
+    if (atomic_fetch_sub(&s->room_users, 1) == 1)
+        atomic_store(&s->room_idle_ms, sc_now_ms()); /* the lobby's idle time counts from here */
+}
+
+sc_room_t *sc_space_room_stable(sc_space_t *s)
+{
+    if (atomic_load(&s->state) == SC_SPACE_SCHEDULED)
+        return NULL; /* a lobby's room may go: sc_space_room_use */
+    return atomic_load_explicit(&s->room, memory_order_acquire);
+}
+
+void sc_space_lobby_check(sc_space_t *s, uint64_t now_ms, uint64_t idle_ms)
+{
+    if (atomic_load(&s->state) != SC_SPACE_SCHEDULED || !atomic_load_explicit(&s->room, memory_order_relaxed))
+        return;
+    pthread_mutex_lock(&s->room_mu);
+    pthread_mutex_lock(&s->mu);
+    sc_room_t *r = s->room;
+    int drop = r && s->state == SC_SPACE_SCHEDULED && atomic_load(&s->room_users) == 0 &&
+               now_ms - atomic_load(&s->room_idle_ms) >= idle_ms;
+    if (drop) {
+        atomic_store(&s->room, NULL);
+        s->src_live.chain = s->src_live_edge.chain = NULL;
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (drop) {
+        sc_engine_remove_room(r); /* not ticked after this */
+        sc_room_free(r);
+    }
+    pthread_mutex_unlock(&s->room_mu);
+    if (drop)
+        sc_log_info("event=lobby_closed space=%s idle_s=%llu", s->id, (unsigned long long)(idle_ms / 1000));
+}
+
+/* What listeners of the Space read; and, for a Space loaded live after a restart, its room
+ * (the recording goes on). A scheduled Space gets its room later (sc_space_room_use). */
 static void space_audio_init(sc_space_t *s)
 {
     const sc_config_t *cfg = sc_config();
-    if (s->state != SC_SPACE_ENDED) {
-        sc_room_config_t rc = { .id = s->id,
-                                .title = s->title,
-                                .data_dir = s->record ? cfg->data : NULL,
-                                .bitrate = cfg->bitrate,
-                                .frames_per_page = frames_per_page(cfg),
-                                .preskip = sc_engine_lobby_preskip() };
-        s->room = sc_room_new(&rc, s->state == SC_SPACE_LIVE ? SC_ROOM_LIVE : SC_ROOM_LOBBY, s->started_at, s,
-                              &sc_space_room_hooks);
-        if (s->room)
-            sc_engine_add_room(s->room);
-    }
     int page_ms = frames_per_page(cfg) * SC_FRAME_MS;
-    s->src_live = (sc_stream_src_t){ .chain = s->room ? &s->room->live->chain : NULL,
+    s->src_live = (sc_stream_src_t){ .chain = NULL,
                                      .kind = SC_STREAM_AUDIO,
                                      .owner = s,
                                      .max_lag_pages = SC_MAX(2, cfg->listener_max_lag_ms / page_ms),
                                      .on_leave = live_listener_left };
     s->src_live_edge = s->src_live; /* an edge relay: not a listener, not counted */
-    s->src_live_edge.on_leave = stream_left;
+    s->src_live_edge.on_leave = edge_stream_left;
+    if (s->state == SC_SPACE_LIVE) {
+        pthread_mutex_lock(&s->room_mu);
+        pthread_mutex_lock(&s->mu);
+        sc_room_t *r = room_make_locked(s, SC_ROOM_LIVE);
+        pthread_mutex_unlock(&s->mu);
+        if (r)
+            sc_engine_add_room(r);
+        pthread_mutex_unlock(&s->room_mu);
+    }
+    if (s->state != SC_SPACE_SCHEDULED)
+        sc_space_attend(s);
 }
 
 /* --- JSON --------------------------------------------------------------------------- */
@@ -384,8 +566,8 @@ static json_t *space_json_locked(sc_space_t *s)
     json_object_set_new(o, "total_joins", json_integer(atomic_load(&s->total_joins)));
     json_object_set_new(o, "max_listeners", json_integer(s->max_listeners));
     json_object_set_new(o, "record", json_boolean(s->record));
-    json_object_set_new(o, "pin", s->pin_url[0] ? json_pack("{s:s,s:s,s:I}", "url", s->pin_url, "text", s->pin_text,
-                                                            "at", (json_int_t)s->pin_at)
+    json_object_set_new(o, "pin", s->pin ? json_pack("{s:s,s:s,s:I}", "url", s->pin->url, "text", s->pin->text,
+                                                     "at", (json_int_t)s->pin->at)
                                                  : json_null());
     json_object_set_new(o, "urls", sc_space_urls(s));
     return o;
@@ -449,21 +631,38 @@ static sc_page_t *sse_page(const char *type, const char *data)
 
 /* Events are appended under s->mu, the lock every change of s takes: two changes on two
  * threads publish in the order they changed the Space, and a new subscriber's snapshot and
- * start point (sc_space_subscribe) are taken together. */
+ * start point (sc_space_subscribe) are taken together.
+ *
+ * Only while someone is subscribed (event_streams, counted at admission, before the
+ * subscription): a Space nobody watches publishes nothing and holds no event pages, and a new
+ * subscriber's snapshot already says everything that was not published. Caller holds mu. */
+static int watched_locked(sc_space_t *s) { return atomic_load(&s->event_streams) > 0; }
+
 void sc_space_event(sc_space_t *s, const char *type, json_t *data, int host_only)
 {
+    if (!atomic_load(&s->event_streams)) { /* nobody to tell (checked again under mu) */
+        json_decref(data);
+        return;
+    }
     char *txt = json_dumps(data, JSON_COMPACT);
     json_decref(data);
     sc_page_t *pub = host_only ? NULL : sse_page(type, txt), *host = sse_page(type, txt);
     free(txt);
     pthread_mutex_lock(&s->mu);
-    if (pub)
-        sc_chain_append(&s->events, pub);
-    sc_chain_append(&s->events_host, host);
+    if (watched_locked(s)) {
+        if (pub)
+            sc_chain_append(&s->events, sc_page_ref(pub));
+        sc_chain_append(&s->events_host, sc_page_ref(host));
+    }
     pthread_mutex_unlock(&s->mu);
+    sc_page_unref(pub);
+    sc_page_unref(host);
 }
 
-/* Rebuild the details page; caller holds s->mu. Returns the JSON text (caller frees). */
+/* Rebuild the details page; caller holds s->mu. Returns the JSON text (caller frees). The
+ * details are built when a change is published to subscribers, or else at the first request
+ * after it (details_stale): precomputed once per change, never per request, and a Space
+ * nobody looks at (a hundred thousand scheduled ones) holds no details page at all. */
 static char *rebuild_locked(sc_space_t *s)
 {
     json_t *o = space_json_locked(s);
@@ -479,30 +678,80 @@ static char *rebuild_locked(sc_space_t *s)
     s->version++;
     snprintf(s->etag, sizeof s->etag, "\"%" PRIx64 "-%" PRIx64 "\"", (uint64_t)s->created_at, s->version);
     s->tally_dirty = 0;
+    s->details_stale = 0;
     return txt;
+}
+
+/* The details are out of date: dropped until asked for, unless someone is subscribed (then
+ * rebuilt now; 1 returned). Caller holds mu. */
+static int stale_locked(sc_space_t *s)
+{
+    if (watched_locked(s)) {
+        free(rebuild_locked(s));
+        return 1;
+    }
+    sc_page_unref(s->details);
+    sc_page_unref(s->details_sse);
+    s->details = s->details_sse = NULL;
+    s->details_stale = 1;
+    s->tally_dirty = 0;
+    return 0;
+}
+
+/* The details changed: built now for the subscribers' `space` event, or dropped until asked for. */
+static void changed_locked(sc_space_t *s)
+{
+    if (!watched_locked(s)) {
+        stale_locked(s);
+        return;
+    }
+    char *txt = rebuild_locked(s);
+    sc_chain_append(&s->events, sse_page("space", txt)); /* in the order of the changes */
+    sc_chain_append(&s->events_host, sse_page("space", txt));
+    free(txt);
+}
+
+/* The details as they are now; caller holds mu. */
+static void fresh_locked(sc_space_t *s)
+{
+    if (s->details_stale || !s->details)
+        free(rebuild_locked(s));
 }
 
 void sc_space_changed(sc_space_t *s)
 {
     pthread_mutex_lock(&s->mu);
-    char *txt = rebuild_locked(s);
-    sc_chain_append(&s->events, sse_page("space", txt)); /* in the order of the changes */
-    sc_chain_append(&s->events_host, sse_page("space", txt));
+    changed_locked(s);
     pthread_mutex_unlock(&s->mu);
-    free(txt);
+}
+
+/* A chain nobody published on yet gets a first page a subscriber can start after (an SSE
+ * comment, never sent: the stream starts past it); caller holds mu. */
+static void chain_origin_locked(sc_chain_t *c)
+{
+    if (c->tail)
+        return;
+    static const char comment[] = ":\n\n";
+    sc_page_t *p = sc_page_from(comment, sizeof comment - 1);
+    p->flags = SC_PAGE_SYNC;
+    sc_chain_append(c, p);
 }
 
 void sc_space_subscribe(sc_space_t *s, int host_view, sc_page_t **snapshot, sc_page_t **start)
 {
     pthread_mutex_lock(&s->mu);
+    fresh_locked(s);
+    sc_chain_t *c = host_view ? &s->events_host : &s->events;
+    chain_origin_locked(c);
     *snapshot = sc_page_ref(s->details_sse);
-    *start = sc_chain_start(host_view ? &s->events_host : &s->events, 0);
+    *start = sc_chain_start(c, 0);
     pthread_mutex_unlock(&s->mu);
 }
 
 sc_page_t *sc_space_details_event(sc_space_t *s)
 {
     pthread_mutex_lock(&s->mu);
+    fresh_locked(s);
     sc_page_t *p = sc_page_ref(s->details_sse);
     pthread_mutex_unlock(&s->mu);
     return p;
@@ -511,6 +760,7 @@ sc_page_t *sc_space_details_event(sc_space_t *s)
 sc_page_t *sc_space_details(sc_space_t *s, char etag[32])
 {
     pthread_mutex_lock(&s->mu);
+    fresh_locked(s);
     sc_page_t *p = sc_page_ref(s->details);
     memcpy(etag, s->etag, 32);
     pthread_mutex_unlock(&s->mu);
@@ -518,6 +768,17 @@ sc_page_t *sc_space_details(sc_space_t *s, char etag[32])
 }
 
 /* --- lifecycle ---------------------------------------------------------------------- */
+
+/* Room for a speaker beyond the host: the table of its own, made once (caller holds mu, or
+ * is the only one who knows s). */
+static void speakers_grow_locked(sc_space_t *s)
+{
+    if (s->speakers != &s->host_slot)
+        return;
+    sc_speaker_t *t = sc_calloc(SC_SPACE_MAX_SPEAKERS, sizeof *t);
+    memcpy(t, &s->host_slot, sizeof *t);
+    atomic_store_explicit(&s->speakers, t, memory_order_release);
+}
 
 static void add_host(sc_space_t *s, const char *name)
 {
@@ -532,7 +793,7 @@ sc_space_t *sc_space_new(const char *id, const char *title, const char *host_nam
 {
     sc_space_t *s = space_alloc(id);
     s->relayed = relayed;
-    snprintf(s->title, sizeof s->title, "%s", title);
+    s->title = sc_strndup(title, strnlen(title, SC_SPACE_TITLE_MAX));
     s->created_at = sc_wall_s();
     s->scheduled_start = scheduled_start;
     s->record = record;
@@ -626,13 +887,22 @@ sc_space_rc_t sc_space_start(sc_space_t *s)
         pthread_mutex_unlock(&s->write_mu);
         return SC_SPACE_ESTATE;
     }
+    pthread_mutex_unlock(&s->mu);
+    pthread_mutex_lock(&s->room_mu);
+    pthread_mutex_lock(&s->mu);
     s->state = SC_SPACE_LIVE;
     s->started_at = sc_wall_s();
     s->unsaved = 1;
+    /* its lobby's room goes live; a Space nobody waited in gets its room now */
+    sc_room_t *fresh = s->room ? NULL : room_make_locked(s, SC_ROOM_LOBBY), *room = s->room;
     pthread_mutex_unlock(&s->mu);
+    if (fresh)
+        sc_engine_add_room(fresh);
+    pthread_mutex_unlock(&s->room_mu);
+    sc_space_attend(s);
     atomic_fetch_add(&sc_reg_version, 1);
-    if (s->room)
-        sc_room_go_live(s->room, s->started_at);
+    if (room)
+        sc_room_go_live(room, s->started_at);
     HOOK(live, s); /* the speaker timeline opens, the audience curve starts */
     sc_space_changed(s);
     sc_space_event(s, "state", json_pack("{s:s}", "state", "live"), 0);
@@ -661,11 +931,15 @@ sc_space_rc_t sc_space_end(sc_space_t *s)
     pthread_mutex_unlock(&s->mu);
     int64_t at = sc_hooks && sc_hooks->ending ? sc_hooks->ending(s) : -1; /* before the recording closes */
     atomic_fetch_add(&sc_reg_version, 1);
-    if (s->room) {
-        sc_engine_remove_room(s->room); /* no tick after this: the end-of-stream page is the last */
-        sc_room_end(s->room);
+    pthread_mutex_lock(&s->room_mu); /* a lobby's room being made right now is in the engine first */
+    sc_room_t *room = atomic_load(&s->room);
+    if (room) {
+        sc_engine_remove_room(room); /* no tick after this: the end-of-stream page is the last */
+        sc_room_end(room);
         sc_server_wake_workers(); /* listeners get that page now, then are closed */
     }
+    pthread_mutex_unlock(&s->room_mu);
+    sc_space_attend(s); /* to be retired */
     HOOK(ended, s, at);
     sc_space_changed(s);
     json_t *urls = sc_space_urls(s);
@@ -766,8 +1040,10 @@ int sc_space_invite(sc_space_t *s, const char *name, sc_role_t role, char *token
         return SC_SPACE_ESTORE;
     }
     pthread_mutex_lock(&s->mu);
-    if (i < 0)
+    if (i < 0) {
+        speakers_grow_locked(s);
         i = (int)s->nspeakers++; /* write_mu held: nobody added one meanwhile */
+    }
     s->speakers[i] = sk;
     sc_token_claims_t c = { 0 };
     snprintf(c.space_id, sizeof c.space_id, "%s", s->id);
@@ -796,9 +1072,9 @@ sc_space_rc_t sc_space_set_muted(sc_space_t *s, sc_slice_t name, int muted)
     }
     s->speakers[i].muted = muted;
     s->speakers[i].unsaved = 1;
-    pthread_mutex_unlock(&s->mu);
-    if (s->room)
+    if (s->room) /* under mu: a lobby's room is dropped only under it */
         sc_mixer_set_muted(s->room->mixer, (uint32_t)i, muted);
+    pthread_mutex_unlock(&s->mu);
     sc_space_changed(s);
     return settle(s);
 }
@@ -824,9 +1100,9 @@ sc_space_rc_t sc_space_remove(sc_space_t *s, sc_slice_t name)
     sk->connected = 0;
     sk->speaking = 0;
     sk->unsaved = 1;
-    pthread_mutex_unlock(&s->mu);
     if (s->room)
         sc_mixer_remove_speaker(s->room->mixer, (uint32_t)i);
+    pthread_mutex_unlock(&s->mu);
     sc_space_changed(s);
     return settle(s);
 }
@@ -970,7 +1246,7 @@ sc_space_rc_t sc_space_set_pin(sc_space_t *s, const char *url, const char *text)
 {
     pthread_mutex_lock(&s->write_mu);
     pthread_mutex_lock(&s->mu);
-    int same = !strcmp(s->pin_url, url) && !strcmp(s->pin_text, url[0] ? text : "");
+    int same = s->pin ? !strcmp(s->pin->url, url) && !strcmp(s->pin->text, url[0] ? text : "") : !url[0];
     if (same) { /* pinning again what is pinned (an edge mirroring each second, a retry) */
         int retry = s->unsaved;
         pthread_mutex_unlock(&s->mu);
@@ -979,11 +1255,17 @@ sc_space_rc_t sc_space_set_pin(sc_space_t *s, const char *url, const char *text)
         pthread_mutex_unlock(&s->write_mu);
         return SC_SPACE_OK;
     }
-    snprintf(s->pin_url, sizeof s->pin_url, "%s", url);
-    snprintf(s->pin_text, sizeof s->pin_text, "%s", url[0] ? text : "");
-    s->pin_at = url[0] ? sc_wall_s() : 0;
+    free(s->pin); /* a pin costs memory only while there is one */
+    s->pin = NULL;
+    if (url[0]) {
+        s->pin = sc_calloc(1, sizeof *s->pin);
+        snprintf(s->pin->url, sizeof s->pin->url, "%s", url);
+        snprintf(s->pin->text, sizeof s->pin->text, "%s", text);
+        s->pin->at = sc_wall_s();
+    }
     s->unsaved = 1;
-    json_t *ev = url[0] ? json_pack("{s:s,s:s,s:I}", "url", s->pin_url, "text", s->pin_text, "at", (json_int_t)s->pin_at)
+    json_t *ev = s->pin ? json_pack("{s:s,s:s,s:I}", "url", s->pin->url, "text", s->pin->text, "at",
+                                    (json_int_t)s->pin->at)
                         : json_null();
     pthread_mutex_unlock(&s->mu);
     sc_space_changed(s);
@@ -1027,9 +1309,9 @@ void sc_space_tick_second(sc_space_t *s)
         s->tally_dirty = 1;
     }
     int dirty = s->tally_dirty;
-    char *txt = dirty ? rebuild_locked(s) : NULL;
+    if (dirty) /* the tally is in the details (its own event follows) */
+        stale_locked(s);
     pthread_mutex_unlock(&s->mu);
-    free(txt);
     HOOK(second, s);
     sc_space_event(s, "tally",
                    json_pack("{s:i,s:I,s:I}", "listeners", atomic_load(&s->listeners) + atomic_load(&s->edge_listeners),
@@ -1088,7 +1370,7 @@ static void space_on_second(void *owner) { sc_space_tick_second(owner); }
 sc_space_t *sc_space_from_row(const sc_store_space_t *row)
 {
     sc_space_t *s = space_alloc(row->id);
-    snprintf(s->title, sizeof s->title, "%s", row->title);
+    s->title = sc_strndup(row->title, strnlen(row->title, SC_SPACE_TITLE_MAX));
     s->state = s->stored_state = (sc_space_state_t)row->state;
     s->created_at = row->created_at;
     s->scheduled_start = row->scheduled_start;
@@ -1098,9 +1380,12 @@ sc_space_t *sc_space_from_row(const sc_store_space_t *row)
     s->max_listeners = row->max_listeners;
     atomic_store(&s->peak, row->peak_listeners);
     atomic_store(&s->total_joins, row->total_joins);
-    snprintf(s->pin_url, sizeof s->pin_url, "%s", row->pin_url);
-    snprintf(s->pin_text, sizeof s->pin_text, "%s", row->pin_text);
-    s->pin_at = row->pin_at;
+    if (row->pin_url[0]) {
+        s->pin = sc_calloc(1, sizeof *s->pin);
+        snprintf(s->pin->url, sizeof s->pin->url, "%s", row->pin_url);
+        snprintf(s->pin->text, sizeof s->pin->text, "%s", row->pin_text);
+        s->pin->at = row->pin_at;
+    }
     return s;
 }
 
@@ -1108,6 +1393,8 @@ void sc_space_add_speaker_row(sc_space_t *s, const sc_store_speaker_t *row)
 {
     if (s->nspeakers == SC_SPACE_MAX_SPEAKERS)
         return;
+    if (s->nspeakers)
+        speakers_grow_locked(s);
     sc_speaker_t *sk = &s->speakers[s->nspeakers++];
     snprintf(sk->name, sizeof sk->name, "%s", row->name);
     sk->role = (sc_role_t)row->role;

@@ -21,11 +21,12 @@
 
 int64_t sc_space__recording_ms(sc_space_t *s)
 {
-    if (!s->room)
+    sc_room_t *room = sc_space_room_stable(s); /* recording: live, or ended */
+    if (!room)
         return -1;
-    pthread_mutex_lock(&s->room->mu); /* the recorder is the room's, written by its tick */
-    int64_t ms = s->room->rec ? sc_recorder_position_ms(s->room->rec) : -1;
-    pthread_mutex_unlock(&s->room->mu);
+    pthread_mutex_lock(&room->mu); /* the recorder is the room's, written by its tick */
+    int64_t ms = room->rec ? sc_recorder_position_ms(room->rec) : -1;
+    pthread_mutex_unlock(&room->mu);
     return ms;
 }
 
@@ -141,7 +142,7 @@ sc_page_t *sc_space_chapters(sc_space_t *s, int *final)
         pthread_mutex_unlock(&s->mu);
         return p;
     }
-    char title[sizeof s->title];
+    char title[SC_SPACE_TITLE_MAX + 1];
     snprintf(title, sizeof title, "%s", s->title);
     pthread_mutex_unlock(&s->mu);
     if (!s->record || state == SC_SPACE_SCHEDULED)

@@ -27,7 +27,8 @@
 struct sc_store {
     sqlite3 *db;
     /* prepared once, reused for every call: the reason the store is single-threaded */
-    sqlite3_stmt *put_space, *put_speaker, *each_space, *each_speaker, *secret_get, *secret_put, *ended_page;
+    sqlite3_stmt *put_space, *put_speaker, *each_space, *each_speaker, *secret_get, *secret_put, *ended_page,
+        *sched_page;
     sqlite3_stmt *get_space, *speakers_of, *put_stats, *get_stats;
     char path[PATH_MAX];
 };
@@ -68,6 +69,9 @@ static const char *const sc_store_migrations[] = {
     " space_id TEXT PRIMARY KEY NOT NULL REFERENCES spaces(id),"
     " data TEXT NOT NULL,"
     " updated_at INTEGER NOT NULL) WITHOUT ROWID;",
+    /* 4: the scheduled Spaces, soonest first (when none was given: by creation), page by page */
+    "CREATE INDEX spaces_scheduled ON spaces (state,"
+    " (CASE WHEN scheduled_start > 0 THEN scheduled_start ELSE created_at END), id);",
 };
 
 /* Upserts, not INSERT OR REPLACE: REPLACE deletes the old row first, which would trip the
@@ -95,6 +99,11 @@ static const char sc_sql_get_space[] = "SELECT " SPACE_COLS " FROM spaces WHERE 
 static const char sc_sql_speakers_of[] =
     "SELECT space_id, name, role, muted, generation, removed FROM speakers WHERE space_id = ?1 ORDER BY name";
 /* keyset paging: the page after (ended_at, id), on the spaces_ended index */
+/* the same, soonest first, on the spaces_scheduled index (the expression must match it) */
+#define SCHED_KEY "(CASE WHEN scheduled_start > 0 THEN scheduled_start ELSE created_at END)"
+static const char sc_sql_sched_page[] =
+    "SELECT " SPACE_COLS ", (SELECT name FROM speakers WHERE space_id = spaces.id AND role = 3 LIMIT 1)"
+    " FROM spaces WHERE state = 0 AND (" SCHED_KEY ", id) > (?1, ?2) ORDER BY " SCHED_KEY ", id LIMIT ?3";
 static const char sc_sql_ended_page[] =
     "SELECT " SPACE_COLS ", (SELECT name FROM speakers WHERE space_id = spaces.id AND role = 3 LIMIT 1)"
     " FROM spaces WHERE state = 2 AND (ended_at, id) < (?1, ?2) ORDER BY ended_at DESC, id DESC LIMIT ?3";
@@ -333,6 +342,7 @@ sc_store_t *sc_store_open(const char *dir, char *err, size_t errsz)
         prepare(s, &s->secret_get, sc_sql_secret_get, err, errsz) != 0 ||
         prepare(s, &s->secret_put, sc_sql_secret_put, err, errsz) != 0 ||
         prepare(s, &s->ended_page, sc_sql_ended_page, err, errsz) != 0 ||
+        prepare(s, &s->sched_page, sc_sql_sched_page, err, errsz) != 0 ||
         prepare(s, &s->get_space, sc_sql_get_space, err, errsz) != 0 ||
         prepare(s, &s->speakers_of, sc_sql_speakers_of, err, errsz) != 0 ||
         prepare(s, &s->put_stats, sc_sql_put_stats, err, errsz) != 0 ||
@@ -349,7 +359,7 @@ void sc_store_close(sc_store_t *s)
     if (s == NULL)
         return;
     sqlite3_stmt *all[] = { s->put_space, s->put_speaker, s->each_space, s->each_speaker, s->secret_get,
-                            s->secret_put, s->ended_page, s->get_space, s->speakers_of, s->put_stats, s->get_stats };
+                            s->secret_put, s->ended_page, s->sched_page, s->get_space, s->speakers_of, s->put_stats, s->get_stats };
     for (size_t i = 0; i < SC_ARRAY_LEN(all); i++)
         sqlite3_finalize(all[i]); /* NULL is a no-op */
     sqlite3_close(s->db);
@@ -672,12 +682,11 @@ int sc_store_admin_key(const char *dir, char *out, size_t outsz, int *created)
     return admin_key_read(path, out, outsz) == 1 ? 0 : -1;
 }
 
-int sc_store_ended_page(sc_store_t *s, int64_t before_ended_at, const char *before_id, int limit,
-                        int (*cb)(void *ctx, const sc_store_space_t *, const char *host), void *ctx)
+static int page_query(sc_store_t *s, sqlite3_stmt *st, int64_t key, const char *id, int limit,
+                      int (*cb)(void *ctx, const sc_store_space_t *, const char *host), void *ctx)
 {
-    sqlite3_stmt *st = s->ended_page;
-    sqlite3_bind_int64(st, 1, before_ended_at);
-    sqlite3_bind_text(st, 2, before_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 1, key);
+    sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 3, limit);
     int rc, ret = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -689,10 +698,22 @@ int sc_store_ended_page(sc_store_t *s, int64_t before_ended_at, const char *befo
             break;
     }
     if (ret == 0 && rc != SQLITE_DONE)
-        ret = store_fail(s, "ended_page", rc);
+        ret = store_fail(s, "page", rc);
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
     return ret;
+}
+
+int sc_store_ended_page(sc_store_t *s, int64_t before_ended_at, const char *before_id, int limit,
+                        int (*cb)(void *ctx, const sc_store_space_t *, const char *host), void *ctx)
+{
+    return page_query(s, s->ended_page, before_ended_at, before_id, limit, cb, ctx);
+}
+
+int sc_store_scheduled_page(sc_store_t *s, int64_t after_start, const char *after_id, int limit,
+                            int (*cb)(void *ctx, const sc_store_space_t *, const char *host), void *ctx)
+{
+    return page_query(s, s->sched_page, after_start, after_id, limit, cb, ctx);
 }
 
 int sc_store_put_stats(sc_store_t *s, const char *space_id, const char *data, int64_t now)

@@ -121,6 +121,50 @@ def metric(srv, name):
     return int(m.group(1)) if m else None
 
 
+def read_for(sock, seconds):
+    sock.settimeout(0.3)
+    got, end = 0, time.time() + seconds
+    while time.time() < end:
+        try:
+            d = sock.recv(65536)
+            if not d:
+                break
+            got += len(d)
+        except OSError:
+            pass
+    return got
+
+
+def test_lobby_room():
+    """A scheduled Space costs no audio work until someone waits in its lobby, and again once the
+    lobby has been empty for lobby_idle_s; one that starts keeps its room."""
+    with Server("--lobby-idle-s", "1") as srv:
+        sid, host = create_space(srv, "later", scheduled_start=int(time.time()) + 3600)
+        for i in range(20):
+            create_space(srv, "much later %d" % i, scheduled_start=int(time.time()) + 86400)
+        assert metric(srv, "spacecast_engine_rooms") == 0, "nothing ticks for Spaces nobody waits in"
+        s, st, _ = open_stream(srv.port, sid)
+        assert st == 200
+        assert read_for(s, 1.5) > 4000, "the lobby plays its waiting audio"
+        assert metric(srv, "spacecast_engine_rooms") == 1
+        s.close()
+        deadline = time.time() + 10
+        while time.time() < deadline and metric(srv, "spacecast_engine_rooms") != 0:
+            time.sleep(0.2)
+        assert metric(srv, "spacecast_engine_rooms") == 0, "an empty lobby gives its room up"
+        s, st, _ = open_stream(srv.port, sid)  # and gets one again
+        got = read_for(s, 1.5)
+        assert st == 200 and got > 3000, (st, got)
+        start_space(srv, sid, host)
+        s.close()
+        time.sleep(2.5)
+        assert metric(srv, "spacecast_engine_rooms") == 1, "a live Space keeps its room"
+        s, st, _ = open_stream(srv.port, sid)
+        got = read_for(s, 1.5)
+        assert st == 200 and got > 500, (st, got)  # nobody talks: pages of silence packets flow
+        s.close()
+
+
 def test_hls_aac_on_demand():
     with Server("--hls-aac-idle-s", "2") as srv:
         sid, host = create_space(srv, "hls")
@@ -161,4 +205,5 @@ with Server("--workers", "2") as srv:
     R.case("at most 100 a page, 20 by default; bad state, limit or cursor is 400", test_limits_and_errors, srv)
 R.case("HLS: AAC encoded only while asked for, warm at the first request, stopped when idle",
        test_hls_aac_on_demand)
+R.case("a scheduled Space's lobby has a room only while someone waits in it", test_lobby_room)
 R.finish()

@@ -1,5 +1,6 @@
-/* test_space.c — the lifecycle of a Space, without HTTP: created (stored, resident, its room in
- * the engine's list), found by id through the registry's hash among many, started and ended
+/* test_space.c — the lifecycle of a Space, without HTTP: created (stored, resident, with no
+ * room until someone waits in its lobby or it goes live; a lobby's room dropped once idle),
+ * found by id through the registry's hash among many, started and ended
  * with the model's own result codes, retired once its grace is over (then read back from the
  * store, transient, with the same details), and freed when its last holder lets go — a holder
  * across the retirement included. Tokens are checked with sc_space_auth_t, events come out in
@@ -74,11 +75,11 @@ static void test_create_find_many(void **state)
         sc_space_t *s = sc_space_create(title, NULL, 0, 0, 10);
         assert_non_null(s);
         assert_int_equal(s->state, SC_SPACE_SCHEDULED);
-        assert_non_null(s->room); /* its audio, in the engine's list (the lobby plays) */
+        assert_null(s->room); /* no audio until someone arrives at its lobby (#16) */
         snprintf(ids[i], sizeof ids[i], "%s", s->id);
         sc_space_unref(s);
     }
-    assert_int_equal(sc_engine_rooms(), before + N);
+    assert_int_equal(sc_engine_rooms(), before); /* nothing ticks for a Space nobody waits in */
     for (int i = N - 1; i >= 0; i--) {
         sc_space_t *s = get(ids[i]);
         assert_non_null(s);
@@ -93,6 +94,45 @@ static void test_create_find_many(void **state)
     sc_space_t **all = sc_spaces_all(&n);
     assert_true(n >= N);
     sc_spaces_release(all, n);
+}
+
+/* A scheduled Space's lobby: a room only while someone uses it, and for lobby_idle after; a
+ * Space that starts gets one whatever, and keeps it. */
+static void test_lobby_room(void **state)
+{
+    (void)state;
+    sc_space_t *s = sc_space_create("lobby", NULL, 0, 0, 10);
+    size_t before = sc_engine_rooms();
+    assert_null(sc_space_room_use(s, 0)); /* only looked for: none is made */
+    assert_null(sc_space_room_stable(s));
+    sc_room_t *r = sc_space_room_use(s, 1); /* a listener arrives */
+    assert_non_null(r);
+    assert_ptr_equal(s->room, r);
+    assert_non_null(s->src_live.chain);
+    assert_int_equal(sc_engine_rooms(), before + 1);
+    assert_ptr_equal(sc_space_room_use(s, 1), r); /* a second one: the same room */
+    assert_null(sc_space_room_stable(s));         /* a lobby's room may go: not without a count */
+    sc_space_room_done(s);
+    sc_space_lobby_check(s, sc_now_ms() + 3600 * 1000, 0);
+    assert_ptr_equal(s->room, r); /* one still listens: kept, however long */
+    sc_space_room_done(s);
+    sc_space_lobby_check(s, sc_now_ms(), 60000);
+    assert_ptr_equal(s->room, r); /* idle, not yet for long */
+    sc_space_lobby_check(s, sc_now_ms() + 60000, 60000);
+    assert_null(s->room); /* idle for long: dropped, out of the engine */
+    assert_null(s->src_live.chain);
+    assert_int_equal(sc_engine_rooms(), before);
+    /* going live makes one, and it stays */
+    assert_int_equal(sc_space_start(s), SC_SPACE_OK);
+    r = sc_space_room_stable(s);
+    assert_non_null(r);
+    assert_int_equal(atomic_load(&r->mode), SC_ROOM_LIVE);
+    assert_int_equal(sc_engine_rooms(), before + 1);
+    sc_space_lobby_check(s, sc_now_ms() + 3600 * 1000, 0);
+    assert_ptr_equal(sc_space_room_stable(s), r);
+    assert_int_equal(sc_space_end(s), SC_SPACE_OK);
+    assert_int_equal(sc_engine_rooms(), before);
+    sc_space_unref(s);
 }
 
 static void test_results_and_tokens(void **state)
@@ -153,6 +193,7 @@ static void test_events_in_order(void **state)
     int retry = 0;
     sc_space_t *s = sc_space_create("events", NULL, 0, 0, 10);
     sc_page_t *snap, *start;
+    atomic_fetch_add(&s->event_streams, 1); /* admitted (api_events counts it before subscribing) */
     sc_space_subscribe(s, 1, &snap, &start);
     assert_non_null(snap);
     assert_non_null(strstr((const char *)snap->data, "event: space"));
@@ -172,6 +213,47 @@ static void test_events_in_order(void **state)
     sc_page_unref(snap);
     sc_page_unref(start);
     sc_space_end(s);
+    atomic_fetch_sub(&s->event_streams, 1);
+    sc_space_unref(s);
+}
+
+/* A Space nobody watches publishes no events and keeps no details page: they are built at the
+ * first request after a change, once, and a subscriber's snapshot says what was not published. */
+static void test_details_when_asked(void **state)
+{
+    (void)state;
+    sc_space_t *s = sc_space_create("quiet", NULL, 0, 0, 10);
+    assert_null(s->details);
+    assert_null(s->events.tail);
+    char etag[32], etag2[32];
+    sc_page_t *d = sc_space_details(s, etag);
+    assert_non_null(d);
+    assert_ptr_equal(s->details, d); /* kept: the next request sends the same page */
+    sc_page_t *d2 = sc_space_details(s, etag2);
+    assert_ptr_equal(d2, d);
+    assert_string_equal(etag, etag2);
+    sc_page_unref(d2);
+    char tok[SC_TOKEN_MAX];
+    sc_space_invite(s, "newcomer", SC_ROLE_SPEAKER, tok, sizeof tok);
+    assert_null(s->details); /* out of date: dropped, not rebuilt for nobody */
+    assert_null(s->events.tail);
+    d2 = sc_space_details(s, etag2);
+    assert_non_null(strstr((const char *)d2->data, "newcomer"));
+    assert_string_not_equal(etag, etag2);
+    sc_page_unref(d);
+    sc_page_unref(d2);
+    atomic_fetch_add(&s->event_streams, 1);
+    sc_page_t *snap, *start;
+    sc_space_subscribe(s, 0, &snap, &start);
+    assert_non_null(start); /* a first page to start after, never sent */
+    assert_non_null(strstr((const char *)snap->data, "newcomer"));
+    sc_space_invite(s, "later", SC_ROLE_SPEAKER, tok, sizeof tok);
+    sc_page_t *next = sc_page_next(start);
+    assert_non_null(next); /* watched now: published */
+    assert_non_null(memmem(next->data, next->len, "later", 5));
+    sc_page_unref(snap);
+    sc_page_unref(start);
+    atomic_fetch_sub(&s->event_streams, 1);
     sc_space_unref(s);
 }
 
@@ -257,8 +339,10 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_create_find_many),
+        cmocka_unit_test(test_lobby_room),
         cmocka_unit_test(test_results_and_tokens),
         cmocka_unit_test(test_events_in_order),
+        cmocka_unit_test(test_details_when_asked),
         cmocka_unit_test(test_retire_read_back_free),
         cmocka_unit_test(test_places_exact),
     };

@@ -220,6 +220,14 @@ typedef struct ended_seen {
     int n;
 } ended_seen_t;
 
+static int ended_cb_any(void *ctx, const sc_store_space_t *sp, const char *host)
+{
+    ended_seen_t *e = ctx;
+    snprintf(e->ids[e->n], sizeof e->ids[0], "%s", sp->id);
+    snprintf(e->hosts[e->n++], sizeof e->hosts[0], "%s", host);
+    return 0;
+}
+
 static int ended_cb(void *ctx, const sc_store_space_t *sp, const char *host)
 {
     ended_seen_t *e = ctx;
@@ -264,6 +272,58 @@ static void test_ended_page(void **state)
     sc_store_close(s);
 }
 
+/* Scheduled Spaces page soonest first (by scheduled_start, or created_at when none was given),
+ * ties by id, after a keyset cursor; and the query runs on its index, never a scan. */
+static void test_scheduled_page(void **state)
+{
+    fixture_t *f = *state;
+    sc_store_t *s = open_ok(f);
+    /* space(id, .., state, base): created at base, scheduled at base + 60 */
+    const struct { const char *id; int state; int64_t base; int64_t sched; } rows[] = {
+        { "s1", 0, 100, -1 }, { "s2", 0, 100, -1 }, { "none", 0, 130, 0 }, { "s3", 0, 500, -1 },
+        { "live", 1, 10, -1 }, { "gone", 2, 10, -1 },
+    };
+    for (size_t i = 0; i < SC_ARRAY_LEN(rows); i++) {
+        sc_store_space_t sp = space(rows[i].id, "t", rows[i].state, rows[i].base);
+        if (rows[i].sched == 0)
+            sp.scheduled_start = 0; /* no start given: listed at its creation, 130 */
+        assert_int_equal(sc_store_put_space(s, &sp), 0);
+    }
+    ended_seen_t e = { 0 };
+    assert_int_equal(sc_store_scheduled_page(s, INT64_MIN, "", 10, ended_cb_any, &e), 0);
+    const char *want[] = { "none", "s1", "s2", "s3" }; /* 130, 160, 160, 560 */
+    assert_int_equal(e.n, 4);
+    for (int i = 0; i < 4; i++)
+        assert_string_equal(e.ids[i], want[i]);
+    memset(&e, 0, sizeof e);
+    assert_int_equal(sc_store_scheduled_page(s, 160, "s1", 1, ended_cb_any, &e), 0);
+    assert_int_equal(e.n, 1);
+    assert_string_equal(e.ids[0], "s2");
+    sc_store_close(s);
+    /* the plan: a search on spaces_scheduled, no table scan, no sort */
+    char path[128];
+    snprintf(path, sizeof path, "%s/spacecast.db", f->dir);
+    sqlite3 *db;
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db,
+                                        "EXPLAIN QUERY PLAN SELECT id FROM spaces WHERE state = 0 AND "
+                                        "((CASE WHEN scheduled_start > 0 THEN scheduled_start ELSE created_at END), id)"
+                                        " > (?1, ?2) ORDER BY (CASE WHEN scheduled_start > 0 THEN scheduled_start ELSE"
+                                        " created_at END), id LIMIT 5",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    char plan[512] = "";
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        size_t n = strlen(plan);
+        snprintf(plan + n, sizeof plan - n, "%s;", (const char *)sqlite3_column_text(st, 3));
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    assert_non_null(strstr(plan, "spaces_scheduled"));
+    assert_null(strstr(plan, "TEMP B-TREE"));
+}
+
 static void test_wal_and_schema(void **state)
 {
     fixture_t *f = *state;
@@ -280,7 +340,7 @@ static void test_wal_and_schema(void **state)
     sqlite3_finalize(st);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    assert_int_equal(sqlite3_column_int(st, 0), 3); /* 2: the ended-Spaces index; 3: pins and numbers */
+    assert_int_equal(sqlite3_column_int(st, 0), 4); /* 2: the ended-Spaces index; 3: pins and numbers; 4: the scheduled-Spaces index */
     sqlite3_finalize(st);
 
     /* SQLITE_BUSY: another writer holds the lock; we wait ~busy_timeout and fail cleanly */
@@ -483,6 +543,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_roundtrip_and_update, setup, teardown),
         cmocka_unit_test_setup_teardown(test_wal_and_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ended_page, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_scheduled_page, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migrate_pin_and_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(test_secret, setup, teardown),
