@@ -29,6 +29,8 @@ typedef struct sc_config {
     char tls_key[512];       /* PEM private key */
     char listen_tls[128];    /* HOST:PORT for HTTPS; "" with a certificate = listen itself is HTTPS */
     int tls_redirect;        /* the plain port answers 308 to https (but /healthz) */
+    int tls_hsts_max_age;    /* s; > 0: HTTPS answers carry Strict-Transport-Security */
+    int tls_hsts_subdomains; /* ... with includeSubDomains */
     /* [rtc] */
     char rtc_listen[128];    /* UDP HOST:PORT of WebRTC media; "" = the listen address, "off" = no WebRTC */
     char rtc_candidate[128]; /* IP:PORT peers are told to send to (NAT, relays); "" = the bound address */

@@ -204,8 +204,10 @@ sc_conn_t *sc_conn_new(struct sc_worker *w, const sc_listener_t *l, int fd, cons
 void sc_conn_read_now(sc_conn_t *c);
 /** Close every connection of worker w (shutdown, on its own thread). */
 void sc_conn_close_all(struct sc_worker *w);
-/** Advance every streaming connection of worker w whose chain has new pages. */
-void sc_conn_pump_streams(struct sc_worker *w);
+/** Advance worker w's streaming connections by one slice of the sweep that carries new pages
+ *  to them (a sweep starts when sc_server_wake_workers said there are some). 1 while a sweep is
+ *  still under way: call again on the next loop turn. */
+int sc_conn_pump_streams(struct sc_worker *w);
 /** Make c (just accepted on a TLS listener) speak TLS (conn_tls.c): the handshake starts now if
  *  admitted, else when the join bucket has a token for it; SC_OK, SC_AGAIN (waiting), SC_ERR
  *  (closed). The handshake must end within header_timeout_ms of now. */

@@ -40,10 +40,14 @@ void sc_loop_post(sc_loop_t *l, sc_loop_task_fn fn, void *arg);
 /** Run fn(loop, arg) at the end of this iteration, on the loop's thread: frees of objects that
  * embed an sc_io_t go here, so a later event of the same epoll batch never touches freed memory. */
 void sc_loop_defer(sc_loop_t *l, sc_loop_task_fn fn, void *arg);
-/** Set a hook called on each wake-up by sc_loop_wake (coalesced), on the loop's thread. */
-void sc_loop_set_wake_hook(sc_loop_t *l, void (*hook)(sc_loop_t *, void *), void *arg);
-/** Wake the loop and run its wake hook (thread-safe, cheap, coalesces). */
+/** Set a hook run once per iteration, after that iteration's ready events and before its
+ *  timers, on the loop's thread. While it returns nonzero (work left over), the loop does not
+ *  block in its next wait: the hook runs again after whatever else is ready then. */
+void sc_loop_set_turn_hook(sc_loop_t *l, int (*hook)(sc_loop_t *, void *), void *arg);
+/** Wake the loop from its wait (thread-safe, cheap, coalesces); its turn hook runs then. */
 void sc_loop_wake(sc_loop_t *l);
+/** How many iterations the loop has begun: tells one iteration from the next (budgets per turn). */
+uint64_t sc_loop_turn(sc_loop_t *l);
 /** The loop's timer wheel and its cached clock (ms, refreshed each iteration). */
 sc_timerwheel_t *sc_loop_timers(sc_loop_t *l);
 uint64_t sc_loop_now(sc_loop_t *l);

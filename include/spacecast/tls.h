@@ -61,6 +61,11 @@ void sc_tls_server_stats(sc_tls_server_t *t, sc_tls_stats_t *out);
 void sc_tls_server_count_timeout(sc_tls_server_t *t);
 /** Rotate the session-ticket keys now (the maintenance thread does it every hour; tests). */
 void sc_tls_server_rotate_ticket_keys(sc_tls_server_t *t);
+/** Keep t's session-ticket keys in the file path (0600, replaced whole at each rotation) so a
+ *  restart does not turn every returning client's resumption into a full handshake: keys found
+ *  there and not yet stale replace the ones made at start, else those are written. 0, or -1 if
+ *  the file could not be written private (the keys then stay in memory only). */
+int sc_tls_server_keep_ticket_keys(sc_tls_server_t *t, const char *path);
 /** Fetch a fresh OCSP response now (blocking; the maintenance thread's job; tests). 0 stapled,
  *  1 the certificate names no responder, -1 failed (the previous staple is kept while valid). */
 int sc_tls_server_refresh_ocsp(sc_tls_server_t *t);

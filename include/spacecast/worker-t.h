@@ -15,6 +15,11 @@
 /* Listeners sent to per io_uring submission in the sweep (conn.c); the ring holds as many. */
 #define SC_PUMP_BATCH 128
 
+/* Upper bounds (ms) of the buckets of a listener's page delay: publication to its last byte
+ * leaving the server (conn.c counts, server.c renders); one more bucket for the rest. */
+#define SC_PAGE_DELAY_BUCKETS 6
+static const unsigned sc_page_delay_le_ms[SC_PAGE_DELAY_BUCKETS] = { 50, 100, 250, 500, 1000, 2000 };
+
 struct sc_uring;
 struct sc_pump_batch;
 
@@ -27,8 +32,8 @@ typedef struct sc_worker {
     sc_listener_t tls_listen;  /* listen_tls, when HTTPS has a port of its own */
     struct ssl_ctx_st *tls_ctx; /* this worker's reference on the current TLS context (tls.h) */
     unsigned tls_gen;          /* the generation it belongs to */
-    uint64_t hs_turn;          /* the loop turn (its clock) the handshake budget below is for */
-    int hs_steps;              /* handshake steps run in that turn (conn_tls.c) */
+    uint64_t hs_turn;          /* the loop turn (sc_loop_turn) the handshake budget below is for */
+    uint64_t hs_spent_ns;      /* handshake time spent in that turn (conn_tls.c) */
     sc_conn_t *streams;        /* streaming connections (listeners, event streams) */
     sc_conn_t *conns;          /* every connection of this worker */
     size_t nstreams;
@@ -38,6 +43,10 @@ typedef struct sc_worker {
     struct sc_uring *uring;    /* batched listener sends (uring.h); NULL: one sendmsg each */
     struct sc_pump_batch *batch; /* that path's scratch: one slice's messages (conn.c) */
     int refusals_lingering;    /* refused at accept, answer sent, waiting for the peer to close */
+    /* audio pages sent whole to a listener, by delay since publication (the last: the rest);
+     * written by the worker only, read by scrapes */
+    _Atomic uint64_t page_delay[SC_PAGE_DELAY_BUCKETS + 1];
+    _Atomic uint64_t page_delay_sum_ms;
 } sc_worker_t;
 
 #endif

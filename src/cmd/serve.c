@@ -94,10 +94,11 @@ static int resolve_admin_key(sc_config_t *cfg)
         }
         from = "file";
         if (created) {
-            /* the key goes to whoever started us at a terminal, never into the log */
+            /* printed once, at creation (SPEC §1), on stdout: never into the log stream
+             * (stderr), which is shipped and kept; later starts only read the file */
             sc_log_info("event=admin_key_created file=%s/admin.key", cfg->data);
-            if (isatty(STDOUT_FILENO))
-                printf("admin key (kept in %s/admin.key): %s\n", cfg->data, cfg->admin_key);
+            printf("admin key (kept in %s/admin.key): %s\n", cfg->data, cfg->admin_key);
+            fflush(stdout);
         }
     }
     /* failed guesses are limited per address, but a short key is within reach of a patient
@@ -190,6 +191,12 @@ static int tls_init(const sc_config_t *cfg)
         sc_log_error("event=tls_config_error err=%s", sc_log_quote(err, q, sizeof q));
         return -1;
     }
+    /* beside the store's other secrets: a restart keeps returning listeners' resumptions */
+    char keys[600];
+    snprintf(keys, sizeof keys, "%s/tls_ticket_keys", cfg->data);
+    if (sc_tls_server_keep_ticket_keys(sc_tls, keys) != 0)
+        sc_log_warn("event=tls_ticket_keys_memory_only path=%s note=\"a restart costs every returning client "
+                    "a full handshake\"", keys);
     return 0;
 }
 

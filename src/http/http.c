@@ -183,6 +183,12 @@ static size_t head_format(const sc_conn_t *c, char *out, size_t cap, int status,
         n += snprintf(out + n, cap - (size_t)n, "Content-Type: %s\r\n", ctype);
     if (clen >= 0)
         n += snprintf(out + n, cap - (size_t)n, "Content-Length: %lld\r\n", (long long)clen);
+    /* HSTS only where it means something: a browser ignores it over plain HTTP (RFC 6797 8.1),
+     * and a redirecting plain port's 308 is what sends it here */
+    const sc_config_t *cfg = sc_config();
+    if (c->ssl && cfg->tls_hsts_max_age > 0)
+        n += snprintf(out + n, cap - (size_t)n, "Strict-Transport-Security: max-age=%d%s\r\n", cfg->tls_hsts_max_age,
+                      cfg->tls_hsts_subdomains ? "; includeSubDomains" : "");
     n += snprintf(out + n, cap - (size_t)n, "Connection: %s\r\n%s\r\n", keepalive ? "keep-alive" : "close",
                   extra ? extra : "");
     return (size_t)n < cap ? (size_t)n : cap - 1;

@@ -390,6 +390,25 @@ static size_t conn_build_iov(sc_conn_t *c, struct iovec *iov, size_t max)
     return n;
 }
 
+/* A listener's page has left whole: how long after its publication (pages published before the
+ * listener came, its start, do not count). The histogram is what "nobody already in is
+ * disturbed" looks like from the server's side. */
+static void page_delivered(sc_conn_t *c, const sc_page_t *p)
+{
+    if (c->src->kind != SC_STREAM_AUDIO || p->born_ms < c->stream_since_ms)
+        return;
+    sc_worker_t *w = c->worker;
+    uint64_t d = sc_now_ms() - p->born_ms;
+    int b = 0;
+    while (b < SC_PAGE_DELAY_BUCKETS && d > sc_page_delay_le_ms[b])
+        b++;
+    /* one writer (this worker): no locked add needed */
+    atomic_store_explicit(&w->page_delay[b], atomic_load_explicit(&w->page_delay[b], memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&w->page_delay_sum_ms,
+                          atomic_load_explicit(&w->page_delay_sum_ms, memory_order_relaxed) + d, memory_order_relaxed);
+}
+
 /* Advance the cursors past n written bytes. */
 static void conn_advance(sc_conn_t *c, size_t n)
 {
@@ -414,6 +433,8 @@ static void conn_advance(sc_conn_t *c, size_t n)
         k = SC_MIN(n, c->cur->len - c->cur_off);
         c->cur_off += (uint32_t)k;
         n -= k;
+        if (k && c->cur_off == c->cur->len && c->src)
+            page_delivered(c, c->cur);
     }
     /* step onto the successor of a finished page right away so the old one can be freed */
     while (c->cur && c->cur_off == c->cur->len && sc_page_next(c->cur)) {
@@ -660,7 +681,7 @@ static void pump_slice_batched(sc_worker_t *w)
     }
 }
 
-void sc_conn_pump_streams(sc_worker_t *w)
+int sc_conn_pump_streams(sc_worker_t *w)
 {
     if (atomic_exchange_explicit(&w->pump_new, 0, memory_order_acq_rel)) {
         if (w->pump_next) { /* a sweep is under way */
@@ -684,8 +705,7 @@ void sc_conn_pump_streams(sc_worker_t *w)
         w->pump_again = 0;
         w->pump_next = w->streams;
     }
-    if (w->pump_next)
-        sc_loop_wake(w->loop); /* the next slice, after what else is ready */
+    return w->pump_next != NULL; /* the next slice on the next turn, after what else is ready */
 }
 
 /* --- input -------------------------------------------------------------------------- */

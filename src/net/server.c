@@ -172,10 +172,12 @@ static void on_accept(sc_io_t *io, uint32_t events)
 
 /* --- workers ------------------------------------------------------------------------ */
 
-static void worker_wake(sc_loop_t *l, void *arg)
+/* Every loop turn: the next slice of the sweep under way, if any (listeners already in come
+ * before joiners: a turn runs a bounded share of handshakes, then this). */
+static int worker_turn(sc_loop_t *l, void *arg)
 {
     (void)l;
-    sc_conn_pump_streams(arg);
+    return sc_conn_pump_streams(arg);
 }
 
 static void *worker_main(void *arg)
@@ -249,6 +251,26 @@ static void server_metrics(sc_metrics_buf_t *b, void *arg)
     for (int i = 0; i < sc_srv.nworkers; i++)
         sc_metrics_printf(b, "spacecast_loop_lag_seconds{worker=\"%d\"} %.6f\n", i,
                           (double)sc_loop_take_max_lag_us(sc_srv.workers[i].loop) / 1e6);
+    uint64_t buckets[SC_PAGE_DELAY_BUCKETS + 1] = { 0 }, sum_ms = 0;
+    for (int i = 0; i < sc_srv.nworkers; i++) {
+        for (int k = 0; k <= SC_PAGE_DELAY_BUCKETS; k++)
+            buckets[k] += atomic_load_explicit(&sc_srv.workers[i].page_delay[k], memory_order_relaxed);
+        sum_ms += atomic_load_explicit(&sc_srv.workers[i].page_delay_sum_ms, memory_order_relaxed);
+    }
+    sc_metrics_printf(b, "# HELP spacecast_listener_page_delay_seconds From an audio page's publication to its last "
+                         "byte leaving the server, per listener.\n"
+                         "# TYPE spacecast_listener_page_delay_seconds histogram\n");
+    uint64_t cum = 0;
+    for (int k = 0; k < SC_PAGE_DELAY_BUCKETS; k++) {
+        cum += buckets[k];
+        sc_metrics_printf(b, "spacecast_listener_page_delay_seconds_bucket{le=\"%g\"} %llu\n",
+                          sc_page_delay_le_ms[k] / 1000.0, (unsigned long long)cum);
+    }
+    cum += buckets[SC_PAGE_DELAY_BUCKETS];
+    sc_metrics_printf(b, "spacecast_listener_page_delay_seconds_bucket{le=\"+Inf\"} %llu\n"
+                         "spacecast_listener_page_delay_seconds_sum %.3f\n"
+                         "spacecast_listener_page_delay_seconds_count %llu\n",
+                      (unsigned long long)cum, (double)sum_ms / 1000.0, (unsigned long long)cum);
 }
 
 /* --- init, run and stop ------------------------------------------------------------- */
@@ -294,7 +316,7 @@ int sc_server_init(const sc_proto_t *proto, sc_tls_server_t *tls, const char *ht
         sc_loop_set_data(w->loop, w);
         if (cfg->io_uring && !(w->uring = sc_uring_new(SC_PUMP_BATCH)) && i == 0)
             sc_log_warn("event=io_uring_unavailable fallback=sendmsg");
-        sc_loop_set_wake_hook(w->loop, worker_wake, w);
+        sc_loop_set_turn_hook(w->loop, worker_turn, w);
         /* HTTPS: on listen_tls's port, or on listen itself without one; and on the API port
          * (tokens travel there) whenever there is a certificate */
         int own_tls_port = tls && cfg->listen_tls[0];

@@ -8,6 +8,7 @@
 #include "spacecast/ocsp.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -15,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/core_names.h>
 #include <openssl/err.h>
@@ -67,6 +69,7 @@ struct sc_tls_server {
     tls_key_t keys[SC_TLS_TICKET_KEYS];
     int nkeys;
     int64_t keys_rotated;
+    char keys_file[512];         /* where they persist ("": memory only) */
     _Atomic uint64_t full, resumed, failed, timeouts, reloads, reload_failures, ocsp_fetches, ocsp_failures;
     atomic_int ocsp_ok;
     _Atomic uint64_t last_handshake_ms;
@@ -179,6 +182,44 @@ static int ticket_key(SSL *ssl, unsigned char name[16], unsigned char iv[EVP_MAX
     return rc;
 }
 
+/* The keys file: a magic, the time of the last rotation (Unix s, little-endian 64 bits), the
+ * number of keys (32 bits), then the keys, newest first. Replaced whole at each rotation (a new
+ * file renamed over the old), so a retired key does not linger in it. */
+static const char sc_tls_keys_magic[8] = { 's', 'c', 't', 'k', 'e', 'y', 's', '1' };
+#define SC_TLS_KEYS_FILE_LEN (8 + 8 + 4 + SC_TLS_TICKET_KEYS * sizeof(tls_key_t))
+
+static void keys_save(sc_tls_server_t *t)
+{
+    if (!t->keys_file[0])
+        return;
+    uint8_t buf[SC_TLS_KEYS_FILE_LEN] = { 0 };
+    memcpy(buf, sc_tls_keys_magic, 8);
+    pthread_rwlock_rdlock(&t->keys_mu);
+    uint64_t at = (uint64_t)t->keys_rotated;
+    uint32_t n = (uint32_t)t->nkeys;
+    for (int i = 0; i < 8; i++)
+        buf[8 + i] = (uint8_t)(at >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        buf[16 + i] = (uint8_t)(n >> (8 * i));
+    memcpy(buf + 20, t->keys, n * sizeof(tls_key_t));
+    pthread_rwlock_unlock(&t->keys_mu);
+    size_t len = 20 + n * sizeof(tls_key_t);
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp", t->keys_file);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int ok = fd >= 0 && fchmod(fd, 0600) == 0 && write(fd, buf, len) == (ssize_t)len && fsync(fd) == 0;
+    if (fd >= 0)
+        ok = close(fd) == 0 && ok;
+    ok = ok && rename(tmp, t->keys_file) == 0;
+    OPENSSL_cleanse(buf, sizeof buf);
+    if (!ok) {
+        int e = errno;
+        unlink(tmp);
+        /* the keys still work from memory; a restart then costs full handshakes, as before */
+        sc_log_warn("event=tls_ticket_keys_save_failed path=%s errno=%d", t->keys_file, e);
+    }
+}
+
 void sc_tls_server_rotate_ticket_keys(sc_tls_server_t *t)
 {
     tls_key_t k;
@@ -192,6 +233,56 @@ void sc_tls_server_rotate_ticket_keys(sc_tls_server_t *t)
     t->keys_rotated = sc_wall_s();
     pthread_rwlock_unlock(&t->keys_mu);
     OPENSSL_cleanse(&k, sizeof k);
+    keys_save(t);
+}
+
+int sc_tls_server_keep_ticket_keys(sc_tls_server_t *t, const char *path)
+{
+    snprintf(t->keys_file, sizeof t->keys_file, "%s", path);
+    uint8_t buf[SC_TLS_KEYS_FILE_LEN + 1];
+    ssize_t len = -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0) {
+        if (fstat(fd, &st) == 0 && (st.st_mode & 077)) /* never trust (or keep using) a key others can read */
+            sc_log_warn("event=tls_ticket_keys_exposed path=%s mode=%o note=\"new keys made\"", path,
+                        (unsigned)(st.st_mode & 0777));
+        else
+            len = read(fd, buf, sizeof buf);
+        close(fd);
+    }
+    uint32_t n = 0;
+    uint64_t at = 0;
+    if (len >= 20 && !memcmp(buf, sc_tls_keys_magic, 8)) {
+        for (int i = 0; i < 8; i++)
+            at |= (uint64_t)buf[8 + i] << (8 * i);
+        for (int i = 0; i < 4; i++)
+            n |= (uint32_t)buf[16 + i] << (8 * i);
+    }
+    int64_t now = sc_wall_s(), age = now - (int64_t)at;
+    int usable = n >= 1 && n <= SC_TLS_TICKET_KEYS && (size_t)len == 20 + n * sizeof(tls_key_t) && age >= 0 &&
+                 age < SC_TLS_TICKET_ROTATE_S + SC_TLS_SESSION_S; /* else every ticket under them is stale */
+    if (usable) {
+        pthread_rwlock_wrlock(&t->keys_mu);
+        memcpy(t->keys, buf + 20, n * sizeof(tls_key_t));
+        t->nkeys = (int)n;
+        t->keys_rotated = (int64_t)at;
+        pthread_rwlock_unlock(&t->keys_mu);
+        sc_log_info("event=tls_ticket_keys_loaded keys=%u age_s=%lld", n, (long long)age);
+        /* the rotations missed while stopped, one a period, so the newest key's age stays under one */
+        for (int64_t k = age / SC_TLS_TICKET_ROTATE_S; k > 0; k--)
+            sc_tls_server_rotate_ticket_keys(t);
+    } else {
+        if (len >= 0)
+            sc_log_info("event=tls_ticket_keys_discarded path=%s reason=%s", path, n ? "stale" : "unreadable");
+        keys_save(t); /* the fresh keys made at start */
+    }
+    OPENSSL_cleanse(buf, sizeof buf);
+    /* the file is written whole or not at all: a crash can only leave its .tmp, made 0600 */
+    struct stat kst;
+    if (stat(path, &kst) != 0 || (kst.st_mode & 077))
+        return -1;
+    return 0;
 }
 
 /* --- contexts ------------------------------------------------------------------------------ */

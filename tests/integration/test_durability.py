@@ -193,6 +193,15 @@ def test_admin_key_handling(_):
         out, err = gen.communicate(timeout=10)
     key = open(os.path.join(data, "admin.key")).read().strip()
     assert len(key) >= 32 and key.encode() not in err, "the generated admin key went into the log"
+    assert out.count(key.encode()) == 1, ("the generated admin key is printed once on stdout", out[-300:])
+    again = subprocess.Popen([BIN, "serve", "--listen", "127.0.0.1:%d" % free_port(), "--data", data],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        time.sleep(0.8)
+    finally:
+        again.send_signal(signal.SIGTERM)
+        out, err = again.communicate(timeout=10)
+    assert key.encode() not in out + err, "the admin key is printed again on a later start"
     subprocess.run(["rm", "-rf", data])
 
 
@@ -203,6 +212,6 @@ R.case("the admin key acts as host and mints (and revokes) host tokens; host tok
        test_admin_acts_as_host, None)
 R.case("a second server on the same data directory exits 1, the first unharmed", test_one_server_per_data_dir, None)
 R.case("the database holding the token key is 0600 in an open data dir, with a warning", test_private_files, None)
-R.case("a short admin key is refused; a flag's key leaves ps; a generated key stays out of the log",
+R.case("a short admin key is refused; a flag's key leaves ps; a generated key is printed once, never logged",
        test_admin_key_handling, None)
 R.finish()

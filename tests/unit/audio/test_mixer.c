@@ -537,14 +537,17 @@ static void test_stereo(void **state)
 typedef struct race {
     sc_mixer_t *m;
     int stop;
+    int pushed; /* pusher iterations done: the ticks run until the threads really overlapped */
 } race_t;
 
 static void *race_pusher(void *arg)
 {
     race_t *r = arg;
+    nanosleep(&(struct timespec){ 1, 0 }, NULL); /* PROBE */
     for (int i = 0; i < 3000 && !__atomic_load_n(&r->stop, __ATOMIC_RELAXED); i++) {
         sc_mixer_push(r->m, B, -1, pb.data[i % pb.n], (size_t)pb.len[i % pb.n]);
         sc_mixer_push(r->m, 7, i, pb.data[i % pb.n], (size_t)pb.len[i % pb.n]);
+        __atomic_store_n(&r->pushed, i + 1, __ATOMIC_RELAXED);
         if (i % 4 == 0)
             nanosleep(&(struct timespec){ 0, 200000 }, NULL);
     }
@@ -571,14 +574,20 @@ static void test_concurrent(void **state)
     sc_mixer_t *m = new_mixer(NULL);
     sc_mixer_add_speaker(m, B, 1);
     encode_sines(&pb, 50, 1000, 0, 0.3f, 0);
-    race_t r = { m, 0 };
+    race_t r = { m, 0, 0 };
     pthread_t p, c;
     pthread_create(&p, NULL, race_pusher, &r);
     pthread_create(&c, NULL, race_control, &r);
     listeners_t l = { stream_new(), NULL, stream_new(), 0, 0 };
     sc_mixer_frame_t f;
+    /* at least 150 ticks, and on a loaded machine (a sanitizer build beside other tests) on
+     * until the pusher has really run beside them: a thread started late is not a race */
     for (int t = 0; t < 150; t++)
         tick(m, &l, &f);
+    for (int t = 0; t < 10000 && __atomic_load_n(&r.pushed, __ATOMIC_RELAXED) < 200; t++) {
+        assert_int_equal(mtick(m, &f, NULL, NULL), SC_OK);
+        nanosleep(&(struct timespec){ 0, 1000000 }, NULL);
+    }
     __atomic_store_n(&r.stop, 1, __ATOMIC_RELAXED);
     pthread_join(p, NULL);
     pthread_join(c, NULL);
