@@ -159,10 +159,8 @@ void sc_api_live_get(sc_req_t *r)
         return;
     }
     /* a TLS connection paid its join token for its handshake (server.c); one join per handshake */
-    int per_addr = 0;
-    int wait = is_edge || r->conn->join_paid
-                   ? 0
-                   : sc_admit_join(&r->conn->peer.sin6_addr, sc_fair_above(fair, held, cfg->max_listeners, own), &per_addr);
+    int per_addr = 0, above = sc_fair_above(fair, held, cfg->max_listeners, own);
+    int wait = is_edge || r->conn->join_paid ? 0 : sc_admit_join(&r->conn->peer.sin6_addr, above, &per_addr);
     r->conn->join_paid = 0;
     if (wait) {
         sc_conn_refused(per_addr ? SC_REFUSE_ADDR_JOIN_RATE : SC_REFUSE_JOIN_RATE);

@@ -154,8 +154,9 @@ static void rec_drain(sc_recorder_t *r)
     r->dropped = 0;
     pthread_mutex_unlock(&r->qmu);
     if (dropped) {
-        sc_log_warn("event=recording_pages_dropped path=%s pages=%llu note=\"the disk took nothing for %d s\"",
-                    r->path, (unsigned long long)dropped, SC_REC_QUEUE / 10);
+        sc_log_warn("event=recording_pages_dropped path=%s pages=%llu queued_max=%d note=\"the disk took nothing for "
+                    "that long: a gap\"",
+                    r->path, (unsigned long long)dropped, SC_REC_QUEUE);
         if (!r->failed) /* the page sequence shows the gap, as after a failed write */
             atomic_fetch_add(&sc_rec_gaps, 1);
     }
@@ -324,13 +325,19 @@ int64_t sc_recorder_position_ms(const sc_recorder_t *r)
     return g > 0 ? g / (SC_RATE / 1000) : 0;
 }
 
-/* Hand a page to the recorder thread (a full queue: the disk has taken nothing for seconds;
- * the page is left out, and the sequence number it took marks the gap). */
+/* Hand a page to the recorder thread (a full queue while it runs: the disk has taken nothing
+ * for seconds; the page is left out, and the sequence number it took marks the gap). */
 static void rec_queue(sc_recorder_t *r, sc_page_t *pg)
 {
     if (!pg)
         return;
     pthread_mutex_lock(&r->qmu);
+    if (r->nq == SC_REC_QUEUE && !atomic_load(&sc_rec_running)) {
+        /* no recorder thread (a tool, a test, shutdown): this thread writes the batch itself */
+        pthread_mutex_unlock(&r->qmu);
+        sc_recorder_drain(r);
+        pthread_mutex_lock(&r->qmu);
+    }
     if (r->nq < SC_REC_QUEUE) {
         r->q[r->nq++] = pg;
         pg = NULL;

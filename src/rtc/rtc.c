@@ -821,10 +821,13 @@ int sc_rtc_session_create(sc_rtc_kind_t kind, sc_space_t *s, int index, const sc
         session_free(ss);
         sc_rtc_count_reject(SC_RTC_REJ_FULL);
         *status = 503;
-        *why = in_space >= SC_RTC_MAX_PER_SPACE ? "this Space has all the WebRTC sessions it may; use the WebSocket link"
-               : limit < sc_rtc.max_sessions
-                   ? "this Space has its share of the WebRTC sessions, the rest is kept for other Spaces; use the WebSocket link"
-                   : "no room for another WebRTC session; use the WebSocket link";
+        if (in_space >= SC_RTC_MAX_PER_SPACE)
+            *why = "this Space has all the WebRTC sessions it may; use the WebSocket link";
+        else if (limit < sc_rtc.max_sessions)
+            *why = "this Space has its share of the WebRTC sessions, the rest is kept for other Spaces; "
+                   "use the WebSocket link";
+        else
+            *why = "no room for another WebRTC session; use the WebSocket link";
         return -1;
     }
     for (sc_rtc_session_t *o = sc_rtc.sessions; o; o = o->next)

@@ -20,7 +20,8 @@
 
 #include "spacecast/common.h"
 #include "spacecast/ogg.h"
-#include "spacecast/recorder.h"
+
+#include "../../../src/audio/recorder.c" /* to play a recorder thread stuck on the disk */
 
 typedef struct page_info {
     int flags;
@@ -151,8 +152,9 @@ static void test_full_then_free(void **state)
     rmdir(dir);
 }
 
-/* A disk that takes nothing for longer than the queue (no recorder thread here): the pages past
- * it are left out, the page sequence and granules show the gap, and the rest is written whole. */
+/* A disk that takes nothing for longer than the queue (a recorder thread stuck in a write): the
+ * pages past it are left out, the page sequence and granules show the gap, and the rest is
+ * written whole. With no recorder thread at all (a tool) nothing is left out. */
 static void test_queue_overflow(void **state)
 {
     (void)state;
@@ -162,7 +164,9 @@ static void test_queue_overflow(void **state)
     sc_recorder_path(dir, "q", path, sizeof path);
     sc_recorder_t *r = sc_recorder_open(dir, "q", 1, 312, "unit", 5, 0);
     assert_non_null(r);
-    push_for(r, 5 * 70, 0); /* 70 pages: 6 more than the queue holds */
+    atomic_store(&sc_rec_running, 1); /* "running", but never draining: stuck on the disk */
+    push_for(r, 5 * 70, 0);           /* 70 pages: 6 more than the queue holds */
+    atomic_store(&sc_rec_running, 0);
     sc_recorder_drain(r);
     push_for(r, 5 * 2, 0);
     sc_recorder_finish(r);
@@ -174,6 +178,17 @@ static void test_queue_overflow(void **state)
     assert_int_equal(pg[2 + 64].seq, pg[2 + 63].seq + 1 + 6);
     assert_int_equal(pg[2 + 64].granule - pg[2 + 63].granule, 7 * 5 * SC_FRAME);
     assert_int_equal(sc_recorder_complete(path), 1);
+    unlink(path);
+
+    /* no recorder thread: the pusher writes a full queue itself, every page kept */
+    r = sc_recorder_open(dir, "q", 1, 312, "unit", 5, 0);
+    assert_non_null(r);
+    push_for(r, 5 * 150, 0);
+    sc_recorder_finish(r);
+    n = read_pages(path, pg, 512, &trailing);
+    assert_int_equal(n, 2 + 150 + 1);
+    for (int i = 1; i < n; i++)
+        assert_int_equal(pg[i].seq, pg[i - 1].seq + 1);
     unlink(path);
     char sub[600];
     snprintf(sub, sizeof sub, "%s/recordings", dir);
