@@ -8,6 +8,7 @@ the recording (what every listener got) is decoded to float and compared with RE
 import heapq
 import os
 import random
+import re
 import select
 import socket
 import subprocess
@@ -264,6 +265,29 @@ class TcpRelay(threading.Thread):
 
 # --- a case ------------------------------------------------------------------------------
 
+def _frames(srv, route):
+    st, body, _ = sclib.api(srv, "GET", "/metrics")
+    body = body.decode() if isinstance(body, bytes) else str(body)
+    m = re.search(r'spacecast_mix_frames_total\{route="%s"\} (\d+)' % route, body)
+    return int(m.group(1)) if m else 0
+
+
+def wait_played_out(srv, limit):
+    """Until the gone speaker's buffer has played out: the mix has gone silent (no frame forwarded
+    or mixed) for 0.6 s, or limit seconds. A fixed wait is too short on a loaded machine, where
+    a sender's late pages grow the buffer (ffmpeg's 1 s pages: 2-4 s)."""
+    end = time.monotonic() + limit
+    last, since = -1, time.monotonic()
+    while time.monotonic() < end:
+        n = _frames(srv, "forwarded") + _frames(srv, "mixed")
+        if n != last:
+            last, since = n, time.monotonic()
+        elif time.monotonic() - since >= 0.6:
+            break
+        time.sleep(0.1)
+    time.sleep(0.3)  # the recorder's last page
+
+
 def run_case(ref_wav, sender="tcp", imp=None, tmp=None, settle=None, server_flags=(), speak_flags=()):
     """Publish ref_wav as one speaker of a recorded Space through the impairment; returns the
     decoded recording (float32 mono 48 kHz) and the server's log. sender: tcp (spacecast speak,
@@ -271,8 +295,8 @@ def run_case(ref_wav, sender="tcp", imp=None, tmp=None, settle=None, server_flag
     pages), ffmpeg-default (ffmpeg's 1 s pages); speak_flags go to spacecast speak (--red 0)."""
     tmp = tmp or tempfile.mkdtemp(prefix="sc-fid-")
     imp = imp or Impairment()
-    if settle is None:  # the speaker's buffer plays out before the Space ends: ffmpeg's 1 s pages hold 2 s
-        settle = 4.0 if sender == "ffmpeg-default" else 2.0
+    if settle is None:  # at most this long for the speaker's buffer to play out (the server stops at 7 s)
+        settle = 8.0
     port = sclib.free_port()
     relay = None
     flags = list(server_flags)
@@ -302,7 +326,7 @@ def run_case(ref_wav, sender="tcp", imp=None, tmp=None, settle=None, server_flag
         p = subprocess.run(cmd, capture_output=True, timeout=600)
         if p.returncode != 0:
             raise RuntimeError("sender failed: %s" % p.stderr.decode(errors="replace")[-2000:])
-        time.sleep(settle)  # the speaker's last words play out of its buffer
+        wait_played_out(srv, settle)  # the speaker's last words play out of its buffer
         st, j, _ = sclib.api(srv, "POST", "/api/spaces/%s/end" % sid, token=host)
         assert st == 200, (st, j)
         ogg = os.path.join(tmp, "replay.ogg")

@@ -93,6 +93,8 @@ int sc_jitter_push(sc_jitter_t *j, int32_t seq, const uint8_t *pkt, size_t len, 
 void sc_jitter_pop(sc_jitter_t *j, sc_jitter_out_t *out, int64_t now);
 /** Is the next packet to play stored (playing, no hole)? (thread-safe) */
 int sc_jitter_has_next(sc_jitter_t *j);
+/** SC_JITTER_F_* of the next packet to play, or -1 when it is not stored (thread-safe). */
+int sc_jitter_peek_flags(sc_jitter_t *j);
 /** Target and current lateness of playout at now (audio thread; thread-safe). */
 void sc_jitter_delay(sc_jitter_t *j, int64_t now, sc_jitter_delay_t *out);
 /** The speaker has gone: play what is stored (holes concealed), then pop drained NONE. */

@@ -45,6 +45,7 @@ typedef struct sc_playout_stats {
     uint64_t concealed;   /* packets lost for good, concealed by the decoder */
     uint64_t fec;         /* packets lost, recovered from their successor's in-band FEC */
     uint64_t decoded;     /* packets decoded (0 while a lone speaker is only forwarded) */
+    uint64_t dropped_silent; /* whole packets the encoder called silence dropped inside a pause (in accelerated) */
 } sc_playout_stats_t;
 
 typedef struct sc_playout sc_playout_t;

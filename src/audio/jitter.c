@@ -473,6 +473,14 @@ int sc_jitter_has_next(sc_jitter_t *j)
     return has;
 }
 
+int sc_jitter_peek_flags(sc_jitter_t *j)
+{
+    pthread_mutex_lock(&j->mu);
+    int f = j->state == ST_PLAYING && slot_has(j, j->head) ? slot_of(j, j->head)->flags : -1;
+    pthread_mutex_unlock(&j->mu);
+    return f;
+}
+
 void sc_jitter_delay(sc_jitter_t *j, int64_t now, sc_jitter_delay_t *out)
 {
     pthread_mutex_lock(&j->mu);

@@ -76,6 +76,7 @@ def main():
         assert r["lost_at_end_ms"] <= 20, r  # before: 60-125 ms (speak), 1.5-2 s (ffmpeg's 1 s pages)
         assert r["stoi"] >= 0.95, r
         assert "event=speaker_left" in log
+        assert "event=speaker_playout_cut" not in log  # the server's 7 s limit on a leaving speaker's play-out
 
     R.case("last words: ffmpeg with its default 1 s Ogg pages", last_words, "ffmpeg-default")
     R.case("last words: spacecast speak (Icecast PUT)", last_words, "tcp")

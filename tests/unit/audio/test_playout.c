@@ -178,6 +178,64 @@ static void test_red_bursts_filled(void **state)
     sc_playout_free(p);
 }
 
+/* Packets from `first` come paced, then `early` frames early at once (a sender's lump, or a stall
+ * the target has not learned: playout is that much later than needed); every fifth has its SILK
+ * VAD flag cleared when `flip`. Returns the playout's counts. */
+static sc_playout_stats_t lump(uint8_t (*pkts)[400], const int *lens, int first, int n, int flip, int early)
+{
+    static uint8_t saved[400];
+    sc_playout_t *p = sc_playout_new(1, 0);
+    int next = first;
+    for (int t = 0; t < n + 10; t++) {
+        while (next < first + n && next - first <= (t < 5 ? t : t + early)) {
+            const uint8_t *b = pkts[next];
+            if (flip && next % 5 == 4) {
+                memcpy(saved, b, (size_t)lens[next]);
+                saved[1] &= 0x7F; /* SILK's VAD flag is the top bit of the first byte */
+                assert_false(sc_playout_packet_vad(saved, (size_t)lens[next]));
+                b = saved;
+            }
+            assert_int_equal(sc_playout_push(p, next, b, (size_t)lens[next], now), 0);
+            next++;
+        }
+        sc_playout_tick(p, now);
+        now += FRAME;
+    }
+    sc_playout_stats_t st;
+    sc_playout_stats(p, &st);
+    sc_playout_free(p);
+    return st;
+}
+
+/* Catching up drops whole packets the encoder called silence, but only inside a pause: a
+ * "silent" packet next to voice may be the quiet tail or onset of a word (60 ms early: not
+ * enough to touch voice). */
+static void test_silent_packets_dropped_only_inside_pauses(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 25; k++) /* the start of the first phrase: voice (SILK, so the VAD flag is a bit) */
+        assert_true(sc_playout_packet_vad(pf[k], (size_t)pfl[k]) && !(pf[k][0] & 0x80));
+    uint64_t edge = lump(pf, pfl, 0, 25, 1, 3).dropped_silent;
+    uint64_t pause = lump(pk, pl, 65, 30, 0, 3).dropped_silent; /* the end of a phrase and its pause */
+    print_message("silent packets dropped: next to voice %llu, inside a pause %llu\n", (unsigned long long)edge,
+                  (unsigned long long)pause);
+    assert_int_equal(edge, 0);
+    assert_true(pause >= 2);
+}
+
+/* A backlog the size of a 150 ms stall is no reason to cut into voiced speech: the next pause
+ * takes it back (a loaded machine's lumps on top of a stall cut pitch periods out of words) */
+static void test_stall_sized_backlog_waits_for_a_pause(void **state)
+{
+    (void)state;
+    sc_playout_stats_t voiced = lump(pk, pl, 0, 70, 0, 7);  /* 1.4 s of one phrase, 140 ms early */
+    sc_playout_stats_t paused = lump(pk, pl, 40, 60, 0, 7); /* its end and the pause after */
+    print_message("140 ms backlog: accelerated %llu samples in voice, %llu with a pause\n",
+                  (unsigned long long)voiced.accelerated, (unsigned long long)paused.accelerated);
+    assert_int_equal(voiced.accelerated, 0);
+    assert_true(paused.accelerated >= 4 * FRAME); /* most of the 140 ms, in the pause */
+}
+
 static void test_lazy_decode_matches_a_continuous_decoder(void **state)
 {
     (void)state;
@@ -293,6 +351,8 @@ int main(void)
         cmocka_unit_test(test_stalls_absorbed_without_deleting_speech),
         cmocka_unit_test(test_catch_up_in_pauses),
         cmocka_unit_test(test_red_bursts_filled),
+        cmocka_unit_test(test_silent_packets_dropped_only_inside_pauses),
+        cmocka_unit_test(test_stall_sized_backlog_waits_for_a_pause),
         cmocka_unit_test(test_lazy_decode_matches_a_continuous_decoder),
         cmocka_unit_test(test_finish_plays_every_packet),
         cmocka_unit_test(test_pcm_source),
