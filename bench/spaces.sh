@@ -8,8 +8,8 @@
 #   (b) N live Spaces (SIZES), one speaker talking in each and 5 listeners each: server CPU per
 #       Space, stalls, join p99; without and with one HLS player per Space
 #   (c) one Space storming to the server's listener limit (HOT_MAX) while SMALL small Spaces
-#       (one speaker, 5 listeners joining during the storm) carry on: their refusals, stalls,
-#       joins and details p99
+#       (live before it: one speaker each; 5 listeners each joining during the storm) carry on:
+#       their refusals, stalls, joins and details p99 (fair shares: docs/spaces.md)
 #   (d) two speakers talking in every Space (the mix path), SIZES_MIX
 #
 #   SCHEDULED=100000 SIZES="100 500 1000 2000" SIZES_MIX="100 500 1000" HOLD=15 bash bench/spaces.sh
@@ -153,7 +153,7 @@ fi
 
 # --- (c) one Space storms, small ones carry on ---------------------------------------------------
 if [[ " $PARTS " == *" c "* ]]; then
-echo "### (c) one Space storms to the limit ($HOT joining at once, server limit $HOT_MAX), $SMALL small Spaces carry on"
+echo "### (c) one Space storms to the limit ($HOT joining at once, server limit $HOT_MAX), $SMALL small live Spaces carry on"
 echo
 echo "| server | hot Space joined | small listeners joined | Spaces with a refused listener | stalls (small) | join p99 ms (small) | details p99 ms (small) |"
 echo "|---|---|---|---|---|---|---|"
@@ -165,13 +165,17 @@ for s in $servers_live; do
     start "$s" --max-listeners "$HOT_MAX"
     hammer=(--hammer "$HAMMER")
   fi
+  # the small Spaces go live first (their speakers on air: "carry on"), the storm comes, and
+  # their listeners join while it is at the server's limit
+  "$SC_BIN" loadtest "http://127.0.0.1:$PORT" --spaces "$SMALL" --speakers 1 $(target "$s") \
+    --listeners-per-space "$PER_SPACE" "${hammer[@]}" --join-rate 200 --retry backoff --duration "$HOLD" \
+    --settle-ms 10000 --timeout 3600 --max-stalls 1000000 >"$tmp/small.out" 2>"$tmp/small.err" &
+  small=$!
+  sleep 3 # the small Spaces are live (and counted in the fair shares, once a second)
   "$SC_BIN" loadtest "http://127.0.0.1:$PORT" --spaces 1 --speakers 1 $(target "$s") --listeners "$HOT" --storm \
     --retry backoff --duration $((HOLD + 25)) --timeout 3600 --max-stalls 1000000 >"$tmp/hot.out" 2>"$tmp/hot.err" &
   hot=$!
-  sleep 6 # the storm has filled the server
-  "$SC_BIN" loadtest "http://127.0.0.1:$PORT" --spaces "$SMALL" --speakers 1 $(target "$s") \
-    --listeners-per-space "$PER_SPACE" "${hammer[@]}" --join-rate 200 --retry backoff --duration "$HOLD" \
-    --timeout 3600 --max-stalls 1000000 >"$tmp/small.out" 2>"$tmp/small.err" || true
+  wait "$small" || true
   wait "$hot" || true
   a=$(head -1 "$tmp/small.out"); b=$(tail -1 "$tmp/small.out"); h=$(head -1 "$tmp/hot.out")
   d=$(kv details_p99_ms "$a"); [ "$s" = icecast2 ] && d="—"

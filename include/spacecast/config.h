@@ -46,6 +46,7 @@ typedef struct sc_config {
     int join_rate_per_ip;    /* 0 = join_rate / 4 */
     int join_burst_per_ip;   /* 0 = join_burst / 4 */
     int max_event_streams;   /* 0 = max_connections / 2 (and never more) */
+    int fair_share_reserve;  /* fair shares (admit.h): least kept free per Space below its share; 0 = off */
     int max_event_streams_per_space; /* 0 = max_event_streams */
     int max_event_streams_per_ip;
     int request_ttl_s;       /* an open request to speak lapses after this */

@@ -234,6 +234,7 @@ typedef enum {
     SC_REFUSE_ADDR_JOIN_RATE,  /* one address joining faster than its share of the join budget */
     SC_REFUSE_EVENT_STREAMS,   /* an event stream over its server, Space or address cap */
     SC_REFUSE_SEND_TIMEOUT,    /* a response the client stopped taking (not a listener stream) */
+    SC_REFUSE_FAIR_SHARE,      /* a Space above its fair share of the server, which keeps the rest for others */
     SC_REFUSE_NREASONS
 } sc_refusal_t;
 

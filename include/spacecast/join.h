@@ -6,7 +6,8 @@
 
 /** Fill the bucket (at start). */
 void sc_join_init(int burst);
-/** Take one token: 0 admitted, else the seconds to wait for one. Thread-safe. */
-int sc_join_admit(void);
+/** Take one token, if more than reserve are left (the tokens a join above its fair share may
+ *  not take): 0 admitted, else the seconds to wait for one. Thread-safe. */
+int sc_join_admit(int reserve);
 
 #endif

@@ -16,7 +16,9 @@ void sc_metrics_printf(sc_metrics_buf_t *b, const char *fmt, ...) __attribute__(
  *  not register or unregister anything. */
 typedef void (*sc_metrics_fn)(sc_metrics_buf_t *b, void *arg);
 
-/** Add a collector; scrapes render collectors in the order they were registered. Thread-safe. */
+/** Add a collector; scrapes render collectors in the order they were registered. Thread-safe,
+ *  but call it at start-up with no other lock held: a scrape holds the registry's lock while
+ *  collectors take their own, so registering under a lock a collector's owner nests is a circle. */
 void sc_metrics_register(const char *name, sc_metrics_fn fn, void *arg);
 /** Remove a collector (fn and arg as registered); once this returns it is not running and will
  *  not run again. Thread-safe; a no-op if it is not registered. */

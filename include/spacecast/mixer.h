@@ -109,6 +109,9 @@ typedef struct sc_mixer_totals {
 /** Totals over every mixer (thread-safe). */
 void sc_mixer_totals(sc_mixer_totals_t *out);
 
+/** Register the mixers' /metrics collector (the totals above), once however often called: at start-up, with no lock held. */
+void sc_mixer_metrics_register(void);
+
 /** Snapshot of every speaker (for details JSON and metrics). Returns count. Thread-safe. */
 size_t sc_mixer_speakers(sc_mixer_t *m, sc_mixer_speaker_state_t *out, size_t max);
 /** Encoder pre-skip in 48 kHz samples (for the OpusHead of the live stream). */

@@ -155,6 +155,7 @@ typedef struct sc_space {
      * a hundred thousand of them cost no work a second (under the list's own lock) */
     struct sc_space *anext, *aprev;
     int attended;
+    atomic_int fair_reserve[2];     /* what it keeps free of listeners, event streams; -1: not counted (registry.c) */
     /* lifetime */
     uint64_t ended_ms;         /* monotonic ms it ended here (0: not ended, or ended before start) */
     int transient;             /* read back from the store for a request, in no registry */

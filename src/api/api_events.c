@@ -84,7 +84,8 @@ void sc_api_events(sc_req_t *r)
     if (!r->head_only) {
         /* an event stream holds a connection for as long as the page is open: its own caps
          * (server, Space, address) keep them from crowding out listeners and the API */
-        sc_admit_why_t why = sc_admit_event_stream(&s->event_streams, &r->conn->peer.sin6_addr);
+        sc_admit_why_t why = sc_admit_event_stream(&s->event_streams, atomic_load(&s->fair_reserve[1]),
+                                                    &r->conn->peer.sin6_addr);
         if (why != SC_ADMIT_OK) {
             sc_conn_refused(SC_REFUSE_EVENT_STREAMS);
             if (why == SC_ADMIT_ADDR_FULL)
@@ -95,6 +96,7 @@ void sc_api_events(sc_req_t *r)
             return;
         }
     }
+    sc_space_attend(s); /* counted in the fair shares of event streams (registry.c) */
     sc_http_respond_head(r, 200, "text/event-stream", -1,
                          "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\nAccess-Control-Allow-Origin: *\r\n");
     if (r->head_only)

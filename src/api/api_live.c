@@ -98,18 +98,28 @@ static uint64_t listener_key(const sc_req_t *r)
     return k;
 }
 
-/* A full Space (space_full) or server: an edge with room if there is one, else 503 with where
- * the audio can still be had. */
-static void refuse_full(sc_req_t *r, sc_space_t *s, int space_full)
+/* Why a join found no place. */
+enum { FULL_SPACE = 0, FULL_SERVER, FULL_SHARE };
+
+/* A full Space, a full server, or a Space at its fair share of a server that keeps the rest for
+ * the others: an edge with room if there is one (the crowded Space overflows first), else 503
+ * with where the audio can still be had. */
+static void refuse_full(sc_req_t *r, sc_space_t *s, int why)
 {
     if (overflow_to_edge(r, s))
         return;
-    sc_conn_refused(space_full ? SC_REFUSE_SPACE_FULL : SC_REFUSE_SERVER_FULL);
-    sc_space_refused(s, space_full ? SC_STATS_SPACE_FULL : SC_STATS_SERVER_FULL);
+    sc_conn_refused(why == FULL_SPACE ? SC_REFUSE_SPACE_FULL : why == FULL_SHARE ? SC_REFUSE_FAIR_SHARE
+                                                                                 : SC_REFUSE_SERVER_FULL);
+    sc_space_refused(s, why == FULL_SPACE ? SC_STATS_SPACE_FULL : SC_STATS_SERVER_FULL);
     int retry = sc_retry_jitter_s(); /* refused listeners must not come back in step */
-    if (space_full)
+    if (why == FULL_SPACE)
         sc_http_error_retry(r, 503, "space_full", "this Space is full: try HLS, or again soon", retry,
                             alternatives(s, 0));
+    else if (why == FULL_SHARE)
+        sc_http_error_retry(r, 503, "server_full",
+                            "this Space has its share of this server, the rest is kept for other Spaces: try HLS, or "
+                            "again soon",
+                            retry, alternatives(s, 0));
     else
         sc_http_error_retry(r, 503, "server_full", "this server is full: try HLS, or again soon", retry,
                             alternatives(s, 0));
@@ -128,12 +138,18 @@ void sc_api_live_get(sc_req_t *r)
     /* an edge relay (admin key) is not a listener: its listeners are counted by the edge,
      * and it must never be refused by limits meant for the audience */
     int is_edge = sc_api_has_admin_key(r);
-    if (!is_edge && atomic_load(&s->listeners) >= s->max_listeners) {
-        refuse_full(r, s, 1);
+    /* fair shares (net/admit.c): a Space below its share of the server's listener places may
+     * take any free one; one at or above it leaves the reserve kept for the others */
+    sc_fair_t *fair = sc_fair(SC_FAIR_LISTENERS);
+    int held = atomic_load(&s->listeners), own = atomic_load(&s->fair_reserve[0]);
+    int server_limit = sc_fair_limit(fair, held, cfg->max_listeners, own);
+    int why_full = server_limit < cfg->max_listeners ? FULL_SHARE : FULL_SERVER;
+    if (!is_edge && held >= s->max_listeners) {
+        refuse_full(r, s, FULL_SPACE);
         return;
     }
-    if (!is_edge && sc_spaces_listeners() >= cfg->max_listeners) {
-        refuse_full(r, s, 0);
+    if (!is_edge && sc_spaces_listeners() >= server_limit) {
+        refuse_full(r, s, why_full);
         return;
     }
     /* HEAD is how a player asks "is there room?" before it starts: the same answer as GET
@@ -143,8 +159,8 @@ void sc_api_live_get(sc_req_t *r)
         return;
     }
     /* a TLS connection paid its join token for its handshake (server.c); one join per handshake */
-    int per_addr = 0;
-    int wait = is_edge || r->conn->join_paid ? 0 : sc_admit_join(&r->conn->peer.sin6_addr, &per_addr);
+    int per_addr = 0, above = sc_fair_above(fair, held, cfg->max_listeners, own);
+    int wait = is_edge || r->conn->join_paid ? 0 : sc_admit_join(&r->conn->peer.sin6_addr, above, &per_addr);
     r->conn->join_paid = 0;
     if (wait) {
         sc_conn_refused(per_addr ? SC_REFUSE_ADDR_JOIN_RATE : SC_REFUSE_JOIN_RATE);
@@ -155,9 +171,9 @@ void sc_api_live_get(sc_req_t *r)
     }
     /* the place itself, taken atomically: the checks above answer fast (and HEAD) but two
      * workers may both pass them for the last place */
-    sc_space_rc_t place = is_edge ? SC_SPACE_OK : sc_space_listener_join(s, cfg->max_listeners);
+    sc_space_rc_t place = is_edge ? SC_SPACE_OK : sc_space_listener_join(s, server_limit);
     if (place != SC_SPACE_OK) {
-        refuse_full(r, s, place == SC_SPACE_EFULL);
+        refuse_full(r, s, place == SC_SPACE_EFULL ? FULL_SPACE : why_full);
         return;
     }
     size_t burst = burst_for(r);

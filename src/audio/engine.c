@@ -240,6 +240,7 @@ static void *engine_main(void *arg)
 void sc_engine_init(void)
 {
     const char *lobby = sc_config()->lobby_file;
+    sc_mixer_metrics_register(); /* the series exist before the first Space */
     lobby_pattern();
     if (lobby[0] && lobby_from_file(lobby) != 0)
         sc_log_warn("event=lobby_file_unusable file=%s using=built_in", lobby);

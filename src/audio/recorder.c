@@ -1,5 +1,10 @@
-/* recorder.c — recordings on disk. Appends go to the page cache from the engine thread;
- * a separate thread fdatasyncs once a second, so a slow disk never delays the mix.
+/* recorder.c — recordings on disk. The engine thread only pages the mix and queues each page
+ * (a reference, no copy); the recorder thread writes every recording's queue in batches, one
+ * writev per recording every SC_REC_BATCH_MS (a page is 100 ms of audio: 2 a batch), and
+ * fdatasyncs twice a second. So the engine makes no system call for recordings and a slow disk
+ * never delays the mix, and a thousand recordings cost ~5,000 writes a second, not 10,000
+ * on the engine thread. A disk that stalls longer than the queue (SC_REC_QUEUE pages) loses the
+ * pages it could not take, marked as a gap like a failed write.
  *
  * A write that fails (a full disk) leaves the file at its last whole page and the recording
  * waiting: a page every second is tried again, and the pages in between are left out, so
@@ -18,9 +23,13 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
-#define SC_REC_RETRY_MS 1000 /* a failing recording tries one page this often */
+#define SC_REC_RETRY_MS 1000 /* a failing recording tries one batch this often */
+#define SC_REC_BATCH_MS 200  /* the recorder thread writes what was queued this often */
+#define SC_REC_SYNC_MS 500   /* and fdatasyncs this often: a crash loses well under a second */
+#define SC_REC_QUEUE 64      /* pages queued at most per recording (6.4 s at 100 ms a page) */
 
 struct sc_recorder {
     int fd;
@@ -31,7 +40,11 @@ struct sc_recorder {
     uint64_t gap_from_ms;
     uint64_t lost_pages;      /* pages left out in the current gap */
     uint16_t preskip;
-    sc_pager_t pager;
+    sc_pager_t pager;         /* the engine's (pushes) */
+    pthread_mutex_t qmu;      /* the queue, between the engine and the recorder thread */
+    int nq;
+    uint64_t dropped;         /* pages the full queue left out since the last batch */
+    sc_page_t *q[SC_REC_QUEUE];
     char path[600];
     struct sc_recorder *next; /* sync list */
 };
@@ -51,21 +64,6 @@ uint64_t sc_recorder_failures(void) { return atomic_load(&sc_rec_failed); }
 void sc_recorder_path(const char *data_dir, const char *space_id, char *out, size_t outsz)
 {
     snprintf(out, outsz, "%s/recordings/%s.ogg", data_dir, space_id);
-}
-
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 static _Atomic uint64_t sc_rec_gaps;
@@ -88,29 +86,81 @@ static void rec_fail(sc_recorder_t *r, int err)
                  r->path, strerror(-err));
 }
 
-static void rec_write_page(sc_recorder_t *r, sc_page_t *pg)
+/* Write pages in one writev (fewer when a short write leaves some); the write state (good,
+ * failed, retry) belongs to whoever writes: the recorder thread while the recording is listed,
+ * its closer once unlisted, its opener before. Takes the pages' references. */
+static void rec_write_pages(sc_recorder_t *r, sc_page_t **pages, int n)
 {
-    if (!pg)
+    if (n <= 0)
         return;
     if (r->failed && sc_now_ms() < r->retry_ms) {
-        r->lost_pages++; /* left out: the gap the next whole page shows */
-        sc_page_unref(pg);
-        return;
-    }
-    int e = write_all(r->fd, pg->data, pg->len);
-    if (e < 0) {
-        rec_fail(r, e);
-        r->lost_pages++;
+        r->lost_pages += (uint64_t)n; /* left out: the gap the next whole page shows */
     } else {
-        r->good += (off_t)pg->len;
-        if (r->failed) {
-            r->failed = 0;
-            atomic_fetch_add(&sc_rec_gaps, 1);
-            sc_log_warn("event=recording_resumed_after_gap path=%s gap_ms=%llu lost_pages=%llu", r->path,
-                        (unsigned long long)(sc_now_ms() - r->gap_from_ms), (unsigned long long)r->lost_pages);
+        struct iovec iov[SC_REC_QUEUE + 2];
+        size_t total = 0;
+        for (int i = 0; i < n; i++) {
+            iov[i] = (struct iovec){ pages[i]->data, pages[i]->len };
+            total += pages[i]->len;
+        }
+        int e = 0, k = 0;
+        for (size_t left = total; left && !e;) {
+            ssize_t w = writev(r->fd, iov + k, n - k);
+            if (w < 0) {
+                if (errno != EINTR)
+                    e = -errno;
+                continue;
+            }
+            left -= (size_t)w;
+            for (; k < n && (size_t)w >= iov[k].iov_len; k++)
+                w -= (ssize_t)iov[k].iov_len;
+            if (k < n) { /* a short write within a page: go on from there */
+                iov[k].iov_base = (uint8_t *)iov[k].iov_base + w;
+                iov[k].iov_len -= (size_t)w;
+            }
+        }
+        if (e < 0) {
+            rec_fail(r, e); /* back to the last whole page: the whole batch is left out */
+            r->lost_pages += (uint64_t)n;
+        } else {
+            r->good += (off_t)total;
+            if (r->failed) {
+                r->failed = 0;
+                atomic_fetch_add(&sc_rec_gaps, 1);
+                sc_log_warn("event=recording_resumed_after_gap path=%s gap_ms=%llu lost_pages=%llu", r->path,
+                            (unsigned long long)(sc_now_ms() - r->gap_from_ms), (unsigned long long)r->lost_pages);
+            }
         }
     }
-    sc_page_unref(pg);
+    for (int i = 0; i < n; i++)
+        sc_page_unref(pages[i]);
+}
+
+static void rec_write_page(sc_recorder_t *r, sc_page_t *pg)
+{
+    if (pg)
+        rec_write_pages(r, &pg, 1);
+}
+
+/* Write what the engine queued (the recorder thread, or the closer once the recording is off
+ * the list). */
+static void rec_drain(sc_recorder_t *r)
+{
+    sc_page_t *pages[SC_REC_QUEUE];
+    pthread_mutex_lock(&r->qmu);
+    int n = r->nq;
+    memcpy(pages, r->q, (size_t)n * sizeof *pages);
+    r->nq = 0;
+    uint64_t dropped = r->dropped;
+    r->dropped = 0;
+    pthread_mutex_unlock(&r->qmu);
+    if (dropped) {
+        sc_log_warn("event=recording_pages_dropped path=%s pages=%llu queued_max=%d note=\"the disk took nothing for "
+                    "that long: a gap\"",
+                    r->path, (unsigned long long)dropped, SC_REC_QUEUE);
+        if (!r->failed) /* the page sequence shows the gap, as after a failed write */
+            atomic_fetch_add(&sc_rec_gaps, 1);
+    }
+    rec_write_pages(r, pages, n);
 }
 
 static int write_all_at(int fd, const uint8_t *p, size_t n, off_t off)
@@ -228,6 +278,7 @@ sc_recorder_t *sc_recorder_open(const char *data_dir, const char *space_id, int 
         return NULL;
     }
     sc_recorder_t *r = sc_calloc(1, sizeof *r);
+    pthread_mutex_init(&r->qmu, NULL);
     sc_recorder_path(data_dir, space_id, r->path, sizeof r->path);
     r->preskip = preskip;
     uint32_t serial = (uint32_t)sc_now_ns() ^ 0xa5a5a5a5u;
@@ -253,6 +304,7 @@ sc_recorder_t *sc_recorder_open(const char *data_dir, const char *space_id, int 
     r->fd = open(r->path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
     if (r->fd < 0) {
         sc_log_error("event=recording_failed path=%s err=\"%s\"", r->path, strerror(errno));
+        pthread_mutex_destroy(&r->qmu);
         free(r);
         return NULL;
     }
@@ -273,10 +325,40 @@ int64_t sc_recorder_position_ms(const sc_recorder_t *r)
     return g > 0 ? g / (SC_RATE / 1000) : 0;
 }
 
+/* Hand a page to the recorder thread (a full queue while it runs: the disk has taken nothing
+ * for seconds; the page is left out, and the sequence number it took marks the gap). */
+static void rec_queue(sc_recorder_t *r, sc_page_t *pg)
+{
+    if (!pg)
+        return;
+    pthread_mutex_lock(&r->qmu);
+    if (r->nq == SC_REC_QUEUE && !atomic_load(&sc_rec_running)) {
+        /* no recorder thread (a tool, a test, shutdown): this thread writes the batch itself */
+        pthread_mutex_unlock(&r->qmu);
+        sc_recorder_drain(r);
+        pthread_mutex_lock(&r->qmu);
+    }
+    if (r->nq < SC_REC_QUEUE) {
+        r->q[r->nq++] = pg;
+        pg = NULL;
+    } else {
+        r->dropped++;
+    }
+    pthread_mutex_unlock(&r->qmu);
+    sc_page_unref(pg);
+}
+
 void sc_recorder_push(sc_recorder_t *r, const uint8_t *pkt, size_t len, int samples)
 {
     if (sc_pager_add(&r->pager, pkt, len, samples))
-        rec_write_page(r, sc_pager_flush(&r->pager, 0));
+        rec_queue(r, sc_pager_flush(&r->pager, 0));
+}
+
+void sc_recorder_drain(sc_recorder_t *r)
+{
+    pthread_mutex_lock(&sc_rec_mu); /* the recorder thread writes under it */
+    rec_drain(r);
+    pthread_mutex_unlock(&sc_rec_mu);
 }
 
 static void unlist(sc_recorder_t *r)
@@ -295,11 +377,13 @@ void sc_recorder_close(sc_recorder_t *r)
 {
     if (!r)
         return;
-    unlist(r);
-    rec_write_page(r, sc_pager_flush(&r->pager, 0));
+    unlist(r); /* the recorder thread writes it no more: what is queued is this thread's to write */
+    rec_queue(r, sc_pager_flush(&r->pager, 0));
+    rec_drain(r);
     if (fdatasync(r->fd) < 0 && !r->failed)
         rec_fail(r, -errno);
     close(r->fd);
+    pthread_mutex_destroy(&r->qmu);
     free(r);
 }
 
@@ -307,11 +391,13 @@ void sc_recorder_finish(sc_recorder_t *r)
 {
     if (!r)
         return;
+    unlist(r); /* from here this thread writes it (sc_recorder_close unlists again: no-op) */
     if (r->pager.n == 0) {
         sc_pager_add(&r->pager, sc_opus_silence, SC_OPUS_SILENCE_LEN, SC_FRAME);
     }
     r->retry_ms = 0; /* the end is always tried */
-    rec_write_page(r, sc_pager_flush(&r->pager, SC_OGG_EOS));
+    rec_queue(r, sc_pager_flush(&r->pager, SC_OGG_EOS));
+    rec_drain(r);
     if (r->failed) {
         /* no end-of-stream page yet: the sync thread adds one once the disk takes it */
         pthread_mutex_lock(&sc_rec_mu);
@@ -328,12 +414,18 @@ void sc_recorder_finish(sc_recorder_t *r)
 static void *sync_main(void *arg)
 {
     (void)arg;
+    uint64_t synced = sc_now_ms();
     while (atomic_load(&sc_rec_running)) {
-        usleep(500000); /* twice a second: a crash loses well under a second */
+        usleep(SC_REC_BATCH_MS * 1000);
+        int sync = sc_now_ms() - synced >= SC_REC_SYNC_MS;
+        if (sync)
+            synced = sc_now_ms();
         pthread_mutex_lock(&sc_rec_mu);
-        for (sc_recorder_t *r = sc_rec_list; r; r = r->next)
-            if (!r->failed)
+        for (sc_recorder_t *r = sc_rec_list; r; r = r->next) {
+            rec_drain(r);
+            if (sync && !r->failed)
                 fdatasync(r->fd);
+        }
         for (struct pending **pp = &sc_rec_pending; *pp;) {
             struct pending *p = *pp;
             if (sc_recorder_repair(p->path, 1) == 0) {

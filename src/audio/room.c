@@ -75,18 +75,20 @@ void sc_room_end(sc_room_t *r)
     pthread_mutex_lock(&r->mu);
     atomic_store(&r->mode, SC_ROOM_ENDED);
     sc_live_end(r->live); /* listeners get the end-of-stream page, then are closed */
-    sc_recorder_finish(r->rec);
-    r->rec = NULL;
+    sc_recorder_t *rec = r->rec;
+    r->rec = NULL; /* the tick pushes to it no more: finished outside mu, which the tick takes */
     sc_hls_end(sc_room_hls(r)); /* kept: the final playlist (EXT-X-ENDLIST) is still served */
     pthread_mutex_unlock(&r->mu);
+    sc_recorder_finish(rec); /* disk writes and a sync: never under the lock a tick waits for */
 }
 
 void sc_room_close_recording(sc_room_t *r)
 {
     pthread_mutex_lock(&r->mu);
-    sc_recorder_close(r->rec);
+    sc_recorder_t *rec = r->rec;
     r->rec = NULL;
     pthread_mutex_unlock(&r->mu);
+    sc_recorder_close(rec);
 }
 
 sc_page_t *sc_room_live_start(sc_room_t *r, size_t burst_bytes, int max_pages)

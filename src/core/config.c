@@ -64,6 +64,8 @@ static const sc_opt_t sc_opts[] = {
       "event streams (SSE), server-wide (0 = half of max_connections; never more than that)"),
     I("limits", max_event_streams_per_space, 0, 1000000, "event streams of one Space (0 = max_event_streams)"),
     I("limits", max_event_streams_per_ip, 1, 100000, "event streams from one client address"),
+    I("limits", fair_share_reserve, 0, 100000,
+      "fair shares: places kept free, per Space below its share, against Spaces above theirs (0 = off)"),
     I("limits", request_ttl_s, 5, 86400, "a request to speak nobody acted on lapses after this (it may be made again)"),
     I("limits", header_timeout_ms, 100, 600000, "time for a client to send a complete request head"),
     I("limits", idle_timeout_ms, 100, 3600000, "keep-alive connections idle this long are closed"),
@@ -100,6 +102,7 @@ void sc_config_defaults(sc_config_t *c)
     c->max_listeners_per_space = 18000;
     c->max_conns_per_ip = 0; /* a quarter of max_connections: one address never takes them all */
     c->max_event_streams_per_ip = 32;
+    c->fair_share_reserve = 8;
     c->request_ttl_s = 300;
     c->join_rate = 2000;
     c->join_burst = 6000;

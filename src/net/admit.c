@@ -80,6 +80,44 @@ void sc_admit_release(sc_admit_places_t *p, atomic_int *owner, sc_admit_key_t ke
     atomic_fetch_sub(&p->total, 1);
 }
 
+/* --- fair shares ------------------------------------------------------------------------- */
+
+static sc_fair_t sc_fairs[SC_FAIR_NKINDS];
+
+sc_fair_t *sc_fair(sc_fair_kind_t kind) { return &sc_fairs[kind]; }
+
+int sc_fair_share(int max, int owners) { return SC_MAX(1, owners > 0 ? max / owners : max); }
+
+int sc_fair_reserve_of(int held, int share, int min_reserve)
+{
+    if (min_reserve <= 0 || held >= share)
+        return 0;
+    return SC_MIN(share - held, SC_MAX(min_reserve, held));
+}
+
+void sc_fair_set(sc_fair_t *f, int owners, int reserve)
+{
+    atomic_store_explicit(&f->owners, owners, memory_order_relaxed);
+    atomic_store_explicit(&f->reserve, reserve, memory_order_relaxed);
+}
+
+int sc_fair_above(const sc_fair_t *f, int held, int max, int own)
+{
+    int owners = atomic_load_explicit(&f->owners, memory_order_relaxed);
+    /* an owner not counted at the last count (it started, or took its first place, since) makes
+     * one more: counting it only while it holds nothing would let it take the others' shares
+     * for up to a second */
+    return held >= sc_fair_share(max, owners + (own < 0));
+}
+
+int sc_fair_limit(const sc_fair_t *f, int held, int max, int own)
+{
+    if (!sc_fair_above(f, held, max, own))
+        return max; /* its share is its own, whatever the others keep */
+    int others = atomic_load_explicit(&f->reserve, memory_order_relaxed) - SC_MAX(own, 0);
+    return max - SC_MAX(others, 0);
+}
+
 /* --- the server's policies ------------------------------------------------------------- */
 
 static struct {
@@ -117,7 +155,7 @@ int sc_admit_conns_per_addr(void)
     return share(cfg->max_conns_per_ip, cfg->max_connections);
 }
 
-int sc_admit_join(const struct in6_addr *peer, int *per_addr)
+int sc_admit_join(const struct in6_addr *peer, int above_share, int *per_addr)
 {
     const sc_config_t *cfg = sc_config();
     sc_ratelimit_t *mine = joins_table(share(cfg->join_rate_per_ip, cfg->join_rate),
@@ -132,20 +170,28 @@ int sc_admit_join(const struct in6_addr *peer, int *per_addr)
             *per_addr = 1;
         return wait;
     }
-    if ((wait = sc_join_admit()) != 0) /* then the server's */
+    /* then the server's; a Space above its share leaves the bucket's last quarter to the others */
+    if ((wait = sc_join_admit(above_share ? cfg->join_burst / 4 : 0)) != 0)
         return wait;
     sc_ratelimit_take(mine, key, now);
     return 0;
 }
 
-sc_admit_why_t sc_admit_event_stream(atomic_int *space, const struct in6_addr *peer)
+int sc_admit_event_streams_max(void)
+{
+    const sc_config_t *cfg = sc_config();
+    int half = SC_MAX(cfg->max_connections / 2, 1); /* the rest are for listeners, speakers and the API */
+    return cfg->max_event_streams > 0 ? SC_MIN(cfg->max_event_streams, half) : half;
+}
+
+sc_admit_why_t sc_admit_event_stream(atomic_int *space, int own, const struct in6_addr *peer)
 {
     pthread_once(&sc_adm.once, adm_init);
     const sc_config_t *cfg = sc_config();
-    int half = SC_MAX(cfg->max_connections / 2, 1); /* the rest are for listeners, speakers and the API */
-    int total = cfg->max_event_streams > 0 ? SC_MIN(cfg->max_event_streams, half) : half;
+    int total = sc_admit_event_streams_max();
     int per_space = cfg->max_event_streams_per_space > 0 ? cfg->max_event_streams_per_space : total;
-    return sc_admit_hold(&sc_adm.events, space, sc_admit_key(peer), total, per_space, cfg->max_event_streams_per_ip);
+    int limit = sc_fair_limit(sc_fair(SC_FAIR_EVENTS), atomic_load(space), total, own);
+    return sc_admit_hold(&sc_adm.events, space, sc_admit_key(peer), limit, per_space, cfg->max_event_streams_per_ip);
 }
 
 void sc_admit_event_stream_done(atomic_int *space, const struct in6_addr *peer)

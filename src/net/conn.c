@@ -82,7 +82,7 @@ static const char *const sc_refusal_names[] = { "max_connections", "per_ip",    
                                                 "server_full",     "join_rate",      "header_timeout",
                                                 "idle_timeout",    "malformed",      "too_large",
                                                 "slow_listener",   "rate_limited",   "addr_join_rate",
-                                                "event_streams",   "send_timeout" };
+                                                "event_streams",   "send_timeout",   "fair_share" };
 _Static_assert(SC_ARRAY_LEN(sc_refusal_names) == SC_REFUSE_NREASONS, "a name for every refusal reason");
 
 const char *sc_conn_state_name(sc_conn_state_t st)

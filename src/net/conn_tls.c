@@ -233,7 +233,7 @@ static int wait_timer(sc_conn_t *c)
     if (left == 0)
         return hs_expire(c, SC_REFUSE_JOIN_RATE);
     sc_timerwheel_t *tw = sc_loop_timers(c->io.loop);
-    if (sc_admit_join(&c->peer.sin6_addr, NULL) != 0) {
+    if (sc_admit_join(&c->peer.sin6_addr, 0, NULL) != 0) {
         sc_timer_arm(tw, &c->timer, sc_loop_now(c->io.loop), SC_MIN(left, SC_TLS_ADMIT_RETRY_MS));
         return 1;
     }

@@ -19,7 +19,7 @@ void sc_join_init(int burst)
     pthread_mutex_unlock(&sc_join.mu);
 }
 
-int sc_join_admit(void)
+int sc_join_admit(int reserve)
 {
     const sc_config_t *cfg = sc_config();
     int wait = 0;
@@ -29,10 +29,11 @@ int sc_join_admit(void)
     if (sc_join.tokens > cfg->join_burst)
         sc_join.tokens = cfg->join_burst;
     sc_join.refill_ms = now;
-    if (sc_join.tokens >= 1.0)
+    double need = 1.0 + (reserve > 0 ? reserve : 0);
+    if (sc_join.tokens >= need)
         sc_join.tokens -= 1.0;
     else
-        wait = 1 + (int)((1.0 - sc_join.tokens) / cfg->join_rate);
+        wait = 1 + (int)((need - sc_join.tokens) / cfg->join_rate);
     pthread_mutex_unlock(&sc_join.mu);
     return wait;
 }

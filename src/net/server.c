@@ -155,7 +155,7 @@ static void on_accept(sc_io_t *io, uint32_t events)
         if (l->tls) {
             /* a handshake costs what a join does, and a storm of joins is a storm of them: on the
              * public port each takes a join token first (the join then takes no second one) */
-            int admitted = l->api_port || sc_admit_join(&peer.sin6_addr, NULL) == 0;
+            int admitted = l->api_port || sc_admit_join(&peer.sin6_addr, 0, NULL) == 0;
             c->join_paid = (uint8_t)(admitted && !l->api_port);
             if (sc_conn_tls_accept(c, admitted) != SC_OK)
                 continue; /* waiting for a token (its timer asks again), or closed */

@@ -10,6 +10,7 @@
  * media thread owns everything else, so a session needs no lock of its own. Engine packets
  * for WHEP come through a mix-minus sink whose loop is this one. */
 #include "spacecast/rtc.h"
+#include "spacecast/admit.h"
 #include "spacecast/common.h"
 #include "spacecast/addr.h"
 #include "spacecast/dtls.h"
@@ -702,6 +703,37 @@ static void on_tick(sc_timer_t *t)
 
 /* --- made by the HTTP workers ----------------------------------------------------------------- */
 
+/* Fair shares (net/admit.c) of the server's WebRTC sessions between Spaces: the total under
+ * which Space s, holding mine of them, may open one more. Counted here, where the sessions are
+ * (hundreds: rtc_max_sessions; a linear count per offer); caller holds sc_rtc.mu. */
+static int fair_limit(const sc_space_t *s, int mine, int max)
+{
+    int min = sc_config()->fair_share_reserve;
+    if (min <= 0)
+        return max;
+    struct owner {
+        const sc_space_t *space;
+        int n;
+    } *seen = sc_malloc((sc_rtc.nsessions + 1) * sizeof *seen);
+    int nseen = 0;
+    for (sc_rtc_session_t *o = sc_rtc.sessions; o; o = o->next) {
+        if (atomic_load(&o->closing) || o->space == s)
+            continue;
+        int k = 0;
+        while (k < nseen && seen[k].space != o->space)
+            k++;
+        if (k == nseen)
+            seen[nseen++] = (struct owner){ o->space, 0 };
+        seen[k].n++;
+    }
+    int share = sc_fair_share(max, nseen + 1); /* the others, and s */
+    int reserve = 0;
+    for (int k = 0; k < nseen && mine >= share; k++)
+        reserve += sc_fair_reserve_of(seen[k].n, share, min);
+    free(seen);
+    return mine < share ? max : max - reserve;
+}
+
 int sc_rtc_session_create(sc_rtc_kind_t kind, sc_space_t *s, int index, const sc_token_claims_t *claims,
                           const sc_sdp_t *offer, const char *local_ip, char *answer, size_t answer_cap,
                           char id[SC_RTC_ID_LEN + 1], int *status, const char **why)
@@ -783,13 +815,19 @@ int sc_rtc_session_create(sc_rtc_kind_t kind, sc_space_t *s, int index, const sc
         active++;
         in_space += o->space == s;
     }
-    if (!sc_rtc.running || active >= sc_rtc.max_sessions || in_space >= SC_RTC_MAX_PER_SPACE) {
+    int limit = fair_limit(s, in_space, sc_rtc.max_sessions);
+    if (!sc_rtc.running || active >= limit || in_space >= SC_RTC_MAX_PER_SPACE) {
         pthread_mutex_unlock(&sc_rtc.mu);
         session_free(ss);
         sc_rtc_count_reject(SC_RTC_REJ_FULL);
         *status = 503;
-        *why = in_space >= SC_RTC_MAX_PER_SPACE ? "this Space has all the WebRTC sessions it may; use the WebSocket link"
-                                                : "no room for another WebRTC session; use the WebSocket link";
+        if (in_space >= SC_RTC_MAX_PER_SPACE)
+            *why = "this Space has all the WebRTC sessions it may; use the WebSocket link";
+        else if (limit < sc_rtc.max_sessions)
+            *why = "this Space has its share of the WebRTC sessions, the rest is kept for other Spaces; "
+                   "use the WebSocket link";
+        else
+            *why = "no room for another WebRTC session; use the WebSocket link";
         return -1;
     }
     for (sc_rtc_session_t *o = sc_rtc.sessions; o; o = o->next)

@@ -5,6 +5,7 @@
  * request for an id nobody ever issued costs no query), and the Space is freed when its last
  * holder lets go. Starting up, only Spaces that have not ended are made resident. */
 #include "spacecast/space.h"
+#include "spacecast/admit.h"
 #include "spacecast/common.h"
 #include "spacecast/config.h"
 #include "spacecast/log.h"
@@ -271,12 +272,48 @@ static void retire(sc_space_t *s)
     sc_space_unref(s); /* the registry's: freed now, or when its last holder lets go */
 }
 
+/* Fair shares (net/admit.c): once a second, the owners of each budget and the places kept
+ * free for those below their share. Every Space that competes is on the attended list: live
+ * ones (for listeners, even before the first: a new Space's first listeners must find room),
+ * lobbies with a room, Spaces with event streams. One that does not compete is marked -1: if
+ * it starts to before the next count, it is one more owner (sc_fair_limit). */
+static int fair_competes(const sc_space_t *s, sc_fair_kind_t k, int *held)
+{
+    int st = atomic_load(&s->state);
+    *held = k == SC_FAIR_LISTENERS ? atomic_load(&s->listeners) : atomic_load(&s->event_streams);
+    if (st == SC_SPACE_ENDED)
+        return 0;
+    return *held > 0 || (k == SC_FAIR_LISTENERS && st == SC_SPACE_LIVE);
+}
+
+static void fair_shares_update(sc_space_t **all, size_t n)
+{
+    const sc_config_t *cfg = sc_config();
+    int min = cfg->fair_share_reserve;
+    int max[2] = { cfg->max_listeners, sc_admit_event_streams_max() };
+    for (int k = 0; k < 2; k++) { /* listeners, event streams */
+        int owners = 0, held;
+        for (size_t i = 0; i < n; i++)
+            owners += fair_competes(all[i], (sc_fair_kind_t)k, &held);
+        int share = sc_fair_share(max[k], owners), reserve = 0;
+        for (size_t i = 0; i < n; i++) {
+            int own = -1;
+            if (fair_competes(all[i], (sc_fair_kind_t)k, &held))
+                reserve += own = sc_fair_reserve_of(held, share, min);
+            atomic_store(&all[i]->fair_reserve[k], own); /* taken back out when it is this one asking */
+        }
+        /* off (min 0): nobody counted, no reserve, every Space may have the whole server */
+        sc_fair_set(sc_fair((sc_fair_kind_t)k), min > 0 ? owners : 0, min > 0 ? reserve : 0);
+    }
+}
+
 void sc_spaces_housekeeping(void)
 {
     uint64_t now = sc_now_ms(), grace = (uint64_t)sc_config()->space_retire_s * 1000;
     uint64_t lobby_idle = (uint64_t)sc_config()->lobby_idle_s * 1000;
     size_t n;
     sc_space_t **all = sc_spaces_attended(&n); /* not every Space: those with something to do */
+    fair_shares_update(all, n);
     for (size_t i = 0; i < n; i++) {
         sc_space_t *s = all[i];
         if (atomic_load(&s->state) == SC_SPACE_SCHEDULED) {

@@ -271,6 +271,9 @@ static void unattend_locked(sc_space_t *s)
     s->anext = s->aprev = NULL;
     s->attended = 0;
     sc_attn.n--;
+    /* off the list the fair shares are counted from: not counted as an owner any more */
+    atomic_store(&s->fair_reserve[0], -1);
+    atomic_store(&s->fair_reserve[1], -1);
 }
 
 void sc_space_unattend(sc_space_t *s)
@@ -282,7 +285,8 @@ void sc_space_unattend(sc_space_t *s)
 
 int sc_space_needs_attention(sc_space_t *s)
 {
-    return atomic_load(&s->state) != SC_SPACE_SCHEDULED || atomic_load(&s->room) || sc_space_unsaved(s);
+    return atomic_load(&s->state) != SC_SPACE_SCHEDULED || atomic_load(&s->room) || atomic_load(&s->event_streams) ||
+           sc_space_unsaved(s);
 }
 
 void sc_space_attention_settle(sc_space_t *s)
@@ -379,6 +383,8 @@ static sc_space_t *space_alloc(const char *id)
 {
     sc_space_t *s = sc_calloc(1, sizeof *s);
     atomic_init(&s->refs, 1);
+    atomic_init(&s->fair_reserve[0], -1); /* not counted in the fair shares yet (registry.c) */
+    atomic_init(&s->fair_reserve[1], -1);
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->write_mu, NULL);
     pthread_mutex_init(&s->room_mu, NULL);

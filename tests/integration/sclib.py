@@ -331,8 +331,14 @@ def quiet_windows(samples, ms=20, below=0.3, rate=48000):
 
 def open_stream(port, sid, timeout=3):
     """GET live.ogg on a raw socket; returns (socket, status or None, response head as text)."""
+    return open_get(port, "/spaces/%s/live.ogg" % sid, timeout)
+
+
+def open_get(port, path, timeout=3):
+    """GET path on a raw socket, kept open after the head (a stream); returns (socket, status or
+    None, response head as text)."""
     s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    s.sendall(("GET /spaces/%s/live.ogg HTTP/1.1\r\nHost: x\r\n\r\n" % sid).encode())
+    s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
     head = b""
     while b"\r\n\r\n" not in head:
         d = s.recv(4096)

@@ -1,13 +1,15 @@
 """Many Spaces on one server (#16), as a directory client and an operator see them: GET /api/spaces
 paged with a cursor (at most 100 a page), filtered by state, live Spaces by audience, scheduled ones
 soonest first, ended ones latest first, with an ETag; bad queries answered 400. The AAC rendition
-of HLS is encoded only while someone asks for it, and its first playlist is there at once."""
+of HLS is encoded only while someone asks for it, and its first playlist is there at once. Fair
+shares: a crowded Space stops where the server keeps the other Spaces' reserve of listener places,
+event streams and join tokens, and their listeners are admitted (WebRTC sessions: test_whip.py)."""
 import re
 import time
 import urllib.request
 
-from sclib import (Results, Server, api, capture, create_space, has_tone, invite, open_stream, publish_tone,
-                   start_space)
+from sclib import (Results, Server, api, capture, create_space, has_tone, invite, open_get, open_stream,
+                   publish_tone, start_space)
 
 R = Results()
 
@@ -165,6 +167,110 @@ def test_lobby_room():
         s.close()
 
 
+def listen_n(srv, sid, n):
+    """Open up to n live.ogg listeners; returns (held sockets, refusal heads)."""
+    held, refused = [], []
+    for _ in range(n):
+        s, st, head = open_stream(srv.port, sid)
+        if st == 200:
+            held.append(s)
+        else:
+            refused.append((st, head))
+            s.close()
+    return held, refused
+
+
+def test_fair_listeners():
+    """A crowded Space may have the whole server while it is alone; with others live, it stops
+    where the server keeps their reserve, and every small Space's listener is admitted."""
+    flags = ("--max-listeners", "60", "--fair-share-reserve", "8", "--join-rate", "10000", "--join-burst", "10000")
+    with Server(*flags) as srv:
+        hot, host = create_space(srv, "hot")
+        start_space(srv, hot, host)
+        time.sleep(1.2)
+        held, refused = listen_n(srv, hot, 61)
+        assert len(held) == 60, "alone, a Space may fill the server: %d" % len(held)
+        assert refused and refused[0][0] == 503 and "server_full" in refused[0][1], refused[:1]
+        for s in held:
+            s.close()
+        smalls = []
+        for i in range(5):
+            sid, h = create_space(srv, "small %d" % i)
+            start_space(srv, sid, h)
+            smalls.append(sid)
+        time.sleep(1.5)  # the shares are counted once a second
+        # 6 live Spaces: a share is 10; each small one keeps min(10, max(8, 0)) = 8 free: 40
+        held, refused = listen_n(srv, hot, 40)
+        assert len(held) == 20, "the crowded Space stops at 60 - 40: %d" % len(held)
+        st, head = refused[0]
+        assert st == 503 and "its share of this server" in head and "Retry-After" in head, head
+        assert '"alternatives"' in head or "hls" in head
+        small_held = []
+        for sid in smalls:
+            h, r = listen_n(srv, sid, 5)
+            assert not r, "a small Space's listener was refused: %s" % (r[:1],)
+            small_held += h
+        assert metric(srv, 'spacecast_refusals_total{reason="fair_share"}') >= 20
+        for s in held + small_held:
+            s.close()
+
+
+def test_fair_joins():
+    """The join budget too: a Space at its share of the listeners may not take the join bucket's
+    last quarter, so a storm of joins on it leaves a small Space's joins theirs."""
+    flags = ("--max-listeners", "40", "--fair-share-reserve", "2", "--join-rate", "1", "--join-burst", "40",
+             "--join-rate-per-ip", "1000", "--join-burst-per-ip", "1000")
+    with Server(*flags) as srv:
+        hot, host = create_space(srv, "hot")
+        start_space(srv, hot, host)
+        small, h2 = create_space(srv, "small")
+        start_space(srv, small, h2)
+        time.sleep(1.5)  # 2 live Spaces counted: a share is 20 listeners; the small one keeps 2
+        # the hot Space: 20 within its share, then 38 - 20 places but only the bucket's first
+        # three quarters: 10 more joins, then 503 busy with 10 tokens left
+        held, refused = listen_n(srv, hot, 38)
+        assert 29 <= len(held) <= 31, "the hot Space took %d joins" % len(held)
+        st, head = refused[0]
+        assert st == 503 and '"busy"' in head and "Retry-After" in head, (len(held), head)
+        mine, r = listen_n(srv, small, 4)
+        assert not r, "a small Space's join was refused during the storm: %s" % (r[:1],)
+        for s in held + mine:
+            s.close()
+
+
+def open_events(srv, sid):
+    s, st, _ = open_get(srv.port, "/api/spaces/%s/events" % sid)
+    return s, st
+
+
+def test_fair_event_streams():
+    """Event streams are shared the same way: a Space crowding them leaves the others their reserve."""
+    with Server("--max-event-streams", "20", "--fair-share-reserve", "8", "--max-event-streams-per-ip", "100") as srv:
+        a, _ = create_space(srv, "crowded")
+        b, _ = create_space(srv, "quiet one")
+        c, _ = create_space(srv, "quiet two")
+        held = [open_events(srv, b)[0], open_events(srv, c)[0]]
+        time.sleep(1.5)
+        # 2 Spaces with streams: a share is 10, each keeps min(10 - 1, max(8, 1)) = 8: 16 of 20
+        ok = 0
+        for _ in range(20):
+            s, st = open_events(srv, a)
+            if st == 200:
+                ok += 1
+                held.append(s)
+            else:
+                assert st == 503, st
+                s.close()
+        assert 1 <= ok <= 10, "the crowded Space took %d of 20" % ok
+        for sid in (b, c):
+            for _ in range(5):
+                s, st = open_events(srv, sid)
+                assert st == 200, "a quiet Space's event stream was refused"
+                held.append(s)
+        for s in held:
+            s.close()
+
+
 def test_hls_aac_on_demand():
     with Server("--hls-aac-idle-s", "2") as srv:
         sid, host = create_space(srv, "hls")
@@ -206,4 +312,7 @@ with Server("--workers", "2") as srv:
 R.case("HLS: AAC encoded only while asked for, warm at the first request, stopped when idle",
        test_hls_aac_on_demand)
 R.case("a scheduled Space's lobby has a room only while someone waits in it", test_lobby_room)
+R.case("fair shares of listeners: alone it may fill the server; with others, their reserve stays free", test_fair_listeners)
+R.case("fair shares of event streams", test_fair_event_streams)
+R.case("fair shares of the join budget: a storm on one Space leaves the others' joins", test_fair_joins)
 R.finish()

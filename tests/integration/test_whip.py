@@ -353,6 +353,36 @@ def main():
         R.case("no room: 503 + Retry-After; WebRTC off: 503 webrtc_off (the page then uses the WebSocket link)",
                full)
 
+        def fair_shares():
+            # 12 sessions, 2 Spaces: a share is 6; the quiet Space (one session) keeps 4 free, so
+            # the crowded one stops at 12 - 4 = 8 and the quiet one's speakers still get theirs (#16)
+            fs = Server("--rtc-max-sessions", "12", "--fair-share-reserve", "4").start()
+            try:
+                quiet, qh = create_space(fs, "quiet")
+                start_space(fs, quiet, qh)
+                assert post(fs, quiet, qh, offer(ufrag="q0"))[0] == 201
+                crowded, ch = create_space(fs, "crowded")
+                start_space(fs, crowded, ch)
+                tokens = [ch] + [invite(fs, crowded, ch, "c%d" % i) for i in range(6)]
+                got, refusal = 0, None
+                for i, tok in enumerate(tokens):
+                    for kind, d in (("whip", "sendonly"), ("whep", "recvonly")):
+                        st, body, h = post(fs, crowded, tok, offer(ufrag="c%d%s" % (i, kind), direction=d), kind=kind)
+                        if st == 201:
+                            got += 1
+                        else:
+                            refusal = (st, body, h)
+                assert got == 7, "the crowded Space took %d of 12 sessions (want 7: below its share of 6, then 8 in all)" % got
+                st, body, h = refusal
+                assert st == 503 and h["Retry-After"] and "share" in str(body), (st, body)
+                for i in range(4):
+                    tok = invite(fs, quiet, qh, "q%d" % i)
+                    st, body, _ = post(fs, quiet, tok, offer(ufrag="q%d" % (i + 1)))
+                    assert st == 201, ("the quiet Space's speaker was refused", i, st, body)
+            finally:
+                fs.cleanup()
+        R.case("fair shares: a Space crowding the WebRTC sessions leaves a quiet Space its reserve", fair_shares)
+
         def one_token_two_sessions():
             # a speaker's new offer replaces its session of that kind: 260 WHEP offers with one
             # token hold one session, and a speaker of another Space still gets in (#14)

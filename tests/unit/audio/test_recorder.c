@@ -1,7 +1,10 @@
 /* test_recorder.c — a recording through a disk that fills up and frees again (#14 item 6).
  * The "disk" is RLIMIT_FSIZE: a write past it fails (EFBIG) at an exact byte, which a tmpfs
  * (whole blocks) cannot give. The recording must stay at whole pages, go on after the gap by
- * itself, mark the gap the Ogg way, and get its end-of-stream page once there is room. */
+ * itself, mark the gap the Ogg way, and get its end-of-stream page once there is room. The
+ * engine's pushes write nothing themselves: the pages are queued and written in batches by the
+ * recorder thread (#16), and a disk that takes nothing for longer than the queue loses pages
+ * with the gap marked the same way. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,7 +20,8 @@
 
 #include "spacecast/common.h"
 #include "spacecast/ogg.h"
-#include "spacecast/recorder.h"
+
+#include "../../../src/audio/recorder.c" /* to play a recorder thread stuck on the disk */
 
 typedef struct page_info {
     int flags;
@@ -89,15 +93,20 @@ static void test_full_then_free(void **state)
     sc_recorder_path(dir, "u", path, sizeof path);
     sc_recorder_t *r = sc_recorder_open(dir, "u", 1, 312, "unit", 5, 0);
     assert_non_null(r);
-    sc_recorder_sync_start();
-    push_for(r, 100, 0); /* 2 s: 20 pages */
+    off_t headers = file_size(path);
+    push_for(r, 100, 0); /* 2 s: 20 pages, queued: the engine thread wrote nothing */
+    assert_int_equal(file_size(path), headers);
+    sc_recorder_drain(r); /* one batch */
     off_t before = file_size(path);
+    page_info_t pg[512];
+    int trailing;
+    assert_int_equal(read_pages(path, pg, 512, &trailing), 2 + 20);
+    sc_recorder_sync_start();
 
     /* the disk is full: the file stays at its whole pages, however long it lasts */
     disk_limit((rlim_t)before + 40); /* room for a part of a page only */
-    push_for(r, 75, 20000);          /* 1.5 s: every page fails, one is retried after a second */
-    page_info_t pg[512];
-    int trailing;
+    push_for(r, 75, 20000);          /* 1.5 s: every batch fails, one is retried after a second */
+    sc_recorder_drain(r);
     int n = read_pages(path, pg, 512, &trailing);
     assert_false(trailing);
     assert_int_equal(file_size(path), before);
@@ -105,6 +114,7 @@ static void test_full_then_free(void **state)
     /* room again: the recording goes on by itself, after a gap the page sequence shows */
     disk_limit(RLIM_INFINITY);
     push_for(r, 75, 20000);
+    sc_recorder_drain(r);
     n = read_pages(path, pg, 512, &trailing);
     assert_false(trailing);
     int gap = 0;
@@ -142,10 +152,55 @@ static void test_full_then_free(void **state)
     rmdir(dir);
 }
 
+/* A disk that takes nothing for longer than the queue (a recorder thread stuck in a write): the
+ * pages past it are left out, the page sequence and granules show the gap, and the rest is
+ * written whole. With no recorder thread at all (a tool) nothing is left out. */
+static void test_queue_overflow(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/sc-rec-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[600];
+    sc_recorder_path(dir, "q", path, sizeof path);
+    sc_recorder_t *r = sc_recorder_open(dir, "q", 1, 312, "unit", 5, 0);
+    assert_non_null(r);
+    atomic_store(&sc_rec_running, 1); /* "running", but never draining: stuck on the disk */
+    push_for(r, 5 * 70, 0);           /* 70 pages: 6 more than the queue holds */
+    atomic_store(&sc_rec_running, 0);
+    sc_recorder_drain(r);
+    push_for(r, 5 * 2, 0);
+    sc_recorder_finish(r);
+    page_info_t pg[512];
+    int trailing;
+    int n = read_pages(path, pg, 512, &trailing);
+    assert_false(trailing);
+    assert_int_equal(n, 2 + 64 + 2 + 1); /* headers, the queue, the 2 after, the end */
+    assert_int_equal(pg[2 + 64].seq, pg[2 + 63].seq + 1 + 6);
+    assert_int_equal(pg[2 + 64].granule - pg[2 + 63].granule, 7 * 5 * SC_FRAME);
+    assert_int_equal(sc_recorder_complete(path), 1);
+    unlink(path);
+
+    /* no recorder thread: the pusher writes a full queue itself, every page kept */
+    r = sc_recorder_open(dir, "q", 1, 312, "unit", 5, 0);
+    assert_non_null(r);
+    push_for(r, 5 * 150, 0);
+    sc_recorder_finish(r);
+    n = read_pages(path, pg, 512, &trailing);
+    assert_int_equal(n, 2 + 150 + 1);
+    for (int i = 1; i < n; i++)
+        assert_int_equal(pg[i].seq, pg[i - 1].seq + 1);
+    unlink(path);
+    char sub[600];
+    snprintf(sub, sizeof sub, "%s/recordings", dir);
+    rmdir(sub);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_then_free),
+        cmocka_unit_test(test_queue_overflow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
