@@ -260,9 +260,10 @@ int sc_tls_server_keep_ticket_keys(sc_tls_server_t *t, const char *path)
             n |= (uint32_t)buf[16 + i] << (8 * i);
     }
     int64_t now = sc_wall_s(), age = now - (int64_t)at;
-    int usable = n >= 1 && n <= SC_TLS_TICKET_KEYS && (size_t)len == 20 + n * sizeof(tls_key_t) && age >= 0 &&
-                 age < SC_TLS_TICKET_ROTATE_S + SC_TLS_SESSION_S; /* else every ticket under them is stale */
-    if (usable) {
+    int whole = n >= 1 && n <= SC_TLS_TICKET_KEYS && len == (ssize_t)(20 + n * sizeof(tls_key_t));
+    /* past this every ticket under them has expired (a clock that went back: none is trusted) */
+    int fresh = age >= 0 && age < SC_TLS_TICKET_ROTATE_S + SC_TLS_SESSION_S;
+    if (whole && fresh) {
         pthread_rwlock_wrlock(&t->keys_mu);
         memcpy(t->keys, buf + 20, n * sizeof(tls_key_t));
         t->nkeys = (int)n;
@@ -274,7 +275,7 @@ int sc_tls_server_keep_ticket_keys(sc_tls_server_t *t, const char *path)
             sc_tls_server_rotate_ticket_keys(t);
     } else {
         if (len >= 0)
-            sc_log_info("event=tls_ticket_keys_discarded path=%s reason=%s", path, n ? "stale" : "unreadable");
+            sc_log_info("event=tls_ticket_keys_discarded path=%s reason=%s", path, whole ? "stale" : "unreadable");
         keys_save(t); /* the fresh keys made at start */
     }
     OPENSSL_cleanse(buf, sizeof buf);
