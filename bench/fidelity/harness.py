@@ -139,12 +139,14 @@ class Impairment:
 
 class UdpRelay(threading.Thread):
     """In front of the server's WebRTC port (the server announces it with --rtc-candidate): each
-    peer gets its own upstream socket; only peer->server RTP is impaired (not STUN, DTLS, RTCP)."""
+    peer gets its own upstream socket; only RTP is impaired (not STUN, DTLS, RTCP), peer->server
+    or, when down, server->peer (what a WHEP receiver gets: bench/fidelity/neteq.py)."""
 
-    def __init__(self, target_port, imp):
+    def __init__(self, target_port, imp, down=False):
         super().__init__(daemon=True)
         self.target = ("127.0.0.1", target_port)
         self.imp = imp
+        self.down = down
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
@@ -160,13 +162,24 @@ class UdpRelay(threading.Thread):
                     self.cv.wait(0.2)
                 if self.stop_ev.is_set():
                     return
-                t, _, up, data = self.queue[0]
+                t, _, out, data, to = self.queue[0]
                 wait = t - time.monotonic()
                 if wait > 0:
                     self.cv.wait(wait)
                     continue
                 heapq.heappop(self.queue)
-            up.sendto(data, self.target)
+            out.sendto(data, to)
+
+    def _relay(self, out, data, to, impair):
+        rtp = 128 <= data[0] <= 191 and not (64 <= (data[1] & 0x7F) <= 95)
+        if impair and rtp and self.imp.drop():
+            return
+        now = time.monotonic()
+        t = self.imp.release_time(now) if impair and rtp else now
+        with self.cv:
+            self.seq += 1
+            heapq.heappush(self.queue, (t, self.seq, out, data, to))
+            self.cv.notify()
 
     def run(self):
         self.sender.start()
@@ -180,21 +193,15 @@ class UdpRelay(threading.Thread):
                         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
                         u.bind(("127.0.0.1", 0))
                         self.ups[peer] = (u, peer)
-                    up = self.ups[peer][0]
-                    rtp = 128 <= data[0] <= 191 and not (64 <= (data[1] & 0x7F) <= 95)
-                    if rtp and self.imp.drop():
-                        continue
-                    now = time.monotonic()
-                    t = self.imp.release_time(now) if rtp else now
-                    with self.cv:
-                        self.seq += 1
-                        heapq.heappush(self.queue, (t, self.seq, up, data))
-                        self.cv.notify()
+                    self._relay(self.ups[peer][0], data, self.target, not self.down)
                 else:
                     data, _ = s.recvfrom(65536)
                     for u, peer in self.ups.values():
                         if u is s:
-                            self.sock.sendto(data, peer)
+                            if self.down:
+                                self._relay(self.sock, data, peer, True)
+                            else:
+                                self.sock.sendto(data, peer)
 
     def close(self):
         self.stop_ev.set()

@@ -378,8 +378,8 @@ void sc_recorder_close(sc_recorder_t *r)
     if (!r)
         return;
     unlist(r); /* the recorder thread writes it no more: what is queued is this thread's to write */
-    rec_queue(r, sc_pager_flush(&r->pager, 0));
     rec_drain(r);
+    rec_write_page(r, sc_pager_flush(&r->pager, 0)); /* not queued: a full queue would drop it */
     if (fdatasync(r->fd) < 0 && !r->failed)
         rec_fail(r, -errno);
     close(r->fd);
@@ -396,8 +396,8 @@ void sc_recorder_finish(sc_recorder_t *r)
         sc_pager_add(&r->pager, sc_opus_silence, SC_OPUS_SILENCE_LEN, SC_FRAME);
     }
     r->retry_ms = 0; /* the end is always tried */
-    rec_queue(r, sc_pager_flush(&r->pager, SC_OGG_EOS));
     rec_drain(r);
+    rec_write_page(r, sc_pager_flush(&r->pager, SC_OGG_EOS)); /* never dropped by a full queue */
     if (r->failed) {
         /* no end-of-stream page yet: the sync thread adds one once the disk takes it */
         pthread_mutex_lock(&sc_rec_mu);

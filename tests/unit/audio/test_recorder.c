@@ -168,15 +168,19 @@ static void test_queue_overflow(void **state)
     push_for(r, 5 * 70, 0);           /* 70 pages: 6 more than the queue holds */
     atomic_store(&sc_rec_running, 0);
     sc_recorder_drain(r);
-    push_for(r, 5 * 2, 0);
+    atomic_store(&sc_rec_running, 1);
+    push_for(r, 5 * 66, 0); /* full again as the Space ends: its end-of-stream page is not dropped */
     sc_recorder_finish(r);
+    atomic_store(&sc_rec_running, 0);
     page_info_t pg[512];
     int trailing;
     int n = read_pages(path, pg, 512, &trailing);
     assert_false(trailing);
-    assert_int_equal(n, 2 + 64 + 2 + 1); /* headers, the queue, the 2 after, the end */
+    assert_int_equal(n, 2 + 64 + 64 + 1); /* headers, the queue, the queue again, the end */
     assert_int_equal(pg[2 + 64].seq, pg[2 + 63].seq + 1 + 6);
     assert_int_equal(pg[2 + 64].granule - pg[2 + 63].granule, 7 * 5 * SC_FRAME);
+    assert_int_equal(pg[n - 1].seq, pg[n - 2].seq + 1 + 2);
+    assert_true(pg[n - 1].flags & SC_OGG_EOS);
     assert_int_equal(sc_recorder_complete(path), 1);
     unlink(path);
 
