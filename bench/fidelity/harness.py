@@ -272,11 +272,11 @@ class TcpRelay(threading.Thread):
 
 # --- a case ------------------------------------------------------------------------------
 
-def _frames(srv, route):
-    st, body, _ = sclib.api(srv, "GET", "/metrics")
+def _frames_played(srv):
+    """Frames the mix has sent that carry a speaker (forwarded or mixed), from /metrics."""
+    body = sclib.api(srv, "GET", "/metrics")[1]
     body = body.decode() if isinstance(body, bytes) else str(body)
-    m = re.search(r'spacecast_mix_frames_total\{route="%s"\} (\d+)' % route, body)
-    return int(m.group(1)) if m else 0
+    return sum(int(m.group(1)) for m in re.finditer(r'spacecast_mix_frames_total\{route="(?:forwarded|mixed)"\} (\d+)', body))
 
 
 def wait_played_out(srv, limit):
@@ -286,7 +286,7 @@ def wait_played_out(srv, limit):
     end = time.monotonic() + limit
     last, since = -1, time.monotonic()
     while time.monotonic() < end:
-        n = _frames(srv, "forwarded") + _frames(srv, "mixed")
+        n = _frames_played(srv)
         if n != last:
             last, since = n, time.monotonic()
         elif time.monotonic() - since >= 0.6:
