@@ -171,7 +171,7 @@ for s in $servers_live; do
     --listeners-per-space "$PER_SPACE" "${hammer[@]}" --join-rate 200 --retry backoff --duration "$HOLD" \
     --settle-ms 10000 --timeout 3600 --max-stalls 1000000 >"$tmp/small.out" 2>"$tmp/small.err" &
   small=$!
-  sleep 3 # the small Spaces are live (and counted in the fair shares, once a second)
+  sleep 5 # the small Spaces are live, their speakers on air, and counted in the fair shares (once a second)
   "$SC_BIN" loadtest "http://127.0.0.1:$PORT" --spaces 1 --speakers 1 $(target "$s") --listeners "$HOT" --storm \
     --retry backoff --duration $((HOLD + 25)) --timeout 3600 --max-stalls 1000000 >"$tmp/hot.out" 2>"$tmp/hot.err" &
   hot=$!

@@ -28,6 +28,7 @@ typedef enum sc_admit_why {
     SC_ADMIT_SERVER_FULL, /* every place of this kind on the server is taken */
     SC_ADMIT_OWNER_FULL,  /* the owner's (the Space's) places are taken */
     SC_ADMIT_ADDR_FULL,   /* this address holds its share already */
+    SC_ADMIT_SHARE_FULL,  /* the owner is above its fair share and the rest is kept for others */
 } sc_admit_why_t;
 
 /** Places of one kind held for long (event streams): counted server-wide and by address. */

@@ -87,9 +87,14 @@ void sc_api_events(sc_req_t *r)
         sc_admit_why_t why = sc_admit_event_stream(&s->event_streams, atomic_load(&s->fair_reserve[1]),
                                                     &r->conn->peer.sin6_addr);
         if (why != SC_ADMIT_OK) {
-            sc_conn_refused(SC_REFUSE_EVENT_STREAMS);
+            sc_conn_refused(why == SC_ADMIT_SHARE_FULL ? SC_REFUSE_FAIR_SHARE : SC_REFUSE_EVENT_STREAMS);
             if (why == SC_ADMIT_ADDR_FULL)
                 sc_http_error_retry(r, 429, "too_many_streams", "too many event streams from your address", 30, NULL);
+            else if (why == SC_ADMIT_SHARE_FULL)
+                sc_http_error_retry(r, 503, "busy",
+                                    "this Space has its share of the event streams, the rest is kept for other "
+                                    "Spaces: poll the details instead",
+                                    sc_retry_jitter_s(), NULL);
             else
                 sc_http_error_retry(r, 503, "busy", "no room for another event stream: poll the details instead",
                                     sc_retry_jitter_s(), NULL);

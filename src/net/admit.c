@@ -191,7 +191,9 @@ sc_admit_why_t sc_admit_event_stream(atomic_int *space, int own, const struct in
     int total = sc_admit_event_streams_max();
     int per_space = cfg->max_event_streams_per_space > 0 ? cfg->max_event_streams_per_space : total;
     int limit = sc_fair_limit(sc_fair(SC_FAIR_EVENTS), atomic_load(space), total, own);
-    return sc_admit_hold(&sc_adm.events, space, sc_admit_key(peer), limit, per_space, cfg->max_event_streams_per_ip);
+    sc_admit_why_t why =
+        sc_admit_hold(&sc_adm.events, space, sc_admit_key(peer), limit, per_space, cfg->max_event_streams_per_ip);
+    return why == SC_ADMIT_SERVER_FULL && limit < total ? SC_ADMIT_SHARE_FULL : why;
 }
 
 void sc_admit_event_stream_done(atomic_int *space, const struct in6_addr *peer)

@@ -239,7 +239,9 @@ def test_fair_joins():
 
 
 def open_events(srv, sid):
-    s, st, _ = open_get(srv.port, "/api/spaces/%s/events" % sid)
+    s, st, head = open_get(srv.port, "/api/spaces/%s/events" % sid)
+    if st != 200:
+        open_events.last_refusal = head
     return s, st
 
 
@@ -262,6 +264,8 @@ def test_fair_event_streams():
                 assert st == 503, st
                 s.close()
         assert 1 <= ok <= 10, "the crowded Space took %d of 20" % ok
+        assert "its share of the event streams" in open_events.last_refusal, open_events.last_refusal
+        assert metric(srv, 'spacecast_refusals_total{reason="fair_share"}') == 20 - ok
         for sid in (b, c):
             for _ in range(5):
                 s, st = open_events(srv, sid)
