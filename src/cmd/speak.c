@@ -363,7 +363,7 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: spacecast speak URL --token TOKEN [--whip] [--fec PERCENT] [--red N] [--ca-file PEM]\n"
                  "                       [--loop] [--duration S] [--quiet] FILE\n\n"
-                 "Publishes FILE (Ogg/Opus or WAV: 16/24-bit or float PCM, 8-48 kHz) into a Space in real\n"
+                 "Publishes FILE (Ogg/Opus or WAV: 16/24-bit or float PCM at 8, 12, 16, 24 or 48 kHz) into a Space in real\n"
                  "time as a speaker. URL is the Space (http(s)://HOST[:PORT]/spaces/ID or /s/ID). The token is\n"
                  "the speaker's (or $SPACECAST_TOKEN). --whip publishes over WebRTC (WHIP) instead of the\n"
                  "Icecast protocol. A WAV file is encoded at 32 kbit/s; with --whip its packets carry in-band\n"
@@ -435,6 +435,12 @@ int sc_cmd_speak(int argc, char **argv)
     if (!is_ogg && !is_wav) {
         fprintf(stderr, "speak: %s is neither Ogg/Opus nor WAV\n", file);
         return 2;
+    }
+    if (is_wav) { /* a WAV we cannot encode is said before the server is bothered (sc_wav_open says why) */
+        sc_wav_t *w = sc_wav_open(file);
+        if (!w)
+            return 2;
+        sc_wav_close(w);
     }
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);

@@ -44,7 +44,11 @@ def script(port):
                        "sleep 0.1; done")
         if code.lstrip().startswith("icecast://"):
             out += [code, "SRC_PID=$!", capture % "live_ffmpeg.raw",
-                    "kill $SRC_PID; wait $SRC_PID || true; SRC_PID="]
+                    "kill $SRC_PID; wait $SRC_PID || true; SRC_PID=",
+                    # the server lets the speaker's place go once it sees the source's end
+                    "for i in $(seq 50); do curl -s $BASE/api/spaces/$ID | python3 -c 'import json,sys; "
+                    "sys.exit(any(s[\"connected\"] for s in json.load(sys.stdin)[\"speakers\"]))' && break; "
+                    "sleep 0.1; done; echo source_released_after=$i"]
             seen.add("source")
             continue
         if code.startswith("# build/spacecast speak"):

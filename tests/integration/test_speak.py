@@ -78,6 +78,18 @@ def main():
             assert "refused (401)" in p.stderr and "token" in p.stderr, p.stderr
         R.case("a wrong token is refused with the server's message", wrong_token)
 
+        def wav44k_case():
+            # the rate is checked before connecting: to a port nobody listens on, the answer is still
+            # the file's fault, not a lost connection
+            path = os.path.join(tmp, "tone44k.wav")
+            wav_tone(path, 440, 0.5, rate=44100)
+            p = subprocess.run([BIN, "speak", "http://127.0.0.1:1/spaces/x", "--token", tok, path],
+                               capture_output=True, text=True, timeout=20)
+            assert p.returncode == 2, p
+            assert "sample rate must be" in p.stderr and "-ar 48000" in p.stderr, p.stderr
+            assert "connect" not in p.stderr, p.stderr
+        R.case("a 44.1 kHz WAV is refused before connecting, saying how to resample it", wav44k_case)
+
         def usage():
             p = subprocess.run([BIN, "speak", "http://127.0.0.1:1/spaces/x"], capture_output=True, text=True)
             assert p.returncode == 2
