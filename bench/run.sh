@@ -9,6 +9,6 @@ echo "## TLS fan-out: user-space work per listener-page (callgrind)"; echo; bash
 echo "## listener encoder complexity"; echo; /usr/bin/python3 "$here/fidelity/complexity.py"; echo
 echo "## speech fidelity"; echo; /usr/bin/python3 "$here/fidelity/run.py"; echo
 echo "## speech fidelity beside Chromium's NetEq"; echo; /usr/bin/python3 "$here/fidelity/neteq.py"; echo
-for b in "$here"/api_details.sh "$here"/fanout.sh "$here"/night.sh "$here"/edges.sh "$here"/latency.sh "$here"/reactions.sh "$here"/tls.sh; do
+for b in "$here"/api_details.sh "$here"/fanout.sh "$here"/night.sh "$here"/edges.sh "$here"/latency.sh "$here"/reactions.sh "$here"/tls.sh "$here"/spaces.sh; do
   echo "## $(basename "$b" .sh)"; echo; bash "$b"; echo
 done

@@ -172,8 +172,12 @@ for s in $servers_live; do
     --settle-ms 10000 --timeout 3600 --max-stalls 1000000 >"$tmp/small.out" 2>"$tmp/small.err" &
   small=$!
   sleep 5 # the small Spaces are live, their speakers on air, and counted in the fair shares (once a second)
+  # the storm lasts as long as the small Spaces (settle 10 s + their joins at 200/s + HOLD): once
+  # they end, the hot Space may take their places, which is not what this part measures
+  span=$(((SMALL * PER_SPACE + 199) / 200))
   "$SC_BIN" loadtest "http://127.0.0.1:$PORT" --spaces 1 --speakers 1 $(target "$s") --listeners "$HOT" --storm \
-    --retry backoff --duration $((HOLD + 25)) --timeout 3600 --max-stalls 1000000 >"$tmp/hot.out" 2>"$tmp/hot.err" &
+    --retry backoff --duration $((HOLD + 3 + span)) --timeout 3600 --max-stalls 1000000 >"$tmp/hot.out" \
+    2>"$tmp/hot.err" &
   hot=$!
   wait "$small" || true
   wait "$hot" || true

@@ -94,6 +94,8 @@ typedef struct sc_mixer_speaker_state {
     float level_db; /* smoothed RMS of the last frames, dBFS (-100 for silence) */
     uint64_t packets, concealed, fec_recovered, dropped;
     uint64_t late;  /* arrived after their turn had been concealed */
+    uint64_t lost;  /* their turn came without them: concealed or FEC'd then, or covered by
+                     * concealment played while the buffer waited (which concealed does not count) */
     int buffered_ms; /* jitter buffer depth now */
     int target_ms;   /* the delay the network asks for (jitter buffer target) */
     uint64_t accelerated_ms, expanded_ms, concealed_ms, fec_ms; /* playout decisions, in audio time */

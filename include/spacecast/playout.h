@@ -38,14 +38,14 @@ typedef struct sc_playout_frame {
     float *pcm;      /* SC_PLAYOUT_FRAME * channels floats, valid when has_pcm */
 } sc_playout_frame_t;
 
-/** What the playout did, in samples at 48 kHz (monotonic counters). */
+/** What the playout did (monotonic counters): samples at 48 kHz, but for the two packet counts. */
 typedef struct sc_playout_stats {
     uint64_t accelerated; /* removed by time-scale modification (silence first, then whole pitch periods) */
     uint64_t expanded;    /* inserted: concealment while the buffer was dry, and stretching */
-    uint64_t concealed;   /* packets lost for good, concealed by the decoder */
-    uint64_t fec;         /* packets lost, recovered from their successor's in-band FEC */
+    uint64_t concealed;   /* in place of packets lost for good, concealed by the decoder */
+    uint64_t fec;         /* in place of packets lost, recovered from their successor's in-band FEC */
     uint64_t decoded;     /* packets decoded (0 while a lone speaker is only forwarded) */
-    uint64_t dropped_silent; /* whole packets the encoder called silence dropped inside a pause (in accelerated) */
+    uint64_t dropped_silent; /* packets the encoder called silence, dropped inside a pause (their samples in accelerated) */
 } sc_playout_stats_t;
 
 typedef struct sc_playout sc_playout_t;

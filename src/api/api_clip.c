@@ -61,6 +61,9 @@ void sc_api_clip_get(sc_req_t *r)
     }
     char path[600];
     sc_recorder_path(sc_config()->data, s->id, path, sizeof path);
+    /* read before the size: a recording that has ended and has its end-of-stream page will not
+     * grow (the state turns ended a moment before the recorder writes its last pages) */
+    int ended = s->state == SC_SPACE_ENDED && sc_recorder_complete(path);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
@@ -72,7 +75,6 @@ void sc_api_clip_get(sc_req_t *r)
             sc_http_error(r, 404, "not_found", "no recording");
         return;
     }
-    int ended = s->state == SC_SPACE_ENDED; /* read before the size: a recording that has ended is whole */
     char a[24], b[24], title[SC_SPACE_TITLE_MAX + 1 + 64];
     fmt_time(start, a, sizeof a);
     fmt_time(end, b, sizeof b);

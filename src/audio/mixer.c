@@ -733,6 +733,7 @@ size_t sc_mixer_speakers(sc_mixer_t *m, sc_mixer_speaker_state_t *out, size_t ma
             .fec_recovered = ps->fec / SC_MIXER_FRAME,
             .dropped = js.dropped,
             .late = js.late,
+            .lost = js.lost,
             .buffered_ms = js.depth_samples / (SC_MIXER_RATE / 1000),
             .target_ms = js.target_samples / (SC_MIXER_RATE / 1000),
             .accelerated_ms = ps->accelerated / 48,

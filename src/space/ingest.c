@@ -123,10 +123,11 @@ void sc_ingest_release(sc_ingest_slot_t *slot)
         for (size_t i = 0; i < n; i++)
             if (st[i].id == (uint32_t)slot->index)
                 sc_log_info("event=speaker_left space=%s speaker=%d packets=%llu concealed=%llu fec_recovered=%llu "
-                            "late=%llu dropped=%llu target_ms=%d accelerated_ms=%llu expanded_ms=%llu "
+                            "lost=%llu late=%llu dropped=%llu target_ms=%d accelerated_ms=%llu expanded_ms=%llu "
                             "concealed_ms=%llu buffered_ms=%d",
                             s->id, slot->index, (unsigned long long)st[i].packets, (unsigned long long)st[i].concealed,
-                            (unsigned long long)st[i].fec_recovered, (unsigned long long)st[i].late,
+                            (unsigned long long)st[i].fec_recovered, (unsigned long long)st[i].lost,
+                            (unsigned long long)st[i].late,
                             (unsigned long long)st[i].dropped, st[i].target_ms,
                             (unsigned long long)st[i].accelerated_ms, (unsigned long long)st[i].expanded_ms,
                             (unsigned long long)st[i].concealed_ms, st[i].buffered_ms);
