@@ -180,6 +180,21 @@ static int on_ini(void *user, const char *section, const char *name, const char 
         x->failed = 1;
         return 0;
     }
+    /* inih ends a value at " ;" only; a '#' after whitespace starts a comment too, as at the start
+     * of a line (docs/configuration.md): a '#' inside a value (a path) stays */
+    char buf[1024];
+    size_t n = 0;
+    while (value[n] && n + 1 < sizeof buf) {
+        if (value[n] == '#' && n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t'))
+            break;
+        buf[n] = value[n];
+        n++;
+    }
+    while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+        n--;
+    buf[n] = '\0';
+    if (value[0] && strlen(value) < sizeof buf)
+        value = buf;
     if (opt_set(x->c, o, value, x->err, x->errsz) < 0) {
         x->failed = 1;
         return 0;

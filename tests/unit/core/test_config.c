@@ -56,6 +56,24 @@ static void test_file_then_flags(void **state)
     unlink(path);
 }
 
+/* docs/tls.md and many a hand-written file put a '#' comment after a value, as after a ';' */
+static void test_inline_comments(void **state)
+{
+    (void)state;
+    sc_config_t c;
+    char err[256];
+    sc_config_defaults(&c);
+    char *path = write_tmp("[tls]\ntls_cert = /etc/x/full#chain.pem   # the certificate, then its chain\n"
+                           "tls_hsts_max_age = 63072000     # optional: 2 years\n"
+                           "[limits]\njoin_rate = 50\t# a tab before it\nmax_listeners = 70 ; inih's own\n");
+    assert_int_equal(sc_config_load_file(&c, path, err, sizeof err), 0);
+    assert_string_equal(c.tls_cert, "/etc/x/full#chain.pem"); /* a '#' inside a value stays */
+    assert_int_equal(c.tls_hsts_max_age, 63072000);
+    assert_int_equal(c.join_rate, 50);
+    assert_int_equal(c.max_listeners, 70);
+    unlink(path);
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -96,6 +114,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_file_then_flags),
+        cmocka_unit_test(test_inline_comments),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_reload_limits_only),
     };
