@@ -41,6 +41,9 @@ typedef struct sc_router {
  *  route has this path under another method (the caller answers 405, not 404). */
 const sc_route_t *sc_router_match(const sc_router_t *rt, sc_slice_t method, sc_slice_t path, sc_slice_t *args,
                                   int *path_known);
+/** The methods some route has for path, as an Allow header value ("GET, HEAD, POST": a GET
+ *  route adds HEAD; each method once, in table order) written to out; returns its length. */
+size_t sc_router_allow(const sc_router_t *rt, sc_slice_t path, char *out, size_t outsz);
 /** Index of a route for per-route counters: 1..n, SC_ROUTE_NONE (0) for NULL. */
 size_t sc_router_index(const sc_router_t *rt, const sc_route_t *route);
 /** Metrics label of route index i (0 and out of range: "none"). */

@@ -562,9 +562,14 @@ static void route(sc_req_t *r)
     const sc_route_t *rt = sc_router_match(sc_http_routes, r->http->method, r->http->path, r->args, &known);
     hc(r->conn)->route = (uint16_t)sc_router_index(sc_http_routes, rt);
     if (!rt) {
-        if (known)
-            sc_http_error(r, 405, "method_not_allowed", "method not allowed on this resource");
-        else
+        if (known) { /* RFC 9110 15.5.6: say which methods there are, to curl users too */
+            char allow[128], hdr[160], msg[192];
+            sc_router_allow(sc_http_routes, r->http->path, allow, sizeof allow);
+            snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
+            snprintf(msg, sizeof msg, "this resource allows only %s", allow);
+            sc_http_respond_json(r, 405, json_pack("{s:{s:s,s:s}}", "error", "code", "method_not_allowed", "message", msg),
+                                 hdr);
+        } else
             sc_http_error(r, 404, "not_found", "no such resource");
         return;
     }

@@ -1,6 +1,7 @@
 /* router.c — patterns matched segment by segment against a table handed in by the caller. */
 #include "spacecast/router.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Match path against pattern; captures go to args. */
@@ -43,6 +44,37 @@ const sc_route_t *sc_router_match(const sc_router_t *rt, sc_slice_t method, sc_s
         }
     }
     return NULL;
+}
+
+static void allow_add(char *out, size_t outsz, size_t *len, const char *m)
+{
+    size_t ml = strlen(m);
+    for (const char *p = out; (p = strstr(p, m)) != NULL; p += ml) /* once each: "GET, HEAD" twice */
+        if ((p == out || p[-1] == ' ') && (p[ml] == ',' || p[ml] == '\0'))
+            return;
+    int n = snprintf(out + *len, outsz - *len, "%s%s", *len ? ", " : "", m);
+    if (n > 0 && (size_t)n < outsz - *len)
+        *len += (size_t)n;
+    else
+        out[*len] = '\0';
+}
+
+size_t sc_router_allow(const sc_router_t *rt, sc_slice_t path, char *out, size_t outsz)
+{
+    size_t len = 0;
+    if (!outsz)
+        return 0;
+    out[0] = '\0';
+    for (size_t i = 0; rt && i < rt->n; i++) {
+        const sc_route_t *r = &rt->routes[i];
+        sc_slice_t caps[SC_ROUTE_MAX_ARGS] = { { 0 } };
+        if (!match(r->pattern, path, caps))
+            continue;
+        allow_add(out, outsz, &len, r->method);
+        if (!strcmp(r->method, "GET"))
+            allow_add(out, outsz, &len, "HEAD");
+    }
+    return len;
 }
 
 size_t sc_router_index(const sc_router_t *rt, const sc_route_t *route)

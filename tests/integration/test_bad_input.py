@@ -111,6 +111,10 @@ def main():
             assert status(r) == 404 and error_body(r)["code"]
             r, _ = exchange(srv, b"DELETE /api/spaces HTTP/1.1\r\nHost: x\r\n\r\n", 1)
             assert status(r) == 405
+            # RFC 9110 15.5.6: a 405 says which methods the resource has, in Allow and in words
+            allow = [ln for ln in r.split(b"\r\n\r\n")[0].split(b"\r\n") if ln.lower().startswith(b"allow:")]
+            assert allow and sorted(allow[0][6:].decode().replace(" ", "").split(",")) == ["GET", "HEAD", "POST"], r[:300]
+            assert allow[0][6:].decode().strip() in error_body(r)["message"], r[:300]
             r, _ = exchange(srv, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", 1)
             assert status(r) == 404
         R.case("unknown Space -> 404, wrong method -> 405", unknown_and_method)

@@ -57,6 +57,21 @@ static void test_methods(void **state)
     assert_int_equal(known, 0);
 }
 
+static void test_allow(void **state)
+{
+    (void)state;
+    char out[64];
+    assert_int_equal(sc_router_allow(&router, sc_slice_cstr("/api/spaces"), out, sizeof out), strlen("GET, HEAD, POST"));
+    assert_string_equal(out, "GET, HEAD, POST");
+    sc_router_allow(&router, sc_slice_cstr("/api/spaces/x/speakers/y"), out, sizeof out);
+    assert_string_equal(out, "DELETE");
+    assert_int_equal(sc_router_allow(&router, sc_slice_cstr("/nowhere"), out, sizeof out), 0);
+    assert_string_equal(out, "");
+    char tiny[6]; /* never past the end: a method that does not fit is left out */
+    sc_router_allow(&router, sc_slice_cstr("/api/spaces"), tiny, sizeof tiny);
+    assert_string_equal(tiny, "GET");
+}
+
 static void test_segments(void **state)
 {
     (void)state;
@@ -95,6 +110,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_captures),
         cmocka_unit_test(test_methods),
+        cmocka_unit_test(test_allow),
         cmocka_unit_test(test_segments),
         cmocka_unit_test(test_index_and_name),
     };
