@@ -363,9 +363,10 @@ static void usage(FILE *out)
 {
     fprintf(out, "usage: spacecast speak URL --token TOKEN [--whip] [--fec PERCENT] [--red N] [--ca-file PEM]\n"
                  "                       [--loop] [--duration S] [--quiet] FILE\n\n"
-                 "Publishes FILE (Ogg/Opus or WAV: 16/24-bit or float PCM at 8, 12, 16, 24 or 48 kHz) into a Space in real\n"
-                 "time as a speaker. URL is the Space (http(s)://HOST[:PORT]/spaces/ID or /s/ID). The token is\n"
-                 "the speaker's (or $SPACECAST_TOKEN). --whip publishes over WebRTC (WHIP) instead of the\n"
+                 "Publishes FILE (Ogg/Opus or WAV: 16/24-bit or float PCM at 8, 12, 16, 24 or 48 kHz) into a\n"
+                 "Space in real time as a speaker. URL is the Space (http(s)://HOST[:PORT]/spaces/ID or /s/ID).\n"
+                 "The token is the speaker's (or $SPACECAST_TOKEN). --whip publishes over WebRTC (WHIP) instead\n"
+                 "of the "
                  "Icecast protocol. A WAV file is encoded at 32 kbit/s; with --whip its packets carry in-band\n"
                  "FEC for 5 %% loss (--fec PERCENT to change, 0 for none), and each RTP packet carries copies\n"
                  "of the 2 before it (RFC 2198 RED, when the server takes it; --red N for 0-3 copies): a burst\n"

@@ -49,7 +49,7 @@ const sc_route_t *sc_router_match(const sc_router_t *rt, sc_slice_t method, sc_s
 static void allow_add(char *out, size_t outsz, size_t *len, const char *m)
 {
     size_t ml = strlen(m);
-    for (const char *p = out; (p = strstr(p, m)) != NULL; p += ml) /* once each: "GET, HEAD" twice */
+    for (const char *p = out; (p = strstr(p, m)) != NULL; p += ml) /* a method two routes share, or a GET route's HEAD, once */
         if ((p == out || p[-1] == ' ') && (p[ml] == ',' || p[ml] == '\0'))
             return;
     int n = snprintf(out + *len, outsz - *len, "%s%s", *len ? ", " : "", m);
