@@ -39,11 +39,33 @@ static struct {
 
 /* --- listening sockets ---------------------------------------------------------------- */
 
-static int listen_socket(const char *hostport)
+/* Is a in use by a socket that is not ours? The workers' sockets share the port with
+ * SO_REUSEPORT, which would let a second server (an edge started twice, one with rtc_listen off,
+ * where no UDP bind fails first) join it and take a share of the connections, silently. A socket
+ * without SO_REUSEPORT cannot bind beside any listener, so one tried first says it. */
+static int port_taken(const struct sockaddr_in6 *a)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return 0;
+    int one = 1, zero = 0;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one); /* TIME_WAIT of a last run: fine */
+    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+    int taken = bind(fd, (const struct sockaddr *)a, sizeof *a) < 0 && errno == EADDRINUSE;
+    close(fd);
+    return taken;
+}
+
+static int listen_socket(const char *hostport, int first)
 {
     struct sockaddr_in6 a;
     if (sc_addr_parse(hostport, &a) < 0) {
         sc_log_error("event=bad_listen_address addr=%s", hostport);
+        return -1;
+    }
+    if (first && a.sin6_port && port_taken(&a)) {
+        sc_log_error("event=listen_failed addr=%s errno=%d err=\"%s: another server listens there\"", hostport,
+                     EADDRINUSE, strerror(EADDRINUSE));
         return -1;
     }
     int fd = socket(AF_INET6, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -229,7 +251,7 @@ static int listener_open(sc_worker_t *w, sc_listener_t *l, const char *hostport,
     l->on_closed = conn_closed;
     l->tls = tls;
     l->https_base = https_base;
-    int fd = listen_socket(hostport);
+    int fd = listen_socket(hostport, w->index == 0);
     if (fd < 0)
         return -1;
     if (sc_loop_add(w->loop, &l->io, fd, EPOLLIN, on_accept) != SC_OK) {

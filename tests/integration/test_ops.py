@@ -2,14 +2,16 @@
 second (API-only) port keeps answering hosts while the public port is at its connection
 limit; /metrics counts refusals by reason."""
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import tempfile
 import time
 import urllib.error
 import urllib.request
 
-from sclib import ADMIN_KEY, Results, Server, api, create_space, open_stream, start_space
+from sclib import ADMIN_KEY, BIN, Results, Server, api, create_space, open_stream, start_space
 
 R = Results()
 
@@ -131,7 +133,27 @@ def test_api_port_survives_public_limit():
         srv.cleanup()
 
 
+def test_port_taken_refused():
+    # the workers' SO_REUSEPORT sockets would let a second server (an edge started twice, or with
+    # rtc_listen off, where no UDP bind fails first) join the port and take half the requests
+    srv = Server("--rtc-listen", "off")
+    srv.start()
+    data = tempfile.mkdtemp(prefix="sc-test-")
+    try:
+        p = subprocess.run([BIN, "serve", "--listen", "127.0.0.1:%d" % srv.port, "--data", data, "--admin-key",
+                            ADMIN_KEY, "--rtc-listen", "off"], capture_output=True, text=True, timeout=20)
+        assert p.returncode != 0, "a second server started on a port in use: %s" % p.stderr[-500:]
+        assert "listen_failed" in p.stderr and "in use" in p.stderr, p.stderr[-500:]
+        for _ in range(4):  # and every request still reaches the first one
+            st, j, _ = api(srv, "POST", "/api/spaces", {"title": "one"}, token=ADMIN_KEY)
+            assert st == 201, (st, j)
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
+        srv.cleanup()
+
+
 R.case("SIGHUP reloads [limits] without dropping anyone", test_sighup_reload)
 R.case("SIGHUP keeps what the command line said", test_sighup_keeps_flags)
 R.case("the API port answers hosts while the public port is full", test_api_port_survives_public_limit)
+R.case("a second server on a port in use exits, naming it", test_port_taken_refused)
 R.finish()
