@@ -229,8 +229,12 @@ echo "| RSA-2048, TLS 1.3, full | $(hs_run "$p_rsa" "$RSA_PID" full -new) |"
 echo
 
 # --- a storm of TLS joins beside listeners already in -----------------------------------------
-echo "| storm of $STORM TLS joins at once, $IN TLS listeners already in | heard within 1 s | join p50 ms | join p99 ms | handshake p99 ms | resumed | joined | stalls of those already in |"
-echo "|---|---|---|---|---|---|---|---|"
+# hs_audio: from a joiner's handshake done (its side) to its first audio byte; the kernel's
+# counters say whether the accept queues overflowed (a joiner then waits a TCP retransmission)
+tcp_counters() { nstat -az TcpExtListenOverflows TcpExtListenDrops TcpExtTCPSynRetrans 2>/dev/null |
+  awk '/^Tcp/{s += $2} END {print s + 0}'; }
+echo "| storm of $STORM TLS joins at once, $IN TLS listeners already in | heard within 1 s | join p50 ms | join p99 ms | handshake p50 ms | handshake p99 ms | handshake done to audio p99 ms | resumed | joined | stalls of those already in | listen overflows + drops + SYN retransmits (whole machine) | server CPU s (the storm run's 8 s) | generator CPU s |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 for mode in fresh resumed; do
   "$SC_BIN" loadtest "${URL[spacecast-tls]}" --listeners "$IN" --join-rate 500 --duration $((IN / 500 + 20)) \
     --ca-file "$ca/ca.pem" --max-stalls 1000000 >"$tmp/in.out" 2>/dev/null &
@@ -238,11 +242,16 @@ for mode in fresh resumed; do
   sleep $((IN / 500 + 4))
   extra=(); [ $mode = resumed ] && extra=(--tls-resume)
   # two generator processes: one alone spends seconds on its own side of 5,000 handshakes
-  out=$("$SC_BIN" loadtest "${URL[spacecast-tls]}" --listeners "$STORM" --storm --procs 2 --duration 8 --retry backoff \
-    --ca-file "$ca/ca.pem" --max-stalls 1000000 "${extra[@]}" 2>/dev/null | tail -1 || true)
+  k0=$(tcp_counters); t0=$(cpu_ticks "$SC_PID")
+  /usr/bin/time -o "$tmp/storm.time" -f "gen_cpu_s=%U+%S" "$SC_BIN" loadtest "${URL[spacecast-tls]}" --listeners "$STORM" \
+    --storm --procs 2 --duration 8 --retry backoff --ca-file "$ca/ca.pem" --max-stalls 1000000 "${extra[@]}" \
+    >"$tmp/storm.out" 2>/dev/null || true
+  out="$(tail -1 "$tmp/storm.out") $(tail -1 "$tmp/storm.time")"
+  k1=$(tcp_counters); t1=$(cpu_ticks "$SC_PID")
   wait $inlt || true
   inout=$(tail -1 "$tmp/in.out")
-  echo "| $mode | $(kv heard_1s_pct "$out") % | $(kv join_p50_ms "$out") | $(kv join_p99_ms "$out") | $(kv hs_p99_ms "$out") | $(kv resumed "$out") | $(kv joined "$out") | $(kv stalls "$inout") |"
+  gen=$(python3 -c "print(round($(kv gen_cpu_s "$out"), 2))" 2>/dev/null || echo -)
+  echo "| $mode | $(kv heard_1s_pct "$out") % | $(kv join_p50_ms "$out") | $(kv join_p99_ms "$out") | $(kv hs_p50_ms "$out") | $(kv hs_p99_ms "$out") | $(kv hs_audio_p99_ms "$out") | $(kv resumed "$out") | $(kv joined "$out") | $(kv stalls "$inout") | $((k1 - k0)) | $(python3 -c "print(round(($t1-$t0)/$CLK, 2))") | $gen |"
   sleep 3
 done
 echo
