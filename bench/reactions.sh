@@ -61,17 +61,8 @@ case $SEPARATE in
   *) echo "SEPARATE: nice, cpus or none" >&2; exit 2 ;;
 esac
 if chrt -f 10 true 2>/dev/null; then rt=(chrt -f 10); fi
-SC_RUN=("${srv[@]}" "$SC_BIN")
 p=$(free_port)
-start_spacecast_pinned() { # start_spacecast with the server's CPUs
-  local data=$1 port=$2; shift 2
-  "${SC_RUN[@]}" serve --listen 127.0.0.1:$port --data "$data" --admin-key benchkey-0123456789 --log-level warn "$@" \
-    2>"$data.log" &
-  SC_PID=$!
-  for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && return 0; sleep 0.1; done
-  echo "spacecast did not start" >&2; return 1
-}
-start_spacecast_pinned "$tmp/one" "$p" --workers 2; pids+=("$SC_PID")
+SC_WRAP=(${srv[@]+"${srv[@]}"}); start_spacecast "$tmp/one" "$p" --workers 2; pids+=("$SC_PID"); SC_WRAP=()
 live_space "$p"; pids+=("$FEED_PID"); id=$SPACE_ID
 if [ "$SEPARATE" = cpus ]; then taskset -a -p -c "$GEN_CPUS" "$FEED_PID" >/dev/null; fi # the feed: a generator too
 sleep 2
