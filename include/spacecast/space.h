@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "spacecast/conn.h"
+#include "spacecast/htable.h"
 #include "spacecast/page.h"
 #include "spacecast/reactions.h"
 #include "spacecast/stats.h"
@@ -100,7 +101,7 @@ typedef struct sc_space_request {
 
 typedef struct sc_space {
     atomic_uint refs;          /* the registry's, and one per holder: sc_space_ref/unref */
-    struct sc_space *hnext;    /* the registry's hash chain (under its lock) */
+    sc_hnode_t hnode;          /* the registry's hash chain (under its lock) */
     pthread_mutex_t mu;        /* metadata: everything below but the atomics and the room */
     pthread_mutex_t write_mu;  /* one change (and its store write) at a time; taken before mu */
     pthread_mutex_t room_mu;   /* the room made or dropped, with the engine's list; after write_mu, before mu */
