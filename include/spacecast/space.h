@@ -380,6 +380,8 @@ sc_space_t **sc_spaces_attended(size_t *n);
 void sc_space_bump_version(void);
 /** Writes the store refused so far. */
 uint64_t sc_space_store_errors(void);
+/** Retired Spaces read back from the store so far (sc_space_read_back). */
+uint64_t sc_space_read_backs(void);
 /** Walk the store's Spaces, then its speakers, under the model's store lock. 0 or -1. */
 int sc_space_store_scan(int (*space_cb)(void *ctx, const struct sc_store_space *),
                         int (*speaker_cb)(void *ctx, const struct sc_store_speaker *), void *ctx);

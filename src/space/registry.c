@@ -1,9 +1,10 @@
 /* registry.c — every Space in memory, found by id through a hash (Redis keeps its keys in a
  * dict; this is the same idea at our size). The registry holds one reference on each Space;
  * sc_space_get hands out another. A Space that ended leaves it space_retire_s later: its id
- * goes to a small set of retired ids (so a request for it reads it back from the store, and a
- * request for an id nobody ever issued costs no query), and the Space is freed when its last
- * holder lets go. Starting up, only Spaces that have not ended are made resident. */
+ * goes to a small set of retired ids (so a request for it reads it back from the store, kept
+ * for the next requests in a bounded cache, and a request for an id nobody ever issued costs no
+ * query), and the Space is freed when its last holder lets go. Starting up, only Spaces that
+ * have not ended are made resident. */
 #include "spacecast/space.h"
 #include "spacecast/admit.h"
 #include "spacecast/common.h"
@@ -18,10 +19,29 @@
 #include <pthread.h>
 #include <stdio.h>
 
+/* Retired Spaces read back from the store and kept for the next requests, most recently used
+ * first: a crowd refreshing an ended Space's page costs one store read, not one per request.
+ * An ended Space no longer changes, so what was read stays true. Each costs its details and a
+ * few kilobytes of Space. */
+#define SC_REG_RETIRED_CACHED 256
+
 typedef struct sc_retired {
     sc_hnode_t hnode;
+    struct sc_cached *cached; /* its read-back Space while in the cache (under sc_rcache.mu) */
     char id[SC_TOKEN_ID_MAX + 1];
 } sc_retired_t;
+
+typedef struct sc_cached {
+    sc_retired_t *r;
+    sc_space_t *s;                 /* the cache's reference */
+    struct sc_cached *prev, *next; /* most recently used first */
+} sc_cached_t;
+
+static struct {
+    pthread_mutex_t mu;
+    sc_cached_t *head, *tail;
+    size_t n;
+} sc_rcache = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 static struct {
     pthread_rwlock_t lock;
@@ -47,9 +67,10 @@ static sc_space_t *find_locked(sc_slice_t id)
     return n ? SC_CONTAINER_OF(n, sc_space_t, hnode) : NULL;
 }
 
-static int retired_locked(sc_slice_t id)
+static sc_retired_t *retired_locked(sc_slice_t id)
 {
-    return sc_htable_find(&sc_reg.retired, sc_hash_bytes(id.base, id.len), retired_is, &id) != NULL;
+    sc_hnode_t *n = sc_htable_find(&sc_reg.retired, sc_hash_bytes(id.base, id.len), retired_is, &id);
+    return n ? SC_CONTAINER_OF(n, sc_retired_t, hnode) : NULL;
 }
 
 static void add_retired_locked(const char *id)
@@ -70,6 +91,71 @@ static void registry_add(sc_space_t *s)
     sc_space_bump_version();
 }
 
+/* --- the cache of retired Spaces (caller holds sc_rcache.mu) ------------------------------- */
+
+static void lru_unlink(sc_cached_t *c)
+{
+    *(c->prev ? &c->prev->next : &sc_rcache.head) = c->next;
+    *(c->next ? &c->next->prev : &sc_rcache.tail) = c->prev;
+    c->prev = c->next = NULL;
+}
+
+static void lru_push(sc_cached_t *c)
+{
+    c->next = sc_rcache.head;
+    *(sc_rcache.head ? &sc_rcache.head->prev : &sc_rcache.tail) = c;
+    sc_rcache.head = c;
+}
+
+/* Keep s (a new reference) for r's next requests; returns the Space that had to leave for it,
+ * for the caller to let go of outside the lock, or NULL. */
+static sc_space_t *cache_put_locked(sc_retired_t *r, sc_space_t *s)
+{
+    sc_cached_t *c = sc_calloc(1, sizeof *c);
+    c->r = r;
+    c->s = sc_space_ref(s);
+    r->cached = c;
+    lru_push(c);
+    if (++sc_rcache.n <= SC_REG_RETIRED_CACHED)
+        return NULL;
+    sc_cached_t *old = sc_rcache.tail;
+    lru_unlink(old);
+    old->r->cached = NULL;
+    sc_space_t *gone = old->s;
+    free(old);
+    sc_rcache.n--;
+    return gone;
+}
+
+/* A retired Space: from the cache, else read back from the store (details) and disk (replay)
+ * and kept. Retired ids never leave the set, so r stays valid without the registry's lock. */
+static sc_space_t *retired_get(sc_retired_t *r)
+{
+    pthread_mutex_lock(&sc_rcache.mu);
+    sc_cached_t *c = r->cached;
+    sc_space_t *s = c ? sc_space_ref(c->s) : NULL;
+    if (c) {
+        lru_unlink(c);
+        lru_push(c);
+    }
+    pthread_mutex_unlock(&sc_rcache.mu);
+    if (s)
+        return s;
+    if (!(s = sc_space_read_back(r->id))) /* the store failed: nothing kept, the next one retries */
+        return NULL;
+    sc_space_t *drop;
+    pthread_mutex_lock(&sc_rcache.mu);
+    if (r->cached) { /* another request read it meanwhile: everyone shares the one kept */
+        drop = s;
+        s = sc_space_ref(r->cached->s);
+    } else {
+        drop = cache_put_locked(r, s);
+    }
+    pthread_mutex_unlock(&sc_rcache.mu);
+    sc_space_unref(drop);
+    return s;
+}
+
 /* --- finding ------------------------------------------------------------------------------ */
 
 sc_space_t *sc_space_get(sc_slice_t id)
@@ -78,13 +164,9 @@ sc_space_t *sc_space_get(sc_slice_t id)
         return NULL;
     pthread_rwlock_rdlock(&sc_reg.lock);
     sc_space_t *s = sc_space_ref(find_locked(id));
-    int retired = !s && retired_locked(id);
+    sc_retired_t *r = s ? NULL : retired_locked(id);
     pthread_rwlock_unlock(&sc_reg.lock);
-    if (!retired)
-        return s;
-    char key[SC_TOKEN_ID_MAX + 1];
-    snprintf(key, sizeof key, "%.*s", (int)id.len, id.base);
-    return sc_space_read_back(key); /* replay from disk, details from the store */
+    return r ? retired_get(r) : s;
 }
 
 struct collect {
@@ -121,7 +203,7 @@ static int id_taken(const char *id)
 {
     sc_slice_t s = sc_slice_cstr(id);
     pthread_rwlock_rdlock(&sc_reg.lock);
-    int taken = find_locked(s) || retired_locked(s);
+    int taken = find_locked(s) || retired_locked(s) != NULL;
     pthread_rwlock_unlock(&sc_reg.lock);
     return taken;
 }
@@ -327,6 +409,15 @@ static void spaces_metrics(sc_metrics_buf_t *b, void *arg)
                       by_state[SC_SPACE_SCHEDULED], by_state[SC_SPACE_LIVE], by_state[SC_SPACE_ENDED] + retired);
     sc_metrics_printf(b, "# HELP spacecast_spaces_resident Spaces in memory (retired ones are on disk only).\n"
                          "# TYPE spacecast_spaces_resident gauge\nspacecast_spaces_resident %zu\n", resident);
+    pthread_mutex_lock(&sc_rcache.mu);
+    size_t cached = sc_rcache.n;
+    pthread_mutex_unlock(&sc_rcache.mu);
+    sc_metrics_printf(b, "# HELP spacecast_spaces_retired_cached Retired Spaces kept in memory after a request read them back (at most "
+                         SC_STR(SC_REG_RETIRED_CACHED) ").\n"
+                         "# TYPE spacecast_spaces_retired_cached gauge\nspacecast_spaces_retired_cached %zu\n", cached);
+    sc_metrics_printf(b, "# HELP spacecast_spaces_read_back_total Retired Spaces read back from the store (not in the cache).\n"
+                         "# TYPE spacecast_spaces_read_back_total counter\nspacecast_spaces_read_back_total %llu\n",
+                      (unsigned long long)sc_space_read_backs());
 }
 
 void sc_spaces_init(sc_store_t *store, const uint8_t key[SC_TOKEN_KEY_LEN])

@@ -31,6 +31,7 @@ static struct {
     uint8_t token_key[SC_TOKEN_KEY_LEN];
     atomic_int listeners;     /* direct-stream listeners of every Space */
     _Atomic uint64_t store_errors;
+    _Atomic uint64_t read_backs; /* retired Spaces read back from the store (registry.c caches them) */
 } sc_model = { .store_mu = PTHREAD_MUTEX_INITIALIZER };
 
 void sc_space_model_init(sc_store_t *store, const uint8_t key[SC_TOKEN_KEY_LEN])
@@ -52,6 +53,7 @@ sc_store_t *sc_space_model_detach(void)
 
 int sc_spaces_listeners(void) { return atomic_load(&sc_model.listeners); }
 uint64_t sc_space_store_errors(void) { return atomic_load(&sc_model.store_errors); }
+uint64_t sc_space_read_backs(void) { return atomic_load(&sc_model.read_backs); }
 
 int sc_space_store_scan(int (*space_cb)(void *ctx, const sc_store_space_t *),
                         int (*speaker_cb)(void *ctx, const sc_store_speaker_t *), void *ctx)
@@ -1451,6 +1453,7 @@ sc_space_t *sc_space_read_back(const char *id)
     sc_space_t *s = sc_space_from_row(&row);
     sc_store_each_speaker_of(sc_model.store, id, read_back_speaker, s);
     pthread_mutex_unlock(&sc_model.store_mu);
+    atomic_fetch_add_explicit(&sc_model.read_backs, 1, memory_order_relaxed);
     s->transient = 1;
     host_first(s);
     space_audio_init(s); /* ended: no room; the stream hooks all the same */

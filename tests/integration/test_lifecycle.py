@@ -101,8 +101,15 @@ def test_restart_keeps_ended_on_disk():
         try:
             assert metric(srv2, "spacecast_spaces_resident") == 1, "an ended Space was loaded into memory"
             assert metric(srv2, 'spacecast_spaces{state="ended"}') == 1
-            st, j, _ = api(srv2, "GET", "/api/spaces/" + sid)
+            reads = metric(srv2, "spacecast_spaces_read_back_total")
+            st, j, hdrs = api(srv2, "GET", "/api/spaces/" + sid)
             assert st == 200 and j["state"] == "ended", (st, j)
+            # a crowd refreshing the ended Space's page: one store read, the rest from memory
+            for _ in range(30):
+                st2, j2, hdrs2 = api(srv2, "GET", "/api/spaces/" + sid)
+                assert st2 == 200 and j2 == j and hdrs2.get("ETag") == hdrs.get("ETag"), (st2, j2)
+            assert metric(srv2, "spacecast_spaces_read_back_total") == reads + 1, "a store read per request"
+            assert metric(srv2, "spacecast_spaces_retired_cached") == 1
             st, j, _ = api(srv2, "GET", "/api/spaces/" + live_id)
             assert st == 200 and j["state"] == "scheduled", (st, j)
         finally:
