@@ -266,7 +266,8 @@ int sc_space_speaker_index(sc_space_t *s, const sc_token_claims_t *claims);
 void sc_space_changed(sc_space_t *s);
 /** A new event subscriber's snapshot event and start point, taken together (references for the
  *  caller; *start NULL if nothing was published): the stream is the snapshot, then every
- *  event after *start. */
+ *  event after *start. The streams end with the `state: ended` event (SC_PAGE_END); a Space
+ *  that has ended gives an empty SC_PAGE_END page as *start: the snapshot, then the end. */
 void sc_space_subscribe(sc_space_t *s, int host_view, sc_page_t **snapshot, sc_page_t **start);
 /** The snapshot event a new event stream starts with (reference for the caller). */
 sc_page_t *sc_space_details_event(sc_space_t *s);

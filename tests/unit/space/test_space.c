@@ -210,9 +210,26 @@ static void test_events_in_order(void **state)
     assert_non_null(live);
     assert_non_null(req);
     assert_true(inv < live && live < req); /* the order of the changes */
+    sc_space_end(s);
+    /* the streams end with the final state: the last page says so, and nothing follows it */
+    sc_page_t *last = start;
+    while (sc_page_next(last))
+        last = sc_page_next(last);
+    assert_true(last->flags & SC_PAGE_END);
+    static const char ended[] = "event: state\ndata: {\"state\":\"ended\"";
+    assert_non_null(memmem(last->data, last->len, ended, sizeof ended - 1));
+    sc_space_event(s, "tally", json_pack("{s:i}", "listeners", 0), 0);
+    sc_space_changed(s);
+    assert_null(sc_page_next(last));
     sc_page_unref(snap);
     sc_page_unref(start);
-    sc_space_end(s);
+    /* a subscriber to the ended Space: the snapshot (ended), then at once the end */
+    sc_space_subscribe(s, 0, &snap, &start);
+    assert_non_null(strstr((const char *)snap->data, "\"state\":\"ended\""));
+    assert_true(start->flags & SC_PAGE_END);
+    assert_int_equal(start->len, 0);
+    sc_page_unref(snap);
+    sc_page_unref(start);
     atomic_fetch_sub(&s->event_streams, 1);
     sc_space_unref(s);
 }
