@@ -7,7 +7,7 @@ query. Audio checked with ffmpeg."""
 import time
 
 from sclib import (ADMIN_KEY, EventStream, Results, Server, api, capture, create_space, has_tone, invite,
-                   publish_tone, start_space)
+                   publish_tone, start_space, wait_for)
 
 R = Results()
 
@@ -18,15 +18,6 @@ def metric(srv, name):
         if line.startswith(name + " ") or line.startswith(name + "{"):
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError("no metric " + name)
-
-
-def wait_for(cond, seconds, what):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def ends_with_state_ended(ev, what):
