@@ -413,7 +413,8 @@ int sc_cmd_loadtest(int argc, char **argv)
     size_t joined = 0, r503 = 0, r429 = 0, failed = 0, bad = 0, stalled = 0, heard = 0, nb = 0, redirected = 0;
     uint64_t attempts = 0, stalls = 0;
     float *joins = sc_malloc((nres + 1) * sizeof *joins), *hs = sc_malloc((nres + 1) * sizeof *hs);
-    size_t nhs = 0, resumed = 0;
+    float *hs_audio = sc_malloc((nres + 1) * sizeof *hs_audio); /* handshake done → first audio byte */
+    size_t nhs = 0, resumed = 0, nha = 0;
     uint64_t *bytes = sc_malloc((nres + 1) * sizeof *bytes);
     size_t nj = 0;
     for (size_t i = 0; i < nres; i++) {
@@ -423,6 +424,8 @@ int sc_cmd_loadtest(int argc, char **argv)
         if (r->hs_ms >= 0) {
             hs[nhs++] = r->hs_ms;
             resumed += r->resumed;
+            if (r->attempts == 1 && r->join_ms >= r->hs_ms) /* both of the same attempt */
+                hs_audio[nha++] = r->join_ms - r->hs_ms;
         }
         stalls += r->stalls;
         stalled += r->stalls > 0;
@@ -446,6 +449,7 @@ int sc_cmd_loadtest(int argc, char **argv)
     qsort(bytes, nb, sizeof *bytes, cmp_u64);
     qsort(det, ndet, sizeof *det, cmp_float);
     qsort(hs, nhs, sizeof *hs, cmp_float);
+    qsort(hs_audio, nha, sizeof *hs_audio, cmp_float);
     uint64_t median_b = nb ? bytes[nb / 2] : 0;
     double spread = 0;
     for (size_t i = 0; i < nb && median_b; i++)
@@ -463,11 +467,14 @@ int sc_cmd_loadtest(int argc, char **argv)
            nj ? joins[nj - 1] : 0.0f, nres ? 100.0 * (double)heard / (double)nres : 0.0, (unsigned long long)stalls,
            stalled, (unsigned long long)(nb ? bytes[0] : 0), (unsigned long long)median_b, spread, ndet,
            pct(det, ndet, 50), pct(det, ndet, 99), ndet ? det[ndet - 1] : 0.0f);
-    if (o.tls) /* hs: TCP connect to handshake done, each listener's first; resumed: of those */
+    /* hs: TCP connect to handshake done, each listener's first; resumed: of those; hs_audio: from the
+     * client's handshake done to the first byte of audio (listeners in on their first attempt): the
+     * server finishing the handshake, reading the request, answering with the first pages */
+    if (o.tls)
         printf("tls=1 handshakes=%d hs_failed=%d hs_listeners=%zu resumed=%zu hs_p50_ms=%.1f hs_p99_ms=%.1f "
-               "hs_max_ms=%.1f ",
+               "hs_max_ms=%.1f hs_audio_p50_ms=%.1f hs_audio_p99_ms=%.1f ",
                atomic_load(&prog->handshakes), atomic_load(&prog->hs_failed), nhs, resumed, pct(hs, nhs, 50),
-               pct(hs, nhs, 99), nhs ? hs[nhs - 1] : 0.0f);
+               pct(hs, nhs, 99), nhs ? hs[nhs - 1] : 0.0f, pct(hs_audio, nha, 50), pct(hs_audio, nha, 99));
     printf("verdict=%s\n", pass ? "pass" : "fail");
     if (o.nspaces > 0) {
         /* the Spaces in which some listener stalled, and those in which some were not admitted */
@@ -506,6 +513,7 @@ int sc_cmd_loadtest(int argc, char **argv)
         fprintf(stderr, "loadtest: TLS: %s\n", prog->tls_error);
     free(joins);
     free(hs);
+    free(hs_audio);
     free(bytes);
     free(res);
     free(det);

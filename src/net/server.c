@@ -22,7 +22,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define SC_LISTEN_BACKLOG 4096 /* the kernel caps it at net.core.somaxconn */
+#define SC_LISTEN_BACKLOG 4096 /* at least; the kernel caps it at net.core.somaxconn */
+#define SC_LISTEN_BACKLOG_MAX 65535
 #define SC_ACCEPT_BATCH 128    /* accepts per readable event, then the loop's other work */
 #define SC_PER_IP_SLOTS 65536  /* per-address counters, by hash (a collision shares a budget) */
 #define SC_FD_RESERVE 64       /* descriptors kept for the store, recordings, logs, the spare */
@@ -56,6 +57,41 @@ static int port_taken(const struct sockaddr_in6 *a)
     return taken;
 }
 
+/* Each worker has a listening socket of its own (SO_REUSEPORT spreads the connections between
+ * them): for a storm of the whole audience at once (max_listeners) each one's queue of
+ * connections not accepted yet must hold its share. Past the queue the kernel drops the
+ * handshake's last ACK (ListenOverflows) and the joiner waits for a retransmission, a second or
+ * more, before its TLS handshake can even start. */
+static int backlog_wanted(int nworkers)
+{
+    int per = (sc_config()->max_listeners + nworkers - 1) / (nworkers > 0 ? nworkers : 1);
+    return SC_MIN(SC_MAX(per, SC_LISTEN_BACKLOG), SC_LISTEN_BACKLOG_MAX);
+}
+
+/* The kernel silently caps listen()'s backlog at net.core.somaxconn: say so at start, with the
+ * fix (an operator's setting; docs/SCALING.md). -1 if it cannot be read. */
+static int somaxconn(void)
+{
+    FILE *f = fopen("/proc/sys/net/core/somaxconn", "r");
+    int v = -1;
+    if (f) {
+        if (fscanf(f, "%d", &v) != 1)
+            v = -1;
+        fclose(f);
+    }
+    return v;
+}
+
+static void backlog_check(int nworkers)
+{
+    int want = backlog_wanted(nworkers), cap = somaxconn();
+    if (cap >= 0 && cap < want)
+        sc_log_warn("event=listen_backlog_capped somaxconn=%d wanted=%d workers=%d max_listeners=%d "
+                    "hint=\"a join storm past %d connections per worker at once overflows the accept queue and "
+                    "waits for TCP retransmissions: sysctl -w net.core.somaxconn=%d net.ipv4.tcp_max_syn_backlog=%d\"",
+                    cap, want, nworkers, sc_config()->max_listeners, cap, want, want);
+}
+
 static int listen_socket(const char *hostport, int first)
 {
     struct sockaddr_in6 a;
@@ -75,7 +111,7 @@ static int listen_socket(const char *hostport, int first)
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
-    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, SC_LISTEN_BACKLOG) < 0) {
+    if (bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || listen(fd, backlog_wanted(sc_srv.nworkers)) < 0) {
         sc_log_error("event=listen_failed addr=%s errno=%d err=\"%s\"", hostport, errno, strerror(errno));
         close(fd);
         return -1;
@@ -329,6 +365,7 @@ int sc_server_init(const sc_proto_t *proto, sc_tls_server_t *tls, const char *ht
     sc_srv.nworkers = worker_count(cfg);
     sc_srv.workers = sc_calloc((size_t)sc_srv.nworkers, sizeof *sc_srv.workers);
     sc_srv.tls = tls;
+    backlog_check(sc_srv.nworkers);
     for (int i = 0; i < sc_srv.nworkers; i++) {
         sc_worker_t *w = &sc_srv.workers[i];
         w->index = i;

@@ -779,6 +779,8 @@ int sc_tls_handshake(sc_tls_server_t *t, SSL *ssl)
     return SC_TLS_ERROR;
 }
 
+int sc_tls_handshake_unstarted(SSL *ssl) { return SSL_in_before(ssl) ? 1 : 0; }
+
 int sc_tls_ktls_send(SSL *ssl) { return BIO_get_ktls_send(SSL_get_wbio(ssl)) ? 1 : 0; }
 
 ssize_t sc_tls_read(SSL *ssl, void *buf, size_t len, int *want)
