@@ -71,12 +71,12 @@ sleep 2
 lt=$!
 sleep $(( N / JOIN + 5 ))  # everyone is in
 probe() { "${gen[@]}" "${rt[@]}" "$GEN" "127.0.0.1:$p" "$id" --rate 0 --probe "$HAMMER" --duration "$W" >"$1"; }
+# the server's CPU over each window (clock ticks, every thread): what the storm costs it (its
+# window includes accepting the storm's CONNS connections)
+cpu_mark() { cpu_ticks "$SC_PID" >>"$tmp/cpu"; date +%s.%N >>"$tmp/cpu"; }
 # the same probe of GET /api/spaces/{id} (HAMMER/s): alone, beside the storm, alone again. The
 # probe beside the storm runs as a process of its own: inside the storm's generator its
 # latency would include that generator's own turns over 2,000 busy connections
-# the server's CPU over each window (clock ticks, every thread): what the storm costs it
-srv_cpu=$SC_PID
-cpu_mark() { cpu_ticks "$srv_cpu" >>"$tmp/cpu"; date +%s.%N >>"$tmp/cpu"; }
 cpu_mark
 probe "$tmp/alone.gen"
 cpu_mark
