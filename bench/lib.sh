@@ -1,10 +1,11 @@
 # Shared helpers for the benchmarks: free ports, starting spacecast and nginx on loopback.
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
-# start_spacecast DATA_DIR PORT [extra flags...] -> sets SC_PID
+# start_spacecast DATA_DIR PORT [extra flags...] -> sets SC_PID (run under the SC_WRAP array,
+# e.g. SC_WRAP=(taskset -c 1), when one is set)
 start_spacecast() {
   local data=$1 port=$2; shift 2
-  "$SC_BIN" serve --listen 127.0.0.1:$port --data "$data" --admin-key benchkey-0123456789 --log-level warn "$@" \
+  ${SC_WRAP[@]+"${SC_WRAP[@]}"} "$SC_BIN" serve --listen 127.0.0.1:$port --data "$data" --admin-key benchkey-0123456789 --log-level warn "$@" \
     2>"$data.log" &
   SC_PID=$!
   for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && return 0; sleep 0.1; done

@@ -212,7 +212,8 @@ function spacePage(id) {
   async function load() {
     try {
       details = await api("GET", "/api/spaces/" + id);
-      attempt = 0; render(); subscribe();
+      attempt = 0; render();
+      if (details.state !== "ended") subscribe(); /* an ended Space's stream is its snapshot, then the end */
     } catch (e) {
       const wait = backoffMs(attempt++, e.retryAfter);
       $("#head").innerHTML = `<p class="warn">${e.status === 404 ? "There is no such Space." :
@@ -225,7 +226,9 @@ function spacePage(id) {
     if (es) return;
     /* hosts and cohosts get the requests to speak on their stream */
     es = new EventSource(`/api/spaces/${id}/events` + (atLeast("cohost") ? "?token=" + encodeURIComponent(token) : ""));
-    es.addEventListener("space", (ev) => { details = JSON.parse(ev.data); render(); });
+    es.addEventListener("space", (ev) => { details = JSON.parse(ev.data); render(); if (details.state === "ended") es.close(); });
+    /* the last event: the server closes the stream after it, and EventSource must not reconnect */
+    es.addEventListener("state", (ev) => { if (JSON.parse(ev.data).state === "ended") { es.close(); load(); } });
     es.addEventListener("tally", (ev) => {
       const t = JSON.parse(ev.data);
       Object.assign(details, { listeners: t.listeners, peak: t.peak, total_joins: t.total_joins });

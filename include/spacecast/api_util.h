@@ -85,6 +85,13 @@ void sc_api_proxy_stop(void);
 /** POST reactions {"emoji": one of reactions.h's set[, "listener": id]}: the emoji's index with
  *  *listener the id or NULL, or -1 with *err. */
 int sc_api_reaction_params(const json_t *body, const char **listener, const char **err);
+/** The common reaction body read without a JSON library: `{"emoji":"…"}` with an optional
+ *  `"listener":"…"`, either order, JSON whitespace anywhere, the emoji's bytes as they are (no
+ *  escapes) and a listener id of the allowed characters. Returns the emoji's index and sets
+ *  *listener / *listener_len (NULL, 0: none; it points into body), or -1 for anything else:
+ *  the caller then parses the body with jansson as before, so a body this accepts always gets
+ *  what sc_api_reaction_params gives it (fuzz_json_body checks that). */
+int sc_api_reaction_fast(const char *body, size_t len, const char **listener, size_t *listener_len);
 /** PUT pin {"url": "http(s)://…", "text"?}: 0 with url and text pointing into body ("" when no
  *  text), or -1 with *err. */
 int sc_api_pin_params(const json_t *body, const char **url, const char **text, const char **err);

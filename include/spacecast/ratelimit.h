@@ -16,6 +16,9 @@ typedef struct sc_ratelimit sc_ratelimit_t;
 /** A table of about `slots` buckets (rounded up to a power of two, at least 64), each refilled
  *  at per_s tokens a second up to burst. The caller owns it. */
 sc_ratelimit_t *sc_ratelimit_new(size_t slots, double per_s, double burst);
+/** New limits for every bucket (a reload): a bucket keeps its tokens (at most the new burst)
+ *  and refills at the new rate from now on. Thread-safe beside takes. */
+void sc_ratelimit_set(sc_ratelimit_t *rl, double per_s, double burst);
 void sc_ratelimit_free(sc_ratelimit_t *rl);
 /** Take one token from key's bucket at now_ms (any monotonic clock): 0 when taken, else the
  *  milliseconds until one will be there (nothing taken). Thread-safe. */

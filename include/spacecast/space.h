@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "spacecast/conn.h"
+#include "spacecast/htable.h"
 #include "spacecast/page.h"
 #include "spacecast/reactions.h"
 #include "spacecast/stats.h"
@@ -100,7 +101,7 @@ typedef struct sc_space_request {
 
 typedef struct sc_space {
     atomic_uint refs;          /* the registry's, and one per holder: sc_space_ref/unref */
-    struct sc_space *hnext;    /* the registry's hash chain (under its lock) */
+    sc_hnode_t hnode;          /* the registry's hash chain (under its lock) */
     pthread_mutex_t mu;        /* metadata: everything below but the atomics and the room */
     pthread_mutex_t write_mu;  /* one change (and its store write) at a time; taken before mu */
     pthread_mutex_t room_mu;   /* the room made or dropped, with the engine's list; after write_mu, before mu */
@@ -265,7 +266,8 @@ int sc_space_speaker_index(sc_space_t *s, const sc_token_claims_t *claims);
 void sc_space_changed(sc_space_t *s);
 /** A new event subscriber's snapshot event and start point, taken together (references for the
  *  caller; *start NULL if nothing was published): the stream is the snapshot, then every
- *  event after *start. */
+ *  event after *start. The streams end with the `state: ended` event (SC_PAGE_END); a Space
+ *  that has ended gives an empty SC_PAGE_END page as *start: the snapshot, then the end. */
 void sc_space_subscribe(sc_space_t *s, int host_view, sc_page_t **snapshot, sc_page_t **start);
 /** The snapshot event a new event stream starts with (reference for the caller). */
 sc_page_t *sc_space_details_event(sc_space_t *s);
@@ -379,6 +381,8 @@ sc_space_t **sc_spaces_attended(size_t *n);
 void sc_space_bump_version(void);
 /** Writes the store refused so far. */
 uint64_t sc_space_store_errors(void);
+/** Retired Spaces read back from the store so far (sc_space_read_back). */
+uint64_t sc_space_read_backs(void);
 /** Walk the store's Spaces, then its speakers, under the model's store lock. 0 or -1. */
 int sc_space_store_scan(int (*space_cb)(void *ctx, const struct sc_store_space *),
                         int (*speaker_cb)(void *ctx, const struct sc_store_speaker *), void *ctx);

@@ -58,6 +58,97 @@ int sc_api_reaction_params(const json_t *b, const char **listener, const char **
     return idx;
 }
 
+static size_t skip_ws(const char *b, size_t len, size_t i)
+{
+    while (i < len && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r'))
+        i++;
+    return i;
+}
+
+/* A JSON string with no escape at b[*i]: its bytes [*s, *s + *n); -1 if it is not one. */
+static int plain_string(const char *b, size_t len, size_t *i, const char **s, size_t *n)
+{
+    if (*i >= len || b[*i] != '"')
+        return -1;
+    size_t start = ++*i;
+    while (*i < len && b[*i] != '"') {
+        if (b[*i] == '\\' || (unsigned char)b[*i] < 0x20)
+            return -1; /* an escape or a raw control character: jansson's to judge */
+        ++*i;
+    }
+    if (*i >= len)
+        return -1;
+    *s = b + start;
+    *n = *i - start;
+    ++*i;
+    return 0;
+}
+
+static int listener_chars(const char *id, size_t n)
+{
+    if (n < 1 || n > SC_LISTENER_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') || (id[i] >= '0' && id[i] <= '9') ||
+              id[i] == '-' || id[i] == '_'))
+            return 0;
+    return 1;
+}
+
+static int reaction_fast(const char *b, size_t len, const char **listener, size_t *listener_len)
+{
+    int idx = -1;
+    size_t i = skip_ws(b, len, 0);
+    if (i >= len || b[i++] != '{')
+        return -1;
+    for (int k = 0; k < 2; k++) {
+        const char *key, *val;
+        size_t kn, vn;
+        i = skip_ws(b, len, i);
+        if (plain_string(b, len, &i, &key, &kn) != 0)
+            return -1;
+        i = skip_ws(b, len, i);
+        if (i >= len || b[i++] != ':')
+            return -1;
+        i = skip_ws(b, len, i);
+        if (plain_string(b, len, &i, &val, &vn) != 0)
+            return -1;
+        if (kn == 5 && memcmp(key, "emoji", 5) == 0 && idx < 0) {
+            /* only our own emoji's bytes pass: valid UTF-8 by construction */
+            if ((idx = sc_reaction_index(val, vn)) < 0)
+                return -1;
+        } else if (kn == 8 && memcmp(key, "listener", 8) == 0 && !*listener) {
+            if (!listener_chars(val, vn))
+                return -1;
+            *listener = val;
+            *listener_len = vn;
+        } else {
+            return -1; /* another key, or one twice */
+        }
+        i = skip_ws(b, len, i);
+        if (i < len && b[i] == ',' && k == 0) {
+            i++;
+            continue;
+        }
+        if (i >= len || b[i++] != '}')
+            return -1;
+        break;
+    }
+    return skip_ws(b, len, i) == len ? idx : -1;
+}
+
+int sc_api_reaction_fast(const char *b, size_t len, const char **listener, size_t *listener_len)
+{
+    *listener = NULL;
+    *listener_len = 0;
+    int idx = reaction_fast(b, len, listener, listener_len);
+    if (idx < 0) {
+        *listener = NULL;
+        *listener_len = 0;
+    }
+    return idx;
+}
+
 int sc_api_valid_pin_url(const char *u)
 {
     size_t n = strlen(u), scheme = !strncmp(u, "https://", 8) ? 8 : !strncmp(u, "http://", 7) ? 7 : 0;

@@ -19,7 +19,9 @@ typedef struct slot {
 struct sc_ratelimit {
     slot_t *slots;
     size_t mask;       /* slots - 1 */
-    double per_ms, burst;
+    /* the limits: a reload may change them while takes run (sc_ratelimit_set); each take
+     * reads them once, so it sees an old or a new pair's member, both valid limits */
+    _Atomic double per_ms, burst;
     uint64_t seed;
     _Atomic uint64_t evictions;
     pthread_mutex_t mu[STRIPES];
@@ -59,13 +61,22 @@ sc_ratelimit_t *sc_ratelimit_new(size_t slots, double per_s, double burst)
     sc_ratelimit_t *rl = sc_calloc(1, sizeof *rl);
     rl->slots = sc_calloc(n, sizeof *rl->slots);
     rl->mask = n - 1;
-    rl->per_ms = per_s / 1000.0;
-    rl->burst = burst < 1 ? 1 : burst;
+    sc_ratelimit_set(rl, per_s, burst);
     if (RAND_bytes((unsigned char *)&rl->seed, sizeof rl->seed) != 1)
         rl->seed = sc_now_ns() ^ ((uint64_t)sc_rand32() << 32);
     for (int i = 0; i < STRIPES; i++)
         pthread_mutex_init(&rl->mu[i], NULL);
     return rl;
+}
+
+void sc_ratelimit_set(sc_ratelimit_t *rl, double per_s, double burst)
+{
+    double per_ms = per_s / 1000.0, b = burst < 1 ? 1 : burst;
+    /* unchanged (every join asks): no store, the cache line stays shared between workers */
+    if (atomic_load_explicit(&rl->per_ms, memory_order_relaxed) != per_ms)
+        atomic_store_explicit(&rl->per_ms, per_ms, memory_order_relaxed);
+    if (atomic_load_explicit(&rl->burst, memory_order_relaxed) != b)
+        atomic_store_explicit(&rl->burst, b, memory_order_relaxed);
 }
 
 void sc_ratelimit_free(sc_ratelimit_t *rl)
@@ -81,10 +92,10 @@ void sc_ratelimit_free(sc_ratelimit_t *rl)
 uint64_t sc_ratelimit_evictions(const sc_ratelimit_t *rl) { return atomic_load(&rl->evictions); }
 
 /* Tokens a slot would hold at now (full once it has been idle long enough). */
-static double level(const sc_ratelimit_t *rl, const slot_t *s, uint64_t now)
+static double level(double per_ms, double burst, const slot_t *s, uint64_t now)
 {
-    double t = s->tokens + (double)(now > s->stamp_ms ? now - s->stamp_ms : 0) * rl->per_ms;
-    return t > rl->burst ? rl->burst : t;
+    double t = s->tokens + (double)(now > s->stamp_ms ? now - s->stamp_ms : 0) * per_ms;
+    return t > burst ? burst : t;
 }
 
 /* Find (or make) key's bucket, refill it to now and take a token if asked and there is one:
@@ -93,6 +104,8 @@ static uint32_t bucket(sc_ratelimit_t *rl, uint64_t key, uint64_t now_ms, int ta
 {
     if (key == 0)
         key = 1; /* 0 marks an empty slot */
+    double per_ms = atomic_load_explicit(&rl->per_ms, memory_order_relaxed);
+    double burst = atomic_load_explicit(&rl->burst, memory_order_relaxed);
     uint64_t h = mix64(key ^ rl->seed);
     size_t base = (size_t)h & rl->mask & ~(size_t)(GROUP - 1);
     pthread_mutex_t *mu = &rl->mu[(base / GROUP) % STRIPES];
@@ -105,7 +118,7 @@ static uint32_t bucket(sc_ratelimit_t *rl, uint64_t key, uint64_t now_ms, int ta
             break;
         }
         /* an empty slot, or one whose bucket has refilled, is as good as never used */
-        if (c->key == 0 || level(rl, c, now_ms) >= rl->burst) {
+        if (c->key == 0 || level(per_ms, burst, c, now_ms) >= burst) {
             if (!spare)
                 spare = c;
         } else if (!oldest || c->stamp_ms < oldest->stamp_ms) {
@@ -121,13 +134,13 @@ static uint32_t bucket(sc_ratelimit_t *rl, uint64_t key, uint64_t now_ms, int ta
             atomic_fetch_add_explicit(&rl->evictions, 1, memory_order_relaxed);
         s = spare ? spare : oldest;
         s->key = key;
-        s->tokens = rl->burst;
+        s->tokens = burst;
         s->stamp_ms = now_ms;
     }
-    double t = level(rl, s, now_ms);
+    double t = level(per_ms, burst, s, now_ms);
     uint32_t wait = 0;
     if (t < 1.0)
-        wait = rl->per_ms > 0 ? (uint32_t)((1.0 - t) / rl->per_ms) + 1 : UINT32_MAX;
+        wait = per_ms > 0 ? (uint32_t)((1.0 - t) / per_ms) + 1 : UINT32_MAX;
     if (take) {
         s->stamp_ms = now_ms > s->stamp_ms ? now_ms : s->stamp_ms;
         s->tokens = wait ? t : t - 1.0;

@@ -122,9 +122,8 @@ int sc_fair_limit(const sc_fair_t *f, int held, int max, int own)
 
 static struct {
     pthread_once_t once;
-    pthread_mutex_t mu;          /* the joins table's making */
-    sc_ratelimit_t *joins;       /* by address, made for join_rate/join_burst as they were */
-    double joins_rate, joins_burst;
+    pthread_mutex_t mu;              /* the joins table's making */
+    _Atomic(sc_ratelimit_t *) joins; /* by address: one table for the life of the process */
     sc_admit_places_t events;
 } sc_adm = { .once = PTHREAD_ONCE_INIT, .mu = PTHREAD_MUTEX_INITIALIZER };
 
@@ -132,18 +131,21 @@ static void adm_init(void) { sc_admit_places_init(&sc_adm.events); }
 
 static int share(int set, int of) { return set > 0 ? set : SC_MAX(of / 4, 1); }
 
-/* The joins-by-address table for these limits. A reload that changes them starts a new one
- * (the old one is kept: another worker may be using it, and reloads are rare). */
+/* The joins-by-address table, made at the first join, with the limits in force now. A reload
+ * that changes them changes the table's limits in place: a new table would need the old one
+ * kept (another worker may be taking from it) and would give every address a fresh burst. */
 static sc_ratelimit_t *joins_table(double rate, double burst)
 {
-    pthread_mutex_lock(&sc_adm.mu);
-    if (!sc_adm.joins || sc_adm.joins_rate != rate || sc_adm.joins_burst != burst) {
-        sc_adm.joins = sc_ratelimit_new(16384, rate, burst);
-        sc_adm.joins_rate = rate;
-        sc_adm.joins_burst = burst;
+    sc_ratelimit_t *t = atomic_load_explicit(&sc_adm.joins, memory_order_acquire);
+    if (!t) {
+        pthread_mutex_lock(&sc_adm.mu);
+        if (!(t = atomic_load_explicit(&sc_adm.joins, memory_order_relaxed))) {
+            t = sc_ratelimit_new(16384, rate, burst);
+            atomic_store_explicit(&sc_adm.joins, t, memory_order_release);
+        }
+        pthread_mutex_unlock(&sc_adm.mu);
     }
-    sc_ratelimit_t *t = sc_adm.joins;
-    pthread_mutex_unlock(&sc_adm.mu);
+    sc_ratelimit_set(t, rate, burst);
     return t;
 }
 

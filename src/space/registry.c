@@ -1,13 +1,15 @@
 /* registry.c — every Space in memory, found by id through a hash (Redis keeps its keys in a
  * dict; this is the same idea at our size). The registry holds one reference on each Space;
  * sc_space_get hands out another. A Space that ended leaves it space_retire_s later: its id
- * goes to a small set of retired ids (so a request for it reads it back from the store, and a
- * request for an id nobody ever issued costs no query), and the Space is freed when its last
- * holder lets go. Starting up, only Spaces that have not ended are made resident. */
+ * goes to a small set of retired ids (so a request for it reads it back from the store, kept
+ * for the next requests in a bounded cache, and a request for an id nobody ever issued costs no
+ * query), and the Space is freed when its last holder lets go. Starting up, only Spaces that
+ * have not ended are made resident. */
 #include "spacecast/space.h"
 #include "spacecast/admit.h"
 #include "spacecast/common.h"
 #include "spacecast/config.h"
+#include "spacecast/htable.h"
 #include "spacecast/log.h"
 #include "spacecast/metrics.h"
 #include "spacecast/recorder.h"
@@ -17,109 +19,141 @@
 #include <pthread.h>
 #include <stdio.h>
 
-#define SC_REG_BUCKETS_MIN 64 /* the table doubles when it holds as many Spaces as buckets */
+/* Retired Spaces read back from the store and kept for the next requests, most recently used
+ * first: a crowd refreshing an ended Space's page costs one store read, not one per request.
+ * An ended Space no longer changes, so what was read stays true. Each costs its details and a
+ * few kilobytes of Space. */
+#define SC_REG_RETIRED_CACHED 256
 
 typedef struct sc_retired {
-    struct sc_retired *next;
+    sc_hnode_t hnode;
+    struct sc_cached *cached; /* its read-back Space while in the cache (under sc_rcache.mu) */
     char id[SC_TOKEN_ID_MAX + 1];
 } sc_retired_t;
 
+typedef struct sc_cached {
+    sc_retired_t *r;
+    sc_space_t *s;                 /* the cache's reference */
+    struct sc_cached *prev, *next; /* most recently used first */
+} sc_cached_t;
+
+static struct {
+    pthread_mutex_t mu;
+    sc_cached_t *head, *tail;
+    size_t n;
+} sc_rcache = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
 static struct {
     pthread_rwlock_t lock;
-    sc_space_t **b;         /* resident Spaces by hash of id, chained through hnext */
-    size_t nb, n;
-    sc_retired_t **rb;      /* retired ids, chained */
-    size_t nrb, nr;
+    sc_htable_t spaces;  /* resident Spaces by id (sc_space_t.hnode) */
+    sc_htable_t retired; /* retired ids (sc_retired_t) */
 } sc_reg = { .lock = PTHREAD_RWLOCK_INITIALIZER };
 
-static uint32_t id_hash(const char *p, size_t n)
+static int space_is(const sc_hnode_t *n, const void *id)
 {
-    uint32_t h = 2166136261u; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (uint8_t)p[i]) * 16777619u;
-    return h;
+    return sc_slice_eq(*(const sc_slice_t *)id, SC_CONTAINER_OF(n, const sc_space_t, hnode)->id);
 }
 
-static int id_is(const char *id, sc_slice_t s) { return sc_slice_eq(s, id); }
+static int retired_is(const sc_hnode_t *n, const void *id)
+{
+    return sc_slice_eq(*(const sc_slice_t *)id, SC_CONTAINER_OF(n, const sc_retired_t, hnode)->id);
+}
 
 /* --- the tables (caller holds the lock) ------------------------------------------------ */
 
 static sc_space_t *find_locked(sc_slice_t id)
 {
-    if (!sc_reg.nb)
-        return NULL;
-    for (sc_space_t *s = sc_reg.b[id_hash(id.base, id.len) & (sc_reg.nb - 1)]; s; s = s->hnext)
-        if (id_is(s->id, id))
-            return s;
-    return NULL;
+    sc_hnode_t *n = sc_htable_find(&sc_reg.spaces, sc_hash_bytes(id.base, id.len), space_is, &id);
+    return n ? SC_CONTAINER_OF(n, sc_space_t, hnode) : NULL;
 }
 
-static int retired_locked(sc_slice_t id)
+static sc_retired_t *retired_locked(sc_slice_t id)
 {
-    if (!sc_reg.nrb)
-        return 0;
-    for (sc_retired_t *r = sc_reg.rb[id_hash(id.base, id.len) & (sc_reg.nrb - 1)]; r; r = r->next)
-        if (id_is(r->id, id))
-            return 1;
-    return 0;
-}
-
-static void grow_locked(void)
-{
-    size_t nb = sc_reg.nb ? sc_reg.nb * 2 : SC_REG_BUCKETS_MIN;
-    sc_space_t **b = sc_calloc(nb, sizeof *b);
-    for (size_t i = 0; i < sc_reg.nb; i++) {
-        for (sc_space_t *s = sc_reg.b[i], *next; s; s = next) {
-            next = s->hnext;
-            size_t k = id_hash(s->id, strlen(s->id)) & (nb - 1);
-            s->hnext = b[k];
-            b[k] = s;
-        }
-    }
-    free(sc_reg.b);
-    sc_reg.b = b;
-    sc_reg.nb = nb;
+    sc_hnode_t *n = sc_htable_find(&sc_reg.retired, sc_hash_bytes(id.base, id.len), retired_is, &id);
+    return n ? SC_CONTAINER_OF(n, sc_retired_t, hnode) : NULL;
 }
 
 static void add_retired_locked(const char *id)
 {
     if (retired_locked(sc_slice_cstr(id)))
         return;
-    if (sc_reg.nr >= sc_reg.nrb) { /* rehash the retired set at load factor 1 */
-        size_t nrb = sc_reg.nrb ? sc_reg.nrb * 2 : SC_REG_BUCKETS_MIN;
-        sc_retired_t **rb = sc_calloc(nrb, sizeof *rb);
-        for (size_t i = 0; i < sc_reg.nrb; i++) {
-            for (sc_retired_t *r = sc_reg.rb[i], *next; r; r = next) {
-                next = r->next;
-                size_t k = id_hash(r->id, strlen(r->id)) & (nrb - 1);
-                r->next = rb[k];
-                rb[k] = r;
-            }
-        }
-        free(sc_reg.rb);
-        sc_reg.rb = rb;
-        sc_reg.nrb = nrb;
-    }
     sc_retired_t *r = sc_calloc(1, sizeof *r);
     snprintf(r->id, sizeof r->id, "%s", id);
-    size_t k = id_hash(r->id, strlen(r->id)) & (sc_reg.nrb - 1);
-    r->next = sc_reg.rb[k];
-    sc_reg.rb[k] = r;
-    sc_reg.nr++;
+    sc_htable_insert(&sc_reg.retired, &r->hnode, sc_hash_bytes(r->id, strlen(r->id)));
 }
 
 /* Make s resident; the registry takes over the caller's reference. */
 static void registry_add(sc_space_t *s)
 {
     pthread_rwlock_wrlock(&sc_reg.lock);
-    if (sc_reg.n >= sc_reg.nb)
-        grow_locked();
-    size_t k = id_hash(s->id, strlen(s->id)) & (sc_reg.nb - 1);
-    s->hnext = sc_reg.b[k];
-    sc_reg.b[k] = s;
-    sc_reg.n++;
+    sc_htable_insert(&sc_reg.spaces, &s->hnode, sc_hash_bytes(s->id, strlen(s->id)));
     pthread_rwlock_unlock(&sc_reg.lock);
     sc_space_bump_version();
+}
+
+/* --- the cache of retired Spaces (caller holds sc_rcache.mu) ------------------------------- */
+
+static void lru_unlink(sc_cached_t *c)
+{
+    *(c->prev ? &c->prev->next : &sc_rcache.head) = c->next;
+    *(c->next ? &c->next->prev : &sc_rcache.tail) = c->prev;
+    c->prev = c->next = NULL;
+}
+
+static void lru_push(sc_cached_t *c)
+{
+    c->next = sc_rcache.head;
+    *(sc_rcache.head ? &sc_rcache.head->prev : &sc_rcache.tail) = c;
+    sc_rcache.head = c;
+}
+
+/* Keep s (a new reference) for r's next requests; returns the Space that had to leave for it,
+ * for the caller to let go of outside the lock, or NULL. */
+static sc_space_t *cache_put_locked(sc_retired_t *r, sc_space_t *s)
+{
+    sc_cached_t *c = sc_calloc(1, sizeof *c);
+    c->r = r;
+    c->s = sc_space_ref(s);
+    r->cached = c;
+    lru_push(c);
+    if (++sc_rcache.n <= SC_REG_RETIRED_CACHED)
+        return NULL;
+    sc_cached_t *old = sc_rcache.tail;
+    lru_unlink(old);
+    old->r->cached = NULL;
+    sc_space_t *gone = old->s;
+    free(old);
+    sc_rcache.n--;
+    return gone;
+}
+
+/* A retired Space: from the cache, else read back from the store (details) and disk (replay)
+ * and kept. Retired ids never leave the set, so r stays valid without the registry's lock. */
+static sc_space_t *retired_get(sc_retired_t *r)
+{
+    pthread_mutex_lock(&sc_rcache.mu);
+    sc_cached_t *c = r->cached;
+    sc_space_t *s = c ? sc_space_ref(c->s) : NULL;
+    if (c) {
+        lru_unlink(c);
+        lru_push(c);
+    }
+    pthread_mutex_unlock(&sc_rcache.mu);
+    if (s)
+        return s;
+    if (!(s = sc_space_read_back(r->id))) /* the store failed: nothing kept, the next one retries */
+        return NULL;
+    sc_space_t *drop;
+    pthread_mutex_lock(&sc_rcache.mu);
+    if (r->cached) { /* another request read it meanwhile: everyone shares the one kept */
+        drop = s;
+        s = sc_space_ref(r->cached->s);
+    } else {
+        drop = cache_put_locked(r, s);
+    }
+    pthread_mutex_unlock(&sc_rcache.mu);
+    sc_space_unref(drop);
+    return s;
 }
 
 /* --- finding ------------------------------------------------------------------------------ */
@@ -130,26 +164,30 @@ sc_space_t *sc_space_get(sc_slice_t id)
         return NULL;
     pthread_rwlock_rdlock(&sc_reg.lock);
     sc_space_t *s = sc_space_ref(find_locked(id));
-    int retired = !s && retired_locked(id);
+    sc_retired_t *r = s ? NULL : retired_locked(id);
     pthread_rwlock_unlock(&sc_reg.lock);
-    if (!retired)
-        return s;
-    char key[SC_TOKEN_ID_MAX + 1];
-    snprintf(key, sizeof key, "%.*s", (int)id.len, id.base);
-    return sc_space_read_back(key); /* replay from disk, details from the store */
+    return r ? retired_get(r) : s;
+}
+
+struct collect {
+    sc_space_t **all;
+    size_t n;
+};
+
+static void collect_one(sc_hnode_t *node, void *arg)
+{
+    struct collect *c = arg;
+    c->all[c->n++] = sc_space_ref(SC_CONTAINER_OF(node, sc_space_t, hnode));
 }
 
 sc_space_t **sc_spaces_all(size_t *n)
 {
     pthread_rwlock_rdlock(&sc_reg.lock);
-    sc_space_t **all = sc_malloc((sc_reg.n ? sc_reg.n : 1) * sizeof *all);
-    size_t k = 0;
-    for (size_t i = 0; i < sc_reg.nb; i++)
-        for (sc_space_t *s = sc_reg.b[i]; s; s = s->hnext)
-            all[k++] = sc_space_ref(s);
+    struct collect c = { sc_malloc((sc_reg.spaces.n ? sc_reg.spaces.n : 1) * sizeof *c.all), 0 };
+    sc_htable_each(&sc_reg.spaces, collect_one, &c);
     pthread_rwlock_unlock(&sc_reg.lock);
-    *n = k;
-    return all;
+    *n = c.n;
+    return c.all;
 }
 
 void sc_spaces_release(sc_space_t **all, size_t n)
@@ -165,7 +203,7 @@ static int id_taken(const char *id)
 {
     sc_slice_t s = sc_slice_cstr(id);
     pthread_rwlock_rdlock(&sc_reg.lock);
-    int taken = find_locked(s) || retired_locked(s);
+    int taken = find_locked(s) || retired_locked(s) != NULL;
     pthread_rwlock_unlock(&sc_reg.lock);
     return taken;
 }
@@ -237,7 +275,7 @@ int sc_spaces_load(void)
         sc_space_loaded(all[i]);
     sc_spaces_release(all, n);
     pthread_rwlock_rdlock(&sc_reg.lock);
-    size_t retired = sc_reg.nr;
+    size_t retired = sc_reg.retired.n;
     pthread_rwlock_unlock(&sc_reg.lock);
     sc_log_info("event=spaces_loaded count=%zu retired=%zu", n, retired);
     return 0;
@@ -248,19 +286,7 @@ int sc_spaces_load(void)
 static void retire(sc_space_t *s)
 {
     pthread_rwlock_wrlock(&sc_reg.lock);
-    int was = 0;
-    if (sc_reg.nb) {
-        for (sc_space_t **pp = &sc_reg.b[id_hash(s->id, strlen(s->id)) & (sc_reg.nb - 1)]; *pp;
-             pp = &(*pp)->hnext) {
-            if (*pp == s) {
-                *pp = s->hnext;
-                s->hnext = NULL;
-                sc_reg.n--;
-                was = 1;
-                break;
-            }
-        }
-    }
+    int was = sc_htable_remove(&sc_reg.spaces, &s->hnode);
     if (was)
         add_retired_locked(s->id);
     pthread_rwlock_unlock(&sc_reg.lock);
@@ -372,7 +398,7 @@ static void spaces_metrics(sc_metrics_buf_t *b, void *arg)
                               atomic_load(&all[i]->total_joins));
     sc_spaces_release(all, n);
     pthread_rwlock_rdlock(&sc_reg.lock);
-    size_t resident = sc_reg.n, retired = sc_reg.nr;
+    size_t resident = sc_reg.spaces.n, retired = sc_reg.retired.n;
     pthread_rwlock_unlock(&sc_reg.lock);
     /* what is not on the list is scheduled (nothing else leaves it); a scheduled one on it is counted there */
     by_state[SC_SPACE_SCHEDULED] = (int)resident - by_state[SC_SPACE_LIVE] - by_state[SC_SPACE_ENDED];
@@ -383,6 +409,15 @@ static void spaces_metrics(sc_metrics_buf_t *b, void *arg)
                       by_state[SC_SPACE_SCHEDULED], by_state[SC_SPACE_LIVE], by_state[SC_SPACE_ENDED] + retired);
     sc_metrics_printf(b, "# HELP spacecast_spaces_resident Spaces in memory (retired ones are on disk only).\n"
                          "# TYPE spacecast_spaces_resident gauge\nspacecast_spaces_resident %zu\n", resident);
+    pthread_mutex_lock(&sc_rcache.mu);
+    size_t cached = sc_rcache.n;
+    pthread_mutex_unlock(&sc_rcache.mu);
+    sc_metrics_printf(b, "# HELP spacecast_spaces_retired_cached Retired Spaces kept in memory after a request read them back (at most "
+                         SC_STR(SC_REG_RETIRED_CACHED) ").\n"
+                         "# TYPE spacecast_spaces_retired_cached gauge\nspacecast_spaces_retired_cached %zu\n", cached);
+    sc_metrics_printf(b, "# HELP spacecast_spaces_read_back_total Retired Spaces read back from the store (not in the cache).\n"
+                         "# TYPE spacecast_spaces_read_back_total counter\nspacecast_spaces_read_back_total %llu\n",
+                      (unsigned long long)sc_space_read_backs());
 }
 
 void sc_spaces_init(sc_store_t *store, const uint8_t key[SC_TOKEN_KEY_LEN])

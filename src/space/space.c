@@ -31,6 +31,7 @@ static struct {
     uint8_t token_key[SC_TOKEN_KEY_LEN];
     atomic_int listeners;     /* direct-stream listeners of every Space */
     _Atomic uint64_t store_errors;
+    _Atomic uint64_t read_backs; /* retired Spaces read back from the store (registry.c caches them) */
 } sc_model = { .store_mu = PTHREAD_MUTEX_INITIALIZER };
 
 void sc_space_model_init(sc_store_t *store, const uint8_t key[SC_TOKEN_KEY_LEN])
@@ -52,6 +53,7 @@ sc_store_t *sc_space_model_detach(void)
 
 int sc_spaces_listeners(void) { return atomic_load(&sc_model.listeners); }
 uint64_t sc_space_store_errors(void) { return atomic_load(&sc_model.store_errors); }
+uint64_t sc_space_read_backs(void) { return atomic_load(&sc_model.read_backs); }
 
 int sc_space_store_scan(int (*space_cb)(void *ctx, const sc_store_space_t *),
                         int (*speaker_cb)(void *ctx, const sc_store_speaker_t *), void *ctx)
@@ -644,7 +646,23 @@ static sc_page_t *sse_page(const char *type, const char *data)
  * subscriber's snapshot already says everything that was not published. Caller holds mu. */
 static int watched_locked(sc_space_t *s) { return atomic_load(&s->event_streams) > 0; }
 
-void sc_space_event(sc_space_t *s, const char *type, json_t *data, int host_only)
+/* Append one event's pages to the streams (the references are taken over; pub NULL: for host
+ * and cohosts only). Nothing follows the event that ended them (SC_PAGE_END: a Space's final
+ * `state`): each subscriber is closed once it has that one. Caller holds mu. */
+static void publish_locked(sc_space_t *s, sc_page_t *pub, sc_page_t *host)
+{
+    if (!watched_locked(s) || s->events_host.ended) { /* both chains end with one event */
+        sc_page_unref(pub);
+        sc_page_unref(host);
+        return;
+    }
+    if (pub)
+        sc_chain_append(&s->events, pub);
+    sc_chain_append(&s->events_host, host);
+}
+
+/* flags: SC_PAGE_END for the last event the streams will carry */
+static void space_event(sc_space_t *s, const char *type, json_t *data, int host_only, unsigned flags)
 {
     if (!atomic_load(&s->event_streams)) { /* nobody to tell (checked again under mu) */
         json_decref(data);
@@ -654,15 +672,17 @@ void sc_space_event(sc_space_t *s, const char *type, json_t *data, int host_only
     json_decref(data);
     sc_page_t *pub = host_only ? NULL : sse_page(type, txt), *host = sse_page(type, txt);
     free(txt);
+    if (pub)
+        pub->flags |= flags;
+    host->flags |= flags;
     pthread_mutex_lock(&s->mu);
-    if (watched_locked(s)) {
-        if (pub)
-            sc_chain_append(&s->events, sc_page_ref(pub));
-        sc_chain_append(&s->events_host, sc_page_ref(host));
-    }
+    publish_locked(s, pub, host);
     pthread_mutex_unlock(&s->mu);
-    sc_page_unref(pub);
-    sc_page_unref(host);
+}
+
+void sc_space_event(sc_space_t *s, const char *type, json_t *data, int host_only)
+{
+    space_event(s, type, data, host_only, 0);
 }
 
 /* Rebuild the details page; caller holds s->mu. Returns the JSON text (caller frees). The
@@ -712,8 +732,7 @@ static void changed_locked(sc_space_t *s)
         return;
     }
     char *txt = rebuild_locked(s);
-    sc_chain_append(&s->events, sse_page("space", txt)); /* in the order of the changes */
-    sc_chain_append(&s->events_host, sse_page("space", txt));
+    publish_locked(s, sse_page("space", txt), sse_page("space", txt)); /* in the order of the changes */
     free(txt);
 }
 
@@ -750,7 +769,12 @@ void sc_space_subscribe(sc_space_t *s, int host_view, sc_page_t **snapshot, sc_p
     sc_chain_t *c = host_view ? &s->events_host : &s->events;
     chain_origin_locked(c);
     *snapshot = sc_page_ref(s->details_sse);
-    *start = sc_chain_start(c, 0);
+    if (s->state == SC_SPACE_ENDED) { /* the snapshot says so; nothing follows it */
+        *start = sc_page_new(0);
+        (*start)->flags = SC_PAGE_END;
+    } else {
+        *start = sc_chain_start(c, 0);
+    }
     pthread_mutex_unlock(&s->mu);
 }
 
@@ -929,6 +953,7 @@ sc_space_rc_t sc_space_end(sc_space_t *s)
         return SC_SPACE_ESTATE;
     }
     s->state = SC_SPACE_ENDED;
+    s->details_stale = 1; /* a subscriber from now on gets a snapshot that says so */
     s->ended_at = sc_wall_s();
     s->ended_ms = sc_now_ms(); /* it leaves the registry space_retire_s after this */
     if (!s->started_at)
@@ -949,7 +974,10 @@ sc_space_rc_t sc_space_end(sc_space_t *s)
     HOOK(ended, s, at);
     sc_space_changed(s);
     json_t *urls = sc_space_urls(s);
-    sc_space_event(s, "state", json_pack("{s:s,s:O}", "state", "ended", "replay", json_object_get(urls, "replay")), 0);
+    /* the last event: each event stream is closed after it, so none holds the Space (and its
+     * room, its recording's pages) until its client leaves */
+    space_event(s, "state", json_pack("{s:s,s:O}", "state", "ended", "replay", json_object_get(urls, "replay")), 0,
+                SC_PAGE_END);
     json_decref(urls);
     sc_log_info("event=space_ended space=%s", s->id);
     return settle(s);
@@ -1451,6 +1479,7 @@ sc_space_t *sc_space_read_back(const char *id)
     sc_space_t *s = sc_space_from_row(&row);
     sc_store_each_speaker_of(sc_model.store, id, read_back_speaker, s);
     pthread_mutex_unlock(&sc_model.store_mu);
+    atomic_fetch_add_explicit(&sc_model.read_backs, 1, memory_order_relaxed);
     s->transient = 1;
     host_first(s);
     space_audio_init(s); /* ended: no room; the stream hooks all the same */

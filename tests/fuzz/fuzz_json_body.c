@@ -1,4 +1,5 @@
-/* fuzz_json_body.c — API request bodies: JSON parsing (jansson, as the server calls it) and
+/* fuzz_json_body.c — API request bodies: JSON parsing (jansson, as the server calls it; and the
+ * reaction body's own reader, checked against it) and
  * every body check: create a Space (time strings and the host's name included), a reaction, a
  * pin, a mark, and an edge's report (its reactions and its numbers' delta); also the stored
  * numbers' loader; the same bytes as a source's Content-Type value (sc_api_source_codec reads
@@ -36,8 +37,30 @@ static void bodies_of_19(const json_t *o)
     }
 }
 
+/* The reaction body read in place must agree with jansson and sc_api_reaction_params on every
+ * body it accepts: the same emoji, the same listener id. */
+static void reaction_fast_agrees(const uint8_t *data, size_t size)
+{
+    const char *l;
+    size_t ln;
+    int idx = sc_api_reaction_fast((const char *)data, size, &l, &ln);
+    if (idx < 0) {
+        if (l || ln)
+            __builtin_trap();
+        return;
+    }
+    json_error_t err;
+    json_t *o = json_loadb((const char *)data, size, JSON_REJECT_DUPLICATES, &err);
+    const char *jl, *why;
+    if (!o || !json_is_object(o) || sc_api_reaction_params(o, &jl, &why) != idx || (!jl) != (!l) ||
+        (jl && (strlen(jl) != ln || memcmp(jl, l, ln) != 0)))
+        __builtin_trap();
+    json_decref(o);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    reaction_fast_agrees(data, size);
     sc_slice_t ct = sc_slice((const char *)data, size);
     int codec = sc_api_source_codec(&ct);
     if (codec < -1 || codec > SC_CODEC_AAC)

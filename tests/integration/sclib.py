@@ -349,39 +349,58 @@ def open_get(port, path, timeout=3):
     return s, status, head.decode("latin1")
 
 
-class StreamListener(threading.Thread):
-    """A raw live.ogg listener that keeps every byte and when it arrived (gaps, disconnects, audio);
-    over TLS with an ssl context (a TestCA's context())."""
+class _Reader(threading.Thread):
+    """A GET on a raw socket (from source address src; over TLS with an ssl context) whose bytes
+    a background thread hands to on_data as they come; closed is set when the server ended the
+    connection."""
 
-    def __init__(self, port, sid, ctx=None):
+    def __init__(self, port, path, ctx=None, src=None, poll=0.5):
         super().__init__(daemon=True)
-        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.sock = socket.create_connection(("127.0.0.1", port), source_address=(src, 0) if src else None)
         if ctx:
             self.sock = ctx.wrap_socket(self.sock, server_hostname="127.0.0.1")
-        self.sock.sendall(("GET /spaces/%s/live.ogg HTTP/1.1\r\nHost: x\r\n\r\n" % sid).encode())
-        self.data, self.arrivals, self.closed = bytearray(), [], False
-        self.stop = threading.Event()
-        self.start()
+        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
+        self.closed, self.poll, self.stop = False, poll, threading.Event()
+
+    def on_data(self, d):
+        raise NotImplementedError
 
     def run(self):
-        self.sock.settimeout(0.5)
+        self.sock.settimeout(self.poll)
         while not self.stop.is_set():
             try:
                 d = self.sock.recv(65536)
             except socket.timeout:
                 continue
             except OSError:
+                self.closed = not self.stop.is_set()  # reset by the server, not closed by us
                 break
             if not d:
                 self.closed = True
                 break
-            self.data += d
-            self.arrivals.append(time.time())
+            self.on_data(d)
 
-    def finish(self):
+    def _halt(self):
         self.stop.set()
         self.join(2)
         self.sock.close()
+
+
+class StreamListener(_Reader):
+    """A raw live.ogg listener that keeps every byte and when it arrived (gaps, disconnects, audio);
+    over TLS with an ssl context (a TestCA's context())."""
+
+    def __init__(self, port, sid, ctx=None):
+        super().__init__(port, "/spaces/%s/live.ogg" % sid, ctx)
+        self.data, self.arrivals = bytearray(), []
+        self.start()
+
+    def on_data(self, d):
+        self.data += d
+        self.arrivals.append(time.time())
+
+    def finish(self):
+        self._halt()
 
     def max_gap(self, since=0.0):
         ts = [t for t in self.arrivals if t >= since]
@@ -436,56 +455,42 @@ def wait_for(fn, timeout, what):
     raise AssertionError("timed out waiting for " + what)
 
 
-class EventStream(threading.Thread):
+class EventStream(_Reader):
     """A Space's Server-Sent Events read in the background: events() is every (event, data as
-    JSON) so far, with the time each arrived."""
+    JSON) so far, with the time each arrived; closed once the server has ended the stream."""
 
-    def __init__(self, port, sid, token=None):
-        super().__init__(daemon=True)
-        self.sock = socket.create_connection(("127.0.0.1", port))
+    def __init__(self, port, sid=None, token=None, src=None, path=None):
         q = "?token=" + token if token else ""
-        self.sock.sendall(("GET /api/spaces/%s/events%s HTTP/1.1\r\nHost: x\r\n\r\n" % (sid, q)).encode())
-        self.buf, self.got, self.stop, self.headed = b"", [], threading.Event(), False
+        super().__init__(port, path or "/api/spaces/%s/events%s" % (sid, q), src=src, poll=0.3)
+        self.buf, self.got, self.headed, self.status = b"", [], False, None
         self.lock = threading.Lock()
         self.start()
 
-    def run(self):
-        self.sock.settimeout(0.3)
-        while not self.stop.is_set():
-            try:
-                d = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                break
-            if not d:
-                break
-            self.buf += d
-            if not self.headed:
-                if b"\r\n\r\n" not in self.buf:
-                    continue
-                self.status = int(self.buf.split(b" ", 2)[1])
-                self.buf = self.buf.split(b"\r\n\r\n", 1)[1]
-                self.headed = True
-            body = self.buf
-            while b"\n\n" in body:
-                block, body = body.split(b"\n\n", 1)
-                ev = data = None
-                for line in block.decode(errors="replace").splitlines():
-                    if line.startswith("event: "):
-                        ev = line[7:]
-                    elif line.startswith("data: "):
-                        data = line[6:]
-                if ev:
-                    with self.lock:
-                        self.got.append((time.time(), ev, json.loads(data) if data else None))
-            self.buf = body
+    def on_data(self, d):
+        self.buf += d
+        if not self.headed:
+            if b"\r\n\r\n" not in self.buf:
+                return
+            self.status = int(self.buf.split(b" ", 2)[1])
+            self.buf = self.buf.split(b"\r\n\r\n", 1)[1]
+            self.headed = True
+        body = self.buf
+        while b"\n\n" in body:
+            block, body = body.split(b"\n\n", 1)
+            ev = data = None
+            for line in block.decode(errors="replace").splitlines():
+                if line.startswith("event: "):
+                    ev = line[7:]
+                elif line.startswith("data: "):
+                    data = line[6:]
+            if ev:
+                with self.lock:
+                    self.got.append((time.time(), ev, json.loads(data) if data else None))
+        self.buf = body
 
     def events(self, name=None):
         with self.lock:
             return [(t, e, d) for t, e, d in self.got if name is None or e == name]
 
     def close(self):
-        self.stop.set()
-        self.join(2)
-        self.sock.close()
+        self._halt()

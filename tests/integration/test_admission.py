@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 
-from sclib import ADMIN_KEY, Results, Server, api, create_space, free_port, invite, start_space
+from sclib import ADMIN_KEY, EventStream, Results, Server, api, create_space, free_port, invite, start_space
 
 R = Results()
 
@@ -54,52 +54,15 @@ def post(port, path, obj, src=None, token=None):
                b"Content-Length: %d\r\n\r\n" % len(body) + body, src)
 
 
-class Events(threading.Thread):
-    """An event stream from source address src; keeps (event, data) pairs; .closed when the server ends it."""
+class Events(EventStream):
+    """An event stream from source address src, by path; named(kind) is the data of its events
+    of that kind; .closed when the server ends it."""
 
     def __init__(self, port, path, src=None):
-        super().__init__(daemon=True)
-        self.sock = socket.socket()
-        if src:
-            self.sock.bind((src, 0))
-        self.sock.connect(("127.0.0.1", port))
-        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % path).encode())
-        self.events, self.closed, self.status, self.buf = [], False, None, b""
-        self.start()
-
-    def run(self):
-        self.sock.settimeout(0.5)
-        while True:
-            try:
-                d = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            except OSError:
-                self.closed = True
-                return
-            if not d:
-                self.closed = True
-                return
-            self.buf += d
-            if self.status is None and b"\r\n\r\n" in self.buf:
-                head, _, self.buf = self.buf.partition(b"\r\n\r\n")
-                self.status = int(head.split(b" ", 2)[1])
-            while self.status and b"\n\n" in self.buf:
-                block, _, self.buf = self.buf.partition(b"\n\n")
-                ev, data = None, None
-                for line in block.decode().splitlines():
-                    if line.startswith("event: "):
-                        ev = line[7:]
-                    elif line.startswith("data: "):
-                        data = json.loads(line[6:])
-                if ev:
-                    self.events.append((ev, data))
+        super().__init__(port, path=path, src=src)
 
     def named(self, kind):
-        return [d for e, d in list(self.events) if e == kind]
-
-    def close(self):
-        self.sock.close()
+        return [d for _, _, d in self.events(kind)]
 
 
 def until(cond, seconds=3.0):
@@ -129,7 +92,7 @@ def test_requests_to_speak(srv):
         assert st == 409 and json.loads(body)["error"]["code"] == "name_taken", (name, st, body)
     # made before the host opened the page: in the host's first event
     ev = Events(srv.port, "/api/spaces/%s/events?token=%s" % (sid, host))
-    assert until(lambda: ev.named("requests")), ev.events
+    assert until(lambda: ev.named("requests")), ev.events()
     first = {r["name"] for r in ev.named("requests")[0]["requests"]}
     assert {"r0", "r1", "r2", "bob"} <= first, first
     # invited or dismissed: off the list, and the host is told
@@ -140,10 +103,10 @@ def test_requests_to_speak(srv):
     assert api(srv, "DELETE", "/api/spaces/%s/requests/r0" % sid, token=host)[0] == 404
     assert api(srv, "DELETE", "/api/spaces/%s/requests/r1" % sid)[0] == 401  # not a listener's to do
     assert until(lambda: {(d["name"], d["reason"]) for d in ev.named("request_closed")} >=
-                 {("bob", "invited"), ("r0", "dismissed")}), ev.events
+                 {("bob", "invited"), ("r0", "dismissed")}), ev.events()
     # requests lapse (request_ttl_s is 5 here): the list frees itself, the host is told
     assert until(lambda: {"r1", "r2"} <= {d["name"] for d in ev.named("request_closed") if d["reason"] == "expired"},
-                 8), ev.events
+                 8), ev.events()
     ev.close()
     ev2 = Events(srv.port, "/api/spaces/%s/events?token=%s" % (sid, host))
     assert until(lambda: ev2.named("requests"))
@@ -168,7 +131,7 @@ def test_removed_cohost_stream(srv):
     ev = Events(srv.port, "/api/spaces/%s/events?token=%s" % (sid, co))
     assert until(lambda: ev.status == 200 and ev.named("space"))
     post(srv.port, "/api/spaces/%s/requests" % sid, {"name": "before"}, src="127.0.0.70")
-    assert until(lambda: ev.named("request")), ev.events
+    assert until(lambda: ev.named("request")), ev.events()
     st, _, _ = api(srv, "DELETE", "/api/spaces/%s/speakers/carl" % sid, token=host)
     assert st == 204
     assert until(lambda: ev.closed, 2), "a removed cohost's event stream stays open"

@@ -1,12 +1,13 @@
 """The lifetime of a Space (#15): an ended Space leaves memory space_retire_s later (retired); its
-details then come from the store and its replay from disk, with the same answers as before; an
-event subscriber that still holds it keeps its stream until it leaves; a restart keeps ended
-Spaces on disk only; ids nobody issued are 404 without a query. Audio checked with ffmpeg."""
-import socket
+details then come from the store and its replay from disk, with the same answers as before; its
+event streams end with the final `state: ended` event (then EOF: none holds the Space until its
+client leaves), and one opened later gets the snapshot and EOF; a restart keeps ended Spaces on
+disk only, and a crowd asking for one costs one store read; ids nobody issued are 404 without a
+query. Audio checked with ffmpeg."""
 import time
 
-from sclib import (ADMIN_KEY, Results, Server, api, capture, create_space, has_tone, invite, publish_tone,
-                   start_space)
+from sclib import (ADMIN_KEY, EventStream, Results, Server, api, capture, create_space, has_tone, invite,
+                   publish_tone, start_space, wait_for)
 
 R = Results()
 
@@ -19,23 +20,12 @@ def metric(srv, name):
     raise AssertionError("no metric " + name)
 
 
-def wait_for(cond, seconds, what):
-    deadline = time.time() + seconds
-    while time.time() < deadline:
-        if cond():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
-
-
-def sse_open(srv, sid):
-    s = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
-    s.sendall(("GET /api/spaces/%s/events HTTP/1.1\r\nHost: x\r\n\r\n" % sid).encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        head += s.recv(4096)
-    assert head.startswith(b"HTTP/1.1 200"), head[:80]
-    return s
+def ends_with_state_ended(ev, what):
+    """The stream ev ends (EOF) right after an event that says the Space ended."""
+    wait_for(lambda: ev.closed, 10, what + " to be closed")
+    last = ev.events()[-1]
+    assert (last[1] == "state" and last[2]["state"] == "ended") or \
+        (last[1] == "space" and last[2]["state"] == "ended"), (what, ev.events()[-3:])
 
 
 def test_retire():
@@ -46,9 +36,19 @@ def test_retire():
         tok = invite(srv, sid, host, "voice")
         p = publish_tone(srv, sid, tok, 660, 4)
         time.sleep(3)
-        sub = sse_open(srv, sid)  # an event subscriber holds the Space across its retirement
+        sub, hsub = EventStream(srv.port, sid), EventStream(srv.port, sid, token=host)
+        wait_for(lambda: sub.events("space") and hsub.events("space"), 5, "the streams' snapshots")
         st, j, _ = api(srv, "POST", "/api/spaces/%s/end" % sid, token=host)
         assert st == 200 and j["state"] == "ended", (st, j)
+        # the streams get the final state, then EOF: they do not hold the ended Space
+        for ev, what in ((sub, "the event stream"), (hsub, "the host's event stream")):
+            ends_with_state_ended(ev, what)
+            assert ev.events()[-1][1] == "state", ev.events()[-3:]
+            ev.close()
+        late = EventStream(srv.port, sid)  # opened after the end: the snapshot, then EOF
+        ends_with_state_ended(late, "an event stream of the ended Space")
+        assert [e for _, e, _ in late.events()] == ["space"], late.events()
+        late.close()
         p.wait(timeout=20)
         st, before, _ = api(srv, "GET", "/api/spaces/" + sid)
         assert st == 200
@@ -73,10 +73,9 @@ def test_retire():
         assert st == 409 and j["error"]["code"] == "ended", (st, j)
         st, j, _ = api(srv, "POST", "/api/spaces/%s/end" % sid, token=host)
         assert st == 409, (st, j)
-        # the subscriber that held it is still served, and can leave
-        sub.settimeout(3)
-        assert sub.recv(4096) is not None
-        sub.close()
+        late = EventStream(srv.port, sid)  # and once retired (read back from the store)
+        ends_with_state_ended(late, "an event stream of the retired Space")
+        late.close()
         # an id nobody issued
         st, j, _ = api(srv, "GET", "/api/spaces/NoSuchSpace0")
         assert st == 404, (st, j)
@@ -101,8 +100,15 @@ def test_restart_keeps_ended_on_disk():
         try:
             assert metric(srv2, "spacecast_spaces_resident") == 1, "an ended Space was loaded into memory"
             assert metric(srv2, 'spacecast_spaces{state="ended"}') == 1
-            st, j, _ = api(srv2, "GET", "/api/spaces/" + sid)
+            reads = metric(srv2, "spacecast_spaces_read_back_total")
+            st, j, hdrs = api(srv2, "GET", "/api/spaces/" + sid)
             assert st == 200 and j["state"] == "ended", (st, j)
+            # a crowd refreshing the ended Space's page: one store read, the rest from memory
+            for _ in range(30):
+                st2, j2, hdrs2 = api(srv2, "GET", "/api/spaces/" + sid)
+                assert st2 == 200 and j2 == j and hdrs2.get("ETag") == hdrs.get("ETag"), (st2, j2)
+            assert metric(srv2, "spacecast_spaces_read_back_total") == reads + 1, "a store read per request"
+            assert metric(srv2, "spacecast_spaces_retired_cached") == 1
             st, j, _ = api(srv2, "GET", "/api/spaces/" + live_id)
             assert st == 200 and j["state"] == "scheduled", (st, j)
         finally:
@@ -111,6 +117,6 @@ def test_restart_keeps_ended_on_disk():
         srv.cleanup()
 
 
-R.case("an ended Space retires: details from the store, replay from disk, holders keep it", test_retire)
+R.case("an ended Space retires: details from the store, replay from disk; its event streams end", test_retire)
 R.case("a restart keeps ended Spaces on disk only", test_restart_keeps_ended_on_disk)
 R.finish()

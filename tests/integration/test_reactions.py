@@ -24,7 +24,10 @@ def react(srv, sid, emoji, listener=None, source=None):
     body = {"emoji": emoji}
     if listener:
         body["listener"] = listener
-    data = json.dumps(body).encode()
+    # in turn as a browser sends it (UTF-8 as is: the server's own reader) and with \u escapes
+    # (jansson's): every count this file checks goes through both
+    react.n = getattr(react, "n", 0) + 1
+    data = json.dumps(body, ensure_ascii=react.n % 2 == 0).encode()
     s = socket.socket()
     if source:
         s.bind((source, 0))

@@ -6,19 +6,9 @@ import subprocess
 import time
 
 from sclib import (ADMIN_KEY, BIN, Results, Server, StreamListener, api, capture, create_space, has_tone, invite,
-                   open_stream, publish_tone, start_space)
+                   open_stream, publish_tone, start_space, wait_for)
 
 R = Results()
-
-
-def wait_for(fn, timeout, what):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.2)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def run_all():

@@ -20,7 +20,7 @@ import threading
 import time
 
 from sclib import (ADMIN_KEY, BIN, LOAD_SCALE, TIME_SLACK, Results, Server, StreamListener, TestCA, api, capture, create_space,
-                   ffmpeg_tls, free_port, has_tone, invite, publish_tone, quiet_windows, start_space)
+                   ffmpeg_tls, free_port, has_tone, invite, publish_tone, quiet_windows, start_space, wait_for)
 
 R = Results()
 CA = TestCA()
@@ -57,16 +57,6 @@ def peer_serial(port):
         der = s.getpeercert(binary_form=True)
     p = subprocess.run(["openssl", "x509", "-inform", "DER", "-noout", "-serial"], input=der, capture_output=True)
     return p.stdout.decode().strip()
-
-
-def wait_for(fn, timeout, what):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def opus_packets(freq, seconds):

@@ -39,6 +39,35 @@ static void test_reaction(void **state)
     }
 }
 
+/* the reaction body read in place: the shapes clients send, read as jansson would; any other
+ * body is left to jansson (-1), never answered differently */
+static void test_reaction_fast(void **state)
+{
+    (void)state;
+    const char *l;
+    size_t n;
+    const char *b = "{\"emoji\":\"\xF0\x9F\x94\xA5\"}";
+    assert_int_equal(sc_api_reaction_fast(b, strlen(b), &l, &n), 3);
+    assert_null(l);
+    b = " {\n \"listener\" : \"tab-1_A\" ,\t\"emoji\":\"\xE2\x9D\xA4\xEF\xB8\x8F\"}\r\n";
+    assert_int_equal(sc_api_reaction_fast(b, strlen(b), &l, &n), 1);
+    assert_int_equal(n, 7);
+    assert_memory_equal(l, "tab-1_A", 7);
+    b = "{\"emoji\":\"\xE2\x9D\xA4\"}"; /* the heart without U+FE0F is the same emoji */
+    assert_int_equal(sc_api_reaction_fast(b, strlen(b), &l, &n), 1);
+    const char *other[] = { "{}", "{\"emoji\":\"\\ud83d\\udc4f\"}" /* escapes: jansson's */, "{\"emoji\":\"x\"}",
+                            "{\"emoji\":\"\xF0\x9F\x91\x8F\",\"emoji\":\"\xF0\x9F\x91\x8F\"}",
+                            "{\"emoji\":\"\xF0\x9F\x91\x8F\",\"listener\":\"a b\"}",
+                            "{\"emoji\":\"\xF0\x9F\x91\x8F\",\"listener\":\"\"}", "{\"emoji\":\"\xF0\x9F\x91\x8F\"} x",
+                            "{\"emoji\":\"\xF0\x9F\x91\x8F\",\"n\":1}", "{\"emoji\":\"\xF0\x9F\x91\x8F\",}",
+                            "{\"listener\":\"a\"}", "{\"emoji\":\"\xF0\x9F\x91\x8F\"", "[]" };
+    for (size_t i = 0; i < sizeof other / sizeof *other; i++) {
+        l = "x";
+        assert_int_equal(sc_api_reaction_fast(other[i], strlen(other[i]), &l, &n), -1);
+        assert_null(l);
+    }
+}
+
 static void test_pin(void **state)
 {
     (void)state;
@@ -130,7 +159,7 @@ static void test_edge_extras(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_reaction),  cmocka_unit_test(test_pin),         cmocka_unit_test(test_mark),
+        cmocka_unit_test(test_reaction),  cmocka_unit_test(test_reaction_fast), cmocka_unit_test(test_pin),         cmocka_unit_test(test_mark),
         cmocka_unit_test(test_clip_range), cmocka_unit_test(test_edge_extras),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

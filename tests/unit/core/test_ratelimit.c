@@ -76,6 +76,28 @@ static void test_small_table(void **state)
     sc_ratelimit_free(rl);
 }
 
+/* New limits in place (a reload): a bucket keeps what it has (at most the new burst) and
+ * refills at the new rate; an empty bucket is not refilled by the change. */
+static void test_set(void **state)
+{
+    (void)state;
+    sc_ratelimit_t *rl = sc_ratelimit_new(64, 1.0, 4.0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(sc_ratelimit_take(rl, 7, 1000), 0);
+    assert_true(sc_ratelimit_take(rl, 7, 1000) > 0);
+    sc_ratelimit_set(rl, 10.0, 20.0);
+    assert_true(sc_ratelimit_take(rl, 7, 1000) > 0);      /* still empty */
+    assert_int_equal(sc_ratelimit_take(rl, 7, 1100), 0);  /* 10/s: one token after 100 ms */
+    for (int i = 0; i < 20; i++)                           /* a fresh key: the new burst */
+        assert_int_equal(sc_ratelimit_take(rl, 8, 1100), 0);
+    assert_true(sc_ratelimit_take(rl, 8, 1100) > 0);
+    sc_ratelimit_set(rl, 10.0, 2.0);                       /* a full bucket holds the new burst */
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(sc_ratelimit_take(rl, 9, 5000), 0);
+    assert_true(sc_ratelimit_take(rl, 9, 5000) > 0);
+    sc_ratelimit_free(rl);
+}
+
 static void test_key(void **state)
 {
     (void)state;
@@ -94,6 +116,7 @@ int main(void)
         cmocka_unit_test(test_small_table),
         cmocka_unit_test(test_key),
         cmocka_unit_test(test_peek),
+        cmocka_unit_test(test_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -291,6 +291,21 @@ static void test_bodies(void **state)
     assert_int_equal(read_answer(fd, &a, carry, &carried), 0);
     assert_int_equal(a.status, 200);
     assert_string_equal(a.body, "wxyz");
+    /* a head whose body comes in a later read (parsed again then), and a whole request with a
+     * capture right behind a whole body in one read (parsed and routed once): both answered */
+    send_str(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n\r\n");
+    usleep(20000);
+    send_str(fd, "late");
+    assert_int_equal(read_answer(fd, &a, carry, &carried), 0);
+    assert_int_equal(a.status, 200);
+    assert_string_equal(a.body, "late");
+    send_str(fd, "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nokGET /items/after HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_int_equal(read_answer(fd, &a, carry, &carried), 0);
+    assert_int_equal(a.status, 200);
+    assert_string_equal(a.body, "ok");
+    assert_int_equal(read_answer(fd, &a, carry, &carried), 0);
+    assert_int_equal(a.status, 200);
+    assert_string_equal(a.body, "[after]");
     close(fd);
 }
 

@@ -57,6 +57,23 @@ static void test_methods(void **state)
     assert_int_equal(known, 0);
 }
 
+/* the literal after a pattern's last capture must end the path (the router's quick refusal) */
+static void test_tails(void **state)
+{
+    (void)state;
+    sc_slice_t args[SC_ROUTE_MAX_ARGS];
+    int known;
+    assert_null(match("DELETE", "/api/spaces/abc/speakers/bob/", args, &known));
+    assert_null(match("DELETE", "/api/spaces/abc/speakerz/bob", args, &known));
+    assert_null(match("GET", "/api/spacesx", args, &known));  /* no capture: the whole path */
+    assert_null(match("GET", "/xapi/spaces", args, &known));
+    assert_null(match("GET", "/api/space", args, &known));
+    assert_ptr_equal(match("GET", "/web/a/b", args, &known), &routes[4]);
+    assert_true(sc_slice_eq(args[1], "b"));
+    assert_null(match("GET", "/web/a", args, &known));
+    assert_null(match("GET", "/web/a/b/c", args, &known));
+}
+
 static void test_allow(void **state)
 {
     (void)state;
@@ -108,7 +125,7 @@ static void test_index_and_name(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_captures),
+        cmocka_unit_test(test_captures), cmocka_unit_test(test_tails),
         cmocka_unit_test(test_methods),
         cmocka_unit_test(test_allow),
         cmocka_unit_test(test_segments),

@@ -9,6 +9,8 @@
 
 #include <cmocka.h>
 
+#include <netinet/in.h>
+
 #include "spacecast/admit.h"
 #include "spacecast/config.h"
 #include "spacecast/join.h"
@@ -79,12 +81,57 @@ static void test_join_reserve(void **state)
     sc_config_release_all();
 }
 
+static struct in6_addr addr(uint8_t last)
+{
+    struct in6_addr a = { 0 };
+    a.s6_addr[10] = a.s6_addr[11] = 0xff; /* ::ffff:127.0.0.x */
+    a.s6_addr[12] = 127;
+    a.s6_addr[15] = last;
+    return a;
+}
+
+static int joins_from(const struct in6_addr *a)
+{
+    int n = 0, per_addr = 0;
+    while (n < 100 && sc_admit_join(a, 0, &per_addr) == 0)
+        n++;
+    assert_true(per_addr); /* the address's own bucket stopped it, not the server's */
+    return n;
+}
+
+/* A reload that changes the per-address join limits applies them at once, to the table in
+ * use: an address that spent its burst is not handed a fresh one, a new address gets the new
+ * burst. (The old code made a new table per change and leaked the old: LSan said so.) */
+static void test_join_per_addr_reload(void **state)
+{
+    (void)state;
+    sc_config_t cfg;
+    sc_config_defaults(&cfg);
+    cfg.join_rate = 1000;
+    cfg.join_burst = 1000; /* the server's bucket never the one that refuses here */
+    cfg.join_rate_per_ip = 1;
+    cfg.join_burst_per_ip = 3;
+    sc_config_publish(&cfg);
+    sc_join_init(1000);
+    struct in6_addr a = addr(1), b = addr(2), c = addr(3);
+    assert_int_equal(joins_from(&a), 3);
+    cfg.join_burst_per_ip = 5;
+    sc_config_publish(&cfg); /* a reload */
+    assert_int_equal(joins_from(&b), 5);
+    assert_int_equal(joins_from(&a), 0); /* what it spent stays spent */
+    cfg.join_burst_per_ip = 2;
+    sc_config_publish(&cfg);
+    assert_int_equal(joins_from(&c), 2);
+    sc_config_release_all();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_share_and_reserve),
         cmocka_unit_test(test_limit),
         cmocka_unit_test(test_join_reserve),
+        cmocka_unit_test(test_join_per_addr_reload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -210,9 +210,26 @@ static void test_events_in_order(void **state)
     assert_non_null(live);
     assert_non_null(req);
     assert_true(inv < live && live < req); /* the order of the changes */
+    sc_space_end(s);
+    /* the streams end with the final state: the last page says so, and nothing follows it */
+    sc_page_t *last = start;
+    while (sc_page_next(last))
+        last = sc_page_next(last);
+    assert_true(last->flags & SC_PAGE_END);
+    static const char ended[] = "event: state\ndata: {\"state\":\"ended\"";
+    assert_non_null(memmem(last->data, last->len, ended, sizeof ended - 1));
+    sc_space_event(s, "tally", json_pack("{s:i}", "listeners", 0), 0);
+    sc_space_changed(s);
+    assert_null(sc_page_next(last));
     sc_page_unref(snap);
     sc_page_unref(start);
-    sc_space_end(s);
+    /* a subscriber to the ended Space: the snapshot (ended), then at once the end */
+    sc_space_subscribe(s, 0, &snap, &start);
+    assert_non_null(strstr((const char *)snap->data, "\"state\":\"ended\""));
+    assert_true(start->flags & SC_PAGE_END);
+    assert_int_equal(start->len, 0);
+    sc_page_unref(snap);
+    sc_page_unref(start);
     atomic_fetch_sub(&s->event_streams, 1);
     sc_space_unref(s);
 }
@@ -291,12 +308,50 @@ static void test_retire_read_back_free(void **state)
     assert_non_null(strstr((const char *)before->data, "\"title\":\"retiring\""));
     sc_page_unref(before);
     sc_page_unref(after);
-    sc_space_unref(back); /* freed: transient */
+    sc_space_unref(back); /* transient: kept by the cache of retired Spaces, in no registry */
     assert_string_equal(s->id, id); /* still ours */
     sc_space_unref(s);                /* the last reference: freed here (ASan watches) */
     back = get(id);
     assert_non_null(back); /* it is still there, on disk */
     sc_space_unref(back);
+}
+
+/* Retired Spaces read back are kept, at most SC_REG_RETIRED_CACHED of them, least recently
+ * used first out: a crowd refreshing an ended Space's page costs one store read. */
+#define CACHED 256 /* registry.c's SC_REG_RETIRED_CACHED, as docs/spaces.md says */
+#define RETIRING (CACHED + 20)
+
+static void test_retired_cache(void **state)
+{
+    (void)state;
+    static char ids[RETIRING][SC_TOKEN_ID_MAX + 1];
+    for (int i = 0; i < RETIRING; i++) {
+        sc_space_t *s = sc_space_create("over", NULL, 0, 0, 10);
+        snprintf(ids[i], sizeof ids[i], "%s", s->id);
+        sc_space_end(s);
+        sc_space_unref(s);
+    }
+    sc_spaces_housekeeping(); /* all retired (grace 0) */
+    uint64_t reads = sc_space_read_backs();
+    sc_space_t *first = get(ids[0]);
+    assert_non_null(first);
+    assert_int_equal(sc_space_read_backs(), reads + 1);
+    for (int i = 0; i < 50; i++) { /* the crowd: the same Space, no more reads */
+        sc_space_t *again = get(ids[0]);
+        assert_ptr_equal(again, first);
+        sc_space_unref(again);
+    }
+    assert_int_equal(sc_space_read_backs(), reads + 1);
+    sc_space_unref(first);
+    for (int i = 1; i < RETIRING; i++) /* each read once: the oldest RETIRING - CACHED go out */
+        sc_space_unref(get(ids[i]));
+    assert_int_equal(sc_space_read_backs(), reads + RETIRING);
+    sc_space_unref(get(ids[RETIRING - CACHED])); /* the oldest still kept */
+    assert_int_equal(sc_space_read_backs(), reads + RETIRING);
+    sc_space_unref(get(ids[RETIRING - CACHED - 1])); /* the last one put out: read again */
+    assert_int_equal(sc_space_read_backs(), reads + RETIRING + 1);
+    sc_space_unref(get(ids[0]));
+    assert_int_equal(sc_space_read_backs(), reads + RETIRING + 2);
 }
 
 /* Many workers taking places at once never take one past a limit (the night's "exactly
@@ -344,6 +399,7 @@ int main(void)
         cmocka_unit_test(test_events_in_order),
         cmocka_unit_test(test_details_when_asked),
         cmocka_unit_test(test_retire_read_back_free),
+        cmocka_unit_test(test_retired_cache),
         cmocka_unit_test(test_places_exact),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
