@@ -87,7 +87,8 @@ SSL *sc_tls_accept_new(SSL_CTX *ctx, int fd);
 /** Advance the handshake: SC_TLS_OK when done (counted as full or resumed), WANT_READ/WRITE,
  *  or SC_TLS_ERROR (counted as failed; the reason is logged at debug level). */
 int sc_tls_handshake(sc_tls_server_t *t, SSL *ssl);
-/** 1 if the handshake has not taken its first step yet (no ClientHello processed). */
+/** 1 until the server has taken its handshake's first, expensive step: a whole ClientHello read
+ *  and answered (a part of one, or none, still counts as not started). */
 int sc_tls_handshake_unstarted(SSL *ssl);
 /** 1 if the kernel encrypts what is sent on the socket from now on (kernel TLS). */
 int sc_tls_ktls_send(SSL *ssl);

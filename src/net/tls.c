@@ -779,7 +779,14 @@ int sc_tls_handshake(sc_tls_server_t *t, SSL *ssl)
     return SC_TLS_ERROR;
 }
 
-int sc_tls_handshake_unstarted(SSL *ssl) { return SSL_in_before(ssl) ? 1 : 0; }
+/* Not SSL_in_before: that turns false as soon as any of a ClientHello is read, and a ClientHello
+ * in two TCP segments (a browser's with a post-quantum key share is ~1.8 KB, over a 1,460-byte
+ * MSS) would then take its expensive step outside the handshake budget. */
+int sc_tls_handshake_unstarted(SSL *ssl)
+{
+    OSSL_HANDSHAKE_STATE st = SSL_get_state(ssl);
+    return st == TLS_ST_BEFORE || st == TLS_ST_SR_CLNT_HELLO;
+}
 
 int sc_tls_ktls_send(SSL *ssl) { return BIO_get_ktls_send(SSL_get_wbio(ssl)) ? 1 : 0; }
 

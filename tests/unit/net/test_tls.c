@@ -595,6 +595,56 @@ static void test_memory_per_idle_connection(void **state)
     sc_tls_server_free(t);
 }
 
+/* The handshake budget holds back handshakes that have not started (conn_tls.c): one whose
+ * ClientHello came in two TCP segments has still not started after the first, or its expensive
+ * step would escape the budget; once the server has answered it, it has. */
+static void test_unstarted_until_client_hello_answered(void **state)
+{
+    (void)state;
+    char err[256];
+    sc_tls_server_t *t = sc_tls_server_new(path_cert, path_key, err, sizeof err);
+    SSL_CTX *cctx = sc_tls_client_ctx(path_ca, err, sizeof err), *cache = NULL;
+    unsigned gen = 0;
+    int a[2], b[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b), 0);
+    for (int i = 0; i < 2; i++) {
+        fcntl(a[i], F_SETFL, O_NONBLOCK);
+        fcntl(b[i], F_SETFL, O_NONBLOCK);
+    }
+    SSL *cli = sc_tls_client_new(cctx, a[1], "localhost");
+    assert_int_equal(SSL_get_error(cli, SSL_do_handshake(cli)), SSL_ERROR_WANT_READ);
+    char hello[4096];
+    ssize_t n = read(a[0], hello, sizeof hello); /* the client's whole ClientHello */
+    assert_true(n > 100);
+    SSL *srv = sc_tls_accept_new(sc_tls_server_ctx(t, &cache, &gen), b[0]);
+    assert_int_equal(sc_tls_handshake_unstarted(srv), 1);
+    /* 3 bytes (not even a record header), then 20 (the handshake header, part of the body) */
+    ssize_t cut[] = { 3, 20 };
+    ssize_t off = 0;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(write(b[1], hello + off, (size_t)(cut[i] - off)), cut[i] - off);
+        off = cut[i];
+        assert_int_equal(sc_tls_handshake(t, srv), SC_TLS_WANT_READ);
+        assert_int_equal(sc_tls_handshake_unstarted(srv), 1);
+    }
+    assert_int_equal(write(b[1], hello + off, (size_t)(n - off)), n - off);
+    assert_int_equal(sc_tls_handshake(t, srv), SC_TLS_WANT_READ); /* answered; the client's Finished next */
+    assert_int_equal(sc_tls_handshake_unstarted(srv), 0);
+    char flight[8192];
+    assert_true(read(b[1], flight, sizeof flight) > 0);
+    SSL_free(cli);
+    sc_tls_close(srv);
+    for (int i = 0; i < 2; i++) {
+        close(a[i]);
+        close(b[i]);
+    }
+    ERR_clear_error();
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(cache);
+    sc_tls_server_free(t);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -605,6 +655,7 @@ int main(void)
         cmocka_unit_test(test_resumption_across_renewal_and_rotation),
         cmocka_unit_test(test_ocsp_stapling),
         cmocka_unit_test(test_memory_per_idle_connection),
+        cmocka_unit_test(test_unstarted_until_client_hello_answered),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
