@@ -115,5 +115,20 @@ SSL *sc_tls_client_new(SSL_CTX *ctx, int fd, const char *host);
 /** Why the last handshake of ssl failed, for a user ("certificate has expired", "hostname
  *  mismatch", or OpenSSL's error). Writes into out, returns it. */
 const char *sc_tls_client_error(SSL *ssl, char *out, size_t outsz);
+/** For a client that makes thousands of connections to one server (the load generator): ctx's
+ *  connections reuse a chain verification that passed. A chain presented again certificate for
+ *  certificate identical (X509_cmp: same signed contents), for the same name, is accepted
+ *  without building and checking the path again, for at most ttl_s seconds and never past the
+ *  earliest notAfter in it; anything else is verified in full (and only successes are kept).
+ *  Each handshake still proves the server holds the leaf's key (CertificateVerify). On a reused
+ *  verification SSL_get0_verified_chain is NULL. 0, or -1 (no memory). */
+int sc_tls_client_reuse_verification(SSL_CTX *ctx, unsigned ttl_s);
+/** Process-wide, for a process that only dials (the load generator): EC keys (the server's
+ *  certificates) decoded and used by OpenSSL's built-in EC code through an ENGINE, not its
+ *  provider decoder, which in OpenSSL 3.0 costs ~1 M instructions per certificate
+ *  (tls_legacy_ec.c says why). Verification is unchanged. 0 or -1; idempotent. */
+int sc_tls_client_builtin_ec(void);
+/** Undoes sc_tls_client_builtin_ec (every SSL_CTX and key freed first). */
+void sc_tls_client_builtin_ec_end(void);
 
 #endif

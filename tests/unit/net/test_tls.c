@@ -312,6 +312,73 @@ static void test_client_refuses(void **state)
     sc_tls_server_free(expired);
 }
 
+/* The load generator's client: a verification that passed is reused for the same chain and
+ * name (no path built: SSL_get0_verified_chain is NULL), never for another name or chain, and
+ * not once its time is up; the server's EC keys decoded by OpenSSL's built-in EC code change
+ * nothing a client decides. */
+static void test_client_reuses_verification(void **state)
+{
+    (void)state;
+    char err[256], why[300];
+    assert_int_equal(sc_tls_client_builtin_ec(), 0);
+    assert_int_equal(sc_tls_client_builtin_ec(), 0); /* idempotent */
+    sc_tls_server_t *good = sc_tls_server_new(path_cert, path_key, err, sizeof err);
+    sc_tls_server_t *other = sc_tls_server_new(path_cert2, path_key, err, sizeof err);
+    sc_tls_server_t *expired = sc_tls_server_new(path_expired, path_key, err, sizeof err);
+    assert_non_null(good);
+    assert_non_null(other);
+    assert_non_null(expired);
+    SSL_CTX *cctx = sc_tls_client_ctx(path_ca, err, sizeof err), *now = sc_tls_client_ctx(path_ca, err, sizeof err);
+    assert_int_equal(sc_tls_client_reuse_verification(cctx, 60), 0);
+    assert_int_equal(sc_tls_client_reuse_verification(cctx, 60), -1); /* once per context */
+    assert_int_equal(sc_tls_client_reuse_verification(now, 0), 0);    /* a ttl of 0: never reused */
+    SSL_CTX *c1 = NULL, *c2 = NULL, *c3 = NULL;
+    unsigned g1 = 0, g2 = 0, g3 = 0;
+    link_t l;
+
+    assert_int_equal(link_open(&l, good, &c1, &g1, cctx, "localhost", NULL), 0); /* verified in full */
+    assert_non_null(SSL_get0_verified_chain(l.cli));
+    assert_int_equal(SSL_get_verify_result(l.cli), X509_V_OK);
+    link_say(&l, "first");
+    link_close(&l);
+    assert_int_equal(link_open(&l, good, &c1, &g1, cctx, "localhost", NULL), 0); /* reused */
+    assert_null(SSL_get0_verified_chain(l.cli));
+    assert_int_equal(SSL_get_verify_result(l.cli), X509_V_OK);
+    assert_int_equal(serial_of(l.cli), 2);
+    link_say(&l, "second");
+    link_close(&l);
+
+    /* the same chain for another name, or another chain: checked in full, and refused */
+    assert_int_equal(link_open(&l, good, &c1, &g1, cctx, "example.org", NULL), -1);
+    assert_non_null(strstr(sc_tls_client_error(l.cli, why, sizeof why), "hostname mismatch"));
+    link_close(&l);
+    assert_int_equal(link_open(&l, good, &c1, &g1, cctx, "127.0.0.2", NULL), -1);
+    assert_non_null(strstr(sc_tls_client_error(l.cli, why, sizeof why), "IP address mismatch"));
+    link_close(&l);
+    assert_int_equal(link_open(&l, expired, &c3, &g3, cctx, "localhost", NULL), -1);
+    assert_non_null(strstr(sc_tls_client_error(l.cli, why, sizeof why), "expired"));
+    link_close(&l);
+    assert_int_equal(link_open(&l, other, &c2, &g2, cctx, "localhost", NULL), 0); /* a renewal: new chain */
+    assert_non_null(SSL_get0_verified_chain(l.cli));
+    assert_int_equal(serial_of(l.cli), 3);
+    link_close(&l);
+
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(link_open(&l, good, &c1, &g1, now, "localhost", NULL), 0);
+        assert_non_null(SSL_get0_verified_chain(l.cli));
+        link_close(&l);
+    }
+    SSL_CTX_free(cctx);
+    SSL_CTX_free(now);
+    SSL_CTX_free(c1);
+    SSL_CTX_free(c2);
+    SSL_CTX_free(c3);
+    sc_tls_server_free(good);
+    sc_tls_server_free(other);
+    sc_tls_server_free(expired);
+    sc_tls_client_builtin_ec_end();
+}
+
 static void copy_file(const char *from, const char *to)
 {
     char cmd[1024];
@@ -651,6 +718,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_handshake_alpn_and_floor),
         cmocka_unit_test(test_client_refuses),
+        cmocka_unit_test(test_client_reuses_verification),
         cmocka_unit_test(test_reload_keeps_open_connections),
         cmocka_unit_test(test_resumption_across_renewal_and_rotation),
         cmocka_unit_test(test_ocsp_stapling),
