@@ -22,7 +22,7 @@
 # In every mode the probe runs SCHED_FIFO (chrt, when allowed), so what it measures is the
 # server's wait, not the probe's own wait for a CPU behind the generators.
 # Usage: N=10000 RATE=25000 HOLD=40 bash bench/reactions.sh        (small: N=500 RATE=2000 HOLD=10)
-#        EDGES=0 skips the edges part.
+#        EDGES=0 skips the edges part. SC_ARGS="--page-ms 200" passes options to the measured server.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -51,6 +51,7 @@ storm_s=$(( HOLD / 2 ))   # the storm's time in the edges' part
 W=${W:-$(( HOLD / 3 ))}    # each measuring window: the details alone (A), with the storm, alone again (B)
 ncpu=$(nproc)
 SEPARATE=${SEPARATE:-nice}
+read -r -a SC_ARGS <<<"${SC_ARGS:-}"
 SERVER_CPUS=${SERVER_CPUS:-$(( ncpu - 1 ))}
 GEN_CPUS=${GEN_CPUS:-$([ "$ncpu" -gt 2 ] && echo "0-$(( ncpu - 2 ))" || echo 0)}
 srv=() gen=() stormgen=() rt=()
@@ -62,7 +63,7 @@ case $SEPARATE in
 esac
 if chrt -f 10 true 2>/dev/null; then rt=(chrt -f 10); fi
 p=$(free_port)
-SC_WRAP=(${srv[@]+"${srv[@]}"}); start_spacecast "$tmp/one" "$p" --workers 2; pids+=("$SC_PID"); SC_WRAP=()
+SC_WRAP=(${srv[@]+"${srv[@]}"}); start_spacecast "$tmp/one" "$p" --workers 2 ${SC_ARGS[@]+"${SC_ARGS[@]}"}; pids+=("$SC_PID"); SC_WRAP=()
 live_space "$p"; pids+=("$FEED_PID"); id=$SPACE_ID
 if [ "$SEPARATE" = cpus ]; then taskset -a -p -c "$GEN_CPUS" "$FEED_PID" >/dev/null; fi # the feed: a generator too
 sleep 2
