@@ -197,6 +197,11 @@ def refusals():
                                 capture_output=True, timeout=30)
             out = lt.stdout.decode()
             assert "joined=0" in out and "handshakes=0" in out and why_speak in lt.stderr.decode(), (out, lt.stderr)
+            lt = subprocess.run([BIN, "loadtest", "https://127.0.0.1:%d/spaces/abc" % srv.port, "--listeners", "3",
+                                 "--duration", "1", "--retry", "none", "--insecure", "--quiet"],
+                                capture_output=True, timeout=30)
+            out = lt.stdout.decode()  # told not to verify, it does not (and the Space is unknown: no join)
+            assert "handshakes=3" in out and "hs_failed=0" in out, (out, lt.stderr)
             edge = Server("--workers", "1", "--relay-from", "https://127.0.0.1:%d" % srv.port,
                           "--relay-ca-file", CA.ca).start()
             try:
