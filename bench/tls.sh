@@ -8,6 +8,8 @@
 # (SIGHUP) under TLS listeners. Certificates come from a CA made here.
 #   SIZES="1000 5000 10000" HOLD=20 REPS=3 STORM=5000 IN=1000 RENEW=5000 bash bench/tls.sh
 # Small check:  SIZES=300 HOLD=6 REPS=1 STORM=300 IN=100 RENEW=300 HS_SECONDS=3 bash bench/tls.sh
+# One part only (PARTS: any of fanout handshakes storm renewal; default all), e.g. the storm:
+#   PARTS=storm STORM=5000 IN=1000 bash bench/tls.sh
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -21,6 +23,8 @@ STORM=${STORM:-5000}
 IN=${IN:-1000}
 RENEW=${RENEW:-5000}
 HS_SECONDS=${HS_SECONDS:-10}
+PARTS=${PARTS:-"fanout handshakes storm renewal"}
+want() { [[ " $PARTS " == *" $1 "* ]]; }
 CLK=$(getconf CLK_TCK)
 tmp=$(mktemp -d)
 trap cleanup EXIT
@@ -144,6 +148,7 @@ rss() { local t=0; for p in $1; do t=$((t + $(rss_kb "$p" 2>/dev/null || echo 0)
 ulps=$(cat /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null || echo none)
 echo "Kernel TLS offered by this kernel: $(grep -qw tls <<<"$ulps" && echo yes || echo "no (tcp_available_ulp: $ulps): every TLS listener's pages are encrypted by SSL_write")"
 echo
+if want fanout; then
 declare -A IDLE
 for s in $SERVERS; do
   ps=$(procs_of "$s")
@@ -195,6 +200,7 @@ g=$(med "${CPU[nginx-tls+spacecast,$n]}"); i=$(med "${CPU[icecast2-tls,$n]}")
 print('| $n | %.2f | %.2f | %.2f | %.2f | %.2f |' % (t/h, mt/mh, t/f, g/t, i/t))"
 done
 echo
+fi
 
 # --- handshakes per CPU-second of the server --------------------------------------------------
 # openssl s_time: one connection after another, each a handshake (fresh, or resuming the session of
@@ -214,6 +220,7 @@ hs_run() { # hs_run PORT PID KIND s_time-options... -> "handshakes | server CPU 
 n=$m1-$m0; c=($t1-$t0)/$CLK
 print('%d | %.2f | %s' % (n, c, ('%.0f' % (n/c)) if c > 0 else 'n/a'))"
 }
+if want handshakes; then
 p_rsa=$(free_port) # a second spacecast with an RSA-2048 certificate, for comparison (HTTPS on its listen port)
 "$SC_BIN" serve --listen "127.0.0.1:$p_rsa" --data "$tmp/rsa" --admin-key benchkey-0123456789 --log-level warn \
   --workers 2 --tls-cert "$ca/rsa.pem" --tls-key "$ca/rsa.key" 2>"$tmp/rsa.log" &
@@ -227,8 +234,10 @@ echo "| ECDSA P-256, TLS 1.2, full | $(hs_run "$p_tls" "${pids[0]}" full -new -t
 echo "| ECDSA P-256, TLS 1.2, resumed | $(hs_run "$p_tls" "${pids[0]}" resumed -reuse -tls1_2) |"
 echo "| RSA-2048, TLS 1.3, full | $(hs_run "$p_rsa" "$RSA_PID" full -new) |"
 echo
+fi
 
 # --- a storm of TLS joins beside listeners already in -----------------------------------------
+if want storm; then
 # hs_audio: from a joiner's handshake done (its side) to its first audio byte; the kernel's
 # counters say whether the accept queues overflowed (a joiner then waits a TCP retransmission)
 tcp_counters() { nstat -az TcpExtListenOverflows TcpExtListenDrops TcpExtTCPSynRetrans 2>/dev/null |
@@ -255,8 +264,10 @@ for mode in fresh resumed; do
   sleep 3
 done
 echo
+fi
 
 # --- a renewal under TLS listeners -----------------------------------------------------------
+if want renewal; then
 r0=$(curl -s "http://127.0.0.1:$p_sc/metrics" | sed -n 's/^spacecast_tls_reloads_total //p')
 "$SC_BIN" loadtest "${URL[spacecast-tls]}" --listeners "$RENEW" --join-rate 2000 --duration 15 --retry none \
   --ca-file "$ca/ca.pem" >"$tmp/renew.out" 2>/dev/null &
@@ -272,5 +283,6 @@ echo "| renewal (SIGHUP) under $RENEW TLS listeners | reloads | joined | attempt
 echo "|---|---|---|---|---|---|"
 echo "| new certificate mid-run | $((r1 - r0)) | $(kv joined "$out") | $(kv attempts "$out") | $(kv stalls "$out") | $(kv stalled_listeners "$out") |"
 echo
+fi
 echo "TLS connections of this run by who encrypted their pages: $(curl -s "http://127.0.0.1:$p_sc/metrics" |
   sed -n 's/^spacecast_tls_connections_total{send="\([a-z_]*\)"} \([0-9]*\)/\1=\2/p' | tr '\n' ' ')"
