@@ -91,7 +91,6 @@ typedef struct vcache {
     STACK_OF(X509) *chain; /* as the server sent it, leaf first; NULL: nothing verified yet */
     char name[256];        /* the DNS name or the IP literal it was verified for */
     time_t until;          /* reuse before this (ttl, and the chain's earliest notAfter) */
-    unsigned long hits;    /* for the unit test and a curious reader in gdb */
 } vcache_t;
 
 static int vcache_idx = -1;
@@ -158,7 +157,6 @@ static int vcache_verify(X509_STORE_CTX *xs, void *arg)
     time_t now = time(NULL);
     pthread_mutex_lock(&vc->mu);
     int hit = vc->chain && sent && now < vc->until && !strcmp(vc->name, name) && same_chain(vc->chain, sent);
-    vc->hits += (unsigned long)hit;
     pthread_mutex_unlock(&vc->mu);
     if (hit)
         return 1; /* the context's error stays X509_V_OK: SSL_get_verify_result says so */

@@ -342,6 +342,7 @@ static void test_client_reuses_verification(void **state)
     link_say(&l, "first");
     link_close(&l);
     assert_int_equal(link_open(&l, good, &c1, &g1, cctx, "localhost", NULL), 0); /* reused */
+    assert_false(SSL_session_reused(l.cli)); /* a full handshake, the chain sent and parsed */
     assert_null(SSL_get0_verified_chain(l.cli));
     assert_int_equal(SSL_get_verify_result(l.cli), X509_V_OK);
     assert_int_equal(serial_of(l.cli), 2);
