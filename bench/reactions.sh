@@ -17,8 +17,9 @@
 # server, the listeners' loadtest and the feed leave over (as if it ran on another machine: if
 # none is left, it offers less than RATE, and the table says so); everything else runs as in the
 # alone windows. SEPARATE=cpus: the server on SERVER_CPUS (default the last CPU), every generator
-# on GEN_CPUS (the others): on 2 cores that leaves the server one, less than 10,000 listeners
-# take here (details p50 alone 0.4 ms instead of 0.07). SEPARATE=none: everything shares alike.
+# on GEN_CPUS (the others): on 2 cores that leaves the server one (10,000 listeners take ~60 %
+# of it at 100 ms pages; details p50 alone 0.25-0.5 ms instead of 0.07). SEPARATE=none: everything
+# shares alike.
 # In every mode the probe runs SCHED_FIFO (chrt, when allowed), so what it measures is the
 # server's wait, not the probe's own wait for a CPU behind the generators.
 # Usage: N=10000 RATE=25000 HOLD=40 bash bench/reactions.sh        (small: N=500 RATE=2000 HOLD=10)
