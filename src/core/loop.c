@@ -32,7 +32,7 @@ struct sc_loop {
     void *data;
     _Atomic uint64_t max_lag_us;
     sc_task_t *deferred; /* frees that wait until no epoll event can still point at them */
-    sc_task_t *after, **after_tail; /* work for once this turn's ready events are handled */
+    sc_loop_later_t *after, **after_tail; /* work for once this turn's ready events are handled */
 };
 
 static void loop_run_deferred(sc_loop_t *l);
@@ -85,7 +85,6 @@ void sc_loop_free(sc_loop_t *l)
 {
     if (!l)
         return;
-    loop_run_after_events(l); /* its tasks own what they were given: let them let go of it */
     loop_run_deferred(l);
     sc_task_t *t = l->tasks;
     while (t) {
@@ -152,23 +151,24 @@ void sc_loop_defer(sc_loop_t *l, sc_loop_task_fn fn, void *arg)
  * for the next turn's events (which the loop then looks for without blocking). */
 static void loop_run_after_events(sc_loop_t *l)
 {
-    sc_task_t *t = l->after;
+    sc_loop_later_t *t = l->after;
     l->after = NULL;
     l->after_tail = &l->after;
     while (t) {
-        sc_task_t *n = t->next;
+        sc_loop_later_t *n = t->next;
+        t->next = NULL;
+        t->queued = 0; /* it may queue itself again: for the next turn */
         t->fn(l, t->arg);
-        free(t);
         t = n;
     }
 }
 
-void sc_loop_after_events(sc_loop_t *l, sc_loop_task_fn fn, void *arg)
+void sc_loop_after_events(sc_loop_t *l, sc_loop_later_t *t)
 {
-    sc_task_t *t = sc_malloc(sizeof *t);
+    if (t->queued)
+        return;
+    t->queued = 1;
     t->next = NULL;
-    t->fn = fn;
-    t->arg = arg;
     *l->after_tail = t;
     l->after_tail = &t->next;
 }
@@ -202,6 +202,8 @@ void sc_loop_run(sc_loop_t *l)
         if (lag > atomic_load_explicit(&l->max_lag_us, memory_order_relaxed))
             atomic_store_explicit(&l->max_lag_us, lag, memory_order_relaxed);
     }
+    /* still on the loop's thread, whose state (thread-local) the queued work may be */
+    loop_run_after_events(l);
 }
 
 void sc_loop_stop(sc_loop_t *l)

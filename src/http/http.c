@@ -7,6 +7,7 @@
 #include "spacecast/metrics.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 
@@ -565,8 +566,15 @@ typedef struct later {
 
 static __thread later_t *sc_later; /* this thread's loop's waiting requests (allocated on first use) */
 static __thread int sc_nlater, sc_later_pass;
+static pthread_key_t sc_later_key; /* frees a thread's sc_later when the thread ends */
+static pthread_once_t sc_later_once = PTHREAD_ONCE_INIT;
+
+static void later_key_init(void) { pthread_key_create(&sc_later_key, free); }
 
 static int http_on_data(sc_conn_t *c);
+
+static void http_later_pass(sc_loop_t *l, void *arg);
+static __thread sc_loop_later_t sc_later_task = { .fn = http_later_pass };
 
 static void http_later_pass(sc_loop_t *l, void *arg)
 {
@@ -595,8 +603,11 @@ static int http_later(sc_conn_t *c, const head_match_t *m)
 {
     if (sc_later_pass || !c->io.loop)
         return 0;
-    if (!sc_later)
+    if (!sc_later) { /* ~560 KB of address space; only the pages a turn's storm fills are touched */
         sc_later = sc_malloc(SC_HTTP_LATER_MAX * sizeof *sc_later);
+        pthread_once(&sc_later_once, later_key_init);
+        pthread_setspecific(sc_later_key, sc_later);
+    }
     if (sc_nlater == SC_HTTP_LATER_MAX)
         return 0;
     later_t *e = &sc_later[sc_nlater++];
@@ -605,8 +616,7 @@ static int http_later(sc_conn_t *c, const head_match_t *m)
     e->known = m->known;
     memcpy(e->args, m->args, sizeof e->args);
     memcpy(&e->req, m->req, offsetof(sc_http_request_t, headers) + m->req->num_headers * sizeof(sc_http_header_t));
-    if (sc_nlater == 1)
-        sc_loop_after_events(c->io.loop, http_later_pass, NULL);
+    sc_loop_after_events(c->io.loop, &sc_later_task);
     sc_http_conn_t *h = hc(c);
     h->later = 1;
     sc_timer_cancel(sc_loop_timers(c->io.loop), &c->timer); /* as dispatch would: its request came whole */
