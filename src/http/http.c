@@ -553,7 +553,8 @@ static __thread int sc_http_depth; /* pipelined answers loop here instead of rec
  * request until its waiting one is answered (state RESPOND), so one connection's pipelined
  * requests are still answered in order; its buffer is not reallocated meanwhile (rbuf_limit), so
  * the parsed head stays valid and is not parsed again. The pass answers what the waiting
- * connections pipelined behind at once (nothing of it waits a second time). */
+ * connections pipelined behind at once (nothing of it waits a second time). A request whose body
+ * came in a later read than its head is answered at once, as before (its head is parsed again). */
 #define SC_HTTP_LATER_MAX 256 /* as many as one turn's events; beyond, answered at once as before */
 
 typedef struct later {
@@ -770,7 +771,8 @@ static void dispatch(sc_conn_t *c, const head_match_t *m)
 static void http_on_drained(sc_conn_t *c)
 {
     if (c->state != SC_CONN_RESPOND || hc(c)->park_close || hc(c)->later)
-        return; /* a head queued while the body is still to come, or a parked request */
+        return; /* a head queued while the body is still to come, a parked request, or one
+                 * waiting for the later pass (nothing of it is answered yet) */
     sc_http_conn_t *h = hc(c);
     if (!h->keepalive) {
         sc_conn_close(c, "done");
