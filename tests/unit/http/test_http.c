@@ -3,7 +3,8 @@
  * over with sc_http_set_router; the test writes requests on the other end and reads what comes
  * back. Framing (Content-Length, chunked, pipelining, 100-continue), keep-alive, the answers
  * nobody's handler gives (404, 405, 400, 413, the API-port refusal), HEAD, and the request's
- * hold released once its handler returns. */
+ * hold released once its handler returns; a turn's reactions (SC_ROUTE_LATER) answered after its other
+ * requests. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
