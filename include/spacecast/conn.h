@@ -106,6 +106,10 @@ typedef struct sc_transport {
     int (*on_timer)(struct sc_conn *c);
     /** Release the transport's state before the socket closes (idempotent). NULL: nothing. */
     void (*close)(struct sc_conn *c);
+    /** Send what earlier sends took but the socket did not (sealed TLS records, kept whole):
+     *  0 when nothing is owed, -EAGAIN, or -errno. It goes before any other output, and output
+     *  is not done while it owes. NULL: nothing is ever owed. */
+    int (*drain)(struct sc_conn *c);
     /** Its sends may go out as plain sendmsg in the io_uring batch (plain, kernel TLS). */
     int batchable;
 } sc_transport_t;

@@ -555,6 +555,13 @@ int sc_conn_flush(sc_conn_t *c)
     if (c->src)
         stream_maybe_skip(c);
     for (;;) {
+        if (c->tr->drain) { /* what the transport owes goes first: a sealed record's rest */
+            int r = c->tr->drain(c);
+            if (r == -EINTR)
+                continue;
+            if (r < 0)
+                return conn_sent(c, r, 0);
+        }
         struct iovec iov[SC_CONN_IOV + 2];
         size_t niov = conn_build_iov(c, iov, SC_CONN_IOV);
         ssize_t n;
