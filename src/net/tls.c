@@ -526,9 +526,10 @@ void sc_tls_log_fanout(void)
         sc_log_info("event=tls_fanout mode=ktls_where_offered note=\"the kernel offers TLS: connections whose "
                     "cipher it takes send pages with sendmsg/io_uring, the others with SSL_write\"");
     else
-        sc_log_info("event=tls_fanout mode=ssl_write reason=\"no kernel TLS (tcp_available_ulp: %s)\" "
-                    "note=\"each page is encrypted per listener straight from the shared page, buffers released "
-                    "between pages\"", ulps[0] ? ulps : "none");
+        sc_log_info("event=tls_fanout mode=sealed reason=\"no kernel TLS (tcp_available_ulp: %s)\" "
+                    "note=\"each page is sealed per listener straight from the shared page, by spacecast with "
+                    "OpenSSL's AEAD and the keys it offers a kernel TLS; no record buffers kept\"",
+                    ulps[0] ? ulps : "none");
 }
 
 /* --- maintenance ------------------------------------------------------------------------- */
