@@ -131,6 +131,14 @@ static ssize_t sealed_sendfile(sc_conn_t *c, int fd, uint64_t *off, size_t len)
 
 static int sealed_drain(sc_conn_t *c) { return c->ssl ? sc_tls_drain(c->ssl) : 0; }
 
+static ssize_t sealed_seal(sc_conn_t *c, const struct iovec *iov, size_t niov, uint8_t *out, size_t cap,
+                           size_t *outlen)
+{
+    return sc_tls_seal_into(c->ssl, iov, niov, out, cap, outlen);
+}
+
+static int sealed_keep(sc_conn_t *c, const uint8_t *rest, size_t len) { return sc_tls_keep(c->ssl, rest, len); }
+
 static const sc_transport_t tls_sealed = {
     .name = "tls",
     .recv = user_recv,
@@ -139,6 +147,8 @@ static const sc_transport_t tls_sealed = {
     .pending = user_pending,
     .close = tls_release,
     .drain = sealed_drain,
+    .seal = sealed_seal,
+    .keep = sealed_keep,
 };
 
 /* --- established: kernel TLS ---------------------------------------------------------------- */
@@ -178,6 +188,10 @@ static void conn_tls_metrics(sc_metrics_buf_t *b, void *arg)
                       (unsigned long long)atomic_load(&sc_tls_ktls_conns),
                       (unsigned long long)atomic_load(&sc_tls_sealed_conns),
                       (unsigned long long)atomic_load(&sc_tls_user_conns));
+    sc_metrics_printf(b, "# HELP spacecast_tls_send_tails_total Sealed TLS records a full socket took only part of "
+                         "(the rest kept, to go out first).\n"
+                         "# TYPE spacecast_tls_send_tails_total counter\nspacecast_tls_send_tails_total %llu\n",
+                      (unsigned long long)sc_tls_tails_total());
 }
 
 void sc_conn_tls_metrics_register(void) { sc_metrics_register("conn_tls", conn_tls_metrics, NULL); }

@@ -713,10 +713,16 @@ static sc_send_bio_t *send_bio_of(SSL *ssl)
     return b && sc_send_bio_type && BIO_method_type(b) == sc_send_bio_type ? BIO_get_data(b) : NULL;
 }
 
+static _Atomic uint64_t sc_tls_tails; /* records a full socket took only part of */
+
+uint64_t sc_tls_tails_total(void) { return atomic_load_explicit(&sc_tls_tails, memory_order_relaxed); }
+
 /* Queue the len bytes behind the tail: 0, or -ENOMEM. */
 static int tail_append(sc_send_bio_t *sb, const uint8_t *p, size_t len)
 {
     sc_send_tail_t *t = sb->tail;
+    if (!t)
+        atomic_fetch_add_explicit(&sc_tls_tails, 1, memory_order_relaxed);
     size_t had = t ? t->len - t->off : 0;
     sc_send_tail_t *n = malloc(sizeof *n + had + len);
     if (!n)
@@ -991,6 +997,15 @@ int sc_tls_drain(SSL *ssl)
     return sb ? tail_drain(sb) : 0;
 }
 
+/* The plaintext one record takes from iov: all of it, up to max. */
+static size_t record_len(const struct iovec *iov, size_t niov, size_t max)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < niov && len < max; i++)
+        len += iov[i].iov_len;
+    return SC_MIN(len, max);
+}
+
 ssize_t sc_tls_send_sealed(SSL *ssl, const struct iovec *iov, size_t niov)
 {
     sc_send_bio_t *sb = send_bio_of(ssl);
@@ -999,14 +1014,34 @@ ssize_t sc_tls_send_sealed(SSL *ssl, const struct iovec *iov, size_t niov)
     int r = tail_drain(sb);
     if (r < 0)
         return r;
-    size_t len = 0;
-    for (size_t i = 0; i < niov && len < SC_TLS_SEAL_MAX_PLAIN; i++)
-        len += iov[i].iov_len;
-    len = SC_MIN(len, (size_t)SC_TLS_SEAL_MAX_PLAIN);
+    size_t len = record_len(iov, niov, SC_TLS_SEAL_MAX_PLAIN);
     if (!len)
         return 0;
     r = seal_send(sb, 23, iov, niov, len);
     return r < 0 ? r : (ssize_t)len;
+}
+
+ssize_t sc_tls_seal_into(SSL *ssl, const struct iovec *iov, size_t niov, uint8_t *out, size_t cap, size_t *outlen)
+{
+    *outlen = 0;
+    sc_send_bio_t *sb = send_bio_of(ssl);
+    if (!sb || sb->sealing != SEAL_ON || cap <= SC_TLS_SEAL_OVERHEAD)
+        return -EIO;
+    int r = tail_drain(sb);
+    if (r < 0)
+        return r;
+    size_t len = record_len(iov, niov, SC_MIN(cap - SC_TLS_SEAL_OVERHEAD, (size_t)SC_TLS_SEAL_MAX_PLAIN));
+    if (!len)
+        return 0;
+    if (!(*outlen = sc_tls_seal(&sb->seal, 23, iov, niov, len, out)))
+        return -EIO;
+    return (ssize_t)len;
+}
+
+int sc_tls_keep(SSL *ssl, const uint8_t *rest, size_t len)
+{
+    sc_send_bio_t *sb = send_bio_of(ssl);
+    return sb ? tail_append(sb, rest, len) : -EIO;
 }
 
 ssize_t sc_tls_read(SSL *ssl, void *buf, size_t len, int *want)
