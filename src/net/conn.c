@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -164,12 +165,13 @@ sc_conn_t *sc_conn_new(sc_worker_t *w, const sc_listener_t *l, int fd, const str
     return c;
 }
 
+static void pump_batch_free(sc_worker_t *w);
+
 void sc_conn_worker_done(sc_worker_t *w)
 {
     sc_uring_free(w->uring);
     w->uring = NULL;
-    free(w->batch);
-    w->batch = NULL;
+    pump_batch_free(w);
 }
 
 void sc_conn_close_all(sc_worker_t *w)
@@ -636,7 +638,8 @@ int sc_conn_flush(sc_conn_t *c)
 /* A TLS listener's record is sealed into a slot of the worker's batch and sent with the plain
  * sends: up to 4 KB of plaintext per listener and slice (a 200 ms page at 32 kbps is ~800 B; a
  * newcomer's backlog beyond it goes by sc_conn_flush after, as a plain partial send does).
- * 128 slots: ~530 KB per worker, once, none per listener. */
+ * 128 slots: ~530 KB per worker, once, none per listener; allocated by the first TLS listener
+ * a worker sweeps (a plain-only server never has them). */
 #define SC_SEAL_SLOT (4096 + 64)
 struct sc_pump_batch {
     sc_conn_t *cs[SC_PUMP_BATCH];
@@ -644,8 +647,16 @@ struct sc_pump_batch {
     uint32_t sealed[SC_PUMP_BATCH]; /* bytes of a sealed record in slot i; 0: a plain send */
     struct msghdr msgs[SC_PUMP_BATCH];
     struct iovec iovs[SC_PUMP_BATCH][SC_BATCH_IOV];
-    uint8_t slots[SC_PUMP_BATCH][SC_SEAL_SLOT];
+    uint8_t (*slots)[SC_SEAL_SLOT];
 };
+
+static void pump_batch_free(sc_worker_t *w)
+{
+    if (w->batch)
+        free(w->batch->slots);
+    free(w->batch);
+    w->batch = NULL;
+}
 
 /* Seal c's due bytes into slot n. 1 if queued as b->cs[n]; 0 if not (nothing due, c closed,
  * or it waits for the socket). */
@@ -655,6 +666,10 @@ static int pump_seal(struct sc_pump_batch *b, int n, sc_conn_t *c)
     size_t niov = c->file_fd < 0 ? conn_build_iov(c, b->iovs[n], SC_BATCH_IOV) : 0;
     if (!niov) {
         sc_conn_flush(c);
+        return 0;
+    }
+    if (!b->slots && !(b->slots = malloc(sizeof *b->slots * SC_PUMP_BATCH))) {
+        sc_conn_flush(c); /* no memory for the slots: this one by its own send */
         return 0;
     }
     size_t clen = 0;
@@ -692,8 +707,10 @@ static void pump_sealed_sent(struct sc_pump_batch *b, int i)
  * end of the loop iteration (sc_loop_defer), so the slice's pointers stay valid throughout. */
 static void pump_slice_batched(sc_worker_t *w)
 {
-    if (!w->batch)
+    if (!w->batch) {
         w->batch = sc_malloc(sizeof *w->batch);
+        w->batch->slots = NULL;
+    }
     struct sc_pump_batch *b = w->batch;
     int n = 0;
     for (int k = 0; w->pump_next && k < SC_PUMP_BATCH; k++) {
