@@ -903,10 +903,10 @@ static void sc_tls_keylog(const SSL *ssl, const char *line)
     sc_send_bio_t *sb = send_bio_of((SSL *)ssl);
     if (!sb || sb->sealing != SEAL_KEY_UPDATE)
         return;
-    const char *hex = strrchr(line, ' ') + 1;
+    const char *hex = strrchr(line, ' '); /* "LABEL client_random secret", in hex */
     uint8_t secret[EVP_MAX_MD_SIZE];
     size_t n = 0;
-    for (; hex[0] && hex[1] && n < sizeof secret; hex += 2) {
+    for (hex = hex ? hex + 1 : ""; hex[0] && hex[1] && n < sizeof secret; hex += 2) {
         unsigned v;
         if (sscanf(hex, "%2x", &v) != 1)
             break;
