@@ -717,6 +717,17 @@ static void aac_stop(sc_hls_t *h)
     sc_log_info("event=hls_aac_stopped space=%s idle_ms=%d", h->id, atomic_load(&g.aac_idle_ms));
 }
 
+/* Nobody asked for AAC for idle ms. Workers stamp aac_wanted_ms at any moment, so it may be
+ * later than now (read before this round's packets): that is a request just made, and an
+ * unsigned "now - wanted" would wrap into an age of centuries. It did, under load: the
+ * encoder stopped while asked for, restarted seconds back, and the blocking reloads parked
+ * on it were answered 503 (playlist gone) and 400 (beyond the restarted run's last segment). */
+static int aac_idle(sc_hls_t *h, uint64_t now, uint64_t idle)
+{
+    uint64_t wanted = atomic_load(&h->aac_wanted_ms);
+    return now > wanted && now - wanted > idle;
+}
+
 /* One mix packet (q is taken over: it joins the history). */
 static void process(sc_hls_t *h, qpkt_t *q)
 {
@@ -846,7 +857,7 @@ static void *hls_main(void *arg)
                 if (!h->ending && !h->finished && a->enabled && !a->running)
                     aac_start(h);
                 h->want_aac = 0;
-            } else if (a->running && !h->ending && now - atomic_load(&h->aac_wanted_ms) > idle) {
+            } else if (a->running && !h->ending && aac_idle(h, now, idle)) {
                 aac_stop(h);
             }
             if (h->ending && !h->finished)

@@ -119,7 +119,8 @@ static OpusEncoder *enc;
 static uint64_t tone_t;
 static atomic_int woken;
 
-static void push_tone(sc_hls_t *h, int packets)
+/* packets of 20 ms of a tone; kick: after each, as the engine does after each tick */
+static void queue_tone(sc_hls_t *h, int packets, int kick)
 {
     for (int k = 0; k < packets; k++) {
         float pcm[960];
@@ -129,9 +130,12 @@ static void push_tone(sc_hls_t *h, int packets)
         int n = opus_encode_float(enc, pcm, 960, pkt, sizeof pkt);
         assert_true(n > 0);
         sc_hls_push(h, pkt, (size_t)n);
-        sc_hls_kick(); /* as the engine does after each tick */
+        if (kick)
+            sc_hls_kick();
     }
 }
+
+static void push_tone(sc_hls_t *h, int packets) { queue_tone(h, packets, 1); }
 
 static void on_wake(sc_hls_wait_t *w)
 {
@@ -374,6 +378,38 @@ static void test_aac_on_demand(void **state)
     opus_encoder_destroy(enc);
 }
 
+/* A player asking for AAC all along keeps it running, however long the HLS thread spends on
+ * a batch of packets. A request stamped after the thread read its clock for the round once
+ * made "now - wanted" wrap to an age of centuries: under load the encoder stopped and
+ * restarted seconds back, and the blocking reloads parked on it were answered 503 and 400
+ * (test_hls's nginx edge went red on one failed request). */
+static void test_aac_kept_while_asked(void **state)
+{
+    (void)state;
+    int err;
+    enc = opus_encoder_create(48000, 1, OPUS_APPLICATION_AUDIO, &err);
+    sc_hls_t *h = sc_hls_new("asked", NULL, 312, 0);
+    push_tone(h, 120); /* 2.4 s: segment 0 complete */
+    sc_hls_want(h, SC_HLS_AAC);
+    free(wait_playlist(h, SC_HLS_AAC, "#EXTINF:"));
+    int gone = 0;
+    for (int round = 0; round < 30 && !gone; round++) {
+        queue_tone(h, 40, 0); /* 0.8 s of audio, then one kick: a long round */
+        sc_hls_kick();
+        /* requests keep coming while the thread works through it (as workers' do) */
+        for (uint64_t until = sc_now_ms() + 20; sc_now_ms() < until && !gone;) {
+            sc_hls_want(h, SC_HLS_AAC);
+            sc_page_t *p = sc_hls_playlist(h, SC_HLS_AAC);
+            gone = p == NULL;
+            sc_page_unref(p);
+        }
+    }
+    assert_int_equal(gone, 0); /* the playlist never went: the encoder never stopped */
+    sc_hls_end(h);
+    free(wait_playlist(h, SC_HLS_AAC, "#EXT-X-ENDLIST\n"));
+    opus_encoder_destroy(enc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -382,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_pipeline),
         cmocka_unit_test(test_parts_outlive_cached_playlists),
         cmocka_unit_test(test_aac_on_demand),
+        cmocka_unit_test(test_aac_kept_while_asked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
