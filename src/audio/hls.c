@@ -172,12 +172,19 @@ static int ready(sc_hls_t *h, const sc_hls_wait_t *w)
     return s->msn == w->msn && w->part < s->nparts;
 }
 
-static void wake_ready(sc_hls_t *h, int all)
+#define WAKE_AAC (1u << SC_HLS_AAC)
+#define WAKE_ALL ((1u << SC_HLS_NREND) - 1)
+
+/* Answer the waiters whose part is there or whose time is up, and every waiter of the
+ * renditions in `all` (a bit per rendition): the ones that stopped or ended, and no others
+ * (an Opus waiter answered when the AAC stops would get a playlist without its part, which a
+ * cache keeps for its max-age). */
+static void wake_ready(sc_hls_t *h, unsigned all)
 {
     uint64_t now = sc_now_ms();
     for (sc_hls_wait_t **pp = &h->waiters; *pp;) {
         sc_hls_wait_t *w = *pp;
-        int ok = all || ready(h, w);
+        int ok = (all >> w->rend & 1u) || ready(h, w);
         if (!ok && now < w->deadline_ms) {
             pp = &w->next;
             continue;
@@ -657,7 +664,7 @@ static void aac_start(sc_hls_t *h)
         aac_codecs_free(h);
         pthread_mutex_lock(&h->mu);
         a->enabled = 0;
-        wake_ready(h, 1);
+        wake_ready(h, WAKE_AAC);
         pthread_mutex_unlock(&h->mu);
         return;
     }
@@ -710,7 +717,7 @@ static void aac_stop(sc_hls_t *h)
     pthread_mutex_lock(&h->mu);
     a->running = 0;
     rend_clear_locked(a);
-    wake_ready(h, 1); /* a blocking request parked on it is answered (not there: retry) */
+    wake_ready(h, WAKE_AAC); /* a blocking request parked on it is answered (not there: retry) */
     pthread_mutex_unlock(&h->mu);
     atomic_store(&h->aac_on, 0);
     atomic_fetch_sub(&g.aac_running, 1);
@@ -777,7 +784,7 @@ static void finish(sc_hls_t *h)
     }
     pthread_mutex_lock(&h->mu);
     h->finished = 1;
-    wake_ready(h, 1);
+    wake_ready(h, WAKE_ALL);
     pthread_mutex_unlock(&h->mu);
     disk_index(h, "E\n");
     if (h->index_fd >= 0)

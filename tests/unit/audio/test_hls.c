@@ -360,6 +360,10 @@ static void test_aac_on_demand(void **state)
         sc_page_unref(p);
     }
     /* no request for longer: it stops, its pages go */
+    int woken0 = atomic_load(&woken);
+    sc_hls_wait_t ow = { .rend = SC_HLS_OPUS, .msn = 4, .part = 5, .need_playlist = 1,
+                         .deadline_ms = sc_now_ms() + 10000, .wake = on_wake };
+    assert_int_equal(sc_hls_wait(h, &ow), SC_AGAIN); /* ~1.5 s of audio away */
     sc_page_t *p = NULL;
     for (int i = 0; i < 100; i++) {
         push_tone(h, 1);
@@ -369,6 +373,14 @@ static void test_aac_on_demand(void **state)
         sc_page_unref(p);
     }
     assert_null(p);
+    /* an Opus blocking request is none of the AAC's business: still held, or answered only
+     * once its part is there (a playlist without it would be cached for 6 s by an edge) */
+    if (atomic_load(&woken) > woken0) {
+        p = sc_hls_playlist(h, SC_HLS_OPUS);
+        assert_non_null(memmem(p->data, p->len, "-4.5.m4s\"", 9));
+        sc_page_unref(p);
+    }
+    sc_hls_unwait(h, &ow);
     /* and starts again when asked */
     sc_hls_want(h, SC_HLS_AAC);
     free(wait_playlist(h, SC_HLS_AAC, "#EXTINF:"));
