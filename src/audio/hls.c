@@ -366,12 +366,13 @@ static sc_page_t *render(sc_hls_t *h, rend_t *r, int finished)
     return p;
 }
 
-/* Swap in a new playlist and wake whoever waited for what was just published. */
-static void publish(sc_hls_t *h, rend_t *r, int finished)
+/* Swap in a new live playlist and wake whoever waited for what was just published (the final
+ * ones go all at once: finish). */
+static void publish(sc_hls_t *h, rend_t *r)
 {
     if (h->aac_warming && r->kind == SC_HLS_AAC)
         return; /* a starting AAC run is published once, whole (aac_start) */
-    sc_page_t *pl = r->cur_msn > h->msn0 ? render(h, r, finished) : NULL, *old;
+    sc_page_t *pl = r->cur_msn > h->msn0 ? render(h, r, 0) : NULL, *old;
     pthread_mutex_lock(&h->mu);
     old = r->playlist;
     if (pl)
@@ -518,7 +519,7 @@ static void close_part(sc_hls_t *h, rend_t *r, int final)
     } else if (final && s->msn == msn && s->nparts && !s->page) {
         seg_complete(h, r, s);
     }
-    publish(h, r, 0);
+    publish(h, r);
 }
 
 static void add_frame(sc_hls_t *h, rend_t *r, const uint8_t *data, size_t len, uint32_t dur)
@@ -703,7 +704,7 @@ static void aac_start(sc_hls_t *h)
     atomic_store(&h->aac_on, 1); /* counted before anyone is answered from it */
     atomic_fetch_add(&g.aac_starts, 1);
     atomic_fetch_add(&g.aac_running, 1);
-    publish(h, a, 0);
+    publish(h, a);
     sc_log_info("event=hls_aac_started space=%s from_msn=%llu warm_ms=%llu cpu_us=%llu", h->id, (unsigned long long)m,
                 (unsigned long long)((o->t - t0) * 1000 / SC_HLS_RATE),
                 (unsigned long long)((sc_now_ns() - c0) / 1000));
@@ -775,21 +776,35 @@ static void finish(sc_hls_t *h)
     for (int k = 0; k < SC_HLS_NREND; k++)
         if (h->r[k].running)
             close_part(h, &h->r[k], 1);
+    /* The end is seen everywhere at once: the replay's index (its last segment is written) says
+     * so first, then both final playlists, "finished" and the wake-up go in one step. Published
+     * one by one, a player that found EXT-X-ENDLIST in live.m3u8 could still get an EVENT
+     * replay.m3u8, or an opus.m3u8 without the end. */
+    disk_index(h, "E\n");
+    if (h->index_fd >= 0)
+        close(h->index_fd);
+    h->index_fd = -1;
+    sc_page_t *pl[SC_HLS_NREND] = { 0 };
     for (int k = 0; k < SC_HLS_NREND; k++)
-        if (h->r[k].running)
-            publish(h, &h->r[k], 1);
+        if (h->r[k].running && h->r[k].cur_msn > h->msn0)
+            pl[k] = render(h, &h->r[k], 1);
     if (a->running) {
         atomic_store(&h->aac_on, 0);
         atomic_fetch_sub(&g.aac_running, 1);
     }
     pthread_mutex_lock(&h->mu);
+    for (int k = 0; k < SC_HLS_NREND; k++) {
+        if (pl[k]) {
+            sc_page_t *old = h->r[k].playlist;
+            h->r[k].playlist = pl[k];
+            pl[k] = old; /* let go of below, outside the lock */
+        }
+    }
     h->finished = 1;
     wake_ready(h, WAKE_ALL);
     pthread_mutex_unlock(&h->mu);
-    disk_index(h, "E\n");
-    if (h->index_fd >= 0)
-        close(h->index_fd);
-    h->index_fd = -1;
+    for (int k = 0; k < SC_HLS_NREND; k++)
+        sc_page_unref(pl[k]);
     codecs_free(h);
     h->retire_ms = sc_now_ms() + RETIRE_MS;
     sc_log_info("event=hls_finished space=%s", h->id);

@@ -422,6 +422,39 @@ static void test_aac_kept_while_asked(void **state)
     opus_encoder_destroy(enc);
 }
 
+/* The end is seen everywhere at once: a player that finds EXT-X-ENDLIST in one live playlist
+ * finds it in the other and the HLS finished (replay.m3u8 a VOD). The final playlists were
+ * once published one by one before the end was marked, and test_hls, asking for replay.m3u8
+ * the moment live.m3u8 ended, sometimes got an EVENT playlist under load. */
+static void test_end_seen_at_once(void **state)
+{
+    (void)state;
+    int err, torn = 0;
+    enc = opus_encoder_create(48000, 1, OPUS_APPLICATION_AUDIO, &err);
+    for (int round = 0; round < 20; round++) {
+        sc_hls_t *h = sc_hls_new("end", NULL, 312, 0);
+        push_tone(h, 120);
+        sc_hls_want(h, SC_HLS_AAC);
+        free(wait_playlist(h, SC_HLS_AAC, "#EXTINF:"));
+        sc_hls_end(h);
+        for (uint64_t until = sc_now_ms() + 3000; sc_now_ms() < until;) {
+            sc_page_t *p = sc_hls_playlist(h, SC_HLS_AAC);
+            int ended = p && memmem(p->data, p->len, "#EXT-X-ENDLIST\n", 15);
+            sc_page_unref(p);
+            if (!ended)
+                continue;
+            p = sc_hls_playlist(h, SC_HLS_OPUS);
+            torn += !sc_hls_finished(h) || !memmem(p->data, p->len, "#EXT-X-ENDLIST\n", 15);
+            sc_page_unref(p);
+            break;
+        }
+        free(wait_playlist(h, SC_HLS_OPUS, "#EXT-X-ENDLIST\n"));
+        sc_hls_free(h);
+    }
+    assert_int_equal(torn, 0);
+    opus_encoder_destroy(enc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -431,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_parts_outlive_cached_playlists),
         cmocka_unit_test(test_aac_on_demand),
         cmocka_unit_test(test_aac_kept_while_asked),
+        cmocka_unit_test(test_end_seen_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
