@@ -419,6 +419,7 @@ static void test_aac_kept_while_asked(void **state)
     assert_int_equal(gone, 0); /* the playlist never went: the encoder never stopped */
     sc_hls_end(h);
     free(wait_playlist(h, SC_HLS_AAC, "#EXT-X-ENDLIST\n"));
+    sc_hls_free(h);
     opus_encoder_destroy(enc);
 }
 
