@@ -172,12 +172,19 @@ static int ready(sc_hls_t *h, const sc_hls_wait_t *w)
     return s->msn == w->msn && w->part < s->nparts;
 }
 
-static void wake_ready(sc_hls_t *h, int all)
+#define WAKE_AAC (1u << SC_HLS_AAC)
+#define WAKE_ALL ((1u << SC_HLS_NREND) - 1)
+
+/* Answer the waiters whose part is there or whose time is up, and every waiter of the
+ * renditions in `all` (a bit per rendition): the ones that stopped or ended, and no others
+ * (an Opus waiter answered when the AAC stops would get a playlist without its part, which a
+ * cache keeps for its max-age). */
+static void wake_ready(sc_hls_t *h, unsigned all)
 {
     uint64_t now = sc_now_ms();
     for (sc_hls_wait_t **pp = &h->waiters; *pp;) {
         sc_hls_wait_t *w = *pp;
-        int ok = all || ready(h, w);
+        int ok = (all >> w->rend & 1u) || ready(h, w);
         if (!ok && now < w->deadline_ms) {
             pp = &w->next;
             continue;
@@ -359,12 +366,13 @@ static sc_page_t *render(sc_hls_t *h, rend_t *r, int finished)
     return p;
 }
 
-/* Swap in a new playlist and wake whoever waited for what was just published. */
-static void publish(sc_hls_t *h, rend_t *r, int finished)
+/* Swap in a new live playlist and wake whoever waited for what was just published (the final
+ * ones go all at once: finish). */
+static void publish(sc_hls_t *h, rend_t *r)
 {
     if (h->aac_warming && r->kind == SC_HLS_AAC)
         return; /* a starting AAC run is published once, whole (aac_start) */
-    sc_page_t *pl = r->cur_msn > h->msn0 ? render(h, r, finished) : NULL, *old;
+    sc_page_t *pl = r->cur_msn > h->msn0 ? render(h, r, 0) : NULL, *old;
     pthread_mutex_lock(&h->mu);
     old = r->playlist;
     if (pl)
@@ -511,7 +519,7 @@ static void close_part(sc_hls_t *h, rend_t *r, int final)
     } else if (final && s->msn == msn && s->nparts && !s->page) {
         seg_complete(h, r, s);
     }
-    publish(h, r, 0);
+    publish(h, r);
 }
 
 static void add_frame(sc_hls_t *h, rend_t *r, const uint8_t *data, size_t len, uint32_t dur)
@@ -657,7 +665,7 @@ static void aac_start(sc_hls_t *h)
         aac_codecs_free(h);
         pthread_mutex_lock(&h->mu);
         a->enabled = 0;
-        wake_ready(h, 1);
+        wake_ready(h, WAKE_AAC);
         pthread_mutex_unlock(&h->mu);
         return;
     }
@@ -696,7 +704,7 @@ static void aac_start(sc_hls_t *h)
     atomic_store(&h->aac_on, 1); /* counted before anyone is answered from it */
     atomic_fetch_add(&g.aac_starts, 1);
     atomic_fetch_add(&g.aac_running, 1);
-    publish(h, a, 0);
+    publish(h, a);
     sc_log_info("event=hls_aac_started space=%s from_msn=%llu warm_ms=%llu cpu_us=%llu", h->id, (unsigned long long)m,
                 (unsigned long long)((o->t - t0) * 1000 / SC_HLS_RATE),
                 (unsigned long long)((sc_now_ns() - c0) / 1000));
@@ -710,11 +718,22 @@ static void aac_stop(sc_hls_t *h)
     pthread_mutex_lock(&h->mu);
     a->running = 0;
     rend_clear_locked(a);
-    wake_ready(h, 1); /* a blocking request parked on it is answered (not there: retry) */
+    wake_ready(h, WAKE_AAC); /* a blocking request parked on it is answered (not there: retry) */
     pthread_mutex_unlock(&h->mu);
     atomic_store(&h->aac_on, 0);
     atomic_fetch_sub(&g.aac_running, 1);
     sc_log_info("event=hls_aac_stopped space=%s idle_ms=%d", h->id, atomic_load(&g.aac_idle_ms));
+}
+
+/* Nobody asked for AAC for idle ms. Workers stamp aac_wanted_ms at any moment, so it may be
+ * later than now (read before this round's packets): that is a request just made, and an
+ * unsigned "now - wanted" would wrap into an age of centuries. It did, under load: the
+ * encoder stopped while asked for, restarted seconds back, and the blocking reloads parked
+ * on it were answered 503 (playlist gone) and 400 (beyond the restarted run's last segment). */
+static int aac_idle(sc_hls_t *h, uint64_t now, uint64_t idle)
+{
+    uint64_t wanted = atomic_load(&h->aac_wanted_ms);
+    return now > wanted && now - wanted > idle;
 }
 
 /* One mix packet (q is taken over: it joins the history). */
@@ -757,21 +776,35 @@ static void finish(sc_hls_t *h)
     for (int k = 0; k < SC_HLS_NREND; k++)
         if (h->r[k].running)
             close_part(h, &h->r[k], 1);
+    /* The end is seen everywhere at once: the replay's index (its last segment is written) says
+     * so first, then both final playlists, "finished" and the wake-up go in one step. Published
+     * one by one, a player that found EXT-X-ENDLIST in live.m3u8 could still get an EVENT
+     * replay.m3u8, or an opus.m3u8 without the end. */
+    disk_index(h, "E\n");
+    if (h->index_fd >= 0)
+        close(h->index_fd);
+    h->index_fd = -1;
+    sc_page_t *pl[SC_HLS_NREND] = { 0 };
     for (int k = 0; k < SC_HLS_NREND; k++)
-        if (h->r[k].running)
-            publish(h, &h->r[k], 1);
+        if (h->r[k].running && h->r[k].cur_msn > h->msn0)
+            pl[k] = render(h, &h->r[k], 1);
     if (a->running) {
         atomic_store(&h->aac_on, 0);
         atomic_fetch_sub(&g.aac_running, 1);
     }
     pthread_mutex_lock(&h->mu);
+    for (int k = 0; k < SC_HLS_NREND; k++) {
+        if (pl[k]) {
+            sc_page_t *old = h->r[k].playlist;
+            h->r[k].playlist = pl[k];
+            pl[k] = old; /* let go of below, outside the lock */
+        }
+    }
     h->finished = 1;
-    wake_ready(h, 1);
+    wake_ready(h, WAKE_ALL);
     pthread_mutex_unlock(&h->mu);
-    disk_index(h, "E\n");
-    if (h->index_fd >= 0)
-        close(h->index_fd);
-    h->index_fd = -1;
+    for (int k = 0; k < SC_HLS_NREND; k++)
+        sc_page_unref(pl[k]);
     codecs_free(h);
     h->retire_ms = sc_now_ms() + RETIRE_MS;
     sc_log_info("event=hls_finished space=%s", h->id);
@@ -846,7 +879,7 @@ static void *hls_main(void *arg)
                 if (!h->ending && !h->finished && a->enabled && !a->running)
                     aac_start(h);
                 h->want_aac = 0;
-            } else if (a->running && !h->ending && now - atomic_load(&h->aac_wanted_ms) > idle) {
+            } else if (a->running && !h->ending && aac_idle(h, now, idle)) {
                 aac_stop(h);
             }
             if (h->ending && !h->finished)

@@ -326,6 +326,25 @@ class Edge:
                     n[m.group(1)] += 1
         return n
 
+    def explain(self, srv, paths):
+        """What the edge and the origin logged about the requests for paths: the access log lines
+        of those URLs, nginx's error log, the origin's warnings and HLS events."""
+        out = []
+        # of those URLs, the requests that reached the origin or failed (not the cache hits)
+        for name, keep in (("edge access log", lambda line: any('"GET %s ' % p in line for p in paths)
+                            and ("upstream=-" not in line or '" 200 ' not in line)),
+                           ("edge error log", lambda line: True)):
+            try:
+                with open(os.path.join(self.dir, "access.log" if "access" in name else "error.log")) as f:
+                    lines = [line.rstrip() for line in f if keep(line)]
+            except OSError as e:
+                lines = [str(e)]
+            out.append("%s:\n    %s" % (name, "\n    ".join(lines[-20:])))
+        warn = [line for line in srv.read_log().splitlines()
+                if re.search(r"level=(warn|error)|event=hls_", line) and "listen_backlog_capped" not in line]
+        out.append("origin warnings and HLS events:\n    %s" % "\n    ".join(warn[-20:]))
+        return "\n".join(out)
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGQUIT)  # graceful: flushes the access log
@@ -349,7 +368,17 @@ async def http_get(conn, path):
     m = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
     assert m, "no Content-Length: %r" % head
     body = await reader.readexactly(int(m.group(1)))
-    return status, body
+    return status, head, body
+
+
+def failed(stats, t0, path, st, head, body):
+    """Count a failed request and keep what a reader of the failure needs: which object,
+    when, how long it took, the edge's answer and its cache status."""
+    stats["errors"] += 1
+    m = re.search(rb"(?i)\r\nx-cache:\s*(\S+)", head)
+    stats.setdefault("failures", []).append(
+        "%s -> %d after %.2f s (at %.2f s; X-Cache %s): %r" % (
+            path, st, time.time() - t0, t0 - stats["start"], m.group(1).decode() if m else "-", body[:160]))
 
 
 async def listener(i, port, base, stop_at, stats):
@@ -365,10 +394,11 @@ async def listener(i, port, base, stop_at, stats):
             path = base + "live.m3u8"
             if ll and nxt:
                 path += "?_HLS_msn=%d&_HLS_part=%d" % nxt
-            st, body = await asyncio.wait_for(http_get(conn, path), 10)
+            t0 = time.time()
+            st, head, body = await asyncio.wait_for(http_get(conn, path), 10)
             stats["requests"] += 1
             if st != 200:
-                stats["errors"] += 1
+                failed(stats, t0, path, st, head, body)
                 await asyncio.sleep(0.5)
                 continue
             pl = parse(body.decode())
@@ -381,10 +411,11 @@ async def listener(i, port, base, stop_at, stats):
             for uri in want:
                 if uri in have:
                     continue
-                st, data = await asyncio.wait_for(http_get(conn, base + uri), 10)
+                t0 = time.time()
+                st, head, data = await asyncio.wait_for(http_get(conn, base + uri), 10)
                 stats["requests"] += 1
                 if st != 200 or data[4:8] not in (b"ftyp", b"moof"):
-                    stats["errors"] += 1
+                    failed(stats, t0, base + uri, st, head, data)
                 else:
                     have.add(uri)
                     stats["bytes"] += len(data)
@@ -397,7 +428,7 @@ async def listener(i, port, base, stop_at, stats):
 
 
 async def crowd(port, base):
-    stats = collections.Counter(media_min=10 ** 9)
+    stats = collections.Counter(media_min=10 ** 9, start=time.time())
     stop_at = time.time() + LOAD_SECONDS
     await asyncio.gather(*(listener(i, port, base, stop_at, stats) for i in range(LISTENERS)))
     return stats
@@ -409,14 +440,20 @@ def test_edge_thousand_listeners(srv):
     stats = asyncio.run(crowd(C.edge.port, base))
     took = time.time() - t0
     assert stats["done"] == LISTENERS, "only %d of %d listeners finished" % (stats["done"], LISTENERS)
-    assert stats["errors"] == 0, "%d failed requests" % stats["errors"]
+    assert stats["errors"] == 0, "%d failed requests:\n  %s\n%s" % (
+        stats["errors"], "\n  ".join(stats["failures"][:5]),
+        C.edge.explain(srv, {f.split(" -> ", 1)[0] for f in stats["failures"][:5]}))
     assert stats["media_min"] >= 3, "a listener got only %d media files" % stats["media_min"]
+    # asked for all along, the AAC encoder ran throughout (it once stopped under load, and the
+    # blocking reloads parked on it were answered 503 and 400: one failed request here)
+    stops = [line for line in srv.read_log().splitlines() if "event=hls_aac_stopped" in line]
+    assert not stops, "the AAC rendition stopped while players asked for it: %s" % stops[:3]
     origin = C.edge.origin_requests()
     media = {u: n for u, n in origin.items() if u.endswith(".m4s") or u.endswith(".mp4")}
     blocking = {u: n for u, n in origin.items() if "_HLS_msn=" in u}
     assert len(media) >= 4, "the origin saw too few media requests: %r" % origin
     over = {u: n for u, n in list(media.items()) + list(blocking.items()) if n > 1}
-    assert not over, "objects fetched from the origin more than once: %r" % over
+    assert not over, "objects fetched from the origin more than once: %r\n%s" % (over, C.edge.explain(srv, over))
     total_origin = sum(origin.values())
     print("  %d listeners (%d LL) for %.1f s: %d requests to the edge, %d to the origin "
           "(%d media objects, %d blocking playlists, %d plain playlist refreshes)"
