@@ -146,7 +146,7 @@ ticks() { local t=0; for p in $1; do t=$((t + $(cpu_ticks "$p" 2>/dev/null || ec
 rss() { local t=0; for p in $1; do t=$((t + $(rss_kb "$p" 2>/dev/null || echo 0))); done; echo $t; }
 
 ulps=$(cat /proc/sys/net/ipv4/tcp_available_ulp 2>/dev/null || echo none)
-echo "Kernel TLS offered by this kernel: $(grep -qw tls <<<"$ulps" && echo yes || echo "no (tcp_available_ulp: $ulps): every TLS listener's pages are encrypted by SSL_write")"
+echo "Kernel TLS offered by this kernel: $(grep -qw tls <<<"$ulps" && echo yes || echo "no (tcp_available_ulp: $ulps): every TLS listener's pages are sealed in user space (docs/tls.md)")"
 echo
 if want fanout; then
 declare -A IDLE

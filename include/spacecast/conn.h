@@ -106,6 +106,19 @@ typedef struct sc_transport {
     int (*on_timer)(struct sc_conn *c);
     /** Release the transport's state before the socket closes (idempotent). NULL: nothing. */
     void (*close)(struct sc_conn *c);
+    /** Send what earlier sends took but the socket did not (sealed TLS records, kept whole):
+     *  0 when nothing is owed, -EAGAIN, or -errno. It goes before any other output, and output
+     *  is not done while it owes. NULL: nothing is ever owed. */
+    int (*drain)(struct sc_conn *c);
+    /** Encrypt from iov into out (cap bytes) instead of sending, for the io_uring batch to send:
+     *  plaintext bytes taken, or -errno as sendv (-EAGAIN: it still owes, see drain). The
+     *  *outlen bytes of out must go out next, whole, before anything else c sends; what the
+     *  socket does not take goes to keep. NULL: the transport cannot. */
+    ssize_t (*seal)(struct sc_conn *c, const struct iovec *iov, size_t niov, uint8_t *out, size_t cap,
+                    size_t *outlen);
+    /** Keep the len bytes of a sealed record the socket did not take (copied), for drain to send
+     *  first. 0, or -ENOMEM. */
+    int (*keep)(struct sc_conn *c, const uint8_t *rest, size_t len);
     /** Its sends may go out as plain sendmsg in the io_uring batch (plain, kernel TLS). */
     int batchable;
 } sc_transport_t;

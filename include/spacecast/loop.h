@@ -40,6 +40,19 @@ void sc_loop_post(sc_loop_t *l, sc_loop_task_fn fn, void *arg);
 /** Run fn(loop, arg) at the end of this iteration, on the loop's thread: frees of objects that
  * embed an sc_io_t go here, so a later event of the same epoll batch never touches freed memory. */
 void sc_loop_defer(sc_loop_t *l, sc_loop_task_fn fn, void *arg);
+/** Work for after an iteration's ready events: the caller's (no allocation per turn). */
+typedef struct sc_loop_later {
+    struct sc_loop_later *next;
+    sc_loop_task_fn fn;
+    void *arg;
+    int queued;
+} sc_loop_later_t;
+/** Run t->fn(loop, t->arg) on the loop's thread once this iteration's ready events are all
+ *  handled, before its turn hook and timers (FIFO; once however often it is queued in a turn;
+ *  queued from outside the events, or by such a task: after the next iteration's events, which
+ *  are then polled without blocking). t stays the caller's and must outlive its run. What can wait
+ *  behind the turn's other events goes here: HTTP answers its cheap writes (reactions) so. */
+void sc_loop_after_events(sc_loop_t *l, sc_loop_later_t *t);
 /** Set a hook run once per iteration, after that iteration's ready events and before its
  *  timers, on the loop's thread. While it returns nonzero (work left over), the loop does not
  *  block in its next wait: the hook runs again after whatever else is ready then. */

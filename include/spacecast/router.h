@@ -17,6 +17,8 @@ enum {
     SC_ROUTE_PUBLIC = 1 << 1,      /* listener traffic: refused on the API-only port */
     SC_ROUTE_TOKEN = 1 << 2,       /* needs a token of the Space (or the admin key) */
     SC_ROUTE_ADMIN = 1 << 3,       /* needs the admin key */
+    SC_ROUTE_LATER = 1 << 4,       /* a cheap write in a storm (reactions): answered after the
+                                      loop turn's other requests (SPEC "Priority"; http.c) */
 };
 
 struct sc_req;

@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <openssl/ssl.h>
 
@@ -92,6 +93,25 @@ int sc_tls_handshake(sc_tls_server_t *t, SSL *ssl);
 int sc_tls_handshake_unstarted(SSL *ssl);
 /** 1 if the kernel encrypts what is sent on the socket from now on (kernel TLS). */
 int sc_tls_ktls_send(SSL *ssl);
+/** 1 if our send BIO seals this connection's records (tls_seal.h: OpenSSL handed it the write
+ *  keys it offers a kernel TLS); then sc_tls_send_sealed sends, not sc_tls_write. */
+int sc_tls_sealed(SSL *ssl);
+/** Seal up to one record (16 KB) of iov's bytes and send it, after whatever earlier records
+ *  the socket has not taken yet: the plaintext bytes taken (the record is then owned: what the
+ *  socket does not take waits, whole, to go first), -EAGAIN when earlier records still wait, or
+ *  -errno (the connection is done for). */
+ssize_t sc_tls_send_sealed(SSL *ssl, const struct iovec *iov, size_t niov);
+/** Send what sealed records the socket has not taken: 0 when none is left, -EAGAIN, -errno. */
+int sc_tls_drain(SSL *ssl);
+/** As sc_tls_send_sealed, but the record is written to out (cap bytes, at least
+ *  SC_TLS_SEAL_OVERHEAD more than the plaintext it takes) for the caller to send, whole and
+ *  before anything else on this connection: plaintext bytes taken, *outlen the record's size;
+ *  -EAGAIN while earlier records still wait; -errno. */
+ssize_t sc_tls_seal_into(SSL *ssl, const struct iovec *iov, size_t niov, uint8_t *out, size_t cap, size_t *outlen);
+/** Times a full socket took only part of a sealed record (its rest kept to go first), all connections. */
+uint64_t sc_tls_tails_total(void);
+/** Keep the rest of a record from sc_tls_seal_into the socket did not take: it goes first. 0 or -ENOMEM. */
+int sc_tls_keep(SSL *ssl, const uint8_t *rest, size_t len);
 /** Read decrypted bytes: > 0 bytes, 0 the peer closed (close_notify or EOF), or -EAGAIN with
  *  *want set (SC_TLS_WANT_READ/WRITE), or -EIO / -ECONNRESET. */
 ssize_t sc_tls_read(SSL *ssl, void *buf, size_t len, int *want);

@@ -19,7 +19,7 @@ static const sc_route_t routes[] = {
     { "DELETE", "/api/spaces/{}/requests/{}", sc_api_requests_dismiss, SC_ROUTE_TOKEN, "requests_dismiss" },
     { "GET", "/api/spaces/{}/events", sc_api_events, 0, "events" },
     { "POST", "/api/spaces/{}/edges", sc_api_edges_report, SC_ROUTE_ADMIN, "edges_report" },
-    { "POST", "/api/spaces/{}/reactions", sc_api_reactions_post, SC_ROUTE_PUBLIC, "reactions" },
+    { "POST", "/api/spaces/{}/reactions", sc_api_reactions_post, SC_ROUTE_PUBLIC | SC_ROUTE_LATER, "reactions" },
     { "PUT", "/api/spaces/{}/pin", sc_api_pin_put, SC_ROUTE_TOKEN, "pin" },
     { "DELETE", "/api/spaces/{}/pin", sc_api_pin_delete, SC_ROUTE_TOKEN, "pin" },
     { "POST", "/api/spaces/{}/marks", sc_api_marks_post, SC_ROUTE_TOKEN, "marks" },

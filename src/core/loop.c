@@ -32,9 +32,11 @@ struct sc_loop {
     void *data;
     _Atomic uint64_t max_lag_us;
     sc_task_t *deferred; /* frees that wait until no epoll event can still point at them */
+    sc_loop_later_t *after, **after_tail; /* work for once this turn's ready events are handled */
 };
 
 static void loop_run_deferred(sc_loop_t *l);
+static void loop_run_after_events(sc_loop_t *l);
 
 static void loop_on_wake(sc_io_t *io, uint32_t events)
 {
@@ -67,6 +69,7 @@ sc_loop_t *sc_loop_new(void)
     }
     pthread_mutex_init(&l->tasks_mu, NULL);
     l->tasks_tail = &l->tasks;
+    l->after_tail = &l->after;
     l->now_ms = sc_now_ms();
     sc_timerwheel_init(&l->timers, l->now_ms);
     int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -144,12 +147,38 @@ void sc_loop_defer(sc_loop_t *l, sc_loop_task_fn fn, void *arg)
     l->deferred = t;
 }
 
+/* FIFO, and only what was queued before the pass began: work queued by the pass itself waits
+ * for the next turn's events (which the loop then looks for without blocking). */
+static void loop_run_after_events(sc_loop_t *l)
+{
+    sc_loop_later_t *t = l->after;
+    l->after = NULL;
+    l->after_tail = &l->after;
+    while (t) {
+        sc_loop_later_t *n = t->next;
+        t->next = NULL;
+        t->queued = 0; /* it may queue itself again: for the next turn */
+        t->fn(l, t->arg);
+        t = n;
+    }
+}
+
+void sc_loop_after_events(sc_loop_t *l, sc_loop_later_t *t)
+{
+    if (t->queued)
+        return;
+    t->queued = 1;
+    t->next = NULL;
+    *l->after_tail = t;
+    l->after_tail = &t->next;
+}
+
 void sc_loop_run(sc_loop_t *l)
 {
     struct epoll_event evs[SC_LOOP_EVENTS];
     int busy = 0; /* the turn hook left work over: look for events without waiting */
     while (!atomic_load(&l->stop)) {
-        int timeout = busy ? 0 : sc_timerwheel_timeout(&l->timers, l->now_ms);
+        int timeout = busy || l->after ? 0 : sc_timerwheel_timeout(&l->timers, l->now_ms);
         int n = epoll_wait(l->epfd, evs, SC_LOOP_EVENTS, timeout < 0 ? 1000 : timeout);
         uint64_t t0 = sc_now_ns();
         l->now_ms = t0 / 1000000ull;
@@ -163,6 +192,7 @@ void sc_loop_run(sc_loop_t *l)
             if (io->loop) /* closed earlier in this batch */
                 io->cb(io, evs[i].events);
         }
+        loop_run_after_events(l);
         /* not a wake-up event: one of those waits behind every ready descriptor of the epoll
          * set (thousands in a storm of handshakes), while this runs every turn */
         busy = l->turn_hook ? l->turn_hook(l, l->turn_arg) : 0;
@@ -172,6 +202,8 @@ void sc_loop_run(sc_loop_t *l)
         if (lag > atomic_load_explicit(&l->max_lag_us, memory_order_relaxed))
             atomic_store_explicit(&l->max_lag_us, lag, memory_order_relaxed);
     }
+    /* still on the loop's thread, whose state (thread-local) the queued work may be */
+    loop_run_after_events(l);
 }
 
 void sc_loop_stop(sc_loop_t *l)

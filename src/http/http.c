@@ -7,6 +7,7 @@
 #include "spacecast/metrics.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 
@@ -29,6 +30,7 @@ typedef struct sc_http_conn {
     uint8_t keepalive;
     uint8_t http10;                /* the request said HTTP/1.0: so does our status line (legacy clients read it) */
     uint8_t timer_kind;            /* which timeout the timer stands for */
+    uint8_t later;                 /* its request waits in this turn's later pass (no read moves rbuf) */
     sc_http_chunked_t *chunked;    /* chunked-body decoder while a body is read */
     void (*park_close)(sc_conn_t *c, void *ctx); /* a parked request's release hook */
     void *park_ctx;
@@ -161,6 +163,8 @@ static void http_on_open(sc_conn_t *c)
 
 static uint32_t http_rbuf_limit(const sc_conn_t *c)
 {
+    if (((const sc_http_conn_t *)c)->later)
+        return c->rcap; /* the waiting request's slices point into rbuf: never reallocated under them */
     const sc_config_t *cfg = sc_config();
     if (c->state == SC_CONN_BODY)
         return ((const sc_http_conn_t *)c)->head_len + (uint32_t)cfg->max_body_bytes + SC_CHUNK_SLACK;
@@ -538,6 +542,99 @@ static int expect_continue(sc_conn_t *c, const sc_http_request_t *req, const sc_
 
 static __thread int sc_http_depth; /* pipelined answers loop here instead of recursing */
 
+/* --- the later pass: reads and speakers before the turn's storm of cheap writes ------------ *
+ * SPEC "Priority": a Space's details and events go before the reactions of a storm. Within one
+ * loop turn every readable connection is read in epoll's order, and each request that came whole
+ * was answered at once: a details request behind N reactions of the same turn waited for N
+ * handlers and N writes (~10 us each, mostly the kernel's). Now a request to a SC_ROUTE_LATER
+ * route (reactions) that came whole is parsed and routed as before, and then waits: the turn's
+ * other requests are answered first, and the waiting ones in one pass once the turn's ready events
+ * are handled (sc_loop_after_events), in the order they came. The connection reads no further
+ * request until its waiting one is answered (state RESPOND), so one connection's pipelined
+ * requests are still answered in order; its buffer is not reallocated meanwhile (rbuf_limit), so
+ * the parsed head stays valid and is not parsed again. The pass answers what the waiting
+ * connections pipelined behind at once (nothing of it waits a second time). A request whose body
+ * came in a later read than its head is answered at once, as before (its head is parsed again). */
+#define SC_HTTP_LATER_MAX 256 /* as many as one turn's events; beyond, answered at once as before */
+
+typedef struct later {
+    sc_conn_t *c;          /* NULL: closed while it waited */
+    const sc_route_t *rt;
+    int known;
+    sc_slice_t args[SC_ROUTE_MAX_ARGS];
+    sc_http_request_t req; /* only its num_headers headers are copied */
+} later_t;
+
+static __thread later_t *sc_later; /* this thread's loop's waiting requests (allocated on first use) */
+static __thread int sc_nlater, sc_later_pass;
+static pthread_key_t sc_later_key; /* frees a thread's sc_later when the thread ends */
+static pthread_once_t sc_later_once = PTHREAD_ONCE_INIT;
+
+static void later_key_init(void) { pthread_key_create(&sc_later_key, free); }
+
+static int http_on_data(sc_conn_t *c);
+
+static void http_later_pass(sc_loop_t *l, void *arg);
+static __thread sc_loop_later_t sc_later_task = { .fn = http_later_pass };
+
+static void http_later_pass(sc_loop_t *l, void *arg)
+{
+    (void)l;
+    (void)arg;
+    sc_later_pass = 1;
+    for (int i = 0; i < sc_nlater; i++) {
+        later_t *e = &sc_later[i];
+        sc_conn_t *c = e->c;
+        if (!c)
+            continue;
+        hc(c)->later = 0;
+        head_match_t m = { &e->req, e->rt, e->args, e->known };
+        sc_http_depth++; /* its answer's on_drained leaves what it pipelined to us */
+        dispatch(c, &m);
+        sc_http_depth--;
+        if (c->io.loop && c->state == SC_CONN_HEAD && c->rlen)
+            http_on_data(c);
+    }
+    sc_nlater = 0;
+    sc_later_pass = 0;
+}
+
+/* Put a whole request of a SC_ROUTE_LATER route off to the turn's later pass: 1 if it waits. */
+static int http_later(sc_conn_t *c, const head_match_t *m)
+{
+    if (sc_later_pass || !c->io.loop)
+        return 0;
+    if (!sc_later) { /* ~560 KB of address space; only the pages a turn's storm fills are touched */
+        sc_later = sc_malloc(SC_HTTP_LATER_MAX * sizeof *sc_later);
+        pthread_once(&sc_later_once, later_key_init);
+        pthread_setspecific(sc_later_key, sc_later);
+    }
+    if (sc_nlater == SC_HTTP_LATER_MAX)
+        return 0;
+    later_t *e = &sc_later[sc_nlater++];
+    e->c = c;
+    e->rt = m->rt;
+    e->known = m->known;
+    memcpy(e->args, m->args, sizeof e->args);
+    memcpy(&e->req, m->req, offsetof(sc_http_request_t, headers) + m->req->num_headers * sizeof(sc_http_header_t));
+    sc_loop_after_events(c->io.loop, &sc_later_task);
+    sc_http_conn_t *h = hc(c);
+    h->later = 1;
+    sc_timer_cancel(sc_loop_timers(c->io.loop), &c->timer); /* as dispatch would: its request came whole */
+    h->timer_kind = TIMER_NONE;
+    sc_conn_set_state(c, SC_CONN_RESPOND); /* no further request of it is read until this one is answered */
+    return 1;
+}
+
+/* A connection that closes while its request waits leaves the pass nothing to answer. */
+static void http_later_forget(sc_conn_t *c)
+{
+    for (int i = 0; i < sc_nlater; i++)
+        if (sc_later[i].c == c)
+            sc_later[i].c = NULL;
+    hc(c)->later = 0;
+}
+
 static int http_on_data(sc_conn_t *c)
 {
     sc_http_conn_t *h = hc(c);
@@ -574,6 +671,8 @@ static int http_on_data(sc_conn_t *c)
         }
         /* the head's slices survive read_body: a chunked body is decoded in place behind it */
         if (h->body_expected && !read_body(c))
+            break;
+        if (m.req && m.rt && (m.rt->flags & SC_ROUTE_LATER) && http_later(c, &m))
             break;
         dispatch(c, m.req ? &m : NULL);
     }
@@ -671,8 +770,9 @@ static void dispatch(sc_conn_t *c, const head_match_t *m)
 /* Everything queued is out: a response is done (keep-alive: the next request), else nothing. */
 static void http_on_drained(sc_conn_t *c)
 {
-    if (c->state != SC_CONN_RESPOND || hc(c)->park_close)
-        return; /* a head queued while the body is still to come, or a parked request */
+    if (c->state != SC_CONN_RESPOND || hc(c)->park_close || hc(c)->later)
+        return; /* a head queued while the body is still to come, a parked request, or one
+                 * waiting for the later pass (nothing of it is answered yet) */
     sc_http_conn_t *h = hc(c);
     if (!h->keepalive) {
         sc_conn_close(c, "done");
@@ -698,6 +798,8 @@ static void http_on_close(sc_conn_t *c)
     sc_http_conn_t *h = hc(c);
     free(h->chunked);
     h->chunked = NULL;
+    if (h->later)
+        http_later_forget(c);
     if (h->park_close) {
         void (*fn)(sc_conn_t *, void *) = h->park_close;
         h->park_close = NULL;

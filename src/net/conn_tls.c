@@ -4,8 +4,13 @@
  *                the timer asks again every SC_TLS_ADMIT_RETRY_MS, until header_timeout_ms
  *   handshaking  the handshake runs on readiness; not done within header_timeout_ms of the
  *                accept, the connection is closed
+ *   sealed       records sealed by us straight from the shared pages with the write keys
+ *                OpenSSL offers a kernel TLS (tls_seal.h, one record per send, no SSL_write);
+ *                a record the socket took only part of is kept whole and goes first (drain);
+ *                SSL_read for what comes in
  *   user         records by SSL_write straight from the shared pages (one record per call,
- *                buffers released when empty), SSL_read for what comes in
+ *                buffers released when empty), SSL_read for what comes in: a cipher we do not
+ *                seal (none the server offers today), or OpenSSL kept its keys
  *   ktls         the kernel encrypts: pages go out as plain sendmsg, in the io_uring batch too
  *
  * A write that finds the socket full leaves a record inside the SSL; the same bytes must be
@@ -32,7 +37,7 @@
  * time, not in steps, holds for every key type and for a worker that shares its core. */
 #define SC_TLS_HS_TURN_NS 2000000
 
-static const sc_transport_t tls_waiting, tls_handshaking, tls_user, tls_ktls;
+static const sc_transport_t tls_waiting, tls_handshaking, tls_sealed, tls_user, tls_ktls;
 
 /* Several small pieces (a response head and its body, two pages) become one record and one
  * send: copied here first, a worker's own buffer, never a listener's. */
@@ -102,6 +107,50 @@ static const sc_transport_t tls_user = {
     .close = tls_release,
 };
 
+/* --- established: records sealed by us ------------------------------------------------------ */
+
+static ssize_t sealed_sendv(sc_conn_t *c, const struct iovec *iov, size_t niov)
+{
+    return sc_tls_send_sealed(c->ssl, iov, niov);
+}
+
+static ssize_t sealed_sendfile(sc_conn_t *c, int fd, uint64_t *off, size_t len)
+{
+    int r = sc_tls_drain(c->ssl); /* before the file is read for nothing */
+    if (r < 0)
+        return r;
+    ssize_t n = pread(fd, tls_scratch, SC_MIN(len, sizeof tls_scratch), (off_t)*off);
+    if (n <= 0)
+        return n == 0 ? -EIO : -errno;
+    struct iovec v = { .iov_base = tls_scratch, .iov_len = (size_t)n };
+    n = sc_tls_send_sealed(c->ssl, &v, 1);
+    if (n > 0)
+        *off += (uint64_t)n;
+    return n;
+}
+
+static int sealed_drain(sc_conn_t *c) { return c->ssl ? sc_tls_drain(c->ssl) : 0; }
+
+static ssize_t sealed_seal(sc_conn_t *c, const struct iovec *iov, size_t niov, uint8_t *out, size_t cap,
+                           size_t *outlen)
+{
+    return sc_tls_seal_into(c->ssl, iov, niov, out, cap, outlen);
+}
+
+static int sealed_keep(sc_conn_t *c, const uint8_t *rest, size_t len) { return sc_tls_keep(c->ssl, rest, len); }
+
+static const sc_transport_t tls_sealed = {
+    .name = "tls",
+    .recv = user_recv,
+    .sendv = sealed_sendv,
+    .sendfile = sealed_sendfile,
+    .pending = user_pending,
+    .close = tls_release,
+    .drain = sealed_drain,
+    .seal = sealed_seal,
+    .keep = sealed_keep,
+};
+
 /* --- established: kernel TLS ---------------------------------------------------------------- */
 
 static ssize_t ktls_sendv(sc_conn_t *c, const struct iovec *iov, size_t niov)
@@ -126,7 +175,7 @@ static const sc_transport_t tls_ktls = {
 
 /* --- the handshake ------------------------------------------------------------------------- */
 
-static _Atomic uint64_t sc_tls_ktls_conns, sc_tls_user_conns;
+static _Atomic uint64_t sc_tls_ktls_conns, sc_tls_sealed_conns, sc_tls_user_conns;
 
 static void conn_tls_metrics(sc_metrics_buf_t *b, void *arg)
 {
@@ -134,9 +183,15 @@ static void conn_tls_metrics(sc_metrics_buf_t *b, void *arg)
     sc_metrics_printf(b, "# HELP spacecast_tls_connections_total TLS connections established, by who encrypts what "
                          "they send.\n# TYPE spacecast_tls_connections_total counter\n"
                          "spacecast_tls_connections_total{send=\"ktls\"} %llu\n"
+                         "spacecast_tls_connections_total{send=\"sealed\"} %llu\n"
                          "spacecast_tls_connections_total{send=\"ssl_write\"} %llu\n",
                       (unsigned long long)atomic_load(&sc_tls_ktls_conns),
+                      (unsigned long long)atomic_load(&sc_tls_sealed_conns),
                       (unsigned long long)atomic_load(&sc_tls_user_conns));
+    sc_metrics_printf(b, "# HELP spacecast_tls_send_tails_total Sealed TLS records a full socket took only part of "
+                         "(the rest kept, to go out first).\n"
+                         "# TYPE spacecast_tls_send_tails_total counter\nspacecast_tls_send_tails_total %llu\n",
+                      (unsigned long long)sc_tls_tails_total());
 }
 
 void sc_conn_tls_metrics_register(void) { sc_metrics_register("conn_tls", conn_tls_metrics, NULL); }
@@ -173,9 +228,16 @@ static int hs_step(sc_conn_t *c)
         sc_conn_close(c, "tls_handshake_failed");
         return SC_ERR;
     }
-    int ktls = sc_tls_ktls_send(c->ssl);
-    atomic_fetch_add_explicit(ktls ? &sc_tls_ktls_conns : &sc_tls_user_conns, 1, memory_order_relaxed);
-    c->tr = ktls ? &tls_ktls : &tls_user;
+    if (sc_tls_ktls_send(c->ssl))
+        c->tr = &tls_ktls;
+    else if (sc_tls_sealed(c->ssl))
+        c->tr = &tls_sealed;
+    else
+        c->tr = &tls_user;
+    atomic_fetch_add_explicit(c->tr == &tls_ktls     ? &sc_tls_ktls_conns
+                              : c->tr == &tls_sealed ? &sc_tls_sealed_conns
+                                                     : &sc_tls_user_conns,
+                              1, memory_order_relaxed);
     sc_loop_mod(&c->io, c->paused_read ? 0 : (EPOLLIN | EPOLLRDHUP));
     return SC_OK;
 }

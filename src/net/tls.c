@@ -2,6 +2,7 @@
  * thread) and a connection's non-blocking handshake and record I/O. See tls.h; the design
  * and its numbers are in docs/tls.md. Our clients' side is in tls_client.c, stapling in ocsp.c. */
 #include "spacecast/tls.h"
+#include "spacecast/tls_seal.h"
 #include "spacecast/common.h"
 #include "spacecast/log.h"
 #include "spacecast/metrics.h"
@@ -32,6 +33,8 @@ const char sc_tls_ciphers12[] = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-
                                 "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
                                 "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 static const char sc_tls_groups[] = "X25519:P-256:P-384";
+
+static void sc_tls_keylog(const SSL *ssl, const char *line);
 
 #define SC_TLS_TICKET_KEYS 3          /* the current key and two before it */
 #define SC_TLS_TICKET_ROTATE_S 3600   /* a ticket stays good 2-3 hours: SC_TLS_SESSION_S */
@@ -328,6 +331,7 @@ static SSL_CTX *build_ctx(sc_tls_server_t *t, char *err, size_t errsz)
     SSL_CTX_set_timeout(ctx, SC_TLS_SESSION_S);
     SSL_CTX_set_num_tickets(ctx, 1); /* one per handshake: players keep one connection */
     SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_key);
+    SSL_CTX_set_keylog_callback(ctx, sc_tls_keylog); /* a KeyUpdate's keys for sealed records */
     SSL_CTX_set_alpn_select_cb(ctx, alpn_select, NULL);
     if (!SSL_CTX_set_cipher_list(ctx, sc_tls_ciphers12) || !SSL_CTX_set1_groups_list(ctx, sc_tls_groups)) {
         snprintf(err, errsz, "cipher policy: %s", ssl_err(e, sizeof e));
@@ -522,9 +526,10 @@ void sc_tls_log_fanout(void)
         sc_log_info("event=tls_fanout mode=ktls_where_offered note=\"the kernel offers TLS: connections whose "
                     "cipher it takes send pages with sendmsg/io_uring, the others with SSL_write\"");
     else
-        sc_log_info("event=tls_fanout mode=ssl_write reason=\"no kernel TLS (tcp_available_ulp: %s)\" "
-                    "note=\"each page is encrypted per listener straight from the shared page, buffers released "
-                    "between pages\"", ulps[0] ? ulps : "none");
+        sc_log_info("event=tls_fanout mode=sealed reason=\"no kernel TLS (tcp_available_ulp: %s)\" "
+                    "note=\"each page is sealed per listener straight from the shared page, by spacecast with "
+                    "OpenSSL's AEAD and the keys it offers a kernel TLS; no record buffers kept\"",
+                    ulps[0] ? ulps : "none");
 }
 
 /* --- maintenance ------------------------------------------------------------------------- */
@@ -670,14 +675,127 @@ void sc_tls_server_count_timeout(sc_tls_server_t *t) { atomic_fetch_add_explicit
 /* Where the kernel cannot encrypt, records go out through a BIO of our own that calls send(2)
  * and recv(2): the socket BIO's write(2) takes the VFS write path (fdget_pos, vfs_write), ~7 % of
  * the server's CPU at 2,000 TLS listeners under perf. Kernel TLS needs the socket BIO, so where
- * the kernel offers TLS the socket BIO is kept. */
+ * the kernel offers TLS the socket BIO is kept.
+ *
+ * The BIO also stands in for the kernel's TLS: with SSL_OP_ENABLE_KTLS, OpenSSL offers it the
+ * write keys once the handshake has them (BIO_CTRL_SET_KTLS, a Linux tls12_crypto_info_*). It
+ * takes them (tls_seal.h): from then on every record is sealed here, OpenSSL's own (session
+ * tickets, alerts, a KeyUpdate: plaintext with its content type, as it hands them to the kernel)
+ * and the fan-out's pages (sc_tls_send_sealed, no SSL_write at all). A sealed record is never
+ * half taken: what the socket does not take waits in the BIO's tail, whole records in order,
+ * and goes out before anything else. Reads stay OpenSSL's. */
 static BIO_METHOD *sc_send_bio;
+static int sc_send_bio_type;
 static int sc_kernel_tls = -1;
+
+/* Sealed bytes the socket has not taken yet (rare: a full socket), at most a record or two. */
+typedef struct sc_send_tail {
+    size_t len, off;
+    uint8_t bytes[];
+} sc_send_tail_t;
+
+enum { SEAL_OFF, SEAL_ON, SEAL_KEY_UPDATE /* its new keys are due */, SEAL_BROKEN };
+
+typedef struct sc_send_bio {
+    int fd;
+    int ctrl_type;         /* OpenSSL's next write is a record of this type (an alert, a handshake message) */
+    int sealing;           /* SEAL_*: OpenSSL handed over its write keys, every record is sealed here */
+    sc_send_tail_t *tail;
+    sc_tls_seal_t seal;
+} sc_send_bio_t;
+
+/* One record's ciphertext, a worker's own buffer (never a listener's) */
+static _Thread_local uint8_t seal_out[SC_TLS_SEAL_MAX_PLAIN + SC_TLS_SEAL_OVERHEAD];
+
+static sc_send_bio_t *send_bio_of(SSL *ssl)
+{
+    BIO *b = SSL_get_wbio(ssl);
+    return b && sc_send_bio_type && BIO_method_type(b) == sc_send_bio_type ? BIO_get_data(b) : NULL;
+}
+
+static _Atomic uint64_t sc_tls_tails; /* records a full socket took only part of */
+
+uint64_t sc_tls_tails_total(void) { return atomic_load_explicit(&sc_tls_tails, memory_order_relaxed); }
+
+/* Queue the len bytes behind the tail: 0, or -ENOMEM. */
+static int tail_append(sc_send_bio_t *sb, const uint8_t *p, size_t len)
+{
+    sc_send_tail_t *t = sb->tail;
+    if (!t)
+        atomic_fetch_add_explicit(&sc_tls_tails, 1, memory_order_relaxed);
+    size_t had = t ? t->len - t->off : 0;
+    sc_send_tail_t *n = malloc(sizeof *n + had + len);
+    if (!n)
+        return -ENOMEM;
+    if (had)
+        memcpy(n->bytes, t->bytes + t->off, had);
+    memcpy(n->bytes + had, p, len);
+    n->off = 0;
+    n->len = had + len;
+    free(t);
+    sb->tail = n;
+    return 0;
+}
+
+/* Send the tail: 0 once none is left, -EAGAIN (the socket is full), or -errno. */
+static int tail_drain(sc_send_bio_t *sb)
+{
+    sc_send_tail_t *t = sb->tail;
+    while (t && t->off < t->len) {
+        ssize_t n = send(sb->fd, t->bytes + t->off, t->len - t->off, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+        t->off += (size_t)n;
+    }
+    free(t);
+    sb->tail = NULL;
+    return 0;
+}
+
+/* Seal len bytes of iov as one record of type and send it, or keep what the socket does not
+ * take: 0, or -errno (the connection is done for). */
+static int seal_send(sc_send_bio_t *sb, uint8_t type, const struct iovec *iov, size_t niov, size_t len)
+{
+    size_t n = sc_tls_seal(&sb->seal, type, iov, niov, len, seal_out);
+    if (!n)
+        return -EIO;
+    size_t sent = 0;
+    if (!sb->tail) { /* nothing owed: straight out */
+        ssize_t r;
+        do
+            r = send(sb->fd, seal_out, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        while (r < 0 && errno == EINTR);
+        if (r < 0 && errno != EAGAIN)
+            return -errno;
+        sent = r > 0 ? (size_t)r : 0;
+    }
+    return sent == n ? 0 : tail_append(sb, seal_out + sent, n - sent);
+}
 
 static int send_bio_write(BIO *b, const char *data, size_t len, size_t *written)
 {
+    sc_send_bio_t *sb = BIO_get_data(b);
     BIO_clear_retry_flags(b);
-    ssize_t n = send((int)(intptr_t)BIO_get_data(b), data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sb->sealing) { /* OpenSSL's plaintext, as it would give the kernel: one record per write */
+        if (sb->sealing != SEAL_ON)
+            return 0; /* no keys to seal with: no retry flag, an error, the connection closes */
+        uint8_t type = sb->ctrl_type ? (uint8_t)sb->ctrl_type : 23;
+        sb->ctrl_type = 0;
+        for (size_t off = 0; off < len;) {
+            size_t k = SC_MIN(len - off, (size_t)SC_TLS_SEAL_MAX_PLAIN);
+            struct iovec v = { .iov_base = (void *)(data + off), .iov_len = k };
+            if (seal_send(sb, type, &v, 1, k) != 0)
+                return 0;
+            off += k;
+        }
+        if (type == 22 && len > 0 && (uint8_t)data[0] == 24) /* our KeyUpdate: sc_tls_keylog rekeys */
+            sb->sealing = SEAL_KEY_UPDATE;
+        *written = len;
+        return 1;
+    }
+    ssize_t n = send(sb->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n >= 0) {
         *written = (size_t)n;
         return 1;
@@ -689,8 +807,9 @@ static int send_bio_write(BIO *b, const char *data, size_t len, size_t *written)
 
 static int send_bio_read(BIO *b, char *data, size_t len, size_t *got)
 {
+    sc_send_bio_t *sb = BIO_get_data(b);
     BIO_clear_retry_flags(b);
-    ssize_t n = recv((int)(intptr_t)BIO_get_data(b), data, len, MSG_DONTWAIT);
+    ssize_t n = recv(sb->fd, data, len, MSG_DONTWAIT);
     if (n > 0) {
         *got = (size_t)n;
         return 1;
@@ -700,10 +819,55 @@ static int send_bio_read(BIO *b, char *data, size_t len, size_t *got)
     return 0; /* 0 bytes without a retry flag: the peer's end */
 }
 
+/* OpenSSL's kernel-TLS controls (include/internal/bio.h in OpenSSL 3.0; not public) */
+#define SC_BIO_CTRL_SET_KTLS 72
+#define SC_BIO_CTRL_SET_KTLS_TX_SEND_CTRL_MSG 74
+#define SC_BIO_CTRL_CLEAR_KTLS_TX_CTRL_MSG 75
+
 static long send_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
-    (void)b, (void)num, (void)ptr;
-    return cmd == BIO_CTRL_FLUSH ? 1 : 0; /* nothing is buffered here */
+    sc_send_bio_t *sb = BIO_get_data(b);
+    switch (cmd) {
+    case BIO_CTRL_FLUSH:
+        return 1; /* nothing is buffered here that a send could push */
+    case SC_BIO_CTRL_SET_KTLS: /* num: nonzero (SSL3_CC_WRITE) for the write keys; reads stay OpenSSL's */
+        if (!num || sb->sealing || sc_tls_seal_init(&sb->seal, ptr) != 0)
+            return 0;
+        sb->sealing = SEAL_ON;
+        return 1;
+    case BIO_CTRL_GET_KTLS_SEND:
+        return sb->sealing != 0;
+    case SC_BIO_CTRL_SET_KTLS_TX_SEND_CTRL_MSG:
+        sb->ctrl_type = (int)num;
+        return 0;
+    case SC_BIO_CTRL_CLEAR_KTLS_TX_CTRL_MSG:
+        sb->ctrl_type = 0;
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+static int send_bio_create(BIO *b)
+{
+    sc_send_bio_t *sb = calloc(1, sizeof *sb);
+    if (!sb)
+        return 0;
+    sb->fd = -1;
+    BIO_set_data(b, sb);
+    return 1;
+}
+
+static int send_bio_destroy(BIO *b)
+{
+    sc_send_bio_t *sb = BIO_get_data(b);
+    if (sb) {
+        free(sb->tail);
+        sc_tls_seal_clear(&sb->seal);
+        free(sb);
+    }
+    BIO_set_data(b, NULL);
+    return 1;
 }
 
 static void send_bio_init(void)
@@ -716,15 +880,46 @@ static void send_bio_init(void)
         fclose(f);
     }
     sc_kernel_tls = strstr(ulps, "tls") != NULL;
-    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "spacecast send");
+    sc_send_bio_type = BIO_get_new_index() | BIO_TYPE_SOURCE_SINK;
+    BIO_METHOD *m = BIO_meth_new(sc_send_bio_type, "spacecast send");
     if (m && BIO_meth_set_write_ex(m, send_bio_write) && BIO_meth_set_read_ex(m, send_bio_read) &&
-        BIO_meth_set_ctrl(m, send_bio_ctrl))
+        BIO_meth_set_ctrl(m, send_bio_ctrl) && BIO_meth_set_create(m, send_bio_create) &&
+        BIO_meth_set_destroy(m, send_bio_destroy))
         sc_send_bio = m;
     else
         BIO_meth_free(m);
 }
 
 static pthread_once_t sc_send_bio_once = PTHREAD_ONCE_INIT;
+
+/* The key log carries a TLS 1.3 KeyUpdate's new server secret (OpenSSL 3.0 tells a kernel TLS
+ * nothing of it): the sealed records take it. Every other line (the handshake's secrets) is
+ * ignored; nothing is written anywhere. */
+static void sc_tls_keylog(const SSL *ssl, const char *line)
+{
+    static const char label[] = "SERVER_TRAFFIC_SECRET_N ";
+    if (strncmp(line, label, sizeof label - 1) != 0)
+        return;
+    sc_send_bio_t *sb = send_bio_of((SSL *)ssl);
+    if (!sb || sb->sealing != SEAL_KEY_UPDATE)
+        return;
+    const char *hex = strrchr(line, ' '); /* "LABEL client_random secret", in hex */
+    uint8_t secret[EVP_MAX_MD_SIZE];
+    size_t n = 0;
+    for (hex = hex ? hex + 1 : ""; hex[0] && hex[1] && n < sizeof secret; hex += 2) {
+        unsigned v;
+        if (sscanf(hex, "%2x", &v) != 1)
+            break;
+        secret[n++] = (uint8_t)v;
+    }
+    const SSL_CIPHER *c = SSL_get_current_cipher(ssl);
+    const EVP_MD *md = c ? SSL_CIPHER_get_handshake_digest(c) : NULL;
+    if (md && (size_t)EVP_MD_get_size(md) == n && sc_tls_seal_rekey(&sb->seal, md, secret, n) == 0)
+        sb->sealing = SEAL_ON;
+    else
+        sb->sealing = SEAL_BROKEN; /* every later write fails: the connection closes */
+    OPENSSL_cleanse(secret, sizeof secret);
+}
 
 SSL *sc_tls_accept_new(SSL_CTX *ctx, int fd)
 {
@@ -734,7 +929,7 @@ SSL *sc_tls_accept_new(SSL_CTX *ctx, int fd)
         return NULL;
     BIO *bio = NULL;
     if (!sc_kernel_tls && sc_send_bio && (bio = BIO_new(sc_send_bio))) {
-        BIO_set_data(bio, (void *)(intptr_t)fd);
+        ((sc_send_bio_t *)BIO_get_data(bio))->fd = fd;
         BIO_set_init(bio, 1);
         SSL_set_bio(ssl, bio, bio); /* one reference, for both directions */
     } else if (SSL_set_fd(ssl, fd) != 1) { /* the socket BIO: the one kernel TLS can take over */
@@ -788,7 +983,66 @@ int sc_tls_handshake_unstarted(SSL *ssl)
     return st == TLS_ST_BEFORE || st == TLS_ST_SR_CLNT_HELLO;
 }
 
-int sc_tls_ktls_send(SSL *ssl) { return BIO_get_ktls_send(SSL_get_wbio(ssl)) ? 1 : 0; }
+int sc_tls_ktls_send(SSL *ssl) { return !send_bio_of(ssl) && BIO_get_ktls_send(SSL_get_wbio(ssl)) ? 1 : 0; }
+
+int sc_tls_sealed(SSL *ssl)
+{
+    sc_send_bio_t *sb = send_bio_of(ssl);
+    return sb && sb->sealing != SEAL_OFF;
+}
+
+int sc_tls_drain(SSL *ssl)
+{
+    sc_send_bio_t *sb = send_bio_of(ssl);
+    return sb ? tail_drain(sb) : 0;
+}
+
+/* The plaintext one record takes from iov: all of it, up to max. */
+static size_t record_len(const struct iovec *iov, size_t niov, size_t max)
+{
+    size_t len = 0;
+    for (size_t i = 0; i < niov && len < max; i++)
+        len += iov[i].iov_len;
+    return SC_MIN(len, max);
+}
+
+ssize_t sc_tls_send_sealed(SSL *ssl, const struct iovec *iov, size_t niov)
+{
+    sc_send_bio_t *sb = send_bio_of(ssl);
+    if (!sb || sb->sealing != SEAL_ON)
+        return -EIO;
+    int r = tail_drain(sb);
+    if (r < 0)
+        return r;
+    size_t len = record_len(iov, niov, SC_TLS_SEAL_MAX_PLAIN);
+    if (!len)
+        return 0;
+    r = seal_send(sb, 23, iov, niov, len);
+    return r < 0 ? r : (ssize_t)len;
+}
+
+ssize_t sc_tls_seal_into(SSL *ssl, const struct iovec *iov, size_t niov, uint8_t *out, size_t cap, size_t *outlen)
+{
+    *outlen = 0;
+    sc_send_bio_t *sb = send_bio_of(ssl);
+    if (!sb || sb->sealing != SEAL_ON || cap <= SC_TLS_SEAL_OVERHEAD)
+        return -EIO;
+    int r = tail_drain(sb);
+    if (r < 0)
+        return r;
+    size_t len = record_len(iov, niov, SC_MIN(cap - SC_TLS_SEAL_OVERHEAD, (size_t)SC_TLS_SEAL_MAX_PLAIN));
+    if (!len)
+        return 0;
+    if (!(*outlen = sc_tls_seal(&sb->seal, 23, iov, niov, len, out)))
+        return -EIO;
+    return (ssize_t)len;
+}
+
+int sc_tls_keep(SSL *ssl, const uint8_t *rest, size_t len)
+{
+    sc_send_bio_t *sb = send_bio_of(ssl);
+    return sb ? tail_append(sb, rest, len) : -EIO;
+}
 
 ssize_t sc_tls_read(SSL *ssl, void *buf, size_t len, int *want)
 {

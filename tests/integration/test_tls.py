@@ -6,6 +6,7 @@ relay) refusing an expired and a wrong-named certificate; the plain port's redir
 handshake that never finishes closed at header_timeout_ms; OCSP stapled from the responder the
 certificate names; resumed handshakes; and a renewal by SIGHUP under load with no listener
 dropped while new handshakes get the new certificate."""
+import array
 import json
 import os
 import re
@@ -529,6 +530,71 @@ def relay_over_https():
             edge.cleanup()
 
 
+def short_sends_decode_whole():
+    """Slow TLS listeners with a tiny receive window, pausing and catching up: sealed records (in the
+    io_uring sweep's batch) meet full sockets, so the socket takes part of a record (or none); the
+    rest is kept and must go out whole, first, before any later record. Every stream still decrypts
+    (Python's ssl checks each record's tag and sequence) and decodes whole (ffmpeg checks every Ogg
+    page's CRC; the tone is there, no silent gap). The server says it took the path
+    (spacecast_tls_send_tails_total), so the case cannot pass without exercising it."""
+    k, secs = 6, 9.0
+    # 256 kbps at most (a tone takes ~50 kbps); no skipping forward while the listeners lag
+    with tls_server(GOOD, "--bitrate", "256000", "--listener-max-lag-ms", "20000") as srv:
+        sid, host = create_space(srv, "short sends")
+        start_space(srv, sid, host)
+        pub = publish_tone(srv, sid, invite(srv, sid, host, "tone"), 440, secs + 6)
+        time.sleep(1.5)
+        got, errs = [b""] * k, []
+
+        def listen(i):
+            try:
+                raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)  # before connect: the window
+                raw.settimeout(10)
+                raw.connect(("127.0.0.1", srv.port))
+                s = CA.context().wrap_socket(raw, server_hostname="127.0.0.1")
+                s.sendall(b"GET /spaces/%s/live.ogg HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n" % sid.encode())
+                buf, t0 = b"", time.time()
+                time.sleep(4.0 + 0.2 * i)  # not read: the server's socket fills
+                while time.time() - t0 < secs:
+                    t1 = time.time()
+                    while time.time() - t1 < 0.25:  # a burst: the server refills it from the backlog
+                        buf += s.recv(4096)
+                    time.sleep(0.8)  # a pause: the next page's sealed record meets a full socket
+                s.close()
+                head, _, body = buf.partition(b"\r\n\r\n")
+                assert head.startswith(b"HTTP/1.1 200"), head[:200]
+                got[i] = body
+            except Exception as e:  # noqa: BLE001 (reported below)
+                errs.append("listener %d: %r" % (i, e))
+
+        ts = [threading.Thread(target=listen, args=(i,)) for i in range(k)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(secs + 30)
+        pub.kill()
+        pub.wait()
+        assert not errs, errs
+        tails = metric(srv, "spacecast_tls_send_tails_total")
+        assert tails and tails >= k, "short sends of sealed records: %s (the path was not exercised)" % tails
+        for i, body in enumerate(got):
+            path = os.path.join(CA.dir, "short%d.ogg" % i)
+            with open(path, "wb") as f:
+                f.write(body)
+            p = subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-i", path, "-f", "s16le", "-ac", "1",
+                                "-ar", "48000", "-"], capture_output=True, timeout=60)
+            err = p.stderr.decode(errors="replace")
+            assert p.returncode == 0 and not err.strip(), "listener %d: %s" % (i, err[:500])
+            a = array.array("h")
+            a.frombytes(p.stdout[: len(p.stdout) // 2 * 2])
+            assert len(a) > 48000 * 3, "listener %d decoded %d samples of %d bytes" % (i, len(a), len(body))
+            tone = a[48000:]  # the tone started before the listener joined
+            assert has_tone(tone, 440), "listener %d: no 440 Hz tone" % i
+            gaps = quiet_windows(tone)
+            assert not gaps, "listener %d: silent windows at %s s" % (i, gaps[:10])
+
+
 try:
     with tls_server() as srv:
         R.case("every route over https with curl, ffmpeg (source and listener), wss, SSE, HLS, Range, WHIP",
@@ -548,6 +614,7 @@ try:
     R.case("an edge relays an https origin, verifying it with relay_ca_file", relay_over_https)
     R.case("the server warns at start when net.core.somaxconn caps the accept queue a join storm needs",
            backlog_warning)
+    R.case("short sends of sealed records: slow TLS listeners' streams decode whole", short_sends_decode_whole)
     R.case("a storm of TLS joins (handshakes backed up for seconds): the speaker and listeners already in hear "
            "no gap", storm_beside_listeners)
 finally:

@@ -3,7 +3,8 @@
  * over with sc_http_set_router; the test writes requests on the other end and reads what comes
  * back. Framing (Content-Length, chunked, pipelining, 100-continue), keep-alive, the answers
  * nobody's handler gives (404, 405, 400, 413, the API-port refusal), HEAD, and the request's
- * hold released once its handler returns. */
+ * hold released once its handler returns; a turn's reactions (SC_ROUTE_LATER) answered after its other
+ * requests. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -52,10 +53,32 @@ static void h_hold(sc_req_t *r)
 }
 static void h_silent(sc_req_t *r) { (void)r; } /* answers nothing: HTTP must */
 
+/* The order handlers ran in (the loop's thread writes, the test reads once all is answered). */
+static char dispatched[64][16];
+static atomic_int ndispatched;
+static void note(const char *what, sc_slice_t arg)
+{
+    int i = atomic_fetch_add(&ndispatched, 1);
+    if (i < 64)
+        snprintf(dispatched[i], sizeof dispatched[i], "%s%.*s", what, (int)arg.len, arg.base);
+}
+static void h_react(sc_req_t *r)
+{
+    note("react", r->args[0]);
+    sc_http_respond(r, 204, NULL, NULL, 0, NULL);
+}
+static void h_details(sc_req_t *r)
+{
+    note("details", r->args[0]);
+    sc_http_respond(r, 200, "text/plain", "details", 7, NULL);
+}
+
 static const sc_route_t routes[] = {
     { "GET", "/hello", h_hello, 0, "hello" },       { "POST", "/echo", h_echo, 0, "echo" },
     { "GET", "/items/{}", h_item, 0, "item" },      { "GET", "/public", h_public, SC_ROUTE_PUBLIC, "public" },
     { "GET", "/hold", h_hold, 0, "hold" },          { "GET", "/silent", h_silent, 0, "silent" },
+    { "POST", "/react/{}", h_react, SC_ROUTE_LATER, "react" },
+    { "GET", "/details/{}", h_details, 0, "details" },
 };
 static const sc_router_t router = { routes, sizeof routes / sizeof routes[0] };
 
@@ -84,6 +107,23 @@ static void adopt_task(sc_loop_t *l, void *arg)
     struct sockaddr_in6 peer = { .sin6_family = AF_INET6 };
     if (!sc_conn_new(&w, a->l, a->fd, &peer))
         close(a->fd);
+    free(a);
+}
+
+/* Several connections adopted in one task: their requests, already written, are all ready in
+ * the loop's next turn, in the order given (epoll's ready list keeps the order of EPOLL_CTL_ADD). */
+typedef struct adopt_many {
+    int n, fds[32];
+} adopt_many_t;
+
+static void adopt_many_task(sc_loop_t *l, void *arg)
+{
+    (void)l;
+    adopt_many_t *a = arg;
+    struct sockaddr_in6 peer = { .sin6_family = AF_INET6 };
+    for (int i = 0; i < a->n; i++)
+        if (!sc_conn_new(&w, &lis_public, a->fds[i], &peer))
+            close(a->fds[i]);
     free(a);
 }
 
@@ -354,12 +394,72 @@ static void test_hold_released(void **state)
     close(fd);
 }
 
+/* SPEC "Priority": a details request read in the same loop turn as a storm of reactions is
+ * answered before them, though it was read after them all; one connection's pipelined requests
+ * still in the order sent (its reaction before its details, the answers in that order). */
+static void test_reads_before_reactions(void **state)
+{
+    (void)state;
+    enum { N = 20 };
+    int clients[N + 2];
+    adopt_many_t *a = calloc(1, sizeof *a);
+    atomic_store(&ndispatched, 0);
+    for (int i = 0; i < N + 2; i++) {
+        int sv[2];
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+        fcntl(sv[0], F_SETFL, O_NONBLOCK);
+        a->fds[a->n++] = sv[0];
+        clients[i] = sv[1];
+        char req[256];
+        if (i < N) /* the storm */
+            snprintf(req, sizeof req, "POST /react/%d HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}", i);
+        else if (i == N) /* one that pipelines a reaction and a details request */
+            snprintf(req, sizeof req, "POST /react/p HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+                                      "GET /details/p HTTP/1.1\r\nHost: x\r\n\r\n");
+        else /* the details, read last of the turn */
+            snprintf(req, sizeof req, "GET /details/d HTTP/1.1\r\nHost: x\r\n\r\n");
+        send_str(sv[1], req);
+    }
+    sc_loop_post(w.loop, adopt_many_task, a);
+    char carry[8192];
+    size_t carried = 0;
+    for (int i = 0; i < N + 2; i++) {
+        answer_t ans;
+        carried = 0;
+        assert_int_equal(read_answer(clients[i], &ans, carry, &carried), 0);
+        assert_int_equal(ans.status, i <= N ? 204 : 200);
+        if (i == N) { /* then its details */
+            assert_int_equal(read_answer(clients[i], &ans, carry, &carried), 0);
+            assert_int_equal(ans.status, 200);
+            assert_string_equal(ans.body, "details");
+        }
+    }
+    assert_int_equal(atomic_load(&ndispatched), N + 3);
+    assert_string_equal(dispatched[0], "detailsd"); /* ahead of every reaction of its turn */
+    int react_p = -1, details_p = -1;
+    for (int i = 0; i < N + 3; i++) {
+        if (!strcmp(dispatched[i], "reactp"))
+            react_p = i;
+        if (!strcmp(dispatched[i], "detailsp"))
+            details_p = i;
+    }
+    assert_true(react_p > 0 && details_p > react_p); /* one connection: in the order sent */
+    for (int i = 0; i < N; i++) { /* the storm in the order it came */
+        char want[16];
+        snprintf(want, sizeof want, "react%d", i);
+        assert_string_equal(dispatched[1 + i], want);
+    }
+    for (int i = 0; i < N + 2; i++)
+        close(clients[i]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_get_keepalive), cmocka_unit_test(test_pipelined),
         cmocka_unit_test(test_no_handler),    cmocka_unit_test(test_bodies),
         cmocka_unit_test(test_refusals),      cmocka_unit_test(test_hold_released),
+        cmocka_unit_test(test_reads_before_reactions),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
