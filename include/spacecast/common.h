@@ -39,7 +39,6 @@ static inline int sc_slice_eq(sc_slice_t a, const char *lit)
     size_t n = strlen(lit);
     return a.len == n && memcmp(a.base, lit, n) == 0;
 }
-/** Network byte order fields (STUN, RTP, WebSocket, the speaker packet header). */
 /** Add one to *n if that stays within max (a place taken, never one past the limit however
  *  many threads take at once): 1 taken, 0 full. */
 static inline int sc_atomic_take_below(atomic_int *n, int max)
@@ -51,6 +50,11 @@ static inline int sc_atomic_take_below(atomic_int *n, int max)
     return 0;
 }
 
+/** Milliseconds from then to now, 0 if then is later: a stamp another thread wrote after this
+ *  one read its clock is no time ago (unsigned, now - then would wrap into ages). */
+static inline uint64_t sc_ms_since(uint64_t now, uint64_t then) { return now > then ? now - then : 0; }
+
+/** Network byte order fields (STUN, RTP, WebSocket, the speaker packet header). */
 static inline uint16_t sc_rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static inline uint32_t sc_rd32(const uint8_t *p)
 {

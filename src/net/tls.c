@@ -557,8 +557,8 @@ static void maintain(sc_tls_server_t *t, uint64_t *next_check)
      * from the middle of a heap by itself. Once the wave is over, give those pages back (about a
      * third of the resident memory per TLS listener after a join storm: docs/tls.md). */
     uint64_t done = atomic_load(&t->full) + atomic_load(&t->resumed);
-    if (done - t->trimmed_at >= SC_TLS_TRIM_AFTER &&
-        now_ms - atomic_load(&t->last_handshake_ms) >= SC_TLS_TRIM_QUIET_MS) {
+    if (done - t->trimmed_at >= SC_TLS_TRIM_AFTER && /* a worker may stamp a handshake after now_ms */
+        sc_ms_since(now_ms, atomic_load(&t->last_handshake_ms)) >= SC_TLS_TRIM_QUIET_MS) {
         t->trimmed_at = done;
         malloc_trim(0);
     }

@@ -484,8 +484,9 @@ void sc_space_lobby_check(sc_space_t *s, uint64_t now_ms, uint64_t idle_ms)
     pthread_mutex_lock(&s->room_mu);
     pthread_mutex_lock(&s->mu);
     sc_room_t *r = s->room;
+    /* the last user may have left after the caller read its clock: sc_ms_since, not a wrap */
     int drop = r && s->state == SC_SPACE_SCHEDULED && atomic_load(&s->room_users) == 0 &&
-               now_ms - atomic_load(&s->room_idle_ms) >= idle_ms;
+               sc_ms_since(now_ms, atomic_load(&s->room_idle_ms)) >= idle_ms;
     if (drop) {
         atomic_store(&s->room, NULL);
         s->src_live.chain = s->src_live_edge.chain = NULL;

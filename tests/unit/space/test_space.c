@@ -115,7 +115,10 @@ static void test_lobby_room(void **state)
     sc_space_room_done(s);
     sc_space_lobby_check(s, sc_now_ms() + 3600 * 1000, 0);
     assert_ptr_equal(s->room, r); /* one still listens: kept, however long */
+    uint64_t before_done = sc_now_ms() - 1; /* the housekeeping's clock, read before the last one left */
     sc_space_room_done(s);
+    sc_space_lobby_check(s, before_done, 60000);
+    assert_ptr_equal(s->room, r); /* idle since after the check's clock: not for long (no wrap) */
     sc_space_lobby_check(s, sc_now_ms(), 60000);
     assert_ptr_equal(s->room, r); /* idle, not yet for long */
     sc_space_lobby_check(s, sc_now_ms() + 60000, 60000);
