@@ -91,6 +91,9 @@ int sc_tls_handshake(sc_tls_server_t *t, SSL *ssl);
 /** 1 until the server has taken its handshake's first, expensive step: a whole ClientHello read
  *  and answered (a part of one, or none, still counts as not started). */
 int sc_tls_handshake_unstarted(SSL *ssl);
+/** 1 if this kernel offers TLS to sockets (the "tls" upper-layer protocol): then connections
+ *  keep the socket BIO for the kernel to take over, and nothing is sealed by us. */
+int sc_tls_kernel_offers_tls(void);
 /** 1 if the kernel encrypts what is sent on the socket from now on (kernel TLS). */
 int sc_tls_ktls_send(SSL *ssl);
 /** 1 if our send BIO seals this connection's records (tls_seal.h: OpenSSL handed it the write

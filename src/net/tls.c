@@ -512,16 +512,28 @@ int sc_tls_server_refresh_ocsp(sc_tls_server_t *t)
     return rc;
 }
 
+/* The kernel's TCP upper-layer protocols (one line, e.g. "mptcp tls"), "" if unreadable. */
+static void read_ulps(char *ulps, size_t n)
+{
+    FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "r");
+    if (!f || !fgets(ulps, (int)n, f))
+        ulps[0] = '\0';
+    if (f)
+        fclose(f);
+    ulps[strcspn(ulps, "\n")] = '\0';
+}
+
+int sc_tls_kernel_offers_tls(void)
+{
+    char ulps[256];
+    read_ulps(ulps, sizeof ulps);
+    return strstr(ulps, "tls") != NULL;
+}
+
 void sc_tls_log_fanout(void)
 {
-    char ulps[256] = "";
-    FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "r");
-    if (f) {
-        if (!fgets(ulps, sizeof ulps, f))
-            ulps[0] = '\0';
-        fclose(f);
-    }
-    ulps[strcspn(ulps, "\n")] = '\0';
+    char ulps[256];
+    read_ulps(ulps, sizeof ulps);
     if (strstr(ulps, "tls"))
         sc_log_info("event=tls_fanout mode=ktls_where_offered note=\"the kernel offers TLS: connections whose "
                     "cipher it takes send pages with sendmsg/io_uring, the others with SSL_write\"");
@@ -872,14 +884,7 @@ static int send_bio_destroy(BIO *b)
 
 static void send_bio_init(void)
 {
-    FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "r");
-    char ulps[256] = "";
-    if (f) {
-        if (!fgets(ulps, sizeof ulps, f))
-            ulps[0] = '\0';
-        fclose(f);
-    }
-    sc_kernel_tls = strstr(ulps, "tls") != NULL;
+    sc_kernel_tls = sc_tls_kernel_offers_tls();
     sc_send_bio_type = BIO_get_new_index() | BIO_TYPE_SOURCE_SINK;
     BIO_METHOD *m = BIO_meth_new(sc_send_bio_type, "spacecast send");
     if (m && BIO_meth_set_write_ex(m, send_bio_write) && BIO_meth_set_read_ex(m, send_bio_read) &&

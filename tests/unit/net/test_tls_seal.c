@@ -69,19 +69,6 @@ static int teardown(void **state)
     return 0;
 }
 
-/* Where the kernel offers TLS the server keeps the socket BIO (the kernel encrypts instead). */
-static int kernel_has_tls(void)
-{
-    char ulps[256] = "";
-    FILE *f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "r");
-    if (f) {
-        if (!fgets(ulps, sizeof ulps, f))
-            ulps[0] = '\0';
-        fclose(f);
-    }
-    return strstr(ulps, "tls") != NULL;
-}
-
 typedef struct link {
     int fds[2];
     SSL_CTX *cctx, *cache;
@@ -202,7 +189,7 @@ static const struct {
 static void test_every_suite_decodes(void **state)
 {
     (void)state;
-    if (kernel_has_tls())
+    if (sc_tls_kernel_offers_tls())
         skip();
     for (size_t s = 0; s < sizeof suites / sizeof suites[0]; s++) {
         link_t l;
@@ -234,7 +221,7 @@ static void test_every_suite_decodes(void **state)
 static void test_key_update_rekeys(void **state)
 {
     (void)state;
-    if (kernel_has_tls())
+    if (sc_tls_kernel_offers_tls())
         skip();
     for (int s = 0; s < 3; s++) {
         link_t l;
@@ -264,7 +251,7 @@ static void test_key_update_rekeys(void **state)
 static void test_short_send_keeps_the_rest(void **state)
 {
     (void)state;
-    if (kernel_has_tls())
+    if (sc_tls_kernel_offers_tls())
         skip();
     link_t l;
     link_open(&l, 1, "TLS_AES_128_GCM_SHA256");
