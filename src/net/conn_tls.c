@@ -84,13 +84,18 @@ static ssize_t user_sendv(sc_conn_t *c, const struct iovec *iov, size_t niov)
     return user_write(c, tls_scratch, n);
 }
 
-/* sendfile cannot encrypt: the file's bytes go through the scratch (a replay, a static file) */
-static ssize_t user_sendfile(sc_conn_t *c, int fd, uint64_t *off, size_t len)
+/* sendfile cannot encrypt: the file's bytes go through the scratch (a replay, a static file)
+ * and the transport's own sendv, after what it still owes (not to read the file for nothing) */
+static ssize_t scratch_sendfile(sc_conn_t *c, int fd, uint64_t *off, size_t len)
 {
+    int owed = c->tr->drain ? c->tr->drain(c) : 0;
+    if (owed < 0)
+        return owed;
     ssize_t r = pread(fd, tls_scratch, SC_MIN(len, sizeof tls_scratch), (off_t)*off);
     if (r <= 0)
         return r == 0 ? -EIO : -errno; /* the file shrank under us */
-    ssize_t n = user_write(c, tls_scratch, (size_t)r);
+    struct iovec v = { .iov_base = tls_scratch, .iov_len = (size_t)r };
+    ssize_t n = c->tr->sendv(c, &v, 1);
     if (n > 0)
         *off += (uint64_t)n;
     return n;
@@ -102,7 +107,7 @@ static const sc_transport_t tls_user = {
     .name = "tls",
     .recv = user_recv,
     .sendv = user_sendv,
-    .sendfile = user_sendfile,
+    .sendfile = scratch_sendfile,
     .pending = user_pending,
     .close = tls_release,
 };
@@ -112,21 +117,6 @@ static const sc_transport_t tls_user = {
 static ssize_t sealed_sendv(sc_conn_t *c, const struct iovec *iov, size_t niov)
 {
     return sc_tls_send_sealed(c->ssl, iov, niov);
-}
-
-static ssize_t sealed_sendfile(sc_conn_t *c, int fd, uint64_t *off, size_t len)
-{
-    int r = sc_tls_drain(c->ssl); /* before the file is read for nothing */
-    if (r < 0)
-        return r;
-    ssize_t n = pread(fd, tls_scratch, SC_MIN(len, sizeof tls_scratch), (off_t)*off);
-    if (n <= 0)
-        return n == 0 ? -EIO : -errno;
-    struct iovec v = { .iov_base = tls_scratch, .iov_len = (size_t)n };
-    n = sc_tls_send_sealed(c->ssl, &v, 1);
-    if (n > 0)
-        *off += (uint64_t)n;
-    return n;
 }
 
 static int sealed_drain(sc_conn_t *c) { return c->ssl ? sc_tls_drain(c->ssl) : 0; }
@@ -143,7 +133,7 @@ static const sc_transport_t tls_sealed = {
     .name = "tls",
     .recv = user_recv,
     .sendv = sealed_sendv,
-    .sendfile = sealed_sendfile,
+    .sendfile = scratch_sendfile,
     .pending = user_pending,
     .close = tls_release,
     .drain = sealed_drain,
@@ -267,7 +257,7 @@ static const sc_transport_t tls_handshaking = {
     .handshake = hs_step,
     .recv = user_recv,
     .sendv = user_sendv,
-    .sendfile = user_sendfile,
+    .sendfile = scratch_sendfile,
     .pending = user_pending,
     .on_timer = hs_timeout,
     .close = tls_release,
@@ -317,7 +307,7 @@ static const sc_transport_t tls_waiting = {
     .handshake = wait_step,
     .recv = user_recv,
     .sendv = user_sendv,
-    .sendfile = user_sendfile,
+    .sendfile = scratch_sendfile,
     .on_timer = wait_timer,
     .close = tls_release,
 };
